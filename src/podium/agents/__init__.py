@@ -1,0 +1,6 @@
+"""Agents: plain Python (`@agent`, `FunctionAgent`) and models with tools (`LLMAgent`)."""
+
+from podium.agents.base import Agent, AgentBase
+from podium.agents.function import FunctionAgent, agent
+
+__all__ = ["Agent", "AgentBase", "FunctionAgent", "agent"]

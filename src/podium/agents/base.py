@@ -1,0 +1,78 @@
+"""What an agent is: anything with a `name` and `async run(input, ctx) -> output`.
+
+`AgentBase` holds the optional fields the door reads (types, retry, timeout); podium's own
+agents and patterns carry it, and a user's class may too, or may skip it and only satisfy
+the `Agent` protocol (then nothing is validated for it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from podium.errors import UsageError
+from podium.runtime.serde import Validator, validator_for
+
+if TYPE_CHECKING:
+    from podium.runtime.context import RunContext
+    from podium.runtime.policies import Retry
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+In_contra = TypeVar("In_contra", contravariant=True)
+Out_co = TypeVar("Out_co", covariant=True)
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]*$")
+
+
+@runtime_checkable
+class Agent(Protocol[In_contra, Out_co]):
+    name: str
+
+    async def run(self, input: In_contra, ctx: RunContext) -> Out_co: ...
+
+
+def check_name(name: object, what: str = "agent") -> str:
+    """Names end up in step keys (`/flow/step#0`), so they may not hold `/`, `#` or spaces."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise UsageError(
+            f"{what} name {name!r} is not valid: use letters, digits, '_', '-', '.' or ':'"
+        )
+    return name
+
+
+class AgentBase(Generic[In, Out]):
+    """Fields the door reads from an agent; set once, at construction."""
+
+    name: str
+    description: str
+    input_type: Any
+    output_type: Any
+    retry: Retry | None
+    timeout: float | None
+    check_input: Validator | None
+    check_output: Validator | None
+
+    def _setup(
+        self,
+        name: str,
+        *,
+        input_type: Any = Any,
+        output_type: Any = Any,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        description: str = "",
+    ) -> None:
+        self.name = check_name(name)
+        self.description = description
+        self.input_type = input_type
+        self.output_type = output_type
+        if timeout is not None and timeout <= 0:
+            raise UsageError(f"agent {name!r}: timeout must be positive, got {timeout}")
+        self.retry = retry
+        self.timeout = timeout
+        self.check_input = validator_for(input_type)
+        self.check_output = validator_for(output_type)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"

@@ -1,0 +1,144 @@
+"""Plain Python as agents: `FunctionAgent` and the `@agent` decorator.
+
+    @agent
+    async def check_stock(order: Order, ctx: RunContext) -> Stock: ...
+
+The first parameter is the input, its annotation the input type; a parameter annotated
+`RunContext` (or named `ctx`) receives the context; the return annotation is the output type.
+A sync function runs inline on the event loop (keep it quick) unless `thread=True`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
+
+from podium.agents.base import AgentBase
+from podium.errors import UsageError
+
+if TYPE_CHECKING:
+    from podium.runtime.context import RunContext
+    from podium.runtime.policies import Retry
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # unresolvable forward references: fall back to no types
+        return {}
+
+
+def _is_ctx(param: inspect.Parameter, hint: Any) -> bool:
+    from podium.runtime.context import RunContext
+
+    if hint is RunContext or param.name == "ctx":
+        return True
+    return isinstance(param.annotation, str) and param.annotation.split(".")[-1] == "RunContext"
+
+
+class FunctionAgent(AgentBase[Any, Any]):
+    """An agent backed by a Python function, sync or async."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        description: str | None = None,
+        thread: bool = False,
+    ) -> None:
+        if not callable(fn):
+            raise UsageError(f"FunctionAgent needs a callable, got {fn!r}")
+        self.fn = fn
+        self.thread = thread
+        self.is_async = inspect.iscoroutinefunction(fn)
+        sig = inspect.signature(fn)
+        hints = _hints(fn)
+        self.ctx_param: str | None = None
+        self.input_param: str | None = None
+        input_type: Any = Any
+        for param in sig.parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            hint = hints.get(param.name, Any)
+            if self.ctx_param is None and _is_ctx(param, hint):
+                self.ctx_param = param.name
+            elif self.input_param is None:
+                self.input_param = param.name
+                input_type = hint
+            elif param.default is param.empty:
+                raise UsageError(
+                    f"agent function {fn.__name__!r} has an extra required parameter "
+                    f"{param.name!r}: an agent takes one input and optionally ctx"
+                )
+        self._setup(
+            name or getattr(fn, "__name__", "agent"),
+            input_type=input_type,
+            output_type=hints.get("return", Any),
+            retry=retry,
+            timeout=timeout,
+            description=description or inspect.getdoc(fn) or "",
+        )
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    async def run(self, input: Any, ctx: RunContext) -> Any:
+        kwargs: dict[str, Any] = {}
+        if self.input_param is not None:
+            kwargs[self.input_param] = input
+        if self.ctx_param is not None:
+            kwargs[self.ctx_param] = ctx
+        if self.is_async:
+            return await self.fn(**kwargs)
+        if self.thread:
+            return await asyncio.to_thread(self.fn, **kwargs)
+        return self.fn(**kwargs)
+
+    @property
+    def target(self) -> str | None:
+        """`module:name` when the function can be imported back (for `podium resume`)."""
+        module = getattr(self.fn, "__module__", None)
+        qualname = getattr(self.fn, "__qualname__", "")
+        if not module or module == "__main__" or "<" in qualname:
+            return None
+        return f"{module}:{qualname}"
+
+
+@overload
+def agent(fn: Callable[..., Any], /) -> FunctionAgent: ...
+
+
+@overload
+def agent(
+    *,
+    name: str | None = None,
+    retry: Retry | None = None,
+    timeout: float | None = None,
+    description: str | None = None,
+    thread: bool = False,
+) -> Callable[[Callable[..., Any]], FunctionAgent]: ...
+
+
+def agent(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retry: Retry | None = None,
+    timeout: float | None = None,
+    description: str | None = None,
+    thread: bool = False,
+) -> FunctionAgent | Callable[[Callable[..., Any]], FunctionAgent]:
+    """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`."""
+
+    def wrap(f: Callable[..., Any]) -> FunctionAgent:
+        return FunctionAgent(
+            f, name=name, retry=retry, timeout=timeout, description=description, thread=thread
+        )
+
+    return wrap if fn is None else wrap(fn)

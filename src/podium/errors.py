@@ -1,0 +1,135 @@
+"""Every error podium raises, in two roots and one set of signals.
+
+    PodiumError
+    ├── UsageError                you misused the API or gave bad input; never retried
+    │   ├── SpecError             a malformed workflow spec (YAML or Python)
+    │   ├── TargetError           a `module:object` or file target that cannot be loaded
+    │   └── UnknownRunError       no run with that id in the store
+    └── RunError                  something failed while a run was executing
+        ├── HandoffTypeError      a value crossing the door has the wrong type
+        ├── OutputTypeError       an agent returned a value that is not its declared type
+        ├── StepFailed            a step failed for good (after retries); names agent and step
+        ├── MaxTurnsExceeded      an LLMAgent's tool loop ran past its bound
+        ├── TransientError        worth retrying: the retry layer acts on these by default
+        │   ├── StepTimeout       a step ran past its timeout (also a TimeoutError)
+        │   ├── ModelResponseError  a model answered with something malformed
+        │   └── ProviderError     a provider said 429/5xx or the connection broke
+        └── ModelError            a provider refused for good (400, 401, 404)
+
+    Suspended                     a signal, not a failure: the run waits for the outside world
+
+Every message names the agent and the step it is about, so a line in a log is enough to
+find the place.
+"""
+
+from __future__ import annotations
+
+
+class PodiumError(Exception):
+    """Root of everything podium raises on purpose."""
+
+
+class UsageError(PodiumError):
+    """The caller misused the API or handed in bad input; retrying will not help."""
+
+
+class SpecError(UsageError):
+    """A workflow spec is malformed; the message names the path inside the spec."""
+
+
+class TargetError(UsageError):
+    """A target (`module:object` or a YAML file) cannot be loaded."""
+
+
+class UnknownRunError(UsageError):
+    """No run with this id exists in the store."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}")
+        self.run_id = run_id
+
+
+class RunError(PodiumError):
+    """A run failed while executing."""
+
+
+class HandoffTypeError(RunError):
+    """A value handed from one agent to another does not match the receiver's input type."""
+
+    def __init__(self, sender: str, receiver: str, problems: str) -> None:
+        super().__init__(f"handoff from {sender!r} to {receiver!r}: {problems}")
+        self.sender = sender
+        self.receiver = receiver
+
+
+class OutputTypeError(RunError):
+    """An agent returned a value that does not match its declared output type."""
+
+    def __init__(self, agent: str, step: str, problems: str) -> None:
+        super().__init__(f"agent {agent!r} at {step}: output {problems}")
+        self.agent = agent
+        self.step = step
+
+
+class StepFailed(RunError):
+    """A step failed for good; carries the agent, the step key and the last error."""
+
+    def __init__(self, agent: str, step: str, cause: BaseException) -> None:
+        super().__init__(f"agent {agent!r} at {step} failed: {type(cause).__name__}: {cause}")
+        self.agent = agent
+        self.step = step
+        self.cause = cause
+
+
+class MaxTurnsExceeded(RunError):
+    """An LLMAgent asked for tools more times than its `max_turns` allows."""
+
+
+class TransientError(RunError):
+    """A failure that may go away on its own; retried by default."""
+
+
+class StepTimeout(TransientError, TimeoutError):
+    """A step ran longer than its timeout."""
+
+    def __init__(self, agent: str, step: str, seconds: float) -> None:
+        super().__init__(f"agent {agent!r} at {step} timed out after {seconds:g}s")
+        self.agent = agent
+        self.step = step
+        self.seconds = seconds
+
+
+class ModelResponseError(TransientError):
+    """A model's answer was malformed (bad JSON in a tool call, a missing field, wrong schema).
+
+    Retried by default: asking again usually gives a well-formed answer.
+    """
+
+
+class ProviderError(TransientError):
+    """A provider failed in a way that may pass: rate limit, 5xx, connection reset."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ModelError(RunError):
+    """A provider refused the request for good (bad request, auth, unknown model)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Suspended(PodiumError):
+    """Raised on purpose to park a run until the outside world answers (a person, an event).
+
+    The run's status becomes `waiting`; nothing done so far is lost.
+    """
+
+    def __init__(self, step: str, reason: str, payload: object = None) -> None:
+        super().__init__(f"step {step} waits: {reason}")
+        self.step = step
+        self.reason = reason
+        self.payload = payload

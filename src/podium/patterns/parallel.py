@@ -1,0 +1,160 @@
+"""`Parallel`: fan out one input to several agents at once, then merge.
+
+Merge strategies: `"collect"` (a dict by branch name), `"vote"` (the most common answer),
+a reducer function `(results: dict) -> value`, or a synthesis agent that receives the
+`ParallelResult` and writes the final answer. With `min_success` below the number of branches
+the run goes on with what succeeded, and the gaps are named in the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from podium.agents.base import AgentBase
+from podium.errors import RunError, StepFailed, Suspended, UsageError
+from podium.runtime.serde import dumps
+
+if TYPE_CHECKING:
+    from podium.runtime.context import RunContext
+    from podium.runtime.policies import Retry
+
+Merge = Literal["collect", "vote"] | Callable[[dict[str, Any]], Any] | Any
+
+
+class ParallelResult(BaseModel):
+    """The merged `value`, every branch's output in `results`, and why any branch is missing
+    in `gaps` (branch name to reason)."""
+
+    value: Any = None
+    results: dict[str, Any] = Field(default_factory=dict)
+    gaps: dict[str, str] = Field(default_factory=dict)
+    votes: dict[str, int] | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not self.gaps
+
+
+class QuorumNotMet(RunError):
+    """Fewer branches succeeded than `min_success` asks for."""
+
+
+class Parallel(AgentBase[Any, ParallelResult]):
+    def __init__(
+        self,
+        name: str,
+        branches: Sequence[Any],
+        *,
+        merge: Merge = "collect",
+        min_success: int | None = None,
+        branch_timeout: float | None = None,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        description: str = "",
+    ) -> None:
+        branches = list(branches)
+        if not branches:
+            raise UsageError(f"Parallel {name!r} needs at least one branch")
+        for i, b in enumerate(branches):
+            if not hasattr(b, "name") or not hasattr(b, "run"):
+                raise UsageError(f"Parallel {name!r}: branch {i} ({b!r}) is not an agent")
+        n = len(branches)
+        if min_success is not None and not 1 <= min_success <= n:
+            raise UsageError(f"Parallel {name!r}: min_success must be between 1 and {n}")
+        if isinstance(merge, str) and merge not in ("collect", "vote"):
+            raise UsageError(
+                f"Parallel {name!r}: merge {merge!r} is not 'collect', 'vote', a function "
+                "or an agent"
+            )
+        self.branches = tuple(branches)
+        self.labels = _labels(branches)
+        self.merge = merge
+        self.min_success = n if min_success is None else min_success
+        self.branch_timeout = branch_timeout
+        self._setup(
+            name,
+            output_type=ParallelResult,
+            retry=retry,
+            timeout=timeout,
+            description=description,
+        )
+
+    async def run(self, input: Any, ctx: RunContext) -> ParallelResult:
+        outcomes = await asyncio.gather(
+            *(self._branch(b, input, ctx) for b in self.branches), return_exceptions=True
+        )
+        results: dict[str, Any] = {}
+        gaps: dict[str, str] = {}
+        for label, outcome in zip(self.labels, outcomes, strict=True):
+            if isinstance(outcome, Suspended | asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                gaps[label] = _reason(outcome)
+                ctx.emit("parallel.gap", branch=label, reason=gaps[label])
+            else:
+                results[label] = outcome
+        if len(results) < self.min_success:
+            detail = "; ".join(f"{k}: {v}" for k, v in gaps.items())
+            raise QuorumNotMet(
+                f"Parallel {self.name!r}: {len(results)} of {len(self.branches)} branches "
+                f"succeeded, {self.min_success} needed ({detail})"
+            )
+        return await self._merge(ParallelResult(results=results, gaps=gaps), ctx)
+
+    async def _branch(self, branch: Any, input: Any, ctx: RunContext) -> Any:
+        if self.branch_timeout is None:
+            return await ctx.call(branch, input)
+        try:
+            async with asyncio.timeout(self.branch_timeout):
+                return await ctx.call(branch, input)
+        except TimeoutError:
+            raise TimeoutError(f"no result within {self.branch_timeout:g}s") from None
+
+    async def _merge(self, result: ParallelResult, ctx: RunContext) -> ParallelResult:
+        merge = self.merge
+        if merge == "collect":
+            result.value = dict(result.results)
+        elif merge == "vote":
+            result.value, result.votes = _vote(result.results)
+            ctx.emit("parallel.vote", votes=result.votes)
+        elif hasattr(merge, "name") and hasattr(merge, "run"):
+            result.value = await ctx.call(merge, result)
+        elif callable(merge):
+            result.value = merge(dict(result.results))
+        return result
+
+
+def _labels(branches: Sequence[Any]) -> tuple[str, ...]:
+    """Branch names, made unique (`critic`, `critic#1`) when one agent appears twice."""
+    seen: Counter[str] = Counter()
+    labels = []
+    for b in branches:
+        n = seen[b.name]
+        labels.append(b.name if n == 0 else f"{b.name}#{n}")
+        seen[b.name] += 1
+    return tuple(labels)
+
+
+def _vote(results: dict[str, Any]) -> tuple[Any, dict[str, int]]:
+    """The most common output (ties go to the earliest branch) and the count per answer."""
+    counts: Counter[str] = Counter()
+    first: dict[str, Any] = {}
+    for output in results.values():
+        key = output if isinstance(output, str) else dumps(output)
+        counts[key] += 1
+        first.setdefault(key, output)
+    if not counts:
+        return None, {}
+    best = max(counts, key=lambda k: counts[k])  # max keeps the first of equal counts
+    return first[best], dict(counts)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, StepFailed):
+        error = error.cause
+    return f"{type(error).__name__}: {error}"

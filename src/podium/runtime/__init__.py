@@ -1,0 +1,22 @@
+"""The runtime: `Runtime`, `RunContext` and the door every hop goes through."""
+
+from podium.runtime.context import RunContext, RunState
+from podium.runtime.policies import DEFAULT_RETRY, NO_RETRY, Retry
+from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, StepStatus, Usage
+from podium.runtime.runtime import RunResult, Runtime
+
+__all__ = [
+    "DEFAULT_RETRY",
+    "NO_RETRY",
+    "Event",
+    "Retry",
+    "RunContext",
+    "RunRecord",
+    "RunResult",
+    "RunState",
+    "RunStatus",
+    "Runtime",
+    "StepRecord",
+    "StepStatus",
+    "Usage",
+]

@@ -1,0 +1,171 @@
+"""What an agent sees while it runs: `RunContext`, with the door (`call`, `use`).
+
+One `RunState` per run holds what every step of that run shares (store, chain, replay map,
+usage, event counter); one cheap `RunContext` per agent invocation holds where we are in the
+run tree. Neither points back to the other's children, so a finished run leaves no cycles for
+the garbage collector.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import ValidationError
+
+from podium.errors import HandoffTypeError
+from podium.runtime.door import Call, Handler
+from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
+from podium.runtime.serde import describe_validation_error
+
+if TYPE_CHECKING:
+    from podium.runtime.policies import Retry
+    from podium.stores.base import Store
+
+Out = TypeVar("Out")
+
+_UNSET: Any = object()
+
+
+class RunState:
+    """Shared by every step of one run."""
+
+    __slots__ = (
+        "run_id",
+        "store",
+        "door",
+        "replay",
+        "usage",
+        "seq",
+        "listeners",
+        "retry",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        store: Store,
+        door: Handler,
+        *,
+        replay: dict[str, StepRecord] | None = None,
+        listeners: tuple[Callable[[Event], Any], ...] = (),
+        retry: Retry | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.store = store
+        self.door = door
+        self.replay = replay
+        self.usage: Usage = ZERO_USAGE
+        self.seq = 0
+        self.listeners = listeners
+        self.retry = retry
+        self.timeout = timeout
+
+    def emit(
+        self,
+        kind: str,
+        key: str = "",
+        agent: str = "",
+        attempt: int = 0,
+        duration: float | None = None,
+        usage: Usage | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.seq += 1
+        event = Event(self.run_id, self.seq, time.time(), kind, key, agent, attempt, duration, usage, data)
+        self.store.record_event(event)
+        for listener in self.listeners:
+            listener(event)
+
+
+class RunContext:
+    """Handed to every agent: where it is in the run, and the door to other agents and tools."""
+
+    __slots__ = ("_run", "key", "agent_name", "_counters")
+
+    def __init__(self, run: RunState, key: str, agent_name: str) -> None:
+        self._run = run
+        self.key = key
+        self.agent_name = agent_name
+        self._counters: dict[str, int] | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self._run.run_id
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens and requests the whole run has spent so far."""
+        return self._run.usage
+
+    def _next_key(self, name: str) -> str:
+        counters = self._counters
+        if counters is None:
+            counters = self._counters = {}
+        n = counters.get(name, 0)
+        counters[name] = n + 1
+        return f"{self.key}/{name}#{n}"
+
+    async def call(
+        self,
+        agent: Any,
+        input: Any = None,
+        *,
+        timeout: float | None = _UNSET,
+        retry: Retry | None = _UNSET,
+        sender: str | None = None,
+    ) -> Any:
+        """Hand `input` to `agent` through the door and return its output.
+
+        The step key is deterministic (parent key, agent name, a counter of that name here), so
+        on resume a completed call returns its journaled output instead of running again.
+        `sender` names the agent whose output `input` is, for type errors (default: this one).
+        """
+        check = getattr(agent, "check_input", None)
+        if check is not None:
+            try:
+                input = check(input)
+            except ValidationError as e:
+                raise HandoffTypeError(
+                    sender or self.agent_name, agent.name, describe_validation_error(e)
+                ) from None
+        return await self._through_door(agent, "agent", input, timeout, retry)
+
+    async def use(self, tool: Any, args: dict[str, Any] | None = None) -> Any:
+        """Call a tool through the door with keyword arguments `args`."""
+        args = {} if args is None else args
+        check = getattr(tool, "check_input", None)
+        if check is not None:
+            try:
+                args = check(args)
+            except ValidationError as e:
+                raise HandoffTypeError(
+                    self.agent_name, tool.name, describe_validation_error(e)
+                ) from None
+        return await self._through_door(tool, "tool", args, _UNSET, _UNSET)
+
+    async def invoke(self, step: Any, kind: str, input: Any) -> Any:
+        """Run any step-shaped object (`name`, `invoke(call)`) through the door: models use
+        this so that their answers are journaled and replayed like any other step."""
+        return await self._through_door(step, kind, input, _UNSET, _UNSET)
+
+    def emit(self, kind: str, **data: Any) -> None:
+        """Record a custom event (a pattern's decision, progress) against this step."""
+        self._run.emit(kind, self.key, self.agent_name, data=data or None)
+
+    async def _through_door(
+        self, target: Any, kind: str, input: Any, timeout: Any, retry: Any
+    ) -> Any:
+        run = self._run
+        if retry is _UNSET:
+            retry = getattr(target, "retry", None) or run.retry
+        if timeout is _UNSET:
+            timeout = getattr(target, "timeout", None) or run.timeout
+        call = Call(run, self.key, target, kind, self._next_key(target.name), input, retry, timeout)
+        return await run.door(call)
+
+    def __repr__(self) -> str:
+        return f"RunContext(run_id={self.run_id!r}, key={self.key!r})"

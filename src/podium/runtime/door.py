@@ -1,0 +1,131 @@
+"""The door: every hop from one agent to another, and every tool and model use, goes through
+one chain of small middlewares built once per runtime.
+
+    journal lookup (replay)  ->  events  ->  journal record  ->  [policy]  ->  [budget]
+      ->  [cache]  ->  [fallback]  ->  [breaker]  ->  retry  ->  timeout  ->  execute
+
+Bracketed slots are empty until a later layer fills them (`Runtime(middleware={...})`). A
+middleware is `async def mw(call, next) -> output`; it may look at and change the `Call`,
+call `next(call)` zero or more times, and must re-raise what it does not handle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from podium.errors import OutputTypeError
+from podium.runtime.serde import Validator, describe_validation_error
+
+if TYPE_CHECKING:
+    from podium.runtime.context import RunState
+    from podium.runtime.policies import Retry
+    from podium.runtime.records import StepRecord, Usage
+
+Handler = Callable[["Call"], Awaitable[Any]]
+Middleware = Callable[["Call", Handler], Awaitable[Any]]
+
+# The named slots, in chain order. Built-ins fill some; the rest wait for later layers.
+SLOTS: tuple[str, ...] = (
+    "events",
+    "journal",
+    "policy",
+    "budget",
+    "cache",
+    "fallback",
+    "breaker",
+    "retry",
+    "timeout",
+)
+
+
+class Call:
+    """One hop through the door. Created per call; middlewares read and annotate it."""
+
+    __slots__ = (
+        "run",
+        "parent",
+        "target",
+        "name",
+        "kind",
+        "key",
+        "input",
+        "attempt",
+        "retry",
+        "timeout",
+        "usage",
+        "record",
+        "check_output",
+    )
+
+    def __init__(
+        self,
+        run: RunState,
+        parent: str,
+        target: Any,
+        kind: str,
+        key: str,
+        input: Any,
+        retry: Retry | None,
+        timeout: float | None,
+    ) -> None:
+        self.run = run
+        self.parent = parent
+        self.target = target
+        self.name: str = target.name
+        self.kind = kind
+        self.key = key
+        self.input = input
+        self.attempt = 1
+        self.retry = retry
+        self.timeout = timeout
+        self.usage: Usage | None = None
+        self.record: StepRecord | None = None
+        self.check_output: Validator | None = getattr(target, "check_output", None)
+
+
+async def execute(call: Call) -> Any:
+    """The end of the chain: run the agent (or tool, or model) in this process."""
+    if call.kind == "agent":
+        from podium.runtime.context import RunContext
+
+        ctx = RunContext(call.run, call.key, call.name)
+        output = await call.target.run(call.input, ctx)
+    else:
+        output = await call.target.invoke(call)
+    check = call.check_output
+    if check is not None:
+        try:
+            output = check(output)
+        except ValidationError as e:
+            raise OutputTypeError(call.name, call.key, describe_validation_error(e)) from None
+    return output
+
+
+def compose(middlewares: Sequence[Middleware], terminal: Handler = execute) -> Handler:
+    """Fold middlewares around the terminal handler, first in the list outermost."""
+    handler = terminal
+    for mw in reversed(middlewares):
+        handler = partial(mw, nxt=handler)  # type: ignore[call-arg]
+    return handler
+
+
+def build_chain(
+    builtins: dict[str, Middleware], extra: dict[str, Middleware] | None = None
+) -> list[Middleware]:
+    """The ordered middleware list: each slot's middleware, the caller's replacing a built-in."""
+    extra = extra or {}
+    unknown = set(extra) - set(SLOTS)
+    if unknown:
+        from podium.errors import UsageError
+
+        raise UsageError(f"unknown middleware slot(s) {sorted(unknown)}; slots are {SLOTS}")
+    chain: list[Middleware] = []
+    for slot in SLOTS:
+        mw = extra.get(slot, builtins.get(slot))
+        if mw is not None:
+            chain.append(mw)
+    return chain

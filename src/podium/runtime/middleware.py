@@ -1,0 +1,140 @@
+"""The built-in middlewares of the door: events, journal, retry and timeout.
+
+Each one is a plain async function `(call, nxt) -> output`, small enough to test alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from podium.errors import StepFailed, StepTimeout, Suspended
+from podium.runtime.door import Call, Handler
+from podium.runtime.records import StepRecord, StepStatus
+
+
+async def replay(call: Call, nxt: Handler) -> Any:
+    """Journal lookup: a step completed in an earlier attempt of this run returns its
+    journaled output without running again (and without being charged again)."""
+    run = call.run
+    done = run.replay.get(call.key) if run.replay else None
+    if done is None:
+        return await nxt(call)
+    output = done.output
+    check = call.check_output
+    if check is not None and output is not None:
+        output = check(output)
+    if done.usage is not None:
+        run.usage = run.usage + done.usage
+    run.emit("step.replayed", call.key, call.name, done.attempt)
+    return output
+
+
+async def events(call: Call, nxt: Handler) -> Any:
+    """Emit started / completed / failed / suspended with duration, attempt and usage."""
+    run = call.run
+    run.emit("step.started", call.key, call.name, 1, data={"kind": call.kind})
+    t0 = time.perf_counter()
+    try:
+        output = await nxt(call)
+    except Suspended as s:
+        run.emit(
+            "step.suspended", call.key, call.name, call.attempt, time.perf_counter() - t0,
+            data={"reason": s.reason},
+        )
+        raise
+    except asyncio.CancelledError:
+        run.emit("step.cancelled", call.key, call.name, call.attempt, time.perf_counter() - t0)
+        raise
+    except BaseException as e:
+        run.emit(
+            "step.failed", call.key, call.name, call.attempt, time.perf_counter() - t0,
+            data={"error": f"{type(e).__name__}: {e}"},
+        )
+        raise
+    run.emit(
+        "step.completed", call.key, call.name, call.attempt, time.perf_counter() - t0, call.usage
+    )
+    return output
+
+
+async def journal(call: Call, nxt: Handler) -> Any:
+    """Write `started` before and the final state after; account usage to the run."""
+    run = call.run
+    store = run.store
+    rec = StepRecord(
+        run.run_id, call.key, call.name, call.kind, StepStatus.STARTED, started_at=time.time()
+    )
+    call.record = rec
+    store.record_started(rec)
+    try:
+        output = await nxt(call)
+    except asyncio.CancelledError:
+        raise  # not done: a resume runs it again
+    except Suspended as s:
+        _finish(rec, call, StepStatus.SUSPENDED, None, s.reason)
+        await store.record_finished(rec)
+        raise
+    except BaseException as e:
+        _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}")
+        await store.record_finished(rec)
+        raise
+    _finish(rec, call, StepStatus.COMPLETED, output, None)
+    if call.usage is not None:
+        run.usage = run.usage + call.usage
+    await store.record_finished(rec)
+    return output
+
+
+def _finish(
+    rec: StepRecord, call: Call, status: StepStatus, output: Any, error: str | None
+) -> None:
+    rec.status = status
+    rec.output = output
+    rec.error = error
+    rec.attempt = call.attempt
+    rec.usage = call.usage
+    rec.ended_at = time.time()
+
+
+async def retry(call: Call, nxt: Handler) -> Any:
+    """Retry what the policy calls transient, with backoff; wrap the final failure in
+    `StepFailed` once, at the step where it happened, so it names agent and step."""
+    policy = call.retry
+    attempt = 1
+    while True:
+        call.attempt = attempt
+        try:
+            return await nxt(call)
+        except (Suspended, asyncio.CancelledError, StepFailed):
+            raise
+        except Exception as e:
+            if policy is None or not policy.should_retry(e, attempt):
+                raise StepFailed(call.name, call.key, e) from e
+            delay = policy.delay(attempt)
+            call.run.emit(
+                "step.retried", call.key, call.name, attempt,
+                data={"error": f"{type(e).__name__}: {e}", "delay": round(delay, 4)},
+            )
+            if delay > 0:
+                await asyncio.sleep(delay)
+            attempt += 1
+
+
+async def timeout(call: Call, nxt: Handler) -> Any:
+    """Bound one attempt's time; an expiry becomes `StepTimeout`, which is retryable."""
+    seconds = call.timeout
+    if seconds is None:
+        return await nxt(call)
+    cm = asyncio.timeout(seconds)
+    try:
+        async with cm:
+            return await nxt(call)
+    except TimeoutError:
+        if cm.expired():
+            raise StepTimeout(call.name, call.key, seconds) from None
+        raise
+
+
+BUILTINS = {"events": events, "journal": journal, "retry": retry, "timeout": timeout}

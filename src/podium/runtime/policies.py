@@ -1,0 +1,50 @@
+"""Per-call policies the door applies: how to retry, how long to wait.
+
+Set them on an agent (`@agent(retry=..., timeout=...)`), on a runtime (defaults for every
+call), or on one call (`ctx.call(agent, x, timeout=2)`); the nearest one wins.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from podium.errors import StepFailed, TransientError, UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Exponential backoff with full jitter.
+
+    Only errors listed in `on` are retried: transient provider errors, timeouts and malformed
+    model output by default. A bug in an agent (a `ValueError`, say) fails at once, and so do
+    errors in `never` (misuse, a step that already failed for good below this one).
+    """
+
+    attempts: int = 3
+    initial_delay: float = 0.2
+    max_delay: float = 10.0
+    multiplier: float = 2.0
+    jitter: bool = True
+    on: tuple[type[BaseException], ...] = (TransientError, TimeoutError, ConnectionError)
+    never: tuple[type[BaseException], ...] = (UsageError, StepFailed)
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise UsageError(f"Retry.attempts must be at least 1, got {self.attempts}")
+        if self.initial_delay < 0 or self.max_delay < 0:
+            raise UsageError("Retry delays must not be negative")
+
+    def should_retry(self, error: BaseException, attempt: int) -> bool:
+        if attempt >= self.attempts or isinstance(error, self.never):
+            return False
+        return isinstance(error, self.on)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        ceiling = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
+        return random.uniform(0.0, ceiling) if self.jitter else ceiling
+
+
+NO_RETRY = Retry(attempts=1)
+DEFAULT_RETRY = Retry()

@@ -1,0 +1,331 @@
+"""`Runtime`: owns the store and the door, starts, resumes and cancels runs.
+
+    rt = Runtime("sqlite:///runs.db")
+    result = await rt.run(flow, {"order_id": 7})
+    result = await rt.resume(result.run_id)      # after a crash, from any process
+
+A run's status is one of running, waiting, completed, failed, cancelled. `run` returns a
+`RunResult` whatever the outcome (call `raise_for_status()` to turn a failure into an
+exception); it raises only for misuse, before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from podium.errors import RunError, Suspended, UnknownRunError, UsageError
+from podium.runtime.context import RunState
+from podium.runtime.door import Call, Middleware, build_chain, compose
+from podium.runtime.middleware import BUILTINS, replay
+from podium.runtime.policies import DEFAULT_RETRY, Retry
+from podium.runtime.records import (
+    Event,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+    Usage,
+)
+from podium.runtime.serde import describe_validation_error
+from podium.stores import Store, open_store
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a run came to. `output` is set when `status` is completed."""
+
+    run_id: str
+    status: RunStatus
+    output: Any = None
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RunStatus.COMPLETED
+
+    def raise_for_status(self) -> RunResult:
+        """Raise the run's error if it did not complete; return self otherwise."""
+        if self.status == RunStatus.COMPLETED:
+            return self
+        if self.exception is not None:
+            raise self.exception
+        raise RunError(f"run {self.run_id} is {self.status}: {self.error or 'no error recorded'}")
+
+    def to_dict(self) -> dict[str, Any]:
+        from podium.runtime.serde import to_plain
+
+        return {
+            "run_id": self.run_id,
+            "status": str(self.status),
+            "output": to_plain(self.output),
+            "error": self.error,
+            "usage": self.usage.to_dict(),
+        }
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class Runtime:
+    """Runs agents durably against one store.
+
+    `store` is a URL (`memory://`, `sqlite:///path.db`, `postgresql://...`) or a `Store`;
+    by default `PODIUM_STORE`, else a SQLite file under `./.podium/`. `retry` and `timeout`
+    are defaults for every call that sets none of its own. `middleware` fills or replaces
+    slots of the door (see `podium.runtime.door.SLOTS`).
+    """
+
+    def __init__(
+        self,
+        store: str | Store | None = None,
+        *,
+        retry: Retry | None = DEFAULT_RETRY,
+        timeout: float | None = None,
+        middleware: dict[str, Middleware] | None = None,
+        on_event: Callable[[Event], Any] | None = None,
+    ) -> None:
+        self._store_arg = store
+        self._store: Store | None = None
+        self._open_lock = asyncio.Lock()
+        self.retry = retry
+        self.timeout = timeout
+        chain = build_chain(BUILTINS, middleware)
+        self._door = compose(chain)
+        self._replay_door = compose([replay, *chain])
+        self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
+        self._active: dict[str, asyncio.Task[Any]] = {}
+        self._cancel_requested: set[str] = set()
+
+    # store lifecycle -----------------------------------------------------------------------
+    async def open(self) -> Store:
+        """Open the store (once); every public method calls this for you."""
+        if self._store is not None:
+            return self._store
+        async with self._open_lock:
+            if self._store is None:
+                arg = self._store_arg
+                store = open_store(arg) if arg is None or isinstance(arg, str) else arg
+                await store.open()
+                self._store = store
+        return self._store
+
+    async def close(self) -> None:
+        if self._store is not None:
+            store, self._store = self._store, None
+            await store.close()
+
+    async def __aenter__(self) -> Runtime:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def subscribe(self, listener: Callable[[Event], Any]) -> Callable[[], None]:
+        """Call `listener` with every event of every run started after this; returns an
+        unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # runs ----------------------------------------------------------------------------------
+    async def run(
+        self,
+        agent: Any,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        target: str | None = None,
+    ) -> RunResult:
+        """Start a run of `agent` on `input` and wait for it to finish, suspend or fail.
+
+        `target` is how another process can load `agent` again to resume it (`module:object`
+        or a YAML path); for `@agent` functions it is found on its own.
+        """
+        input = _check_root_input(agent, input)
+        store = await self.open()
+        run_id = run_id or new_run_id()
+        now = time.time()
+        record = RunRecord(
+            run_id,
+            agent.name,
+            RunStatus.RUNNING,
+            input=input,
+            target=target or getattr(agent, "target", None),
+            created_at=now,
+            updated_at=now,
+        )
+        await store.create_run(record)
+        return await self._drive(store, agent, input, run_id, None, 0)
+
+    async def resume(self, run_id: str, agent: Any = None) -> RunResult:
+        """Continue a run that crashed, was interrupted, or waits: completed steps return their
+        journaled output, the rest run. A completed run just returns its result."""
+        store = await self.open()
+        record = await store.get_run(run_id)
+        if record is None:
+            raise UnknownRunError(run_id)
+        if record.status == RunStatus.COMPLETED:
+            return RunResult(run_id, record.status, record.output, None, record.usage)
+        if record.status == RunStatus.CANCELLED:
+            raise UsageError(f"run {run_id} was cancelled; start a new run instead")
+        if run_id in self._active:
+            raise UsageError(f"run {run_id} is already running in this process")
+        if agent is None:
+            if not record.target:
+                raise UsageError(
+                    f"run {run_id} has no stored target; pass the agent: rt.resume(id, agent)"
+                )
+            from podium.spec.targets import load_target
+
+            agent = load_target(record.target)
+        if agent.name != record.agent:
+            raise UsageError(
+                f"run {run_id} was started with agent {record.agent!r}, not {agent.name!r}"
+            )
+        input = _check_root_input(agent, record.input)
+        steps = await store.load_steps(run_id)
+        done = {s.key: s for s in steps if s.status == StepStatus.COMPLETED}
+        events = await store.list_events(run_id)
+        await store.update_run(run_id, status=RunStatus.RUNNING)
+        return await self._drive(store, agent, input, run_id, done, events[-1].seq if events else 0)
+
+    async def cancel(self, run_id: str) -> None:
+        """Cancel a run: in this process its task is cancelled at once (every branch with it);
+        otherwise it is marked cancelled in the store. Completed steps stay journaled."""
+        task = self._active.get(run_id)
+        if task is not None:
+            self._cancel_requested.add(run_id)
+            task.cancel()
+            return
+        store = await self.open()
+        record = await store.get_run(run_id)
+        if record is None:
+            raise UnknownRunError(run_id)
+        if record.status in (RunStatus.RUNNING, RunStatus.WAITING):
+            await store.update_run(run_id, status=RunStatus.CANCELLED, error="cancelled")
+
+    async def _drive(
+        self,
+        store: Store,
+        agent: Any,
+        input: Any,
+        run_id: str,
+        replay_map: dict[str, StepRecord] | None,
+        seq: int,
+    ) -> RunResult:
+        state = RunState(
+            run_id,
+            store,
+            self._replay_door if replay_map else self._door,
+            replay=replay_map,
+            listeners=tuple(self._listeners),
+            retry=self.retry,
+            timeout=self.timeout,
+        )
+        state.seq = seq
+        state.emit("run.resumed" if replay_map is not None else "run.started", agent=agent.name)
+        retry = getattr(agent, "retry", None) or self.retry
+        timeout = getattr(agent, "timeout", None) or self.timeout
+        call = Call(state, "", agent, "agent", "/" + agent.name, input, retry, timeout)
+        task = asyncio.current_task()
+        assert task is not None
+        self._active[run_id] = task
+        try:
+            output = await state.door(call)
+        except Suspended as s:
+            result = RunResult(run_id, RunStatus.WAITING, None, str(s), state.usage, s)
+        except asyncio.CancelledError:
+            if run_id not in self._cancel_requested:
+                raise  # the process is going away: the run stays `running`, resumable
+            self._cancel_requested.discard(run_id)
+            task.uncancel()
+            result = RunResult(run_id, RunStatus.CANCELLED, None, "cancelled", state.usage)
+        except Exception as e:
+            result = RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
+        else:
+            result = RunResult(run_id, RunStatus.COMPLETED, output, None, state.usage)
+        finally:
+            del self._active[run_id]
+        state.emit(f"run.{result.status}", agent=agent.name, data=_run_event_data(result))
+        await store.update_run(
+            run_id,
+            status=result.status,
+            output=result.output,
+            error=result.error,
+            usage=result.usage,
+        )
+        await store.flush()
+        return result
+
+    # reading back --------------------------------------------------------------------------
+    async def get_run(self, run_id: str) -> RunRecord:
+        record = await (await self.open()).get_run(run_id)
+        if record is None:
+            raise UnknownRunError(run_id)
+        return record
+
+    async def list_runs(self, *, status: RunStatus | str | None = None, limit: int = 100) -> list[RunRecord]:
+        return await (await self.open()).list_runs(
+            status=None if status is None else RunStatus(status), limit=limit
+        )
+
+    async def steps(self, run_id: str) -> list[StepRecord]:
+        return await (await self.open()).load_steps(run_id)
+
+    async def events(self, run_id: str) -> list[Event]:
+        return await (await self.open()).list_events(run_id)
+
+    # sync wrappers -------------------------------------------------------------------------
+    def run_sync(
+        self, agent: Any, input: Any = None, *, run_id: str | None = None, target: str | None = None
+    ) -> RunResult:
+        """`run` for scripts and notebooks without an event loop."""
+        return self._sync(self.run(agent, input, run_id=run_id, target=target))
+
+    def resume_sync(self, run_id: str, agent: Any = None) -> RunResult:
+        return self._sync(self.resume(run_id, agent))
+
+    def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        async def main() -> T:
+            try:
+                return await coro
+            finally:
+                await self.close()
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(main())
+        coro.close()
+        raise UsageError("run_sync cannot be called from a running event loop; use `await rt.run`")
+
+
+def _check_root_input(agent: Any, input: Any) -> Any:
+    if not hasattr(agent, "name") or not hasattr(agent, "run"):
+        raise UsageError(f"{agent!r} is not an agent: it needs a `name` and `async run(input, ctx)`")
+    check = getattr(agent, "check_input", None)
+    if check is None:
+        return input
+    try:
+        return check(input)
+    except ValidationError as e:
+        raise UsageError(f"input for agent {agent.name!r}: {describe_validation_error(e)}") from None
+
+
+def _run_event_data(result: RunResult) -> dict[str, Any]:
+    data: dict[str, Any] = {"usage": result.usage.to_dict()}
+    if result.error:
+        data["error"] = result.error
+    return data

@@ -1,0 +1,64 @@
+"""Values crossing the door: checked against declared types once, and turned into JSON for the
+journal and back.
+
+A validator is built once per agent from its annotations. Values that already are the declared
+class pass with an `isinstance` check and are not re-validated; everything else goes through a
+pydantic `TypeAdapter`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any, is_typeddict
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_json, to_jsonable_python
+
+Validator = Callable[[Any], Any]
+
+_NO_CHECK: tuple[Any, ...] = (Any, object, inspect.Parameter.empty, inspect.Signature.empty, None)
+
+
+def validator_for(tp: Any) -> Validator | None:
+    """A function that returns the value checked (and coerced) to `tp`, or None for `Any`."""
+    if any(tp is t for t in _NO_CHECK) or tp is type(None):
+        return None
+    adapter: TypeAdapter[Any] = TypeAdapter(tp)
+    validate = adapter.validate_python
+    if isinstance(tp, type) and not is_typeddict(tp):
+
+        def check(value: Any) -> Any:
+            return value if isinstance(value, tp) else validate(value)
+
+        return check
+    return validate
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad field, e.g. `field 'order_id': Field required`."""
+    parts = []
+    for err in error.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        where = f"field {loc!r}" if loc else "value"
+        got = err.get("input")
+        shown = repr(got)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        parts.append(f"{where}: {err.get('msg', 'invalid')} (got {shown})")
+    return "; ".join(parts)
+
+
+def dumps(value: Any) -> str:
+    """JSON text for a value: pydantic models, dataclasses and plain JSON types."""
+    return to_json(value, fallback=repr).decode()
+
+
+def to_plain(value: Any) -> Any:
+    """The JSON-compatible form of a value (dicts, lists, strings, numbers)."""
+    return to_jsonable_python(value, fallback=repr)
+
+
+def loads(text: str | bytes | None) -> Any:
+    return None if text is None else json.loads(text)

@@ -23,6 +23,7 @@ from podium.errors import (
 )
 from podium.patterns import Parallel, ParallelResult, QuorumNotMet, Sequential
 from podium.runtime import (
+    NO_RETRY,
     Event,
     Retry,
     RunContext,
@@ -38,6 +39,7 @@ from podium.runtime import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "NO_RETRY",
     "Agent",
     "Event",
     "FunctionAgent",

@@ -96,7 +96,7 @@ class Runtime:
         middleware: dict[str, Middleware] | None = None,
         on_event: Callable[[Event], Any] | None = None,
     ) -> None:
-        self._store_arg = store
+        self._store_obj: Store = open_store(store) if store is None or isinstance(store, str) else store
         self._store: Store | None = None
         self._open_lock = asyncio.Lock()
         self.retry = retry
@@ -115,13 +115,16 @@ class Runtime:
             return self._store
         async with self._open_lock:
             if self._store is None:
-                arg = self._store_arg
-                store = open_store(arg) if arg is None or isinstance(arg, str) else arg
-                await store.open()
-                self._store = store
+                await self._store_obj.open()
+                self._store = self._store_obj
         return self._store
 
+    @property
+    def store_url(self) -> str:
+        return self._store_obj.url
+
     async def close(self) -> None:
+        """Release the store's connections; the next call opens it again (on any loop)."""
         if self._store is not None:
             store, self._store = self._store, None
             await store.close()

@@ -12,8 +12,8 @@ from podium import (
     HandoffTypeError,
     Retry,
     RunContext,
-    Runtime,
     RunStatus,
+    Runtime,
     Sequential,
     StepFailed,
     StepStatus,
@@ -51,8 +51,13 @@ async def test_step_keys_are_deterministic_and_count_repeats(rt: Runtime) -> Non
     assert result.output == 3
     assert seen == ["/flow/parent#0/leaf#0", "/flow/parent#0/leaf#1", "/flow/leaf#0"]
     keys = [s.key for s in await rt.steps(result.run_id)]
-    assert keys == ["/flow", "/flow/parent#0", "/flow/parent#0/leaf#0",
-                    "/flow/parent#0/leaf#1", "/flow/leaf#0"]
+    assert keys == [
+        "/flow",
+        "/flow/parent#0",
+        "/flow/parent#0/leaf#0",
+        "/flow/parent#0/leaf#1",
+        "/flow/leaf#0",
+    ]
 
 
 async def test_wrong_type_across_a_handoff_names_both_agents_and_the_field(rt: Runtime) -> None:

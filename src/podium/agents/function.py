@@ -77,7 +77,7 @@ class FunctionAgent(AgentBase[Any, Any]):
                     f"{param.name!r}: an agent takes one input and optionally ctx"
                 )
         self._setup(
-            name or getattr(fn, "__name__", "agent"),
+            name or str(getattr(fn, "__name__", "agent")),
             input_type=input_type,
             output_type=hints.get("return", Any),
             retry=retry,

@@ -32,15 +32,15 @@ class RunState:
     """Shared by every step of one run."""
 
     __slots__ = (
-        "run_id",
-        "store",
         "door",
-        "replay",
-        "usage",
-        "seq",
         "listeners",
+        "replay",
         "retry",
+        "run_id",
+        "seq",
+        "store",
         "timeout",
+        "usage",
     )
 
     def __init__(
@@ -75,7 +75,9 @@ class RunState:
         data: dict[str, Any] | None = None,
     ) -> None:
         self.seq += 1
-        event = Event(self.run_id, self.seq, time.time(), kind, key, agent, attempt, duration, usage, data)
+        event = Event(
+            self.run_id, self.seq, time.time(), kind, key, agent, attempt, duration, usage, data
+        )
         self.store.record_event(event)
         for listener in self.listeners:
             listener(event)
@@ -84,7 +86,7 @@ class RunState:
 class RunContext:
     """Handed to every agent: where it is in the run, and the door to other agents and tools."""
 
-    __slots__ = ("_run", "key", "agent_name", "_counters")
+    __slots__ = ("_counters", "_run", "agent_name", "key")
 
     def __init__(self, run: RunState, key: str, agent_name: str) -> None:
         self._run = run

@@ -11,7 +11,7 @@ call `next(call)` zero or more times, and must re-raise what it does not handle.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -46,19 +46,19 @@ class Call:
     """One hop through the door. Created per call; middlewares read and annotate it."""
 
     __slots__ = (
-        "run",
-        "parent",
-        "target",
-        "name",
-        "kind",
-        "key",
-        "input",
         "attempt",
+        "check_output",
+        "input",
+        "key",
+        "kind",
+        "name",
+        "parent",
+        "record",
         "retry",
+        "run",
+        "target",
         "timeout",
         "usage",
-        "record",
-        "check_output",
     )
 
     def __init__(
@@ -114,7 +114,7 @@ def compose(middlewares: Sequence[Middleware], terminal: Handler = execute) -> H
 
 
 def build_chain(
-    builtins: dict[str, Middleware], extra: dict[str, Middleware] | None = None
+    builtins: Mapping[str, Middleware], extra: Mapping[str, Middleware] | None = None
 ) -> list[Middleware]:
     """The ordered middleware list: each slot's middleware, the caller's replacing a built-in."""
     extra = extra or {}

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from podium.errors import StepFailed, StepTimeout, Suspended
-from podium.runtime.door import Call, Handler
+from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.records import StepRecord, StepStatus
 
 
@@ -40,7 +40,11 @@ async def events(call: Call, nxt: Handler) -> Any:
         output = await nxt(call)
     except Suspended as s:
         run.emit(
-            "step.suspended", call.key, call.name, call.attempt, time.perf_counter() - t0,
+            "step.suspended",
+            call.key,
+            call.name,
+            call.attempt,
+            time.perf_counter() - t0,
             data={"reason": s.reason},
         )
         raise
@@ -49,7 +53,11 @@ async def events(call: Call, nxt: Handler) -> Any:
         raise
     except BaseException as e:
         run.emit(
-            "step.failed", call.key, call.name, call.attempt, time.perf_counter() - t0,
+            "step.failed",
+            call.key,
+            call.name,
+            call.attempt,
+            time.perf_counter() - t0,
             data={"error": f"{type(e).__name__}: {e}"},
         )
         raise
@@ -114,7 +122,10 @@ async def retry(call: Call, nxt: Handler) -> Any:
                 raise StepFailed(call.name, call.key, e) from e
             delay = policy.delay(attempt)
             call.run.emit(
-                "step.retried", call.key, call.name, attempt,
+                "step.retried",
+                call.key,
+                call.name,
+                attempt,
                 data={"error": f"{type(e).__name__}: {e}", "delay": round(delay, 4)},
             )
             if delay > 0:
@@ -137,4 +148,9 @@ async def timeout(call: Call, nxt: Handler) -> Any:
         raise
 
 
-BUILTINS = {"events": events, "journal": journal, "retry": retry, "timeout": timeout}
+BUILTINS: dict[str, Middleware] = {
+    "events": events,
+    "journal": journal,
+    "retry": retry,
+    "timeout": timeout,
+}

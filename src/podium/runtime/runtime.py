@@ -96,7 +96,9 @@ class Runtime:
         middleware: dict[str, Middleware] | None = None,
         on_event: Callable[[Event], Any] | None = None,
     ) -> None:
-        self._store_obj: Store = open_store(store) if store is None or isinstance(store, str) else store
+        self._store_obj: Store = (
+            open_store(store) if store is None or isinstance(store, str) else store
+        )
         self._store: Store | None = None
         self._open_lock = asyncio.Lock()
         self.retry = retry
@@ -279,7 +281,9 @@ class Runtime:
             raise UnknownRunError(run_id)
         return record
 
-    async def list_runs(self, *, status: RunStatus | str | None = None, limit: int = 100) -> list[RunRecord]:
+    async def list_runs(
+        self, *, status: RunStatus | str | None = None, limit: int = 100
+    ) -> list[RunRecord]:
         return await (await self.open()).list_runs(
             status=None if status is None else RunStatus(status), limit=limit
         )
@@ -317,14 +321,18 @@ class Runtime:
 
 def _check_root_input(agent: Any, input: Any) -> Any:
     if not hasattr(agent, "name") or not hasattr(agent, "run"):
-        raise UsageError(f"{agent!r} is not an agent: it needs a `name` and `async run(input, ctx)`")
+        raise UsageError(
+            f"{agent!r} is not an agent: it needs a `name` and `async run(input, ctx)`"
+        )
     check = getattr(agent, "check_input", None)
     if check is None:
         return input
     try:
         return check(input)
     except ValidationError as e:
-        raise UsageError(f"input for agent {agent.name!r}: {describe_validation_error(e)}") from None
+        raise UsageError(
+            f"input for agent {agent.name!r}: {describe_validation_error(e)}"
+        ) from None
 
 
 def _run_event_data(result: RunResult) -> dict[str, Any]:

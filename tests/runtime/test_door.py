@@ -338,3 +338,31 @@ def test_agent_names_must_fit_in_step_keys() -> None:
 
     with pytest.raises(UsageError, match="not valid"):
         FunctionAgent(f, name="a/b")
+
+
+async def test_agent_signatures_in_any_order(rt: Runtime) -> None:
+    @agent
+    async def ctx_first(ctx: RunContext, x: int) -> str:
+        return f"{ctx.key}:{x}"
+
+    @agent
+    def no_input() -> int:
+        return 42
+
+    @agent
+    async def only_ctx(ctx: RunContext) -> str:
+        return ctx.key
+
+    assert (await rt.run(ctx_first, 1)).output == "/ctx_first:1"
+    assert (await rt.run(no_input)).output == 42
+    assert (await rt.run(only_ctx)).output == "/only_ctx"
+
+
+def test_agent_functions_with_extra_required_parameters_are_refused() -> None:
+    from podium import UsageError
+
+    def two(x: int, y: int) -> int:
+        return x + y
+
+    with pytest.raises(UsageError, match="extra required parameter 'y'"):
+        agent(two)

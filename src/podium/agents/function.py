@@ -61,13 +61,22 @@ class FunctionAgent(AgentBase[Any, Any]):
         hints = _hints(fn)
         self.ctx_param: str | None = None
         self.input_param: str | None = None
+        self.ctx_first = False
         input_type: Any = Any
         for param in sig.parameters.values():
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue
+            if param.kind == param.KEYWORD_ONLY and param.default is param.empty:
+                raise UsageError(
+                    f"agent function {fn.__name__!r}: keyword-only parameter {param.name!r} "
+                    "needs a default; an agent takes one input and optionally ctx"
+                )
+            if param.kind == param.KEYWORD_ONLY:
+                continue
             hint = hints.get(param.name, Any)
             if self.ctx_param is None and _is_ctx(param, hint):
                 self.ctx_param = param.name
+                self.ctx_first = self.input_param is None
             elif self.input_param is None:
                 self.input_param = param.name
                 input_type = hint
@@ -88,16 +97,20 @@ class FunctionAgent(AgentBase[Any, Any]):
         self.__wrapped__ = fn
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
-        kwargs: dict[str, Any] = {}
-        if self.input_param is not None:
-            kwargs[self.input_param] = input
-        if self.ctx_param is not None:
-            kwargs[self.ctx_param] = ctx
+        args = self._args(input, ctx)
         if self.is_async:
-            return await self.fn(**kwargs)
+            return await self.fn(*args)
         if self.thread:
-            return await asyncio.to_thread(self.fn, **kwargs)
-        return self.fn(**kwargs)
+            return await asyncio.to_thread(self.fn, *args)
+        return self.fn(*args)
+
+    def _args(self, input: Any, ctx: RunContext) -> tuple[Any, ...]:
+        """Positional arguments in the order the function declares them."""
+        if self.input_param is None:
+            return () if self.ctx_param is None else (ctx,)
+        if self.ctx_param is None:
+            return (input,)
+        return (ctx, input) if self.ctx_first else (input, ctx)
 
     @property
     def target(self) -> str | None:

@@ -21,7 +21,15 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
-from podium.patterns import Parallel, ParallelResult, QuorumNotMet, Sequential
+from podium.patterns import (
+    Parallel,
+    ParallelResult,
+    QuorumNotMet,
+    RouteDecision,
+    Router,
+    Rule,
+    Sequential,
+)
 from podium.runtime import (
     NO_RETRY,
     Event,
@@ -52,6 +60,9 @@ __all__ = [
     "ProviderError",
     "QuorumNotMet",
     "Retry",
+    "RouteDecision",
+    "Router",
+    "Rule",
     "RunContext",
     "RunError",
     "RunRecord",

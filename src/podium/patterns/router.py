@@ -1,0 +1,426 @@
+"""`Router`: one classification step picks which agent handles the input.
+
+    router = Router(
+        "support",
+        {"billing": billing, "tech": tech},
+        classifier=[Rule("billing", keywords=["invoice", "refund"]), Rule("tech", when=is_bug)],
+        threshold=0.6,
+        fallback=generalist,
+    )
+
+The classifier is one of three things:
+
+- a Python function `(input[, ctx]) -> str | (str, confidence) | RouteDecision | None`,
+  sync or async (`None` means "no idea": it goes the low-confidence way);
+- a list of `Rule`s, tried in order, the first match wins;
+- an agent whose output is a `RouteDecision`: usually a model, see `Router.llm`.
+
+Classifying is its own step through the door (`/<router>/<router>.classify#0` for a function
+or rules), so its decision is journaled: a resumed run replays the decision instead of asking
+the classifier (or the model) again. Every decision is recorded as a `route.decision` event
+with the route, confidence, threshold and outcome (`routed`, `fallback` or `triage`).
+
+A decision below `threshold`, or naming a route that does not exist (a model may invent
+one), goes to `fallback` if there is one. Without a fallback it goes to triage: the step
+`/<router>/<router>.triage#0` raises `Suspended` with the input, the candidate routes and the
+decision, and the run waits (status `waiting`) for a person to pick a route. The person's
+pick is that triage step's output: once the journal holds it as completed (a route name, or
+`{"route": ..., "reason": ...}`), resuming the run replays it and the input goes to that
+route.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from podium.agents.base import AgentBase
+from podium.agents.function import FunctionAgent
+from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.runtime.serde import describe_validation_error, to_plain
+
+if TYPE_CHECKING:
+    from podium.runtime.context import RunContext
+    from podium.runtime.policies import Retry
+
+Outcome = Literal["routed", "fallback", "triage"]
+
+
+def _closed_schema(schema: dict[str, Any]) -> None:
+    """Every property required and no others, as strict structured output wants; validation
+    stays lenient (a missing `reason` is fine from Python code)."""
+    props = schema.get("properties", {})
+    for prop in props.values():
+        prop.pop("default", None)  # strict providers reject `default`
+    schema["required"] = list(props)
+    schema["additionalProperties"] = False
+
+
+class RouteDecision(BaseModel):
+    """Which route to take, how sure the classifier is (0 to 1), and why."""
+
+    model_config = ConfigDict(json_schema_extra=_closed_schema)
+
+    route: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Route to `route` when `when(input)` is true and/or the input's text holds one of
+    `keywords` (case-insensitive, whole words or phrases: `refund` does not match `refunds`).
+    With both given, both must hold. The decision carries `confidence`."""
+
+    route: str
+    when: Callable[[Any], bool | Awaitable[bool]] | None = None
+    keywords: Sequence[str] = ()
+    confidence: float = 1.0
+    _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.keywords, str):
+            object.__setattr__(self, "keywords", (self.keywords,))
+        words = tuple(k.strip().lower() for k in self.keywords if k.strip())
+        object.__setattr__(self, "keywords", words)
+        if self.when is None and not words:
+            raise UsageError(f"Rule for route {self.route!r} needs `when=` or `keywords=`")
+        if self.when is not None and not callable(self.when):
+            raise UsageError(f"Rule for route {self.route!r}: `when` must be callable")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise UsageError(
+                f"Rule for route {self.route!r}: confidence must be in [0, 1], "
+                f"got {self.confidence}"
+            )
+        if words:
+            alternatives = "|".join(re.escape(w) for w in words)
+            pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+            object.__setattr__(self, "_pattern", pattern)
+
+    async def matches(self, input: Any, text: str) -> str | None:
+        """What matched (for the decision's reason), or None."""
+        found = ""
+        if self._pattern is not None:
+            m = self._pattern.search(text)
+            if m is None:
+                return None
+            found = f"keyword {m.group(0).lower()!r}"
+        if self.when is not None:
+            ok = self.when(input)
+            if inspect.isawaitable(ok):
+                ok = await ok
+            if not ok:
+                return None
+            found = f"{found} and condition" if found else "condition"
+        return found
+
+
+Classifier = Callable[..., Any] | Sequence[Rule] | Any
+
+
+class Router(AgentBase[Any, Any]):
+    """Sends the input to exactly one of several agents, chosen by a classifier.
+
+    `routes` is a dict of route name to agent, or a list of agents routed by their names.
+    The output is the chosen agent's output; `output_type` is the routes' common output type
+    (fallback included) or `Any` when they differ.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        routes: Mapping[str, Any] | Sequence[Any],
+        *,
+        classifier: Classifier,
+        threshold: float = 0.0,
+        fallback: Any = None,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        description: str = "",
+    ) -> None:
+        self.routes: dict[str, Any] = _check_routes(name, routes)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise UsageError(f"Router {name!r}: threshold must be a number, got {threshold!r}")
+        if not 0.0 <= threshold <= 1.0:
+            raise UsageError(f"Router {name!r}: threshold must be in [0, 1], got {threshold}")
+        if fallback is not None and not _is_agent(fallback):
+            raise UsageError(f"Router {name!r}: fallback {fallback!r} is not an agent")
+        self.threshold = float(threshold)
+        self.fallback = fallback
+        self.classifier = _classifier_agent(name, classifier, self.routes)
+        self._triage = _Triage(f"{name}.triage")
+        agents = [*self.routes.values(), *([fallback] if fallback is not None else [])]
+        self._setup(
+            name,
+            output_type=_common_output_type(agents),
+            retry=retry,
+            timeout=timeout,
+            description=description,
+        )
+
+    @classmethod
+    def llm(
+        cls,
+        name: str,
+        routes: Mapping[str, Any] | Sequence[Any],
+        *,
+        model: Any,
+        instructions: str | None = None,
+        threshold: float = 0.0,
+        fallback: Any = None,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        description: str = "",
+    ) -> Router:
+        """A router whose classifier is a model: an `LLMAgent` named `<name>.classify` told
+        the routes and their descriptions, answering with a `RouteDecision`. `instructions`
+        replace the opening paragraph; the list of routes is always appended."""
+        from podium.agents.llm import LLMAgent
+
+        table = _check_routes(name, routes)
+        classifier = LLMAgent(
+            f"{name}.classify",
+            model=model,
+            instructions=_llm_instructions(table, instructions),
+            output_type=RouteDecision,
+        )
+        return cls(
+            name,
+            table,
+            classifier=classifier,
+            threshold=threshold,
+            fallback=fallback,
+            retry=retry,
+            timeout=timeout,
+            description=description,
+        )
+
+    async def run(self, input: Any, ctx: RunContext) -> Any:
+        raw = await ctx.call(self.classifier, input)
+        decision = _as_decision(raw, self.classifier.name, ctx.key)
+        outcome, note = self._judge(decision)
+        target = self.routes.get(decision.route) if outcome == "routed" else self.fallback
+        self._record(ctx, decision, outcome, note, target)
+        if outcome == "triage":
+            decision = await self._ask_person(input, decision, note, ctx)
+            target = self.routes[decision.route]
+            self._record(ctx, decision, "routed", "chosen in triage", target)
+        return await ctx.call(target, input)
+
+    def _judge(self, decision: RouteDecision) -> tuple[Outcome, str]:
+        """Routed, or where a doubtful decision goes, and why it was doubtful."""
+        if decision.route not in self.routes:
+            note = f"unknown route {decision.route!r}" if decision.route else "no route chosen"
+        elif decision.confidence < self.threshold:
+            note = f"confidence {decision.confidence:g} below threshold {self.threshold:g}"
+        else:
+            return "routed", ""
+        return ("fallback" if self.fallback is not None else "triage"), note
+
+    def _record(
+        self, ctx: RunContext, d: RouteDecision, outcome: Outcome, note: str, target: Any
+    ) -> None:
+        ctx.emit(
+            "route.decision",
+            route=d.route,
+            confidence=d.confidence,
+            threshold=self.threshold,
+            outcome=outcome,
+            target=None if target is None else target.name,
+            reason=d.reason,
+            note=note,
+        )
+
+    async def _ask_person(
+        self, input: Any, decision: RouteDecision, note: str, ctx: RunContext
+    ) -> RouteDecision:
+        """The triage step: suspends until its journal row holds a person's pick."""
+        payload = {
+            "input": to_plain(input),
+            "candidates": list(self.routes),
+            "decision": decision.model_dump(),
+            "note": note,
+        }
+        picked = _person_decision(await ctx.call(self._triage, payload))
+        if picked.route not in self.routes:
+            raise RunError(
+                f"Router {self.name!r} at {ctx.key}: triage picked unknown route "
+                f"{picked.route!r}; routes are {list(self.routes)}"
+            )
+        return picked
+
+
+class _Triage(AgentBase[Any, Any]):
+    """Parks the run for a person. Its step key is where the person's pick gets recorded."""
+
+    def __init__(self, name: str) -> None:
+        self._setup(name, description="a person picks the route")
+
+    async def run(self, input: dict[str, Any], ctx: RunContext) -> Any:
+        raise Suspended(ctx.key, f"triage: {input['note']}", payload=input)
+
+
+class _FunctionClassifier(AgentBase[Any, RouteDecision]):
+    """A classifier function as an agent, so its decision is a journaled step."""
+
+    def __init__(self, name: str, fn: Callable[..., Any]) -> None:
+        self._fn = FunctionAgent(fn, name=name)
+        self._setup(name, output_type=RouteDecision, description="classifies the input")
+        self.input_type = self._fn.input_type
+        self.check_input = self._fn.check_input
+
+    async def run(self, input: Any, ctx: RunContext) -> RouteDecision:
+        return _as_decision(await self._fn.run(input, ctx), self.name, ctx.key)
+
+
+class _RulesClassifier(AgentBase[Any, RouteDecision]):
+    """Rules as an agent: tried in order, the first match wins."""
+
+    def __init__(self, name: str, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self._setup(name, output_type=RouteDecision, description="classifies by rules")
+
+    async def run(self, input: Any, ctx: RunContext) -> RouteDecision:
+        text = _text_of(input)
+        for i, rule in enumerate(self.rules):
+            found = await rule.matches(input, text)
+            if found is not None:
+                return RouteDecision(
+                    route=rule.route, confidence=rule.confidence, reason=f"rule {i}: {found}"
+                )
+        return RouteDecision(route="", confidence=0.0, reason="no rule matched")
+
+
+def _text_of(value: Any) -> str:
+    """The words in a value, for keyword rules: a string as is; for dicts, lists and models,
+    every string and number inside (values, not keys), one per line."""
+    if isinstance(value, str):
+        return value
+    parts: list[str] = []
+    stack = [to_plain(value)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif item is not None:
+            parts.append(str(item))
+    return "\n".join(parts)
+
+
+def _is_agent(obj: Any) -> bool:
+    return hasattr(obj, "name") and hasattr(obj, "run")
+
+
+def _check_routes(name: str, routes: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+    pairs: list[tuple[Any, Any]]
+    if isinstance(routes, Mapping):
+        pairs = list(routes.items())
+    elif isinstance(routes, Sequence) and not isinstance(routes, str):
+        pairs = [(getattr(a, "name", None), a) for a in routes]
+    else:
+        raise UsageError(f"Router {name!r}: routes must be a dict or a list of agents")
+    if not pairs:
+        raise UsageError(f"Router {name!r} needs at least one route")
+    table: dict[str, Any] = {}
+    for route, target in pairs:
+        if not _is_agent(target):
+            raise UsageError(f"Router {name!r}: route {route!r} ({target!r}) is not an agent")
+        if not isinstance(route, str) or not route.strip():
+            raise UsageError(f"Router {name!r}: route name {route!r} must be a non-empty string")
+        if route in table:
+            raise UsageError(f"Router {name!r}: route {route!r} is named twice")
+        table[route] = target
+    return table
+
+
+def _classifier_agent(name: str, classifier: Classifier, routes: dict[str, Any]) -> Any:
+    """The step that classifies: an agent as given, or a function or rules wrapped in one."""
+    if _is_agent(classifier):
+        return classifier
+    step = f"{name}.classify"
+    if isinstance(classifier, Rule):
+        classifier = [classifier]
+    if isinstance(classifier, Sequence) and not isinstance(classifier, str):
+        rules = list(classifier)
+        if not rules or not all(isinstance(r, Rule) for r in rules):
+            raise UsageError(f"Router {name!r}: a classifier list must hold at least one Rule")
+        for i, rule in enumerate(rules):
+            if rule.route not in routes:
+                raise UsageError(
+                    f"Router {name!r}: rule {i} names route {rule.route!r}, "
+                    f"which is not one of {list(routes)}"
+                )
+        return _RulesClassifier(step, rules)
+    if callable(classifier):
+        return _FunctionClassifier(step, classifier)
+    raise UsageError(
+        f"Router {name!r}: classifier must be a function, a list of Rules or an agent, "
+        f"got {classifier!r}"
+    )
+
+
+def _as_decision(value: Any, agent: str, step: str) -> RouteDecision:
+    """A classifier's answer as a `RouteDecision`: a route name is certain, a pair carries
+    its confidence, None means no route."""
+    if isinstance(value, RouteDecision):
+        return value
+    try:
+        if value is None:
+            return RouteDecision(route="", confidence=0.0, reason="classifier gave no route")
+        if isinstance(value, str):
+            return RouteDecision(route=value, confidence=1.0)
+        if isinstance(value, tuple | list) and len(value) == 2:
+            return RouteDecision(route=value[0], confidence=value[1])
+        if isinstance(value, Mapping | BaseModel):
+            return RouteDecision.model_validate(value, from_attributes=True)
+    except ValidationError as e:
+        raise OutputTypeError(agent, step, describe_validation_error(e)) from None
+    raise OutputTypeError(
+        agent,
+        step,
+        f"a classifier must return a route name, (route, confidence) or a RouteDecision, "
+        f"got {value!r}",
+    )
+
+
+def _person_decision(value: Any) -> RouteDecision:
+    """A person's pick is certain unless they say otherwise."""
+    if isinstance(value, RouteDecision):
+        return value
+    if isinstance(value, str):
+        return RouteDecision(route=value, confidence=1.0, reason="chosen in triage")
+    if isinstance(value, Mapping):
+        try:
+            return RouteDecision.model_validate({"confidence": 1.0, **value})
+        except ValidationError as e:
+            raise RunError(f"triage decision: {describe_validation_error(e)}") from None
+    raise RunError(f"triage decision must be a route name or a dict, got {value!r}")
+
+
+def _common_output_type(agents: Sequence[Any]) -> Any:
+    types = [getattr(a, "output_type", Any) for a in agents]
+    first = types[0]
+    return first if all(t == first for t in types[1:]) else Any
+
+
+_DEFAULT_INSTRUCTIONS = (
+    "You are a router. Read the request and pick the one route below that should handle it. "
+    "Answer with the route's exact name, your confidence from 0 to 1 that it is the right "
+    "route, and a one-sentence reason. If no route fits, pick the closest one and give a low "
+    "confidence."
+)
+
+
+def _llm_instructions(routes: Mapping[str, Any], instructions: str | None) -> str:
+    lines = [instructions or _DEFAULT_INSTRUCTIONS, "", "Routes:"]
+    for route, target in routes.items():
+        about = " ".join((getattr(target, "description", "") or "").split("\n\n")[0].split())
+        lines.append(f"- {route}: {about}" if about else f"- {route}")
+    return "\n".join(lines)

@@ -43,6 +43,7 @@ from podium.runtime import (
     StepStatus,
     Usage,
 )
+from podium.spec.loader import load_yaml
 
 __version__ = "0.1.0"
 
@@ -82,4 +83,5 @@ __all__ = [
     "Usage",
     "UsageError",
     "agent",
+    "load_yaml",
 ]

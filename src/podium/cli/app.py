@@ -1,0 +1,339 @@
+"""`podium`: run agents and look at runs from a terminal.
+
+    podium run flow.yaml --input '{"text": "where is my parcel?"}'
+    podium runs --status failed
+    podium show RUN --json
+    podium trace RUN
+    podium resume RUN
+
+Misuse (an unknown target, bad input JSON, an unknown run, a malformed spec, a bad store URL)
+prints one line, `error: ...`, exits with 2, and writes nothing: targets and input are checked
+before the store is opened, and read-only commands never create a store. A run that fails
+exits with 1; one that completes, or waits for the outside world, with 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from podium.cli import render
+from podium.errors import TargetError, UnknownRunError, UsageError
+from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
+from podium.runtime.runtime import RunResult, Runtime, new_run_id
+from podium.runtime.serde import describe_validation_error
+from podium.stores import Store, open_store
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="podium",
+    help="Orchestrate teams of AI agents, durably.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store URL (memory://, sqlite:///path.db, postgresql://...). "
+        "Default: $PODIUM_STORE, else sqlite under ./.podium/",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RunArg = Annotated[str, typer.Argument(help="A run id.", show_default=False)]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+# errors ------------------------------------------------------------------------------------
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """Misuse becomes one line on stderr and exit code 2, never a traceback."""
+    try:
+        yield
+    except UsageError as e:
+        message = " ".join(str(e).split("\n"))
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+# inputs, targets, stores -------------------------------------------------------------------
+def parse_input(text: str | None) -> Any:
+    """`--input` as JSON, or `@file` holding JSON (`@-` reads stdin)."""
+    if text is None:
+        return None
+    source = "--input"
+    if text.startswith("@"):
+        path = text[1:]
+        source = f"input file {path}"
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot read input file {path!r}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise UsageError(f"input file {path!r} is not UTF-8 text: {e}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(
+            f"{source} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
+            "quote strings: --input '\"hello\"'"
+        ) from None
+
+
+def load_agent(target: str) -> tuple[Any, str]:
+    """The agent a target names, and the target as stored with the run (file paths made
+    absolute, so `podium resume` works from any folder)."""
+    from podium.spec.targets import load_target
+
+    try:
+        agent = load_target(target)
+    except UsageError:
+        raise
+    except Exception as e:  # the user's module raised while importing
+        raise TargetError(f"cannot load target {target!r}: {type(e).__name__}: {e}") from None
+    return agent, _stored_target(target)
+
+
+def _stored_target(target: str) -> str:
+    if target.endswith((".yaml", ".yml")):
+        return str(Path(target).resolve())
+    where, _, attr = target.rpartition(":")
+    if where.endswith(".py"):
+        return f"{Path(where).resolve()}:{attr}"
+    return target
+
+
+def check_input(agent: Any, value: Any) -> Any:
+    check = getattr(agent, "check_input", None)
+    if check is None:
+        return value
+    try:
+        return check(value)
+    except ValidationError as e:
+        raise UsageError(
+            f"input for agent {agent.name!r}: {describe_validation_error(e)}"
+        ) from None
+
+
+def make_store(url: str | None) -> Store:
+    """The store a URL names, not yet opened (a bad URL fails here, before any I/O)."""
+    try:
+        return open_store(url)
+    except UsageError:
+        raise
+    except ImportError as e:
+        raise UsageError(f"store {url!r} needs a driver that is not installed: {e}") from None
+
+
+def store_is_absent(store: Store) -> bool:
+    """True for a file-backed store whose file does not exist yet: reading it must not
+    create it."""
+    path = getattr(store, "path", None)
+    return isinstance(path, str) and path != ":memory:" and not Path(path).exists()
+
+
+async def opened(rt: Runtime, store: Store) -> Runtime:
+    """The runtime with its store open; a store that cannot be reached is misuse (exit 2)."""
+    try:
+        await rt.open()
+    except UsageError:
+        raise
+    except Exception as e:
+        raise UsageError(f"cannot open store {store.url}: {type(e).__name__}: {e}") from None
+    return rt
+
+
+def _read(store: Store, job: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run a read-only job against a store (the caller checked that it exists)."""
+
+    async def go() -> T:
+        rt = Runtime(store)
+        try:
+            return await job(await opened(rt, store))
+        finally:
+            await rt.close()
+
+    return asyncio.run(go())
+
+
+def _live(enabled: bool) -> tuple[Any, AbstractContextManager[Any]]:
+    """A progress view and the `Live` that draws it, only on a terminal."""
+    if not enabled:
+        return None, nullcontext()
+    from rich.live import Live
+
+    from podium.cli.progress import ProgressView
+
+    view = ProgressView()
+    return view, Live(view, console=render.console(), refresh_per_second=8, transient=False)
+
+
+def _drive(
+    store: Store, start: Callable[[Runtime], Awaitable[RunResult]], run_id: str, json_out: bool
+) -> RunResult:
+    """Open the store, start or resume the run under a live view, close the store."""
+    view, live = _live(sys.stdout.isatty() and not json_out)
+
+    async def go() -> RunResult:
+        rt = Runtime(store, on_event=None if view is None else view.on_event)
+        try:
+            return await start(await opened(rt, store))
+        finally:
+            await rt.close()
+
+    try:
+        with live:
+            return asyncio.run(go())
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: run {run_id} can continue with `podium resume {run_id}`", err=True
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _finish(result: RunResult, agent: str, json_out: bool) -> None:
+    if json_out:
+        typer.echo(render.dumps({"agent": agent, **result.to_dict()}))
+    else:
+        render.print_result(result, agent)
+    if result.status == RunStatus.FAILED:
+        raise typer.Exit(EXIT_FAILED)
+
+
+# commands ----------------------------------------------------------------------------------
+@app.command()
+def run(
+    target: Annotated[
+        str,
+        typer.Argument(help="module:object, path/file.py:object, or a YAML workflow file."),
+    ],
+    input: Annotated[
+        str | None, typer.Option("--input", "-i", help="JSON input, or @file with JSON.")
+    ] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Id for the new run.")] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run an agent on an input and show the result."""
+    with usage_errors():
+        agent, stored = load_agent(target)
+        value = check_input(agent, parse_input(input))
+        st = make_store(store)
+        rid = run_id or new_run_id()
+        result = _drive(
+            st, lambda rt: rt.run(agent, value, run_id=rid, target=stored), rid, json_out
+        )
+    _finish(result, agent.name, json_out)
+
+
+@app.command()
+def resume(run_id: RunArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """Continue a run that crashed, was interrupted or waits: completed steps are replayed
+    from the journal, the rest run."""
+    with usage_errors():
+        st = make_store(store)
+        if store_is_absent(st):
+            raise UnknownRunError(run_id)
+        record = _read(st, lambda rt: rt.get_run(run_id))
+        agent = None
+        if record.target and record.status != RunStatus.COMPLETED:
+            agent, _ = load_agent(record.target)
+        result = _drive(make_store(store), lambda rt: rt.resume(run_id, agent), run_id, json_out)
+    _finish(result, record.agent, json_out)
+
+
+@app.command("runs")
+def list_runs(
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only runs with this status.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List runs, newest first."""
+    with usage_errors():
+        wanted = None if status is None else _status(status)
+        st = make_store(store)
+        runs = (
+            []
+            if store_is_absent(st)
+            else _read(st, lambda rt: rt.list_runs(status=wanted, limit=limit))
+        )
+    if json_out:
+        typer.echo(render.dumps([render.run_dict(r) for r in runs]))
+    else:
+        render.print_runs(runs)
+
+
+@app.command()
+def show(run_id: RunArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """Everything stored about one run: input, output, error, usage, steps."""
+    with usage_errors():
+        record, steps, _ = _load_run(store, run_id, events=False)
+    if json_out:
+        typer.echo(render.dumps(render.run_dict(record, steps)))
+    else:
+        render.print_run(record, steps)
+
+
+@app.command()
+def trace(run_id: RunArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """The run as a tree of steps: status, duration, attempts, tokens, retries."""
+    from podium.observability.trace import build_trace, render_trace, trace_to_dicts
+
+    with usage_errors():
+        record, steps, events = _load_run(store, run_id, events=True)
+    roots = build_trace(steps, events)
+    if json_out:
+        typer.echo(render.dumps({"run": render.run_dict(record), "steps": trace_to_dicts(roots)}))
+    else:
+        render.console().print(render_trace(roots, record))
+
+
+def _load_run(
+    store_url: str | None, run_id: str, *, events: bool
+) -> tuple[RunRecord, list[StepRecord], list[Event]]:
+    st = make_store(store_url)
+    if store_is_absent(st):
+        raise UnknownRunError(run_id)
+
+    async def job(rt: Runtime) -> tuple[RunRecord, list[StepRecord], list[Event]]:
+        record = await rt.get_run(run_id)
+        return record, await rt.steps(run_id), (await rt.events(run_id) if events else [])
+
+    return _read(st, job)
+
+
+def _status(value: str) -> RunStatus:
+    try:
+        return RunStatus(value.lower())
+    except ValueError:
+        choices = ", ".join(s.value for s in RunStatus)
+        raise UsageError(f"unknown status {value!r}: use one of {choices}") from None
+
+
+def main() -> None:
+    """The `podium` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""How the CLI shows runs: JSON for tools, rich tables for people.
+
+JSON is printed with plain `print` (rich would wrap long lines at the terminal width and
+break it); tables and trees go through one rich console that drops colour when stdout is not
+a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from podium.runtime.records import RunRecord, RunStatus, StepRecord
+from podium.runtime.runtime import RunResult
+from podium.runtime.serde import to_plain
+
+_STATUS_STYLE = {
+    "completed": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "waiting": ("⏸", "yellow"),
+    "running": ("…", "cyan"),
+    "cancelled": ("✗", "dim"),
+}
+
+
+@cache
+def console() -> Console:
+    out = Console(highlight=False)
+    if not out.is_terminal:  # piped: do not cut tables to 80 columns
+        out.width = max(out.width, 160)
+    return out
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_plain(value), indent=2, ensure_ascii=False)
+
+
+def step_dict(step: StepRecord) -> dict[str, Any]:
+    return {
+        "key": step.key,
+        "agent": step.agent,
+        "kind": step.kind,
+        "status": str(step.status),
+        "attempt": step.attempt,
+        "started_at": step.started_at,
+        "ended_at": step.ended_at,
+        "duration": step.duration,
+        "usage": None if step.usage is None else step.usage.to_dict(),
+        "error": step.error,
+        "output": to_plain(step.output),
+    }
+
+
+def run_dict(run: RunRecord, steps: Sequence[StepRecord] | None = None) -> dict[str, Any]:
+    """A run as JSON: what `podium show --json` and `podium runs --json` print."""
+    data = run.to_dict()
+    data["input"] = to_plain(run.input)
+    data["output"] = to_plain(run.output)
+    data["duration"] = (run.updated_at - run.created_at) if run.created_at else None
+    if steps is not None:
+        data["steps"] = [step_dict(s) for s in steps]
+    return data
+
+
+def _status(status: str) -> str:
+    mark, color = _STATUS_STYLE.get(status, ("?", "white"))
+    return f"[{color}]{mark} {status}[/]"
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else dumps(value)
+
+
+def print_result(result: RunResult, agent: str) -> None:
+    """The end of `podium run` / `podium resume`: status, run id, then output or error."""
+    out = console()
+    tokens = result.usage.total_tokens
+    out.print(
+        f"{_status(str(result.status))}  run [bold]{escape(result.run_id)}[/]  "
+        f"agent {escape(agent)}" + (f"  [magenta]{tokens} tokens[/]" if tokens else "")
+    )
+    if result.status == RunStatus.COMPLETED:
+        print(_value(result.output))
+    elif result.status == RunStatus.WAITING:
+        out.print(f"waiting: {escape(result.error or '')}")
+        out.print(f"continue with: podium resume {escape(result.run_id)}")
+    else:
+        out.print(f"[red]{escape(result.error or 'no error recorded')}[/]")
+
+
+def print_runs(runs: Sequence[RunRecord]) -> None:
+    if not runs:
+        console().print("no runs")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("run", "agent", "status", "started", "duration", "tokens"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=60)
+    for r in runs:
+        duration = r.updated_at - r.created_at if r.created_at else 0.0
+        table.add_row(
+            escape(r.run_id),
+            escape(r.agent),
+            _status(str(r.status)),
+            _when(r.created_at),
+            f"{duration:.2f}s",
+            str(r.usage.total_tokens or ""),
+            escape((r.error or "")[:60]),
+        )
+    console().print(table)
+
+
+def print_run(run: RunRecord, steps: Sequence[StepRecord]) -> None:
+    out = console()
+    out.print(f"run      [bold]{escape(run.run_id)}[/]  {_status(str(run.status))}")
+    out.print(f"agent    {escape(run.agent)}")
+    out.print(f"target   {escape(run.target or '-')}")
+    out.print(f"started  {_when(run.created_at)}   updated {_when(run.updated_at)}")
+    usage = run.usage
+    out.print(
+        f"usage    {usage.input_tokens} in + {usage.output_tokens} out tokens, "
+        f"{usage.requests} requests"
+    )
+    out.print("input", style="bold")
+    print(_value(to_plain(run.input)))
+    if run.output is not None:
+        out.print("output", style="bold")
+        print(_value(to_plain(run.output)))
+    if run.error:
+        out.print(f"[bold]error[/]  [red]{escape(run.error)}[/]")
+    out.print(f"[bold]steps[/]  {len(steps)} (see `podium trace {escape(run.run_id)}`)")

@@ -4,6 +4,8 @@ Everything is an agent; patterns are agents made of agents; every hop goes throu
 (`ctx.call`) where retries, timeouts, the journal and events live.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from podium.agents import Agent, FunctionAgent, agent
 from podium.errors import (
     HandoffTypeError,
@@ -43,9 +45,29 @@ from podium.runtime import (
     StepStatus,
     Usage,
 )
-from podium.spec.loader import load_yaml
+
+if TYPE_CHECKING:
+    from podium.spec.loader import load_yaml
 
 __version__ = "0.1.0"
+
+# Names whose modules are heavier (YAML, vendor SDKs): imported on first use, so that
+# `import podium` stays fast.
+_LAZY = {
+    "load_yaml": "podium.spec.loader",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'podium' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "NO_RETRY",

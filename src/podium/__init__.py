@@ -6,9 +6,10 @@ Everything is an agent; patterns are agents made of agents; every hop goes throu
 
 from typing import TYPE_CHECKING, Any
 
-from podium.agents import Agent, FunctionAgent, agent
+from podium.agents import Agent, FunctionAgent, LLMAgent, agent
 from podium.errors import (
     HandoffTypeError,
+    MaxTurnsExceeded,
     ModelError,
     ModelResponseError,
     PodiumError,
@@ -22,6 +23,19 @@ from podium.errors import (
     TransientError,
     UnknownRunError,
     UsageError,
+)
+from podium.models import (
+    Message,
+    Model,
+    ModelResponse,
+    ModelSettings,
+    OpenAIModel,
+    OutputSchema,
+    ScriptedModel,
+    ToolCall,
+    ToolSpec,
+    resolve_model,
+    tool_call,
 )
 from podium.patterns import (
     Parallel,
@@ -45,6 +59,7 @@ from podium.runtime import (
     StepStatus,
     Usage,
 )
+from podium.tools import Tool, ToolContext, tool
 
 if TYPE_CHECKING:
     from podium.spec.loader import load_yaml
@@ -70,13 +85,21 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "NO_RETRY",
     "Agent",
     "Event",
     "FunctionAgent",
     "HandoffTypeError",
+    "LLMAgent",
+    "MaxTurnsExceeded",
+    "Message",
+    "Model",
     "ModelError",
+    "ModelResponse",
     "ModelResponseError",
+    "ModelSettings",
+    "NO_RETRY",
+    "OpenAIModel",
+    "OutputSchema",
     "Parallel",
     "ParallelResult",
     "PodiumError",
@@ -92,6 +115,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "Runtime",
+    "ScriptedModel",
     "Sequential",
     "SpecError",
     "StepFailed",
@@ -100,10 +124,17 @@ __all__ = [
     "StepTimeout",
     "Suspended",
     "TargetError",
+    "Tool",
+    "ToolCall",
+    "ToolContext",
+    "ToolSpec",
     "TransientError",
     "UnknownRunError",
     "Usage",
     "UsageError",
     "agent",
     "load_yaml",
+    "resolve_model",
+    "tool",
+    "tool_call",
 ]

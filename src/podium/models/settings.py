@@ -1,0 +1,54 @@
+"""Which model to use, from a short string or the environment.
+
+    resolve_model("openai:gpt-4o-mini")    # OpenAIModel("gpt-4o-mini")
+    resolve_model("openai:llama3.1:8b")    # anything after the first colon is the model name
+    resolve_model("scripted")              # ScriptedModel.echo(), for demos without a provider
+    resolve_model(None)                    # PODIUM_MODEL, else None
+
+`None` means nothing is configured: callers fall back to a `ScriptedModel` and say so, rather
+than reaching a provider nobody asked for.
+"""
+
+from __future__ import annotations
+
+import os
+
+from podium.errors import UsageError
+from podium.models.base import Model
+
+PROVIDERS = ("openai", "scripted")
+
+
+def resolve_model(spec: str | Model | None) -> Model | None:
+    """A `Model` for `spec` (a model passes through), or None when nothing is configured."""
+    if spec is None:
+        spec = os.environ.get("PODIUM_MODEL") or None
+        if spec is None:
+            return None
+    if not isinstance(spec, str):
+        if isinstance(spec, Model):
+            return spec
+        raise UsageError(f"{spec!r} is not a model: it needs `name` and `async respond(...)`")
+    text = spec.strip()
+    provider, sep, rest = text.partition(":")
+    if text == "scripted" or (provider == "scripted" and sep):
+        from podium.models.scripted import ScriptedModel
+
+        return ScriptedModel.echo(rest or "scripted")
+    if provider == "openai" and sep and rest:
+        from podium.models.openai import OpenAIModel
+
+        return OpenAIModel(rest)
+    if text and not sep:
+        from podium.models.openai import OpenAIModel
+
+        return OpenAIModel(text)  # a bare name: an OpenAI-compatible endpoint
+    raise UsageError(
+        f"model {spec!r} is not understood: write 'openai:<model name>' (any "
+        f"OpenAI-compatible server, see PODIUM_MODEL_BASE_URL) or 'scripted'"
+    )
+
+
+def model_from_env() -> Model | None:
+    """The model `PODIUM_MODEL` names, or None when it is not set."""
+    return resolve_model(None)

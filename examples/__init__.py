@@ -1,0 +1,1 @@
+"""Runnable examples, one folder per scenario (`python -m examples.<name>`)."""

@@ -7,6 +7,7 @@ Everything is an agent; patterns are agents made of agents; every hop goes throu
 from typing import TYPE_CHECKING, Any
 
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
+from podium.agents.human import Decision, HumanAgent, HumanApproval
 from podium.errors import (
     HandoffTypeError,
     MaxTurnsExceeded,
@@ -14,6 +15,7 @@ from podium.errors import (
     ModelResponseError,
     PodiumError,
     ProviderError,
+    Rejected,
     RunError,
     SpecError,
     StepFailed,
@@ -86,9 +88,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Agent",
+    "Decision",
     "Event",
     "FunctionAgent",
     "HandoffTypeError",
+    "HumanAgent",
+    "HumanApproval",
     "LLMAgent",
     "MaxTurnsExceeded",
     "Message",
@@ -105,6 +110,7 @@ __all__ = [
     "PodiumError",
     "ProviderError",
     "QuorumNotMet",
+    "Rejected",
     "Retry",
     "RouteDecision",
     "Router",

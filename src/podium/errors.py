@@ -10,6 +10,7 @@
         ├── OutputTypeError       an agent returned a value that is not its declared type
         ├── StepFailed            a step failed for good (after retries); names agent and step
         ├── MaxTurnsExceeded      an LLMAgent's tool loop ran past its bound
+        ├── Rejected              a person (or a deadline) rejected a proposed action
         ├── TransientError        worth retrying: the retry layer acts on these by default
         │   ├── StepTimeout       a step ran past its timeout (also a TimeoutError)
         │   ├── ModelResponseError  a model answered with something malformed
@@ -83,6 +84,18 @@ class StepFailed(RunError):
 
 class MaxTurnsExceeded(RunError):
     """An LLMAgent asked for tools more times than its `max_turns` allows."""
+
+
+class Rejected(RunError):
+    """A person, or a deadline acting for one, rejected what a `HumanApproval` proposed; the
+    flow stops there and the reason is recorded."""
+
+    def __init__(self, step: str, comment: str, by: str | None = None) -> None:
+        who = f" by {by}" if by else ""
+        super().__init__(f"rejected at {step}{who}: {comment or 'no reason given'}")
+        self.step = step
+        self.comment = comment
+        self.by = by
 
 
 class TransientError(RunError):

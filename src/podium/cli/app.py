@@ -5,6 +5,7 @@
     podium show RUN --json
     podium trace RUN
     podium resume RUN
+    podium inbox / approve RUN / reject RUN --comment ... / answer RUN JSON / sweep
 
 Misuse (an unknown target, bad input JSON, an unknown run, a malformed spec, a bad store URL)
 prints one line, `error: ...`, exits with 2, and writes nothing: targets and input are checked
@@ -208,12 +209,12 @@ def _drive(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def _finish(result: RunResult, agent: str, json_out: bool) -> None:
+def _finish(result: RunResult, agent: str, json_out: bool, *, fail_exit: bool = True) -> None:
     if json_out:
         typer.echo(render.dumps({"agent": agent, **result.to_dict()}))
     else:
         render.print_result(result, agent)
-    if result.status == RunStatus.FAILED:
+    if fail_exit and result.status == RunStatus.FAILED:
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -335,5 +336,12 @@ def main() -> None:
     app()
 
 
+# Commands kept in their own modules register themselves on `app`.
+from podium.cli import inbox as _inbox  # noqa: E402, F401
+
 if __name__ == "__main__":
-    main()
+    # Run as a script, this file is `__main__`; the commands registered by other modules are
+    # on the imported `podium.cli.app`, so start that one.
+    from podium.cli.app import main as _main
+
+    _main()

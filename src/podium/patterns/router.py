@@ -396,6 +396,11 @@ def _person_decision(value: Any) -> RouteDecision:
         return value
     if isinstance(value, str):
         return RouteDecision(route=value, confidence=1.0, reason="chosen in triage")
+    if isinstance(value, Mapping) and "route" not in value and "answer" in value:
+        # a `Decision` from `podium answer RUN billing`: the answer is the route
+        if value.get("approved") is False:
+            raise RunError(f"triage: no route chosen ({value.get('comment') or 'rejected'})")
+        return _person_decision(value["answer"])
     if isinstance(value, Mapping):
         try:
             return RouteDecision.model_validate({"confidence": 1.0, **value})

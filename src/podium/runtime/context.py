@@ -34,6 +34,7 @@ class RunState:
     __slots__ = (
         "door",
         "listeners",
+        "prior",
         "replay",
         "retry",
         "run_id",
@@ -50,6 +51,7 @@ class RunState:
         door: Handler,
         *,
         replay: dict[str, StepRecord] | None = None,
+        prior: dict[str, StepRecord] | None = None,
         listeners: tuple[Callable[[Event], Any], ...] = (),
         retry: Retry | None = None,
         timeout: float | None = None,
@@ -58,6 +60,7 @@ class RunState:
         self.store = store
         self.door = door
         self.replay = replay
+        self.prior = prior
         self.usage: Usage = ZERO_USAGE
         self.seq = 0
         self.listeners = listeners
@@ -102,6 +105,12 @@ class RunContext:
     def usage(self) -> Usage:
         """Tokens and requests the whole run has spent so far."""
         return self._run.usage
+
+    def previous(self) -> StepRecord | None:
+        """This step's journal row from before the run was resumed (a suspended or failed
+        attempt), or None. A waiting step reads it to keep its original deadline."""
+        prior = self._run.prior
+        return None if prior is None else prior.get(self.key)
 
     def _next_key(self, name: str) -> str:
         counters = self._counters

@@ -9,7 +9,7 @@ import asyncio
 import time
 from typing import Any
 
-from podium.errors import StepFailed, StepTimeout, Suspended
+from podium.errors import Rejected, StepFailed, StepTimeout, Suspended
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.records import StepRecord, StepStatus
 
@@ -81,7 +81,9 @@ async def journal(call: Call, nxt: Handler) -> Any:
     except asyncio.CancelledError:
         raise  # not done: a resume runs it again
     except Suspended as s:
-        _finish(rec, call, StepStatus.SUSPENDED, None, s.reason)
+        if s.step != call.key:
+            raise  # a parent of the waiting step: not finished, re-entered on resume
+        _finish(rec, call, StepStatus.SUSPENDED, s.payload, s.reason)
         await store.record_finished(rec)
         raise
     except BaseException as e:
@@ -115,7 +117,7 @@ async def retry(call: Call, nxt: Handler) -> Any:
         call.attempt = attempt
         try:
             return await nxt(call)
-        except (Suspended, asyncio.CancelledError, StepFailed):
+        except (Suspended, asyncio.CancelledError, StepFailed, Rejected):
             raise
         except Exception as e:
             if policy is None or not policy.should_retry(e, attempt):

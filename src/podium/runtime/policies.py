@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from podium.errors import StepFailed, TransientError, UsageError
+from podium.errors import Rejected, StepFailed, TransientError, UsageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class Retry:
     multiplier: float = 2.0
     jitter: bool = True
     on: tuple[type[BaseException], ...] = (TransientError, TimeoutError, ConnectionError)
-    never: tuple[type[BaseException], ...] = (UsageError, StepFailed)
+    never: tuple[type[BaseException], ...] = (UsageError, StepFailed, Rejected)
 
     def __post_init__(self) -> None:
         if self.attempts < 1:

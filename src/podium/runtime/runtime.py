@@ -33,7 +33,8 @@ from podium.runtime.records import (
     StepStatus,
     Usage,
 )
-from podium.runtime.serde import describe_validation_error
+from podium.runtime.serde import describe_validation_error, to_plain
+from podium.runtime.waiting import WaitingRequest, decided_step, waiting_requests
 from podium.stores import Store, open_store
 
 T = TypeVar("T")
@@ -174,9 +175,20 @@ class Runtime:
         await store.create_run(record)
         return await self._drive(store, agent, input, run_id, None, 0)
 
-    async def resume(self, run_id: str, agent: Any = None) -> RunResult:
+    async def resume(
+        self,
+        run_id: str,
+        agent: Any = None,
+        *,
+        decision: Any = None,
+        step: str | None = None,
+    ) -> RunResult:
         """Continue a run that crashed, was interrupted, or waits: completed steps return their
-        journaled output, the rest run. A completed run just returns its result."""
+        journaled output, the rest run. A completed run just returns its result.
+
+        `decision` answers a waiting run: it is recorded as the output of the step that waits
+        (`step`, needed only when several wait), then the run continues from there.
+        """
         store = await self.open()
         record = await store.get_run(run_id)
         if record is None:
@@ -187,24 +199,52 @@ class Runtime:
             raise UsageError(f"run {run_id} was cancelled; start a new run instead")
         if run_id in self._active:
             raise UsageError(f"run {run_id} is already running in this process")
+        agent = self._agent_for(record, agent)
+        input = _check_root_input(agent, record.input)
+        steps = await store.load_steps(run_id)
+        if decision is not None:
+            answered = decided_step(run_id, steps, decision, step)
+            await store.record_finished(answered)
+            steps = [answered if s.key == answered.key else s for s in steps]
+        events = await store.list_events(run_id)
+        await store.update_run(run_id, status=RunStatus.RUNNING)
+        return await self._drive(
+            store, agent, input, run_id, steps, events[-1].seq if events else 0, decision
+        )
+
+    def _agent_for(self, record: RunRecord, agent: Any) -> Any:
         if agent is None:
             if not record.target:
                 raise UsageError(
-                    f"run {run_id} has no stored target; pass the agent: rt.resume(id, agent)"
+                    f"run {record.run_id} has no stored target; pass the agent: "
+                    "rt.resume(id, agent)"
                 )
             from podium.spec.targets import load_target
 
             agent = load_target(record.target)
         if agent.name != record.agent:
             raise UsageError(
-                f"run {run_id} was started with agent {record.agent!r}, not {agent.name!r}"
+                f"run {record.run_id} was started with agent {record.agent!r}, "
+                f"not {agent.name!r}"
             )
-        input = _check_root_input(agent, record.input)
-        steps = await store.load_steps(run_id)
-        done = {s.key: s for s in steps if s.status == StepStatus.COMPLETED}
-        events = await store.list_events(run_id)
-        await store.update_run(run_id, status=RunStatus.RUNNING)
-        return await self._drive(store, agent, input, run_id, done, events[-1].seq if events else 0)
+        return agent
+
+    async def inbox(self) -> list[WaitingRequest]:
+        """Everything waiting runs need from a person, oldest first."""
+        store = await self.open()
+        out: list[WaitingRequest] = []
+        for run in await store.list_runs(status=RunStatus.WAITING, limit=10_000):
+            out.extend(waiting_requests(run, await store.load_steps(run.run_id)))
+        return sorted(out, key=lambda w: w.since)
+
+    async def sweep(self) -> list[RunResult]:
+        """Resume every waiting run whose request is past its deadline, so the waiting step
+        applies its timeout rule (reject, approve or escalate). Run it from cron or a worker."""
+        results = []
+        for request in await self.inbox():
+            if request.overdue and request.run_id not in self._active:
+                results.append(await self.resume(request.run_id))
+        return results
 
     async def cancel(self, run_id: str) -> None:
         """Cancel a run: in this process its task is cancelled at once (every branch with it);
@@ -227,20 +267,30 @@ class Runtime:
         agent: Any,
         input: Any,
         run_id: str,
-        replay_map: dict[str, StepRecord] | None,
+        prior_steps: list[StepRecord] | None,
         seq: int,
+        decision: Any = None,
     ) -> RunResult:
+        replay_map = prior = None
+        if prior_steps is not None:
+            prior = {s.key: s for s in prior_steps}
+            replay_map = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
         state = RunState(
             run_id,
             store,
             self._replay_door if replay_map else self._door,
             replay=replay_map,
+            prior=prior,
             listeners=tuple(self._listeners),
             retry=self.retry,
             timeout=self.timeout,
         )
         state.seq = seq
-        state.emit("run.resumed" if replay_map is not None else "run.started", agent=agent.name)
+        if prior_steps is None:
+            state.emit("run.started", agent=agent.name)
+        else:
+            data = None if decision is None else {"decision": to_plain(decision)}
+            state.emit("run.resumed", agent=agent.name, data=data)
         retry = getattr(agent, "retry", None) or self.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
         call = Call(state, "", agent, "agent", "/" + agent.name, input, retry, timeout)
@@ -301,8 +351,10 @@ class Runtime:
         """`run` for scripts and notebooks without an event loop."""
         return self._sync(self.run(agent, input, run_id=run_id, target=target))
 
-    def resume_sync(self, run_id: str, agent: Any = None) -> RunResult:
-        return self._sync(self.resume(run_id, agent))
+    def resume_sync(
+        self, run_id: str, agent: Any = None, *, decision: Any = None, step: str | None = None
+    ) -> RunResult:
+        return self._sync(self.resume(run_id, agent, decision=decision, step=step))
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         async def main() -> T:

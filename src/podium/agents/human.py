@@ -1,0 +1,200 @@
+"""People in the loop: `HumanApproval` (approve, reject or edit a proposed action) and
+`HumanAgent` (a person answers a question).
+
+With no decision yet, the run suspends: its status becomes `waiting`, the process may exit and
+nothing is lost. A decision arrives from anywhere (`podium approve RUN`, `rt.resume(run_id,
+decision=...)`) and is recorded as the output of the waiting step, so the run continues from
+there, in any process.
+
+Deadlines: `deadline=seconds` fixes, at the first suspension, the time by which a person must
+answer. A run past it is resumed by `rt.sweep()` / `podium sweep`, and the waiting step applies
+`on_timeout`: `"reject"` (the default), `"approve"`, or `"escalate"` (ask `escalate_to` with a
+fresh deadline; rejected if that one passes too).
+
+    flow = Sequential("claim", [assess, HumanApproval("approve_payment", deadline=3600), pay])
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from podium.agents.base import AgentBase
+from podium.errors import Rejected, Suspended, UsageError
+from podium.runtime.serde import describe_validation_error, to_plain
+
+if TYPE_CHECKING:
+    from podium.runtime.context import RunContext
+
+OnTimeout = Literal["reject", "approve", "escalate"]
+
+
+class Decision(BaseModel):
+    """What a person decided. `edited` replaces the proposed value when approving;
+    `answer` is a `HumanAgent`'s answer."""
+
+    approved: bool = True
+    comment: str = ""
+    edited: Any = None
+    answer: Any = None
+    by: str | None = None
+    at: float = Field(default_factory=time.time)
+
+
+class _WaitForPerson(AgentBase[dict[str, Any], Decision]):
+    """The step that waits. Its journal row holds the request while it waits, and the
+    decision once there is one; resuming replays that decision."""
+
+    def __init__(
+        self, owner: str, deadline: float | None, on_timeout: OnTimeout, escalate_to: str | None
+    ) -> None:
+        self._setup(f"{owner}.decision", output_type=Decision, description="a person decides")
+        self.deadline = deadline
+        self.on_timeout = on_timeout
+        self.escalate_to = escalate_to
+
+    async def run(self, request: dict[str, Any], ctx: RunContext) -> Decision:
+        previous = ctx.previous()
+        asked = (
+            previous.output if previous is not None and isinstance(previous.output, dict) else None
+        )
+        if asked is not None:
+            request = asked  # keep the original deadline and escalation state
+        elif self.deadline is not None:
+            request = {**request, "deadline_at": time.time() + self.deadline, "escalated": False}
+        deadline_at = request.get("deadline_at")
+        if deadline_at is not None and time.time() >= float(deadline_at):
+            return self._expired(request, ctx)
+        assignee = request.get("assignee")
+        who = f" ({assignee})" if assignee else ""
+        raise Suspended(ctx.key, f"waiting for a person{who}: {request['prompt']}", request)
+
+    def _expired(self, request: dict[str, Any], ctx: RunContext) -> Decision:
+        if self.on_timeout == "escalate" and not request.get("escalated"):
+            assert self.deadline is not None
+            escalated = {
+                **request,
+                "escalated": True,
+                "assignee": self.escalate_to,
+                "deadline_at": time.time() + self.deadline,
+            }
+            ctx.emit("human.escalated", to=self.escalate_to)
+            raise Suspended(
+                ctx.key, f"escalated to {self.escalate_to}: {request['prompt']}", escalated
+            )
+        approved = self.on_timeout == "approve"
+        ctx.emit("human.deadline", outcome="approved" if approved else "rejected")
+        return Decision(approved=approved, comment="deadline passed", by="deadline")
+
+
+class _HumanBase(AgentBase[Any, Any]):
+    def _init_wait(
+        self, name: str, deadline: float | None, on_timeout: OnTimeout, escalate_to: str | None
+    ) -> None:
+        if deadline is not None and deadline <= 0:
+            raise UsageError(f"{type(self).__name__} {name!r}: deadline must be positive")
+        if on_timeout not in ("reject", "approve", "escalate"):
+            raise UsageError(
+                f"{type(self).__name__} {name!r}: on_timeout must be reject, approve or escalate"
+            )
+        if on_timeout == "escalate" and (not escalate_to or deadline is None):
+            raise UsageError(
+                f"{type(self).__name__} {name!r}: escalating needs escalate_to= and deadline="
+            )
+        self._wait = _WaitForPerson(name, deadline, on_timeout, escalate_to)
+
+
+class HumanApproval(_HumanBase):
+    """Asks a person to approve, edit or reject its input (the proposed action).
+
+    Approved: the input passes on unchanged, or as edited. Rejected: the flow stops with
+    `Rejected`, the person's comment recorded as the run's error.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        prompt: str = "",
+        input_type: Any = Any,
+        assignee: str | None = None,
+        deadline: float | None = None,
+        on_timeout: OnTimeout = "reject",
+        escalate_to: str | None = None,
+        description: str = "",
+    ) -> None:
+        self._setup(
+            name,
+            input_type=input_type,
+            output_type=input_type,
+            description=description or "a person approves the proposed action",
+        )
+        self.prompt = prompt or f"Approve {name}?"
+        self.assignee = assignee
+        self._init_wait(name, deadline, on_timeout, escalate_to)
+
+    async def run(self, input: Any, ctx: RunContext) -> Any:
+        request = {
+            "kind": "approval",
+            "prompt": self.prompt,
+            "proposed": to_plain(input),
+            "assignee": self.assignee,
+        }
+        decision: Decision = await ctx.call(self._wait, request)
+        ctx.emit(
+            "human.decision",
+            approved=decision.approved,
+            by=decision.by,
+            comment=decision.comment,
+            edited=decision.edited is not None,
+        )
+        if not decision.approved:
+            raise Rejected(ctx.key, decision.comment, decision.by)
+        if decision.edited is None:
+            return input
+        check = self.check_input
+        try:
+            return decision.edited if check is None else check(decision.edited)
+        except ValidationError as e:
+            raise UsageError(
+                f"{self.name!r}: the edited value does not fit: {describe_validation_error(e)}"
+            ) from None
+
+
+class HumanAgent(_HumanBase):
+    """A person answers `question` about the input; the answer (checked against
+    `answer_type`) is the output."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        question: str,
+        answer_type: Any = str,
+        assignee: str | None = None,
+        deadline: float | None = None,
+        on_timeout: OnTimeout = "reject",
+        escalate_to: str | None = None,
+        description: str = "",
+    ) -> None:
+        self._setup(
+            name, output_type=answer_type, description=description or "a person answers a question"
+        )
+        self.question = question
+        self.assignee = assignee
+        self._init_wait(name, deadline, on_timeout, escalate_to)
+
+    async def run(self, input: Any, ctx: RunContext) -> Any:
+        request = {
+            "kind": "question",
+            "prompt": self.question,
+            "context": to_plain(input),
+            "assignee": self.assignee,
+        }
+        decision: Decision = await ctx.call(self._wait, request)
+        if not decision.approved:
+            raise Rejected(ctx.key, decision.comment or "no answer", decision.by)
+        ctx.emit("human.answer", by=decision.by)
+        return decision.answer

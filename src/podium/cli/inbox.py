@@ -1,0 +1,187 @@
+"""People's side of the CLI: what waits for them, and their decisions.
+
+    podium inbox [--json]
+    podium approve RUN [--comment ...] [--edit JSON] [--step KEY] [--by NAME]
+    podium reject RUN --comment ...
+    podium answer RUN JSON
+    podium sweep            # apply deadlines to overdue requests
+
+A decision is recorded in the journal as the waiting step's output, then the run resumes to
+completion (or to its next wait) in this process.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from podium.agents.human import Decision
+from podium.cli import render
+from podium.cli.app import (
+    JsonOpt,
+    RunArg,
+    StoreOpt,
+    _drive,
+    _finish,
+    _read,
+    app,
+    load_agent,
+    make_store,
+    parse_input,
+    store_is_absent,
+    usage_errors,
+)
+from podium.errors import UnknownRunError, UsageError
+from podium.runtime.records import RunStatus
+from podium.runtime.runtime import RunResult, Runtime
+from podium.runtime.waiting import WaitingRequest
+
+CommentOpt = Annotated[str, typer.Option("--comment", "-m", help="Why; kept with the run.")]
+StepOpt = Annotated[
+    str | None, typer.Option("--step", help="The waiting step, when a run waits at several.")
+]
+ByOpt = Annotated[str | None, typer.Option("--by", help="Who decides (default: $USER).")]
+
+
+@app.command()
+def inbox(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """What waiting runs need from a person: the proposed action or question, and context."""
+    with usage_errors():
+        st = make_store(store)
+        items: list[WaitingRequest] = [] if store_is_absent(st) else _read(st, _inbox)
+    if json_out:
+        typer.echo(render.dumps([w.to_dict() for w in items]))
+        return
+    if not items:
+        typer.echo("nothing waits for a decision")
+        return
+    for w in items:
+        due = ""
+        if w.deadline_at is not None:
+            left = w.deadline_at - time.time()
+            due = " (overdue)" if left <= 0 else f" (due in {int(left)}s)"
+        typer.echo(f"{w.run_id}  {w.step}{due}\n  {w.reason}")
+        request = w.request if isinstance(w.request, dict) else {}
+        for field in ("proposed", "context", "input", "candidates"):
+            if field in request:
+                typer.echo(f"  {field}: {render.dumps(request[field])}")
+
+
+async def _inbox(rt: Runtime) -> list[WaitingRequest]:
+    return await rt.inbox()
+
+
+@app.command()
+def approve(
+    run_id: RunArg,
+    comment: CommentOpt = "",
+    edit: Annotated[
+        str | None, typer.Option("--edit", help="JSON that replaces the proposed value.")
+    ] = None,
+    step: StepOpt = None,
+    by: ByOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Approve what a waiting run proposes (optionally edited) and resume it."""
+    with usage_errors():
+        edited = None if edit is None else parse_input(edit)
+        decision = Decision(approved=True, comment=comment, edited=edited, by=_who(by))
+        result, agent = _decide(store, run_id, decision, step, json_out)
+    _finish(result, agent, json_out)
+
+
+@app.command()
+def reject(
+    run_id: RunArg,
+    comment: CommentOpt = "",
+    step: StepOpt = None,
+    by: ByOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Reject what a waiting run proposes; its flow stops with your comment as the reason."""
+    with usage_errors():
+        if not comment.strip():
+            raise UsageError("reject needs --comment: say why, it is kept with the run")
+        decision = Decision(approved=False, comment=comment, by=_who(by))
+        result, agent = _decide(store, run_id, decision, step, json_out)
+    _finish(result, agent, json_out, fail_exit=False)
+
+
+@app.command()
+def answer(
+    run_id: RunArg,
+    value: Annotated[str, typer.Argument(help="The answer: JSON, or @file.")],
+    step: StepOpt = None,
+    by: ByOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Answer the question a waiting run asks (a HumanAgent) and resume it."""
+    with usage_errors():
+        decision = Decision(approved=True, answer=_answer(value), by=_who(by))
+        result, agent = _decide(store, run_id, decision, step, json_out)
+    _finish(result, agent, json_out)
+
+
+@app.command()
+def sweep(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """Resume waiting runs whose deadline passed, so their timeout rule applies."""
+    with usage_errors():
+        st = make_store(store)
+        results: list[RunResult] = (
+            [] if store_is_absent(st) else _drive(st, _sweep, "sweep", json_out)
+        )
+    if json_out:
+        typer.echo(render.dumps([r.to_dict() for r in results]))
+    else:
+        typer.echo(f"{len(results)} overdue run(s) resumed")
+        for r in results:
+            typer.echo(f"  {r.run_id}  {r.status}  {r.error or ''}")
+
+
+async def _sweep(rt: Runtime) -> list[RunResult]:
+    return await rt.sweep()
+
+
+def _decide(
+    store: str | None, run_id: str, decision: Decision, step: str | None, json_out: bool
+) -> tuple[RunResult, str]:
+    st = make_store(store)
+    if store_is_absent(st):
+        raise UnknownRunError(run_id)
+    record = _read(st, lambda rt: rt.get_run(run_id))
+    if record.status != RunStatus.WAITING:
+        raise UsageError(f"run {run_id} is {record.status}, not waiting for a decision")
+    agent = load_agent(record.target)[0] if record.target else None
+    result = _drive(
+        make_store(store),
+        lambda rt: rt.resume(run_id, agent, decision=decision, step=step),
+        run_id,
+        json_out,
+    )
+    return result, record.agent
+
+
+def _answer(value: str) -> Any:
+    """JSON if it parses, else the text as it is (a person types words)."""
+    try:
+        return parse_input(value)
+    except UsageError:
+        if value.startswith("@"):
+            raise
+        return value
+
+
+def _who(by: str | None) -> str:
+    import getpass
+
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

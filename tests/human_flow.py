@@ -1,0 +1,45 @@
+"""A claim flow with a person approving the payment, run by the two-process HITL test."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from pydantic import BaseModel
+
+from podium import HumanApproval, Sequential, agent
+
+
+class Claim(BaseModel):
+    claim_id: str
+    amount: int
+
+
+def _effects() -> sqlite3.Connection:
+    db = sqlite3.connect(os.environ["CLAIM_EFFECTS_DB"])
+    db.execute("CREATE TABLE IF NOT EXISTS effects (step TEXT, claim TEXT, amount INT)")
+    return db
+
+
+@agent
+def assess(claim: Claim) -> Claim:
+    with _effects() as db:
+        db.execute("INSERT INTO effects VALUES ('assess', ?, ?)", (claim.claim_id, claim.amount))
+    return claim
+
+
+@agent
+def pay(claim: Claim) -> str:
+    with _effects() as db:
+        db.execute("INSERT INTO effects VALUES ('pay', ?, ?)", (claim.claim_id, claim.amount))
+    return f"paid {claim.amount} on {claim.claim_id}"
+
+
+flow = Sequential(
+    "claim",
+    [
+        assess,
+        HumanApproval("approve_payment", prompt="Pay this claim?", input_type=Claim),
+        pay,
+    ],
+)

@@ -1,0 +1,116 @@
+"""Shared fixtures.
+
+Stores: `store_url` is parametrised over memory, SQLite (a file under `tmp_path`) and
+Postgres; `store` is that store, opened. Postgres tests use the server at 127.0.0.1:5432,
+database `test` (override with `PODIUM_TEST_PG`), each in a schema of its own that is dropped
+afterwards. An unreachable server fails those tests with a message rather than skipping
+them: CI starts the server, and a silent skip would hide a broken store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from podium.stores import Store, open_store
+
+PG_BASE = os.environ.get("PODIUM_TEST_PG", "")
+PG_CANDIDATES = (
+    "postgresql://postgres@127.0.0.1:5432/test",
+    f"postgresql://{getpass.getuser()}@127.0.0.1:5432/test",
+)
+
+STORE_KINDS = [
+    "memory",
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+PERSISTENT_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+async def _pg_execute(url: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _find_pg() -> str:
+    errors = []
+    for url in (PG_BASE,) if PG_BASE else PG_CANDIDATES:
+        try:
+            asyncio.run(_pg_execute(url, "SELECT 1"))
+        except Exception as e:
+            errors.append(f"{url}: {type(e).__name__}: {e}")
+        else:
+            return url
+    pytest.fail(
+        "PostgreSQL is not reachable for tests marked `postgres` (start it, or set "
+        "PODIUM_TEST_PG, or deselect with -m 'not postgres'):\n  " + "\n  ".join(errors),
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> str:
+    """A URL of the test database that answers; fails the test if none does."""
+    return _find_pg()
+
+
+@pytest.fixture
+def pg_url(pg_base_url: str) -> Iterator[str]:
+    """A Postgres store URL whose tables live in a fresh schema, dropped after the test."""
+    schema = f"podium_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_execute(pg_base_url, f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in pg_base_url else "?"
+    try:
+        yield f"{pg_base_url}{sep}search_path={schema}"
+    finally:
+        asyncio.run(_pg_execute(pg_base_url, f"DROP SCHEMA {schema} CASCADE"))
+
+
+def _url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{(tmp_path / 'podium.db').resolve()}"  # absolute: four slashes
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def store_url(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL of each kind: memory, SQLite file, Postgres schema."""
+    return _url_for(store_kind, request, tmp_path)
+
+
+@pytest.fixture(params=PERSISTENT_KINDS)
+def persistent_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL of each kind that outlives the process: SQLite file, Postgres schema."""
+    return _url_for(request.param, request, tmp_path)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = open_store(store_url)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()

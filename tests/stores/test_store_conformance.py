@@ -1,0 +1,352 @@
+"""One conformance suite for every store: memory, SQLite, Postgres.
+
+Each test runs once per backend (see `store_url` in tests/conftest.py). Persistent stores
+hand outputs back as plain JSON; the memory store hands back the very object, so value
+checks compare the JSON form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+from pydantic import BaseModel
+
+from podium.errors import UsageError
+from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, StepStatus, Usage
+from podium.runtime.serde import to_plain
+from podium.stores import Store, open_store
+
+
+class Address(BaseModel):
+    city: str
+    zip: str
+
+
+class Customer(BaseModel):
+    name: str
+    address: Address
+    tags: list[str]
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: float
+
+
+def make_run(run_id: str, created: float, **kw: object) -> RunRecord:
+    return RunRecord(
+        run_id,
+        kw.pop("agent", "flow"),  # type: ignore[arg-type]
+        kw.pop("status", RunStatus.RUNNING),  # type: ignore[arg-type]
+        created_at=created,
+        updated_at=created,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def make_step(run_id: str, key: str, started: float, **kw: object) -> StepRecord:
+    name = key.rsplit("/", 1)[-1].split("#")[0]
+    return StepRecord(
+        run_id,
+        key,
+        name,
+        "agent",
+        StepStatus.STARTED,
+        started_at=started,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def reopen(store: Store) -> Store:
+    """Close the store and open a new instance on the same URL."""
+    await store.close()
+    fresh = open_store(store.url)
+    await fresh.open()
+    return fresh
+
+
+async def test_store_satisfies_protocol(store: Store) -> None:
+    assert isinstance(store, Store)
+
+
+async def test_create_and_get_run(store: Store) -> None:
+    run = make_run("r1", 1000.5, input={"order": 7, "note": "rush"}, target="mod:flow")
+    await store.create_run(run)
+    got = await store.get_run("r1")
+    assert got is not None
+    assert (got.run_id, got.agent, got.status) == ("r1", "flow", RunStatus.RUNNING)
+    assert got.input == {"order": 7, "note": "rush"}
+    assert got.target == "mod:flow"
+    assert got.created_at == pytest.approx(1000.5)
+    assert got.output is None and got.error is None
+    assert got.usage == Usage()
+    assert await store.get_run("nope") is None
+
+
+async def test_duplicate_run_id_is_a_usage_error(store: Store) -> None:
+    await store.create_run(make_run("dup", 1.0))
+    with pytest.raises(UsageError, match="dup"):
+        await store.create_run(make_run("dup", 2.0, agent="other"))
+    got = await store.get_run("dup")
+    assert got is not None and got.agent == "flow"
+    # the store still works after the refused insert
+    await store.create_run(make_run("dup2", 3.0))
+    assert await store.get_run("dup2") is not None
+
+
+async def test_update_run_sets_given_fields(store: Store) -> None:
+    await store.create_run(make_run("u", 1.0))
+    before = time.time()
+    await store.update_run("u", status=RunStatus.FAILED, error="boom")
+    got = await store.get_run("u")
+    assert got is not None
+    assert (got.status, got.error, got.output) == (RunStatus.FAILED, "boom", None)
+    assert got.updated_at >= before - 1
+
+    usage = Usage(10, 5, 2)
+    await store.update_run("u", status=RunStatus.COMPLETED, output={"ok": [1, 2]}, usage=usage)
+    got = await store.get_run("u")
+    assert got is not None
+    assert (got.status, got.error, got.output) == (RunStatus.COMPLETED, None, {"ok": [1, 2]})
+    assert got.usage == usage
+
+    # no output given: the stored output stays
+    await store.update_run("u", status=RunStatus.RUNNING)
+    got = await store.get_run("u")
+    assert got is not None
+    assert (got.status, got.output, got.usage) == (RunStatus.RUNNING, {"ok": [1, 2]}, usage)
+
+
+async def test_list_runs_newest_first_with_filter_and_limit(store: Store) -> None:
+    statuses = [RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.RUNNING]
+    for i, status in enumerate(statuses):
+        await store.create_run(make_run(f"run{i}", 100.0 + i, status=status))
+    assert [r.run_id for r in await store.list_runs()] == ["run3", "run2", "run1", "run0"]
+    assert [r.run_id for r in await store.list_runs(limit=2)] == ["run3", "run2"]
+    done = await store.list_runs(status=RunStatus.COMPLETED)
+    assert [r.run_id for r in done] == ["run2", "run0"]
+    assert [r.run_id for r in await store.list_runs(status=RunStatus.COMPLETED, limit=1)] == [
+        "run2"
+    ]
+    assert await store.list_runs(status=RunStatus.WAITING) == []
+
+
+async def test_started_then_finished_is_one_row(store: Store) -> None:
+    await store.create_run(make_run("s", 1.0))
+    step = make_step("s", "/flow", 10.0)
+    store.record_started(step)
+    await store.flush()
+    [row] = await store.load_steps("s")
+    assert (row.key, row.status, row.output, row.ended_at) == (
+        "/flow",
+        StepStatus.STARTED,
+        None,
+        None,
+    )
+
+    step.status = StepStatus.COMPLETED
+    step.output = {"answer": 42}
+    step.attempt = 2
+    step.ended_at = 11.5
+    step.usage = Usage(3, 4, 1)
+    await store.record_finished(step)
+    [row] = await store.load_steps("s")
+    assert row.status == StepStatus.COMPLETED
+    assert row.output == {"answer": 42}
+    assert (row.attempt, row.agent, row.kind) == (2, "flow", "agent")
+    assert row.started_at == pytest.approx(10.0)
+    assert row.ended_at == pytest.approx(11.5)
+    assert row.usage == Usage(3, 4, 1)
+    assert row.duration == pytest.approx(1.5)
+
+
+async def test_failed_step_can_be_started_again(store: Store) -> None:
+    """A resume re-runs a failed step: its row goes back to started, then completed."""
+    await store.create_run(make_run("f", 1.0))
+    step = make_step("f", "/flow/a#0", 1.0)
+    step.status, step.error, step.ended_at = StepStatus.FAILED, "ValueError: no", 2.0
+    await store.record_finished(step)
+    again = make_step("f", "/flow/a#0", 5.0)
+    store.record_started(again)
+    await store.flush()
+    [row] = await store.load_steps("f")
+    assert (row.status, row.error, row.ended_at) == (StepStatus.STARTED, None, None)
+    again.status, again.output, again.ended_at = StepStatus.COMPLETED, "yes", 6.0
+    await store.record_finished(again)
+    [row] = await store.load_steps("f")
+    assert (row.status, row.output, row.error) == (StepStatus.COMPLETED, "yes", None)
+
+
+async def test_load_steps_in_start_order(store: Store) -> None:
+    await store.create_run(make_run("o", 1.0))
+    await store.create_run(make_run("other", 1.0))
+    keys = ["/flow", "/flow/b#0", "/flow/a#0", "/flow/a#1", "/flow/c#0"]
+    steps = [make_step("o", key, 100.0 + i) for i, key in enumerate(keys)]
+    for s in steps:
+        store.record_started(s)
+    store.record_started(make_step("other", "/x", 50.0))
+    # finish in another order than they started
+    for s in reversed(steps):
+        s.status, s.output, s.ended_at = StepStatus.COMPLETED, s.key, 200.0
+        await store.record_finished(s)
+    rows = await store.load_steps("o")
+    assert [r.key for r in rows] == keys
+    assert [r.output for r in rows] == keys
+    assert all(r.status == StepStatus.COMPLETED for r in rows)
+    assert await store.load_steps("missing") == []
+
+
+async def test_events_in_seq_order_with_all_fields(store: Store) -> None:
+    await store.create_run(make_run("e", 1.0))
+    await store.create_run(make_run("e2", 1.0))
+    kinds = ["run.started", "step.started", "step.completed", "route.decision", "run.completed"]
+    for seq, kind in enumerate(kinds, start=1):
+        store.record_event(
+            Event(
+                "e",
+                seq,
+                1000.0 + seq,
+                kind,
+                "/flow" if seq > 1 else "",
+                "flow",
+                1 if "step" in kind else 0,
+                0.25 if kind == "step.completed" else None,
+                Usage(1, 2, 1) if kind == "step.completed" else None,
+                {"route": "billing", "score": 0.9} if kind == "route.decision" else None,
+            )
+        )
+    store.record_event(Event("e2", 1, 1.0, "run.started"))
+    await store.flush()
+    events = await store.list_events("e")
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert [e.kind for e in events] == kinds
+    assert events[0].key == "" and events[1].key == "/flow"
+    done = events[2]
+    assert (done.attempt, done.duration, done.usage) == (1, pytest.approx(0.25), Usage(1, 2, 1))
+    assert events[3].data == {"route": "billing", "score": 0.9}
+    assert events[4].to_dict()["ts"] == pytest.approx(1005.0)
+    assert [e.run_id for e in await store.list_events("e2")] == ["e2"]
+    assert await store.list_events("missing") == []
+
+
+async def test_json_round_trip_is_plain_json(store: Store, store_kind: str) -> None:
+    customer = Customer(name="Ada", address=Address(city="Paris", zip="75001"), tags=["vip"])
+    output = {"customer": customer, "point": Point(1, 2.5), "z_first": 1, "a_last": [None, True]}
+    await store.create_run(make_run("j", 1.0, input=customer))
+    step = make_step("j", "/flow", 1.0)
+    step.status, step.output, step.ended_at = StepStatus.COMPLETED, output, 2.0
+    await store.record_finished(step)
+    await store.update_run("j", status=RunStatus.COMPLETED, output=Point(3, 4.0))
+
+    [row] = await store.load_steps("j")
+    run = await store.get_run("j")
+    assert run is not None
+    assert to_plain(row.output) == to_plain(output)
+    assert to_plain(run.input) == {
+        "name": "Ada",
+        "address": {"city": "Paris", "zip": "75001"},
+        "tags": ["vip"],
+    }
+    assert to_plain(run.output) == {"x": 3, "y": 4.0}
+    if store_kind != "memory":
+        # plain JSON, object keys in the order they were written; replay re-validates
+        assert row.output["customer"] == {
+            "name": "Ada",
+            "address": {"city": "Paris", "zip": "75001"},
+            "tags": ["vip"],
+        }
+        assert list(row.output) == ["customer", "point", "z_first", "a_last"]
+        assert Customer.model_validate(row.output["customer"]) == customer
+
+
+async def test_unicode_round_trips(store: Store) -> None:
+    text = 'naïve café — 東京 🚀 مرحبا \u2028 "quoted" \\ back'
+    await store.create_run(make_run("uni", 1.0, input={"q": text}))
+    step = make_step("uni", "/flow", 1.0)
+    step.status, step.output, step.error = StepStatus.FAILED, {text: [text]}, f"ValueError: {text}"
+    await store.record_finished(step)
+    store.record_event(Event("uni", 1, 1.0, "custom", "/flow", "flow", data={"msg": text}))
+    await store.update_run("uni", status=RunStatus.FAILED, error=text)
+    await store.flush()
+    run = await store.get_run("uni")
+    assert run is not None and run.input == {"q": text} and run.error == text
+    [row] = await store.load_steps("uni")
+    assert row.output == {text: [text]} and row.error == f"ValueError: {text}"
+    [event] = await store.list_events("uni")
+    assert event.data == {"msg": text}
+
+
+async def test_flush_makes_buffered_writes_visible(store: Store, store_kind: str) -> None:
+    await store.create_run(make_run("fl", 1.0))
+    store.record_started(make_step("fl", "/flow", 1.0))
+    store.record_event(Event("fl", 1, 1.0, "run.started"))
+    await store.flush()
+    if store_kind == "memory":
+        readers = [store]
+    else:  # another connection (as another process would have) sees them too
+        other = open_store(store.url)
+        await other.open()
+        readers = [store, other]
+    try:
+        for reader in readers:
+            assert [s.key for s in await reader.load_steps("fl")] == ["/flow"]
+            assert [e.kind for e in await reader.list_events("fl")] == ["run.started"]
+    finally:
+        if store_kind != "memory":
+            await other.close()
+
+
+async def test_close_and_reopen_keeps_everything(persistent_url: str) -> None:
+    store = open_store(persistent_url)
+    await store.open()
+    await store.create_run(make_run("keep", 1.0, input=[1, 2]))
+    step = make_step("keep", "/flow", 1.0)
+    store.record_started(step)
+    store.record_event(Event("keep", 1, 1.0, "run.started"))
+    step.status, step.output, step.ended_at = StepStatus.COMPLETED, "done", 2.0
+    await store.record_finished(step)
+    store.record_event(Event("keep", 2, 2.0, "run.completed"))  # buffered: close flushes it
+    await store.update_run("keep", status=RunStatus.COMPLETED, output="done")
+    store = await reopen(store)
+    try:
+        run = await store.get_run("keep")
+        assert run is not None and (run.status, run.output, run.input) == (
+            RunStatus.COMPLETED,
+            "done",
+            [1, 2],
+        )
+        [row] = await store.load_steps("keep")
+        assert (row.status, row.output) == (StepStatus.COMPLETED, "done")
+        assert [e.kind for e in await store.list_events("keep")] == ["run.started", "run.completed"]
+    finally:
+        await store.close()
+
+
+async def test_started_row_is_a_snapshot(persistent_url: str) -> None:
+    """The door mutates a StepRecord after `record_started`; the stored row must not move."""
+    store = open_store(persistent_url)
+    await store.open()
+    try:
+        await store.create_run(make_run("snap", 1.0))
+        step = make_step("snap", "/flow", 1.0)
+        store.record_started(step)
+        step.status, step.output = StepStatus.COMPLETED, "later"
+        await store.flush()
+        [row] = await store.load_steps("snap")
+        assert (row.status, row.output) == (StepStatus.STARTED, None)
+    finally:
+        await store.close()
+
+
+async def test_closed_store_refuses_work(persistent_url: str) -> None:
+    store = open_store(persistent_url)
+    with pytest.raises(UsageError, match="not open"):
+        store.record_started(make_step("x", "/flow", 1.0))
+    await store.open()
+    await store.close()
+    await store.close()  # twice is fine
+    with pytest.raises(UsageError, match="not open"):
+        await store.get_run("x")

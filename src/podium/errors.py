@@ -11,6 +11,9 @@
         ├── StepFailed            a step failed for good (after retries); names agent and step
         ├── MaxTurnsExceeded      an LLMAgent's tool loop ran past its bound
         ├── Rejected              a person (or a deadline) rejected a proposed action
+        ├── CircuitOpen           a breaker is open: the call failed fast, without running
+        ├── PolicyDenied          a policy forbids this call; never retried
+        ├── BudgetExceeded        a token or cost budget ran out; never retried
         ├── TransientError        worth retrying: the retry layer acts on these by default
         │   ├── StepTimeout       a step ran past its timeout (also a TimeoutError)
         │   ├── ModelResponseError  a model answered with something malformed
@@ -96,6 +99,24 @@ class Rejected(RunError):
         self.step = step
         self.comment = comment
         self.by = by
+
+
+class CircuitOpen(RunError):
+    """A circuit breaker is open for this agent or model endpoint: the call fails fast so the
+    fallback (if any) takes over while the endpoint recovers."""
+
+    def __init__(self, key: str, retry_in: float) -> None:
+        super().__init__(f"circuit {key!r} is open; next probe in {max(retry_in, 0):.1f}s")
+        self.key = key
+        self.retry_in = retry_in
+
+
+class PolicyDenied(RunError):
+    """A policy forbids this call. Retrying cannot help."""
+
+
+class BudgetExceeded(RunError):
+    """A budget (tokens, cost, calls) ran out. Retrying cannot help."""
 
 
 class TransientError(RunError):

@@ -8,12 +8,14 @@ the `Agent` protocol (then nothing is validated for it).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from podium.errors import UsageError
 from podium.runtime.serde import Validator, validator_for
 
 if TYPE_CHECKING:
+    from podium.runtime.breaker import Breaker
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -52,6 +54,8 @@ class AgentBase(Generic[In, Out]):
     timeout: float | None
     check_input: Validator | None
     check_output: Validator | None
+    fallbacks: tuple[Any, ...] = ()
+    breaker: Breaker | None = None
 
     def _setup(
         self,
@@ -62,8 +66,15 @@ class AgentBase(Generic[In, Out]):
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        fallbacks: Sequence[Any] = (),
+        breaker: Breaker | None = None,
     ) -> None:
         self.name = check_name(name)
+        for fb in fallbacks:
+            if not hasattr(fb, "name") or not hasattr(fb, "run"):
+                raise UsageError(f"agent {name!r}: fallback {fb!r} is not an agent")
+        self.fallbacks = tuple(fallbacks)
+        self.breaker = breaker
         self.description = description
         self.input_type = input_type
         self.output_type = output_type

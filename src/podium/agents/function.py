@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from podium.agents.base import AgentBase
 from podium.errors import UsageError
 
 if TYPE_CHECKING:
+    from podium.runtime.breaker import Breaker
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -51,6 +52,8 @@ class FunctionAgent(AgentBase[Any, Any]):
         timeout: float | None = None,
         description: str | None = None,
         thread: bool = False,
+        fallbacks: Sequence[Any] = (),
+        breaker: Breaker | None = None,
     ) -> None:
         if not callable(fn):
             raise UsageError(f"FunctionAgent needs a callable, got {fn!r}")
@@ -92,6 +95,8 @@ class FunctionAgent(AgentBase[Any, Any]):
             retry=retry,
             timeout=timeout,
             description=description or inspect.getdoc(fn) or "",
+            fallbacks=fallbacks,
+            breaker=breaker,
         )
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
@@ -134,6 +139,8 @@ def agent(
     timeout: float | None = None,
     description: str | None = None,
     thread: bool = False,
+    fallbacks: Sequence[Any] = (),
+    breaker: Breaker | None = None,
 ) -> Callable[[Callable[..., Any]], FunctionAgent]: ...
 
 
@@ -146,12 +153,21 @@ def agent(
     timeout: float | None = None,
     description: str | None = None,
     thread: bool = False,
+    fallbacks: Sequence[Any] = (),
+    breaker: Breaker | None = None,
 ) -> FunctionAgent | Callable[[Callable[..., Any]], FunctionAgent]:
     """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`."""
 
     def wrap(f: Callable[..., Any]) -> FunctionAgent:
         return FunctionAgent(
-            f, name=name, retry=retry, timeout=timeout, description=description, thread=thread
+            f,
+            name=name,
+            retry=retry,
+            timeout=timeout,
+            description=description,
+            thread=thread,
+            fallbacks=fallbacks,
+            breaker=breaker,
         )
 
     return wrap if fn is None else wrap(fn)

@@ -9,7 +9,15 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from podium.errors import Rejected, StepFailed, TransientError, UsageError
+from podium.errors import (
+    BudgetExceeded,
+    CircuitOpen,
+    PolicyDenied,
+    Rejected,
+    StepFailed,
+    TransientError,
+    UsageError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +26,8 @@ class Retry:
 
     Only errors listed in `on` are retried: transient provider errors, timeouts and malformed
     model output by default. A bug in an agent (a `ValueError`, say) fails at once, and so do
-    errors in `never` (misuse, a step that already failed for good below this one).
+    errors in `never`: misuse, a step that already failed for good below this one, a policy
+    denial, an exhausted budget, an open circuit.
     """
 
     attempts: int = 3
@@ -27,7 +36,14 @@ class Retry:
     multiplier: float = 2.0
     jitter: bool = True
     on: tuple[type[BaseException], ...] = (TransientError, TimeoutError, ConnectionError)
-    never: tuple[type[BaseException], ...] = (UsageError, StepFailed, Rejected)
+    never: tuple[type[BaseException], ...] = (
+        UsageError,
+        StepFailed,
+        Rejected,
+        PolicyDenied,
+        BudgetExceeded,
+        CircuitOpen,
+    )
 
     def __post_init__(self) -> None:
         if self.attempts < 1:

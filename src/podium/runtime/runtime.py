@@ -21,8 +21,10 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from podium.errors import RunError, Suspended, UnknownRunError, UsageError
+from podium.runtime.breaker import Board, Breaker, LocalBoard, breaker_middleware
 from podium.runtime.context import RunState
 from podium.runtime.door import Call, Middleware, build_chain, compose
+from podium.runtime.fallback import fallback
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.records import (
@@ -84,8 +86,10 @@ class Runtime:
 
     `store` is a URL (`memory://`, `sqlite:///path.db`, `postgresql://...`) or a `Store`;
     by default `PODIUM_STORE`, else a SQLite file under `./.podium/`. `retry` and `timeout`
-    are defaults for every call that sets none of its own. `middleware` fills or replaces
-    slots of the door (see `podium.runtime.door.SLOTS`).
+    are defaults for every call that sets none of its own; so is `breaker` (none by default:
+    set one on the agents and models that call flaky endpoints). `breakers` is where breaker
+    state lives: this runtime's own `LocalBoard` unless given (a `RedisBoard` shares it across
+    processes). `middleware` fills or replaces slots of the door (`podium.runtime.door.SLOTS`).
     """
 
     def __init__(
@@ -96,6 +100,8 @@ class Runtime:
         timeout: float | None = None,
         middleware: dict[str, Middleware] | None = None,
         on_event: Callable[[Event], Any] | None = None,
+        breaker: Breaker | None = None,
+        breakers: Board | None = None,
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -104,7 +110,13 @@ class Runtime:
         self._open_lock = asyncio.Lock()
         self.retry = retry
         self.timeout = timeout
-        chain = build_chain(BUILTINS, middleware)
+        self.breakers: Board = breakers if breakers is not None else LocalBoard()
+        builtins = {
+            **BUILTINS,
+            "fallback": fallback,
+            "breaker": breaker_middleware(self.breakers, breaker),
+        }
+        chain = build_chain(builtins, middleware)
         self._door = compose(chain)
         self._replay_door = compose([replay, *chain])
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
@@ -224,8 +236,7 @@ class Runtime:
             agent = load_target(record.target)
         if agent.name != record.agent:
             raise UsageError(
-                f"run {record.run_id} was started with agent {record.agent!r}, "
-                f"not {agent.name!r}"
+                f"run {record.run_id} was started with agent {record.agent!r}, not {agent.name!r}"
             )
         return agent
 

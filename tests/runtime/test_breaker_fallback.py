@@ -188,3 +188,26 @@ asyncio.run(main())
             await board.aclose()
 
     assert asyncio.run(check()) == "open"
+
+
+async def test_model_fallback_chain_and_endpoint_breaker() -> None:
+    from podium import LLMAgent, ScriptedModel
+
+    board = LocalBoard()
+    rt = Runtime("memory://", retry=NO_RETRY, breakers=board)
+    primary = ScriptedModel([ProviderError("overloaded", status=529)] * 2, name="big")
+    cheap = ScriptedModel(["from the cheap model"] * 3, name="small")
+    writer = LLMAgent(
+        "writer",
+        model=primary,
+        fallback_models=[cheap],
+        instructions="Write.",
+        model_breaker=Breaker(failures=2, cooldown=60),
+    )
+    outputs = [(await rt.run(writer, f"task {i}")).output for i in range(3)]
+    assert outputs == ["from the cheap model"] * 3
+    assert len(primary.calls) == 2  # the third run found the circuit open: not asked
+    assert board.state("model:big") == "open"
+    last = (await rt.list_runs(limit=1))[0].run_id
+    keys = [s.key for s in await rt.steps(last)]
+    assert keys == ["/writer", "/writer/model#0", "/writer/model#0/model#0"]

@@ -40,6 +40,7 @@ from podium.runtime.serde import describe_validation_error, dumps
 from podium.tools.tool import Tool
 
 if TYPE_CHECKING:
+    from podium.runtime.breaker import Breaker
     from podium.runtime.context import RunContext
     from podium.runtime.door import Call
     from podium.runtime.policies import Retry
@@ -66,6 +67,9 @@ class _ModelStep:
     __slots__ = (
         "_output",
         "agent",
+        "breaker",
+        "breaker_key",
+        "fallbacks",
         "model",
         "name",
         "output_schema",
@@ -79,10 +83,16 @@ class _ModelStep:
 
     check_output = staticmethod(check_model_response)
 
-    def __init__(self, agent: LLMAgent, model: Model) -> None:
+    def __init__(
+        self, agent: LLMAgent, model: Model, fallback_models: Sequence[Model] = ()
+    ) -> None:
         self.name = "model"
         self.agent = agent.name
         self.model = model
+        # A breaker guards the model endpoint, shared by every agent that uses it.
+        self.breaker = getattr(model, "breaker", None) or agent.model_breaker
+        self.breaker_key = f"model:{getattr(model, 'endpoint', None) or model.name}"
+        self.fallbacks = tuple(_ModelStep(agent, m) for m in fallback_models)
         self.tools = agent.tools
         self.tool_specs: tuple[ToolSpec, ...] = tuple(t.spec for t in agent.tools.values())
         self.settings = agent.settings
@@ -152,7 +162,12 @@ class _ModelStep:
 
 
 class LLMAgent(AgentBase[Any, Any]):
-    """A model with instructions and tools. Its output is text, or `output_type` when set."""
+    """A model with instructions and tools. Its output is text, or `output_type` when set.
+
+    `fallback_models` are tried in order when the model fails for good (after retries, or
+    while its circuit is open); `model_breaker` guards the model endpoint (unless the model
+    carries a `breaker` of its own).
+    """
 
     def __init__(
         self,
@@ -167,6 +182,8 @@ class LLMAgent(AgentBase[Any, Any]):
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        fallback_models: Sequence[Model | str] = (),
+        model_breaker: Breaker | None = None,
     ) -> None:
         self._setup(
             name,
@@ -192,6 +209,8 @@ class LLMAgent(AgentBase[Any, Any]):
             None if output_type in (None, str) else TypeAdapter(output_type)
         )
         self._model_spec = model
+        self._fallback_specs = tuple(fallback_models)
+        self.model_breaker = model_breaker
         self._step: _ModelStep | None = None
 
     @property
@@ -207,7 +226,13 @@ class LLMAgent(AgentBase[Any, Any]):
                     f"agent {self.name!r} has no model: pass model= (a Model, "
                     "'openai:<name>' or 'scripted') or set PODIUM_MODEL"
                 )
-            self._step = _ModelStep(self, model)
+            fallbacks = []
+            for spec in self._fallback_specs:
+                fb = resolve_model(spec)
+                if fb is None:
+                    raise UsageError(f"agent {self.name!r}: fallback model {spec!r} is not set up")
+                fallbacks.append(fb)
+            self._step = _ModelStep(self, model, fallbacks)
         return self._step
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
@@ -219,7 +244,10 @@ class LLMAgent(AgentBase[Any, Any]):
                 return self._final(response)
             messages.append(Message.assistant(response.text, response.tool_calls))
             for tc in response.tool_calls:
-                result = await ctx.use(self.tools[tc.name], tc.arguments)
+                tool = self.tools[tc.name]
+                result = await ctx.use(tool, tc.arguments)
+                if getattr(tool, "ends_turn", False):  # e.g. a Handoff's transfer tool
+                    return result
                 messages.append(Message.tool(tc.id, _render(result), tc.name))
         raise MaxTurnsExceeded(
             f"agent {self.name!r} at {ctx.key}: still asking for tools after "

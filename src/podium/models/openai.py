@@ -79,6 +79,11 @@ class OpenAIModel:
         self._owns_client = client is None
 
     @property
+    def endpoint(self) -> str:
+        """Which server this model talks to; circuit breakers are kept per endpoint."""
+        return f"{self.name}@{self.base_url or 'api.openai.com'}"
+
+    @property
     def client(self) -> AsyncOpenAI:
         """The SDK client, made on first use (so a model can be declared before keys exist)."""
         if self._client is None:

@@ -1,0 +1,585 @@
+"""`GroupChat`: participants take turns in one shared transcript until they agree, a critic
+approves, a condition holds, or the turns run out.
+
+    committee = GroupChat(
+        "committee",
+        [growth, value, risk],
+        consensus="weighted",
+        weights={"growth": 2, "value": 1, "risk": 1},
+        options=["buy", "hold", "sell"],
+    )
+    debate = GroupChat.debate("essay", proposers=[writer], critic=editor, rounds=3)
+
+Each turn one participant receives a `ChatTurn` (the topic, the transcript so far, the round,
+who it is and the current votes) and answers with text, or with something that has `content`
+and an optional `vote` (a `ChatMessage`, a `ChatReply`, a dict). Who speaks next is decided
+by `speaker=`:
+
+- `"round_robin"` (default): in the order given;
+- a function `(transcript, names) -> name`, which must be deterministic: on resume it is
+  asked again with the same (replayed) transcript;
+- an agent (a "manager", usually a model) that receives a `SpeakerRequest` and answers with a
+  name (or a `SpeakerChoice`). Its answers are journaled steps; a name that is not a
+  participant is sent back with a note, at most `manager_retries` times, then the run fails
+  naming the manager and the name.
+
+The chat stops, checked after every turn in this order, when the critic approves (debate),
+when the votes reach consensus (`"majority"`, `"weighted"` or `"unanimous"`), when `until`
+(a deterministic function of the transcript) says so, when it deadlocks, or after `max_turns`.
+
+Deadlock: a turn makes progress when it changes the votes into a state never seen before (in
+a chat with consensus) or says something never said before (without). After
+`deadlock_turns` turns in a row without progress (default: one full round) the chat is
+deadlocked: with `on_deadlock="escalate"` (default) a `fallback` agent decides from a
+`DeadlockReport`, or, without one, a person does: the step `/<chat>/<chat>.escalation#0`
+raises `Suspended` with the report, the run waits, and the decision recorded as that step's
+output (a string, or a dict with `decision`/`answer`) ends the chat on resume. With
+`on_deadlock="stop"` the chat ends with status `deadlock`.
+
+Every turn, vote, deadlock and the stop are events: `groupchat.turn`, `groupchat.vote`,
+`groupchat.deadlock`, `groupchat.stop`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from podium.agents.base import AgentBase
+from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.patterns._progress import StallDetector, fingerprint
+from podium.runtime.serde import describe_validation_error, to_plain
+
+if TYPE_CHECKING:
+    from podium.runtime.context import RunContext
+    from podium.runtime.policies import Retry
+
+Consensus = Literal["majority", "weighted", "unanimous"]
+OnDeadlock = Literal["escalate", "stop"]
+ChatStatus = Literal[
+    "consensus", "approved", "terminated", "max_turns", "deadlock", "escalated", "decided"
+]
+SpeakerFunction = Callable[[list["ChatMessage"], list[str]], Any]
+Until = Callable[[list["ChatMessage"]], bool]
+
+
+class ChatMessage(BaseModel):
+    """One message of the transcript; `vote` is the speaker's current choice, if any."""
+
+    speaker: str = ""
+    content: str
+    vote: str | None = None
+
+
+class ChatReply(BaseModel):
+    """What a participant (a model, say) answers with when it also votes."""
+
+    content: str
+    vote: str | None = None
+
+
+class ChatTurn(BaseModel):
+    """What a participant receives on its turn."""
+
+    topic: Any = None
+    transcript: list[ChatMessage] = Field(default_factory=list)
+    round: int = 1
+    turn: int = 1
+    speaker: str = ""
+    role: Literal["participant", "proposer", "critic"] = "participant"
+    votes: dict[str, str] = Field(default_factory=dict)
+    options: list[str] | None = None
+
+
+class SpeakerRequest(BaseModel):
+    """What a manager receives: pick the next speaker among `candidates`."""
+
+    topic: Any = None
+    transcript: list[ChatMessage] = Field(default_factory=list)
+    round: int = 1
+    turn: int = 1
+    candidates: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+class SpeakerChoice(BaseModel):
+    """A manager's pick (a model can answer with this as structured output)."""
+
+    speaker: str
+    reason: str = ""
+
+
+class DeadlockReport(BaseModel):
+    """What a fallback agent or a person receives when the chat makes no progress."""
+
+    chat: str
+    topic: Any = None
+    reason: str
+    turns: int
+    votes: dict[str, str] = Field(default_factory=dict)
+    tally: dict[str, float] = Field(default_factory=dict)
+    transcript: list[ChatMessage] = Field(default_factory=list)
+
+
+class ChatResult(BaseModel):
+    """How the chat ended (`status`), its answer, the agreed `decision` (if any), everyone's
+    last vote, the weight behind each option, the transcript and the number of turns."""
+
+    status: ChatStatus
+    answer: Any = None
+    decision: str | None = None
+    votes: dict[str, str] = Field(default_factory=dict)
+    tally: dict[str, float] = Field(default_factory=dict)
+    transcript: list[ChatMessage] = Field(default_factory=list)
+    turns: int = 0
+
+
+@dataclass(slots=True)
+class _Chat:
+    """One chat's moving parts; lives for one `run` call."""
+
+    topic: Any
+    detector: StallDetector
+    transcript: list[ChatMessage] = field(default_factory=list)
+    votes: dict[str, str] = field(default_factory=dict)
+    turns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    status: ChatStatus
+    answer: Any = None
+    decision: str | None = None
+
+
+class GroupChat(AgentBase[Any, ChatResult]):
+    """A shared conversation among agents; see the module docstring for every option."""
+
+    def __init__(
+        self,
+        name: str,
+        participants: Sequence[Any],
+        *,
+        speaker: Literal["round_robin"] | SpeakerFunction | Any = "round_robin",
+        max_turns: int = 12,
+        until: Until | None = None,
+        consensus: Consensus | None = None,
+        weights: Mapping[str, float] | None = None,
+        threshold: float | None = None,
+        options: Sequence[str] | None = None,
+        critic: str | Any | None = None,
+        approve: Sequence[str] = ("approve", "approved"),
+        deadlock_turns: int | None = None,
+        on_deadlock: OnDeadlock = "escalate",
+        fallback: Any = None,
+        manager_retries: int = 2,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        description: str = "",
+    ) -> None:
+        self.participants = _check_participants(name, participants)
+        self.names = list(self.participants)
+        self.speaker, self.selection = _check_speaker(name, speaker)
+        self.max_turns = _positive(name, "max_turns", max_turns)
+        if until is not None and not callable(until):
+            raise UsageError(f"GroupChat {name!r}: until must be a function of the transcript")
+        self.until = until
+        self.critic = _check_critic(name, critic, self.participants)
+        self.approve = frozenset(a.strip().lower() for a in approve)
+        self.voters = [n for n in self.names if n != self.critic]
+        self.consensus = consensus
+        self.weights = _check_weights(name, consensus, weights, self.voters)
+        self.threshold = _check_threshold(name, consensus, threshold)
+        self.options = None if options is None else [str(o) for o in options]
+        self.deadlock_turns = _positive(
+            name,
+            "deadlock_turns",
+            max(2, len(self.names)) if deadlock_turns is None else deadlock_turns,
+        )
+        if on_deadlock not in ("escalate", "stop"):
+            raise UsageError(f"GroupChat {name!r}: on_deadlock must be 'escalate' or 'stop'")
+        if fallback is not None and not _is_agent(fallback):
+            raise UsageError(f"GroupChat {name!r}: fallback {fallback!r} is not an agent")
+        self.on_deadlock = on_deadlock
+        self.fallback = fallback
+        if manager_retries < 0:
+            raise UsageError(f"GroupChat {name!r}: manager_retries must not be negative")
+        self.manager_retries = manager_retries
+        self._escalation = _Escalation(f"{name}.escalation")
+        self._setup(
+            name,
+            output_type=ChatResult,
+            retry=retry,
+            timeout=timeout,
+            description=description,
+        )
+
+    @classmethod
+    def debate(
+        cls,
+        name: str,
+        *,
+        proposers: Sequence[Any],
+        critic: Any,
+        rounds: int = 3,
+        **options: Any,
+    ) -> GroupChat:
+        """Critic-reviewer rounds: every proposer answers (or revises), then the critic
+        critiques; the chat ends when the critic votes `approve`, or after `rounds` rounds."""
+        proposers = list(proposers)
+        if not proposers:
+            raise UsageError(f"GroupChat {name!r}: a debate needs at least one proposer")
+        rounds = _positive(name, "rounds", rounds)
+        return cls(
+            name,
+            [*proposers, critic],
+            critic=critic,
+            max_turns=rounds * (len(proposers) + 1),
+            **options,
+        )
+
+    async def run(self, input: Any, ctx: RunContext) -> ChatResult:
+        chat = _Chat(input, StallDetector(self.deadlock_turns))
+        stop: _Stop | None = None
+        while stop is None and chat.turns < self.max_turns:
+            name = await self._next_speaker(chat, ctx)
+            message = await self._take_turn(name, chat, ctx)
+            stop = self._verdict(chat, message, ctx)
+            if stop is None and chat.detector.stalled:
+                stop = await self._deadlock(chat, ctx)
+        if stop is None:
+            last = chat.transcript[-1].content if chat.transcript else None
+            stop = _Stop("max_turns", last)
+        return self._finish(chat, stop, ctx)
+
+    # speakers ------------------------------------------------------------------------------
+    async def _next_speaker(self, chat: _Chat, ctx: RunContext) -> str:
+        if self.selection == "round_robin":
+            return self.names[chat.turns % len(self.names)]
+        if self.selection == "function":
+            picked = self.speaker(list(chat.transcript), list(self.names))
+            if inspect.isawaitable(picked):
+                picked = await picked
+            name = _speaker_name(picked)
+            if name not in self.participants:
+                raise RunError(
+                    f"GroupChat {self.name!r} at {ctx.key}: speaker function picked "
+                    f"{picked!r}, which is not a participant; participants are {self.names}"
+                )
+            return name
+        return await self._ask_manager(chat, ctx)
+
+    async def _ask_manager(self, chat: _Chat, ctx: RunContext) -> str:
+        """The manager's pick, sending an unknown name back with a note a few times."""
+        note = ""
+        for _ in range(self.manager_retries + 1):
+            request = SpeakerRequest(
+                topic=chat.topic,
+                transcript=list(chat.transcript),
+                round=self._round(chat.turns + 1),
+                turn=chat.turns + 1,
+                candidates=list(self.names),
+                note=note,
+            )
+            picked = await ctx.call(self.speaker, request)
+            name = _speaker_name(picked)
+            if name in self.participants:
+                return name
+            note = f"{name!r} is not a participant; answer with one of {self.names}"
+            ctx.emit("groupchat.manager_retry", picked=name, candidates=self.names)
+        raise RunError(
+            f"GroupChat {self.name!r} at {ctx.key}: manager {self.speaker.name!r} picked "
+            f"{name!r}, which is not a participant ({self.manager_retries + 1} tries); "
+            f"participants are {self.names}"
+        )
+
+    # turns ---------------------------------------------------------------------------------
+    async def _take_turn(self, name: str, chat: _Chat, ctx: RunContext) -> ChatMessage:
+        chat.turns += 1
+        role: Literal["participant", "proposer", "critic"] = "participant"
+        if self.critic is not None:
+            role = "critic" if name == self.critic else "proposer"
+        turn = ChatTurn(
+            topic=chat.topic,
+            transcript=list(chat.transcript),
+            round=self._round(chat.turns),
+            turn=chat.turns,
+            speaker=name,
+            role=role,
+            votes=dict(chat.votes),
+            options=self.options,
+        )
+        agent = self.participants[name]
+        raw = await ctx.call(agent, turn)
+        message = _as_message(raw, name, f"{ctx.key}/{agent.name}")
+        message = self._check_vote(message, ctx)
+        chat.transcript.append(message)
+        ctx.emit(
+            "groupchat.turn",
+            turn=chat.turns,
+            round=turn.round,
+            speaker=name,
+            selected_by=self.selection,
+            vote=message.vote,
+        )
+        return message
+
+    def _check_vote(self, message: ChatMessage, ctx: RunContext) -> ChatMessage:
+        """Votes match the options case-insensitively; a critic's vote is its verdict."""
+        vote = message.vote
+        if vote is None or self.options is None or message.speaker == self.critic:
+            return message
+        by_lower = {o.lower(): o for o in self.options}
+        matched = by_lower.get(vote.lower())
+        if matched is None:
+            raise OutputTypeError(
+                message.speaker,
+                ctx.key,
+                f"vote {vote!r} is not one of the options {self.options}",
+            )
+        return message.model_copy(update={"vote": matched})
+
+    def _round(self, turn: int) -> int:
+        return (turn - 1) // len(self.names) + 1
+
+    # stopping ------------------------------------------------------------------------------
+    def _verdict(self, chat: _Chat, message: ChatMessage, ctx: RunContext) -> _Stop | None:
+        """Whether this turn ends the chat; also feeds the deadlock detector."""
+        speaker = message.speaker
+        if speaker == self.critic:
+            if message.vote is not None and message.vote.strip().lower() in self.approve:
+                return _Stop("approved", self._last_proposal(chat), message.vote)
+        elif message.vote is not None:
+            chat.votes[speaker] = message.vote
+            ctx.emit("groupchat.vote", speaker=speaker, vote=message.vote, tally=self._tally(chat))
+        if self.consensus is not None:
+            winner = self._winner(chat)
+            if winner is not None:
+                return _Stop("consensus", winner, winner)
+            chat.detector.observe(tuple(sorted(chat.votes.items())))
+        else:
+            chat.detector.observe((speaker, fingerprint(message.content)))
+        if self.until is not None and self.until(list(chat.transcript)):
+            return _Stop("terminated", message.content)
+        return None
+
+    def _tally(self, chat: _Chat) -> dict[str, float]:
+        tally: dict[str, float] = {}
+        for voter, vote in chat.votes.items():
+            tally[vote] = tally.get(vote, 0.0) + self.weights.get(voter, 0.0)
+        return tally
+
+    def _winner(self, chat: _Chat) -> str | None:
+        tally = self._tally(chat)
+        if not tally:
+            return None
+        if self.consensus == "unanimous":
+            if len(tally) == 1 and set(chat.votes) >= set(self.voters):
+                return next(iter(tally))
+            return None
+        total = sum(self.weights.values())
+        option, weight = max(tally.items(), key=lambda kv: kv[1])
+        share = weight / total if total else 0.0
+        enough = share >= self.threshold if self.threshold is not None else share > 0.5
+        return option if enough else None
+
+    def _last_proposal(self, chat: _Chat) -> str | None:
+        for message in reversed(chat.transcript):
+            if message.speaker != self.critic:
+                return message.content
+        return None
+
+    async def _deadlock(self, chat: _Chat, ctx: RunContext) -> _Stop:
+        what = "the same votes" if self.consensus is not None else "nothing new said"
+        reason = f"no progress for {chat.detector.streak} turns ({what})"
+        action = "stop"
+        if self.on_deadlock == "escalate":
+            action = "fallback" if self.fallback is not None else "person"
+        ctx.emit("groupchat.deadlock", reason=reason, turns=chat.turns, action=action)
+        if action == "stop":
+            return _Stop("deadlock", chat.transcript[-1].content)
+        report = DeadlockReport(
+            chat=self.name,
+            topic=to_plain(chat.topic),
+            reason=reason,
+            turns=chat.turns,
+            votes=dict(chat.votes),
+            tally=self._tally(chat),
+            transcript=list(chat.transcript),
+        )
+        if action == "fallback":
+            raw = await ctx.call(self.fallback, report)
+            message = _as_message(raw, self.fallback.name, f"{ctx.key}/{self.fallback.name}")
+            chat.transcript.append(message)
+            return _Stop("escalated", message.content, message.vote or message.content)
+        decided = await ctx.call(self._escalation, report)
+        return _person_decision(decided, self.name, ctx.key)
+
+    def _finish(self, chat: _Chat, stop: _Stop, ctx: RunContext) -> ChatResult:
+        ctx.emit("groupchat.stop", status=stop.status, turns=chat.turns, decision=stop.decision)
+        return ChatResult(
+            status=stop.status,
+            answer=stop.answer,
+            decision=stop.decision,
+            votes=dict(chat.votes),
+            tally=self._tally(chat),
+            transcript=chat.transcript,
+            turns=chat.turns,
+        )
+
+
+class _Escalation(AgentBase[DeadlockReport, Any]):
+    """Parks the run for a person; the decision recorded as this step's output ends the chat."""
+
+    def __init__(self, name: str) -> None:
+        self._setup(name, input_type=DeadlockReport, description="a person breaks a deadlock")
+
+    async def run(self, input: DeadlockReport, ctx: RunContext) -> Any:
+        raise Suspended(ctx.key, f"deadlock: {input.reason}", payload=input.model_dump())
+
+
+# helpers ---------------------------------------------------------------------------------
+
+
+def _is_agent(obj: Any) -> bool:
+    return hasattr(obj, "name") and hasattr(obj, "run")
+
+
+def _positive(chat: str, what: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"GroupChat {chat!r}: {what} must be a positive integer, got {value!r}")
+    return value
+
+
+def _check_participants(name: str, participants: Sequence[Any]) -> dict[str, Any]:
+    if isinstance(participants, str) or not isinstance(participants, Sequence):
+        raise UsageError(f"GroupChat {name!r}: participants must be a list of agents")
+    table: dict[str, Any] = {}
+    for i, p in enumerate(participants):
+        if not _is_agent(p):
+            raise UsageError(f"GroupChat {name!r}: participant {i} ({p!r}) is not an agent")
+        if p.name in table:
+            raise UsageError(f"GroupChat {name!r}: two participants are named {p.name!r}")
+        table[p.name] = p
+    if not table:
+        raise UsageError(f"GroupChat {name!r} needs at least one participant")
+    return table
+
+
+def _check_speaker(name: str, speaker: Any) -> tuple[Any, str]:
+    if speaker == "round_robin":
+        return speaker, "round_robin"
+    if _is_agent(speaker):
+        return speaker, "manager"
+    if callable(speaker):
+        return speaker, "function"
+    raise UsageError(
+        f"GroupChat {name!r}: speaker must be 'round_robin', a function "
+        f"(transcript, names) -> name, or a manager agent; got {speaker!r}"
+    )
+
+
+def _check_critic(name: str, critic: Any, participants: Mapping[str, Any]) -> str | None:
+    if critic is None:
+        return None
+    critic_name = critic if isinstance(critic, str) else getattr(critic, "name", None)
+    if critic_name not in participants:
+        raise UsageError(
+            f"GroupChat {name!r}: critic {critic_name!r} is not a participant "
+            f"({list(participants)})"
+        )
+    if len(participants) < 2:
+        raise UsageError(f"GroupChat {name!r}: a critic needs at least one other participant")
+    return str(critic_name)
+
+
+def _check_weights(
+    name: str, consensus: Any, weights: Mapping[str, float] | None, voters: list[str]
+) -> dict[str, float]:
+    if consensus not in (None, "majority", "weighted", "unanimous"):
+        raise UsageError(
+            f"GroupChat {name!r}: consensus must be 'majority', 'weighted' or 'unanimous', "
+            f"got {consensus!r}"
+        )
+    if consensus == "weighted" and not weights:
+        raise UsageError(f"GroupChat {name!r}: consensus='weighted' needs weights=")
+    if weights and consensus != "weighted":
+        raise UsageError(f"GroupChat {name!r}: weights= only apply with consensus='weighted'")
+    table = {v: 1.0 for v in voters}
+    for voter, weight in (weights or {}).items():
+        if voter not in table:
+            raise UsageError(
+                f"GroupChat {name!r}: weight for {voter!r}, who is not a voting participant "
+                f"({voters})"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+            raise UsageError(
+                f"GroupChat {name!r}: weight for {voter!r} must be a number >= 0, got {weight!r}"
+            )
+        table[voter] = float(weight)
+    if consensus is not None and not any(table.values()):
+        raise UsageError(f"GroupChat {name!r}: consensus needs at least one voter with weight")
+    return table
+
+
+def _check_threshold(name: str, consensus: Any, threshold: float | None) -> float | None:
+    if threshold is None:
+        return None
+    if consensus not in ("majority", "weighted"):
+        raise UsageError(
+            f"GroupChat {name!r}: threshold applies to 'majority' or 'weighted' consensus"
+        )
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise UsageError(f"GroupChat {name!r}: threshold must be a number, got {threshold!r}")
+    if not 0.5 < threshold <= 1.0:
+        raise UsageError(f"GroupChat {name!r}: threshold must be in (0.5, 1], got {threshold}")
+    return float(threshold)
+
+
+def _speaker_name(picked: Any) -> str:
+    if isinstance(picked, str):
+        return picked.strip()
+    if isinstance(picked, Mapping):
+        return str(picked.get("speaker", "")).strip()
+    return str(getattr(picked, "speaker", picked)).strip()
+
+
+def _as_message(value: Any, speaker: str, step: str) -> ChatMessage:
+    """A participant's answer as a message from `speaker` (whatever speaker it claims)."""
+    if isinstance(value, str):
+        return ChatMessage(speaker=speaker, content=value)
+    data: Any = value
+    if isinstance(value, BaseModel):
+        data = value.model_dump()
+    elif not isinstance(value, Mapping):
+        data = {"content": getattr(value, "content", None), "vote": getattr(value, "vote", None)}
+    try:
+        message = ChatMessage.model_validate({**data, "speaker": speaker})
+    except ValidationError as e:
+        raise OutputTypeError(
+            speaker,
+            step,
+            f"a participant must answer with text or something with `content` (and `vote`): "
+            f"{describe_validation_error(e)}",
+        ) from None
+    vote = message.vote.strip() if message.vote is not None else None
+    return message.model_copy(update={"vote": vote or None})
+
+
+def _person_decision(value: Any, chat: str, step: str) -> _Stop:
+    """A person's decision: a string, or a dict with `decision` and/or `answer`."""
+    if isinstance(value, str):
+        return _Stop("decided", value, value)
+    if isinstance(value, Mapping):
+        decision = value.get("decision", value.get("answer", value.get("edited")))
+        answer = value.get("answer", decision)
+        if decision is not None or answer is not None:
+            return _Stop("decided", answer, None if decision is None else str(decision))
+    raise RunError(
+        f"GroupChat {chat!r} at {step}: a deadlock decision must be a string or a dict with "
+        f"'decision' or 'answer', got {value!r}"
+    )

@@ -1,0 +1,376 @@
+"""`Handoff`: agents pass the work to one another until one of them answers.
+
+    support = Handoff(
+        "support",
+        agents=[triage, billing, tech],
+        start=triage,
+        routes={"triage": ["billing", "tech"], "billing": ["triage"], "tech": ["triage"]},
+    )
+
+`routes` says, per agent, whom it may hand off to (names or agents); without `routes` every
+agent may hand off to every other. An agent hands off in one of two ways:
+
+- a Python agent *returns* `HandoffTo("billing", payload=..., note="why")`;
+- an `LLMAgent` calls a transfer tool: the Handoff gives it one `transfer_to_<agent>` tool per
+  receiver (the agent is copied, not changed), whose arguments are `note` and a `payload`
+  shaped like the receiver's input type, so the model sees the schema and a malformed payload
+  is a `ModelResponseError` (retried: the model is asked again).
+
+The payload becomes the receiver's input, validated at the door, so a wrong one fails with a
+`HandoffTypeError` naming both agents and the field. A payload of `None` passes the run's
+original input on. A receiver whose input type is `Any` (an `LLMAgent`, say) or
+`HandoffInput` receives a `HandoffInput` instead: the original input, the payload, the note,
+the sender and every hop so far, so a model sees the whole context.
+
+Each agent's turn is a journaled step (`/support/triage#0`, `/support/billing#0`,
+`/support/triage#1`), so a resumed run replays the transfers instead of asking again. Limits,
+on by default: `max_handoffs=10` transfers, and a ping-pong detector that ends the run when
+the path ends by bouncing between two agents `ping_pong` times (`A, B, A, B` for 2). Both
+raise a `HandoffLoopError` naming the path. Events: `handoff.transfer` for each transfer,
+`handoff.stop` when an agent answers or a limit ends the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field, create_model
+
+from podium.agents.base import AgentBase
+from podium.errors import RunError, UsageError
+from podium.models.base import ToolSpec
+from podium.patterns._progress import ping_pong
+from podium.runtime.serde import Validator, to_plain
+from podium.tools.tool import Tool
+
+if TYPE_CHECKING:
+    from podium.runtime.context import RunContext
+    from podium.runtime.door import Call
+    from podium.runtime.policies import Retry
+
+_MARK = "podium.handoff"
+
+
+class HandoffTo(BaseModel):
+    """Return this from an agent to pass the work to `agent` with `payload`."""
+
+    type: Literal["podium.handoff"] = "podium.handoff"
+    agent: str
+    payload: Any = None
+    note: str = ""
+
+    def __init__(self, agent: str | None = None, /, **data: Any) -> None:
+        if agent is not None:
+            data["agent"] = agent
+        super().__init__(**data)
+
+
+class Hop(BaseModel):
+    """One transfer: who handed what to whom, and why."""
+
+    sender: str
+    receiver: str
+    note: str = ""
+    payload: Any = None
+
+
+class HandoffInput(BaseModel):
+    """What a receiver that asks for context gets: the run's input, this hop's payload and
+    note, who sent it, and every hop so far."""
+
+    input: Any = None
+    payload: Any = None
+    note: str = ""
+    sender: str = ""
+    hops: list[Hop] = Field(default_factory=list)
+
+
+class HandoffResult(BaseModel):
+    """The answer, which agent gave it, and the path it took."""
+
+    output: Any = None
+    agent: str
+    hops: list[Hop] = Field(default_factory=list)
+
+    @property
+    def handoffs(self) -> int:
+        return len(self.hops)
+
+
+class HandoffLoopError(RunError):
+    """A handoff ran away: too many transfers, or two agents bouncing the work back and forth."""
+
+    def __init__(self, message: str, path: Sequence[str]) -> None:
+        super().__init__(message)
+        self.path = list(path)
+
+
+class MaxHandoffsExceeded(HandoffLoopError):
+    """More transfers than `max_handoffs`."""
+
+
+class PingPongDetected(HandoffLoopError):
+    """Two agents handed the work back and forth `ping_pong` times."""
+
+
+class Handoff(AgentBase[Any, HandoffResult]):
+    """Agents that pass the work along until one answers; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        agents: Sequence[Any],
+        *,
+        start: str | Any | None = None,
+        routes: Mapping[str, Sequence[str | Any]] | None = None,
+        max_handoffs: int = 10,
+        ping_pong: int = 2,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        description: str = "",
+    ) -> None:
+        table = _check_agents(name, agents)
+        self.routes = _check_routes(name, table, routes)
+        self.start = _name_of(start) if start is not None else next(iter(table))
+        if self.start not in table:
+            raise UsageError(f"Handoff {name!r}: start {self.start!r} is not one of {list(table)}")
+        for what, value, low in (("max_handoffs", max_handoffs, 0), ("ping_pong", ping_pong, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise UsageError(f"Handoff {name!r}: {what} must be an integer >= {low}")
+        self.max_handoffs = max_handoffs
+        self.ping_pong = ping_pong
+        self.agents = table
+        self.members = {n: _Member(a, [table[r] for r in self.routes[n]]) for n, a in table.items()}
+        self._setup(
+            name,
+            input_type=getattr(table[self.start], "input_type", Any),
+            output_type=HandoffResult,
+            retry=retry,
+            timeout=timeout,
+            description=description,
+        )
+        self.check_input = None  # the start agent checks the input when called
+
+    async def run(self, input: Any, ctx: RunContext) -> HandoffResult:
+        hops: list[Hop] = []
+        path = [self.start]
+        current, value, sender = self.start, input, None
+        while True:
+            output = await ctx.call(self.members[current], value, sender=sender)
+            handoff = as_handoff(output)
+            if handoff is None:
+                ctx.emit("handoff.stop", agent=current, reason="answered", handoffs=len(hops))
+                return HandoffResult(output=output, agent=current, hops=hops)
+            self._check_route(current, handoff, ctx)
+            hop = Hop(
+                sender=current,
+                receiver=handoff.agent,
+                note=handoff.note,
+                payload=to_plain(handoff.payload),
+            )
+            hops.append(hop)
+            path.append(handoff.agent)
+            self._check_limits(path, ctx)
+            ctx.emit("handoff.transfer", hop=len(hops), **hop.model_dump())
+            value = self._input_for(input, handoff, hops)
+            sender, current = current, handoff.agent
+
+    def _check_route(self, current: str, handoff: HandoffTo, ctx: RunContext) -> None:
+        allowed = self.routes[current]
+        if handoff.agent not in allowed:
+            raise RunError(
+                f"Handoff {self.name!r} at {ctx.key}: agent {current!r} handed off to "
+                f"{handoff.agent!r}, which it may not; it may hand off to {allowed or 'nobody'}"
+            )
+
+    def _check_limits(self, path: list[str], ctx: RunContext) -> None:
+        shown = " -> ".join(path)
+        error: HandoffLoopError | None = None
+        if len(path) - 1 > self.max_handoffs:
+            reason = "max_handoffs"
+            error = MaxHandoffsExceeded(
+                f"Handoff {self.name!r} at {ctx.key}: more than max_handoffs="
+                f"{self.max_handoffs} transfers ({shown})",
+                path,
+            )
+        elif (pair := ping_pong(path, self.ping_pong)) is not None:
+            reason = "ping_pong"
+            error = PingPongDetected(
+                f"Handoff {self.name!r} at {ctx.key}: {pair[0]!r} and {pair[1]!r} keep handing "
+                f"the work back and forth ({shown})",
+                path,
+            )
+        if error is not None:
+            ctx.emit("handoff.stop", agent=path[-2], reason=reason, path=path)
+            raise error
+
+    def _input_for(self, original: Any, handoff: HandoffTo, hops: list[Hop]) -> Any:
+        receiver = self.agents[handoff.agent]
+        if _wants_context(receiver):
+            return HandoffInput(
+                input=to_plain(original),
+                payload=to_plain(handoff.payload),
+                note=handoff.note,
+                sender=hops[-1].sender,
+                hops=list(hops),
+            )
+        return original if handoff.payload is None else handoff.payload
+
+
+def as_handoff(value: Any) -> HandoffTo | None:
+    """A `HandoffTo` from itself or its journaled JSON form; None for any other value."""
+    if isinstance(value, HandoffTo):
+        return value
+    if isinstance(value, Mapping) and value.get("type") == _MARK:
+        return HandoffTo.model_validate(value)
+    return None
+
+
+class _Member(AgentBase[Any, Any]):
+    """An agent as a Handoff runs it: same name, input check and policies, but its output may
+    also be a `HandoffTo` (also when replayed from the journal). An `LLMAgent` with receivers
+    is replaced by a copy that has a transfer tool per receiver."""
+
+    def __init__(self, agent: Any, receivers: list[Any]) -> None:
+        from podium.agents.llm import LLMAgent
+
+        if receivers and isinstance(agent, LLMAgent):
+            agent = _with_transfers(agent, receivers)
+        self.agent = agent
+        self.name = agent.name
+        self.description = getattr(agent, "description", "")
+        self.input_type = getattr(agent, "input_type", Any)
+        self.output_type = getattr(agent, "output_type", Any)
+        self.retry = getattr(agent, "retry", None)
+        self.timeout = getattr(agent, "timeout", None)
+        self.check_input = getattr(agent, "check_input", None)
+        self.check_output = _or_handoff(getattr(agent, "check_output", None))
+
+    async def run(self, input: Any, ctx: RunContext) -> Any:
+        return await self.agent.run(input, ctx)
+
+
+def _or_handoff(check: Validator | None) -> Validator:
+    def checked(value: Any) -> Any:
+        handoff = as_handoff(value)
+        if handoff is not None:
+            return handoff
+        return value if check is None else check(value)
+
+    return checked
+
+
+class TransferTool(Tool):
+    """`transfer_to_<agent>`: the tool a model calls to hand off. Its result ends the
+    model's turn (`ends_turn`) and becomes the agent's output, a `HandoffTo`."""
+
+    ends_turn = True
+
+    def __init__(self, receiver: Any) -> None:
+        self.receiver = receiver.name
+        self.name = "transfer_to_" + re.sub(r"[^A-Za-z0-9_-]", "_", receiver.name)
+        about = " ".join((getattr(receiver, "description", "") or "").split())
+        self.description = f"Hand the conversation over to {receiver.name}" + (
+            f": {about}" if about else "."
+        )
+        fields: dict[str, Any] = {"note": (str, Field("", description="Why you hand off."))}
+        if _wants_context(receiver):
+            payload_about = "Anything the receiver should know (optional)."
+            fields["payload"] = (Any, Field(None, description=payload_about))
+        else:
+            payload_about = f"The input {receiver.name} needs."
+            fields["payload"] = (receiver.input_type, Field(description=payload_about))
+        self.args_model = create_model(self.name, **fields)
+        self._arg_names = tuple(fields)
+        self.parameters = self.args_model.model_json_schema()
+        self.parameters.pop("title", None)
+        self.spec = ToolSpec(self.name, self.description, self.parameters)
+        self.check_output = None
+        self.fn = self._transfer
+        self.effect, self.idempotent = False, True
+        self.reconcile = self.compensate = None
+        self.retry, self.timeout, self.thread = None, None, False
+        self.is_async, self.ctx_param = True, None
+
+    async def _transfer(self, note: str = "", payload: Any = None) -> HandoffTo:
+        return HandoffTo(self.receiver, payload=payload, note=note)
+
+    async def invoke(self, call: Call) -> HandoffTo:
+        return await self._transfer(**call.input)
+
+
+def _with_transfers(agent: Any, receivers: list[Any]) -> Any:
+    """A copy of an `LLMAgent` that also has a transfer tool per receiver and is told so.
+    A shallow copy keeps every setting (model, fallbacks, breaker, retry) as it is; only the
+    tools, the instructions and the lazily built model step are its own."""
+    transfers = [TransferTool(r) for r in receivers]
+    for t in transfers:
+        if t.name in agent.tools:
+            raise UsageError(f"agent {agent.name!r} already has a tool named {t.name!r}")
+    lines = [f"- {t.name}: {t.description}" for t in transfers]
+    clone = copy.copy(agent)
+    clone.tools = {**agent.tools, **{t.name: t for t in transfers}}
+    clone.instructions = "\n".join(
+        [agent.instructions, "", "You may hand the conversation over with these tools:", *lines]
+    )
+    clone._step = None
+    return clone
+
+
+def _wants_context(agent: Any) -> bool:
+    tp = getattr(agent, "input_type", Any)
+    if tp is Any or tp is object:
+        return True
+    return isinstance(tp, type) and issubclass(tp, HandoffInput)
+
+
+def _name_of(agent: str | Any) -> str:
+    return agent if isinstance(agent, str) else str(getattr(agent, "name", agent))
+
+
+def _check_agents(name: str, agents: Sequence[Any]) -> dict[str, Any]:
+    if isinstance(agents, str) or not isinstance(agents, Sequence):
+        raise UsageError(f"Handoff {name!r}: agents must be a list of agents")
+    table: dict[str, Any] = {}
+    for i, a in enumerate(agents):
+        if not (hasattr(a, "name") and hasattr(a, "run")):
+            raise UsageError(f"Handoff {name!r}: agent {i} ({a!r}) is not an agent")
+        if a.name in table:
+            raise UsageError(f"Handoff {name!r}: two agents are named {a.name!r}")
+        table[a.name] = a
+    if not table:
+        raise UsageError(f"Handoff {name!r} needs at least one agent")
+    return table
+
+
+def _check_routes(
+    name: str, table: dict[str, Any], routes: Mapping[str, Sequence[str | Any]] | None
+) -> dict[str, list[str]]:
+    """Each agent's receivers by name; every agent to every other when `routes` is None."""
+    if routes is None:
+        return {a: [b for b in table if b != a] for a in table}
+    if not isinstance(routes, Mapping):
+        raise UsageError(f"Handoff {name!r}: routes must be a dict of agent -> list of agents")
+    out: dict[str, list[str]] = {a: [] for a in table}
+    for sender, receivers in routes.items():
+        sender = _name_of(sender)
+        if sender not in table:
+            raise UsageError(
+                f"Handoff {name!r}: routes name {sender!r}, which is not one of {list(table)}"
+            )
+        if isinstance(receivers, str) or not isinstance(receivers, Sequence):
+            raise UsageError(f"Handoff {name!r}: routes[{sender!r}] must be a list of agents")
+        for receiver in map(_name_of, receivers):
+            if receiver not in table:
+                raise UsageError(
+                    f"Handoff {name!r}: {sender!r} may hand off to {receiver!r}, which is not "
+                    f"one of {list(table)}"
+                )
+            if receiver == sender:
+                raise UsageError(f"Handoff {name!r}: {sender!r} may not hand off to itself")
+            if receiver not in out[sender]:
+                out[sender].append(receiver)
+    return out

@@ -1,0 +1,95 @@
+"""The investment-committee example on a real SQLite store: weighted consensus, the memo
+debate, a pass, and a deadlock that waits for the chair and resumes without re-asking."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from examples.investment_committee.committee import SAMPLE, build_flow  # noqa: E402
+from podium import NO_RETRY, RunStatus, Runtime, StepRecord, StepStatus  # noqa: E402
+
+
+@pytest.fixture
+async def rt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
+    monkeypatch.delenv("PODIUM_MODEL", raising=False)
+    async with Runtime(f"sqlite:///{tmp_path / 'committee.db'}", retry=NO_RETRY) as runtime:
+        yield runtime
+
+
+async def test_acme_reaches_weighted_consensus_and_an_approved_memo(rt: Runtime) -> None:
+    result = await rt.run(build_flow(), SAMPLE)
+    assert result.ok, result.error
+    out = result.output
+    assert out.decision == "buy" and out.vote_status == "consensus"
+    assert out.tally == {"buy": 3.0, "pass": 2.0}
+    assert out.memo_status == "approved" and out.memo_turns == 4
+    assert out.memo is not None and "stop-loss" in out.memo
+    events = [e for e in await rt.events(result.run_id) if e.kind.startswith("groupchat.")]
+    stops = [e.data for e in events if e.kind == "groupchat.stop"]
+    assert [(s or {}).get("status") for s in stops] == ["consensus", "approved"]
+    votes = [e for e in events if e.kind == "groupchat.vote"]
+    assert len(votes) == 5 and votes[-1].key == "/investment_committee/vote#0"
+
+
+async def test_globx_is_a_pass_without_a_memo(rt: Runtime) -> None:
+    result = await rt.run(build_flow(), SAMPLE.model_copy(update={"ticker": "GLOBX"}))
+    assert result.output.decision == "pass" and result.output.memo is None
+    keys = {s.key for s in await rt.steps(result.run_id)}
+    assert not any("/memo#" in k for k in keys)
+
+
+async def test_split_vote_waits_for_the_chair_and_resumes(rt: Runtime) -> None:
+    flow = build_flow()
+    first = await rt.run(flow, SAMPLE.model_copy(update={"ticker": "SPLIT"}))
+    assert first.status == RunStatus.WAITING
+    step = "/investment_committee/vote#0/vote.escalation#0"
+    [waiting] = [s for s in await rt.steps(first.run_id) if s.status == StepStatus.SUSPENDED]
+    assert waiting.key == step
+    model_calls = sum(1 for s in await rt.steps(first.run_id) if s.kind == "model")
+    store = await rt.open()
+    chair = StepRecord(
+        first.run_id,
+        step,
+        "vote.escalation",
+        "agent",
+        StepStatus.COMPLETED,
+        output={"decision": "buy", "answer": "The chair votes buy, with a small position."},
+        started_at=time.time(),
+    )
+    store.record_started(chair)
+    await store.record_finished(chair)
+    done = await rt.resume(first.run_id, flow)
+    assert done.ok, done.error
+    assert done.output.vote_status == "decided" and done.output.decision == "buy"
+    assert done.output.memo_status == "approved"
+    steps = await rt.steps(first.run_id)
+    vote_models = [s for s in steps if s.kind == "model" and "/memo#" not in s.key]
+    assert len(vote_models) == model_calls  # the analysts were replayed, not asked again
+
+
+def test_module_runs_from_the_command_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "examples.investment_committee", "GLOBX"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed["status"] == "completed" and printed["output"]["decision"] == "pass"

@@ -1,0 +1,1 @@
+"""Market research: a supervisor plans, analysts work in parallel, a reviewer checks."""

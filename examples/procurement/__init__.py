@@ -1,0 +1,1 @@
+"""Procurement desk: a router, a supervisor, parallel groups; three levels deep."""

@@ -1,0 +1,5 @@
+"""`python -m examples.procurement`: run one purchase request through the desk."""
+
+from examples.procurement.flow import main
+
+raise SystemExit(main())

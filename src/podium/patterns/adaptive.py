@@ -1,0 +1,639 @@
+"""`Adaptive`: pick a strategy per task, and with learning on, shift to the one that works.
+
+    adaptive = Adaptive(
+        "solve",
+        {"direct": solo, "pipeline": pipeline, "team": team, "review": consensus},
+        classifier=classify,      # rules, a function, or an agent (see Adaptive.llm)
+        learning=True,
+    )
+
+The candidates are agents (any pattern: a single agent, a `Sequential`, a `Parallel` team, a
+supervisor, a consensus review), keyed by a strategy name. Each task goes through three steps:
+
+1. **Classify** (optional): the classifier names a strategy and a task kind (a
+   `StrategyChoice`). It is a list of router `Rule`s whose `route` is a strategy name (the task
+   kind is then that name), a function `(input[, ctx]) -> str | (strategy, kind) |
+   StrategyChoice | dict`, or any agent answering a `StrategyChoice` (a model: `Adaptive.llm`).
+   A function or rules run as the step `/<name>/<name>.classify#0`, so the decision is
+   journaled like an agent's.
+2. **Choose**: without learning, the classifier's strategy (or `default` when it names none or
+   an unknown one). With `learning=True`, Thompson sampling over the strategies' recorded
+   outcomes for this task kind, in the step `/<name>/<name>.choose#0`: the random draw happens
+   inside that step, so a resumed run replays the choice instead of drawing again.
+3. **Run** the chosen strategy; with learning on, record its outcome (success, cost in tokens,
+   latency in seconds) for the task kind, as the step `/<name>/<name>.record#0` (or
+   `<name>.record_failure#0` when the strategy failed: the failure is recorded, then raised).
+
+The utility sampled for strategy `s` in task kind `k` is
+
+    U(s) = theta(s) - cost_weight * mean_tokens(s) / 1000 - latency_weight * mean_seconds(s)
+    theta(s) ~ Beta(1 + successes(s) + prior * [s is the classifier's pick], 1 + failures(s))
+
+and the strategy with the highest `U` runs (ties: the one listed first). Successes and
+failures count the outcomes recorded for `(k, s)`; a strategy never tried has a uniform
+`Beta(1, 1)` and no cost, so it gets explored. `prior` gives the classifier's pick a head start
+that the data overrides. A task succeeds when the strategy completes and `success(output)` (a
+function, or an agent whose verdict is a bool or has a bool `done` / `approved` / `stop` /
+`passed` field) holds; without `success`, completing is success.
+
+Cost is the tokens the run spent while the strategy ran (inside a `Parallel`, other branches'
+tokens in that time count too); latency is wall time. Both are measured between child steps
+and handed to the record step, which journals them, so nothing decided depends on them.
+
+Outcomes live in an `OutcomeStore`: by default the run's store (through `StoreOutcomes`, on
+the store's key-value API), or memory held by this `Adaptive` object for a store without one.
+Events: `adaptive.choice` (strategy, task kind, mode, the classifier's pick, the sampled
+utilities) and `adaptive.outcome` (success, cost, latency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from podium.agents.base import AgentBase
+from podium.agents.function import FunctionAgent
+from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.patterns.loop import _is_done
+from podium.patterns.router import Rule, _text_of
+from podium.runtime.serde import describe_validation_error
+
+if TYPE_CHECKING:
+    from podium.runtime.context import RunContext
+    from podium.runtime.door import Call
+    from podium.runtime.policies import Retry
+
+DEFAULT_KIND = "default"
+
+
+def _closed_schema(schema: dict[str, Any]) -> None:
+    """Every property required and no others, as strict structured output wants."""
+    props = schema.get("properties", {})
+    for prop in props.values():
+        prop.pop("default", None)
+    schema["required"] = list(props)
+    schema["additionalProperties"] = False
+
+
+class StrategyChoice(BaseModel):
+    """A classifier's answer: which strategy suits the task, what kind of task it is, why."""
+
+    model_config = ConfigDict(json_schema_extra=_closed_schema)
+
+    strategy: str = ""
+    task_kind: str = DEFAULT_KIND
+    reason: str = ""
+
+
+class AdaptiveChoice(BaseModel):
+    """The decision, as journaled: the strategy, the task kind, how it was chosen, the
+    classifier's pick, and the utility sampled for each candidate (learning only)."""
+
+    strategy: str
+    task_kind: str
+    mode: Literal["classifier", "learned"]
+    suggested: str | None = None
+    utilities: dict[str, float] = {}
+    reason: str = ""
+
+
+# outcomes ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class OutcomeStats:
+    """What is known about one strategy on one kind of task: sums, so that adding is cheap."""
+
+    trials: int = 0
+    successes: int = 0
+    cost: float = 0.0
+    latency: float = 0.0
+
+    @property
+    def failures(self) -> int:
+        return self.trials - self.successes
+
+    @property
+    def mean_cost(self) -> float:
+        return self.cost / self.trials if self.trials else 0.0
+
+    @property
+    def mean_latency(self) -> float:
+        return self.latency / self.trials if self.trials else 0.0
+
+    def add(self, success: bool, cost: float, latency: float) -> None:
+        self.trials += 1
+        self.successes += int(success)
+        self.cost += cost
+        self.latency += latency
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "trials": self.trials,
+            "successes": self.successes,
+            "cost": self.cost,
+            "latency": self.latency,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OutcomeStats:
+        return cls(
+            int(data.get("trials", 0)),
+            int(data.get("successes", 0)),
+            float(data.get("cost", 0.0)),
+            float(data.get("latency", 0.0)),
+        )
+
+
+Outcomes = dict[str, dict[str, OutcomeStats]]  # task kind -> strategy -> stats
+
+
+@runtime_checkable
+class OutcomeStore(Protocol):
+    """Where `Adaptive` keeps what it learned, per namespace (by default the Adaptive's name)."""
+
+    async def load(self, namespace: str) -> Outcomes:
+        """Every task kind's stats per strategy; an empty dict when nothing is recorded."""
+
+    async def record(
+        self,
+        namespace: str,
+        task_kind: str,
+        strategy: str,
+        success: bool,
+        cost: float,
+        latency: float,
+    ) -> None:
+        """Add one outcome."""
+
+
+class MemoryOutcomes:
+    """Outcomes in this process's memory (tests, and runs on a store without key-value)."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, Outcomes] = {}
+
+    async def load(self, namespace: str) -> Outcomes:
+        return self._data.get(namespace, {})
+
+    async def record(
+        self,
+        namespace: str,
+        task_kind: str,
+        strategy: str,
+        success: bool,
+        cost: float,
+        latency: float,
+    ) -> None:
+        kinds = self._data.setdefault(namespace, {})
+        kinds.setdefault(task_kind, {}).setdefault(strategy, OutcomeStats()).add(
+            success, cost, latency
+        )
+
+
+class StoreOutcomes:
+    """Outcomes in a podium store, through its key-value API (`kv_get`, `kv_put`, `kv_list`):
+    the kv namespace `adaptive:<namespace>` holds one key per task kind, whose value maps each
+    strategy to its sums.
+
+    A record is a read-modify-write of one task kind's key, serialised within this process by
+    a lock; two processes recording the same task kind at the same instant may lose one
+    outcome, which a bandit tolerates."""
+
+    PREFIX = "adaptive:"
+
+    def __init__(self, store: Any) -> None:
+        if not has_kv(store):
+            raise UsageError(f"store {store!r} has no key-value API (kv_get, kv_put, kv_list)")
+        self.store = store
+        self._lock = asyncio.Lock()
+
+    async def load(self, namespace: str) -> Outcomes:
+        raw: dict[str, Any] = await self.store.kv_list(self.PREFIX + namespace)
+        return {
+            kind: {s: OutcomeStats.from_dict(v) for s, v in per.items()}
+            for kind, per in raw.items()
+        }
+
+    async def record(
+        self,
+        namespace: str,
+        task_kind: str,
+        strategy: str,
+        success: bool,
+        cost: float,
+        latency: float,
+    ) -> None:
+        space = self.PREFIX + namespace
+        async with self._lock:
+            per: dict[str, Any] = await self.store.kv_get(space, task_kind) or {}
+            stats = OutcomeStats.from_dict(per.get(strategy, {}))
+            stats.add(success, cost, latency)
+            per[strategy] = stats.to_dict()
+            await self.store.kv_put(space, task_kind, per)
+
+
+def has_kv(store: Any) -> bool:
+    return all(hasattr(store, m) for m in ("kv_get", "kv_put", "kv_list"))
+
+
+# the bandit ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How much cost and latency count against the sampled success probability."""
+
+    cost_weight: float = 0.01  # per 1,000 tokens on average
+    latency_weight: float = 0.01  # per second on average
+    prior: float = 1.0  # pseudo-successes for the classifier's pick
+
+
+def thompson_choice(
+    stats: Mapping[str, OutcomeStats],
+    candidates: Sequence[str],
+    rng: random.Random,
+    weights: Weights = Weights(),
+    suggested: str | None = None,
+) -> tuple[str, dict[str, float]]:
+    """One Thompson-sampling draw: the candidate with the highest sampled utility (see the
+    module docstring for the formula), and every candidate's sampled utility."""
+    utilities: dict[str, float] = {}
+    for s in candidates:
+        st = stats.get(s) or OutcomeStats()
+        head = weights.prior if s == suggested else 0.0
+        theta = rng.betavariate(1.0 + st.successes + head, 1.0 + st.failures)
+        penalty = (
+            weights.cost_weight * st.mean_cost / 1000.0 + weights.latency_weight * st.mean_latency
+        )
+        utilities[s] = round(theta - penalty, 6)
+    best = max(candidates, key=lambda s: utilities[s])  # max keeps the first of equals
+    return best, utilities
+
+
+# the pattern ---------------------------------------------------------------------------------
+
+
+class Adaptive(AgentBase[Any, Any]):
+    """Runs the strategy that suits the task: by classifier, or learned; see the module
+    docstring. The output is the chosen strategy's output."""
+
+    def __init__(
+        self,
+        name: str,
+        strategies: Mapping[str, Any] | Sequence[Any],
+        *,
+        classifier: Any = None,
+        learning: bool = False,
+        default: str | None = None,
+        success: Any = None,
+        outcomes: OutcomeStore | None = None,
+        namespace: str | None = None,
+        cost_weight: float = 0.01,
+        latency_weight: float = 0.01,
+        prior: float = 1.0,
+        seed: int | None = None,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        description: str = "",
+    ) -> None:
+        self.strategies = _check_strategies(name, strategies)
+        if classifier is None and not learning:
+            raise UsageError(f"Adaptive {name!r} needs a classifier, learning=True, or both")
+        if default is not None and default not in self.strategies:
+            raise UsageError(
+                f"Adaptive {name!r}: default {default!r} is not one of {list(self.strategies)}"
+            )
+        if success is not None and not callable(success) and not _is_agent(success):
+            raise UsageError(f"Adaptive {name!r}: success must be a function or an agent")
+        if outcomes is not None and not isinstance(outcomes, OutcomeStore):
+            raise UsageError(f"Adaptive {name!r}: outcomes must be an OutcomeStore")
+        if min(cost_weight, latency_weight, prior) < 0:
+            raise UsageError(f"Adaptive {name!r}: weights and prior must not be negative")
+        self.classifier = (
+            None if classifier is None else _classifier_agent(name, classifier, self.strategies)
+        )
+        self.learning = learning
+        self.default = default
+        self.success = success
+        self.namespace = namespace or name
+        self.weights = Weights(cost_weight, latency_weight, prior)
+        self._outcomes = outcomes
+        self._memory = MemoryOutcomes()
+        self._store_outcomes: StoreOutcomes | None = None
+        self._chooser = _Choose(f"{name}.choose", self, random.Random(seed))
+        self._recorder = _Record(f"{name}.record", self)
+        self._failure_recorder = _Record(f"{name}.record_failure", self)
+        types = [getattr(a, "output_type", Any) for a in self.strategies.values()]
+        self._setup(
+            name,
+            output_type=types[0] if all(t == types[0] for t in types) else Any,
+            retry=retry,
+            timeout=timeout,
+            description=description,
+        )
+
+    @classmethod
+    def llm(
+        cls,
+        name: str,
+        strategies: Mapping[str, Any] | Sequence[Any],
+        *,
+        model: Any,
+        kinds: Sequence[str] = (),
+        instructions: str | None = None,
+        **options: Any,
+    ) -> Adaptive:
+        """An Adaptive whose classifier is a model (`<name>.classify`, an `LLMAgent`) told the
+        strategies, their descriptions and the known task kinds, answering a
+        `StrategyChoice`. Other options are as for `Adaptive(...)`."""
+        from podium.agents.llm import LLMAgent
+
+        table = _check_strategies(name, strategies)
+        classifier = LLMAgent(
+            f"{name}.classify",
+            model=model,
+            instructions=_llm_instructions(table, kinds, instructions),
+            output_type=StrategyChoice,
+        )
+        return cls(name, table, classifier=classifier, **options)
+
+    def outcomes_for(self, store: Any) -> OutcomeStore:
+        """Where outcomes go for a run on `store`: the explicit store, the run's store when it
+        has a key-value API, else this object's memory."""
+        if self._outcomes is not None:
+            return self._outcomes
+        if has_kv(store):
+            if self._store_outcomes is None or self._store_outcomes.store is not store:
+                self._store_outcomes = StoreOutcomes(store)
+            return self._store_outcomes
+        return self._memory
+
+    async def run(self, input: Any, ctx: RunContext) -> Any:
+        plan = StrategyChoice()
+        if self.classifier is not None:
+            plan = _as_choice(await ctx.call(self.classifier, input), self.classifier.name, ctx.key)
+        choice = await self._decide(plan, ctx)
+        ctx.emit("adaptive.choice", **choice.model_dump())
+        target = self.strategies[choice.strategy]
+        if not self.learning:
+            return await ctx.call(target, input)
+        return await self._run_and_record(target, input, choice, ctx)
+
+    async def _decide(self, plan: StrategyChoice, ctx: RunContext) -> AdaptiveChoice:
+        known = plan.strategy in self.strategies
+        if self.learning:
+            request = {"task_kind": plan.task_kind, "suggested": plan.strategy if known else None}
+            choice: AdaptiveChoice = await ctx.invoke(self._chooser, "tool", request)
+            return choice
+        strategy, reason = plan.strategy, plan.reason
+        if not known:
+            if self.default is None:
+                raise RunError(
+                    f"Adaptive {self.name!r} at {ctx.key}: the classifier picked "
+                    f"{plan.strategy!r}, which is not one of {list(self.strategies)}, and "
+                    "there is no default"
+                )
+            strategy, reason = self.default, f"default: classifier picked {plan.strategy!r}"
+        return AdaptiveChoice(
+            strategy=strategy,
+            task_kind=plan.task_kind,
+            mode="classifier",
+            suggested=plan.strategy or None,
+            reason=reason,
+        )
+
+    async def _run_and_record(
+        self, target: Any, input: Any, choice: AdaptiveChoice, ctx: RunContext
+    ) -> Any:
+        tokens, t0 = ctx.usage.total_tokens, time.perf_counter()
+        try:
+            output = await ctx.call(target, input)
+        except (Suspended, asyncio.CancelledError):
+            raise
+        except Exception:
+            await self._record(self._failure_recorder, choice, False, tokens, t0, ctx)
+            raise
+        ok = True if self.success is None else await self._judge(output, ctx)
+        await self._record(self._recorder, choice, ok, tokens, t0, ctx)
+        return output
+
+    async def _judge(self, output: Any, ctx: RunContext) -> bool:
+        judge = self.success
+        if _is_agent(judge):
+            return _is_done(await ctx.call(judge, output), judge.name, ctx.key)
+        verdict = judge(output)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        return _is_done(verdict, f"{self.name}.success", ctx.key)
+
+    async def _record(
+        self,
+        step: _Record,
+        choice: AdaptiveChoice,
+        ok: bool,
+        tokens: int,
+        t0: float,
+        ctx: RunContext,
+    ) -> None:
+        outcome = {
+            "task_kind": choice.task_kind,
+            "strategy": choice.strategy,
+            "success": ok,
+            "cost": float(ctx.usage.total_tokens - tokens),
+            "latency": round(time.perf_counter() - t0, 6),
+        }
+        recorded = await ctx.invoke(step, "tool", outcome)
+        ctx.emit("adaptive.outcome", **recorded)
+
+
+class _Choose:
+    """The step that draws: loads the outcomes and samples, so a resume replays the draw."""
+
+    __slots__ = ("adaptive", "check_output", "name", "retry", "rng", "timeout")
+
+    def __init__(self, name: str, adaptive: Adaptive, rng: random.Random) -> None:
+        self.name = name
+        self.adaptive = adaptive  # a step belongs to its pattern; no cycle back from a run
+        self.rng = rng
+        self.retry: Retry | None = None
+        self.timeout: float | None = None
+        self.check_output = _check_choice
+
+    async def invoke(self, call: Call) -> AdaptiveChoice:
+        ad = self.adaptive
+        kind, suggested = call.input["task_kind"], call.input["suggested"]
+        table = await ad.outcomes_for(call.run.store).load(ad.namespace)
+        strategy, utilities = thompson_choice(
+            table.get(kind, {}), list(ad.strategies), self.rng, ad.weights, suggested
+        )
+        return AdaptiveChoice(
+            strategy=strategy,
+            task_kind=kind,
+            mode="learned",
+            suggested=suggested,
+            utilities=utilities,
+            reason="highest sampled utility",
+        )
+
+
+class _Record:
+    """The step that records an outcome, so a resume does not count it twice."""
+
+    __slots__ = ("adaptive", "check_output", "name", "retry", "timeout")
+
+    def __init__(self, name: str, adaptive: Adaptive) -> None:
+        self.name = name
+        self.adaptive = adaptive
+        self.retry: Retry | None = None
+        self.timeout: float | None = None
+        self.check_output = None
+
+    async def invoke(self, call: Call) -> dict[str, Any]:
+        ad, o = self.adaptive, call.input
+        outcomes = ad.outcomes_for(call.run.store)
+        await outcomes.record(
+            ad.namespace, o["task_kind"], o["strategy"], o["success"], o["cost"], o["latency"]
+        )
+        return dict(o)
+
+
+def _check_choice(value: Any) -> AdaptiveChoice:
+    if isinstance(value, AdaptiveChoice):
+        return value
+    return AdaptiveChoice.model_validate(value)
+
+
+# classifiers ---------------------------------------------------------------------------------
+
+
+class _FunctionClassifier(AgentBase[Any, StrategyChoice]):
+    """A classifier function as an agent, so its answer is a journaled step."""
+
+    def __init__(self, name: str, fn: Callable[..., Any]) -> None:
+        self._fn = FunctionAgent(fn, name=name)
+        self._setup(name, output_type=StrategyChoice, description="picks a strategy")
+        self.input_type = self._fn.input_type
+        self.check_input = self._fn.check_input
+
+    async def run(self, input: Any, ctx: RunContext) -> StrategyChoice:
+        return _as_choice(await self._fn.run(input, ctx), self.name, ctx.key)
+
+
+class _RulesClassifier(AgentBase[Any, StrategyChoice]):
+    """Rules tried in order; the first match names the strategy (and so the task kind)."""
+
+    def __init__(self, name: str, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self._setup(name, output_type=StrategyChoice, description="picks a strategy by rules")
+
+    async def run(self, input: Any, ctx: RunContext) -> StrategyChoice:
+        text = _text_of(input)
+        for i, rule in enumerate(self.rules):
+            found = await rule.matches(input, text)
+            if found is not None:
+                return StrategyChoice(
+                    strategy=rule.route, task_kind=rule.route, reason=f"rule {i}: {found}"
+                )
+        return StrategyChoice(reason="no rule matched")
+
+
+def _classifier_agent(name: str, classifier: Any, strategies: Mapping[str, Any]) -> Any:
+    if _is_agent(classifier):
+        return classifier
+    step = f"{name}.classify"
+    if isinstance(classifier, Rule):
+        classifier = [classifier]
+    if isinstance(classifier, Sequence) and not isinstance(classifier, str):
+        rules = list(classifier)
+        if not rules or not all(isinstance(r, Rule) for r in rules):
+            raise UsageError(f"Adaptive {name!r}: a classifier list must hold Rules")
+        for i, rule in enumerate(rules):
+            if rule.route not in strategies:
+                raise UsageError(
+                    f"Adaptive {name!r}: rule {i} names strategy {rule.route!r}, which is not "
+                    f"one of {list(strategies)}"
+                )
+        return _RulesClassifier(step, rules)
+    if callable(classifier):
+        return _FunctionClassifier(step, classifier)
+    raise UsageError(
+        f"Adaptive {name!r}: classifier must be a function, a list of Rules or an agent, "
+        f"got {classifier!r}"
+    )
+
+
+def _as_choice(value: Any, agent: str, step: str) -> StrategyChoice:
+    """A classifier's answer as a `StrategyChoice`: a name is the strategy (and the kind),
+    a pair is (strategy, kind)."""
+    if isinstance(value, StrategyChoice):
+        return value
+    try:
+        if value is None:
+            return StrategyChoice(reason="the classifier gave no strategy")
+        if isinstance(value, str):
+            return StrategyChoice(strategy=value, task_kind=value or DEFAULT_KIND)
+        if isinstance(value, tuple | list) and len(value) == 2:
+            return StrategyChoice(strategy=value[0], task_kind=value[1])
+        if isinstance(value, Mapping | BaseModel):
+            return StrategyChoice.model_validate(value, from_attributes=True)
+    except ValidationError as e:
+        raise OutputTypeError(agent, step, describe_validation_error(e)) from None
+    raise OutputTypeError(
+        agent,
+        step,
+        "a strategy classifier must return a strategy name, (strategy, task_kind) or a "
+        f"StrategyChoice, got {value!r}",
+    )
+
+
+def _check_strategies(name: str, strategies: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+    pairs: list[tuple[Any, Any]]
+    if isinstance(strategies, Mapping):
+        pairs = list(strategies.items())
+    elif isinstance(strategies, Sequence) and not isinstance(strategies, str):
+        pairs = [(getattr(a, "name", None), a) for a in strategies]
+    else:
+        raise UsageError(f"Adaptive {name!r}: strategies must be a dict or a list of agents")
+    if not pairs:
+        raise UsageError(f"Adaptive {name!r} needs at least one strategy")
+    table: dict[str, Any] = {}
+    for key, target in pairs:
+        if not _is_agent(target):
+            raise UsageError(f"Adaptive {name!r}: strategy {key!r} ({target!r}) is not an agent")
+        if not isinstance(key, str) or not key.strip():
+            raise UsageError(f"Adaptive {name!r}: strategy name {key!r} must be a string")
+        if key in table:
+            raise UsageError(f"Adaptive {name!r}: strategy {key!r} is named twice")
+        table[key] = target
+    return table
+
+
+def _is_agent(obj: Any) -> bool:
+    return hasattr(obj, "name") and hasattr(obj, "run")
+
+
+_DEFAULT_INSTRUCTIONS = (
+    "You decide how a task should be handled. Read the task, say what kind of task it is, and "
+    "pick the one strategy below that suits it best, with a one-sentence reason."
+)
+
+
+def _llm_instructions(
+    strategies: Mapping[str, Any], kinds: Sequence[str], instructions: str | None
+) -> str:
+    lines = [instructions or _DEFAULT_INSTRUCTIONS, "", "Strategies:"]
+    for key, target in strategies.items():
+        about = " ".join((getattr(target, "description", "") or "").split("\n\n")[0].split())
+        lines.append(f"- {key}: {about}" if about else f"- {key}")
+    if kinds:
+        lines += ["", "Task kinds (answer one of these as task_kind):"]
+        lines += [f"- {k}" for k in kinds]
+    return "\n".join(lines)

@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING, Any
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
 from podium.agents.human import Decision, HumanAgent, HumanApproval
 from podium.errors import (
+    BudgetExceeded,
+    CircuitOpen,
     HandoffTypeError,
     MaxTurnsExceeded,
     ModelError,
     ModelResponseError,
+    OutputTypeError,
     PodiumError,
+    PolicyDenied,
     ProviderError,
     Rejected,
     RunError,
@@ -40,13 +44,39 @@ from podium.models import (
     tool_call,
 )
 from podium.patterns import (
+    Adaptive,
+    ChatMessage,
+    ChatResult,
+    ChatTurn,
+    Graph,
+    GroupChat,
+    Handoff,
+    HandoffLoopError,
+    HandoffResult,
+    HandoffTo,
+    Loop,
+    LoopResult,
+    LoopState,
+    Magentic,
+    MagenticResult,
+    MaxHandoffsExceeded,
+    MaxStepsExceeded,
     Parallel,
     ParallelResult,
+    PingPongDetected,
+    Plan,
+    PlanError,
+    ProgressLedger,
     QuorumNotMet,
+    Review,
     RouteDecision,
     Router,
     Rule,
     Sequential,
+    Subtask,
+    Supervisor,
+    SupervisorResult,
+    TaskLedger,
 )
 from podium.runtime import (
     NO_RETRY,
@@ -61,9 +91,12 @@ from podium.runtime import (
     StepStatus,
     Usage,
 )
+from podium.runtime.breaker import Breaker, LocalBoard
+from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, ToolContext, tool
 
 if TYPE_CHECKING:
+    from podium.runtime.breaker_redis import RedisBoard
     from podium.spec.loader import load_yaml
 
 __version__ = "0.1.0"
@@ -72,6 +105,7 @@ __version__ = "0.1.0"
 # `import podium` stays fast.
 _LAZY = {
     "load_yaml": "podium.spec.loader",
+    "RedisBoard": "podium.runtime.breaker_redis",
 }
 
 
@@ -87,14 +121,35 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Adaptive",
     "Agent",
+    "Breaker",
+    "BudgetExceeded",
+    "ChatMessage",
+    "ChatResult",
+    "ChatTurn",
+    "CircuitOpen",
     "Decision",
     "Event",
     "FunctionAgent",
+    "Graph",
+    "GroupChat",
+    "Handoff",
+    "HandoffLoopError",
+    "HandoffResult",
+    "HandoffTo",
     "HandoffTypeError",
     "HumanAgent",
     "HumanApproval",
     "LLMAgent",
+    "LocalBoard",
+    "Loop",
+    "LoopResult",
+    "LoopState",
+    "Magentic",
+    "MagenticResult",
+    "MaxHandoffsExceeded",
+    "MaxStepsExceeded",
     "MaxTurnsExceeded",
     "Message",
     "Model",
@@ -105,13 +160,21 @@ __all__ = [
     "NO_RETRY",
     "OpenAIModel",
     "OutputSchema",
+    "OutputTypeError",
     "Parallel",
     "ParallelResult",
+    "PingPongDetected",
+    "Plan",
+    "PlanError",
     "PodiumError",
+    "PolicyDenied",
+    "ProgressLedger",
     "ProviderError",
     "QuorumNotMet",
+    "RedisBoard",
     "Rejected",
     "Retry",
+    "Review",
     "RouteDecision",
     "Router",
     "Rule",
@@ -128,8 +191,12 @@ __all__ = [
     "StepRecord",
     "StepStatus",
     "StepTimeout",
+    "Subtask",
+    "Supervisor",
+    "SupervisorResult",
     "Suspended",
     "TargetError",
+    "TaskLedger",
     "Tool",
     "ToolCall",
     "ToolContext",
@@ -138,6 +205,7 @@ __all__ = [
     "UnknownRunError",
     "Usage",
     "UsageError",
+    "WaitingRequest",
     "agent",
     "load_yaml",
     "resolve_model",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from podium.errors import HandoffTypeError
+from podium.errors import HandoffTypeError, OutputTypeError
 from podium.runtime.door import Call, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import describe_validation_error
@@ -180,3 +180,19 @@ class RunContext:
 
     def __repr__(self) -> str:
         return f"RunContext(run_id={self.run_id!r}, key={self.key!r})"
+
+
+async def execute(call: Call) -> Any:
+    """The end of the door's chain: run the agent (or tool, or model) in this process, and
+    check its output against the declared type."""
+    if call.kind == "agent":
+        output = await call.target.run(call.input, RunContext(call.run, call.key, call.name))
+    else:
+        output = await call.target.invoke(call)
+    check = call.check_output
+    if check is not None:
+        try:
+            output = check(output)
+        except ValidationError as e:
+            raise OutputTypeError(call.name, call.key, describe_validation_error(e)) from None
+    return output

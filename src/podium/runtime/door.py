@@ -15,10 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from podium.errors import OutputTypeError
-from podium.runtime.serde import Validator, describe_validation_error
+from podium.runtime.serde import Validator
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunState
@@ -87,25 +84,7 @@ class Call:
         self.check_output: Validator | None = getattr(target, "check_output", None)
 
 
-async def execute(call: Call) -> Any:
-    """The end of the chain: run the agent (or tool, or model) in this process."""
-    if call.kind == "agent":
-        from podium.runtime.context import RunContext
-
-        ctx = RunContext(call.run, call.key, call.name)
-        output = await call.target.run(call.input, ctx)
-    else:
-        output = await call.target.invoke(call)
-    check = call.check_output
-    if check is not None:
-        try:
-            output = check(output)
-        except ValidationError as e:
-            raise OutputTypeError(call.name, call.key, describe_validation_error(e)) from None
-    return output
-
-
-def compose(middlewares: Sequence[Middleware], terminal: Handler = execute) -> Handler:
+def compose(middlewares: Sequence[Middleware], terminal: Handler) -> Handler:
     """Fold middlewares around the terminal handler, first in the list outermost."""
     handler = terminal
     for mw in reversed(middlewares):

@@ -12,8 +12,8 @@ exception); it raises only for misuse, before anything is written.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from podium.errors import RunError, Suspended, UnknownRunError, UsageError
 from podium.runtime.breaker import Board, Breaker, LocalBoard, breaker_middleware
-from podium.runtime.context import RunState
+from podium.runtime.context import RunState, execute
 from podium.runtime.door import Call, Middleware, build_chain, compose
 from podium.runtime.fallback import fallback
 from podium.runtime.middleware import BUILTINS, replay
@@ -78,7 +78,8 @@ class RunResult:
 
 
 def new_run_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """16 random hex digits: short enough to type, 64 bits against collisions."""
+    return os.urandom(8).hex()
 
 
 class Runtime:
@@ -117,8 +118,8 @@ class Runtime:
             "breaker": breaker_middleware(self.breakers, breaker),
         }
         chain = build_chain(builtins, middleware)
-        self._door = compose(chain)
-        self._replay_door = compose([replay, *chain])
+        self._door = compose(chain, execute)
+        self._replay_door = compose([replay, *chain], execute)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._cancel_requested: set[str] = set()

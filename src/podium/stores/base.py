@@ -67,3 +67,17 @@ class Store(Protocol):
 
     async def flush(self) -> None:
         """Make everything buffered so far durable."""
+
+    # key-value: small JSON values that outlive a run (the dead-letter queue, learned
+    # outcomes, anything a layer above needs to keep per store)
+    async def kv_get(self, namespace: str, key: str) -> Any | None:
+        """The value, or None."""
+
+    async def kv_put(self, namespace: str, key: str, value: Any) -> None:
+        """Insert or replace; durable when this returns."""
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        """True if there was a value."""
+
+    async def kv_list(self, namespace: str) -> dict[str, Any]:
+        """Every key of a namespace with its value, in key order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ class MemoryStore:
         self._runs: dict[str, RunRecord] = {}
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._events: dict[str, list[Event]] = {}
+        self._kv: dict[str, dict[str, Any]] = {}
 
     async def open(self) -> None:
         return None
@@ -77,3 +79,16 @@ class MemoryStore:
 
     async def flush(self) -> None:
         return None
+
+    async def kv_get(self, namespace: str, key: str) -> Any | None:
+        return copy.deepcopy(self._kv.get(namespace, {}).get(key))
+
+    async def kv_put(self, namespace: str, key: str, value: Any) -> None:
+        self._kv.setdefault(namespace, {})[key] = copy.deepcopy(value)
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        return self._kv.get(namespace, {}).pop(key, None) is not None
+
+    async def kv_list(self, namespace: str) -> dict[str, Any]:
+        items = self._kv.get(namespace, {})
+        return {k: copy.deepcopy(items[k]) for k in sorted(items)}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from podium.errors import UsageError
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, Usage
+from podium.runtime.serde import dumps, loads
 from podium.stores.sqlite import (
     event_from_row,
     event_row,
@@ -79,6 +80,12 @@ CREATE TABLE IF NOT EXISTS events (
     usage json,
     data json,
     PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS kv (
+    namespace text NOT NULL,
+    key text NOT NULL,
+    value json NOT NULL,
+    PRIMARY KEY (namespace, key)
 );
 """
 
@@ -285,6 +292,27 @@ class PostgresStore:
         self._waiters.append(fut)
         self._wake.set()
         await fut
+
+    async def kv_get(self, namespace: str, key: str) -> Any | None:
+        sql = "SELECT value FROM kv WHERE namespace = $1 AND key = $2"
+        value = await self._open_pool().fetchval(sql, namespace, key)
+        return loads(value)
+
+    async def kv_put(self, namespace: str, key: str, value: Any) -> None:
+        sql = (
+            "INSERT INTO kv (namespace, key, value) VALUES ($1, $2, $3) "
+            "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value"
+        )
+        await self._open_pool().execute(sql, namespace, key, dumps(value))
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        sql = "DELETE FROM kv WHERE namespace = $1 AND key = $2"
+        return str(await self._open_pool().execute(sql, namespace, key)) != "DELETE 0"
+
+    async def kv_list(self, namespace: str) -> dict[str, Any]:
+        sql = "SELECT key, value FROM kv WHERE namespace = $1 ORDER BY key"
+        rows = await self._open_pool().fetch(sql, namespace)
+        return {r["key"]: loads(r["value"]) for r in rows}
 
     # internals -----------------------------------------------------------------------------
     async def _flush_pending(self) -> None:

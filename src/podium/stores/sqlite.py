@@ -1,20 +1,37 @@
-"""The embedded default store: one SQLite file in WAL mode, written by one thread.
+"""The embedded default store: one SQLite file in WAL mode, committed on the event loop.
 
     SQLiteStore("sqlite:///runs/podium.db")              # relative to the working directory
     SQLiteStore("sqlite:////var/lib/podium.db?synchronous=full")
 
-Why a thread: sqlite3 calls block, and the event loop must never wait on the disk. Every
-operation is queued to one writer thread that owns the connection. Writes the door does not
-wait for (`record_started`, `record_event`) are collected on the loop side and handed over
-once per loop iteration, so a quick step's started row, its events and its finished row
-usually travel together. The thread drains everything queued and commits it in ONE
-transaction (group commit), then wakes the waiting coroutines with one
-`call_soon_threadsafe` per loop per batch.
+Why commit on the loop: handing each write to another thread costs a thread wakeup, and on a
+VM that puts the two threads on different cores one wakeup cost ~80-90 µs, while the
+transaction itself (a step's started row, its events and its finished row) costs ~23 µs: a
+10-step chain paid 210-560 µs per step that way, 70-90 µs when both threads shared a core.
+So writes are buffered on the loop side and the first one of a loop iteration schedules ONE
+flush (`call_soon`) that commits the whole buffer in one transaction on a loop-side
+connection (group commit: 1,000 concurrent runs share transactions), then wakes the awaiting
+coroutines directly.
 
-Durability: `synchronous=NORMAL` in WAL mode means a committed transaction survives the
-process being killed, not necessarily the machine losing power; `?synchronous=full` buys that
-too, at an fsync per commit. Reads go through the same queue, so they see every write queued
-before them. Other processes may open the same file; `busy_timeout` makes them take turns.
+Why that never holds the loop: with `synchronous=NORMAL` in WAL mode a commit is a `write()`
+into the WAL, with no fsync; the loop's connection has `busy_timeout=0`, so it never waits on
+another process's lock, and `wal_autocheckpoint=0`, so it never runs a checkpoint (and its
+fsyncs). A committed transaction survives the process being killed, not necessarily the
+machine losing power; `?synchronous=full` buys that too, at an fsync per commit, and then
+every commit goes to the thread (as does `:memory:`, which is private to one connection).
+
+The writer thread is the fallback and does the slow work. If the inline transaction meets a
+lock (another process is writing) or any error, it is rolled back and the batch goes to the
+thread, whose connection waits up to `busy_timeout` (10 s by default, `?busy_timeout=ms`) and
+reports errors. While any batch is with the thread, later batches follow it there, so writes
+land in the order they were made; inline commits resume once it has caught up. The thread also
+checkpoints the WAL, holding the loop's commits off meanwhile (they queue on the thread), so
+the WAL is copied whole and restarts instead of growing: as soon as the loop has been quiet for
+a moment (steps that wait on models leave plenty), else after `CHECKPOINT_EVERY` commits or
+`CHECKPOINT_ROWS` rows, when the writes made during those few ms (three fsyncs) wait for it.
+`close` truncates the WAL. Reads run on the thread too (a large run may
+take milliseconds to read) after the loop side has flushed, so they see every earlier write.
+A write nobody awaits (`record_started`, `record_event`) that fails is reported by `flush`.
+Another thread's event loop is served too, through the thread only.
 """
 
 from __future__ import annotations
@@ -25,7 +42,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -35,6 +52,14 @@ from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, Step
 from podium.runtime.serde import dumps, loads
 
 _SYNC_MODES = ("off", "normal", "full", "extra")
+# When the thread checkpoints the WAL: once the loop has made no commit for CHECKPOINT_QUIET
+# seconds (free: nobody waits), or under steady load after CHECKPOINT_EVERY inline commits or
+# CHECKPOINT_ROWS rows, whichever comes first (then the few writes made meanwhile wait for it).
+CHECKPOINT_QUIET = 0.02
+CHECKPOINT_EVERY = 500
+CHECKPOINT_ROWS = 2000
+CHECKPOINT_IDLE = 1.0  # how often an idle thread looks for new inline commits
+CHECKPOINT_BUSY_MS = 50  # a checkpoint gives up rather than wait long for other processes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -78,6 +103,12 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
 """
 
 # The same upsert serves `started` and finished rows: the last write of a step wins whole.
@@ -98,10 +129,13 @@ _STEP_COLUMNS = (
     "run_id, key, agent, kind, status, attempt, output, error, started_at, ended_at, usage"
 )
 
-# An operation for the writer thread: (is_write, function(conn, arg), arg, future or None).
+# An operation: (is_write, function(conn, arg), arg, future or None).
 Fn = Callable[[sqlite3.Connection, Any], Any]
 Op = tuple[bool, Fn, Any, "asyncio.Future[Any] | None"]
 Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+# What the thread's queue carries: (operations, counts as a write batch), or None, which only
+# wakes it for a checkpoint.
+Item = tuple[list[Op], bool] | None
 
 
 class _Stop(Exception):
@@ -232,7 +266,7 @@ def run_updates(
     return updates
 
 
-# operations run on the writer thread ---------------------------------------------------------
+# operations, run on either connection ---------------------------------------------------------
 def _create_run(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
     try:
         conn.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", row)
@@ -276,6 +310,24 @@ def _list_events(conn: sqlite3.Connection, run_id: str) -> list[Event]:
     return [event_from_row(r) for r in conn.execute(sql, (run_id,))]
 
 
+def _kv_get(conn: sqlite3.Connection, arg: tuple[str, str]) -> Any:
+    row = conn.execute("SELECT value FROM kv WHERE namespace = ? AND key = ?", arg).fetchone()
+    return None if row is None else loads(row[0])
+
+
+def _kv_put(conn: sqlite3.Connection, row: tuple[str, str, str]) -> None:
+    conn.execute("INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)", row)
+
+
+def _kv_delete(conn: sqlite3.Connection, arg: tuple[str, str]) -> bool:
+    return conn.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", arg).rowcount > 0
+
+
+def _kv_list(conn: sqlite3.Connection, namespace: str) -> dict[str, Any]:
+    sql = "SELECT key, value FROM kv WHERE namespace = ? ORDER BY key"
+    return {key: loads(value) for key, value in conn.execute(sql, (namespace,))}
+
+
 def _nothing(conn: sqlite3.Connection, arg: Any) -> None:
     return None
 
@@ -298,10 +350,17 @@ class SQLiteStore:
         self.busy_timeout = float(options.pop("busy_timeout", busy_timeout * 1000)) / 1000
         if options:
             raise UsageError(f"SQLite store URL {url!r}: unknown option(s) {sorted(options)}")
-        self._queue: queue.SimpleQueue[list[Op]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._inline: sqlite3.Connection | None = None  # used only on the owner thread
+        self._owner = 0  # the thread that opened the store: its loop commits inline
+        self._inline_lock = threading.Lock()  # held by a commit on the loop or a checkpoint
         self._buf: list[Op] = []
-        self._push_loop: asyncio.AbstractEventLoop | None = None
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
+        self._sent = 0  # write batches handed to the thread (written on the owner thread only)
+        self._done = 0  # ... and applied by it (written on the writer thread only)
+        self._commits = self._rows = 0  # inline transactions and rows so far (owner thread)
+        self._asked = (0, 0)  # (`_commits`, `_rows`) when the loop last asked for a checkpoint
         self._lost: BaseException | None = None
 
     # lifecycle -----------------------------------------------------------------------------
@@ -310,8 +369,13 @@ class SQLiteStore:
             return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ready: asyncio.Future[sqlite3.Connection | None] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._queue = queue.SimpleQueue()  # fresh: nothing left over from an earlier thread
+        self._buf, self._flush_loop, self._lost = [], None, None
+        self._sent = self._done = self._commits = self._rows = 0
+        self._asked = (0, 0)
         self._thread = threading.Thread(
             target=self._writer,
             args=(ready,),
@@ -320,27 +384,31 @@ class SQLiteStore:
         )
         self._thread.start()
         try:
-            await ready
+            self._inline = await ready
         except BaseException:  # failed to connect, or cancelled while connecting
-            self._queue.put([(False, _stop, None, None)])
+            self._queue.put(([(False, _stop, None, None)], False))
             self._thread.join()
             self._thread = None
             raise
+        self._owner = threading.get_ident()
 
     async def close(self) -> None:
         thread = self._thread
         if thread is None:
             return
         try:
-            await self._submit(False, _stop, None)
+            self._flush()
+            self._inline = None  # the writer thread closes it
+            await self._queued(_stop, None)
         finally:
             thread.join()
             self._thread = None
-            self._push_loop = None
+            self._inline = None
+            self._flush_loop = None
 
     # runs ----------------------------------------------------------------------------------
     async def create_run(self, run: RunRecord) -> None:
-        await self._submit(True, _create_run, run_row(run))
+        await self._write(_create_run, run_row(run))
 
     async def update_run(
         self,
@@ -354,19 +422,19 @@ class SQLiteStore:
         updates = run_updates(status, output, error, usage, time.time())
         sets = ", ".join(f"{column} = ?" for column, _ in updates)
         values = [value for _, value in updates]
-        await self._submit(
-            True, _update_run, (f"UPDATE runs SET {sets} WHERE run_id = ?", [*values, run_id])
+        await self._write(
+            _update_run, (f"UPDATE runs SET {sets} WHERE run_id = ?", [*values, run_id])
         )
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        result: RunRecord | None = await self._submit(False, _get_run, run_id)
+        result: RunRecord | None = await self._read(_get_run, run_id)
         return result
 
     async def list_runs(
         self, *, status: RunStatus | None = None, limit: int = 100
     ) -> list[RunRecord]:
         arg = (None if status is None else str(status), limit)
-        result: list[RunRecord] = await self._submit(False, _list_runs, arg)
+        result: list[RunRecord] = await self._read(_list_runs, arg)
         return result
 
     # journal and events --------------------------------------------------------------------
@@ -374,55 +442,137 @@ class SQLiteStore:
         self._buffer((True, _upsert_step, step_row(step), None))
 
     async def record_finished(self, step: StepRecord) -> None:
-        await self._submit(True, _upsert_step, step_row(step))
+        await self._write(_upsert_step, step_row(step))
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
-        result: list[StepRecord] = await self._submit(False, _load_steps, run_id)
+        result: list[StepRecord] = await self._read(_load_steps, run_id)
         return result
 
     def record_event(self, event: Event) -> None:
         self._buffer((True, _insert_event, event_row(event), None))
 
     async def list_events(self, run_id: str) -> list[Event]:
-        result: list[Event] = await self._submit(False, _list_events, run_id)
+        result: list[Event] = await self._read(_list_events, run_id)
+        return result
+
+    # key-value ---------------------------------------------------------------------------
+    async def kv_get(self, namespace: str, key: str) -> Any | None:
+        return await self._read(_kv_get, (namespace, key))
+
+    async def kv_put(self, namespace: str, key: str, value: Any) -> None:
+        await self._write(_kv_put, (namespace, key, dumps(value)))
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        result: bool = await self._write(_kv_delete, (namespace, key))
+        return result
+
+    async def kv_list(self, namespace: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._read(_kv_list, namespace)
         return result
 
     async def flush(self) -> None:
-        # Not a write itself: it resolves after the commit of whatever was queued before it,
-        # then reports a buffered write that could not be made.
-        await self._submit(False, _nothing, None)
+        # Commit the buffer now; if some of it (or earlier batches) went to the thread, wait
+        # for the thread to get past it. Then report a buffered write that could not be made.
+        self._check_open()
+        if threading.get_ident() != self._owner:
+            await self._queued(_nothing, None)
+        else:
+            self._flush()
+            if self._sent != self._done:
+                await self._queued(_nothing, None)
         self._raise_lost()
 
-    # the loop side of the queue ------------------------------------------------------------
+    # the loop side -------------------------------------------------------------------------
     def _buffer(self, op: Op) -> None:
-        """Collect a write nobody waits for; hand the buffer over once per loop iteration."""
-        if self._thread is None:
-            raise UsageError(f"store {self.url} is not open")
+        """Collect a write; the first one of a loop iteration schedules the flush."""
+        self._check_open()
+        if threading.get_ident() != self._owner:  # another thread's loop: no inline commits
+            self._queue.put(([op], False))
+            return
         self._buf.append(op)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._push()
+            self._flush()
             return
-        if self._push_loop is not loop:
-            self._push_loop = loop
-            loop.call_soon(self._push)
+        if self._flush_loop is not loop:
+            self._flush_loop = loop
+            loop.call_soon(self._flush)
 
-    def _push(self) -> None:
-        self._push_loop = None
-        if self._buf:
-            batch, self._buf = self._buf, []
-            self._queue.put(batch)
+    def _write(self, fn: Fn, arg: Any) -> asyncio.Future[Any]:
+        """A write the caller waits for: resolved once the flush that carries it commits."""
+        self._check_open()
+        self._raise_lost()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._buffer((True, fn, arg, fut))
+        return fut
 
-    async def _submit(self, write: bool, fn: Fn, arg: Any) -> Any:
+    async def _read(self, fn: Fn, arg: Any) -> Any:
+        """Reads run on the thread (a big run may take ms), after every write issued before."""
+        self._check_open()
+        if threading.get_ident() == self._owner:
+            self._flush()
+        return await self._queued(fn, arg)
+
+    def _queued(self, fn: Fn, arg: Any) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put(([(False, fn, arg, fut)], False))
+        return fut
+
+    def _flush(self) -> None:
+        """Commit the buffer inline, or hand it to the thread if that cannot be done at once
+        or if earlier batches are still with the thread (they must land first)."""
+        self._flush_loop = None
+        if not self._buf:
+            return
+        batch, self._buf = self._buf, []
+        conn = self._inline
+        if conn is not None and self._sent == self._done and self._inline_lock.acquire(False):
+            try:
+                done = self._commit_inline(conn, batch)
+            finally:
+                self._inline_lock.release()
+            if done:
+                return
+        self._sent += 1
+        self._queue.put((batch, True))
+
+    def _commit_inline(self, conn: sqlite3.Connection, batch: list[Op]) -> bool:
+        """One transaction that never waits (busy_timeout=0, no checkpoints); False if it
+        could not be made here, rolled back, for the thread to make."""
+        outcomes: list[Outcome] = []
+        lost: BaseException | None = None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for _, fn, arg, fut in batch:
+                try:
+                    result, error = fn(conn, arg), None
+                except (UsageError, sqlite3.IntegrityError) as e:
+                    result, error = None, e
+                if fut is not None:
+                    outcomes.append((fut, result, error))
+                elif error is not None:
+                    lost = error
+            conn.execute("COMMIT")
+        except Exception:  # locked by another process, or anything else: the thread decides
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            return False
+        if lost is not None:
+            self._lost = lost
+        self._commits += 1
+        self._rows += len(batch)
+        commits, rows = self._asked
+        if self._commits - commits >= CHECKPOINT_EVERY or self._rows - rows >= CHECKPOINT_ROWS:
+            self._asked = (self._commits, self._rows)
+            self._queue.put(None)  # steady load: checkpoint now, the WAL must not grow on
+        _resolve_here(outcomes)
+        return True
+
+    def _check_open(self) -> None:
         if self._thread is None:
             raise UsageError(f"store {self.url} is not open")
-        if write:
-            self._raise_lost()
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._buf.append((write, fn, arg, fut))
-        self._push()
-        return await fut
 
     def _raise_lost(self) -> None:
         if self._lost is not None:
@@ -430,42 +580,111 @@ class SQLiteStore:
             raise lost
 
     # the writer thread ---------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, inline: bool = False) -> sqlite3.Connection:
+        busy = 0.0 if inline else self.busy_timeout
         conn = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=True
+            self.path, timeout=busy, isolation_level=None, check_same_thread=False
         )
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            if self.path != ":memory:":
+            conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
+            if inline:
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+            elif self.path != ":memory:":
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
-            conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+            if not inline:
+                conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _writer(self, ready: asyncio.Future[None]) -> None:
+    def _writer(self, ready: asyncio.Future[sqlite3.Connection | None]) -> None:
+        inline = pin = None
         try:
             conn = self._connect()
         except BaseException as e:
             _deliver_all([(ready, None, _open_error(self.path, e))])
             return
-        _deliver_all([(ready, None, None)])
         try:
-            stop = False
-            while not stop:
-                batch = self._queue.get()
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        batch.extend(self._queue.get_nowait())
-                stop = self._apply(conn, batch)
+            # An in-memory file is per connection; a synchronous mode that fsyncs each
+            # commit would make the loop wait on the disk: both stay on this thread.
+            if self.path != ":memory:" and self.synchronous in ("off", "normal"):
+                inline = self._connect(inline=True)
+                pin = self._connect(inline=True)
+        except sqlite3.Error:
+            inline = pin = None
+        _deliver_all([(ready, inline, None)])
+        try:
+            self._serve(conn, pin)
         finally:
+            for other in (inline, pin):
+                if other is not None:
+                    other.close()
+            with contextlib.suppress(sqlite3.Error):
+                _checkpoint(conn, "TRUNCATE")
             conn.close()
 
-    def _apply(self, conn: sqlite3.Connection, batch: list[Op]) -> bool:
+    def _serve(self, conn: sqlite3.Connection, pin: sqlite3.Connection | None) -> None:
+        """Apply what is queued, in order, a drained batch per transaction; checkpoint the
+        WAL when the loop has gone quiet or asks for it."""
+        seen = last = 0  # `_commits` at the last checkpoint, and when last looked at
+        stop = False
+        while not stop:
+            wait = CHECKPOINT_QUIET if self._commits != seen else CHECKPOINT_IDLE
+            try:
+                items = [self._queue.get(timeout=wait)]
+                quiet = False
+            except queue.Empty:
+                items, quiet = [], True
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    items.append(self._queue.get_nowait())
+            ops: list[Op] = []
+            counted = 0
+            for item in items:
+                if item is not None:
+                    ops.extend(item[0])
+                    counted += item[1]
+            if ops:
+                stop = self._apply(conn, ops, counted)
+            now = self._commits
+            if pin and not stop and now != seen and ((quiet and now == last) or None in items):
+                self._checkpoint(conn, pin)
+                seen = now = self._commits
+            last = now
+
+    def _checkpoint(self, conn: sqlite3.Connection, pin: sqlite3.Connection) -> None:
+        """Copy the WAL into the database in two passes. The bulk while the loop keeps
+        committing, with `pin` reading the WAL so that the loop cannot restart it (a restart
+        syncs the new WAL header: that fsync must not happen on the loop). Then the rest
+        while the loop's commits wait their turn on this thread (they cannot get the lock),
+        and one write from here, which restarts the WAL instead of letting it grow."""
+        conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_BUSY_MS}")
+        try:
+            with contextlib.suppress(sqlite3.Error):
+                pin.execute("BEGIN")
+                try:
+                    pin.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+                    _checkpoint(conn, "PASSIVE")
+                finally:
+                    pin.execute("COMMIT")
+            with self._inline_lock, contextlib.suppress(sqlite3.Error):
+                busy, log, copied = _checkpoint(conn, "PASSIVE")
+                if not busy and 0 < log == copied:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        version = conn.execute("PRAGMA user_version").fetchone()[0]
+                        conn.execute(f"PRAGMA user_version = {int(version)}")
+                    finally:
+                        conn.execute("COMMIT")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+
+    def _apply(self, conn: sqlite3.Connection, batch: list[Op], counted: int) -> bool:
         """Run a batch in one transaction; resolve its futures once it is committed."""
         outcomes: list[Outcome] = []
+        lost: BaseException | None = None
         stop = False
         in_tx = False
         try:
@@ -474,30 +693,35 @@ class SQLiteStore:
                     conn.execute("BEGIN IMMEDIATE")
                     in_tx = True
                 try:
-                    result = fn(conn, arg)
+                    result, error = fn(conn, arg), None
                 except (UsageError, sqlite3.IntegrityError) as e:
                     result, error = None, e
                 except _Stop:
                     result, error, stop = None, None, True
-                else:
-                    error = None
                 if fut is not None:
                     outcomes.append((fut, result, error))
                 elif error is not None:
-                    self._lost = error
+                    lost = error
             if in_tx:
                 conn.execute("COMMIT")
         except Exception as e:
             if in_tx and conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            failed: list[Outcome] = [(fut, None, e) for _, _, _, fut in batch if fut is not None]
-            if len(failed) < len(batch):
-                self._lost = e  # a buffered write was lost: the next awaited write says so
-            _deliver_all(failed)
-            return stop or any(fn is _stop for _, fn, _, _ in batch)
+            outcomes = [(fut, None, e) for _, _, _, fut in batch if fut is not None]
+            if len(outcomes) < len(batch):
+                lost = e  # a buffered write was lost: the next awaited write says so
+            stop = stop or any(fn is _stop for _, fn, _, _ in batch)
+        if lost is not None:
+            self._lost = lost
+        self._done += counted  # before waking anyone: the loop may commit inline again
         _deliver_all(outcomes)
         return stop
+
+
+def _checkpoint(conn: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
+    busy, log, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return int(busy), int(log), int(copied)
 
 
 def _open_error(path: str, error: BaseException) -> BaseException:
@@ -506,9 +730,26 @@ def _open_error(path: str, error: BaseException) -> BaseException:
     return error
 
 
+def _resolve_here(outcomes: list[Outcome]) -> None:
+    """Wake the coroutines waiting on an inline commit: same thread, no handoff."""
+    if not outcomes:
+        return
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    others: list[Outcome] = []
+    for outcome in outcomes:
+        if outcome[0].get_loop() is here:
+            _resolve((outcome,))
+        else:
+            others.append(outcome)
+    _deliver_all(others)
+
+
 def _deliver_all(outcomes: list[Outcome]) -> None:
-    """Wake the waiting coroutines: one `call_soon_threadsafe` per event loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+    """Wake the waiting coroutines from the thread: one `call_soon_threadsafe` per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
     for outcome in outcomes:
         by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
     for loop, items in by_loop.items():
@@ -516,7 +757,7 @@ def _deliver_all(outcomes: list[Outcome]) -> None:
             loop.call_soon_threadsafe(_resolve, items)
 
 
-def _resolve(outcomes: list[Outcome]) -> None:
+def _resolve(outcomes: Iterable[Outcome]) -> None:
     for fut, result, error in outcomes:
         if fut.done():
             continue

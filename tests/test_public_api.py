@@ -1,0 +1,121 @@
+"""The public API is what `podium/__init__.py` exports; this pins it, so a change is deliberate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import podium
+
+EXPECTED = [
+    "Adaptive",
+    "Agent",
+    "Breaker",
+    "BudgetExceeded",
+    "ChatMessage",
+    "ChatResult",
+    "ChatTurn",
+    "CircuitOpen",
+    "Decision",
+    "Event",
+    "FunctionAgent",
+    "Graph",
+    "GroupChat",
+    "Handoff",
+    "HandoffLoopError",
+    "HandoffResult",
+    "HandoffTo",
+    "HandoffTypeError",
+    "HumanAgent",
+    "HumanApproval",
+    "LLMAgent",
+    "LocalBoard",
+    "Loop",
+    "LoopResult",
+    "LoopState",
+    "Magentic",
+    "MagenticResult",
+    "MaxHandoffsExceeded",
+    "MaxStepsExceeded",
+    "MaxTurnsExceeded",
+    "Message",
+    "Model",
+    "ModelError",
+    "ModelResponse",
+    "ModelResponseError",
+    "ModelSettings",
+    "NO_RETRY",
+    "OpenAIModel",
+    "OutputSchema",
+    "OutputTypeError",
+    "Parallel",
+    "ParallelResult",
+    "PingPongDetected",
+    "Plan",
+    "PlanError",
+    "PodiumError",
+    "PolicyDenied",
+    "ProgressLedger",
+    "ProviderError",
+    "QuorumNotMet",
+    "RedisBoard",
+    "Rejected",
+    "Retry",
+    "Review",
+    "RouteDecision",
+    "Router",
+    "Rule",
+    "RunContext",
+    "RunError",
+    "RunRecord",
+    "RunResult",
+    "RunStatus",
+    "Runtime",
+    "ScriptedModel",
+    "Sequential",
+    "SpecError",
+    "StepFailed",
+    "StepRecord",
+    "StepStatus",
+    "StepTimeout",
+    "Subtask",
+    "Supervisor",
+    "SupervisorResult",
+    "Suspended",
+    "TargetError",
+    "TaskLedger",
+    "Tool",
+    "ToolCall",
+    "ToolContext",
+    "ToolSpec",
+    "TransientError",
+    "UnknownRunError",
+    "Usage",
+    "UsageError",
+    "WaitingRequest",
+    "agent",
+    "load_yaml",
+    "resolve_model",
+    "tool",
+    "tool_call",
+]
+
+
+def test_exported_names_are_pinned_and_sorted() -> None:
+    assert podium.__all__ == EXPECTED
+    assert sorted(EXPECTED, key=lambda n: (n[0].islower(), n)) == EXPECTED
+
+
+def test_every_exported_name_resolves() -> None:
+    missing = [n for n in podium.__all__ if getattr(podium, n, None) is None]
+    assert missing == []
+
+
+def test_import_is_light() -> None:
+    """`import podium` pulls in no vendor SDK, database driver or YAML parser."""
+    code = (
+        "import sys, podium; heavy = ('openai', 'asyncpg', 'redis', 'yaml', 'typer', 'torch'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -160,7 +160,7 @@ async def test_use_through_the_door_injects_context() -> None:
     assert result.output == Receipt(order_id=3, refunded=2.5)
     (tc,) = seen
     assert tc == ToolContext(
-        result.run_id, "/clerk/lookup#0", f"{result.run_id}:/clerk/lookup#0", 1
+        result.run_id, "/clerk/lookup#0", f"{result.run_id}:/clerk/lookup#0", 1, {"order_id": 3}
     )
     steps = {s.key: s for s in await rt.steps(result.run_id)}
     assert steps["/clerk/lookup#0"].kind == "tool"

@@ -20,6 +20,7 @@ from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import describe_validation_error
 
 if TYPE_CHECKING:
+    from podium.runtime.effects import Effect
     from podium.runtime.policies import Retry
     from podium.stores.base import Store
 
@@ -33,9 +34,11 @@ class RunState:
 
     __slots__ = (
         "door",
+        "effects",
         "listeners",
         "prior",
         "replay",
+        "replay_only",
         "retry",
         "run_id",
         "seq",
@@ -61,6 +64,8 @@ class RunState:
         self.door = door
         self.replay = replay
         self.prior = prior
+        self.replay_only = False  # a saga began: replay to find effects, run nothing new
+        self.effects: list[Effect] = []  # completed effects that can be compensated
         self.usage: Usage = ZERO_USAGE
         self.seq = 0
         self.listeners = listeners

@@ -11,6 +11,7 @@ from typing import Any
 
 from podium.errors import Rejected, StepFailed, StepTimeout, Suspended
 from podium.runtime.door import Call, Handler, Middleware
+from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
 from podium.runtime.records import StepRecord, StepStatus
 
 
@@ -20,6 +21,8 @@ async def replay(call: Call, nxt: Handler) -> Any:
     run = call.run
     done = run.replay.get(call.key) if run.replay else None
     if done is None:
+        if run.replay_only:
+            raise SagaReplayStop(call.key, "replaying only to find effects to compensate")
         return await nxt(call)
     output = done.output
     check = call.check_output
@@ -27,6 +30,8 @@ async def replay(call: Call, nxt: Handler) -> Any:
         output = check(output)
     if done.usage is not None:
         run.usage = run.usage + done.usage
+    if is_effect(call):
+        note_effect(call, output)
     run.emit("step.replayed", call.key, call.name, done.attempt)
     return output
 
@@ -75,6 +80,9 @@ async def journal(call: Call, nxt: Handler) -> Any:
         run.run_id, call.key, call.name, call.kind, StepStatus.STARTED, started_at=time.time()
     )
     call.record = rec
+    effect = is_effect(call)
+    if effect:
+        return await _journal_effect(call, nxt, rec)
     store.record_started(rec)
     try:
         output = await nxt(call)
@@ -94,6 +102,35 @@ async def journal(call: Call, nxt: Handler) -> Any:
     if call.usage is not None:
         run.usage = run.usage + call.usage
     await store.record_finished(rec)
+    return output
+
+
+async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
+    """An effect's `started` row is durable before it runs; one found unfinished on resume
+    is settled first (idempotent re-run, reconcile, or a person)."""
+    run, store = call.run, call.run.store
+    prior = run.prior.get(call.key) if run.prior else None
+    if prior is not None and prior.status == StepStatus.STARTED:
+        settled = await settle_unfinished(call)
+        if settled is not RUN:
+            _finish(rec, call, StepStatus.COMPLETED, settled, None)
+            await store.record_finished(rec)
+            note_effect(call, settled)
+            return settled
+    await store.record_finished(rec)  # durable `started`: a crash now leaves a trace
+    try:
+        output = await nxt(call)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as e:
+        _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}")
+        await store.record_finished(rec)
+        raise
+    _finish(rec, call, StepStatus.COMPLETED, output, None)
+    if call.usage is not None:
+        run.usage = run.usage + call.usage
+    await store.record_finished(rec)
+    note_effect(call, output)
     return output
 
 

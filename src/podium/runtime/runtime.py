@@ -23,7 +23,9 @@ from pydantic import ValidationError
 from podium.errors import RunError, Suspended, UnknownRunError, UsageError
 from podium.runtime.breaker import Board, Breaker, LocalBoard, breaker_middleware
 from podium.runtime.context import RunState, execute
+from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Middleware, build_chain, compose
+from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
@@ -215,6 +217,10 @@ class Runtime:
         agent = self._agent_for(record, agent)
         input = _check_root_input(agent, record.input)
         steps = await store.load_steps(run_id)
+        if any(s.key == SAGA_KEY and s.status == StepStatus.COMPLETED for s in steps):
+            raise UsageError(
+                f"run {run_id} failed and its side effects were compensated; start a new run"
+            )
         if decision is not None:
             answered = decided_step(run_id, steps, decision, step)
             await store.record_finished(answered)
@@ -258,6 +264,32 @@ class Runtime:
                 results.append(await self.resume(request.run_id))
         return results
 
+    # the dead-letter queue ---------------------------------------------------------------
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        """Runs that failed for good, oldest first, each with its reason."""
+        entries = await (await self.open()).kv_list(DLQ)
+        return sorted(entries.values(), key=lambda e: e.get("at", 0))
+
+    async def requeue(self, run_id: str, agent: Any = None) -> RunResult:
+        """Take a run out of the dead-letter queue and resume it from its last completed
+        step (after you fixed what failed). A run whose effects were compensated cannot be."""
+        store = await self.open()
+        entry = await store.kv_get(DLQ, run_id)
+        if entry is None:
+            raise UsageError(f"run {run_id} is not in the dead-letter queue")
+        saga = entry.get("saga") or {}
+        if saga.get("status") == "completed":
+            raise UsageError(
+                f"run {run_id}: its side effects were compensated; start a new run instead"
+            )
+        await store.kv_delete(DLQ, run_id)
+        return await self.resume(run_id, agent)
+
+    async def discard(self, run_id: str) -> None:
+        """Drop a run from the dead-letter queue; it stays `failed`, with its journal."""
+        if not await (await self.open()).kv_delete(DLQ, run_id):
+            raise UsageError(f"run {run_id} is not in the dead-letter queue")
+
     async def cancel(self, run_id: str) -> None:
         """Cancel a run: in this process its task is cancelled at once (every branch with it);
         otherwise it is marked cancelled in the store. Completed steps stay journaled."""
@@ -284,6 +316,7 @@ class Runtime:
         decision: Any = None,
     ) -> RunResult:
         replay_map = prior = None
+        saga_error = None
         if prior_steps is not None:
             prior = {s.key: s for s in prior_steps}
             replay_map = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
@@ -298,6 +331,10 @@ class Runtime:
             timeout=self.timeout,
         )
         state.seq = seq
+        marker = prior.get(SAGA_KEY) if prior else None
+        if marker is not None:  # killed while compensating: find the effects, then go on
+            state.replay_only = True
+            saga_error = marker.error
         if prior_steps is None:
             state.emit("run.started", agent=agent.name)
         else:
@@ -310,19 +347,9 @@ class Runtime:
         assert task is not None
         self._active[run_id] = task
         try:
-            output = await state.door(call)
-        except Suspended as s:
-            result = RunResult(run_id, RunStatus.WAITING, None, str(s), state.usage, s)
-        except asyncio.CancelledError:
-            if run_id not in self._cancel_requested:
-                raise  # the process is going away: the run stays `running`, resumable
-            self._cancel_requested.discard(run_id)
-            task.uncancel()
-            result = RunResult(run_id, RunStatus.CANCELLED, None, "cancelled", state.usage)
-        except Exception as e:
-            result = RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
-        else:
-            result = RunResult(run_id, RunStatus.COMPLETED, output, None, state.usage)
+            result = await self._outcome(state, call, task, saga_error)
+            if result.status == RunStatus.FAILED:
+                result = await self._fail_for_good(state, agent, result)
         finally:
             del self._active[run_id]
         state.emit(f"run.{result.status}", agent=agent.name, data=_run_event_data(result))
@@ -334,6 +361,38 @@ class Runtime:
             usage=result.usage,
         )
         await store.flush()
+        return result
+
+    async def _outcome(
+        self, state: RunState, call: Call, task: asyncio.Task[Any], saga_error: str | None
+    ) -> RunResult:
+        run_id = state.run_id
+        try:
+            output = await state.door(call)
+        except SagaReplayStop:
+            return RunResult(run_id, RunStatus.FAILED, None, saga_error, state.usage)
+        except Suspended as s:
+            return RunResult(run_id, RunStatus.WAITING, None, str(s), state.usage, s)
+        except asyncio.CancelledError:
+            if run_id not in self._cancel_requested:
+                raise  # the process is going away: the run stays `running`, resumable
+            self._cancel_requested.discard(run_id)
+            task.uncancel()
+            return RunResult(run_id, RunStatus.CANCELLED, None, "cancelled", state.usage)
+        except Exception as e:
+            return RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
+        if state.replay_only:  # every step replayed: the saga still has to finish
+            return RunResult(run_id, RunStatus.FAILED, None, saga_error, state.usage)
+        return RunResult(run_id, RunStatus.COMPLETED, output, None, state.usage)
+
+    async def _fail_for_good(self, state: RunState, agent: Any, result: RunResult) -> RunResult:
+        """Compensate completed effects (saga), then put the run in the dead-letter queue."""
+        saga = None
+        if state.effects:
+            saga = await run_saga(state, result.error or "failed")
+            if saga["status"] == "failed":
+                result.error = f"{result.error}; compensation failed: {saga['error']}"
+        await dead_letter(state, agent.name, result, saga)
         return result
 
     # reading back --------------------------------------------------------------------------

@@ -24,8 +24,8 @@ import asyncio
 import inspect
 import re
 import typing
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, create_model
@@ -49,6 +49,13 @@ class ToolContext:
     step: str
     idempotency_key: str
     attempt: int
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, call: Call) -> ToolContext:
+        """The context of a tool call: the key is the same on every retry and resume."""
+        run_id = call.run.run_id
+        return cls(run_id, call.key, f"{run_id}:{call.key}", call.attempt, call.input or {})
 
 
 class Tool:
@@ -67,7 +74,7 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         effect: bool = False,
-        idempotent: bool = True,
+        idempotent: bool | None = None,
         reconcile: Callable[..., Any] | None = None,
         compensate: Callable[..., Any] | None = None,
         retry: Retry | None = None,
@@ -81,7 +88,8 @@ class Tool:
         if timeout is not None and timeout <= 0:
             raise UsageError(f"tool {self.name!r}: timeout must be positive, got {timeout}")
         self.effect = effect
-        self.idempotent = idempotent
+        # Pure tools may run twice; a tool that changes the world may not, unless it says so.
+        self.idempotent = (not effect) if idempotent is None else idempotent
         self.reconcile = reconcile
         self.compensate = compensate
         self.retry = retry
@@ -108,10 +116,7 @@ class Tool:
     async def invoke(self, call: Call) -> Any:
         kwargs = dict(call.input)
         if self.ctx_param is not None:
-            run_id = call.run.run_id
-            kwargs[self.ctx_param] = ToolContext(
-                run_id, call.key, f"{run_id}:{call.key}", call.attempt
-            )
+            kwargs[self.ctx_param] = ToolContext.of(call)
         if self.is_async:
             return await self.fn(**kwargs)
         if self.thread:
@@ -264,7 +269,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     effect: bool = False,
-    idempotent: bool = True,
+    idempotent: bool | None = None,
     reconcile: Callable[..., Any] | None = None,
     compensate: Callable[..., Any] | None = None,
     retry: Retry | None = None,
@@ -280,7 +285,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     effect: bool = False,
-    idempotent: bool = True,
+    idempotent: bool | None = None,
     reconcile: Callable[..., Any] | None = None,
     compensate: Callable[..., Any] | None = None,
     retry: Retry | None = None,

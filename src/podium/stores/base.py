@@ -81,3 +81,7 @@ class Store(Protocol):
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         """Every key of a namespace with its value, in key order."""
+
+    async def kv_claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+        """Atomically take (or renew) a lease: succeeds if nobody holds `key`, `owner` already
+        does, or the holder's lease ran out. The value becomes `{"owner", "until"}`."""

@@ -92,3 +92,12 @@ class MemoryStore:
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         items = self._kv.get(namespace, {})
         return {k: copy.deepcopy(items[k]) for k in sorted(items)}
+
+    async def kv_claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+        items = self._kv.setdefault(namespace, {})
+        now = time.time()
+        held = items.get(key)
+        if held is not None and held.get("owner") != owner and held.get("until", 0) >= now:
+            return False
+        items[key] = {"owner": owner, "until": now + ttl}
+        return True

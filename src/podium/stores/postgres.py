@@ -309,6 +309,17 @@ class PostgresStore:
         sql = "DELETE FROM kv WHERE namespace = $1 AND key = $2"
         return str(await self._open_pool().execute(sql, namespace, key)) != "DELETE 0"
 
+    async def kv_claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        sql = (
+            "INSERT INTO kv (namespace, key, value) VALUES ($1, $2, $3) "
+            "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value "
+            "WHERE (kv.value->>'owner') = $4 OR (kv.value->>'until')::float8 < $5"
+        )
+        value = dumps({"owner": owner, "until": now + ttl})
+        status = await self._open_pool().execute(sql, namespace, key, value, owner, now)
+        return str(status).endswith(" 1")
+
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         sql = "SELECT key, value FROM kv WHERE namespace = $1 ORDER BY key"
         rows = await self._open_pool().fetch(sql, namespace)

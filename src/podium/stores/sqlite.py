@@ -323,6 +323,16 @@ def _kv_delete(conn: sqlite3.Connection, arg: tuple[str, str]) -> bool:
     return conn.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", arg).rowcount > 0
 
 
+def _kv_claim(conn: sqlite3.Connection, arg: tuple[str, str, str, str, float]) -> bool:
+    namespace, key, value, owner, now = arg
+    sql = (
+        "INSERT INTO kv (namespace, key, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value "
+        "WHERE json_extract(kv.value, '$.owner') = ? OR json_extract(kv.value, '$.until') < ?"
+    )
+    return conn.execute(sql, (namespace, key, value, owner, now)).rowcount > 0
+
+
 def _kv_list(conn: sqlite3.Connection, namespace: str) -> dict[str, Any]:
     sql = "SELECT key, value FROM kv WHERE namespace = ? ORDER BY key"
     return {key: loads(value) for key, value in conn.execute(sql, (namespace,))}
@@ -464,6 +474,12 @@ class SQLiteStore:
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         result: bool = await self._write(_kv_delete, (namespace, key))
+        return result
+
+    async def kv_claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        value = dumps({"owner": owner, "until": now + ttl})
+        result: bool = await self._write(_kv_claim, (namespace, key, value, owner, now))
         return result
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:

@@ -1,0 +1,59 @@
+"""Fault injection for tests: models, tools and agents that fail, hang or answer badly on a
+seeded schedule, and provider errors by name.
+
+    from podium.testing import FaultyModel, flaky_tool, rate_limited
+
+    model = FaultyModel(ScriptedModel.echo(), fail_rate=0.3, hang_rate=0.05, seed=7)
+    model.stats            # FaultStats(calls=..., errors=..., hangs=..., malformed=...)
+    model.faults           # [Fault(call=2, kind='error'), ...]
+
+Everything is deterministic under its seed: each wrapper owns its `random.Random(seed)`.
+"""
+
+from podium.testing.faults import (
+    Chaos,
+    ErrorSpec,
+    FailFirst,
+    FailOnce,
+    Fault,
+    FaultKind,
+    FaultStats,
+    Rates,
+    Schedule,
+    auth_error,
+    connection_reset,
+    malformed_output,
+    rate_limited,
+    server_error,
+)
+from podium.testing.wrappers import (
+    FaultyModel,
+    FlakyAgent,
+    FlakyTool,
+    fail_first,
+    flaky_agent,
+    flaky_tool,
+)
+
+__all__ = [
+    "Chaos",
+    "ErrorSpec",
+    "FailFirst",
+    "FailOnce",
+    "Fault",
+    "FaultKind",
+    "FaultStats",
+    "FaultyModel",
+    "FlakyAgent",
+    "FlakyTool",
+    "Rates",
+    "Schedule",
+    "auth_error",
+    "connection_reset",
+    "fail_first",
+    "flaky_agent",
+    "flaky_tool",
+    "malformed_output",
+    "rate_limited",
+    "server_error",
+]

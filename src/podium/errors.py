@@ -21,6 +21,8 @@
         └── ModelError            a provider refused for good (400, 401, 404)
 
     Suspended                     a signal, not a failure: the run waits for the outside world
+    └── Parked                    the process is shutting down: the run stops at a step
+                                  boundary and stays `running`, for any worker to resume
 
 Every message names the agent and the step it is about, so a line in a log is enough to
 find the place.
@@ -167,3 +169,8 @@ class Suspended(PodiumError):
         self.step = step
         self.reason = reason
         self.payload = payload
+
+
+class Parked(Suspended):
+    """The runtime is draining (SIGTERM): no new step starts; the run stays `running` and any
+    worker may resume it."""

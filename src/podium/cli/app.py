@@ -338,6 +338,7 @@ def main() -> None:
 
 # Commands kept in their own modules register themselves on `app`.
 from podium.cli import inbox as _inbox  # noqa: E402, F401
+from podium.cli import spec as _spec  # noqa: E402, F401
 
 if __name__ == "__main__":
     # Run as a script, this file is `__main__`; the commands registered by other modules are

@@ -29,11 +29,21 @@ Out = TypeVar("Out")
 _UNSET: Any = object()
 
 
+class Drain:
+    """Shared by a runtime and its runs: when `on`, no new step starts (graceful shutdown)."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = False
+
+
 class RunState:
     """Shared by every step of one run."""
 
     __slots__ = (
         "door",
+        "drain",
         "effects",
         "listeners",
         "prior",
@@ -58,8 +68,10 @@ class RunState:
         listeners: tuple[Callable[[Event], Any], ...] = (),
         retry: Retry | None = None,
         timeout: float | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.run_id = run_id
+        self.drain = drain or Drain()
         self.store = store
         self.door = door
         self.replay = replay

@@ -9,7 +9,7 @@ import asyncio
 import time
 from typing import Any
 
-from podium.errors import Rejected, StepFailed, StepTimeout, Suspended
+from podium.errors import Parked, Rejected, StepFailed, StepTimeout, Suspended
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
 from podium.runtime.records import StepRecord, StepStatus
@@ -73,8 +73,11 @@ async def events(call: Call, nxt: Handler) -> Any:
 
 
 async def journal(call: Call, nxt: Handler) -> Any:
-    """Write `started` before and the final state after; account usage to the run."""
+    """Write `started` before and the final state after; account usage to the run. While the
+    runtime drains (shutdown), park the run here instead of starting the step."""
     run = call.run
+    if run.drain.on:
+        raise Parked(call.key, "the worker is shutting down")
     store = run.store
     rec = StepRecord(
         run.run_id, call.key, call.name, call.kind, StepStatus.STARTED, started_at=time.time()

@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from podium.errors import RunError, Suspended, UnknownRunError, UsageError
+from podium.errors import Parked, RunError, Suspended, UnknownRunError, UsageError
 from podium.runtime.breaker import Board, Breaker, LocalBoard, breaker_middleware
-from podium.runtime.context import RunState, execute
+from podium.runtime.context import Drain, RunState, execute
 from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Middleware, build_chain, compose
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
@@ -39,6 +39,7 @@ from podium.runtime.records import (
 )
 from podium.runtime.serde import describe_validation_error, to_plain
 from podium.runtime.waiting import WaitingRequest, decided_step, waiting_requests
+from podium.runtime.worker import QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
 
 T = TypeVar("T")
@@ -124,6 +125,8 @@ class Runtime:
         self._replay_door = compose([replay, *chain], execute)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
+        self._drain = Drain()
+        self._worker: Worker | None = None
         self._cancel_requested: set[str] = set()
 
     # store lifecycle -----------------------------------------------------------------------
@@ -264,6 +267,73 @@ class Runtime:
                 results.append(await self.resume(request.run_id))
         return results
 
+    # workers -----------------------------------------------------------------------------
+    @property
+    def draining(self) -> bool:
+        """True once shutdown began: runs of this runtime start no new step."""
+        return self._drain.on
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        self._drain.on = value
+
+    async def submit(
+        self,
+        agent: Any,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        target: str | None = None,
+    ) -> str:
+        """Queue a run for workers (`rt.work()`, `podium worker`) and return its id at once.
+        The agent must be loadable by a worker: `target`, or an importable `@agent`."""
+        input = _check_root_input(agent, input)
+        target = target or getattr(agent, "target", None)
+        store = await self.open()
+        run_id = run_id or new_run_id()
+        now = time.time()
+        record = RunRecord(
+            run_id,
+            agent.name,
+            RunStatus.RUNNING,
+            input=input,
+            target=target,
+            created_at=now,
+            updated_at=now,
+        )
+        await store.create_run(record)
+        await store.kv_put(QUEUE, run_id, {"at": now, "agent": agent.name})
+        return run_id
+
+    async def work(
+        self,
+        *,
+        concurrency: int = 8,
+        lease: float = 30.0,
+        poll: float = 0.5,
+        grace: float = 30.0,
+        until_idle: bool = False,
+        agents: list[Any] | None = None,
+    ) -> WorkStats:
+        """Drive submitted runs until stopped (SIGTERM), or until none is left with
+        `until_idle`. `agents` are used instead of loading each run's target."""
+        worker = Worker(
+            self,
+            concurrency=concurrency,
+            lease=lease,
+            poll=poll,
+            grace=grace,
+            agents={a.name: a for a in agents or ()},
+        )
+        self._worker = worker
+        return await worker.run(until_idle=until_idle)
+
+    def stop(self) -> None:
+        """Graceful shutdown: take no new runs, park running ones at their next step."""
+        if self._worker is not None:
+            self._worker.stop()
+        self.draining = True
+
     # the dead-letter queue ---------------------------------------------------------------
     async def dead_letters(self) -> list[dict[str, Any]]:
         """Runs that failed for good, oldest first, each with its reason."""
@@ -329,6 +399,7 @@ class Runtime:
             listeners=tuple(self._listeners),
             retry=self.retry,
             timeout=self.timeout,
+            drain=self._drain,
         )
         state.seq = seq
         marker = prior.get(SAGA_KEY) if prior else None
@@ -352,7 +423,8 @@ class Runtime:
                 result = await self._fail_for_good(state, agent, result)
         finally:
             del self._active[run_id]
-        state.emit(f"run.{result.status}", agent=agent.name, data=_run_event_data(result))
+        kind = "run.parked" if isinstance(result.exception, Parked) else f"run.{result.status}"
+        state.emit(kind, agent=agent.name, data=_run_event_data(result))
         await store.update_run(
             run_id,
             status=result.status,
@@ -371,6 +443,8 @@ class Runtime:
             output = await state.door(call)
         except SagaReplayStop:
             return RunResult(run_id, RunStatus.FAILED, None, saga_error, state.usage)
+        except Parked as p:
+            return RunResult(run_id, RunStatus.RUNNING, None, str(p), state.usage, p)
         except Suspended as s:
             return RunResult(run_id, RunStatus.WAITING, None, str(s), state.usage, s)
         except asyncio.CancelledError:

@@ -30,23 +30,40 @@ from podium.errors import SpecError, TargetError, UsageError
 from podium.spec.schema import (
     NODE_KINDS,
     WORKFLOW,
+    AdaptiveSpec,
+    ApprovalSpec,
+    GraphSpec,
+    GroupChatSpec,
+    HandoffSpec,
+    HumanSpec,
     LLMSpec,
+    LoopSpec,
+    MagenticSpec,
     ParallelSpec,
     PythonRef,
+    RemoteSpec,
     RetrySpec,
     RouterSpec,
     RuleSpec,
     SequentialSpec,
+    SupervisorSpec,
 )
 
-__all__ = ["Problem", "SpecProblems", "load_yaml", "load_yaml_text"]
+__all__ = ["Problem", "SpecProblems", "load_yaml", "load_yaml_spec", "load_yaml_text"]
 
 Loc = tuple[str | int, ...]
 
 # Fields whose values (list items or mapping values) are themselves nodes.
-_NODE_LISTS = frozenset({"steps", "branches"})
-_NODE_MAPS = frozenset({"routes"})
-_NODE_FIELDS = frozenset({"fallback"})
+_NODE_LISTS = frozenset({"steps", "branches", "workers", "participants", "agents"})
+_NODE_MAPS = frozenset({"routes", "nodes", "strategies"})
+_NODE_FIELDS = frozenset(
+    {"fallback", "planner", "reviewer", "synthesizer", "ledger", "progress", "answer"}
+    | {"manager", "body", "critic"}
+)
+# Fields holding a function or object (not an agent) as `{python: ...}`.
+_OBJECT_REFS = frozenset({"classifier", "tools"})
+# Marks a node that could not be built (None means "not given").
+_FAILED: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +94,12 @@ class SpecProblems(SpecError):
 def load_yaml(path: str | Path) -> Any:
     """The agent a YAML workflow file describes. Python references in it are resolved
     relative to the file's folder. Raises `SpecError` listing every problem found."""
+    return load_yaml_spec(path)[1]
+
+
+def load_yaml_spec(path: str | Path) -> tuple[Any, Any]:
+    """The validated spec (a `podium.spec.schema` model) and the agent built from it, for
+    tools that report on the spec itself (`podium validate`)."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -84,14 +107,18 @@ def load_yaml(path: str | Path) -> Any:
         raise TargetError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise TargetError(f"cannot read {path}: {e}") from None
-    agent = load_yaml_text(text, base_dir=file.parent, source=str(path))
+    spec, agent = _load(text, file.parent, str(path))
     with contextlib.suppress(AttributeError):  # lets `podium resume` find the file again
         agent.target = str(file.resolve())
-    return agent
+    return spec, agent
 
 
 def load_yaml_text(text: str, *, base_dir: str | Path = ".", source: str = "<spec>") -> Any:
     """`load_yaml` for a spec held in a string; `base_dir` anchors `file.py:object` refs."""
+    return _load(text, Path(base_dir), source)[1]
+
+
+def _load(text: str, base_dir: Path, source: str) -> tuple[Any, Any]:
     data, root = _parse(text, source)
     try:
         spec = WORKFLOW.validate_python(data)
@@ -107,7 +134,7 @@ def load_yaml_text(text: str, *, base_dir: str | Path = ".", source: str = "<spe
     if builder.problems or agent is None:
         problems = sorted(builder.problems, key=lambda p: p.line or 0)
         raise SpecProblems(source, problems or [Problem("", "cannot build the workflow")])
-    return agent
+    return spec, agent
 
 
 # pass 1: YAML -----------------------------------------------------------------------------
@@ -153,7 +180,7 @@ def _locate(raw: Sequence[Any], data: Any, root: yaml.Node) -> tuple[Loc, Any, i
     at_node = True  # the next element may be the union tag pydantic inserts for a node
     parent: str | int | None = None
     for el in raw:
-        if at_node and isinstance(el, str) and el in NODE_KINDS and isinstance(data, dict):
+        if at_node and isinstance(el, str) and _kind_of(data) == el:
             at_node = False
             continue
         loc.append(el)
@@ -171,6 +198,13 @@ def _locate(raw: Sequence[Any], data: Any, root: yaml.Node) -> tuple[Loc, Any, i
         )
         parent = el
     return tuple(loc), data, line
+
+
+def _kind_of(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    kind = data.get("kind", "python")
+    return kind if isinstance(kind, str) and kind in NODE_KINDS else None
 
 
 def _has(data: Any, el: str | int) -> bool:
@@ -221,7 +255,8 @@ def _short(value: Any) -> str:
 
 def _check_refs(b: _Builder, data: Any, loc: Loc) -> None:
     """Try every `python:` reference in a spec that did not validate (agents where a node
-    is expected, any object under `classifier` and `tools`)."""
+    is expected, any object under `classifier` and `tools`, and `python:module:object`
+    strings: functions)."""
     stack: list[tuple[Any, Loc]] = [(data, loc)]
     while stack:
         item, where = stack.pop()
@@ -229,11 +264,13 @@ def _check_refs(b: _Builder, data: Any, loc: Loc) -> None:
             ref = item.get("python")
             if isinstance(ref, str) and item.get("kind", "python") == "python" and ref:
                 parent = next((p for p in reversed(where) if isinstance(p, str)), None)
-                if parent in ("classifier", "tools"):
+                if parent in _OBJECT_REFS:
                     b.import_object(ref, (*where, "python"))
                 else:
                     b.agent(ref, (*where, "python"))
             stack.extend((v, (*where, k)) for k, v in reversed(item.items()) if k != "python")
+        elif isinstance(item, str) and item.startswith("python:") and where:
+            b.import_object(item, where)
         elif isinstance(item, list):
             stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(item))))
 
@@ -288,8 +325,9 @@ class _Builder:
         return None
 
     def import_object(self, ref: str, loc: Loc) -> Any:
-        """`module:object` or `file.py:object` (relative to the spec's folder), or None."""
-        where, sep, attr = ref.rpartition(":")
+        """`module:object` or `file.py:object` (relative to the spec's folder), with or
+        without a `python:` prefix, or None."""
+        where, sep, attr = ref.removeprefix("python:").rpartition(":")
         if not sep or not where or not attr:
             self.problem(loc, f"{ref!r} is not `module:object` or `file.py:object`")
             return None
@@ -332,6 +370,36 @@ class _Builder:
             )
             return None
         return obj
+
+    def maybe(self, spec: Any, loc: Loc) -> Any:
+        """An optional node: None when not given, `_FAILED` when it cannot be built."""
+        if spec is None:
+            return None
+        built = self.node(spec, loc)
+        return _FAILED if built is None else built
+
+    def function(self, ref: str | None, loc: Loc, *, agents: bool = False) -> Any:
+        """A function (or, with `agents`, also an agent) by import path: None when not
+        given, `_FAILED` when it cannot be had."""
+        if ref is None:
+            return None
+        found = self.import_object(ref, loc)
+        if found is None:
+            return _FAILED
+        if _is_agent(found) and agents:
+            return found
+        if not callable(found) or (_is_agent(found) and not agents):
+            what = "a function or an agent" if agents else "a function"
+            self.problem(loc, f"{ref!r} is not {what} (a {type(found).__name__})")
+            return _FAILED
+        return found
+
+    def known(self, name: str, names: Sequence[str], loc: Loc, what: str) -> bool:
+        """Whether `name` is one of `names`; if not, a problem saying which names there are."""
+        if name in names:
+            return True
+        self.problem(loc, f"no {what} named {name!r} (there are: {', '.join(names) or 'none'})")
+        return False
 
 
 def _is_agent(obj: Any) -> bool:
@@ -429,15 +497,16 @@ def _classifier(b: _Builder, spec: RouterSpec, loc: Loc) -> Any:
             b.problem(cloc, f"{spec.classifier.python!r} is neither a function nor an agent")
             return None
         return found
-    rules = [_rule(b, spec, r, (*loc, "rules", i)) for i, r in enumerate(spec.rules or ())]
+    names = list(spec.routes)
+    rules = [_rule(b, names, r, (*loc, "rules", i)) for i, r in enumerate(spec.rules or ())]
     return rules if rules and all(r is not None for r in rules) else None
 
 
-def _rule(b: _Builder, router: RouterSpec, r: RuleSpec, loc: Loc) -> Any:
+def _rule(b: _Builder, routes: Sequence[str], r: RuleSpec, loc: Loc, what: str = "route") -> Any:
     from podium.patterns.router import Rule
 
-    if r.route not in router.routes:
-        b.problem((*loc, "route"), f"no route {r.route!r} in `routes`")
+    if r.route not in routes:
+        b.problem((*loc, "route"), f"no {what} {r.route!r} in `{what}s`")
         return None
     when = None
     if r.when is not None:
@@ -502,10 +571,353 @@ def _build_llm(b: _Builder, spec: LLMSpec, loc: Loc) -> Any:
     )
 
 
+# people and remote agents -------------------------------------------------------------------
+def _person(spec: HumanSpec | ApprovalSpec) -> dict[str, Any]:
+    return {
+        "assignee": spec.assignee,
+        "deadline": spec.deadline,
+        "on_timeout": spec.on_timeout,
+        "escalate_to": spec.escalate_to,
+        "description": spec.description,
+    }
+
+
+def _build_human(b: _Builder, spec: HumanSpec, loc: Loc) -> Any:
+    from podium.agents.human import HumanAgent
+
+    answer_type: Any = str
+    if spec.answer_type is not None:
+        answer_type = b.import_object(spec.answer_type, (*loc, "answer_type"))
+        if answer_type is None:
+            return None
+    return b.construct(
+        loc,
+        lambda: HumanAgent(
+            spec.name, question=spec.question, answer_type=answer_type, **_person(spec)
+        ),
+    )
+
+
+def _build_approval(b: _Builder, spec: ApprovalSpec, loc: Loc) -> Any:
+    from podium.agents.human import HumanApproval
+
+    input_type: Any = Any
+    if spec.input_type is not None:
+        input_type = b.import_object(spec.input_type, (*loc, "input_type"))
+        if input_type is None:
+            return None
+    return b.construct(
+        loc,
+        lambda: HumanApproval(
+            spec.name, prompt=spec.prompt, input_type=input_type, **_person(spec)
+        ),
+    )
+
+
+def _build_remote(b: _Builder, spec: RemoteSpec, loc: Loc) -> Any:
+    b.problem(
+        (*loc, "kind"),
+        f"remote agent {spec.name!r}: `kind: remote` (A2A) is not supported yet; wrap the "
+        "client in a Python agent and use `python: module:object` for now",
+    )
+    return None
+
+
+# managers and teams -------------------------------------------------------------------------
+def _names(agents: Sequence[Any]) -> list[str]:
+    return [str(a.name) for a in agents]
+
+
+def _failed(*values: Any) -> bool:
+    return any(v is _FAILED for v in values)
+
+
+def _build_supervisor(b: _Builder, spec: SupervisorSpec, loc: Loc) -> Any:
+    from podium.patterns.supervisor import Supervisor
+
+    workers = b.nodes(spec.workers, (*loc, "workers"))
+    planner = b.maybe(spec.planner, (*loc, "planner"))
+    reviewer = b.maybe(spec.reviewer, (*loc, "reviewer"))
+    synthesizer = b.maybe(spec.synthesizer, (*loc, "synthesizer"))
+    model = None if spec.model is None else _model(b, spec.model, (*loc, "model"))
+    if workers is None or _failed(planner, reviewer, synthesizer):
+        return None
+    names = _names(workers)
+    known = [
+        b.known(w, names, (*loc, "worker_timeouts", w), "worker") for w in spec.worker_timeouts
+    ]
+    if not all(known) or (spec.model is not None and model is None):
+        return None
+    timeout: Any = spec.worker_timeout
+    if spec.worker_timeouts:
+        every = {n: spec.worker_timeout for n in names if spec.worker_timeout is not None}
+        timeout = {**every, **spec.worker_timeouts}
+    options: dict[str, Any] = {
+        "max_rounds": spec.max_rounds,
+        "max_tokens": spec.max_tokens,
+        "worker_timeout": timeout,
+        "worker_errors": spec.worker_errors,
+        "max_plan_errors": spec.max_plan_errors,
+        **_common(spec),
+    }
+    if model is not None:
+        return b.construct(
+            loc,
+            lambda: Supervisor.llm(
+                spec.name,
+                workers,
+                model=model,
+                review=spec.review,
+                instructions=spec.instructions,
+                **options,
+            ),
+        )
+    roles = {"planner": planner, "reviewer": reviewer, "synthesizer": synthesizer}
+    return b.construct(loc, lambda: Supervisor(spec.name, workers, **roles, **options))
+
+
+def _build_magentic(b: _Builder, spec: MagenticSpec, loc: Loc) -> Any:
+    from podium.patterns.magentic import Magentic
+
+    participants = b.nodes(spec.participants, (*loc, "participants"))
+    ledger = b.maybe(spec.ledger, (*loc, "ledger"))
+    progress = b.maybe(spec.progress, (*loc, "progress"))
+    answer = b.maybe(spec.answer, (*loc, "answer"))
+    model = None if spec.model is None else _model(b, spec.model, (*loc, "model"))
+    if participants is None or _failed(ledger, progress, answer):
+        return None
+    if spec.model is not None and model is None:
+        return None
+    options: dict[str, Any] = {
+        "max_rounds": spec.max_rounds,
+        "max_stalls": spec.max_stalls,
+        "max_replans": spec.max_replans,
+        "max_tokens": spec.max_tokens,
+        **_common(spec),
+    }
+    if model is not None:
+        return b.construct(
+            loc,
+            lambda: Magentic.llm(
+                spec.name, participants, model=model, instructions=spec.instructions, **options
+            ),
+        )
+    return b.construct(
+        loc,
+        lambda: Magentic(
+            spec.name, participants, ledger=ledger, progress=progress, answer=answer, **options
+        ),
+    )
+
+
+def _build_groupchat(b: _Builder, spec: GroupChatSpec, loc: Loc) -> Any:
+    from podium.patterns.groupchat import GroupChat
+
+    participants = b.nodes(spec.participants, (*loc, "participants"))
+    speaker: Any = spec.speaker
+    if spec.manager is not None:
+        speaker = b.maybe(spec.manager, (*loc, "manager"))
+    elif speaker != "round_robin":
+        speaker = b.function(speaker, (*loc, "speaker"), agents=True)
+    until = b.function(spec.until, (*loc, "until"))
+    fallback = b.maybe(spec.fallback, (*loc, "fallback"))
+    if participants is None or _failed(speaker, until, fallback):
+        return None
+    names = _names(participants)
+    ok = spec.critic is None or b.known(spec.critic, names, (*loc, "critic"), "participant")
+    for who in spec.weights or {}:
+        ok = b.known(who, names, (*loc, "weights", who), "participant") and ok
+    if not ok:
+        return None
+    options: dict[str, Any] = {
+        "speaker": speaker,
+        "until": until,
+        "consensus": spec.consensus,
+        "weights": spec.weights,
+        "threshold": spec.threshold,
+        "options": spec.options,
+        "approve": spec.approve,
+        "deadlock_turns": spec.deadlock_turns,
+        "on_deadlock": spec.on_deadlock,
+        "fallback": fallback,
+        "manager_retries": spec.manager_retries,
+        **_common(spec),
+    }
+    rounds = spec.rounds
+    if rounds is not None:
+        critic = participants[names.index(str(spec.critic))]
+        proposers = [p for p in participants if p is not critic]
+        return b.construct(
+            loc,
+            lambda: GroupChat.debate(
+                spec.name, proposers=proposers, critic=critic, rounds=rounds, **options
+            ),
+        )
+    return b.construct(
+        loc,
+        lambda: GroupChat(
+            spec.name,
+            participants,
+            max_turns=spec.max_turns or 12,
+            critic=spec.critic,
+            **options,
+        ),
+    )
+
+
+def _build_handoff(b: _Builder, spec: HandoffSpec, loc: Loc) -> Any:
+    from podium.patterns.handoff import Handoff
+
+    agents = b.nodes(spec.agents, (*loc, "agents"))
+    if agents is None:
+        return None
+    names = _names(agents)
+    ok = spec.start is None or b.known(spec.start, names, (*loc, "start"), "agent")
+    for sender, receivers in (spec.routes or {}).items():
+        ok = b.known(sender, names, (*loc, "routes", sender), "agent") and ok
+        for i, receiver in enumerate(receivers):
+            ok = b.known(receiver, names, (*loc, "routes", sender, i), "agent") and ok
+    if not ok:
+        return None
+    return b.construct(
+        loc,
+        lambda: Handoff(
+            spec.name,
+            agents,
+            start=spec.start,
+            routes=spec.routes,
+            max_handoffs=spec.max_handoffs,
+            ping_pong=spec.ping_pong,
+            **_common(spec),
+        ),
+    )
+
+
+# loops and graphs ---------------------------------------------------------------------------
+def _build_loop(b: _Builder, spec: LoopSpec, loc: Loc) -> Any:
+    from podium.patterns.loop import Loop
+
+    body = b.node(spec.body, (*loc, "body"))
+    until = b.function(spec.until, (*loc, "until"), agents=True)
+    critic = b.maybe(spec.critic, (*loc, "critic"))
+    if body is None or _failed(until, critic):
+        return None
+    return b.construct(
+        loc,
+        lambda: Loop(
+            spec.name,
+            body,
+            until=critic if critic is not None else until,
+            max_iterations=spec.max_iterations,
+            no_progress=spec.no_progress,
+            state=spec.state,
+            check_first=spec.check_first,
+            **_common(spec),
+        ),
+    )
+
+
+def _build_graph(b: _Builder, spec: GraphSpec, loc: Loc) -> Any:
+    from podium.patterns.graph import Graph
+
+    nodes = {k: b.node(v, (*loc, "nodes", k)) for k, v in spec.nodes.items()}
+    ids = list(spec.nodes)
+    ok = b.known(spec.start, ids, (*loc, "start"), "node")
+    edges: list[tuple[str, str, Any]] = []
+    for i, e in enumerate(spec.edges):
+        where = (*loc, "edges", i)
+        good = b.known(e.source, ids, (*where, "from"), "node")
+        good = b.known(e.target, [*ids, "END"], (*where, "to"), "node") and good
+        when = b.function(e.when, (*where, "when"))
+        ok = ok and good and when is not _FAILED
+        edges.append((e.source, e.target, when))
+    if not ok or any(n is None for n in nodes.values()):
+        return None
+
+    def make() -> Graph:
+        g = Graph(spec.name, max_steps=spec.max_steps, **_common(spec))
+        handles = {k: g.node(agent, label=k) for k, agent in nodes.items()}
+        handles["END"] = g.END
+        for source, target, when in edges:
+            g.edge(handles[source], handles[target], when=when)
+        g.start(handles[spec.start])
+        g.validate()  # unreachable nodes or no way to END: a problem now, not at run time
+        return g
+
+    return b.construct(loc, make)
+
+
+def _build_adaptive(b: _Builder, spec: AdaptiveSpec, loc: Loc) -> Any:
+    from podium.patterns.adaptive import Adaptive
+
+    strategies = {k: b.node(v, (*loc, "strategies", k)) for k, v in spec.strategies.items()}
+    names = list(spec.strategies)
+    classifier: Any = None
+    if spec.classifier is not None:
+        cloc = (*loc, "classifier", "python")
+        classifier = b.function(spec.classifier.python, cloc, agents=True)
+    elif spec.rules is not None:
+        rules = [
+            _rule(b, names, r, (*loc, "rules", i), "strategies") for i, r in enumerate(spec.rules)
+        ]
+        classifier = _FAILED if any(r is None for r in rules) else rules
+    model = None if spec.model is None else _model(b, spec.model, (*loc, "model"))
+    success = b.function(spec.success, (*loc, "success"), agents=True)
+    outcomes = None
+    if spec.outcomes is not None:
+        outcomes = b.import_object(spec.outcomes, (*loc, "outcomes"))
+    ok = spec.default is None or b.known(spec.default, names, (*loc, "default"), "strategy")
+    if (
+        not ok
+        or any(s is None for s in strategies.values())
+        or _failed(classifier, success)
+        or (spec.model is not None and model is None)
+        or (spec.outcomes is not None and outcomes is None)
+    ):
+        return None
+    options: dict[str, Any] = {
+        "learning": spec.learning,
+        "default": spec.default,
+        "success": success,
+        "outcomes": outcomes,
+        "namespace": spec.namespace,
+        "cost_weight": spec.cost_weight,
+        "latency_weight": spec.latency_weight,
+        "prior": spec.prior,
+        "seed": spec.seed,
+        **_common(spec),
+    }
+    if model is not None:
+        return b.construct(
+            loc,
+            lambda: Adaptive.llm(
+                spec.name,
+                strategies,
+                model=model,
+                kinds=spec.kinds,
+                instructions=spec.instructions,
+                **options,
+            ),
+        )
+    return b.construct(
+        loc, lambda: Adaptive(spec.name, strategies, classifier=classifier, **options)
+    )
+
+
 _BUILDERS: dict[str, Callable[[_Builder, Any, Loc], Any]] = {
     "python": _build_python,
+    "llm": _build_llm,
+    "human": _build_human,
+    "approval": _build_approval,
+    "remote": _build_remote,
     "sequential": _build_sequential,
     "parallel": _build_parallel,
     "router": _build_router,
-    "llm": _build_llm,
+    "supervisor": _build_supervisor,
+    "magentic": _build_magentic,
+    "groupchat": _build_groupchat,
+    "handoff": _build_handoff,
+    "loop": _build_loop,
+    "graph": _build_graph,
+    "adaptive": _build_adaptive,
 }

@@ -1,0 +1,173 @@
+"""Workers: processes that take submitted runs from the store and drive them to the end.
+
+    run_id = await rt.submit(flow, {"order": 7})     # anywhere: queued in the store
+    await rt.work(concurrency=8)                     # in one or more worker processes
+
+A submitted run is in the store's `queue` namespace until it ends. A worker takes one by
+claiming its lease (`lease` namespace, atomic in every store) and renews the lease while the
+run is in its hands, so two workers never drive the same run, and a run whose worker died
+(SIGKILL, a lost machine) is taken over by another once the lease runs out: it resumes from
+its journal, completed steps replayed, unfinished effects settled.
+
+Runs started with `rt.run` belong to the process that started them and are never taken by a
+worker; `podium resume RUN` continues them.
+
+Graceful shutdown: on SIGTERM (or `Worker.stop()`) the worker takes no new runs, lets the
+steps already running finish, starts no new step (the run is parked: still `running`, lease
+released, ready for any worker), and after `grace` seconds cancels what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from podium.runtime.records import TERMINAL_STATUSES
+
+if TYPE_CHECKING:
+    from podium.runtime.runtime import RunResult, Runtime
+
+QUEUE = "queue"
+LEASE = "lease"
+
+
+@dataclass(slots=True)
+class WorkStats:
+    """What one `work()` call did."""
+
+    started: int = 0
+    completed: int = 0
+    failed: int = 0
+    waiting: int = 0
+    parked: int = 0
+    errors: int = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        concurrency: int = 8,
+        lease: float = 30.0,
+        poll: float = 0.5,
+        grace: float = 30.0,
+        agents: dict[str, Any] | None = None,
+    ) -> None:
+        self.rt = rt
+        self.concurrency = concurrency
+        self.lease = lease
+        self.poll = poll
+        self.grace = grace
+        self.agents = agents or {}
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.stats = WorkStats()
+        self._stopping = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def stop(self) -> None:
+        """Take no new runs; park running ones at their next step."""
+        self._stopping.set()
+        self.rt.draining = True
+
+    async def run(self, *, until_idle: bool = False) -> WorkStats:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+        try:
+            while not self._stopping.is_set():
+                took = await self._take()
+                if until_idle and not took and not self._tasks:
+                    break
+                await self._wait_a_little()
+        finally:
+            await self._drain()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGTERM)
+        return self.stats
+
+    async def _take(self) -> bool:
+        """Claim queued runs while there is room; True if any was taken."""
+        store = await self.rt.open()
+        room = self.concurrency - len(self._tasks)
+        if room <= 0:
+            return False
+        took = False
+        queued = await store.kv_list(QUEUE)
+        for run_id in sorted(queued, key=lambda r: queued[r].get("at", 0)):
+            if room <= 0 or self._stopping.is_set():
+                break
+            if run_id in self._tasks or not await store.kv_claim(
+                LEASE, run_id, self.owner, self.lease
+            ):
+                continue
+            self._tasks[run_id] = asyncio.create_task(self._drive(run_id, queued[run_id]))
+            room -= 1
+            took = True
+        return took
+
+    async def _wait_a_little(self) -> None:
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait(
+                [stop, *self._tasks.values()],
+                timeout=self.poll,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            stop.cancel()
+
+    async def _drive(self, run_id: str, entry: dict[str, Any]) -> None:
+        store = await self.rt.open()
+        beat = asyncio.create_task(self._heartbeat(run_id))
+        self.stats.started += 1
+        try:
+            record = await store.get_run(run_id)
+            if record is None or record.status in TERMINAL_STATUSES:
+                await store.kv_delete(QUEUE, run_id)
+                return
+            result = await self.rt.resume(run_id, self.agents.get(record.agent))
+            self._count(result)
+            if result.status in TERMINAL_STATUSES or result.status == "waiting":
+                await store.kv_delete(QUEUE, run_id)
+        except asyncio.CancelledError:
+            self.stats.parked += 1
+            raise
+        except Exception:
+            self.stats.errors += 1  # misuse (a target that no longer loads): leave it queued
+        finally:
+            beat.cancel()
+            with contextlib.suppress(Exception):
+                await store.kv_delete(LEASE, run_id)
+            self._tasks.pop(run_id, None)
+
+    def _count(self, result: RunResult) -> None:
+        status = str(result.status)
+        if status == "completed":
+            self.stats.completed += 1
+        elif status == "failed":
+            self.stats.failed += 1
+        elif status == "waiting":
+            self.stats.waiting += 1
+        else:
+            self.stats.parked += 1
+
+    async def _heartbeat(self, run_id: str) -> None:
+        store = await self.rt.open()
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            await store.kv_claim(LEASE, run_id, self.owner, self.lease)
+
+    async def _drain(self) -> None:
+        """Let running steps finish (runs park at their next step), then cancel the rest."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(list(self._tasks.values()), timeout=self.grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

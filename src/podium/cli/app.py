@@ -187,12 +187,12 @@ def _live(enabled: bool) -> tuple[Any, AbstractContextManager[Any]]:
 
 
 def _drive(
-    store: Store, start: Callable[[Runtime], Awaitable[RunResult]], run_id: str, json_out: bool
-) -> RunResult:
+    store: Store, start: Callable[[Runtime], Awaitable[T]], run_id: str, json_out: bool
+) -> T:
     """Open the store, start or resume the run under a live view, close the store."""
     view, live = _live(sys.stdout.isatty() and not json_out)
 
-    async def go() -> RunResult:
+    async def go() -> T:
         rt = Runtime(store, on_event=None if view is None else view.on_event)
         try:
             return await start(await opened(rt, store))
@@ -338,6 +338,7 @@ def main() -> None:
 
 # Commands kept in their own modules register themselves on `app`.
 from podium.cli import inbox as _inbox  # noqa: E402, F401
+from podium.cli import ops as _ops  # noqa: E402, F401
 from podium.cli import spec as _spec  # noqa: E402, F401
 
 if __name__ == "__main__":

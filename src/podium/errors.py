@@ -14,6 +14,7 @@
         ├── CircuitOpen           a breaker is open: the call failed fast, without running
         ├── PolicyDenied          a policy forbids this call; never retried
         ├── BudgetExceeded        a token or cost budget ran out; never retried
+        ├── RunTimeout            the whole run passed its deadline
         ├── TransientError        worth retrying: the retry layer acts on these by default
         │   ├── StepTimeout       a step ran past its timeout (also a TimeoutError)
         │   ├── ModelResponseError  a model answered with something malformed
@@ -119,6 +120,10 @@ class PolicyDenied(RunError):
 
 class BudgetExceeded(RunError):
     """A budget (tokens, cost, calls) ran out. Retrying cannot help."""
+
+
+class RunTimeout(RunError):
+    """A run passed its deadline (`rt.run(..., deadline=s)`): every branch was cancelled."""
 
 
 class TransientError(RunError):

@@ -366,3 +366,47 @@ def test_agent_functions_with_extra_required_parameters_are_refused() -> None:
 
     with pytest.raises(UsageError, match="extra required parameter 'y'"):
         agent(two)
+
+
+async def test_a_run_deadline_cancels_every_branch_and_keeps_completed_steps(rt: Runtime) -> None:
+    from podium import Parallel
+
+    finished: list[str] = []
+
+    @agent
+    async def quick(x: int) -> int:
+        finished.append("quick")
+        return x
+
+    @agent
+    async def stuck(x: int) -> int:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            finished.append("stuck cancelled")
+        return x
+
+    flow = Sequential("flow", [quick, Parallel("fan", [stuck, stuck])])
+    result = await rt.run(flow, 1, deadline=0.1)
+    assert result.status == RunStatus.FAILED
+    assert "deadline of 0.1s" in (result.error or "")
+    assert finished == ["quick", "stuck cancelled", "stuck cancelled"]
+    steps = {s.key: s.status for s in await rt.steps(result.run_id)}
+    assert steps["/flow/quick#0"] == StepStatus.COMPLETED
+
+
+async def test_a_run_can_carry_its_own_retry_policy() -> None:
+    rt = Runtime("memory://", retry=Retry(attempts=1))
+    calls = 0
+
+    @agent
+    async def flaky(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise TransientError("again")
+        return x
+
+    assert (await rt.run(flaky, 1)).status == RunStatus.FAILED
+    calls = 0
+    assert (await rt.run(flaky, 1, retry=Retry(attempts=3, initial_delay=0))).output == 1

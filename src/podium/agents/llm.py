@@ -96,7 +96,7 @@ class _ModelStep:
         self.tools = agent.tools
         self.tool_specs: tuple[ToolSpec, ...] = tuple(t.spec for t in agent.tools.values())
         self.settings = agent.settings
-        self.retry = agent.retry
+        self.retry = getattr(model, "retry", None) or agent.retry  # a model may carry its own
         self.timeout: float | None = None
         self.output_schema, self.wrapped = _output_schema(agent.name, agent.output_type)
         self._output = agent.output_adapter

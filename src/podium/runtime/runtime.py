@@ -20,7 +20,14 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from podium.errors import Parked, RunError, Suspended, UnknownRunError, UsageError
+from podium.errors import (
+    Parked,
+    RunError,
+    RunTimeout,
+    Suspended,
+    UnknownRunError,
+    UsageError,
+)
 from podium.runtime.breaker import Board, Breaker, LocalBoard, breaker_middleware
 from podium.runtime.context import Drain, RunState, execute
 from podium.runtime.dlq import DLQ, dead_letter, run_saga
@@ -78,6 +85,14 @@ class RunResult:
             "error": self.error,
             "usage": self.usage.to_dict(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """Per-run policy: the default retry for its calls and the deadline of the whole run."""
+
+    retry: Retry | None
+    deadline: float | None
 
 
 def new_run_id() -> str:
@@ -171,11 +186,16 @@ class Runtime:
         *,
         run_id: str | None = None,
         target: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
     ) -> RunResult:
         """Start a run of `agent` on `input` and wait for it to finish, suspend or fail.
 
         `target` is how another process can load `agent` again to resume it (`module:object`
-        or a YAML path); for `@agent` functions it is found on its own.
+        or a YAML path); for `@agent` functions it is found on its own. `retry` replaces the
+        runtime's default retry policy for this run; `deadline` (seconds) bounds the whole run:
+        past it every running branch is cancelled and the run fails (completed steps stay
+        journaled, so a resume continues from them).
         """
         input = _check_root_input(agent, input)
         store = await self.open()
@@ -191,7 +211,8 @@ class Runtime:
             updated_at=now,
         )
         await store.create_run(record)
-        return await self._drive(store, agent, input, run_id, None, 0)
+        limits = _Limits(retry or self.retry, deadline)
+        return await self._drive(store, agent, input, run_id, None, 0, limits=limits)
 
     async def resume(
         self,
@@ -200,9 +221,12 @@ class Runtime:
         *,
         decision: Any = None,
         step: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
     ) -> RunResult:
         """Continue a run that crashed, was interrupted, or waits: completed steps return their
         journaled output, the rest run. A completed run just returns its result.
+        `retry` and `deadline` apply to this resumption, as in `run`.
 
         `decision` answers a waiting run: it is recorded as the output of the step that waits
         (`step`, needed only when several wait), then the run continues from there.
@@ -230,9 +254,9 @@ class Runtime:
             steps = [answered if s.key == answered.key else s for s in steps]
         events = await store.list_events(run_id)
         await store.update_run(run_id, status=RunStatus.RUNNING)
-        return await self._drive(
-            store, agent, input, run_id, steps, events[-1].seq if events else 0, decision
-        )
+        seq = events[-1].seq if events else 0
+        limits = _Limits(retry or self.retry, deadline)
+        return await self._drive(store, agent, input, run_id, steps, seq, decision, limits)
 
     def _agent_for(self, record: RunRecord, agent: Any) -> Any:
         if agent is None:
@@ -384,7 +408,9 @@ class Runtime:
         prior_steps: list[StepRecord] | None,
         seq: int,
         decision: Any = None,
+        limits: _Limits | None = None,
     ) -> RunResult:
+        limits = limits or _Limits(self.retry, None)
         replay_map = prior = None
         saga_error = None
         if prior_steps is not None:
@@ -397,7 +423,7 @@ class Runtime:
             replay=replay_map,
             prior=prior,
             listeners=tuple(self._listeners),
-            retry=self.retry,
+            retry=limits.retry,
             timeout=self.timeout,
             drain=self._drain,
         )
@@ -411,14 +437,14 @@ class Runtime:
         else:
             data = None if decision is None else {"decision": to_plain(decision)}
             state.emit("run.resumed", agent=agent.name, data=data)
-        retry = getattr(agent, "retry", None) or self.retry
+        retry = getattr(agent, "retry", None) or limits.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
         call = Call(state, "", agent, "agent", "/" + agent.name, input, retry, timeout)
         task = asyncio.current_task()
         assert task is not None
         self._active[run_id] = task
         try:
-            result = await self._outcome(state, call, task, saga_error)
+            result = await self._outcome(state, call, task, saga_error, limits.deadline)
             if result.status == RunStatus.FAILED:
                 result = await self._fail_for_good(state, agent, result)
         finally:
@@ -436,11 +462,18 @@ class Runtime:
         return result
 
     async def _outcome(
-        self, state: RunState, call: Call, task: asyncio.Task[Any], saga_error: str | None
+        self,
+        state: RunState,
+        call: Call,
+        task: asyncio.Task[Any],
+        saga_error: str | None,
+        deadline: float | None,
     ) -> RunResult:
         run_id = state.run_id
+        limit = asyncio.timeout(deadline)
         try:
-            output = await state.door(call)
+            async with limit:
+                output = await state.door(call)
         except SagaReplayStop:
             return RunResult(run_id, RunStatus.FAILED, None, saga_error, state.usage)
         except Parked as p:
@@ -453,6 +486,11 @@ class Runtime:
             self._cancel_requested.discard(run_id)
             task.uncancel()
             return RunResult(run_id, RunStatus.CANCELLED, None, "cancelled", state.usage)
+        except TimeoutError as e:
+            if not limit.expired():
+                return RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
+            error = RunTimeout(f"run {run_id} passed its deadline of {deadline:g}s")
+            return RunResult(run_id, RunStatus.FAILED, None, str(error), state.usage, error)
         except Exception as e:
             return RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
         if state.replay_only:  # every step replayed: the saga still has to finish

@@ -502,11 +502,12 @@ def _classifier(b: _Builder, spec: RouterSpec, loc: Loc) -> Any:
     return rules if rules and all(r is not None for r in rules) else None
 
 
-def _rule(b: _Builder, routes: Sequence[str], r: RuleSpec, loc: Loc, what: str = "route") -> Any:
+def _rule(b: _Builder, routes: Sequence[str], r: RuleSpec, loc: Loc, field: str = "routes") -> Any:
     from podium.patterns.router import Rule
 
     if r.route not in routes:
-        b.problem((*loc, "route"), f"no {what} {r.route!r} in `{what}s`")
+        what = "route" if field == "routes" else "strategy"
+        b.problem((*loc, "route"), f"no {what} {r.route!r} in `{field}`")
         return None
     when = None
     if r.when is not None:
@@ -555,7 +556,10 @@ def _build_llm(b: _Builder, spec: LLMSpec, loc: Loc) -> Any:
         output_type = b.import_object(spec.output_type, (*loc, "output_type"))
         if output_type is None:
             return None
-    if model is None or any(t is None for t in tools):
+    fallbacks = [
+        _model(b, m, (*loc, "fallback_models", i)) for i, m in enumerate(spec.fallback_models)
+    ]
+    if model is None or any(t is None for t in tools) or any(m is None for m in fallbacks):
         return None
     return b.construct(
         loc,
@@ -566,6 +570,7 @@ def _build_llm(b: _Builder, spec: LLMSpec, loc: Loc) -> Any:
             tools=tools,
             output_type=output_type,
             max_turns=spec.max_turns,
+            fallback_models=fallbacks,
             **_common(spec),
         ),
     )

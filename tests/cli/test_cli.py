@@ -183,7 +183,7 @@ def test_misuse_exits_2_with_one_line_and_writes_nothing(
     project: Path, args: list[str], message: str
 ) -> None:
     (project / "broken.yaml").write_text(
-        "name: b\nkind: sequential\nsteps:\n  - kind: loop\n  - {}\n"
+        "name: b\nkind: sequential\nsteps:\n  - kind: whirl\n  - {}\n"
     )
     result = cli(*args)
     assert result.exit_code == 2, result.output

@@ -160,7 +160,7 @@ def test_every_problem_is_listed_with_path_and_line(project: tuple[Path, str]) -
               - python: no_such_module_xyz:x
               - python: {mod}:not_an_agent
               - pyton: {mod}:billing
-          - kind: loop
+          - kind: whirl
           - kind: llm
             instructions: hi
         """,
@@ -180,7 +180,7 @@ def test_every_problem_is_listed_with_path_and_line(project: tuple[Path, str]) -
     assert "\n" not in text
     assert "steps[1].branches[0].python (line 9): cannot import 'no_such_module_xyz:x'" in text
     assert "'not_an_agent'" in text or "not an agent" in text
-    assert "unknown kind 'loop'" in text
+    assert "unknown kind 'whirl'" in text
 
 
 def test_build_problems_name_the_place(project: tuple[Path, str]) -> None:

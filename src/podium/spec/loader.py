@@ -254,25 +254,41 @@ def _short(value: Any) -> str:
 
 
 def _check_refs(b: _Builder, data: Any, loc: Loc) -> None:
-    """Try every `python:` reference in a spec that did not validate (agents where a node
-    is expected, any object under `classifier` and `tools`, and `python:module:object`
-    strings: functions)."""
+    """In a spec that did not validate, build every node whose own shape is right (so its
+    imports, the names it refers to and its constructor are checked too), and try every
+    `python:` reference inside the nodes that are wrong (agents where a node is expected,
+    any object under `classifier` and `tools`, `python:module:object` strings)."""
     stack: list[tuple[Any, Loc]] = [(data, loc)]
     while stack:
         item, where = stack.pop()
         if isinstance(item, dict):
+            parent = next((p for p in reversed(where) if isinstance(p, str)), None)
             ref = item.get("python")
-            if isinstance(ref, str) and item.get("kind", "python") == "python" and ref:
-                parent = next((p for p in reversed(where) if isinstance(p, str)), None)
-                if parent in _OBJECT_REFS:
+            if parent in _OBJECT_REFS:
+                if isinstance(ref, str) and ref:
                     b.import_object(ref, (*where, "python"))
-                else:
-                    b.agent(ref, (*where, "python"))
+                continue
+            if where and _build_alone(b, item, where):
+                continue
+            if isinstance(ref, str) and item.get("kind", "python") == "python" and ref:
+                b.agent(ref, (*where, "python"))
             stack.extend((v, (*where, k)) for k, v in reversed(item.items()) if k != "python")
         elif isinstance(item, str) and item.startswith("python:") and where:
             b.import_object(item, where)
         elif isinstance(item, list):
             stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(item))))
+
+
+def _build_alone(b: _Builder, item: dict[str, Any], where: Loc) -> bool:
+    """Build `item` as a node if it is one and its shape is right; whether it was."""
+    if "kind" not in item and "python" not in item:
+        return False
+    try:
+        spec = WORKFLOW.validate_python(item)
+    except ValidationError:
+        return False
+    b.node(spec, where)
+    return True
 
 
 def format_path(loc: Loc) -> str:

@@ -1,0 +1,124 @@
+"""`podium schema`, `podium validate FILE`, `podium graph FILE`: they read specs and never run
+anything or create a store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from podium.cli.app import app
+from podium.spec.schema import json_schema
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "yaml"
+
+BROKEN = """\
+name: desk
+kind: sequential
+steps:
+  - python: agents.py:clean
+  - kind: handoff
+    name: h
+    start: nobody
+    agents: [{python: agents.py:triage}]
+  - kind: loop
+    name: again
+  - python: agents.py:no_such_thing
+  - kind: graph
+    name: g
+    start: a
+    nodes: {a: {python: agents.py:draft}}
+    edges: [{from: a, to: b}]
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copy(EXAMPLES / "agents.py", tmp_path / "agents.py")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PODIUM_STORE", raising=False)
+    return tmp_path
+
+
+def cli(*args: str) -> object:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_schema_prints_the_published_schema() -> None:
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == json_schema()
+
+
+@pytest.mark.parametrize("file", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_validate_accepts_every_example(file: Path) -> None:
+    result = CliRunner().invoke(app, ["validate", str(file)])
+    assert result.exit_code == 0, result.output
+    kind = "sequential" if file.stem in ("approval", "human") else file.stem
+    assert result.stdout.strip().startswith("ok: ") and result.stdout.strip().endswith(f"({kind})")
+
+
+def test_validate_lists_every_problem_and_runs_nothing(project: Path) -> None:
+    (project / "flow.yaml").write_text(BROKEN)
+    result = CliRunner().invoke(app, ["validate", "flow.yaml"])
+    assert result.exit_code == 2
+    lines = result.stdout.strip().splitlines()
+    assert lines == sorted(lines, key=lambda line: int(line.split("(line ")[1].split(")")[0]))
+    expected = {
+        "steps[1].start (line 7): no agent named 'nobody'",
+        "steps[2].body (line 9): required field is missing",
+        "steps[3].python (line 11): cannot import",
+        "steps[4].edges[0].to (line 16): no node named 'b'",
+    }
+    for part in expected:
+        assert any(line.startswith("flow.yaml: " + part) for line in lines), (part, lines)
+    assert result.stderr.strip().startswith("error: flow.yaml has ")
+    assert not (project / ".podium").exists()
+
+
+def test_validate_reports_build_problems_after_shape_passes(project: Path) -> None:
+    text = BROKEN.replace("  - kind: loop\n    name: again\n", "")
+    text = text.replace("  - python: agents.py:no_such_thing\n", "")
+    (project / "flow.yaml").write_text(text)
+    result = CliRunner().invoke(app, ["validate", "flow.yaml"])
+    assert result.exit_code == 2
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("flow.yaml: steps[1].start (line 7): no agent named 'nobody'")
+    assert lines[1].startswith("flow.yaml: steps[2].edges[0].to (line 13): no node named 'b'")
+
+
+def test_run_never_starts_a_malformed_spec(project: Path) -> None:
+    (project / "flow.yaml").write_text(BROKEN)
+    result = CliRunner().invoke(app, ["run", "flow.yaml", "-i", '"x"'])
+    assert result.exit_code == 2
+    assert not (project / ".podium").exists()
+
+
+def test_missing_file_is_one_error_line(project: Path) -> None:
+    for command in ("validate", "graph"):
+        result = CliRunner().invoke(app, [command, "nope.yaml"])
+        assert result.exit_code == 2
+        assert result.stderr.strip() == "error: no such file: nope.yaml"
+
+
+def test_graph_prints_mermaid(project: Path) -> None:
+    result = CliRunner().invoke(app, ["graph", str(EXAMPLES / "handoff.yaml")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("flowchart TD\n")
+    assert 'n_support__triage -->|"handoff"| n_support__invoices' in result.stdout
+    lr = CliRunner().invoke(app, ["graph", str(EXAMPLES / "loop.yaml"), "--direction", "LR"])
+    assert lr.stdout.startswith("flowchart LR\n")
+    bad = CliRunner().invoke(app, ["graph", str(EXAMPLES / "loop.yaml"), "--direction", "UP"])
+    assert bad.exit_code == 2 and "--direction 'UP'" in bad.stderr
+
+
+def test_graph_of_a_malformed_spec_lists_problems(project: Path) -> None:
+    (project / "flow.yaml").write_text(BROKEN)
+    result = CliRunner().invoke(app, ["graph", "flow.yaml"])
+    assert result.exit_code == 2
+    assert "flowchart" not in result.stdout
+    assert "steps[1].start (line 7)" in result.stdout

@@ -34,6 +34,11 @@ class Agent(Protocol[In_contra, Out_co]):
     async def run(self, input: In_contra, ctx: RunContext) -> Out_co: ...
 
 
+def is_agent(obj: object) -> bool:
+    """Anything with a `name` and a `run` is an agent (the protocol is structural)."""
+    return hasattr(obj, "name") and hasattr(obj, "run")
+
+
 def check_name(name: object, what: str = "agent") -> str:
     """Names end up in step keys (`/flow/step#0`), so they may not hold `/`, `#` or spaces."""
     if not isinstance(name, str) or not _NAME.match(name):

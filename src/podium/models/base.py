@@ -67,6 +67,16 @@ class OutputSchema:
     strict: bool = True
 
 
+def closed_schema(schema: dict[str, Any]) -> None:
+    """A pydantic `json_schema_extra` hook: every property required and no others, as strict
+    structured output wants. Validation in Python stays lenient (defaults still apply)."""
+    props = schema.get("properties", {})
+    for prop in props.values():
+        prop.pop("default", None)  # strict providers reject `default`
+    schema["required"] = list(props)
+    schema["additionalProperties"] = False
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
     temperature: float | None = None

@@ -59,8 +59,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from podium.agents.base import AgentBase
+from podium.agents.base import is_agent as _is_agent
 from podium.agents.function import FunctionAgent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.models.base import closed_schema as _closed_schema
+from podium.patterns._common import named_agents
 from podium.patterns.loop import _is_done
 from podium.patterns.router import Rule, _text_of
 from podium.runtime.serde import describe_validation_error
@@ -71,15 +74,6 @@ if TYPE_CHECKING:
     from podium.runtime.policies import Retry
 
 DEFAULT_KIND = "default"
-
-
-def _closed_schema(schema: dict[str, Any]) -> None:
-    """Every property required and no others, as strict structured output wants."""
-    props = schema.get("properties", {})
-    for prop in props.values():
-        prop.pop("default", None)
-    schema["required"] = list(props)
-    schema["additionalProperties"] = False
 
 
 class StrategyChoice(BaseModel):
@@ -304,7 +298,7 @@ class Adaptive(AgentBase[Any, Any]):
         timeout: float | None = None,
         description: str = "",
     ) -> None:
-        self.strategies = _check_strategies(name, strategies)
+        self.strategies = named_agents("Adaptive", name, strategies, "strategy")
         if classifier is None and not learning:
             raise UsageError(f"Adaptive {name!r} needs a classifier, learning=True, or both")
         if default is not None and default not in self.strategies:
@@ -356,7 +350,7 @@ class Adaptive(AgentBase[Any, Any]):
         `StrategyChoice`. Other options are as for `Adaptive(...)`."""
         from podium.agents.llm import LLMAgent
 
-        table = _check_strategies(name, strategies)
+        table = named_agents("Adaptive", name, strategies, "strategy")
         classifier = LLMAgent(
             f"{name}.classify",
             model=model,
@@ -592,32 +586,6 @@ def _as_choice(value: Any, agent: str, step: str) -> StrategyChoice:
         "a strategy classifier must return a strategy name, (strategy, task_kind) or a "
         f"StrategyChoice, got {value!r}",
     )
-
-
-def _check_strategies(name: str, strategies: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
-    pairs: list[tuple[Any, Any]]
-    if isinstance(strategies, Mapping):
-        pairs = list(strategies.items())
-    elif isinstance(strategies, Sequence) and not isinstance(strategies, str):
-        pairs = [(getattr(a, "name", None), a) for a in strategies]
-    else:
-        raise UsageError(f"Adaptive {name!r}: strategies must be a dict or a list of agents")
-    if not pairs:
-        raise UsageError(f"Adaptive {name!r} needs at least one strategy")
-    table: dict[str, Any] = {}
-    for key, target in pairs:
-        if not _is_agent(target):
-            raise UsageError(f"Adaptive {name!r}: strategy {key!r} ({target!r}) is not an agent")
-        if not isinstance(key, str) or not key.strip():
-            raise UsageError(f"Adaptive {name!r}: strategy name {key!r} must be a string")
-        if key in table:
-            raise UsageError(f"Adaptive {name!r}: strategy {key!r} is named twice")
-        table[key] = target
-    return table
-
-
-def _is_agent(obj: Any) -> bool:
-    return hasattr(obj, "name") and hasattr(obj, "run")
 
 
 _DEFAULT_INSTRUCTIONS = (

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from podium.agents.base import AgentBase
+from podium.agents.base import is_agent as _is_agent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
 from podium.patterns._progress import StallDetector, fingerprint
 from podium.runtime.serde import describe_validation_error, to_plain
@@ -443,10 +444,6 @@ class _Escalation(AgentBase[DeadlockReport, Any]):
 
 
 # helpers ---------------------------------------------------------------------------------
-
-
-def _is_agent(obj: Any) -> bool:
-    return hasattr(obj, "name") and hasattr(obj, "run")
 
 
 def _positive(chat: str, what: str, value: int) -> int:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel
 
 from podium.agents.base import AgentBase
+from podium.agents.base import is_agent as _is_agent
 from podium.errors import OutputTypeError, UsageError
 from podium.patterns._progress import StallDetector, fingerprint
 
@@ -181,7 +182,3 @@ def _result_type(out: Any) -> type[LoopResult[Any]]:
         return LoopResult[out]
     except Exception:  # a type pydantic cannot build a schema for
         return LoopResult
-
-
-def _is_agent(obj: Any) -> bool:
-    return hasattr(obj, "name") and hasattr(obj, "run")

@@ -41,7 +41,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podium.agents.base import AgentBase
+from podium.agents.base import is_agent as _is_agent
 from podium.errors import OutputTypeError, UsageError
+from podium.models.base import closed_schema as _closed_schema
+from podium.patterns._common import named_agents
 from podium.patterns._progress import StallDetector, fingerprint
 from podium.runtime.serde import describe_validation_error
 
@@ -51,15 +54,6 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=BaseModel)
 Status = Literal["satisfied", "max_rounds", "stalled", "budget_exhausted"]
-
-
-def _closed_schema(schema: dict[str, Any]) -> None:
-    """Every property required and no others, as strict structured output wants."""
-    props = schema.get("properties", {})
-    for prop in props.values():
-        prop.pop("default", None)
-    schema["required"] = list(props)
-    schema["additionalProperties"] = False
 
 
 _CLOSED = ConfigDict(json_schema_extra=_closed_schema)
@@ -172,7 +166,7 @@ class Magentic(AgentBase[Any, MagenticResult]):
         timeout: float | None = None,
         description: str = "",
     ) -> None:
-        self.participants = _check_participants(name, participants)
+        self.participants = named_agents("Magentic", name, participants, "participant")
         for role, value in (("ledger", ledger), ("progress", progress), ("answer", answer)):
             if (value is not None or role != "answer") and not _is_agent(value):
                 raise UsageError(f"Magentic {name!r}: {role} {value!r} is not an agent")
@@ -340,34 +334,6 @@ class Magentic(AgentBase[Any, MagenticResult]):
                 output=output,
             ),
         ]
-
-
-def _is_agent(obj: Any) -> bool:
-    return hasattr(obj, "name") and hasattr(obj, "run")
-
-
-def _check_participants(
-    name: str, participants: Mapping[str, Any] | Sequence[Any]
-) -> dict[str, Any]:
-    pairs: list[tuple[Any, Any]]
-    if isinstance(participants, Mapping):
-        pairs = list(participants.items())
-    elif isinstance(participants, Sequence) and not isinstance(participants, str):
-        pairs = [(getattr(p, "name", None), p) for p in participants]
-    else:
-        raise UsageError(f"Magentic {name!r}: participants must be a dict or a list of agents")
-    if not pairs:
-        raise UsageError(f"Magentic {name!r} needs at least one participant")
-    table: dict[str, Any] = {}
-    for key, p in pairs:
-        if not _is_agent(p):
-            raise UsageError(f"Magentic {name!r}: participant {key!r} ({p!r}) is not an agent")
-        if not isinstance(key, str) or not key:
-            raise UsageError(f"Magentic {name!r}: participant name {key!r} must be a string")
-        if key in table:
-            raise UsageError(f"Magentic {name!r}: participant {key!r} is named twice")
-        table[key] = p
-    return table
 
 
 def _as(model: type[M], value: Any, agent: str, step: str) -> M:

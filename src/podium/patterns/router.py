@@ -40,8 +40,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podium.agents.base import AgentBase
+from podium.agents.base import is_agent as _is_agent
 from podium.agents.function import FunctionAgent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.models.base import closed_schema as _closed_schema
 from podium.runtime.serde import describe_validation_error, to_plain
 
 if TYPE_CHECKING:
@@ -49,16 +51,6 @@ if TYPE_CHECKING:
     from podium.runtime.policies import Retry
 
 Outcome = Literal["routed", "fallback", "triage"]
-
-
-def _closed_schema(schema: dict[str, Any]) -> None:
-    """Every property required and no others, as strict structured output wants; validation
-    stays lenient (a missing `reason` is fine from Python code)."""
-    props = schema.get("properties", {})
-    for prop in props.values():
-        prop.pop("default", None)  # strict providers reject `default`
-    schema["required"] = list(props)
-    schema["additionalProperties"] = False
 
 
 class RouteDecision(BaseModel):
@@ -312,10 +304,6 @@ def _text_of(value: Any) -> str:
         elif item is not None:
             parts.append(str(item))
     return "\n".join(parts)
-
-
-def _is_agent(obj: Any) -> bool:
-    return hasattr(obj, "name") and hasattr(obj, "run")
 
 
 def _check_routes(name: str, routes: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:

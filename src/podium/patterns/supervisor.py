@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podium.agents.base import AgentBase
+from podium.agents.base import is_agent as _is_agent
 from podium.errors import (
     OutputTypeError,
     RunError,
@@ -61,6 +62,8 @@ from podium.errors import (
     Suspended,
     UsageError,
 )
+from podium.models.base import closed_schema as _closed_schema
+from podium.patterns._common import named_agents
 from podium.patterns._progress import StallDetector, fingerprint
 from podium.runtime.serde import describe_validation_error, dumps
 
@@ -69,15 +72,6 @@ if TYPE_CHECKING:
     from podium.runtime.policies import Retry
 
 Status = Literal["completed", "no_progress", "max_rounds", "budget_exhausted"]
-
-
-def _closed_schema(schema: dict[str, Any]) -> None:
-    """Every property required and no others, as strict structured output wants."""
-    props = schema.get("properties", {})
-    for prop in props.values():
-        prop.pop("default", None)
-    schema["required"] = list(props)
-    schema["additionalProperties"] = False
 
 
 _CLOSED = ConfigDict(json_schema_extra=_closed_schema)
@@ -224,7 +218,7 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         timeout: float | None = None,
         description: str = "",
     ) -> None:
-        self.workers = _check_workers(name, workers)
+        self.workers = named_agents("Supervisor", name, workers, "worker")
         for role, value in (
             ("planner", planner),
             ("reviewer", reviewer),
@@ -275,7 +269,7 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         constructor (`max_rounds`, `max_tokens`, `worker_timeout`, ...)."""
         from podium.agents.llm import LLMAgent
 
-        table = _check_workers(name, workers)
+        table = named_agents("Supervisor", name, workers, "worker")
         roster = "\n".join(
             f"- {n}: {' '.join((getattr(w, 'description', '') or '').split())}".rstrip(": ")
             for n, w in table.items()
@@ -506,32 +500,6 @@ async def _gather_all(coros: Any) -> list[Any]:
         if isinstance(outcome, BaseException):
             raise outcome
     return list(outcomes)
-
-
-def _is_agent(obj: Any) -> bool:
-    return hasattr(obj, "name") and hasattr(obj, "run")
-
-
-def _check_workers(name: str, workers: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
-    pairs: list[tuple[Any, Any]]
-    if isinstance(workers, Mapping):
-        pairs = list(workers.items())
-    elif isinstance(workers, Sequence) and not isinstance(workers, str):
-        pairs = [(getattr(w, "name", None), w) for w in workers]
-    else:
-        raise UsageError(f"Supervisor {name!r}: workers must be a dict or a list of agents")
-    if not pairs:
-        raise UsageError(f"Supervisor {name!r} needs at least one worker")
-    table: dict[str, Any] = {}
-    for key, worker in pairs:
-        if not _is_agent(worker):
-            raise UsageError(f"Supervisor {name!r}: worker {key!r} ({worker!r}) is not an agent")
-        if not isinstance(key, str) or not key:
-            raise UsageError(f"Supervisor {name!r}: worker name {key!r} must be a string")
-        if key in table:
-            raise UsageError(f"Supervisor {name!r}: worker {key!r} is named twice")
-        table[key] = worker
-    return table
 
 
 def _check_timeouts(

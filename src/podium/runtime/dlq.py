@@ -26,6 +26,7 @@ DLQ = "dlq"
 async def run_saga(state: RunState, error: str) -> dict[str, Any]:
     """Compensate the run's completed effects in reverse order, behind a durable marker."""
     store = state.store
+    state.replay_only = False  # the effects are found; the compensations themselves run
     marker = StepRecord(
         state.run_id,
         SAGA_KEY,

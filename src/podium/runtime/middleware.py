@@ -20,6 +20,10 @@ async def replay(call: Call, nxt: Handler) -> Any:
     journaled output without running again (and without being charged again)."""
     run = call.run
     done = run.replay.get(call.key) if run.replay else None
+    if run.replay_only and call.kind == "agent" and run.prior and call.key in run.prior:
+        # a saga resumes: walk down every agent entered before, so that the effects below
+        # it replay and are noted, whether the agent completed or failed
+        return await nxt(call)
     if done is None:
         if run.replay_only:
             raise SagaReplayStop(call.key, "replaying only to find effects to compensate")

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from podium.agents.base import is_agent as _is_agent
 from podium.errors import SpecError, TargetError, UsageError
 from podium.spec.schema import (
     NODE_KINDS,
@@ -416,10 +417,6 @@ class _Builder:
             return True
         self.problem(loc, f"no {what} named {name!r} (there are: {', '.join(names) or 'none'})")
         return False
-
-
-def _is_agent(obj: Any) -> bool:
-    return hasattr(obj, "name") and hasattr(obj, "run")
 
 
 def _add_to_path(folder: Path) -> None:

@@ -1,0 +1,37 @@
+"""Small checks several patterns share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from podium.agents.base import is_agent
+from podium.errors import UsageError
+
+
+def named_agents(
+    kind: str, name: str, agents: Mapping[str, Any] | Sequence[Any], role: str
+) -> dict[str, Any]:
+    """A pattern's members by name, from a dict or a list of agents; a `UsageError` naming
+    the pattern and the member for anything that is not an agent, unnamed or named twice."""
+    where = f"{kind} {name!r}"
+    pairs: list[tuple[Any, Any]]
+    if isinstance(agents, Mapping):
+        pairs = list(agents.items())
+    elif isinstance(agents, Sequence) and not isinstance(agents, str):
+        pairs = [(getattr(a, "name", None), a) for a in agents]
+    else:
+        plural = role[:-1] + "ies" if role.endswith("y") else role + "s"
+        raise UsageError(f"{where}: {plural} must be a dict or a list of agents")
+    if not pairs:
+        raise UsageError(f"{where} needs at least one {role}")
+    table: dict[str, Any] = {}
+    for key, member in pairs:
+        if not is_agent(member):
+            raise UsageError(f"{where}: {role} {key!r} ({member!r}) is not an agent")
+        if not isinstance(key, str) or not key.strip():
+            raise UsageError(f"{where}: {role} name {key!r} must be a string")
+        if key in table:
+            raise UsageError(f"{where}: {role} {key!r} is named twice")
+        table[key] = member
+    return table

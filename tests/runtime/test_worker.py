@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from podium import NO_RETRY, Runtime, RunStatus, Sequential, agent
+from podium import NO_RETRY, RunStatus, Runtime, Sequential, agent
 
 SEEN: list[str] = []
 
@@ -51,7 +51,11 @@ async def test_a_run_held_by_a_live_worker_is_not_taken(tmp_path: Path) -> None:
     run_id = await rt.submit(FLOW, 1)
     store = await rt.open()
     assert await store.kv_claim("lease", run_id, "someone-else", 60)
-    stats = await rt.work(poll=0.01, until_idle=True, agents=[FLOW])
+    worker = asyncio.create_task(rt.work(poll=0.01, until_idle=True, agents=[FLOW]))
+    await asyncio.sleep(0.3)
+    assert not worker.done()  # it waits for the run a live worker holds; it does not take it
+    rt.stop()
+    stats = await worker
     assert stats.started == 0
     assert (await rt.get_run(run_id)).status == RunStatus.RUNNING
     await rt.close()
@@ -93,3 +97,14 @@ async def test_graceful_stop_parks_runs_at_a_step_boundary(tmp_path: Path) -> No
     assert sum(s.startswith("two:") for s in SEEN) == 2  # slow_two was not run again
     await rt.close()
     await rt2.close()
+
+
+async def test_until_idle_waits_for_runs_a_dead_worker_still_holds(tmp_path: Path) -> None:
+    rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
+    run_id = await rt.submit(FLOW, 3)
+    store = await rt.open()
+    assert await store.kv_claim("lease", run_id, "a-worker-that-died", 0.3)
+    stats = await rt.work(poll=0.05, until_idle=True, agents=[FLOW])
+    assert stats.completed == 1  # it waited for the lease to run out, then took the run
+    assert (await rt.get_run(run_id)).output == 43
+    await rt.close()

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from podium.errors import Parked, Rejected, StepFailed, StepTimeout, Suspended
+from podium.runtime.context import execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
 from podium.runtime.records import StepRecord, StepStatus
@@ -21,9 +22,10 @@ async def replay(call: Call, nxt: Handler) -> Any:
     run = call.run
     done = run.replay.get(call.key) if run.replay else None
     if run.replay_only and call.kind == "agent" and run.prior and call.key in run.prior:
-        # a saga resumes: walk down every agent entered before, so that the effects below
-        # it replay and are noted, whether the agent completed or failed
-        return await nxt(call)
+        # Looking for effects to compensate: walk down every agent entered before, completed
+        # or failed, so the effects below it replay and are noted. Straight to the agent,
+        # past the journal: this walk must not rewrite the rows of the run that failed.
+        return await execute(call)
     if done is None:
         if run.replay_only:
             raise SagaReplayStop(call.key, "replaying only to find effects to compensate")

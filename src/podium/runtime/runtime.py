@@ -12,6 +12,7 @@ exception); it raises only for misuse, before anything is written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Coroutine
@@ -500,12 +501,31 @@ class Runtime:
     async def _fail_for_good(self, state: RunState, agent: Any, result: RunResult) -> RunResult:
         """Compensate completed effects (saga), then put the run in the dead-letter queue."""
         saga = None
+        if state.prior and not state.replay_only and _unseen_tools(state):
+            state.effects = await self._find_effects(state, agent)
         if state.effects:
             saga = await run_saga(state, result.error or "failed")
             if saga["status"] == "failed":
                 result.error = f"{result.error}; compensation failed: {saga['error']}"
         await dead_letter(state, agent.name, result, saga)
         return result
+
+    async def _find_effects(self, state: RunState, agent: Any) -> list[Any]:
+        """A resumed run replayed whole agents from the journal without entering them, so the
+        effects below them were never seen: walk the journal again, replaying only (as a saga
+        resumed after a crash does), to find every completed effect."""
+        await state.store.flush()
+        prior = {s.key: s for s in await state.store.load_steps(state.run_id)}
+        done = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
+        find = RunState(state.run_id, state.store, self._replay_door, replay=done, prior=prior)
+        find.replay_only, find.seq = True, state.seq
+        record = await state.store.get_run(state.run_id)
+        input = _check_root_input(agent, None if record is None else record.input)
+        root = Call(find, "", agent, "agent", "/" + agent.name, input, None, None)
+        with contextlib.suppress(Exception, Suspended):
+            await find.door(root)
+        state.seq = find.seq
+        return find.effects
 
     # reading back --------------------------------------------------------------------------
     async def get_run(self, run_id: str) -> RunRecord:
@@ -568,6 +588,16 @@ def _check_root_input(agent: Any, input: Any) -> Any:
         raise UsageError(
             f"input for agent {agent.name!r}: {describe_validation_error(e)}"
         ) from None
+
+
+def _unseen_tools(state: RunState) -> bool:
+    """Whether a resumed run journaled tool steps before this process that it never saw (they
+    sit below agents replayed whole): only then are its effects looked for in the journal."""
+    seen = {e.key for e in state.effects}
+    return any(
+        s.kind == "tool" and s.status == StepStatus.COMPLETED and k not in seen
+        for k, s in (state.prior or {}).items()
+    )
 
 
 def _run_event_data(result: RunResult) -> dict[str, Any]:

@@ -69,6 +69,8 @@ class Worker:
         self.stats = WorkStats()
         self._stopping = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._broken: set[str] = set()  # queued runs this worker failed to load: skipped
+        self._held_elsewhere = 0  # queued runs another worker holds (or a dead one held)
 
     def stop(self) -> None:
         """Take no new runs; park running ones at their next step."""
@@ -82,7 +84,9 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 took = await self._take()
-                if until_idle and not took and not self._tasks:
+                # idle means nothing left to take: runs a dead worker still holds are not
+                # idle work, they come free when its lease runs out
+                if until_idle and not took and not self._tasks and not self._held_elsewhere:
                     break
                 await self._wait_a_little()
         finally:
@@ -96,19 +100,22 @@ class Worker:
         store = await self.rt.open()
         room = self.concurrency - len(self._tasks)
         if room <= 0:
-            return False
+            return False  # `_held_elsewhere` keeps its last value
         took = False
+        held = 0
         queued = await store.kv_list(QUEUE)
         for run_id in sorted(queued, key=lambda r: queued[r].get("at", 0)):
             if room <= 0 or self._stopping.is_set():
                 break
-            if run_id in self._tasks or not await store.kv_claim(
-                LEASE, run_id, self.owner, self.lease
-            ):
+            if run_id in self._tasks or run_id in self._broken:
+                continue
+            if not await store.kv_claim(LEASE, run_id, self.owner, self.lease):
+                held += 1  # another worker holds it
                 continue
             self._tasks[run_id] = asyncio.create_task(self._drive(run_id, queued[run_id]))
             room -= 1
             took = True
+        self._held_elsewhere = held
         return took
 
     async def _wait_a_little(self) -> None:
@@ -140,6 +147,7 @@ class Worker:
             raise
         except Exception:
             self.stats.errors += 1  # misuse (a target that no longer loads): leave it queued
+            self._broken.add(run_id)
         finally:
             beat.cancel()
             with contextlib.suppress(Exception):

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from podium import Breaker, LLMAgent, Retry, Runtime, ScriptedModel
+from podium import Breaker, LLMAgent, LocalBoard, Retry, Runtime, ScriptedModel
 from podium.runtime.records import Event
 from podium.testing import Chaos, FaultKind, FaultyModel, Rates
 
@@ -61,7 +61,7 @@ async def soak(
         if e.kind.startswith("breaker.") and e.kind != "breaker.rejected":
             transitions.append(f"{e.kind[8:]}:{(e.data or {}).get('circuit')}")
 
-    rt = Runtime(store, retry=RETRY, timeout=hang_timeout, on_event=listen)
+    rt = Runtime(store, retry=RETRY, timeout=hang_timeout, on_event=listen, breakers=LocalBoard())
     t0 = time.perf_counter()
     results = []
     try:

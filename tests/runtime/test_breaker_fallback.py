@@ -33,7 +33,7 @@ async def kinds(rt: Runtime, run_id: str) -> list[str]:
 
 
 async def test_consecutive_failures_open_the_circuit_and_fail_fast() -> None:
-    rt = Runtime("memory://", retry=NO_RETRY)
+    rt = Runtime("memory://", retry=NO_RETRY, breakers=LocalBoard())
     quote, calls = flaky_agent("quote", [False] * 3, breaker=Breaker(failures=3, cooldown=60))
     for i in range(3):
         assert (await rt.run(quote, i)).status == RunStatus.FAILED
@@ -110,7 +110,7 @@ async def test_fallbacks_are_tried_in_order_and_traced() -> None:
 
 
 async def test_an_open_circuit_goes_straight_to_the_fallback() -> None:
-    rt = Runtime("memory://", retry=NO_RETRY)
+    rt = Runtime("memory://", retry=NO_RETRY, breakers=LocalBoard())
     cheap, _ = flaky_agent("cheap", [])
     main, calls = flaky_agent(
         "main", [False], fallbacks=[cheap], breaker=Breaker(failures=1, cooldown=60)
@@ -211,3 +211,24 @@ async def test_model_fallback_chain_and_endpoint_breaker() -> None:
     last = (await rt.list_runs(limit=1))[0].run_id
     keys = [s.key for s in await rt.steps(last)]
     assert keys == ["/writer", "/writer/model#0", "/writer/model#0/model#0"]
+
+
+async def test_runtimes_of_a_process_share_breaker_state_by_default() -> None:
+    first = Runtime("memory://", retry=NO_RETRY)
+    second = Runtime("memory://", retry=NO_RETRY)
+    assert first.breakers is second.breakers
+    name = f"shared_{uuid.uuid4().hex[:8]}"
+    quote, _ = flaky_agent(name, [False], breaker=Breaker(failures=1, cooldown=60))
+    await first.run(quote, 1)
+    rejected = await second.run(quote, 2)
+    assert f"circuit 'agent:{name}' is open" in (rejected.error or "")
+
+
+def test_a_redis_url_configures_a_shared_board(monkeypatch: pytest.MonkeyPatch) -> None:
+    from podium.runtime.breaker_redis import RedisBoard
+
+    monkeypatch.setenv("PODIUM_REDIS_URL", _redis_url())
+    assert isinstance(Runtime("memory://").breakers, RedisBoard)
+    monkeypatch.delenv("PODIUM_REDIS_URL")
+    assert isinstance(Runtime("memory://", breakers=_redis_url()).breakers, RedisBoard)
+    assert isinstance(Runtime("memory://").breakers, LocalBoard)

@@ -5,9 +5,10 @@ fallback take over until it recovers.
     open --cool-down elapsed--> half-open (a limited number of probe calls)
     half-open --probe succeeds--> closed;  --probe fails--> open again
 
-State lives on a board. `LocalBoard` is shared by every run of the runtimes that hold it (one
-per `Runtime` by default; pass the same board to share it wider). `RedisBoard` shares state
-across processes and machines, with each transition done atomically in a Lua script.
+State lives on a board. By default every runtime in a process shares one `LocalBoard`, so all
+runs of the process see the same circuits; with `PODIUM_REDIS_URL` set (or
+`Runtime(breakers="redis://...")`) a `RedisBoard` shares them across processes and machines,
+each transition done atomically in a Lua script. Pass a board of your own to isolate it.
 
 The breaker sits outside the retry layer: one call that failed after all its retries counts
 as one failure. Only errors that say something about the endpoint's health count (transient
@@ -170,3 +171,24 @@ async def _note(board: Board, call: Call, key: str, cfg: Breaker, *, ok: bool) -
     transition = await board.record(key, cfg, ok)
     if transition:
         call.run.emit(f"breaker.{transition}", call.key, call.name, data={"circuit": key})
+
+
+_process_board: LocalBoard | None = None
+
+
+def default_board(spec: Board | str | None = None) -> Board:
+    """The board a runtime uses: the one given, a `RedisBoard` for a `redis://` URL (or
+    `PODIUM_REDIS_URL`), else the process's shared `LocalBoard`."""
+    import os
+
+    if spec is not None and not isinstance(spec, str):
+        return spec
+    url = spec or os.environ.get("PODIUM_REDIS_URL")
+    if url:
+        from podium.runtime.breaker_redis import RedisBoard
+
+        return RedisBoard(url)
+    global _process_board
+    if _process_board is None:
+        _process_board = LocalBoard()
+    return _process_board

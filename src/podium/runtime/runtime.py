@@ -29,7 +29,7 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
-from podium.runtime.breaker import Board, Breaker, LocalBoard, breaker_middleware
+from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
 from podium.runtime.context import Drain, RunState, execute
 from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Middleware, build_chain, compose
@@ -108,8 +108,9 @@ class Runtime:
     by default `PODIUM_STORE`, else a SQLite file under `./.podium/`. `retry` and `timeout`
     are defaults for every call that sets none of its own; so is `breaker` (none by default:
     set one on the agents and models that call flaky endpoints). `breakers` is where breaker
-    state lives: this runtime's own `LocalBoard` unless given (a `RedisBoard` shares it across
-    processes). `middleware` fills or replaces slots of the door (`podium.runtime.door.SLOTS`).
+    state lives: shared by every runtime of the process unless given; a `redis://` URL (or
+    `PODIUM_REDIS_URL`) shares it across processes. `middleware` fills or replaces slots of
+    the door (`podium.runtime.door.SLOTS`).
     """
 
     def __init__(
@@ -121,7 +122,7 @@ class Runtime:
         middleware: dict[str, Middleware] | None = None,
         on_event: Callable[[Event], Any] | None = None,
         breaker: Breaker | None = None,
-        breakers: Board | None = None,
+        breakers: Board | str | None = None,
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -130,7 +131,7 @@ class Runtime:
         self._open_lock = asyncio.Lock()
         self.retry = retry
         self.timeout = timeout
-        self.breakers: Board = breakers if breakers is not None else LocalBoard()
+        self.breakers: Board = default_board(breakers)
         builtins = {
             **BUILTINS,
             "fallback": fallback,

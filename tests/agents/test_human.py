@@ -235,3 +235,17 @@ async def test_router_triage_is_answered_like_any_waiting_step(rt: Runtime) -> N
     assert item.request["candidates"] == ["billing", "tech"]
     done = await rt.resume(first.run_id, router, decision={"approved": True, "answer": "billing"})
     assert done.output == "billing handles 'hmm'"
+
+
+async def test_usage_after_a_resume_counts_every_completed_model_step(rt: Runtime) -> None:
+    from podium import LLMAgent, ScriptedModel, Usage
+
+    model = ScriptedModel(["a summary"], usage=Usage(input_tokens=7, output_tokens=3, requests=1))
+    summarize = LLMAgent("summarize", model=model, instructions="Summarize.")
+    flow = Sequential("review", [summarize, HumanApproval("ok")])
+    waiting = await rt.run(flow, "text")
+    assert waiting.usage.total_tokens == 10
+    done = await rt.resume(waiting.run_id, flow, decision={"approved": True})
+    # `summarize` is replayed whole (its model step is not visited): still counted once
+    assert done.usage == Usage(input_tokens=7, output_tokens=3, requests=1)
+    assert (await rt.get_run(waiting.run_id)).usage.total_tokens == 10

@@ -18,7 +18,7 @@ from podium.runtime.records import StepRecord, StepStatus
 
 async def replay(call: Call, nxt: Handler) -> Any:
     """Journal lookup: a step completed in an earlier attempt of this run returns its
-    journaled output without running again (and without being charged again)."""
+    journaled output without running again (its usage was counted when the run resumed)."""
     run = call.run
     done = run.replay.get(call.key) if run.replay else None
     if run.replay_only and call.kind == "agent" and run.prior and call.key in run.prior:
@@ -34,8 +34,6 @@ async def replay(call: Call, nxt: Handler) -> Any:
     check = call.check_output
     if check is not None and output is not None:
         output = check(output)
-    if done.usage is not None:
-        run.usage = run.usage + done.usage
     if is_effect(call):
         note_effect(call, output)
     run.emit("step.replayed", call.key, call.name, done.attempt)

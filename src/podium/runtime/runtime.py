@@ -430,6 +430,12 @@ class Runtime:
             drain=self._drain,
         )
         state.seq = seq
+        if replay_map:
+            # Completed steps never run again, so what they spent is the run's usage so far,
+            # whether the resumed run replays them one by one or inside a parent replayed whole.
+            for done in replay_map.values():
+                if done.usage is not None:
+                    state.usage = state.usage + done.usage
         marker = prior.get(SAGA_KEY) if prior else None
         if marker is not None:  # killed while compensating: find the effects, then go on
             state.replay_only = True

@@ -108,3 +108,17 @@ async def test_until_idle_waits_for_runs_a_dead_worker_still_holds(tmp_path: Pat
     assert stats.completed == 1  # it waited for the lease to run out, then took the run
     assert (await rt.get_run(run_id)).output == 43
     await rt.close()
+
+
+async def test_a_worker_applies_overdue_deadlines(tmp_path: Path) -> None:
+    from podium import HumanApproval
+
+    gate = Sequential("gate", [step_one, HumanApproval("ok", deadline=0.05, on_timeout="approve")])
+    rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
+    waiting = await rt.run(gate, 1)
+    assert waiting.status == RunStatus.WAITING
+    await asyncio.sleep(0.06)
+    stats = await rt.work(poll=0.01, sweep_every=0.0, until_idle=True, agents=[gate])
+    assert stats.completed == 1
+    assert (await rt.get_run(waiting.run_id)).output == 2
+    await rt.close()

@@ -340,9 +340,11 @@ class Runtime:
         grace: float = 30.0,
         until_idle: bool = False,
         agents: list[Any] | None = None,
+        sweep_every: float | None = 30.0,
     ) -> WorkStats:
         """Drive submitted runs until stopped (SIGTERM), or until none is left with
-        `until_idle`. `agents` are used instead of loading each run's target."""
+        `until_idle`. `agents` are used instead of loading each run's target. Every
+        `sweep_every` seconds, overdue requests to people get their timeout rule applied."""
         worker = Worker(
             self,
             concurrency=concurrency,
@@ -350,6 +352,7 @@ class Runtime:
             poll=poll,
             grace=grace,
             agents={a.name: a for a in agents or ()},
+            sweep_every=sweep_every,
         )
         self._worker = worker
         return await worker.run(until_idle=until_idle)

@@ -12,6 +12,9 @@ its journal, completed steps replayed, unfinished effects settled.
 Runs started with `rt.run` belong to the process that started them and are never taken by a
 worker; `podium resume RUN` continues them.
 
+A worker also applies people's deadlines: every `sweep_every` seconds it resumes waiting runs
+whose request is overdue, so the waiting step rejects, approves or escalates on its own.
+
 Graceful shutdown: on SIGTERM (or `Worker.stop()`) the worker takes no new runs, lets the
 steps already running finish, starts no new step (the run is parked: still `running`, lease
 released, ready for any worker), and after `grace` seconds cancels what is left.
@@ -58,8 +61,10 @@ class Worker:
         poll: float = 0.5,
         grace: float = 30.0,
         agents: dict[str, Any] | None = None,
+        sweep_every: float | None = 30.0,
     ) -> None:
         self.rt = rt
+        self.sweep_every = sweep_every
         self.concurrency = concurrency
         self.lease = lease
         self.poll = poll
@@ -81,8 +86,12 @@ class Worker:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, self.stop)
+        last_sweep = 0.0
         try:
             while not self._stopping.is_set():
+                if self.sweep_every is not None and loop.time() - last_sweep >= self.sweep_every:
+                    last_sweep = loop.time()
+                    await self._sweep()
                 took = await self._take()
                 # idle means nothing left to take: runs a dead worker still holds are not
                 # idle work, they come free when its lease runs out
@@ -117,6 +126,19 @@ class Worker:
             took = True
         self._held_elsewhere = held
         return took
+
+    async def _sweep(self) -> None:
+        """Resume waiting runs whose request is past its deadline, so its timeout rule
+        (reject, approve, escalate) applies without anyone running `podium sweep`."""
+        store = await self.rt.open()
+        for request in await self.rt.inbox():
+            run_id = request.run_id
+            if not request.overdue or run_id in self._tasks or run_id in self._broken:
+                continue
+            if len(self._tasks) >= self.concurrency or self._stopping.is_set():
+                return
+            if await store.kv_claim(LEASE, run_id, self.owner, self.lease):
+                self._tasks[run_id] = asyncio.create_task(self._drive(run_id, {}))
 
     async def _wait_a_little(self) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())

@@ -122,3 +122,34 @@ async def test_a_worker_applies_overdue_deadlines(tmp_path: Path) -> None:
     assert stats.completed == 1
     assert (await rt.get_run(waiting.run_id)).output == 2
     await rt.close()
+
+
+async def test_a_run_driven_elsewhere_cannot_be_resumed_twice(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    import pytest
+
+    from podium import UsageError
+
+    rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
+    run_id = await rt.submit(FLOW, 4)
+    store = await rt.open()
+    # a live process on another machine holds it: refused, nothing written
+    assert await store.kv_claim("lease", run_id, "elsewhere:4242:abc", 60)
+    with pytest.raises(UsageError, match="being driven by elsewhere:4242:abc"):
+        await rt.resume(run_id, FLOW)
+    assert await rt.steps(run_id) == []
+    # a process of this machine that died: its lease is taken at once
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    await store.kv_delete("lease", run_id)
+    assert await store.kv_claim("lease", run_id, f"{socket.gethostname()}:{gone}:dead", 60)
+    assert (await rt.resume(run_id, FLOW)).output == 53
+    assert await store.kv_get("lease", run_id) is None  # released at the end
+    await rt.close()

@@ -68,3 +68,11 @@ async def test_concurrent_claims_have_one_winner(store: Store) -> None:
 
     wins = await asyncio.gather(*(store.kv_claim("lease", "r", f"w{i}", 5) for i in range(20)))
     assert sum(wins) == 1
+
+
+async def test_a_lease_of_a_known_dead_holder_can_be_stolen(store: Store) -> None:
+    assert await store.kv_claim("lease", "r", "dead-worker", 60)
+    assert await store.kv_claim("lease", "r", "me", 60) is False
+    assert await store.kv_claim("lease", "r", "me", 60, steal_from="someone-else") is False
+    assert await store.kv_claim("lease", "r", "me", 60, steal_from="dead-worker") is True
+    assert (await store.kv_get("lease", "r"))["owner"] == "me"

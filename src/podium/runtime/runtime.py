@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from podium.runtime.records import (
 )
 from podium.runtime.serde import describe_validation_error, to_plain
 from podium.runtime.waiting import WaitingRequest, decided_step, waiting_requests
-from podium.runtime.worker import QUEUE, Worker, WorkStats
+from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
 
 T = TypeVar("T")
@@ -123,6 +124,7 @@ class Runtime:
         on_event: Callable[[Event], Any] | None = None,
         breaker: Breaker | None = None,
         breakers: Board | str | None = None,
+        lease: float = 30.0,
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -144,6 +146,11 @@ class Runtime:
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._drain = Drain()
         self._worker: Worker | None = None
+        # Every run this runtime drives holds a lease in the store, renewed while it runs, so
+        # no other process drives it at the same time (`podium resume` twice, a worker).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.lease = lease
+        self._beat: asyncio.Task[None] | None = None
         self._cancel_requested: set[str] = set()
 
     # store lifecycle -----------------------------------------------------------------------
@@ -163,6 +170,9 @@ class Runtime:
 
     async def close(self) -> None:
         """Release the store's connections; the next call opens it again (on any loop)."""
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
         if self._store is not None:
             store, self._store = self._store, None
             await store.close()
@@ -213,6 +223,7 @@ class Runtime:
             updated_at=now,
         )
         await store.create_run(record)
+        await store.kv_claim(LEASE, run_id, self.owner, self.lease)
         limits = _Limits(retry or self.retry, deadline)
         return await self._drive(store, agent, input, run_id, None, 0, limits=limits)
 
@@ -243,17 +254,27 @@ class Runtime:
             raise UsageError(f"run {run_id} was cancelled; start a new run instead")
         if run_id in self._active:
             raise UsageError(f"run {run_id} is already running in this process")
-        agent = self._agent_for(record, agent)
-        input = _check_root_input(agent, record.input)
-        steps = await store.load_steps(run_id)
-        if any(s.key == SAGA_KEY and s.status == StepStatus.COMPLETED for s in steps):
+        if not await self.claim(store, run_id):
+            holder = (await store.kv_get(LEASE, run_id) or {}).get("owner", "another process")
             raise UsageError(
-                f"run {run_id} failed and its side effects were compensated; start a new run"
+                f"run {run_id} is being driven by {holder}; try again once it stops "
+                f"(a lease from a process that died runs out within {self.lease:g}s)"
             )
-        if decision is not None:
-            answered = decided_step(run_id, steps, decision, step)
-            await store.record_finished(answered)
-            steps = [answered if s.key == answered.key else s for s in steps]
+        try:
+            agent = self._agent_for(record, agent)
+            input = _check_root_input(agent, record.input)
+            steps = await store.load_steps(run_id)
+            if any(s.key == SAGA_KEY and s.status == StepStatus.COMPLETED for s in steps):
+                raise UsageError(
+                    f"run {run_id} failed and its side effects were compensated; start a new run"
+                )
+            if decision is not None:
+                answered = decided_step(run_id, steps, decision, step)
+                await store.record_finished(answered)
+                steps = [answered if s.key == answered.key else s for s in steps]
+        except BaseException:
+            await store.kv_delete(LEASE, run_id)
+            raise
         events = await store.list_events(run_id)
         await store.update_run(run_id, status=RunStatus.RUNNING)
         seq = events[-1].seq if events else 0
@@ -345,6 +366,7 @@ class Runtime:
         """Drive submitted runs until stopped (SIGTERM), or until none is left with
         `until_idle`. `agents` are used instead of loading each run's target. Every
         `sweep_every` seconds, overdue requests to people get their timeout rule applied."""
+        self.lease = lease  # the leases this runtime takes and renews last this long
         worker = Worker(
             self,
             concurrency=concurrency,
@@ -454,23 +476,49 @@ class Runtime:
         task = asyncio.current_task()
         assert task is not None
         self._active[run_id] = task
+        self._keep_leases()
         try:
             result = await self._outcome(state, call, task, saga_error, limits.deadline)
             if result.status == RunStatus.FAILED:
                 result = await self._fail_for_good(state, agent, result)
+            kind = "run.parked" if isinstance(result.exception, Parked) else f"run.{result.status}"
+            state.emit(kind, agent=agent.name, data=_run_event_data(result))
+            await store.update_run(
+                run_id,
+                status=result.status,
+                output=result.output,
+                error=result.error,
+                usage=result.usage,
+            )
+            await store.flush()
         finally:
             del self._active[run_id]
-        kind = "run.parked" if isinstance(result.exception, Parked) else f"run.{result.status}"
-        state.emit(kind, agent=agent.name, data=_run_event_data(result))
-        await store.update_run(
-            run_id,
-            status=result.status,
-            output=result.output,
-            error=result.error,
-            usage=result.usage,
-        )
-        await store.flush()
+            with contextlib.suppress(Exception):
+                await store.kv_delete(LEASE, run_id)
         return result
+
+    async def claim(self, store: Store, run_id: str) -> bool:
+        """Take the run's lease; a lease held by a process of this machine that no longer
+        exists (killed, crashed) is taken at once rather than after it runs out."""
+        if await store.kv_claim(LEASE, run_id, self.owner, self.lease):
+            return True
+        held = await store.kv_get(LEASE, run_id) or {}
+        holder = str(held.get("owner", ""))
+        if not _dead_here(holder):
+            return False
+        return await store.kv_claim(LEASE, run_id, self.owner, self.lease, steal_from=holder)
+
+    def _keep_leases(self) -> None:
+        """Renew the leases of the runs this runtime drives, while it drives any."""
+        if self._beat is None or self._beat.done():
+            self._beat = asyncio.create_task(self._renew_leases())
+
+    async def _renew_leases(self) -> None:
+        store = await self.open()
+        while self._active:
+            await asyncio.sleep(self.lease / 3)
+            for run_id in list(self._active):
+                await store.kv_claim(LEASE, run_id, self.owner, self.lease)
 
     async def _outcome(
         self,
@@ -608,6 +656,21 @@ def _unseen_tools(state: RunState) -> bool:
         s.kind == "tool" and s.status == StepStatus.COMPLETED and k not in seen
         for k, s in (state.prior or {}).items()
     )
+
+
+def _dead_here(owner: str) -> bool:
+    """Whether a lease owner (`host:pid:nonce`) is a process of this machine that is gone."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _run_event_data(result: RunResult) -> dict[str, Any]:

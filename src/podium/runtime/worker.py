@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +68,7 @@ class Worker:
         self.poll = poll
         self.grace = grace
         self.agents = agents or {}
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.owner = rt.owner  # the runtime renews the leases of the runs it drives
         self.stats = WorkStats()
         self._stopping = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -118,8 +116,8 @@ class Worker:
                 break
             if run_id in self._tasks or run_id in self._broken:
                 continue
-            if not await store.kv_claim(LEASE, run_id, self.owner, self.lease):
-                held += 1  # another worker holds it
+            if not await self.rt.claim(store, run_id):
+                held += 1  # another live worker holds it
                 continue
             self._tasks[run_id] = asyncio.create_task(self._drive(run_id, queued[run_id]))
             room -= 1
@@ -137,7 +135,7 @@ class Worker:
                 continue
             if len(self._tasks) >= self.concurrency or self._stopping.is_set():
                 return
-            if await store.kv_claim(LEASE, run_id, self.owner, self.lease):
+            if await self.rt.claim(store, run_id):
                 self._tasks[run_id] = asyncio.create_task(self._drive(run_id, {}))
 
     async def _wait_a_little(self) -> None:
@@ -153,7 +151,6 @@ class Worker:
 
     async def _drive(self, run_id: str, entry: dict[str, Any]) -> None:
         store = await self.rt.open()
-        beat = asyncio.create_task(self._heartbeat(run_id))
         self.stats.started += 1
         try:
             record = await store.get_run(run_id)
@@ -171,7 +168,6 @@ class Worker:
             self.stats.errors += 1  # misuse (a target that no longer loads): leave it queued
             self._broken.add(run_id)
         finally:
-            beat.cancel()
             with contextlib.suppress(Exception):
                 await store.kv_delete(LEASE, run_id)
             self._tasks.pop(run_id, None)
@@ -186,12 +182,6 @@ class Worker:
             self.stats.waiting += 1
         else:
             self.stats.parked += 1
-
-    async def _heartbeat(self, run_id: str) -> None:
-        store = await self.rt.open()
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            await store.kv_claim(LEASE, run_id, self.owner, self.lease)
 
     async def _drain(self) -> None:
         """Let running steps finish (runs park at their next step), then cancel the rest."""

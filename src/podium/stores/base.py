@@ -82,6 +82,9 @@ class Store(Protocol):
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         """Every key of a namespace with its value, in key order."""
 
-    async def kv_claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+    async def kv_claim(
+        self, namespace: str, key: str, owner: str, ttl: float, *, steal_from: str | None = None
+    ) -> bool:
         """Atomically take (or renew) a lease: succeeds if nobody holds `key`, `owner` already
-        does, or the holder's lease ran out. The value becomes `{"owner", "until"}`."""
+        does, the holder's lease ran out, or the holder is `steal_from` (known to be dead).
+        The value becomes `{"owner", "until"}`."""

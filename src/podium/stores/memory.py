@@ -93,11 +93,17 @@ class MemoryStore:
         items = self._kv.get(namespace, {})
         return {k: copy.deepcopy(items[k]) for k in sorted(items)}
 
-    async def kv_claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+    async def kv_claim(
+        self, namespace: str, key: str, owner: str, ttl: float, *, steal_from: str | None = None
+    ) -> bool:
         items = self._kv.setdefault(namespace, {})
         now = time.time()
         held = items.get(key)
-        if held is not None and held.get("owner") != owner and held.get("until", 0) >= now:
+        if (
+            held is not None
+            and held.get("owner") not in (owner, steal_from)
+            and held.get("until", 0) >= now
+        ):
             return False
         items[key] = {"owner": owner, "until": now + ttl}
         return True

@@ -309,15 +309,18 @@ class PostgresStore:
         sql = "DELETE FROM kv WHERE namespace = $1 AND key = $2"
         return str(await self._open_pool().execute(sql, namespace, key)) != "DELETE 0"
 
-    async def kv_claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+    async def kv_claim(
+        self, namespace: str, key: str, owner: str, ttl: float, *, steal_from: str | None = None
+    ) -> bool:
         now = time.time()
         sql = (
             "INSERT INTO kv (namespace, key, value) VALUES ($1, $2, $3) "
             "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value "
-            "WHERE (kv.value->>'owner') = $4 OR (kv.value->>'until')::float8 < $5"
+            "WHERE (kv.value->>'owner') IN ($4, $5) OR (kv.value->>'until')::float8 < $6"
         )
         value = dumps({"owner": owner, "until": now + ttl})
-        status = await self._open_pool().execute(sql, namespace, key, value, owner, now)
+        pool = self._open_pool()
+        status = await pool.execute(sql, namespace, key, value, owner, steal_from or owner, now)
         return str(status).endswith(" 1")
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:

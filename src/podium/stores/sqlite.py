@@ -323,14 +323,15 @@ def _kv_delete(conn: sqlite3.Connection, arg: tuple[str, str]) -> bool:
     return conn.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", arg).rowcount > 0
 
 
-def _kv_claim(conn: sqlite3.Connection, arg: tuple[str, str, str, str, float]) -> bool:
-    namespace, key, value, owner, now = arg
+def _kv_claim(conn: sqlite3.Connection, arg: tuple[str, str, str, str, str, float]) -> bool:
+    namespace, key, value, owner, steal_from, now = arg
     sql = (
         "INSERT INTO kv (namespace, key, value) VALUES (?, ?, ?) "
         "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value "
-        "WHERE json_extract(kv.value, '$.owner') = ? OR json_extract(kv.value, '$.until') < ?"
+        "WHERE json_extract(kv.value, '$.owner') IN (?, ?) "
+        "OR json_extract(kv.value, '$.until') < ?"
     )
-    return conn.execute(sql, (namespace, key, value, owner, now)).rowcount > 0
+    return conn.execute(sql, (namespace, key, value, owner, steal_from, now)).rowcount > 0
 
 
 def _kv_list(conn: sqlite3.Connection, namespace: str) -> dict[str, Any]:
@@ -476,10 +477,13 @@ class SQLiteStore:
         result: bool = await self._write(_kv_delete, (namespace, key))
         return result
 
-    async def kv_claim(self, namespace: str, key: str, owner: str, ttl: float) -> bool:
+    async def kv_claim(
+        self, namespace: str, key: str, owner: str, ttl: float, *, steal_from: str | None = None
+    ) -> bool:
         now = time.time()
         value = dumps({"owner": owner, "until": now + ttl})
-        result: bool = await self._write(_kv_claim, (namespace, key, value, owner, now))
+        arg = (namespace, key, value, owner, steal_from or owner, now)
+        result: bool = await self._write(_kv_claim, arg)
         return result
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:

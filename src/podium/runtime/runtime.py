@@ -438,30 +438,9 @@ class Runtime:
         limits: _Limits | None = None,
     ) -> RunResult:
         limits = limits or _Limits(self.retry, None)
-        replay_map = prior = None
+        state = self._new_state(store, run_id, prior_steps, seq, limits)
+        marker = state.prior.get(SAGA_KEY) if state.prior else None
         saga_error = None
-        if prior_steps is not None:
-            prior = {s.key: s for s in prior_steps}
-            replay_map = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
-        state = RunState(
-            run_id,
-            store,
-            self._replay_door if replay_map else self._door,
-            replay=replay_map,
-            prior=prior,
-            listeners=tuple(self._listeners),
-            retry=limits.retry,
-            timeout=self.timeout,
-            drain=self._drain,
-        )
-        state.seq = seq
-        if replay_map:
-            # Completed steps never run again, so what they spent is the run's usage so far,
-            # whether the resumed run replays them one by one or inside a parent replayed whole.
-            for done in replay_map.values():
-                if done.usage is not None:
-                    state.usage = state.usage + done.usage
-        marker = prior.get(SAGA_KEY) if prior else None
         if marker is not None:  # killed while compensating: find the effects, then go on
             state.replay_only = True
             saga_error = marker.error
@@ -519,6 +498,37 @@ class Runtime:
             await asyncio.sleep(self.lease / 3)
             for run_id in list(self._active):
                 await store.kv_claim(LEASE, run_id, self.owner, self.lease)
+
+    def _new_state(
+        self,
+        store: Store,
+        run_id: str,
+        prior_steps: list[StepRecord] | None,
+        seq: int,
+        limits: _Limits,
+    ) -> RunState:
+        replay_map = prior = None
+        if prior_steps is not None:
+            prior = {s.key: s for s in prior_steps}
+            replay_map = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
+        state = RunState(
+            run_id,
+            store,
+            self._replay_door if replay_map else self._door,
+            replay=replay_map,
+            prior=prior,
+            listeners=tuple(self._listeners),
+            retry=limits.retry,
+            timeout=self.timeout,
+            drain=self._drain,
+        )
+        state.seq = seq
+        # Completed steps never run again, so what they spent is the run's usage so far,
+        # whether the resumed run replays them one by one or inside a parent replayed whole.
+        for done in (replay_map or {}).values():
+            if done.usage is not None:
+                state.usage = state.usage + done.usage
+        return state
 
     async def _outcome(
         self,

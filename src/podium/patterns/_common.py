@@ -30,7 +30,7 @@ def named_agents(
         if not is_agent(member):
             raise UsageError(f"{where}: {role} {key!r} ({member!r}) is not an agent")
         if not isinstance(key, str) or not key.strip():
-            raise UsageError(f"{where}: {role} name {key!r} must be a string")
+            raise UsageError(f"{where}: {role} name {key!r} must be a non-empty string")
         if key in table:
             raise UsageError(f"{where}: {role} {key!r} is named twice")
         table[key] = member

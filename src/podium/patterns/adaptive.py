@@ -52,7 +52,7 @@ import asyncio
 import inspect
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -60,12 +60,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.agents.function import FunctionAgent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
 from podium.models.base import closed_schema as _closed_schema
+from podium.patterns._classify import FunctionClassifier, RulesClassifier
 from podium.patterns._common import named_agents
 from podium.patterns.loop import _is_done
-from podium.patterns.router import Rule, _text_of
+from podium.patterns.router import Rule
 from podium.runtime.serde import describe_validation_error
 
 if TYPE_CHECKING:
@@ -508,35 +508,13 @@ def _check_choice(value: Any) -> AdaptiveChoice:
 # classifiers ---------------------------------------------------------------------------------
 
 
-class _FunctionClassifier(AgentBase[Any, StrategyChoice]):
-    """A classifier function as an agent, so its answer is a journaled step."""
-
-    def __init__(self, name: str, fn: Callable[..., Any]) -> None:
-        self._fn = FunctionAgent(fn, name=name)
-        self._setup(name, output_type=StrategyChoice, description="picks a strategy")
-        self.input_type = self._fn.input_type
-        self.check_input = self._fn.check_input
-
-    async def run(self, input: Any, ctx: RunContext) -> StrategyChoice:
-        return _as_choice(await self._fn.run(input, ctx), self.name, ctx.key)
-
-
-class _RulesClassifier(AgentBase[Any, StrategyChoice]):
-    """Rules tried in order; the first match names the strategy (and so the task kind)."""
-
-    def __init__(self, name: str, rules: Sequence[Rule]) -> None:
-        self.rules = tuple(rules)
-        self._setup(name, output_type=StrategyChoice, description="picks a strategy by rules")
-
-    async def run(self, input: Any, ctx: RunContext) -> StrategyChoice:
-        text = _text_of(input)
-        for i, rule in enumerate(self.rules):
-            found = await rule.matches(input, text)
-            if found is not None:
-                return StrategyChoice(
-                    strategy=rule.route, task_kind=rule.route, reason=f"rule {i}: {found}"
-                )
+def _strategy_by_rule(rule: Rule | None, index: int, found: str) -> StrategyChoice:
+    """A matching rule names the strategy, and so the task kind."""
+    if rule is None:
         return StrategyChoice(reason="no rule matched")
+    return StrategyChoice(
+        strategy=rule.route, task_kind=rule.route, reason=f"rule {index}: {found}"
+    )
 
 
 def _classifier_agent(name: str, classifier: Any, strategies: Mapping[str, Any]) -> Any:
@@ -555,9 +533,11 @@ def _classifier_agent(name: str, classifier: Any, strategies: Mapping[str, Any])
                     f"Adaptive {name!r}: rule {i} names strategy {rule.route!r}, which is not "
                     f"one of {list(strategies)}"
                 )
-        return _RulesClassifier(step, rules)
+        return RulesClassifier(
+            step, rules, StrategyChoice, _strategy_by_rule, "picks a strategy by rules"
+        )
     if callable(classifier):
-        return _FunctionClassifier(step, classifier)
+        return FunctionClassifier(step, classifier, StrategyChoice, _as_choice, "picks a strategy")
     raise UsageError(
         f"Adaptive {name!r}: classifier must be a function, a list of Rules or an agent, "
         f"got {classifier!r}"

@@ -41,9 +41,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.agents.function import FunctionAgent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
 from podium.models.base import closed_schema as _closed_schema
+from podium.patterns._classify import FunctionClassifier, RulesClassifier
+from podium.patterns._common import named_agents
 from podium.runtime.serde import describe_validation_error, to_plain
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ class Router(AgentBase[Any, Any]):
         timeout: float | None = None,
         description: str = "",
     ) -> None:
-        self.routes: dict[str, Any] = _check_routes(name, routes)
+        self.routes: dict[str, Any] = named_agents("Router", name, routes, "route")
         if isinstance(threshold, bool) or not isinstance(threshold, int | float):
             raise UsageError(f"Router {name!r}: threshold must be a number, got {threshold!r}")
         if not 0.0 <= threshold <= 1.0:
@@ -174,7 +175,7 @@ class Router(AgentBase[Any, Any]):
         replace the opening paragraph; the list of routes is always appended."""
         from podium.agents.llm import LLMAgent
 
-        table = _check_routes(name, routes)
+        table = named_agents("Router", name, routes, "route")
         classifier = LLMAgent(
             f"{name}.classify",
             model=model,
@@ -257,77 +258,6 @@ class _Triage(AgentBase[Any, Any]):
         raise Suspended(ctx.key, f"triage: {input['note']}", payload=input)
 
 
-class _FunctionClassifier(AgentBase[Any, RouteDecision]):
-    """A classifier function as an agent, so its decision is a journaled step."""
-
-    def __init__(self, name: str, fn: Callable[..., Any]) -> None:
-        self._fn = FunctionAgent(fn, name=name)
-        self._setup(name, output_type=RouteDecision, description="classifies the input")
-        self.input_type = self._fn.input_type
-        self.check_input = self._fn.check_input
-
-    async def run(self, input: Any, ctx: RunContext) -> RouteDecision:
-        return _as_decision(await self._fn.run(input, ctx), self.name, ctx.key)
-
-
-class _RulesClassifier(AgentBase[Any, RouteDecision]):
-    """Rules as an agent: tried in order, the first match wins."""
-
-    def __init__(self, name: str, rules: Sequence[Rule]) -> None:
-        self.rules = tuple(rules)
-        self._setup(name, output_type=RouteDecision, description="classifies by rules")
-
-    async def run(self, input: Any, ctx: RunContext) -> RouteDecision:
-        text = _text_of(input)
-        for i, rule in enumerate(self.rules):
-            found = await rule.matches(input, text)
-            if found is not None:
-                return RouteDecision(
-                    route=rule.route, confidence=rule.confidence, reason=f"rule {i}: {found}"
-                )
-        return RouteDecision(route="", confidence=0.0, reason="no rule matched")
-
-
-def _text_of(value: Any) -> str:
-    """The words in a value, for keyword rules: a string as is; for dicts, lists and models,
-    every string and number inside (values, not keys), one per line."""
-    if isinstance(value, str):
-        return value
-    parts: list[str] = []
-    stack = [to_plain(value)]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-        elif item is not None:
-            parts.append(str(item))
-    return "\n".join(parts)
-
-
-def _check_routes(name: str, routes: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
-    pairs: list[tuple[Any, Any]]
-    if isinstance(routes, Mapping):
-        pairs = list(routes.items())
-    elif isinstance(routes, Sequence) and not isinstance(routes, str):
-        pairs = [(getattr(a, "name", None), a) for a in routes]
-    else:
-        raise UsageError(f"Router {name!r}: routes must be a dict or a list of agents")
-    if not pairs:
-        raise UsageError(f"Router {name!r} needs at least one route")
-    table: dict[str, Any] = {}
-    for route, target in pairs:
-        if not _is_agent(target):
-            raise UsageError(f"Router {name!r}: route {route!r} ({target!r}) is not an agent")
-        if not isinstance(route, str) or not route.strip():
-            raise UsageError(f"Router {name!r}: route name {route!r} must be a non-empty string")
-        if route in table:
-            raise UsageError(f"Router {name!r}: route {route!r} is named twice")
-        table[route] = target
-    return table
-
-
 def _classifier_agent(name: str, classifier: Classifier, routes: dict[str, Any]) -> Any:
     """The step that classifies: an agent as given, or a function or rules wrapped in one."""
     if _is_agent(classifier):
@@ -345,12 +275,20 @@ def _classifier_agent(name: str, classifier: Classifier, routes: dict[str, Any])
                     f"Router {name!r}: rule {i} names route {rule.route!r}, "
                     f"which is not one of {list(routes)}"
                 )
-        return _RulesClassifier(step, rules)
+        return RulesClassifier(step, rules, RouteDecision, _route_by_rule, "classifies by rules")
     if callable(classifier):
-        return _FunctionClassifier(step, classifier)
+        return FunctionClassifier(step, classifier, RouteDecision, _as_decision, "classifies")
     raise UsageError(
         f"Router {name!r}: classifier must be a function, a list of Rules or an agent, "
         f"got {classifier!r}"
+    )
+
+
+def _route_by_rule(rule: Rule | None, index: int, found: str) -> RouteDecision:
+    if rule is None:
+        return RouteDecision(route="", confidence=0.0, reason="no rule matched")
+    return RouteDecision(
+        route=rule.route, confidence=rule.confidence, reason=f"rule {index}: {found}"
     )
 
 

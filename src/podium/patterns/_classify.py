@@ -1,0 +1,75 @@
+"""Classifiers as agents, shared by the patterns that pick (Router, Adaptive): a function or a
+list of rules becomes a step of its own, so its answer is journaled and replayed on resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from podium.agents.base import AgentBase
+from podium.agents.function import FunctionAgent
+
+if TYPE_CHECKING:
+    from podium.patterns.router import Rule
+    from podium.runtime.context import RunContext
+
+# (raw answer, classifier name, step key) -> the pattern's decision type
+Convert = Callable[[Any, str, str], Any]
+# (the rule that matched, or None; its index; what matched) -> the pattern's decision type
+Decide = Callable[["Rule | None", int, str], Any]
+
+
+class FunctionClassifier(AgentBase[Any, Any]):
+    """A classifier function as an agent; `convert` turns its answer into a decision."""
+
+    def __init__(
+        self, name: str, fn: Callable[..., Any], output_type: Any, convert: Convert, what: str
+    ) -> None:
+        self._fn = FunctionAgent(fn, name=name)
+        self._convert = convert
+        self._setup(name, output_type=output_type, description=what)
+        self.input_type = self._fn.input_type
+        self.check_input = self._fn.check_input
+
+    async def run(self, input: Any, ctx: RunContext) -> Any:
+        return self._convert(await self._fn.run(input, ctx), self.name, ctx.key)
+
+
+class RulesClassifier(AgentBase[Any, Any]):
+    """Rules tried in order; the first match decides (`decide(rule, index, found)`), and no
+    match is `decide(None, -1, "")`."""
+
+    def __init__(
+        self, name: str, rules: Sequence[Rule], output_type: Any, decide: Decide, what: str
+    ) -> None:
+        self.rules = tuple(rules)
+        self._decide = decide
+        self._setup(name, output_type=output_type, description=what)
+
+    async def run(self, input: Any, ctx: RunContext) -> Any:
+        text = text_of(input)
+        for i, rule in enumerate(self.rules):
+            found = await rule.matches(input, text)
+            if found is not None:
+                return self._decide(rule, i, found)
+        return self._decide(None, -1, "")
+
+
+def text_of(value: Any) -> str:
+    """The words in a value, for keyword rules: a string as is; for dicts, lists and models,
+    every string and number inside (values, not keys), one per line."""
+    from podium.runtime.serde import to_plain
+
+    if isinstance(value, str):
+        return value
+    parts: list[str] = []
+    stack = [to_plain(value)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif item is not None:
+            parts.append(str(item))
+    return "\n".join(parts)

@@ -3,11 +3,12 @@ list of rules becomes a step of its own, so its answer is journaled and replayed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from podium.agents.base import AgentBase
+from podium.agents.base import AgentBase, is_agent
 from podium.agents.function import FunctionAgent
+from podium.errors import UsageError
 
 if TYPE_CHECKING:
     from podium.patterns.router import Rule
@@ -53,6 +54,44 @@ class RulesClassifier(AgentBase[Any, Any]):
             if found is not None:
                 return self._decide(rule, i, found)
         return self._decide(None, -1, "")
+
+
+def classifier_agent(
+    kind: str,
+    name: str,
+    classifier: Any,
+    targets: Mapping[str, Any],
+    role: str,
+    output_type: Any,
+    convert: Convert,
+    decide: Decide,
+) -> Any:
+    """The step that classifies for a pattern: an agent as given, or a function or rules
+    (checked against the pattern's `targets`) wrapped in one named `<name>.classify`."""
+    from podium.patterns.router import Rule
+
+    if is_agent(classifier):
+        return classifier
+    step = f"{name}.classify"
+    if isinstance(classifier, Rule):
+        classifier = [classifier]
+    if isinstance(classifier, Sequence) and not isinstance(classifier, str):
+        rules = list(classifier)
+        if not rules or not all(isinstance(r, Rule) for r in rules):
+            raise UsageError(f"{kind} {name!r}: a classifier list must hold at least one Rule")
+        for i, rule in enumerate(rules):
+            if rule.route not in targets:
+                raise UsageError(
+                    f"{kind} {name!r}: rule {i} names {role} {rule.route!r}, "
+                    f"which is not one of {list(targets)}"
+                )
+        return RulesClassifier(step, rules, output_type, decide, "classifies by rules")
+    if callable(classifier):
+        return FunctionClassifier(step, classifier, output_type, convert, "classifies")
+    raise UsageError(
+        f"{kind} {name!r}: classifier must be a function, a list of Rules or an agent, "
+        f"got {classifier!r}"
+    )
 
 
 def text_of(value: Any) -> str:

@@ -62,7 +62,7 @@ from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
 from podium.models.base import closed_schema as _closed_schema
-from podium.patterns._classify import FunctionClassifier, RulesClassifier
+from podium.patterns._classify import classifier_agent
 from podium.patterns._common import named_agents
 from podium.patterns.loop import _is_done
 from podium.patterns.router import Rule
@@ -312,7 +312,18 @@ class Adaptive(AgentBase[Any, Any]):
         if min(cost_weight, latency_weight, prior) < 0:
             raise UsageError(f"Adaptive {name!r}: weights and prior must not be negative")
         self.classifier = (
-            None if classifier is None else _classifier_agent(name, classifier, self.strategies)
+            None
+            if classifier is None
+            else classifier_agent(
+                "Adaptive",
+                name,
+                classifier,
+                self.strategies,
+                "strategy",
+                StrategyChoice,
+                _as_choice,
+                _strategy_by_rule,
+            )
         )
         self.learning = learning
         self.default = default
@@ -514,33 +525,6 @@ def _strategy_by_rule(rule: Rule | None, index: int, found: str) -> StrategyChoi
         return StrategyChoice(reason="no rule matched")
     return StrategyChoice(
         strategy=rule.route, task_kind=rule.route, reason=f"rule {index}: {found}"
-    )
-
-
-def _classifier_agent(name: str, classifier: Any, strategies: Mapping[str, Any]) -> Any:
-    if _is_agent(classifier):
-        return classifier
-    step = f"{name}.classify"
-    if isinstance(classifier, Rule):
-        classifier = [classifier]
-    if isinstance(classifier, Sequence) and not isinstance(classifier, str):
-        rules = list(classifier)
-        if not rules or not all(isinstance(r, Rule) for r in rules):
-            raise UsageError(f"Adaptive {name!r}: a classifier list must hold Rules")
-        for i, rule in enumerate(rules):
-            if rule.route not in strategies:
-                raise UsageError(
-                    f"Adaptive {name!r}: rule {i} names strategy {rule.route!r}, which is not "
-                    f"one of {list(strategies)}"
-                )
-        return RulesClassifier(
-            step, rules, StrategyChoice, _strategy_by_rule, "picks a strategy by rules"
-        )
-    if callable(classifier):
-        return FunctionClassifier(step, classifier, StrategyChoice, _as_choice, "picks a strategy")
-    raise UsageError(
-        f"Adaptive {name!r}: classifier must be a function, a list of Rules or an agent, "
-        f"got {classifier!r}"
     )
 
 

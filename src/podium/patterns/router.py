@@ -43,7 +43,7 @@ from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
 from podium.models.base import closed_schema as _closed_schema
-from podium.patterns._classify import FunctionClassifier, RulesClassifier
+from podium.patterns._classify import classifier_agent
 from podium.patterns._common import named_agents
 from podium.runtime.serde import describe_validation_error, to_plain
 
@@ -145,7 +145,16 @@ class Router(AgentBase[Any, Any]):
             raise UsageError(f"Router {name!r}: fallback {fallback!r} is not an agent")
         self.threshold = float(threshold)
         self.fallback = fallback
-        self.classifier = _classifier_agent(name, classifier, self.routes)
+        self.classifier = classifier_agent(
+            "Router",
+            name,
+            classifier,
+            self.routes,
+            "route",
+            RouteDecision,
+            _as_decision,
+            _route_by_rule,
+        )
         self._triage = _Triage(f"{name}.triage")
         agents = [*self.routes.values(), *([fallback] if fallback is not None else [])]
         self._setup(
@@ -256,32 +265,6 @@ class _Triage(AgentBase[Any, Any]):
 
     async def run(self, input: dict[str, Any], ctx: RunContext) -> Any:
         raise Suspended(ctx.key, f"triage: {input['note']}", payload=input)
-
-
-def _classifier_agent(name: str, classifier: Classifier, routes: dict[str, Any]) -> Any:
-    """The step that classifies: an agent as given, or a function or rules wrapped in one."""
-    if _is_agent(classifier):
-        return classifier
-    step = f"{name}.classify"
-    if isinstance(classifier, Rule):
-        classifier = [classifier]
-    if isinstance(classifier, Sequence) and not isinstance(classifier, str):
-        rules = list(classifier)
-        if not rules or not all(isinstance(r, Rule) for r in rules):
-            raise UsageError(f"Router {name!r}: a classifier list must hold at least one Rule")
-        for i, rule in enumerate(rules):
-            if rule.route not in routes:
-                raise UsageError(
-                    f"Router {name!r}: rule {i} names route {rule.route!r}, "
-                    f"which is not one of {list(routes)}"
-                )
-        return RulesClassifier(step, rules, RouteDecision, _route_by_rule, "classifies by rules")
-    if callable(classifier):
-        return FunctionClassifier(step, classifier, RouteDecision, _as_decision, "classifies")
-    raise UsageError(
-        f"Router {name!r}: classifier must be a function, a list of Rules or an agent, "
-        f"got {classifier!r}"
-    )
 
 
 def _route_by_rule(rule: Rule | None, index: int, found: str) -> RouteDecision:

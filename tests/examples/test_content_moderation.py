@@ -9,19 +9,16 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from examples.content_moderation.flow import SAMPLE_TEXT, build_flow, post_for
+from podium import RunStatus, Runtime
 
-from examples.content_moderation.flow import SAMPLE_TEXT, build_flow, post_for  # noqa: E402
-from podium import NO_RETRY, RunStatus, Runtime  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 POLICIES = "/content_moderation/policies#0"
 
@@ -31,12 +28,6 @@ def biz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "posts.db"
     monkeypatch.setenv("MODERATION_DB", str(path))
     return path
-
-
-@pytest.fixture
-async def rt(tmp_path: Path, biz: Path) -> AsyncIterator[Runtime]:
-    async with Runtime(f"sqlite:///{tmp_path / 'podium.db'}", retry=NO_RETRY) as runtime:
-        yield runtime
 
 
 def rows(path: Path, sql: str) -> list[dict[str, Any]]:

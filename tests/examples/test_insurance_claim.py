@@ -9,19 +9,16 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from examples.insurance_claim.flow import SAMPLE_CLAIM, build_flow
+from podium import RunStatus, Runtime
 
-from examples.insurance_claim.flow import SAMPLE_CLAIM, build_flow  # noqa: E402
-from podium import NO_RETRY, RunStatus, Runtime  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 DECISION = "/insurance_claim/approve_payment#0/approve_payment.decision#0"
 
@@ -31,12 +28,6 @@ def biz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "claims.db"
     monkeypatch.setenv("CLAIMS_DB", str(path))
     return path
-
-
-@pytest.fixture
-async def rt(tmp_path: Path, biz: Path) -> AsyncIterator[Runtime]:
-    async with Runtime(f"sqlite:///{tmp_path / 'podium.db'}", retry=NO_RETRY) as runtime:
-        yield runtime
 
 
 def rows(path: Path, sql: str) -> list[dict[str, Any]]:

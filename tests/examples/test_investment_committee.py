@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from examples.investment_committee.committee import SAMPLE, build_flow
+from podium import NO_RETRY, RunStatus, Runtime, StepRecord, StepStatus
 
-from examples.investment_committee.committee import SAMPLE, build_flow  # noqa: E402
-from podium import NO_RETRY, RunStatus, Runtime, StepRecord, StepStatus  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -3,17 +3,14 @@ SQLite store, including a resume that does not ask the models again."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from examples.market_research import flow as example
+from podium import NO_RETRY, ProviderError, RunStatus, Runtime, ScriptedModel
+from podium.patterns.supervisor import SupervisorResult
 
-from examples.market_research import flow as example  # noqa: E402
-from podium import NO_RETRY, ProviderError, RunStatus, Runtime, ScriptedModel  # noqa: E402
-from podium.patterns.supervisor import SupervisorResult  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_plans_reviews_and_writes_the_brief(tmp_path: Path) -> None:

@@ -3,17 +3,14 @@ with keys and events at every level and a resume after a deep failure."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from examples.procurement import flow as example
+from podium import NO_RETRY, RunStatus, Runtime
+from podium.patterns.supervisor import SupervisorResult
 
-from examples.procurement import flow as example  # noqa: E402
-from podium import NO_RETRY, RunStatus, Runtime  # noqa: E402
-from podium.patterns.supervisor import SupervisorResult  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 TOP = "/desk/procurement#0"
 

@@ -9,22 +9,19 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from examples.returns_exchange import systems
+from examples.returns_exchange.flow import SAMPLE_MESSAGE, build_flow
+from examples.returns_exchange.understanding import SCRIPTED_LABEL
+from podium import RunStatus, Runtime
+from podium.models.scripted import ScriptedModel
 
-from examples.returns_exchange import systems  # noqa: E402
-from examples.returns_exchange.flow import SAMPLE_MESSAGE, build_flow  # noqa: E402
-from examples.returns_exchange.understanding import SCRIPTED_LABEL  # noqa: E402
-from podium import NO_RETRY, RunStatus, Runtime  # noqa: E402
-from podium.models.scripted import ScriptedModel  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -35,12 +32,6 @@ def biz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     with systems.connect():  # created and seeded, so every test can read every table
         pass
     return path
-
-
-@pytest.fixture
-async def rt(tmp_path: Path, biz: Path) -> AsyncIterator[Runtime]:
-    async with Runtime(f"sqlite:///{tmp_path / 'podium.db'}", retry=NO_RETRY) as runtime:
-        yield runtime
 
 
 def rows(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

@@ -3,18 +3,15 @@ a Python handoff to a supervisor, and context for the tech agent."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from examples.support_handoff.desk import build_desk
+from podium import NO_RETRY, Runtime
 
-from examples.support_handoff.desk import build_desk  # noqa: E402
-from podium import NO_RETRY, Runtime  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

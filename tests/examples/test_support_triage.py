@@ -8,19 +8,16 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from examples.support_triage.flow import SAMPLE_MESSAGE, build_flow, score
+from podium import RunStatus, Runtime, ScriptedModel
 
-from examples.support_triage.flow import SAMPLE_MESSAGE, build_flow, score  # noqa: E402
-from podium import NO_RETRY, RunStatus, Runtime, ScriptedModel  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 MIXED = "I was charged twice and now I can't log in"
 
@@ -30,12 +27,6 @@ def biz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "support.db"
     monkeypatch.setenv("SUPPORT_DB", str(path))
     return path
-
-
-@pytest.fixture
-async def rt(tmp_path: Path, biz: Path) -> AsyncIterator[Runtime]:
-    async with Runtime(f"sqlite:///{tmp_path / 'podium.db'}", retry=NO_RETRY) as runtime:
-        yield runtime
 
 
 def rows(path: Path, sql: str) -> list[dict[str, Any]]:

@@ -3,19 +3,14 @@ SQLite store, including a resume that does not ask the models again."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from examples.write_critique_revise import flow as example  # noqa: E402
-from podium import (  # noqa: E402
+from examples.write_critique_revise import flow as example
+from podium import (
     NO_RETRY,
     Message,
     ProviderError,
@@ -23,6 +18,8 @@ from podium import (  # noqa: E402
     Runtime,
     ScriptedModel,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_revises_until_the_critic_approves(tmp_path: Path) -> None:

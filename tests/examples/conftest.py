@@ -1,0 +1,26 @@
+"""Shared by the example tests: the repository root on `sys.path` (so `examples.*` imports
+however pytest is started), and a runtime on a SQLite file per test.
+
+`rt` asks for the test module's `biz` fixture, which points the example's business database
+at the test's folder, so every example test writes only under `tmp_path`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from podium import NO_RETRY, Runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+async def rt(tmp_path: Path, biz: Path) -> AsyncIterator[Runtime]:
+    async with Runtime(f"sqlite:///{tmp_path / 'podium.db'}", retry=NO_RETRY) as runtime:
+        yield runtime

@@ -9,7 +9,7 @@ difference, and each injects errors, hangs or malformed answers on a seeded sche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from podium.agents.base import AgentBase
@@ -52,6 +52,36 @@ class _Faulty:
     """What every faulty wrapper shares: the injector and its public view."""
 
     injector: Injector
+    when: When
+
+    def _arm(
+        self,
+        owner: str,
+        when: str,
+        schedule: Schedule | None,
+        fail_rate: float,
+        hang_rate: float,
+        seed: int,
+        error: ErrorSpec | None,
+        hang_for: float,
+    ) -> None:
+        """Set up failures and hangs (no malformed answers: those are a model's)."""
+        self.when = _check_when(owner, when)
+        sched = _schedule(owner, schedule, fail_rate, hang_rate, 0.0, seed)
+        errors = () if error is None else (error,)
+        self.injector = Injector(owner, sched, errors, hang_for=hang_for, kinds=("error", "hang"))
+
+    async def _around(self, delegate: Callable[[], Awaitable[Any]]) -> Any:
+        """Delegate, or inject this call's fault: before delegating, or after it (the work
+        happens; its answer is lost)."""
+        n, kind = self.injector.next()
+        if kind is None:
+            return await delegate()
+        if self.when == "after":
+            await delegate()
+        if kind == "hang":
+            await self.injector.hang(n)
+        raise self.injector.error(n)
 
     @property
     def stats(self) -> FaultStats:
@@ -184,23 +214,13 @@ class FlakyTool(Tool, _Faulty):
         self.__dict__.update(inner.__dict__)
         owner = f"flaky tool {inner.name!r}"
         self.inner = inner
-        self.when = _check_when(owner, when)
-        sched = _schedule(owner, schedule, fail_rate, hang_rate, 0.0, seed)
-        errors = () if error is None else (error,)
-        self.injector = Injector(owner, sched, errors, hang_for=hang_for, kinds=("error", "hang"))
+        self._arm(owner, when, schedule, fail_rate, hang_rate, seed, error, hang_for)
 
     def check_input(self, args: Any) -> dict[str, Any]:
         return self.inner.check_input(args)
 
     async def invoke(self, call: Call) -> Any:
-        n, kind = self.injector.next()
-        if kind is None:
-            return await self.inner.invoke(call)
-        if self.when == "after":
-            await self.inner.invoke(call)  # the effect happens; its answer is lost
-        if kind == "hang":
-            await self.injector.hang(n)
-        raise self.injector.error(n)
+        return await self._around(lambda: self.inner.invoke(call))
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":
@@ -275,20 +295,10 @@ class FlakyAgent(AgentBase[Any, Any], _Faulty):
         self.fallbacks = tuple(getattr(inner, "fallbacks", ()) or ())
         self.breaker = getattr(inner, "breaker", None)
         self.target = None  # a resume in another process would load the agent without faults
-        self.when = _check_when(owner, when)
-        sched = _schedule(owner, schedule, fail_rate, hang_rate, 0.0, seed)
-        errors = () if error is None else (error,)
-        self.injector = Injector(owner, sched, errors, hang_for=hang_for, kinds=("error", "hang"))
+        self._arm(owner, when, schedule, fail_rate, hang_rate, seed, error, hang_for)
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
-        n, kind = self.injector.next()
-        if kind is None:
-            return await self.inner.run(input, ctx)
-        if self.when == "after":
-            await self.inner.run(input, ctx)
-        if kind == "hang":
-            await self.injector.hang(n)
-        raise self.injector.error(n)
+        return await self._around(lambda: self.inner.run(input, ctx))
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":

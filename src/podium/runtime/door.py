@@ -20,7 +20,7 @@ from podium.runtime.serde import Validator
 if TYPE_CHECKING:
     from podium.runtime.context import RunState
     from podium.runtime.policies import Retry
-    from podium.runtime.records import StepRecord, Usage
+    from podium.runtime.records import Usage
 
 Handler = Callable[["Call"], Awaitable[Any]]
 Middleware = Callable[["Call", Handler], Awaitable[Any]]
@@ -50,7 +50,6 @@ class Call:
         "kind",
         "name",
         "parent",
-        "record",
         "retry",
         "run",
         "target",
@@ -80,7 +79,6 @@ class Call:
         self.retry = retry
         self.timeout = timeout
         self.usage: Usage | None = None
-        self.record: StepRecord | None = None
         self.check_output: Validator | None = getattr(target, "check_output", None)
 
 

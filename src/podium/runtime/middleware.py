@@ -86,7 +86,6 @@ async def journal(call: Call, nxt: Handler) -> Any:
     rec = StepRecord(
         run.run_id, call.key, call.name, call.kind, StepStatus.STARTED, started_at=time.time()
     )
-    call.record = rec
     effect = is_effect(call)
     if effect:
         return await _journal_effect(call, nxt, rec)

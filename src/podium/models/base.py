@@ -2,14 +2,24 @@
 
 Providers live behind `Model`; nothing outside `podium.models` sees a vendor's wire format.
 Messages are small frozen dataclasses so they are cheap to build and easy to journal.
+
+Streaming is an optional ability (`StreamingModel`): a model that can stream has an async
+generator `stream(...)`, with the same arguments as `respond`, that yields `ModelDelta`s as
+text arrives and ends with exactly one `ModelDone` carrying the whole `ModelResponse`. The
+deltas joined are the final response's `text` (for structured output, its JSON), so a
+caller may show the deltas and journal the final response without the two disagreeing.
+Errors are raised from the generator as `respond` raises them, before or after some deltas;
+a caller that stops early closes the generator, which must then release what it holds.
+Models without `stream` simply lack it: `stream_response` falls back to `respond`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias, runtime_checkable
 
+from podium.errors import ProviderError
 from podium.runtime.records import ZERO_USAGE, Usage
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -112,3 +122,68 @@ class Model(Protocol):
         output_schema: OutputSchema | None = None,
         settings: ModelSettings | None = None,
     ) -> ModelResponse: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDelta:
+    """A piece of the answer's text, as the model produces it."""
+
+    text: str
+    kind: ClassVar[Literal["delta"]] = "delta"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDone:
+    """The last event of a stream: the whole answer, as `respond` would have returned it."""
+
+    response: ModelResponse
+    kind: ClassVar[Literal["done"]] = "done"
+
+
+ModelStreamEvent: TypeAlias = ModelDelta | ModelDone
+
+
+@runtime_checkable
+class StreamingModel(Model, Protocol):
+    """A model that can also stream its answer (see the module docstring for the contract)."""
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        output_schema: OutputSchema | None = None,
+        settings: ModelSettings | None = None,
+    ) -> AsyncIterator[ModelStreamEvent]: ...
+
+
+async def stream_response(
+    model: Model,
+    messages: Sequence[Message],
+    *,
+    tools: Sequence[ToolSpec] = (),
+    output_schema: OutputSchema | None = None,
+    settings: ModelSettings | None = None,
+) -> AsyncIterator[ModelStreamEvent]:
+    """Stream any model: its own `stream` when it has one, else its `respond` answer as one
+    delta. Either way the events end with one `ModelDone`; a stream that stops without it
+    is a `ProviderError` (the connection, or the model, broke off)."""
+    if not isinstance(model, StreamingModel):
+        response = await model.respond(
+            messages, tools=tools, output_schema=output_schema, settings=settings
+        )
+        if response.text:
+            yield ModelDelta(response.text)
+        yield ModelDone(response)
+        return
+    events = model.stream(messages, tools=tools, output_schema=output_schema, settings=settings)
+    try:
+        async for event in events:
+            yield event
+            if isinstance(event, ModelDone):
+                return
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
+    raise ProviderError(f"model {model.name!r}: stream ended without a final response")

@@ -8,6 +8,7 @@ Skipped, with the reason, when llama-cpp-python or the model package is not inst
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -319,3 +320,33 @@ def test_completions_from_llama_cpp_are_parsed() -> None:
         parse_completion(
             "local:m", completion({"tool_calls": [call("get_weather", "{")]}), None, False
         )
+
+
+@live
+async def test_calls_run_off_the_event_loop_one_at_a_time(model: StreamingModel) -> None:
+    settings = ModelSettings(temperature=0.0, max_tokens=6)
+    ticks = 0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while running:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    await model.load()  # type: ignore[attr-defined]  # count only while the model works
+    clock = asyncio.create_task(ticker())
+    first, second = await asyncio.gather(
+        model.respond(SEA, settings=settings), model.respond(SEA, settings=settings)
+    )
+    running = False
+    await clock
+    assert first.text == second.text  # both served, one after the other, on one context
+    assert ticks > 50  # the loop kept running while llama.cpp worked
+
+    # a stream left early frees the model for the next call
+    events = model.stream(SEA, settings=ModelSettings(temperature=0.0, max_tokens=64))
+    assert isinstance(await anext(events), ModelDelta)
+    await events.aclose()  # type: ignore[attr-defined]
+    after = await model.respond(SEA, settings=settings)
+    assert after.text == first.text

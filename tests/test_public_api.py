@@ -10,6 +10,7 @@ import podium
 EXPECTED = [
     "Adaptive",
     "Agent",
+    "AnthropicModel",
     "Breaker",
     "BudgetExceeded",
     "ChatMessage",
@@ -30,6 +31,7 @@ EXPECTED = [
     "HumanApproval",
     "LLMAgent",
     "LocalBoard",
+    "LocalModel",
     "Loop",
     "LoopResult",
     "LoopState",
@@ -40,6 +42,8 @@ EXPECTED = [
     "MaxTurnsExceeded",
     "Message",
     "Model",
+    "ModelDelta",
+    "ModelDone",
     "ModelError",
     "ModelResponse",
     "ModelResponseError",
@@ -78,6 +82,7 @@ EXPECTED = [
     "StepRecord",
     "StepStatus",
     "StepTimeout",
+    "StreamingModel",
     "Subtask",
     "Supervisor",
     "SupervisorResult",
@@ -114,7 +119,8 @@ def test_every_exported_name_resolves() -> None:
 def test_import_is_light() -> None:
     """`import podium` pulls in no vendor SDK, database driver or YAML parser."""
     code = (
-        "import sys, podium; heavy = ('openai', 'asyncpg', 'redis', 'yaml', 'typer', 'torch'); "
+        "import sys, podium; heavy = ('openai', 'anthropic', 'llama_cpp', 'asyncpg', 'redis', "
+        "'yaml', 'typer', 'torch'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

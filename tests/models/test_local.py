@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from podium import LLMAgent, ModelResponseError, Runtime, UsageError
+from podium import LLMAgent, ModelError, ModelResponseError, Runtime, UsageError
 from podium.models.base import (
     Message,
     ModelDelta,
@@ -350,3 +350,14 @@ async def test_calls_run_off_the_event_loop_one_at_a_time(model: StreamingModel)
     await events.aclose()  # type: ignore[attr-defined]
     after = await model.respond(SEA, settings=settings)
     assert after.text == first.text
+
+
+@live
+async def test_a_prompt_longer_than_the_context_is_a_model_error(model: StreamingModel) -> None:
+    too_long = [Message.user("tide " * 2000)]  # n_ctx is 1024
+    with pytest.raises(ModelError, match="exceed context window of 1024"):
+        await model.respond(too_long, settings=ModelSettings(max_tokens=4))
+    with pytest.raises(ModelError, match="exceed context window of 1024"):
+        await collect(model.stream(too_long, settings=ModelSettings(max_tokens=4)))
+    ok = await model.respond(SEA, settings=ModelSettings(temperature=0.0, max_tokens=4))
+    assert ok.usage.output_tokens > 0  # the model is still usable

@@ -259,7 +259,7 @@ def _produce(
             counted = _Counted(llama)
             handler = (
                 llama.chat_handler
-                or llama._chat_handlers.get(llama.chat_format)
+                or getattr(llama, "_chat_handlers", {}).get(llama.chat_format)
                 or import_sdk(*_SDK).llama_chat_format.get_chat_completion_handler(
                     llama.chat_format
                 )

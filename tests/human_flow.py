@@ -1,4 +1,5 @@
-"""A claim flow with a person approving the payment, run by the two-process HITL test."""
+"""Flows with a person in them, for tests that decide from another process: `flow` (a claim
+whose payment a person approves) and `question` (a person answers which size to ship)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sqlite3
 
 from pydantic import BaseModel
 
-from podium import HumanApproval, Sequential, agent
+from podium import HumanAgent, HumanApproval, Sequential, agent
 
 
 class Claim(BaseModel):
@@ -42,4 +43,15 @@ flow = Sequential(
         HumanApproval("approve_payment", prompt="Pay this claim?", input_type=Claim),
         pay,
     ],
+)
+
+
+@agent
+def ship(size: int) -> str:
+    return f"size {size} shipped"
+
+
+question = Sequential(
+    "sizing",
+    [HumanAgent("size", question="Which size should we send?", answer_type=int), ship],
 )

@@ -149,7 +149,7 @@ def test_failed_run_exits_1_and_resume_finishes_it(project: Path) -> None:
 def test_waiting_run_exits_0_and_says_so(project: Path) -> None:
     waits = cli("run", "waits.yaml", "-i", '"hello"', "--store", "memory://")
     assert waits.exit_code == 0
-    assert "waiting" in waits.stdout and "podium resume" in waits.stdout
+    assert "waiting" in waits.stdout and "podium answer" in waits.stdout  # a router's triage
 
 
 def test_input_from_file_and_stdin(project: Path) -> None:

@@ -75,26 +75,29 @@ def usage_errors() -> Iterator[None]:
 
 
 # inputs, targets, stores -------------------------------------------------------------------
-def parse_input(text: str | None) -> Any:
-    """`--input` as JSON, or `@file` holding JSON (`@-` reads stdin)."""
+def parse_input(text: str | None, option: str = "--input") -> Any:
+    """JSON given on the command line as `option` (`--input`, `--edit`, an answer), or
+    `@file` holding JSON (`@-` reads stdin). Errors name the option the user typed."""
     if text is None:
         return None
-    source = "--input"
+    source = option
     if text.startswith("@"):
         path = text[1:]
-        source = f"input file {path}"
+        noun = "input" if option == "--input" else option
+        source = f"{noun} file {path}"
         try:
             text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         except OSError as e:
-            raise UsageError(f"cannot read input file {path!r}: {e.strerror or e}") from None
+            raise UsageError(f"cannot read {noun} file {path!r}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
-            raise UsageError(f"input file {path!r} is not UTF-8 text: {e}") from None
+            raise UsageError(f"{noun} file {path!r} is not UTF-8 text: {e}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
+        quoted = f"{option} " if option.startswith("-") else ""
         raise UsageError(
             f"{source} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
-            "quote strings: --input '\"hello\"'"
+            f"quote strings: {quoted}'\"hello\"'"
         ) from None
 
 
@@ -209,11 +212,18 @@ def _drive(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def _finish(result: RunResult, agent: str, json_out: bool, *, fail_exit: bool = True) -> None:
+def _finish(
+    result: RunResult,
+    agent: str,
+    json_out: bool,
+    *,
+    fail_exit: bool = True,
+    store: str | None = None,
+) -> None:
     if json_out:
         typer.echo(render.dumps({"agent": agent, **result.to_dict()}))
     else:
-        render.print_result(result, agent)
+        render.print_result(result, agent, store)
     if fail_exit and result.status == RunStatus.FAILED:
         raise typer.Exit(EXIT_FAILED)
 
@@ -241,7 +251,7 @@ def run(
         result = _drive(
             st, lambda rt: rt.run(agent, value, run_id=rid, target=stored), rid, json_out
         )
-    _finish(result, agent.name, json_out)
+    _finish(result, agent.name, json_out, store=store)
 
 
 @app.command()
@@ -257,7 +267,7 @@ def resume(run_id: RunArg, store: StoreOpt = None, json_out: JsonOpt = False) ->
         if record.target and record.status != RunStatus.COMPLETED:
             agent, _ = load_agent(record.target)
         result = _drive(make_store(store), lambda rt: rt.resume(run_id, agent), run_id, json_out)
-    _finish(result, record.agent, json_out)
+    _finish(result, record.agent, json_out, store=store)
 
 
 @app.command("runs")

@@ -42,7 +42,14 @@ CommentOpt = Annotated[str, typer.Option("--comment", "-m", help="Why; kept with
 StepOpt = Annotated[
     str | None, typer.Option("--step", help="The waiting step, when a run waits at several.")
 ]
-ByOpt = Annotated[str | None, typer.Option("--by", help="Who decides (default: $USER).")]
+ByOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--by",
+        help="Who decides, as you name them (default: $USER). The account running this "
+        "command is recorded beside it in any case.",
+    ),
+]
 
 
 @app.command()
@@ -87,10 +94,10 @@ def approve(
 ) -> None:
     """Approve what a waiting run proposes (optionally edited) and resume it."""
     with usage_errors():
-        edited = None if edit is None else parse_input(edit)
-        decision = Decision(approved=True, comment=comment, edited=edited, by=_who(by))
+        edited = None if edit is None else parse_input(edit, "--edit")
+        decision = Decision.approve(edited, comment=comment, by=_who(by))
         result, agent = _decide(store, run_id, decision, step, json_out)
-    _finish(result, agent, json_out)
+    _finish(result, agent, json_out, store=store)
 
 
 @app.command()
@@ -106,9 +113,9 @@ def reject(
     with usage_errors():
         if not comment.strip():
             raise UsageError("reject needs --comment: say why, it is kept with the run")
-        decision = Decision(approved=False, comment=comment, by=_who(by))
+        decision = Decision.reject(comment, by=_who(by))
         result, agent = _decide(store, run_id, decision, step, json_out)
-    _finish(result, agent, json_out, fail_exit=False)
+    _finish(result, agent, json_out, fail_exit=False, store=store)
 
 
 @app.command()
@@ -120,11 +127,12 @@ def answer(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Answer the question a waiting run asks (a HumanAgent) and resume it."""
+    """Answer the question a waiting run asks (a HumanAgent, a router's triage, an effect
+    whose outcome is unknown) and resume it."""
     with usage_errors():
-        decision = Decision(approved=True, answer=_answer(value), by=_who(by))
+        decision = Decision.answer(_answer(value), by=_who(by))
         result, agent = _decide(store, run_id, decision, step, json_out)
-    _finish(result, agent, json_out)
+    _finish(result, agent, json_out, store=store)
 
 
 @app.command()
@@ -169,7 +177,7 @@ def _decide(
 def _answer(value: str) -> Any:
     """JSON if it parses, else the text as it is (a person types words)."""
     try:
-        return parse_input(value)
+        return parse_input(value, "answer")
     except UsageError:
         if value.startswith("@"):
             raise

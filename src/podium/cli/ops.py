@@ -91,7 +91,7 @@ def dlq_requeue(run_id: RunArg, store: StoreOpt = None, json_out: JsonOpt = Fals
         record, _, _ = _load_run(store, run_id, events=False)
         agent = load_agent(record.target)[0] if record.target else None
         result = _drive(make_store(store), lambda rt: rt.requeue(run_id, agent), run_id, json_out)
-    _finish(result, record.agent, json_out)
+    _finish(result, record.agent, json_out, store=store)
 
 
 @dlq.command("discard")

@@ -38,6 +38,7 @@ from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
+from podium.runtime.probe import check_decision
 from podium.runtime.records import (
     Event,
     RunRecord,
@@ -47,7 +48,7 @@ from podium.runtime.records import (
     Usage,
 )
 from podium.runtime.serde import describe_validation_error, to_plain
-from podium.runtime.waiting import WaitingRequest, decided_step, waiting_requests
+from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
 
@@ -241,9 +242,14 @@ class Runtime:
         journaled output, the rest run. A completed run just returns its result.
         `retry` and `deadline` apply to this resumption, as in `run`.
 
-        `decision` answers a waiting run: it is recorded as the output of the step that waits
-        (`step`, needed only when several wait), then the run continues from there.
+        `decision` answers a waiting run (`Decision.approve()`, `Decision.reject(comment)`,
+        `Decision.answer(value)`): it is recorded as the output of the step that waits (`step`,
+        needed only when several wait), then the run continues from there. A decision that
+        does not say what was decided, does not fit the request, or that the asking agent
+        refuses (an edit or answer of the wrong type) raises `UsageError`, and nothing is
+        written.
         """
+        decided = None if decision is None else as_decision(decision)
         store = await self.open()
         record = await store.get_run(run_id)
         if record is None:
@@ -268,10 +274,12 @@ class Runtime:
                 raise UsageError(
                     f"run {run_id} failed and its side effects were compensated; start a new run"
                 )
-            if decision is not None:
-                answered = decided_step(run_id, steps, decision, step)
+            if decided is not None:
+                answered = decided_step(run_id, steps, decided, step)
+                await check_decision(agent, input, run_id, steps, answered)
                 await store.record_finished(answered)
                 steps = [answered if s.key == answered.key else s for s in steps]
+                decision = answered.output
         except BaseException:
             await store.kv_delete(LEASE, run_id)
             raise

@@ -55,3 +55,9 @@ question = Sequential(
     "sizing",
     [HumanAgent("size", question="Which size should we send?", answer_type=int), ship],
 )
+
+
+due = Sequential(
+    "due",
+    [HumanApproval("ok", prompt="Go ahead?", deadline=0.05, on_timeout="approve"), ship],
+)

@@ -82,6 +82,7 @@ EXPECTED = [
     "Supervisor",
     "SupervisorResult",
     "Suspended",
+    "SweepFailed",
     "TargetError",
     "TaskLedger",
     "Tool",

@@ -5,21 +5,22 @@
     │   ├── SpecError             a malformed workflow spec (YAML or Python)
     │   ├── TargetError           a `module:object` or file target that cannot be loaded
     │   └── UnknownRunError       no run with that id in the store
-    └── RunError                  something failed while a run was executing
-        ├── HandoffTypeError      a value crossing the door has the wrong type
-        ├── OutputTypeError       an agent returned a value that is not its declared type
-        ├── StepFailed            a step failed for good (after retries); names agent and step
-        ├── MaxTurnsExceeded      an LLMAgent's tool loop ran past its bound
-        ├── Rejected              a person (or a deadline) rejected a proposed action
-        ├── CircuitOpen           a breaker is open: the call failed fast, without running
-        ├── PolicyDenied          a policy forbids this call; never retried
-        ├── BudgetExceeded        a token or cost budget ran out; never retried
-        ├── RunTimeout            the whole run passed its deadline
-        ├── TransientError        worth retrying: the retry layer acts on these by default
-        │   ├── StepTimeout       a step ran past its timeout (also a TimeoutError)
-        │   ├── ModelResponseError  a model answered with something malformed
-        │   └── ProviderError     a provider said 429/5xx or the connection broke
-        └── ModelError            a provider refused for good (400, 401, 404)
+    ├── RunError                  something failed while a run was executing
+    │   ├── HandoffTypeError      a value crossing the door has the wrong type
+    │   ├── OutputTypeError       an agent returned a value that is not its declared type
+    │   ├── StepFailed            a step failed for good (after retries); names agent and step
+    │   ├── MaxTurnsExceeded      an LLMAgent's tool loop ran past its bound
+    │   ├── Rejected              a person (or a deadline) rejected a proposed action
+    │   ├── CircuitOpen           a breaker is open: the call failed fast, without running
+    │   ├── PolicyDenied          a policy forbids this call; never retried
+    │   ├── BudgetExceeded        a token or cost budget ran out; never retried
+    │   ├── RunTimeout            the whole run passed its deadline
+    │   ├── TransientError        worth retrying: the retry layer acts on these by default
+    │   │   ├── StepTimeout       a step ran past its timeout (also a TimeoutError)
+    │   │   ├── ModelResponseError  a model answered with something malformed
+    │   │   └── ProviderError     a provider said 429/5xx or the connection broke
+    │   └── ModelError            a provider refused for good (400, 401, 404)
+    └── SweepFailed               `sweep` could not resume some overdue runs (it did the rest)
 
     Suspended                     a signal, not a failure: the run waits for the outside world
     └── Parked                    the process is shutting down: the run stops at a step
@@ -30,6 +31,8 @@ find the place.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class PodiumError(Exception):
@@ -161,6 +164,22 @@ class ModelError(RunError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class SweepFailed(PodiumError):
+    """`Runtime.sweep` resumed every overdue run it could, and could not resume these.
+
+    `results` are the runs it did resume; `failures` maps each other run id to why not. The
+    runs it could not resume still wait, untouched.
+    """
+
+    def __init__(self, results: list[Any], failures: dict[str, str]) -> None:
+        lines = "; ".join(f"{run_id}: {why}" for run_id, why in failures.items())
+        super().__init__(
+            f"{len(failures)} overdue run(s) could not be resumed ({len(results)} were): {lines}"
+        )
+        self.results = results
+        self.failures = failures
 
 
 class Suspended(PodiumError):

@@ -25,10 +25,12 @@ from podium import (
     RunStatus,
     Runtime,
     Sequential,
+    SweepFailed,
     UsageError,
     agent,
 )
 from podium.cli.app import app
+from podium.spec.targets import load_target
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = "tests/human_flow.py"
@@ -212,6 +214,46 @@ async def test_the_os_user_is_recorded_beside_by_and_cannot_be_claimed(rt: Runti
     (event,) = [e for e in await rt.events(first.run_id) if e.kind == "human.decision"]
     assert event.data is not None
     assert event.data["by"] == "the CFO" and event.data["user"] == OS_USER
+
+
+async def _overdue_pair(rt: Runtime) -> tuple[str, str]:
+    """Two runs past their deadline, oldest first: one no process can load again (its flow
+    was built in the test), then one whose target loads (the `due` flow of human_flow.py)."""
+    lost = Sequential("lost", [HumanApproval("ok", deadline=0.05, on_timeout="approve")])
+    first = await rt.run(lost, 1)
+    second = await rt.run(load_target(f"{ROOT}/{FLOWS}:due"), 7, target=f"{ROOT}/{FLOWS}:due")
+    assert first.status == second.status == RunStatus.WAITING
+    while not all(w.overdue for w in await rt.inbox()):
+        await asyncio.sleep(0.01)
+    return first.run_id, second.run_id
+
+
+async def test_sweep_goes_on_past_a_run_it_cannot_resume_and_reports_it(rt: Runtime) -> None:
+    lost, due = await _overdue_pair(rt)
+    with pytest.raises(SweepFailed) as failed:
+        await rt.sweep()
+    assert [r.run_id for r in failed.value.results] == [due]
+    assert failed.value.results[0].output == "size 7 shipped"
+    assert list(failed.value.failures) == [lost]
+    assert "no stored target" in failed.value.failures[lost]
+    assert lost in str(failed.value)
+    assert (await rt.get_run(lost)).status == RunStatus.WAITING
+
+
+def test_cli_sweep_reports_each_failure_and_exits_1(project: str) -> None:
+    async def go() -> tuple[str, str]:
+        async with Runtime(project, retry=NO_RETRY) as rt:
+            return await _overdue_pair(rt)
+
+    lost, due = asyncio.run(go())
+    swept = cli("sweep", "--store", project, "--json")
+    assert swept.exit_code == 1, swept.output
+    rows = {r["run_id"]: r for r in json.loads(swept.stdout)}
+    assert rows[due]["status"] == "completed" and rows[due]["resumed"] is True
+    assert rows[lost]["resumed"] is False and "no stored target" in rows[lost]["error"]
+    table = cli("sweep", "--store", project)  # the lost one is still overdue
+    assert table.exit_code == 1
+    assert lost in table.stdout and "not resumed" in table.stdout
 
 
 # from the command line ------------------------------------------------------------------

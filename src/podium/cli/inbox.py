@@ -20,6 +20,7 @@ import typer
 from podium.agents.human import Decision
 from podium.cli import render
 from podium.cli.app import (
+    EXIT_FAILED,
     JsonOpt,
     RunArg,
     StoreOpt,
@@ -33,7 +34,7 @@ from podium.cli.app import (
     store_is_absent,
     usage_errors,
 )
-from podium.errors import UnknownRunError, UsageError
+from podium.errors import SweepFailed, UnknownRunError, UsageError
 from podium.runtime.records import RunStatus
 from podium.runtime.runtime import RunResult, Runtime
 from podium.runtime.waiting import WaitingRequest
@@ -137,22 +138,34 @@ def answer(
 
 @app.command()
 def sweep(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
-    """Resume waiting runs whose deadline passed, so their timeout rule applies."""
+    """Resume waiting runs whose deadline passed, so their timeout rule applies. A run that
+    cannot be resumed is reported and the others still are; the exit code is then 1."""
     with usage_errors():
         st = make_store(store)
-        results: list[RunResult] = (
-            [] if store_is_absent(st) else _drive(st, _sweep, "sweep", json_out)
+        results, failures = (
+            ([], {}) if store_is_absent(st) else _drive(st, _sweep, "sweep", json_out)
         )
     if json_out:
-        typer.echo(render.dumps([r.to_dict() for r in results]))
+        rows = [{**r.to_dict(), "resumed": True} for r in results]
+        rows += [{"run_id": k, "resumed": False, "error": v} for k, v in failures.items()]
+        typer.echo(render.dumps(rows))
     else:
         typer.echo(f"{len(results)} overdue run(s) resumed")
         for r in results:
             typer.echo(f"  {r.run_id}  {r.status}  {r.error or ''}")
+        if failures:
+            typer.echo(f"{len(failures)} overdue run(s) not resumed")
+        for run_id, why in failures.items():
+            typer.echo(f"  {run_id}  not resumed: {why}")
+    if failures:
+        raise typer.Exit(EXIT_FAILED)
 
 
-async def _sweep(rt: Runtime) -> list[RunResult]:
-    return await rt.sweep()
+async def _sweep(rt: Runtime) -> tuple[list[RunResult], dict[str, str]]:
+    try:
+        return await rt.sweep(), {}
+    except SweepFailed as e:
+        return e.results, e.failures
 
 
 def _decide(

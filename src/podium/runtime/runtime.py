@@ -27,6 +27,7 @@ from podium.errors import (
     RunError,
     RunTimeout,
     Suspended,
+    SweepFailed,
     UnknownRunError,
     UsageError,
 )
@@ -315,11 +316,25 @@ class Runtime:
 
     async def sweep(self) -> list[RunResult]:
         """Resume every waiting run whose request is past its deadline, so the waiting step
-        applies its timeout rule (reject, approve or escalate). Run it from cron or a worker."""
-        results = []
+        applies its timeout rule (reject, approve or escalate). Run it from cron or a worker.
+
+        A run that cannot be resumed (its target does not load, another process holds it)
+        does not stop the others: all are tried, then `SweepFailed` names each failure and
+        carries the results of the rest."""
+        results: list[RunResult] = []
+        failures: dict[str, str] = {}
         for request in await self.inbox():
-            if request.overdue and request.run_id not in self._active:
-                results.append(await self.resume(request.run_id))
+            run_id = request.run_id
+            if not request.overdue or run_id in self._active or run_id in failures:
+                continue
+            if any(r.run_id == run_id for r in results):
+                continue  # it waited at several overdue steps
+            try:
+                results.append(await self.resume(run_id))
+            except Exception as e:  # this run only: the others still get their turn
+                failures[run_id] = f"{type(e).__name__}: {e}"
+        if failures:
+            raise SweepFailed(results, failures)
         return results
 
     # workers -----------------------------------------------------------------------------

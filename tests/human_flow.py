@@ -8,7 +8,7 @@ import sqlite3
 
 from pydantic import BaseModel
 
-from podium import HumanAgent, HumanApproval, Sequential, agent
+from podium import FunctionAgent, HumanAgent, HumanApproval, Sequential, agent
 
 
 class Claim(BaseModel):
@@ -61,3 +61,10 @@ due = Sequential(
     "due",
     [HumanApproval("ok", prompt="Go ahead?", deadline=0.05, on_timeout="approve"), ship],
 )
+
+
+def _count(text: str) -> int:
+    return len(text)
+
+
+counted = FunctionAgent(_count, name="counted")  # the module's `_count` is not this agent

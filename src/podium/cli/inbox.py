@@ -24,11 +24,11 @@ from podium.cli.app import (
     JsonOpt,
     RunArg,
     StoreOpt,
+    TargetsOpt,
     _drive,
     _finish,
     _read,
     app,
-    load_agent,
     make_store,
     parse_input,
     store_is_absent,
@@ -90,6 +90,7 @@ def approve(
     ] = None,
     step: StepOpt = None,
     by: ByOpt = None,
+    target: TargetsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -97,7 +98,7 @@ def approve(
     with usage_errors():
         edited = None if edit is None else parse_input(edit, "--edit")
         decision = Decision.approve(edited, comment=comment, by=_who(by))
-        result, agent = _decide(store, run_id, decision, step, json_out)
+        result, agent = _decide(store, run_id, decision, step, json_out, target)
     _finish(result, agent, json_out, store=store)
 
 
@@ -107,6 +108,7 @@ def reject(
     comment: CommentOpt = "",
     step: StepOpt = None,
     by: ByOpt = None,
+    target: TargetsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -115,7 +117,7 @@ def reject(
         if not comment.strip():
             raise UsageError("reject needs --comment: say why, it is kept with the run")
         decision = Decision.reject(comment, by=_who(by))
-        result, agent = _decide(store, run_id, decision, step, json_out)
+        result, agent = _decide(store, run_id, decision, step, json_out, target)
     _finish(result, agent, json_out, fail_exit=False, store=store)
 
 
@@ -125,6 +127,7 @@ def answer(
     value: Annotated[str, typer.Argument(help="The answer: JSON, or @file.")],
     step: StepOpt = None,
     by: ByOpt = None,
+    target: TargetsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -132,18 +135,18 @@ def answer(
     whose outcome is unknown) and resume it."""
     with usage_errors():
         decision = Decision.answer(_answer(value), by=_who(by))
-        result, agent = _decide(store, run_id, decision, step, json_out)
+        result, agent = _decide(store, run_id, decision, step, json_out, target)
     _finish(result, agent, json_out, store=store)
 
 
 @app.command()
-def sweep(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+def sweep(target: TargetsOpt = None, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     """Resume waiting runs whose deadline passed, so their timeout rule applies. A run that
     cannot be resumed is reported and the others still are; the exit code is then 1."""
     with usage_errors():
         st = make_store(store)
         results, failures = (
-            ([], {}) if store_is_absent(st) else _drive(st, _sweep, "sweep", json_out)
+            ([], {}) if store_is_absent(st) else _drive(st, _sweep, "sweep", json_out, target or ())
         )
     if json_out:
         rows = [{**r.to_dict(), "resumed": True} for r in results]
@@ -169,20 +172,27 @@ async def _sweep(rt: Runtime) -> tuple[list[RunResult], dict[str, str]]:
 
 
 def _decide(
-    store: str | None, run_id: str, decision: Decision, step: str | None, json_out: bool
+    store: str | None,
+    run_id: str,
+    decision: Decision,
+    step: str | None,
+    json_out: bool,
+    targets: list[str] | None,
 ) -> tuple[RunResult, str]:
+    """Record `decision` and resume: the runtime checks it fits and loads the run's stored
+    target only if trusted, both before anything is written."""
     st = make_store(store)
     if store_is_absent(st):
         raise UnknownRunError(run_id)
     record = _read(st, lambda rt: rt.get_run(run_id))
     if record.status != RunStatus.WAITING:
         raise UsageError(f"run {run_id} is {record.status}, not waiting for a decision")
-    agent = load_agent(record.target)[0] if record.target else None
     result = _drive(
         make_store(store),
-        lambda rt: rt.resume(run_id, agent, decision=decision, step=step),
+        lambda rt: rt.resume(run_id, decision=decision, step=step),
         run_id,
         json_out,
+        targets or (),
     )
     return result, record.agent
 

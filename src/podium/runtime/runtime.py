@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from podium.errors import (
     RunTimeout,
     Suspended,
     SweepFailed,
+    TargetError,
     UnknownRunError,
     UsageError,
 )
@@ -54,6 +56,8 @@ from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
 
 T = TypeVar("T")
+
+logger = logging.getLogger("podium")
 
 
 @dataclass(slots=True)
@@ -113,7 +117,10 @@ class Runtime:
     set one on the agents and models that call flaky endpoints). `breakers` is where breaker
     state lives: shared by every runtime of the process unless given; a `redis://` URL (or
     `PODIUM_REDIS_URL`) shares it across processes. `middleware` fills or replaces slots of
-    the door (`podium.runtime.door.SLOTS`).
+    the door (`podium.runtime.door.SLOTS`). `targets` pins the stored targets this runtime
+    may load to resume a run given without its agent (see `podium.spec.targets`: by default,
+    with `PODIUM_TARGETS` and the project's `[tool.podium] targets` unset, those inside the
+    project directory and installed modules).
     """
 
     def __init__(
@@ -127,6 +134,7 @@ class Runtime:
         breaker: Breaker | None = None,
         breakers: Board | str | None = None,
         lease: float = 30.0,
+        targets: Sequence[str] = (),
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -154,6 +162,7 @@ class Runtime:
         self.lease = lease
         self._beat: asyncio.Task[None] | None = None
         self._cancel_requested: set[str] = set()
+        self.targets = tuple(targets)
 
     # store lifecycle -----------------------------------------------------------------------
     async def open(self) -> Store:
@@ -206,7 +215,10 @@ class Runtime:
         """Start a run of `agent` on `input` and wait for it to finish, suspend or fail.
 
         `target` is how another process can load `agent` again to resume it (`module:object`
-        or a YAML path); for `@agent` functions it is found on its own. `retry` replaces the
+        or a YAML path). Without it, it is found on its own when `agent` is a module-level
+        name of an importable module; when it cannot be (an agent built inside a function,
+        or in a script run as a file), or another process would not trust it, the `podium`
+        logger warns and says what to do. `retry` replaces the
         runtime's default retry policy for this run; `deadline` (seconds) bounds the whole run:
         past it every running branch is cancelled and the run fails (completed steps stay
         journaled, so a resume continues from them).
@@ -220,7 +232,7 @@ class Runtime:
             agent.name,
             RunStatus.RUNNING,
             input=input,
-            target=target or getattr(agent, "target", None),
+            target=self._target_of(agent, target, run_id),
             created_at=now,
             updated_at=now,
         )
@@ -290,16 +302,30 @@ class Runtime:
         limits = _Limits(retry or self.retry, deadline)
         return await self._drive(store, agent, input, run_id, steps, seq, decision, limits)
 
+    def _target_of(self, agent: Any, target: str | None, run_id: str) -> str | None:
+        """The target stored with a new run: the one given, else the one found by import.
+        Where no other process could resume the run from it, say so now, and how to fix it
+        (a store in memory dies with the process anyway: no search, no warning)."""
+        from podium.spec.targets import TrustedTargets, find_target
+
+        if self._store_obj.url.startswith("memory"):
+            own = getattr(agent, "target", None)
+            return target or (own if isinstance(own, str) else None)
+        stored = target or find_target(agent)
+        try:
+            why = TrustedTargets.load(self.targets).resumable(stored)
+        except TargetError as e:  # a broken [tool.podium] table: say so, run anyway
+            why = str(e)
+        if why is not None:
+            logger.warning("run %s of agent %r: %s", run_id, agent.name, why)
+        return stored
+
     def _agent_for(self, record: RunRecord, agent: Any) -> Any:
         if agent is None:
-            if not record.target:
-                raise UsageError(
-                    f"run {record.run_id} has no stored target; pass the agent: "
-                    "rt.resume(id, agent)"
-                )
-            from podium.spec.targets import load_target
+            from podium.spec.targets import TrustedTargets
 
-            agent = load_target(record.target)
+            trusted = TrustedTargets.load(self.targets)
+            agent = trusted.agent_for(record.target, record.agent, record.run_id)
         if agent.name != record.agent:
             raise UsageError(
                 f"run {record.run_id} was started with agent {record.agent!r}, not {agent.name!r}"
@@ -358,9 +384,9 @@ class Runtime:
         """Queue a run for workers (`rt.work()`, `podium worker`) and return its id at once.
         The agent must be loadable by a worker: `target`, or an importable `@agent`."""
         input = _check_root_input(agent, input)
-        target = target or getattr(agent, "target", None)
         store = await self.open()
         run_id = run_id or new_run_id()
+        target = self._target_of(agent, target, run_id)
         now = time.time()
         record = RunRecord(
             run_id,

@@ -25,6 +25,7 @@ project are found after installed ones: a `json.py` lying in the project never s
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import importlib.util
@@ -158,6 +159,62 @@ def locate_module(name: str, extra: Sequence[str] = ()) -> str | None:
         return spec.origin
     locations = list(spec.submodule_search_locations or ())
     return locations[0] if locations else (spec.origin or name)
+
+
+def locate_ref(ref: str, base_dir: Path) -> str | None:
+    """Why a spec's `module:object` or `file.py:object` reference (a file relative to
+    `base_dir`) cannot be had, found without running any code: no such module or file, or
+    its source defines no such name. None if it looks fine."""
+    where, sep, attr = ref.removeprefix("python:").rpartition(":")
+    if not sep or not where or not attr:
+        return f"{ref!r} is not `module:object` or `file.py:object`"
+    origin: str | None
+    if where.endswith(".py"):
+        file = Path(where) if Path(where).is_absolute() else base_dir / where
+        origin = str(file) if file.is_file() else None
+        if origin is None:
+            return f"cannot find {ref!r}: no such file {file}"
+    else:
+        folders = [str(base_dir.resolve()), os.getcwd(), str(project_root())]
+        origin = locate_module(where, folders)
+        if origin is None:
+            return f"cannot find {ref!r}: no module named {where!r}"
+    name = attr.split(".")[0]
+    if _defines(origin, name) is False:
+        return f"cannot find {ref!r}: {where!r} has no attribute {name!r}"
+    return None
+
+
+def _defines(origin: str, name: str) -> bool | None:
+    """Whether the Python source at `origin` binds `name` at module level (read, not run);
+    None when that cannot be told (no source, `import *`, a module `__getattr__`)."""
+    if not origin.endswith(".py"):
+        return None
+    try:
+        tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return None  # importing it says what is wrong, when asked to (--import)
+    names: set[str] = set()
+    stack: list[ast.stmt] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            if any(a.name == "*" for a in node.names):
+                return None
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.If | ast.Try | ast.With | ast.For | ast.While):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                stack.extend(getattr(node, field, ()))
+        elif isinstance(node, ast.ExceptHandler):
+            stack.extend(node.body)
+    if "__getattr__" in names:
+        return None
+    return name in names
 
 
 def _find_top(name: str, extra: Sequence[str]) -> ModuleSpec | None:

@@ -5,22 +5,22 @@
     │   ├── SpecError             a malformed workflow spec (YAML or Python)
     │   ├── TargetError           a `module:object` or file target that cannot be loaded
     │   └── UnknownRunError       no run with that id in the store
-    ├── RunError                  something failed while a run was executing
-    │   ├── HandoffTypeError      a value crossing the door has the wrong type
-    │   ├── OutputTypeError       an agent returned a value that is not its declared type
-    │   ├── StepFailed            a step failed for good (after retries); names agent and step
-    │   ├── MaxTurnsExceeded      an LLMAgent's tool loop ran past its bound
-    │   ├── Rejected              a person (or a deadline) rejected a proposed action
-    │   ├── CircuitOpen           a breaker is open: the call failed fast, without running
-    │   ├── PolicyDenied          a policy forbids this call; never retried
-    │   ├── BudgetExceeded        a token or cost budget ran out; never retried
-    │   ├── RunTimeout            the whole run passed its deadline
-    │   ├── TransientError        worth retrying: the retry layer acts on these by default
-    │   │   ├── StepTimeout       a step ran past its timeout (also a TimeoutError)
-    │   │   ├── ModelResponseError  a model answered with something malformed
-    │   │   └── ProviderError     a provider said 429/5xx or the connection broke
-    │   └── ModelError            a provider refused for good (400, 401, 404)
-    └── SweepFailed               `sweep` could not resume some overdue runs (it did the rest)
+    ├── SweepFailed               `sweep` could not resume some overdue runs (it did the rest)
+    └── RunError                  something failed while a run was executing
+        ├── HandoffTypeError      a value crossing the door has the wrong type
+        ├── OutputTypeError       an agent returned a value that is not its declared type
+        ├── StepFailed            a step failed for good (after retries); names agent and step
+        ├── MaxTurnsExceeded      an LLMAgent's tool loop ran past its bound
+        ├── Rejected              a person (or a deadline) rejected a proposed action
+        ├── CircuitOpen           a breaker is open: the call failed fast, without running
+        ├── PolicyDenied          a policy forbids this call; never retried
+        ├── BudgetExceeded        a token or cost budget ran out; never retried
+        ├── RunTimeout            the whole run passed its deadline
+        ├── TransientError        worth retrying: the retry layer acts on these by default
+        │   ├── StepTimeout       a step ran past its timeout (also a TimeoutError)
+        │   ├── ModelResponseError  a model answered with something malformed
+        │   └── ProviderError     a provider said 429/5xx or the connection broke
+        └── ModelError            a provider refused for good (400, 401, 404)
 
     Suspended                     a signal, not a failure: the run waits for the outside world
     └── Parked                    the process is shutting down: the run stops at a step

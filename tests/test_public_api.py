@@ -87,6 +87,7 @@ EXPECTED = [
     "Supervisor",
     "SupervisorResult",
     "Suspended",
+    "SweepFailed",
     "TargetError",
     "TaskLedger",
     "Tool",

@@ -5,6 +5,7 @@
     │   ├── SpecError             a malformed workflow spec (YAML or Python)
     │   ├── TargetError           a `module:object` or file target that cannot be loaded
     │   └── UnknownRunError       no run with that id in the store
+    ├── SweepFailed               `sweep` could not resume some overdue runs (it did the rest)
     └── RunError                  something failed while a run was executing
         ├── HandoffTypeError      a value crossing the door has the wrong type
         ├── OutputTypeError       an agent returned a value that is not its declared type
@@ -30,6 +31,8 @@ find the place.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class PodiumError(Exception):
@@ -161,6 +164,22 @@ class ModelError(RunError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class SweepFailed(PodiumError):
+    """`Runtime.sweep` resumed every overdue run it could, and could not resume these.
+
+    `results` are the runs it did resume; `failures` maps each other run id to why not. The
+    runs it could not resume still wait, untouched.
+    """
+
+    def __init__(self, results: list[Any], failures: dict[str, str]) -> None:
+        lines = "; ".join(f"{run_id}: {why}" for run_id, why in failures.items())
+        super().__init__(
+            f"{len(failures)} overdue run(s) could not be resumed ({len(results)} were): {lines}"
+        )
+        self.results = results
+        self.failures = failures
 
 
 class Suspended(PodiumError):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from examples.investment_committee.committee import SAMPLE, build_flow
-from podium import NO_RETRY, RunStatus, Runtime, StepRecord, StepStatus
+from podium import NO_RETRY, Decision, RunStatus, Runtime, StepRecord, StepStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,6 +75,18 @@ async def test_split_vote_waits_for_the_chair_and_resumes(rt: Runtime) -> None:
     steps = await rt.steps(first.run_id)
     vote_models = [s for s in steps if s.kind == "model" and "/memo#" not in s.key]
     assert len(vote_models) == model_calls  # the analysts were replayed, not asked again
+
+
+async def test_the_chairs_answer_with_a_note_and_a_refusal_to_decide(rt: Runtime) -> None:
+    flow = build_flow()
+    split = SAMPLE.model_copy(update={"ticker": "SPLIT"})
+    first, second = await rt.run(flow, split), await rt.run(flow, split)
+    note = {"decision": "hold", "answer": "Hold until Q3 results."}
+    held = await rt.resume(first.run_id, flow, decision=Decision.answer(note, by="chair"))
+    assert held.ok, held.error
+    assert (held.output.decision, held.output.vote_status) == ("hold", "decided")
+    refused = await rt.resume(second.run_id, flow, decision=Decision.reject("not today"))
+    assert refused.status == RunStatus.FAILED and "not today" in (refused.error or "")
 
 
 def test_module_runs_from_the_command_line(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
@@ -119,12 +120,24 @@ class FunctionAgent(AgentBase[Any, Any]):
 
     @property
     def target(self) -> str | None:
-        """`module:name` when the function can be imported back (for `podium resume`)."""
-        module = getattr(self.fn, "__module__", None)
+        """`module:name` when importing that name gives back this very agent (a module-level
+        `@agent` function), so another process can resume its runs; None otherwise. Under
+        `python -m pkg.mod` the `__main__` module is `pkg.mod`."""
+        name = getattr(self.fn, "__module__", None)
         qualname = getattr(self.fn, "__qualname__", "")
-        if not module or module == "__main__" or "<" in qualname:
+        module = sys.modules.get(name) if name else None
+        if module is None or "<" in qualname:
             return None
-        return f"{module}:{qualname}"
+        obj: Any = module
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        if obj is not self:
+            return None
+        if name == "__main__":
+            name = getattr(getattr(module, "__spec__", None), "name", None)
+            if not name or name == "__main__":
+                return None  # a script run as a file: not importable by name
+        return f"{name}:{qualname}"
 
 
 @overload

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -27,7 +28,7 @@ import typer
 from pydantic import ValidationError
 
 from podium.cli import render
-from podium.errors import TargetError, UnknownRunError, UsageError
+from podium.errors import UnknownRunError, UsageError
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult, Runtime, new_run_id
 from podium.runtime.serde import describe_validation_error
@@ -55,6 +56,16 @@ StoreOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+TargetsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        help="A target this command may load to drive a stored run (repeatable). Given, "
+        "only these load; else also PODIUM_TARGETS and [tool.podium] targets; with none of "
+        "them, targets inside the project directory and installed modules.",
+        show_default=False,
+    ),
+]
 RunArg = Annotated[str, typer.Argument(help="A run id.", show_default=False)]
 
 EXIT_FAILED = 1
@@ -75,50 +86,38 @@ def usage_errors() -> Iterator[None]:
 
 
 # inputs, targets, stores -------------------------------------------------------------------
-def parse_input(text: str | None) -> Any:
-    """`--input` as JSON, or `@file` holding JSON (`@-` reads stdin)."""
+def parse_input(text: str | None, option: str = "--input") -> Any:
+    """JSON given on the command line as `option` (`--input`, `--edit`, an answer), or
+    `@file` holding JSON (`@-` reads stdin). Errors name the option the user typed."""
     if text is None:
         return None
-    source = "--input"
+    source = option
     if text.startswith("@"):
         path = text[1:]
-        source = f"input file {path}"
+        noun = "input" if option == "--input" else option
+        source = f"{noun} file {path}"
         try:
             text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         except OSError as e:
-            raise UsageError(f"cannot read input file {path!r}: {e.strerror or e}") from None
+            raise UsageError(f"cannot read {noun} file {path!r}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
-            raise UsageError(f"input file {path!r} is not UTF-8 text: {e}") from None
+            raise UsageError(f"{noun} file {path!r} is not UTF-8 text: {e}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
+        quoted = f"{option} " if option.startswith("-") else ""
         raise UsageError(
             f"{source} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
-            "quote strings: --input '\"hello\"'"
+            f"quote strings: {quoted}'\"hello\"'"
         ) from None
 
 
 def load_agent(target: str) -> tuple[Any, str]:
-    """The agent a target names, and the target as stored with the run (file paths made
-    absolute, so `podium resume` works from any folder)."""
-    from podium.spec.targets import load_target
+    """The agent a target typed on the command line names (the user's own choice, loaded as
+    given), and the target as stored with the run (file paths made absolute)."""
+    from podium.spec.targets import load_target, normalise
 
-    try:
-        agent = load_target(target)
-    except UsageError:
-        raise
-    except Exception as e:  # the user's module raised while importing
-        raise TargetError(f"cannot load target {target!r}: {type(e).__name__}: {e}") from None
-    return agent, _stored_target(target)
-
-
-def _stored_target(target: str) -> str:
-    if target.endswith((".yaml", ".yml")):
-        return str(Path(target).resolve())
-    where, _, attr = target.rpartition(":")
-    if where.endswith(".py"):
-        return f"{Path(where).resolve()}:{attr}"
-    return target
+    return load_target(target), normalise(target)
 
 
 def check_input(agent: Any, value: Any) -> Any:
@@ -187,13 +186,18 @@ def _live(enabled: bool) -> tuple[Any, AbstractContextManager[Any]]:
 
 
 def _drive(
-    store: Store, start: Callable[[Runtime], Awaitable[T]], run_id: str, json_out: bool
+    store: Store,
+    start: Callable[[Runtime], Awaitable[T]],
+    run_id: str,
+    json_out: bool,
+    targets: Sequence[str] = (),
 ) -> T:
-    """Open the store, start or resume the run under a live view, close the store."""
+    """Open the store, start or resume the run under a live view, close the store. The
+    runtime loads stored targets only as `targets` and the project allow."""
     view, live = _live(sys.stdout.isatty() and not json_out)
 
     async def go() -> T:
-        rt = Runtime(store, on_event=None if view is None else view.on_event)
+        rt = Runtime(store, on_event=None if view is None else view.on_event, targets=targets)
         try:
             return await start(await opened(rt, store))
         finally:
@@ -209,11 +213,18 @@ def _drive(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def _finish(result: RunResult, agent: str, json_out: bool, *, fail_exit: bool = True) -> None:
+def _finish(
+    result: RunResult,
+    agent: str,
+    json_out: bool,
+    *,
+    fail_exit: bool = True,
+    store: str | None = None,
+) -> None:
     if json_out:
         typer.echo(render.dumps({"agent": agent, **result.to_dict()}))
     else:
-        render.print_result(result, agent)
+        render.print_result(result, agent, store)
     if fail_exit and result.status == RunStatus.FAILED:
         raise typer.Exit(EXIT_FAILED)
 
@@ -241,23 +252,24 @@ def run(
         result = _drive(
             st, lambda rt: rt.run(agent, value, run_id=rid, target=stored), rid, json_out
         )
-    _finish(result, agent.name, json_out)
+    _finish(result, agent.name, json_out, store=store)
 
 
 @app.command()
-def resume(run_id: RunArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+def resume(
+    run_id: RunArg, target: TargetsOpt = None, store: StoreOpt = None, json_out: JsonOpt = False
+) -> None:
     """Continue a run that crashed, was interrupted or waits: completed steps are replayed
-    from the journal, the rest run."""
+    from the journal, the rest run. Its stored target loads only if trusted (--target)."""
     with usage_errors():
         st = make_store(store)
         if store_is_absent(st):
             raise UnknownRunError(run_id)
         record = _read(st, lambda rt: rt.get_run(run_id))
-        agent = None
-        if record.target and record.status != RunStatus.COMPLETED:
-            agent, _ = load_agent(record.target)
-        result = _drive(make_store(store), lambda rt: rt.resume(run_id, agent), run_id, json_out)
-    _finish(result, record.agent, json_out)
+        result = _drive(
+            make_store(store), lambda rt: rt.resume(run_id), run_id, json_out, target or ()
+        )
+    _finish(result, record.agent, json_out, store=store)
 
 
 @app.command("runs")
@@ -333,7 +345,18 @@ def _status(value: str) -> RunStatus:
 
 def main() -> None:
     """The `podium` console script."""
+    _project_last()
     app()
+
+
+def _project_last() -> None:
+    """`python -m podium` puts the working directory first on `sys.path`, where a file of
+    the project (a `json.py`, a `yaml/`) would shadow the installed module a target needs:
+    move it last, after installed packages."""
+    cwd = os.getcwd()
+    here = [p for p in sys.path if p in ("", cwd)]
+    if here:
+        sys.path[:] = [p for p in sys.path if p not in ("", cwd)] + here
 
 
 # Commands kept in their own modules register themselves on `app`.

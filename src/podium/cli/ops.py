@@ -20,6 +20,7 @@ from podium.cli.app import (
     JsonOpt,
     RunArg,
     StoreOpt,
+    TargetsOpt,
     _drive,
     _finish,
     _load_run,
@@ -85,13 +86,17 @@ async def _entry(rt: Runtime, run_id: str) -> dict[str, Any]:
 
 
 @dlq.command("requeue")
-def dlq_requeue(run_id: RunArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
-    """Resume a dead-lettered run from its last completed step."""
+def dlq_requeue(
+    run_id: RunArg, target: TargetsOpt = None, store: StoreOpt = None, json_out: JsonOpt = False
+) -> None:
+    """Resume a dead-lettered run from its last completed step (its stored target loads
+    only if trusted: see --target)."""
     with usage_errors():
         record, _, _ = _load_run(store, run_id, events=False)
-        agent = load_agent(record.target)[0] if record.target else None
-        result = _drive(make_store(store), lambda rt: rt.requeue(run_id, agent), run_id, json_out)
-    _finish(result, record.agent, json_out)
+        result = _drive(
+            make_store(store), lambda rt: rt.requeue(run_id), run_id, json_out, target or ()
+        )
+    _finish(result, record.agent, json_out, store=store)
 
 
 @dlq.command("discard")
@@ -137,16 +142,22 @@ def worker(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit when none is left.")
     ] = False,
+    target: TargetsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Drive queued runs. SIGTERM: take no new runs, let running steps finish, park the rest
-    (still `running`, resumable by any worker)."""
+    (still `running`, resumable by any worker). A run's stored target loads only if trusted:
+    with --target, only those agents run; a run it refuses counts in `errors`."""
     with usage_errors():
         st = make_store(store)
+        pinned = target or ()
+        if pinned:  # fail now, not once per run, if a pinned target itself does not load
+            for ref in pinned:
+                load_agent(ref)
 
         async def go() -> Any:
-            rt = Runtime(st)
+            rt = Runtime(st, targets=pinned)
             try:
                 await opened(rt, st)
                 return await rt.work(

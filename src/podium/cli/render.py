@@ -8,6 +8,7 @@ a terminal.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Sequence
 from functools import cache
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from podium.errors import Suspended
 from podium.runtime.records import RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult
 from podium.runtime.serde import to_plain
@@ -82,8 +84,10 @@ def _value(value: Any) -> str:
     return value if isinstance(value, str) else dumps(value)
 
 
-def print_result(result: RunResult, agent: str) -> None:
-    """The end of `podium run` / `podium resume`: status, run id, then output or error."""
+def print_result(result: RunResult, agent: str, store: str | None = None) -> None:
+    """The end of `podium run` / `podium resume`: status, run id, then output or error, or
+    for a waiting run what it waits for and the commands that answer it (with `--store`
+    when the user named one)."""
     out = console()
     tokens = result.usage.total_tokens
     out.print(
@@ -94,9 +98,34 @@ def print_result(result: RunResult, agent: str) -> None:
         print(_value(result.output))
     elif result.status == RunStatus.WAITING:
         out.print(f"waiting: {escape(result.error or '')}")
-        out.print(f"continue with: podium resume {escape(result.run_id)}")
+        where = "" if store is None else f" --store {shlex.quote(store)}"
+        for line in waiting_hints(result):
+            out.print(escape(line + where))
     else:
         out.print(f"[red]{escape(result.error or 'no error recorded')}[/]")
+
+
+def waiting_hints(result: RunResult) -> list[str]:
+    """The commands that answer what a waiting run asks: approve or reject an approval,
+    answer a question (or a triage), settle an effect of unknown outcome."""
+    rid = result.run_id
+    error = result.exception
+    request = error.payload if isinstance(error, Suspended) else None
+    kind = request.get("kind") if isinstance(request, dict) else None
+    if kind == "approval":
+        lines = [
+            f"approve:  podium approve {rid}   (--edit JSON to change what it proposes)",
+            f"reject:   podium reject {rid} --comment WHY",
+        ]
+    elif kind == "effect_unknown":
+        lines = [
+            f"it happened:     podium answer {rid} JSON   (JSON: what it returned)",
+            f"it did not:      podium approve {rid}   (runs it)",
+            f"neither, stop:   podium reject {rid} --comment WHY",
+        ]
+    else:
+        lines = [f"answer:   podium answer {rid} JSON"]
+    return [*lines, "see all that waits: podium inbox"]
 
 
 def print_runs(runs: Sequence[RunRecord]) -> None:

@@ -568,7 +568,13 @@ def _as_message(value: Any, speaker: str, step: str) -> ChatMessage:
 
 
 def _person_decision(value: Any, chat: str, step: str) -> _Stop:
-    """A person's decision: a string, or a dict with `decision` and/or `answer`."""
+    """A person's decision: a string, or a dict with `decision` and/or `answer`; from
+    `podium answer RUN ...` it comes as a `Decision`, whose answer is one of those."""
+    if isinstance(value, Mapping) and "action" in value:
+        if value["action"] == "reject":
+            why = value.get("comment") or "rejected"
+            raise RunError(f"GroupChat {chat!r} at {step}: the deadlock was not broken ({why})")
+        value = value.get("answer")
     if isinstance(value, str):
         return _Stop("decided", value, value)
     if isinstance(value, Mapping):

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,6 +28,8 @@ from podium.errors import (
     RunError,
     RunTimeout,
     Suspended,
+    SweepFailed,
+    TargetError,
     UnknownRunError,
     UsageError,
 )
@@ -38,6 +41,7 @@ from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
+from podium.runtime.probe import check_decision
 from podium.runtime.records import (
     Event,
     RunRecord,
@@ -47,11 +51,13 @@ from podium.runtime.records import (
     Usage,
 )
 from podium.runtime.serde import describe_validation_error, to_plain
-from podium.runtime.waiting import WaitingRequest, decided_step, waiting_requests
+from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
 
 T = TypeVar("T")
+
+logger = logging.getLogger("podium")
 
 
 @dataclass(slots=True)
@@ -111,7 +117,10 @@ class Runtime:
     set one on the agents and models that call flaky endpoints). `breakers` is where breaker
     state lives: shared by every runtime of the process unless given; a `redis://` URL (or
     `PODIUM_REDIS_URL`) shares it across processes. `middleware` fills or replaces slots of
-    the door (`podium.runtime.door.SLOTS`).
+    the door (`podium.runtime.door.SLOTS`). `targets` pins the stored targets this runtime
+    may load to resume a run given without its agent (see `podium.spec.targets`: by default,
+    with `PODIUM_TARGETS` and the project's `[tool.podium] targets` unset, those inside the
+    project directory and installed modules).
     """
 
     def __init__(
@@ -125,6 +134,7 @@ class Runtime:
         breaker: Breaker | None = None,
         breakers: Board | str | None = None,
         lease: float = 30.0,
+        targets: Sequence[str] = (),
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -152,6 +162,7 @@ class Runtime:
         self.lease = lease
         self._beat: asyncio.Task[None] | None = None
         self._cancel_requested: set[str] = set()
+        self.targets = tuple(targets)
 
     # store lifecycle -----------------------------------------------------------------------
     async def open(self) -> Store:
@@ -204,7 +215,10 @@ class Runtime:
         """Start a run of `agent` on `input` and wait for it to finish, suspend or fail.
 
         `target` is how another process can load `agent` again to resume it (`module:object`
-        or a YAML path); for `@agent` functions it is found on its own. `retry` replaces the
+        or a YAML path). Without it, it is found on its own when `agent` is a module-level
+        name of an importable module; when it cannot be (an agent built inside a function,
+        or in a script run as a file), or another process would not trust it, the `podium`
+        logger warns and says what to do. `retry` replaces the
         runtime's default retry policy for this run; `deadline` (seconds) bounds the whole run:
         past it every running branch is cancelled and the run fails (completed steps stay
         journaled, so a resume continues from them).
@@ -218,7 +232,7 @@ class Runtime:
             agent.name,
             RunStatus.RUNNING,
             input=input,
-            target=target or getattr(agent, "target", None),
+            target=self._target_of(agent, target, run_id),
             created_at=now,
             updated_at=now,
         )
@@ -241,9 +255,14 @@ class Runtime:
         journaled output, the rest run. A completed run just returns its result.
         `retry` and `deadline` apply to this resumption, as in `run`.
 
-        `decision` answers a waiting run: it is recorded as the output of the step that waits
-        (`step`, needed only when several wait), then the run continues from there.
+        `decision` answers a waiting run (`Decision.approve()`, `Decision.reject(comment)`,
+        `Decision.answer(value)`): it is recorded as the output of the step that waits (`step`,
+        needed only when several wait), then the run continues from there. A decision that
+        does not say what was decided, does not fit the request, or that the asking agent
+        refuses (an edit or answer of the wrong type) raises `UsageError`, and nothing is
+        written.
         """
+        decided = None if decision is None else as_decision(decision)
         store = await self.open()
         record = await store.get_run(run_id)
         if record is None:
@@ -268,10 +287,12 @@ class Runtime:
                 raise UsageError(
                     f"run {run_id} failed and its side effects were compensated; start a new run"
                 )
-            if decision is not None:
-                answered = decided_step(run_id, steps, decision, step)
+            if decided is not None:
+                answered = decided_step(run_id, steps, decided, step)
+                await check_decision(agent, input, run_id, steps, answered)
                 await store.record_finished(answered)
                 steps = [answered if s.key == answered.key else s for s in steps]
+                decision = answered.output
         except BaseException:
             await store.kv_delete(LEASE, run_id)
             raise
@@ -281,16 +302,30 @@ class Runtime:
         limits = _Limits(retry or self.retry, deadline)
         return await self._drive(store, agent, input, run_id, steps, seq, decision, limits)
 
+    def _target_of(self, agent: Any, target: str | None, run_id: str) -> str | None:
+        """The target stored with a new run: the one given, else the one found by import.
+        Where no other process could resume the run from it, say so now, and how to fix it
+        (a store in memory dies with the process anyway: no search, no warning)."""
+        from podium.spec.targets import TrustedTargets, find_target
+
+        if self._store_obj.url.startswith("memory"):
+            own = getattr(agent, "target", None)
+            return target or (own if isinstance(own, str) else None)
+        stored = target or find_target(agent)
+        try:
+            why = TrustedTargets.load(self.targets).resumable(stored)
+        except TargetError as e:  # a broken [tool.podium] table: say so, run anyway
+            why = str(e)
+        if why is not None:
+            logger.warning("run %s of agent %r: %s", run_id, agent.name, why)
+        return stored
+
     def _agent_for(self, record: RunRecord, agent: Any) -> Any:
         if agent is None:
-            if not record.target:
-                raise UsageError(
-                    f"run {record.run_id} has no stored target; pass the agent: "
-                    "rt.resume(id, agent)"
-                )
-            from podium.spec.targets import load_target
+            from podium.spec.targets import TrustedTargets
 
-            agent = load_target(record.target)
+            trusted = TrustedTargets.load(self.targets)
+            agent = trusted.agent_for(record.target, record.agent, record.run_id)
         if agent.name != record.agent:
             raise UsageError(
                 f"run {record.run_id} was started with agent {record.agent!r}, not {agent.name!r}"
@@ -307,11 +342,25 @@ class Runtime:
 
     async def sweep(self) -> list[RunResult]:
         """Resume every waiting run whose request is past its deadline, so the waiting step
-        applies its timeout rule (reject, approve or escalate). Run it from cron or a worker."""
-        results = []
+        applies its timeout rule (reject, approve or escalate). Run it from cron or a worker.
+
+        A run that cannot be resumed (its target does not load, another process holds it)
+        does not stop the others: all are tried, then `SweepFailed` names each failure and
+        carries the results of the rest."""
+        results: list[RunResult] = []
+        failures: dict[str, str] = {}
         for request in await self.inbox():
-            if request.overdue and request.run_id not in self._active:
-                results.append(await self.resume(request.run_id))
+            run_id = request.run_id
+            if not request.overdue or run_id in self._active or run_id in failures:
+                continue
+            if any(r.run_id == run_id for r in results):
+                continue  # it waited at several overdue steps
+            try:
+                results.append(await self.resume(run_id))
+            except Exception as e:  # this run only: the others still get their turn
+                failures[run_id] = f"{type(e).__name__}: {e}"
+        if failures:
+            raise SweepFailed(results, failures)
         return results
 
     # workers -----------------------------------------------------------------------------
@@ -335,9 +384,9 @@ class Runtime:
         """Queue a run for workers (`rt.work()`, `podium worker`) and return its id at once.
         The agent must be loadable by a worker: `target`, or an importable `@agent`."""
         input = _check_root_input(agent, input)
-        target = target or getattr(agent, "target", None)
         store = await self.open()
         run_id = run_id or new_run_id()
+        target = self._target_of(agent, target, run_id)
         now = time.time()
         record = RunRecord(
             run_id,

@@ -12,6 +12,7 @@ EXPECTED = [
     "Agent",
     "AnthropicModel",
     "Breaker",
+    "Budget",
     "BudgetExceeded",
     "ChatMessage",
     "ChatResult",

@@ -98,6 +98,7 @@ from podium.runtime import (
     Usage,
 )
 from podium.runtime.breaker import Breaker, LocalBoard
+from podium.runtime.budget import Budget
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, ToolContext, tool
 
@@ -131,6 +132,7 @@ __all__ = [
     "Agent",
     "AnthropicModel",
     "Breaker",
+    "Budget",
     "BudgetExceeded",
     "ChatMessage",
     "ChatResult",

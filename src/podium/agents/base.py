@@ -16,6 +16,7 @@ from podium.runtime.serde import Validator, validator_for
 
 if TYPE_CHECKING:
     from podium.runtime.breaker import Breaker
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -61,6 +62,7 @@ class AgentBase(Generic[In, Out]):
     check_output: Validator | None
     fallbacks: tuple[Any, ...] = ()
     breaker: Breaker | None = None
+    budget: Budget | None = None  # limits on this agent and everything it calls
 
     def _setup(
         self,

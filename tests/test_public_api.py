@@ -47,6 +47,7 @@ EXPECTED = [
     "NO_RETRY",
     "OpenAIModel",
     "OutputSchema",
+    "OutputTruncated",
     "OutputTypeError",
     "Parallel",
     "ParallelResult",

@@ -205,3 +205,18 @@ def test_the_readme_main_example(live_env: dict[str, str], tmp_path: Path) -> No
         assert out["route"] == "returns" and " completed" in tail
     else:  # the model's reading failed the run: it must say where and why, in one line
         assert proc.stderr.startswith("error: ") and " at /" in proc.stderr
+
+
+def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
+    from podium.testing import LlamaServer
+    from podium.testing.llama_server import missing
+
+    if missing() is not None:
+        pytest.skip(f"needs llama.cpp's server: {missing()}")
+    broken = tmp_path / "not-a-model.gguf"
+    broken.write_bytes(b"GGUF but not really")
+    server = LlamaServer(broken, startup_timeout=60)
+    with pytest.raises(RuntimeError, match="exited with") as info:
+        server.start()
+    assert "not-a-model.gguf" in str(info.value) or "gguf" in str(info.value).lower()
+    assert server.process is None  # stopped, nothing left running

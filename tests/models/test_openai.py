@@ -635,3 +635,15 @@ def test_an_agent_is_reused_across_run_sync_calls(server: FakeOpenAI) -> None:
         sys.unraisablehook = previous
     assert outputs == ["hi 0", "hi 1", "hi 2"]
     assert leaks == []
+
+
+async def test_an_agents_settings_are_laid_over_the_models(server: FakeOpenAI) -> None:
+    server.reply(completion({"content": '{"ok": true}'}))
+    own = ModelSettings(temperature=0.5, max_tokens=100, output_mode="prompt", extra={"a": 1})
+    async with OpenAIModel("m", base_url=server.url, settings=own) as model:
+        agents = ModelSettings(max_tokens=5, extra={"b": 2})
+        await model.respond(HELLO, output_schema=VERDICT, settings=agents)
+    body = server.requests[0]["body"]
+    assert (body["temperature"], body["max_tokens"]) == (0.5, 5)
+    assert "response_format" not in body  # the model's output mode was kept
+    assert (body["a"], body["b"]) == (1, 2)

@@ -52,6 +52,7 @@ EXPECTED = [
     "NO_RETRY",
     "OpenAIModel",
     "OutputSchema",
+    "OutputTruncated",
     "OutputTypeError",
     "Parallel",
     "ParallelResult",

@@ -21,18 +21,24 @@
         │   ├── ModelResponseError  a model answered with something malformed
         │   └── ProviderError     a provider said 429/5xx or the connection broke
         └── ModelError            a provider refused for good (400, 401, 404)
+            └── OutputTruncated   the answer was cut off at `max_tokens`; asking the same
+                                  again would be cut off again
 
     Suspended                     a signal, not a failure: the run waits for the outside world
     └── Parked                    the process is shutting down: the run stops at a step
                                   boundary and stays `running`, for any worker to resume
 
 Every message names the agent and the step it is about, so a line in a log is enough to
-find the place.
+find the place. Model errors that came with an answer carry its token `usage`, so a failed
+attempt is paid for in the step's and the run's usage like a good one.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from podium.runtime.records import Usage
 
 
 class PodiumError(Exception):
@@ -146,8 +152,13 @@ class StepTimeout(TransientError, TimeoutError):
 class ModelResponseError(TransientError):
     """A model's answer was malformed (bad JSON in a tool call, a missing field, wrong schema).
 
-    Retried by default: asking again usually gives a well-formed answer.
+    Retried by default: asking again usually gives a well-formed answer. `usage` is what the
+    malformed answer cost, when the provider said.
     """
+
+    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class ProviderError(TransientError):
@@ -161,9 +172,22 @@ class ProviderError(TransientError):
 class ModelError(RunError):
     """A provider refused the request for good (bad request, auth, unknown model)."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, usage: Usage | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.usage = usage
+
+
+class OutputTruncated(ModelError):
+    """The model stopped at its token limit (`finish_reason="length"`) in the middle of an
+    answer that had to be whole (structured output, tool arguments). Not retried: the same
+    request stops at the same limit. Raise `max_tokens`, or ask for less."""
+
+    def __init__(self, message: str, *, max_tokens: int | None, usage: Usage | None) -> None:
+        super().__init__(message, usage=usage)
+        self.max_tokens = max_tokens
 
 
 class SweepFailed(PodiumError):

@@ -3,8 +3,10 @@ chat-completions bodies and records what the SDK sent."""
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
+import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -14,19 +16,31 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from podium import ModelError, ModelResponseError, ProviderError, Retry, Runtime, Usage
+from podium import (
+    ModelError,
+    ModelResponseError,
+    ProviderError,
+    Retry,
+    Runtime,
+    StepFailed,
+    Usage,
+)
 from podium.agents.llm import LLMAgent
+from podium.errors import OutputTruncated
 from podium.models.base import Message, ModelSettings, OutputSchema, ToolCall, ToolSpec
 from podium.models.openai import OpenAIModel
 from podium.tools import tool
 
 
 class FakeOpenAI:
-    """Queued replies out, recorded requests in."""
+    """Queued replies out, recorded requests in. With `like_llama_cpp`, requests are first
+    checked the way llama.cpp's server (`llama_cpp.server`) checks them, and refused with its
+    HTTP 500 and pydantic validation message."""
 
-    def __init__(self) -> None:
+    def __init__(self, like_llama_cpp: bool = False) -> None:
         self.requests: list[dict[str, Any]] = []
         self.replies: deque[tuple[int, Any]] = deque()
+        self.like_llama_cpp = like_llama_cpp
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(
@@ -40,6 +54,8 @@ class FakeOpenAI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do: the client pools
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 fake.requests.append(
@@ -49,7 +65,11 @@ class FakeOpenAI:
                         "body": json.loads(self.rfile.read(length)),
                     }
                 )
-                status, body = fake.replies.popleft() if fake.replies else (500, _err("none"))
+                refused = llama_cpp_refusal(fake.requests[-1]["body"])
+                if fake.like_llama_cpp and refused is not None:
+                    status, body = 500, _err(refused, "internal_server_error")
+                else:
+                    status, body = fake.replies.popleft() if fake.replies else (500, _err("none"))
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -61,6 +81,33 @@ class FakeOpenAI:
                 pass
 
         return Handler
+
+
+def llama_cpp_refusal(body: dict[str, Any]) -> str | None:
+    """What llama.cpp's server (0.3.x) says to a request its pydantic models reject: only
+    `text` and `json_object` response formats, and string content in every message."""
+    problems = []
+    kind = (body.get("response_format") or {}).get("type", "text")
+    if kind not in ("text", "json_object"):
+        problems.append(
+            "{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+            f"'msg': \"Input should be 'text' or 'json_object'\", 'input': {kind!r}}}"
+        )
+    for i, m in enumerate(body.get("messages", ())):
+        if not isinstance(m.get("content"), str):
+            problems.append(
+                f"{{'type': 'string_type', 'loc': ('body', 'messages', {i}, "
+                "'ChatCompletionRequestAssistantMessage', 'content'), "
+                "'msg': 'Input should be a valid string', 'input': None}"
+            )
+    if not problems:
+        return None
+    return (
+        f"{len(problems)} validation error{'s' if len(problems) > 1 else ''}:\n  "
+        + "\n  ".join(problems)
+        + '\n\n  File "llama_cpp/server/app.py", line 376, in create_chat_completion\n'
+        "    POST /v1/chat/completions"
+    )
 
 
 def _err(message: str, kind: str = "invalid_request_error") -> dict[str, Any]:
@@ -103,14 +150,23 @@ def tool_calls_message(*calls: tuple[str, str, str]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
+def _serve(fake: FakeOpenAI) -> Iterator[FakeOpenAI]:
     fake.thread.start()
     yield fake
     fake.server.shutdown()
     fake.server.server_close()
     fake.thread.join(5)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    yield from _serve(FakeOpenAI())
+
+
+@pytest.fixture
+def llama() -> Iterator[FakeOpenAI]:
+    """A server that checks requests as llama.cpp's does."""
+    yield from _serve(FakeOpenAI(like_llama_cpp=True))
 
 
 @pytest.fixture
@@ -143,7 +199,10 @@ async def test_text_answer_request_shape_and_usage(server: FakeOpenAI, model: Op
     assert response.model == "gpt-4o-mini-2024-07-18"
 
 
-async def test_tools_and_tool_results_on_the_wire(server: FakeOpenAI, model: OpenAIModel) -> None:
+async def test_tools_and_tool_results_on_the_wire(llama: FakeOpenAI) -> None:
+    """An assistant message with tool calls carries content "" (llama.cpp refuses null)."""
+    model = OpenAIModel("gpt-4o-mini", base_url=llama.url, api_key="sk-test")
+    server = llama
     spec = ToolSpec(
         "get_weather",
         "Weather for a city.",
@@ -178,7 +237,7 @@ async def test_tools_and_tool_results_on_the_wire(server: FakeOpenAI, model: Ope
     assistant, tool_msg = body["messages"][2:]
     assert assistant == {
         "role": "assistant",
-        "content": None,
+        "content": "",
         "tool_calls": [
             {
                 "id": "call_1",
@@ -214,8 +273,8 @@ async def test_structured_output(server: FakeOpenAI, model: OpenAIModel) -> None
     assert response.output == {"ok": True}
 
     server.reply(completion({"content": "sure, ok is true"}))
-    with pytest.raises(ModelResponseError, match="not valid JSON"):
-        await model.respond(HELLO, output_schema=schema)
+    prose = await model.respond(HELLO, output_schema=schema)
+    assert prose.output is None and prose.text == "sure, ok is true"  # the agent sends it back
     server.reply(completion({"content": None, "refusal": "I can't help with that."}))
     with pytest.raises(ModelResponseError, match="refused"):
         await model.respond(HELLO, output_schema=schema)
@@ -314,17 +373,277 @@ async def test_llm_agent_end_to_end_over_http(server: FakeOpenAI, model: OpenAIM
         output_type=Forecast,
     )
     server.reply(completion(tool_calls_message(("c1", "temperature", '{"city": "Rome"}'))))
-    server.reply(completion({"content": "not json"}))  # malformed: the door asks again
+    server.reply(completion({"content": "not json"}))  # malformed: sent back with the problem
     server.reply(completion({"content": '{"city": "Rome", "warm": true}'}, usage=(30, 8)))
     result = await Runtime("memory://", retry=Retry(initial_delay=0)).run(forecaster, "Rome?")
     assert result.ok, result.error
     assert result.output == Forecast(city="Rome", warm=True)
-    # the journal adds usage of completed steps only: the malformed attempt is not counted
-    assert result.usage == Usage(9 + 30, 12 + 8, 2)
-    first, _, third = (r["body"] for r in server.requests)
+    # every ask is a step and is paid for, the malformed answer included
+    assert result.usage == Usage(9 + 9 + 30, 12 + 12 + 8, 3)
+    first, second, third = (r["body"] for r in server.requests)
     assert first["tools"][0]["function"]["parameters"]["properties"]["city"] == {
         "type": "string",
         "description": "City name.",
     }
     assert first["response_format"]["json_schema"]["name"] == "Forecast"
-    assert third["messages"][-1] == {"role": "tool", "tool_call_id": "c1", "content": "24.5"}
+    assert second["messages"][-1] == {"role": "tool", "tool_call_id": "c1", "content": "24.5"}
+    bad, feedback = third["messages"][-2:]
+    assert bad == {"role": "assistant", "content": "not json"}
+    assert feedback["role"] == "user" and "not JSON" in feedback["content"]
+
+
+# structured-output modes ---------------------------------------------------------------------
+VERDICT = OutputSchema(
+    "Verdict",
+    {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}},
+        "required": ["ok"],
+        "additionalProperties": False,
+    },
+)
+
+
+async def test_a_refused_json_schema_steps_down_once_and_is_remembered(llama: FakeOpenAI) -> None:
+    llama.reply(completion({"content": '{"ok": true}'}))
+    llama.reply(completion({"content": '{"ok": false}'}))
+    async with OpenAIModel("gemma", base_url=llama.url) as model:
+        assert model.learned_output_mode is None
+        first = await model.respond(HELLO, output_schema=VERDICT)
+        assert first.output == {"ok": True}
+        assert model.learned_output_mode == "json_object_schema"
+    refused, accepted = (r["body"] for r in llama.requests)
+    assert refused["response_format"]["type"] == "json_schema"
+    assert accepted["response_format"] == {"type": "json_object", "schema": VERDICT.schema}
+    assert accepted["messages"] == refused["messages"]  # the schema travels in the format
+    # another model object on the same endpoint starts with what worked: one request
+    async with OpenAIModel("gemma", base_url=llama.url) as again:
+        assert (await again.respond(HELLO, output_schema=VERDICT)).output == {"ok": False}
+    assert len(llama.requests) == 3
+    assert llama.requests[2]["body"]["response_format"]["type"] == "json_object"
+
+
+@pytest.mark.parametrize(
+    ("mode", "response_format"),
+    [
+        ("json_schema", {"type": "json_schema"}),
+        ("json_object_schema", {"type": "json_object", "schema": VERDICT.schema}),
+        ("json_object", {"type": "json_object"}),
+        ("prompt", None),
+    ],
+)
+async def test_each_output_mode_on_the_wire(
+    server: FakeOpenAI, mode: str, response_format: dict[str, Any] | None
+) -> None:
+    server.reply(completion({"content": '{"ok": true}'}))
+    async with OpenAIModel("m", base_url=server.url) as model:
+        settings = ModelSettings(output_mode=mode)  # type: ignore[arg-type]
+        response = await model.respond(HELLO, output_schema=VERDICT, settings=settings)
+    assert response.output == {"ok": True}
+    body = server.requests[0]["body"]
+    if response_format is None:
+        assert "response_format" not in body
+    else:
+        assert {k: body["response_format"][k] for k in response_format} == response_format
+    system = body["messages"][0]["content"]
+    told = mode in ("json_object", "prompt")
+    assert system.startswith("You are terse.")
+    assert ('"required":["ok"]' in system) is told  # the schema in words where it must be
+
+
+async def test_a_fixed_mode_is_not_stepped_down_and_the_refusal_is_not_retried(
+    llama: FakeOpenAI,
+) -> None:
+    agent = LLMAgent(
+        "judge",
+        model=OpenAIModel("gemma", base_url=llama.url, output_mode="json_schema"),
+        instructions="Decide.",
+        output_type=Forecast,
+    )
+    result = await Runtime("memory://", retry=Retry(initial_delay=0)).run(agent, "x")
+    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception.cause, ModelError)  # a request the server cannot take
+    assert "HTTP 500" in str(result.exception) and "'json_object'" in str(result.exception)
+    assert len(llama.requests) == 1  # not retried: the same request gets the same answer
+
+
+async def test_a_refusal_about_something_else_does_not_step_down(server: FakeOpenAI) -> None:
+    server.reply(_err("This model's maximum context length is 8192 tokens"), status=400)
+    async with OpenAIModel("m", base_url=server.url) as model:
+        with pytest.raises(ModelError, match="maximum context length"):
+            await model.respond(HELLO, output_schema=VERDICT)
+        assert model.learned_output_mode is None
+    assert len(server.requests) == 1
+
+
+async def test_json_is_read_leniently(server: FakeOpenAI, model: OpenAIModel) -> None:
+    server.reply(completion({"content": '{"poem": "line one\nline two"}'}))  # raw newline
+    server.reply(completion({"content": '```json\n{"poem": "fenced"}\n```'}))
+    server.reply(completion(tool_calls_message(("c1", "f", '{"text": "a\nb"}'))))
+    raw = await model.respond(HELLO, output_schema=VERDICT)
+    assert raw.output == {"poem": "line one\nline two"}
+    assert (await model.respond(HELLO, output_schema=VERDICT)).output == {"poem": "fenced"}
+    assert (await model.respond(HELLO)).tool_calls[0].arguments == {"text": "a\nb"}
+
+
+# tool choice ---------------------------------------------------------------------------------
+WEATHER = ToolSpec(
+    "get_weather",
+    "Weather for a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+@pytest.mark.parametrize(
+    ("choice", "wire"),
+    [
+        ("auto", "auto"),
+        ("required", "required"),
+        ("none", "none"),
+        ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
+    ],
+)
+async def test_tool_choice_on_the_wire(
+    server: FakeOpenAI, model: OpenAIModel, choice: str, wire: Any
+) -> None:
+    server.reply(completion({"content": "ok"}))
+    server.reply(completion({"content": "ok"}))
+    await model.respond(HELLO, tools=[WEATHER], settings=ModelSettings(tool_choice=choice))
+    await model.respond(HELLO, settings=ModelSettings(tool_choice=choice))  # no tools offered
+    with_tools, without = (r["body"] for r in server.requests)
+    assert with_tools["tool_choice"] == wire
+    assert "tool_choice" not in without
+
+
+async def test_a_forced_tool_runs_once_then_the_model_answers(llama: FakeOpenAI) -> None:
+    calls: list[str] = []
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        calls.append(city)
+        return "sunny"
+
+    llama.reply(completion(tool_calls_message(("c1", "get_weather", '{"city": "Oslo"}'))))
+    llama.reply(completion({"content": "It is sunny in Oslo."}))
+    agent = LLMAgent(
+        "weather",
+        model=OpenAIModel("gemma", base_url=llama.url),
+        instructions="Use the tool.",
+        tools=[get_weather],
+        settings=ModelSettings(tool_choice="get_weather", max_tokens=64),
+    )
+    result = await Runtime("memory://").run(agent, "Oslo?")
+    assert result.ok, result.error
+    assert result.output == "It is sunny in Oslo." and calls == ["Oslo"]
+    forced, then = (r["body"] for r in llama.requests)
+    assert forced["tool_choice"]["function"]["name"] == "get_weather"
+    assert "tool_choice" not in then and then["max_tokens"] == 64
+    assert then["messages"][2]["content"] == ""  # "" beside the tool calls, not null
+
+
+# usage and cut-offs --------------------------------------------------------------------------
+async def test_a_malformed_answer_carries_its_usage(server: FakeOpenAI, model: OpenAIModel) -> None:
+    server.reply(completion(tool_calls_message(("c1", "f", '{"x": 1,')), usage=(40, 5)))
+    with pytest.raises(ModelResponseError) as info:
+        await model.respond(HELLO)
+    assert info.value.usage == Usage(40, 5, 1)
+
+
+async def test_failed_attempts_count_in_the_step_and_run_usage(
+    server: FakeOpenAI, model: OpenAIModel
+) -> None:
+    @tool
+    def f(x: int) -> int:
+        """Echo."""
+        return x
+
+    server.reply(completion(tool_calls_message(("c1", "f", '{"x": 1,')), usage=(40, 5)))
+    server.reply(completion({"content": "done"}, usage=(41, 1)))
+    agent = LLMAgent("a", model=model, instructions="x", tools=[f])
+    rt = Runtime("memory://", retry=Retry(initial_delay=0))
+    result = await rt.run(agent, "go")
+    assert result.ok, result.error
+    assert len(server.requests) == 2  # the malformed tool call was retried by the door
+    assert result.usage == Usage(81, 6, 2)
+    (step,) = [s for s in await rt.steps(result.run_id) if s.kind == "model"]
+    assert step.usage == Usage(81, 6, 2)
+
+
+async def test_a_cut_off_structured_answer_names_max_tokens_and_is_not_asked_again(
+    server: FakeOpenAI, model: OpenAIModel
+) -> None:
+    server.reply(completion({"content": '{"city": "Ro'}, finish="length", usage=(50, 4)))
+    agent = LLMAgent(
+        "f",
+        model=model,
+        instructions="x",
+        output_type=Forecast,
+        settings=ModelSettings(max_tokens=4),
+    )
+    rt = Runtime("memory://", retry=Retry(initial_delay=0))
+    result = await rt.run(agent, "Rome?")
+    assert isinstance(result.exception, StepFailed)
+    assert result.exception.step == "/f/model#0"
+    assert isinstance(result.exception.cause, OutputTruncated)
+    assert result.exception.cause.max_tokens == 4
+    assert "max_tokens=4" in str(result.exception) and "finish_reason='length'" in str(
+        result.exception
+    )
+    assert len(server.requests) == 1  # neither retried nor re-asked
+    assert result.usage == Usage(50, 4, 1)  # the failed step's tokens count in the run
+
+
+async def test_a_cut_off_tool_call_is_a_truncation(server: FakeOpenAI, model: OpenAIModel) -> None:
+    server.reply(completion(tool_calls_message(("c1", "f", '{"x": "abc')), finish="length"))
+    with pytest.raises(OutputTruncated, match="tool call was cut off at max_tokens=8"):
+        await model.respond(HELLO, tools=[WEATHER], settings=ModelSettings(max_tokens=8))
+
+
+async def test_a_server_validation_error_is_not_retried(llama: FakeOpenAI) -> None:
+    history = [*HELLO, Message("assistant", None, (ToolCall("c", "f", {}),))]  # type: ignore[arg-type]
+    async with OpenAIModel("gemma", base_url=llama.url) as model:
+        with pytest.raises(ModelError, match="Input should be a valid string") as info:
+            await model.respond(history)
+    assert info.value.status == 500
+    assert "\n" not in str(info.value)  # the server's multi-line message, on one line
+
+
+# event loops ---------------------------------------------------------------------------------
+def test_an_agent_is_reused_across_run_sync_calls(server: FakeOpenAI) -> None:
+    """`run_sync` makes a new event loop per run: the model's HTTP client must not outlive
+    the loop it was made in, and nothing may be left unclosed."""
+    leaks: list[str] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda u: leaks.append(f"{u.exc_type.__name__}: {u.exc_value}")
+    try:
+        agent = LLMAgent(
+            "talker",
+            model=OpenAIModel("m", base_url=server.url, api_key="k"),
+            instructions="Be brief.",
+        )
+        rt = Runtime("memory://")
+        outputs = []
+        for i in range(3):
+            server.reply(completion({"content": f"hi {i}"}))
+            result = rt.run_sync(agent, "hi")
+            assert result.ok, result.error
+            outputs.append(result.output)
+        del agent, result
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert outputs == ["hi 0", "hi 1", "hi 2"]
+    assert leaks == []
+
+
+async def test_an_agents_settings_are_laid_over_the_models(server: FakeOpenAI) -> None:
+    server.reply(completion({"content": '{"ok": true}'}))
+    own = ModelSettings(temperature=0.5, max_tokens=100, output_mode="prompt", extra={"a": 1})
+    async with OpenAIModel("m", base_url=server.url, settings=own) as model:
+        agents = ModelSettings(max_tokens=5, extra={"b": 2})
+        await model.respond(HELLO, output_schema=VERDICT, settings=agents)
+    body = server.requests[0]["body"]
+    assert (body["temperature"], body["max_tokens"]) == (0.5, 5)
+    assert "response_format" not in body  # the model's output mode was kept
+    assert (body["a"], body["b"]) == (1, 2)

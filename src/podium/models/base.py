@@ -87,12 +87,61 @@ def closed_schema(schema: dict[str, Any]) -> None:
     schema["additionalProperties"] = False
 
 
+OutputMode = Literal["auto", "json_schema", "json_object_schema", "json_object", "prompt"]
+"""How a model is asked for structured output, strongest first:
+
+- `json_schema`: `response_format={"type": "json_schema", ...}` (OpenAI, vLLM, LM Studio);
+- `json_object_schema`: `{"type": "json_object", "schema": ...}` (llama.cpp's server);
+- `json_object`: `{"type": "json_object"}`, the schema told in the prompt (Ollama, older APIs);
+- `prompt`: the schema told in the prompt only, for servers that take no `response_format`;
+- `auto` (the default): start with the strongest and step down when a server refuses one.
+"""
+
+OUTPUT_MODES: tuple[OutputMode, ...] = (
+    "json_schema",
+    "json_object_schema",
+    "json_object",
+    "prompt",
+)
+
+ToolChoice = str
+"""`"auto"`, `"required"`, `"none"`, or the name of one tool the model must call."""
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
+    """Per-request settings. `None` leaves a field to the provider (or to the model's own
+    settings, which an agent's settings are laid over field by field).
+
+    `tool_choice` forces (`"required"`, a tool's name) or forbids (`"none"`) tool calls; an
+    `LLMAgent` drops a forcing choice once a tool has run, so it cannot loop. `output_mode`
+    picks how structured output is asked for (see `OutputMode`).
+    """
+
     temperature: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    tool_choice: ToolChoice | None = None
+    output_mode: OutputMode | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def over(self, base: ModelSettings | None) -> ModelSettings:
+        """These settings laid over `base`: a field set here wins, an unset one is inherited."""
+        if base is None:
+            return self
+        values = {f: getattr(self, f) for f in _SCALARS}
+        for f, mine in values.items():
+            if mine is None:
+                values[f] = getattr(base, f)
+        return ModelSettings(**values, extra={**base.extra, **self.extra})
+
+    @property
+    def forces_tool(self) -> bool:
+        """Whether `tool_choice` makes the model call a tool (which one, or any)."""
+        return self.tool_choice not in (None, "auto", "none")
+
+
+_SCALARS = ("temperature", "max_tokens", "seed", "tool_choice", "output_mode")
 
 
 @dataclass(frozen=True, slots=True)

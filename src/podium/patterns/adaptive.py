@@ -61,6 +61,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
 from podium.patterns._common import named_agents
@@ -354,11 +355,13 @@ class Adaptive(AgentBase[Any, Any]):
         model: Any,
         kinds: Sequence[str] = (),
         instructions: str | None = None,
+        settings: ModelSettings | None = None,
         **options: Any,
     ) -> Adaptive:
         """An Adaptive whose classifier is a model (`<name>.classify`, an `LLMAgent`) told the
         strategies, their descriptions and the known task kinds, answering a
-        `StrategyChoice`. Other options are as for `Adaptive(...)`."""
+        `StrategyChoice`. `settings` go with its requests, as for `LLMAgent`. Other options
+        are as for `Adaptive(...)`."""
         from podium.agents.llm import LLMAgent
 
         table = named_agents("Adaptive", name, strategies, "strategy")
@@ -367,6 +370,7 @@ class Adaptive(AgentBase[Any, Any]):
             model=model,
             instructions=_llm_instructions(table, kinds, instructions),
             output_type=StrategyChoice,
+            settings=settings,
         )
         return cls(name, table, classifier=classifier, **options)
 

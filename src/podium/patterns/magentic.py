@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import OutputTypeError, UsageError
+from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._common import named_agents
 from podium.patterns._progress import StallDetector, fingerprint
@@ -202,17 +203,23 @@ class Magentic(AgentBase[Any, MagenticResult]):
         *,
         model: Any = None,
         instructions: str | None = None,
+        settings: ModelSettings | None = None,
         **options: Any,
     ) -> Magentic:
         """A team whose manager is one model playing three `LLMAgent`s: `<name>.ledger`,
-        `<name>.progress` and `<name>.answer`. `instructions` prefix each of them; `options`
-        go to the constructor (`max_rounds`, `max_stalls`, ...)."""
+        `<name>.progress` and `<name>.answer`. `instructions` prefix each of them; `settings`
+        go with their requests, as for `LLMAgent`; `options` go to the constructor
+        (`max_rounds`, `max_stalls`, ...)."""
         from podium.agents.llm import LLMAgent
 
         def role(suffix: str, text: str, output_type: Any = None) -> LLMAgent:
             joined = "\n\n".join(p for p in (instructions, text) if p)
             return LLMAgent(
-                f"{name}.{suffix}", model=model, instructions=joined, output_type=output_type
+                f"{name}.{suffix}",
+                model=model,
+                instructions=joined,
+                output_type=output_type,
+                settings=settings,
             )
 
         return cls(

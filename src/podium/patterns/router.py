@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
 from podium.patterns._common import named_agents
@@ -173,6 +174,7 @@ class Router(AgentBase[Any, Any]):
         *,
         model: Any,
         instructions: str | None = None,
+        settings: ModelSettings | None = None,
         threshold: float = 0.0,
         fallback: Any = None,
         retry: Retry | None = None,
@@ -181,7 +183,8 @@ class Router(AgentBase[Any, Any]):
     ) -> Router:
         """A router whose classifier is a model: an `LLMAgent` named `<name>.classify` told
         the routes and their descriptions, answering with a `RouteDecision`. `instructions`
-        replace the opening paragraph; the list of routes is always appended."""
+        replace the opening paragraph; the list of routes is always appended. `settings` go
+        with the classifier's requests, as for `LLMAgent`."""
         from podium.agents.llm import LLMAgent
 
         table = named_agents("Router", name, routes, "route")
@@ -190,6 +193,7 @@ class Router(AgentBase[Any, Any]):
             model=model,
             instructions=_llm_instructions(table, instructions),
             output_type=RouteDecision,
+            settings=settings,
         )
         return cls(
             name,

@@ -62,6 +62,7 @@ from podium.errors import (
     Suspended,
     UsageError,
 )
+from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._common import named_agents
 from podium.patterns._progress import StallDetector, fingerprint
@@ -261,12 +262,14 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         model: Any = None,
         review: bool = True,
         instructions: str | None = None,
+        settings: ModelSettings | None = None,
         **options: Any,
     ) -> Supervisor:
         """A supervisor whose planner, reviewer (with `review=True`) and synthesizer are
         `LLMAgent`s on `model`, named `<name>.planner`, `<name>.reviewer` and
-        `<name>.synthesizer`. `instructions` prefix the planner's; `options` go to the
-        constructor (`max_rounds`, `max_tokens`, `worker_timeout`, ...)."""
+        `<name>.synthesizer`. `instructions` prefix the planner's; `settings` go with all
+        three's requests, as for `LLMAgent`; `options` go to the constructor (`max_rounds`,
+        `max_tokens`, `worker_timeout`, ...)."""
         from podium.agents.llm import LLMAgent
 
         table = named_agents("Supervisor", name, workers, "worker")
@@ -281,13 +284,22 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
                 p for p in (instructions, _PLANNER, f"Workers:\n{roster}") if p
             ),
             output_type=Plan,
+            settings=settings,
         )
         reviewer = (
-            LLMAgent(f"{name}.reviewer", model=model, instructions=_REVIEWER, output_type=Review)
+            LLMAgent(
+                f"{name}.reviewer",
+                model=model,
+                instructions=_REVIEWER,
+                output_type=Review,
+                settings=settings,
+            )
             if review
             else None
         )
-        writer = LLMAgent(f"{name}.synthesizer", model=model, instructions=_SYNTHESIZER)
+        writer = LLMAgent(
+            f"{name}.synthesizer", model=model, instructions=_SYNTHESIZER, settings=settings
+        )
         return cls(name, table, planner=planner, reviewer=reviewer, synthesizer=writer, **options)
 
     async def run(self, input: Any, ctx: RunContext) -> SupervisorResult:

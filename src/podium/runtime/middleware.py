@@ -77,7 +77,8 @@ async def events(call: Call, nxt: Handler) -> Any:
 
 
 async def journal(call: Call, nxt: Handler) -> Any:
-    """Write `started` before and the final state after; account usage to the run. While the
+    """Write `started` before and the final state after; account usage to the run (of a
+    failed step too: its attempts were paid for). While the
     runtime drains (shutdown), park the run here instead of starting the step."""
     run = call.run
     if run.drain.on:
@@ -102,6 +103,8 @@ async def journal(call: Call, nxt: Handler) -> Any:
         raise
     except BaseException as e:
         _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}")
+        if call.usage is not None:  # a failed model step's attempts were paid for too
+            run.usage = run.usage + call.usage
         await store.record_finished(rec)
         raise
     _finish(rec, call, StepStatus.COMPLETED, output, None)

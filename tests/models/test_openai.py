@@ -10,6 +10,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -379,7 +380,9 @@ async def test_llm_agent_end_to_end_over_http(server: FakeOpenAI, model: OpenAIM
     assert result.ok, result.error
     assert result.output == Forecast(city="Rome", warm=True)
     # every ask is a step and is paid for, the malformed answer included
-    assert result.usage == Usage(9 + 9 + 30, 12 + 12 + 8, 3)
+    assert replace(result.usage, usd=0.0) == Usage(9 + 9 + 30, 12 + 12 + 8, 3)
+    # priced as gpt-4o-mini ($0.15 in, $0.60 out per million), the malformed answer included
+    assert result.usage.usd == pytest.approx((48 * 0.15 + 32 * 0.60) / 1e6)
     first, second, third = (r["body"] for r in server.requests)
     assert first["tools"][0]["function"]["parameters"]["properties"]["city"] == {
         "type": "string",
@@ -565,9 +568,10 @@ async def test_failed_attempts_count_in_the_step_and_run_usage(
     result = await rt.run(agent, "go")
     assert result.ok, result.error
     assert len(server.requests) == 2  # the malformed tool call was retried by the door
-    assert result.usage == Usage(81, 6, 2)
+    paid = (81 * 0.15 + 6 * 0.60) / 1e6  # both attempts, at gpt-4o-mini's prices
+    assert result.usage == Usage(81, 6, 2, usd=pytest.approx(paid))
     (step,) = [s for s in await rt.steps(result.run_id) if s.kind == "model"]
-    assert step.usage == Usage(81, 6, 2)
+    assert step.usage == Usage(81, 6, 2, usd=pytest.approx(paid))
 
 
 async def test_a_cut_off_structured_answer_names_max_tokens_and_is_not_asked_again(
@@ -591,7 +595,8 @@ async def test_a_cut_off_structured_answer_names_max_tokens_and_is_not_asked_aga
         result.exception
     )
     assert len(server.requests) == 1  # neither retried nor re-asked
-    assert result.usage == Usage(50, 4, 1)  # the failed step's tokens count in the run
+    # the failed step's tokens count in the run, and so does their cost
+    assert result.usage == Usage(50, 4, 1, usd=pytest.approx((50 * 0.15 + 4 * 0.60) / 1e6))
 
 
 async def test_a_cut_off_tool_call_is_a_truncation(server: FakeOpenAI, model: OpenAIModel) -> None:

@@ -20,6 +20,8 @@ from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import describe_validation_error
 
 if TYPE_CHECKING:
+    from podium.models.prices import Prices
+    from podium.runtime.budget import Ledger
     from podium.runtime.effects import Effect
     from podium.runtime.policies import Retry
     from podium.stores.base import Store
@@ -45,7 +47,10 @@ class RunState:
         "door",
         "drain",
         "effects",
+        "history",
+        "ledger",
         "listeners",
+        "prices",
         "prior",
         "replay",
         "replay_only",
@@ -69,6 +74,8 @@ class RunState:
         retry: Retry | None = None,
         timeout: float | None = None,
         drain: Drain | None = None,
+        prices: Prices | None = None,
+        history: list[Event] | None = None,
     ) -> None:
         self.run_id = run_id
         self.drain = drain or Drain()
@@ -83,6 +90,9 @@ class RunState:
         self.listeners = listeners
         self.retry = retry
         self.timeout = timeout
+        self.prices = prices  # what model calls cost (None: not priced)
+        self.history = history  # a resumed run's earlier events, for its budgets
+        self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
 
     def emit(
         self,
@@ -120,7 +130,7 @@ class RunContext:
 
     @property
     def usage(self) -> Usage:
-        """Tokens and requests the whole run has spent so far."""
+        """Tokens, requests and dollars the whole run has spent so far."""
         return self._run.usage
 
     def previous(self) -> StepRecord | None:

@@ -17,8 +17,9 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -33,7 +34,9 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
+from podium.models.prices import Prices, resolve_prices
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
+from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
 from podium.runtime.context import Drain, RunState, execute
 from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Middleware, build_chain, compose
@@ -97,10 +100,12 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class _Limits:
-    """Per-run policy: the default retry for its calls and the deadline of the whole run."""
+    """Per-run policy: the default retry for its calls, the deadline of the whole run, and
+    the run's budget."""
 
     retry: Retry | None
     deadline: float | None
+    budget: Budget | None = None
 
 
 def new_run_id() -> str:
@@ -121,6 +126,11 @@ class Runtime:
     may load to resume a run given without its agent (see `podium.spec.targets`: by default,
     with `PODIUM_TARGETS` and the project's `[tool.podium] targets` unset, those inside the
     project directory and installed modules).
+
+    `prices` is what model calls cost (see `podium.models.prices`): a `Prices`, a mapping of
+    model name to `{input, output, cached_input, cache_write}` dollars per million tokens, or
+    a JSON or YAML file of them, laid over the defaults and `PODIUM_PRICES`.
+    `on_budget_alert` is called with a `BudgetAlert` when a budget passes its alert mark.
     """
 
     def __init__(
@@ -135,6 +145,8 @@ class Runtime:
         breakers: Board | str | None = None,
         lease: float = 30.0,
         targets: Sequence[str] = (),
+        prices: Prices | Mapping[str, Any] | str | Path | None = None,
+        on_budget_alert: AlertHandler | None = None,
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -144,8 +156,10 @@ class Runtime:
         self.retry = retry
         self.timeout = timeout
         self.breakers: Board = default_board(breakers)
+        self.prices: Prices = resolve_prices(prices)
         builtins = {
             **BUILTINS,
+            "budget": budget_middleware(on_budget_alert),
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
@@ -211,6 +225,7 @@ class Runtime:
         target: str | None = None,
         retry: Retry | None = None,
         deadline: float | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Start a run of `agent` on `input` and wait for it to finish, suspend or fail.
 
@@ -221,9 +236,12 @@ class Runtime:
         logger warns and says what to do. `retry` replaces the
         runtime's default retry policy for this run; `deadline` (seconds) bounds the whole run:
         past it every running branch is cancelled and the run fails (completed steps stay
-        journaled, so a resume continues from them).
+        journaled, so a resume continues from them). `budget` limits what the whole run may
+        spend (see `podium.Budget`); it is stored with the run, so a resume or a worker keeps
+        it, and past it the run fails with `BudgetExceeded`.
         """
         input = _check_root_input(agent, input)
+        budget = _check_budget(budget)
         store = await self.open()
         run_id = run_id or new_run_id()
         now = time.time()
@@ -237,8 +255,10 @@ class Runtime:
             updated_at=now,
         )
         await store.create_run(record)
+        if budget is not None:
+            await store.kv_put(BUDGET_KV, run_id, budget.to_dict())
         await store.kv_claim(LEASE, run_id, self.owner, self.lease)
-        limits = _Limits(retry or self.retry, deadline)
+        limits = _Limits(retry or self.retry, deadline, budget)
         return await self._drive(store, agent, input, run_id, None, 0, limits=limits)
 
     async def resume(
@@ -250,10 +270,13 @@ class Runtime:
         step: str | None = None,
         retry: Retry | None = None,
         deadline: float | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Continue a run that crashed, was interrupted, or waits: completed steps return their
         journaled output, the rest run. A completed run just returns its result.
-        `retry` and `deadline` apply to this resumption, as in `run`.
+        `retry` and `deadline` apply to this resumption, as in `run`. The run keeps the budget
+        it was started with, counting on from what it spent; `budget` replaces it (to give a
+        run that ran out more room), and is stored in its place.
 
         `decision` answers a waiting run (`Decision.approve()`, `Decision.reject(comment)`,
         `Decision.answer(value)`): it is recorded as the output of the step that waits (`step`,
@@ -263,6 +286,7 @@ class Runtime:
         written.
         """
         decided = None if decision is None else as_decision(decision)
+        budget = _check_budget(budget)
         store = await self.open()
         record = await store.get_run(run_id)
         if record is None:
@@ -297,10 +321,13 @@ class Runtime:
             await store.kv_delete(LEASE, run_id)
             raise
         events = await store.list_events(run_id)
+        budget = await _run_budget(store, run_id, budget)
         await store.update_run(run_id, status=RunStatus.RUNNING)
         seq = events[-1].seq if events else 0
-        limits = _Limits(retry or self.retry, deadline)
-        return await self._drive(store, agent, input, run_id, steps, seq, decision, limits)
+        limits = _Limits(retry or self.retry, deadline, budget)
+        return await self._drive(
+            store, agent, input, run_id, steps, seq, decision, limits, history=events
+        )
 
     def _target_of(self, agent: Any, target: str | None, run_id: str) -> str | None:
         """The target stored with a new run: the one given, else the one found by import.
@@ -380,10 +407,13 @@ class Runtime:
         *,
         run_id: str | None = None,
         target: str | None = None,
+        budget: Budget | None = None,
     ) -> str:
         """Queue a run for workers (`rt.work()`, `podium worker`) and return its id at once.
-        The agent must be loadable by a worker: `target`, or an importable `@agent`."""
+        The agent must be loadable by a worker: `target`, or an importable `@agent`. The
+        worker that takes the run applies `budget` to it."""
         input = _check_root_input(agent, input)
+        budget = _check_budget(budget)
         store = await self.open()
         run_id = run_id or new_run_id()
         target = self._target_of(agent, target, run_id)
@@ -398,6 +428,8 @@ class Runtime:
             updated_at=now,
         )
         await store.create_run(record)
+        if budget is not None:
+            await store.kv_put(BUDGET_KV, run_id, budget.to_dict())
         await store.kv_put(QUEUE, run_id, {"at": now, "agent": agent.name})
         return run_id
 
@@ -485,9 +517,10 @@ class Runtime:
         seq: int,
         decision: Any = None,
         limits: _Limits | None = None,
+        history: list[Event] | None = None,
     ) -> RunResult:
         limits = limits or _Limits(self.retry, None)
-        state = self._new_state(store, run_id, prior_steps, seq, limits)
+        state = self._new_state(store, run_id, prior_steps, seq, limits, history)
         marker = state.prior.get(SAGA_KEY) if state.prior else None
         saga_error = None
         if marker is not None:  # killed while compensating: find the effects, then go on
@@ -555,6 +588,7 @@ class Runtime:
         prior_steps: list[StepRecord] | None,
         seq: int,
         limits: _Limits,
+        history: list[Event] | None = None,
     ) -> RunState:
         replay_map = prior = None
         if prior_steps is not None:
@@ -570,13 +604,19 @@ class Runtime:
             retry=limits.retry,
             timeout=self.timeout,
             drain=self._drain,
+            prices=self.prices,
+            history=history,
         )
         state.seq = seq
-        # Completed steps never run again, so what they spent is the run's usage so far,
-        # whether the resumed run replays them one by one or inside a parent replayed whole.
-        for done in (replay_map or {}).values():
-            if done.usage is not None:
-                state.usage = state.usage + done.usage
+        # What earlier processes spent is the run's usage so far: completed steps never run
+        # again (whether replayed one by one or inside a parent replayed whole), and a failed
+        # step that runs again keeps its earlier spend in its row (see the journal).
+        for row in (prior or {}).values():
+            if row.usage is not None:
+                state.usage = state.usage + row.usage
+        if limits.budget is not None:
+            state.ledger = Ledger(prior, history)
+            state.ledger.open("", limits.budget, "run")
         return state
 
     async def _outcome(
@@ -666,15 +706,27 @@ class Runtime:
 
     # sync wrappers -------------------------------------------------------------------------
     def run_sync(
-        self, agent: Any, input: Any = None, *, run_id: str | None = None, target: str | None = None
+        self,
+        agent: Any,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        target: str | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """`run` for scripts and notebooks without an event loop."""
-        return self._sync(self.run(agent, input, run_id=run_id, target=target))
+        return self._sync(self.run(agent, input, run_id=run_id, target=target, budget=budget))
 
     def resume_sync(
-        self, run_id: str, agent: Any = None, *, decision: Any = None, step: str | None = None
+        self,
+        run_id: str,
+        agent: Any = None,
+        *,
+        decision: Any = None,
+        step: str | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
-        return self._sync(self.resume(run_id, agent, decision=decision, step=step))
+        return self._sync(self.resume(run_id, agent, decision=decision, step=step, budget=budget))
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         async def main() -> T:
@@ -689,6 +741,22 @@ class Runtime:
             return asyncio.run(main())
         coro.close()
         raise UsageError("run_sync cannot be called from a running event loop; use `await rt.run`")
+
+
+def _check_budget(budget: Any) -> Budget | None:
+    if budget is None or isinstance(budget, Budget):
+        return budget
+    raise UsageError(f"budget must be a podium.Budget, got {budget!r}")
+
+
+async def _run_budget(store: Store, run_id: str, given: Budget | None) -> Budget | None:
+    """The budget a resumed run goes on with: the one given (stored in place of the old), or
+    the one it was started with."""
+    if given is not None:
+        await store.kv_put(BUDGET_KV, run_id, given.to_dict())
+        return given
+    stored = await store.kv_get(BUDGET_KV, run_id)
+    return None if stored is None else Budget.from_dict(stored)
 
 
 def _check_root_input(agent: Any, input: Any) -> Any:

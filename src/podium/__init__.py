@@ -50,6 +50,7 @@ from podium.models import (
     resolve_model,
     tool_call,
 )
+from podium.models.prices import Price, Prices
 from podium.patterns import (
     Adaptive,
     ChatMessage,
@@ -99,7 +100,7 @@ from podium.runtime import (
     Usage,
 )
 from podium.runtime.breaker import Breaker, LocalBoard
-from podium.runtime.budget import Budget
+from podium.runtime.budget import Budget, BudgetAlert
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, ToolContext, tool
 
@@ -134,6 +135,7 @@ __all__ = [
     "AnthropicModel",
     "Breaker",
     "Budget",
+    "BudgetAlert",
     "BudgetExceeded",
     "ChatMessage",
     "ChatResult",
@@ -182,6 +184,8 @@ __all__ = [
     "PlanError",
     "PodiumError",
     "PolicyDenied",
+    "Price",
+    "Prices",
     "ProgressLedger",
     "ProviderError",
     "QuorumNotMet",

@@ -44,6 +44,7 @@ class RunState:
     """Shared by every step of one run."""
 
     __slots__ = (
+        "budget_door",
         "door",
         "drain",
         "effects",
@@ -76,11 +77,15 @@ class RunState:
         drain: Drain | None = None,
         prices: Prices | None = None,
         history: list[Event] | None = None,
+        budget_door: Handler | None = None,
     ) -> None:
         self.run_id = run_id
         self.drain = drain or Drain()
         self.store = store
         self.door = door
+        # The same door with the budget slot filled, taken once a budget shows up: a run
+        # without any budget never pays for the slot.
+        self.budget_door = budget_door
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
@@ -93,6 +98,11 @@ class RunState:
         self.prices = prices  # what model calls cost (None: not priced)
         self.history = history  # a resumed run's earlier events, for its budgets
         self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
+
+    def meter(self) -> None:
+        """Send this run's calls through the budget slot from now on."""
+        if self.budget_door is not None:
+            self.door, self.budget_door = self.budget_door, None
 
     def emit(
         self,
@@ -170,6 +180,9 @@ class RunContext:
                 raise HandoffTypeError(
                     sender or self.agent_name, agent.name, describe_validation_error(e)
                 ) from None
+        run = self._run
+        if run.budget_door is not None and getattr(agent, "budget", None) is not None:
+            run.meter()  # an agent with a budget: its calls, and all below, are metered
         return await self._through_door(agent, "agent", input, timeout, retry)
 
     async def use(self, tool: Any, args: dict[str, Any] | None = None) -> Any:

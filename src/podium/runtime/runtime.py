@@ -159,13 +159,19 @@ class Runtime:
         self.prices: Prices = resolve_prices(prices)
         builtins = {
             **BUILTINS,
-            "budget": budget_middleware(on_budget_alert),
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
+        # Two chains: without the budget slot for runs with no budget anywhere (it costs them
+        # nothing), with it for runs that have one, or switch to it when an agent brings one.
         chain = build_chain(builtins, middleware)
+        metered = build_chain(
+            {**builtins, "budget": budget_middleware(on_budget_alert)}, middleware
+        )
         self._door = compose(chain, execute)
         self._replay_door = compose([replay, *chain], execute)
+        self._metered_door = compose(metered, execute)
+        self._metered_replay_door = compose([replay, *metered], execute)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._drain = Drain()
@@ -531,6 +537,8 @@ class Runtime:
         else:
             data = None if decision is None else {"decision": to_plain(decision)}
             state.emit("run.resumed", agent=agent.name, data=data)
+        if getattr(agent, "budget", None) is not None:
+            state.meter()
         retry = getattr(agent, "retry", None) or limits.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
         call = Call(state, "", agent, "agent", "/" + agent.name, input, retry, timeout)
@@ -594,10 +602,13 @@ class Runtime:
         if prior_steps is not None:
             prior = {s.key: s for s in prior_steps}
             replay_map = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
+        door, metered = self._door, self._metered_door
+        if replay_map:
+            door, metered = self._replay_door, self._metered_replay_door
         state = RunState(
             run_id,
             store,
-            self._replay_door if replay_map else self._door,
+            door,
             replay=replay_map,
             prior=prior,
             listeners=tuple(self._listeners),
@@ -606,6 +617,7 @@ class Runtime:
             drain=self._drain,
             prices=self.prices,
             history=history,
+            budget_door=metered,
         )
         state.seq = seq
         # What earlier processes spent is the run's usage so far: completed steps never run
@@ -615,6 +627,7 @@ class Runtime:
             if row.usage is not None:
                 state.usage = state.usage + row.usage
         if limits.budget is not None:
+            state.meter()
             state.ledger = Ledger(prior, history)
             state.ledger.open("", limits.budget, "run")
         return state

@@ -19,6 +19,7 @@ EXPECTED = [
     "ChatResult",
     "ChatTurn",
     "CircuitOpen",
+    "CostReport",
     "Decision",
     "Event",
     "FunctionAgent",

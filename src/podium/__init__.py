@@ -51,6 +51,7 @@ from podium.models import (
     tool_call,
 )
 from podium.models.prices import Price, Prices
+from podium.observability.cost import CostReport
 from podium.patterns import (
     Adaptive,
     ChatMessage,
@@ -141,6 +142,7 @@ __all__ = [
     "ChatResult",
     "ChatTurn",
     "CircuitOpen",
+    "CostReport",
     "Decision",
     "Event",
     "FunctionAgent",

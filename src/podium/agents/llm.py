@@ -116,6 +116,11 @@ class _ModelStep:
         self.answer = agent.answer_spec
         self.output_schema = None if self.answer is None else self.answer.schema
 
+    @property
+    def model_name(self) -> str:
+        """The model this step asks: its price, and its row in `podium cost`."""
+        return self.model.name
+
     def unforced(self) -> _ModelStep:
         """This step without a forcing `tool_choice`: what the model is asked once a tool ran.
         Same name, so the step keys count on (`model#1`, `model#2`)."""
@@ -136,7 +141,7 @@ class _ModelStep:
                 settings=self.settings,
             )
         except (ModelResponseError, ModelError) as e:
-            _spend(call, self.model.name, e.usage)  # a malformed or cut-off answer was paid for
+            _spend(call, self.model.name, e.usage)  # a malformed or cut-off answer costs too
             raise
         _spend(call, self.model.name, response.usage)
         if response.tool_calls:

@@ -39,6 +39,7 @@ LIMITS: tuple[str, ...] = ("tokens", "usd", "model_calls", "tool_calls", "second
 BUDGET_KV = "budget"  # the store's key-value namespace where a run's own budget is kept
 _COUNTS = ("tokens", "model_calls", "tool_calls")
 _METERED = ("model", "tool")  # the kinds of call a budget can stop
+_NEARLY = 1 - 1e-9  # float sums of dollars land a hair under a limit they reach
 _SPENT = frozenset({"completed", "failed", "suspended"})  # journal rows whose spend counts
 
 logger = logging.getLogger("podium")
@@ -162,10 +163,11 @@ class Meter:
             self.tool_calls += attempts
 
     def exhausted(self) -> tuple[str, float, float] | None:
-        """The first limit that is used up: (limit, maximum, spent)."""
+        """The first limit that is used up: (limit, maximum, spent). Dollars add up in floats,
+        so spending "all of" $0.012 in steps of $0.0015 counts even at $0.011999999."""
         for limit, maximum in self.limits.items():
             spent = self.used(limit)
-            if spent >= maximum:
+            if spent >= maximum * _NEARLY:
                 return limit, maximum, spent
         return None
 
@@ -176,7 +178,7 @@ class Meter:
         for limit, maximum in self.limits.items():
             if limit not in self.alerted:
                 spent = self.used(limit)
-                if spent >= mark * maximum:
+                if spent >= mark * maximum * _NEARLY:
                     self.alerted.add(limit)
                     out.append((limit, maximum, spent))
         return out

@@ -41,9 +41,15 @@ async def replay(call: Call, nxt: Handler) -> Any:
 
 
 async def events(call: Call, nxt: Handler) -> Any:
-    """Emit started / completed / failed / suspended with duration, attempt and usage."""
+    """Emit started / completed / failed / suspended with duration, attempt and usage. A
+    model step's `step.started` names the model (`podium cost` groups by it)."""
     run = call.run
-    run.emit("step.started", call.key, call.name, 1, data={"kind": call.kind})
+    data: dict[str, Any] = {"kind": call.kind}
+    if call.kind == "model":
+        model = getattr(call.target, "model_name", None)
+        if model:
+            data["model"] = model
+    run.emit("step.started", call.key, call.name, 1, data=data)
     t0 = time.perf_counter()
     try:
         output = await nxt(call)
@@ -67,6 +73,7 @@ async def events(call: Call, nxt: Handler) -> Any:
             call.name,
             call.attempt,
             time.perf_counter() - t0,
+            call.usage,  # failed attempts were paid for: a live view counts them
             data={"error": f"{type(e).__name__}: {e}"},
         )
         raise

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -57,6 +57,9 @@ from podium.runtime.serde import describe_validation_error, to_plain
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
+
+if TYPE_CHECKING:
+    from podium.observability.cost import CostReport
 
 T = TypeVar("T")
 
@@ -716,6 +719,16 @@ class Runtime:
 
     async def events(self, run_id: str) -> list[Event]:
         return await (await self.open()).list_events(run_id)
+
+    async def cost(self, run_id: str) -> CostReport:
+        """What a run cost so far, by agent, model and step (what `podium cost` shows)."""
+        from podium.observability.cost import cost_report
+
+        store = await self.open()
+        record = await self.get_run(run_id)
+        steps = await store.load_steps(run_id)
+        events = await store.list_events(run_id)
+        return cost_report(record, steps, events, await store.kv_get(BUDGET_KV, run_id))
 
     # sync wrappers -------------------------------------------------------------------------
     def run_sync(

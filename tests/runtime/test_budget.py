@@ -335,3 +335,28 @@ async def test_a_budget_must_be_a_budget() -> None:
         await runtime().run(finite("w", 1), "go", budget={"usd": 1})  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"budget must be a podium\.Budget"):
         LLMAgent("w", model="scripted", instructions="x", budget=5)  # type: ignore[arg-type]
+
+
+async def test_an_agent_budget_counts_on_after_resume(persistent_url: str) -> None:
+    loop = Loop("capped", budget=Budget(model_calls=4))
+    async with Runtime(persistent_url, prices=PRICES) as rt:
+        first = await rt.run(loop.agent, "go")
+        error = exceeded(first)
+        assert error.scope == "agent 'capped' at /capped" and loop.model_calls == 4
+        again = await rt.resume(first.run_id, loop.agent)
+        assert exceeded(again).spent == 4 and loop.model_calls == 4  # its scope counted on
+
+
+async def test_wall_time_counts_on_after_resume_but_not_the_time_between(tmp_path: Any) -> None:
+    loop = Loop(sleep=0.1)
+    async with Runtime(f"sqlite:///{tmp_path / 'runs.db'}", prices=PRICES) as rt:
+        first = await rt.run(loop.agent, "go", budget=Budget(seconds=0.3))
+        assert exceeded(first).limit == "seconds"
+        before = loop.tool_runs
+        await asyncio.sleep(0.4)  # stopped: this wait is not the run's time
+        again = await rt.resume(first.run_id, loop.agent, budget=Budget(seconds=0.6))
+        error = exceeded(again)
+    assert error.limit == "seconds" and error.spent >= 0.6
+    # about 0.3 s were left: ~3 more tool calls, not the ~6 a fresh 0.6 s would allow, and
+    # at least one, which the 0.4 s wait would have used up had it counted
+    assert 1 <= loop.tool_runs - before <= 4

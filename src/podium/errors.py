@@ -131,10 +131,18 @@ class BudgetExceeded(RunError):
     """A budget (tokens, dollars, calls, seconds) ran out, so a model or tool call was not
     started. Never retried, and not wrapped in `StepFailed`: it names the budget's `scope`
     (`"run"`, or the agent and step key it covers), the `limit` that ran out, its `maximum`,
-    what was `spent`, and the `step` that was refused."""
+    what was `spent`, and the `step` that was refused. `key` is the scope's step key (`""`
+    for the run): a pattern can tell its own budget (`key == ctx.key`) from one above it."""
 
     def __init__(
-        self, scope: str, limit: str, maximum: float, spent: float, step: str, kind: str = "model"
+        self,
+        scope: str,
+        limit: str,
+        maximum: float,
+        spent: float,
+        step: str,
+        kind: str = "model",
+        key: str = "",
     ) -> None:
         super().__init__(
             f"{scope} budget exhausted: {limit} {format_spend(limit, spent)} of "
@@ -146,9 +154,10 @@ class BudgetExceeded(RunError):
         self.spent = spent
         self.step = step
         self.kind = kind
+        self.key = key
 
     def __reduce__(self) -> tuple[Any, ...]:
-        args = (self.scope, self.limit, self.maximum, self.spent, self.step, self.kind)
+        args = (self.scope, self.limit, self.maximum, self.spent, self.step, self.kind, self.key)
         return (type(self), args)
 
 

@@ -227,7 +227,7 @@ async def test_a_budget_covers_every_call_below_its_step() -> None:
 
     result = await runtime().run(flow, "go")
     error = exceeded(result)
-    assert error.scope == "agent 'team' at /flow/team#0"
+    assert (error.scope, error.key) == ("agent 'team' at /flow/team#0", "/flow/team#0")
     # first's two model calls and second's first: second's tool call is refused
     assert error.step == "/flow/team#0/second#0/work#0"
     assert (error.spent, error.maximum) == (3, 3)

@@ -300,7 +300,7 @@ def _refuse(call: Call, meter: Meter, limit: str, maximum: float, spent: float) 
             call.name,
             data=_data(meter, limit, maximum, spent, call.key),
         )
-    raise BudgetExceeded(meter.label, limit, maximum, spent, call.key, call.kind)
+    raise BudgetExceeded(meter.label, limit, maximum, spent, call.key, call.kind, meter.key)
 
 
 def _alert(call: Call, meters: list[Meter], on_alert: AlertHandler | None) -> None:

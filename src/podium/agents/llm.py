@@ -145,8 +145,8 @@ class _ModelStep:
                 )
             else:
                 response = await self._streamed(call)
-        except (ModelResponseError, ModelError) as e:
-            _spend(call, e.usage)  # a malformed or cut-off answer was paid for too
+        except (ModelResponseError, ModelError, ProviderError) as e:
+            _spend(call, e.usage)  # a malformed, cut-off or broken-off answer was paid for too
             raise
         _spend(call, response.usage)
         if response.tool_calls:

@@ -289,6 +289,11 @@ async def test_tokens_stream_through_nested_patterns() -> None:
     streamed = texts(events)
     journal = await journaled_text(rt, result.run_id)
     assert streamed == journal
+    kinds = [e.kind for e in events]  # the patterns' own events stream in their places
+    assert kinds.index("route.decision") < kinds.index("supervisor.plan")
+    assert kinds.index("supervisor.plan") < kinds.index(
+        "model.delta", kinds.index("supervisor.plan")
+    )
     (inner,) = [k for k in streamed if "/drafter#" in k]
     assert streamed[inner] == "Dear customer, sorry."
     assert inner.startswith("/front/boss#") and inner.endswith("/model#0")

@@ -27,10 +27,10 @@ from rich.text import Text
 from podium.cli.progress import ProgressView
 from podium.runtime.records import Event
 from podium.runtime.serde import to_plain
+from podium.runtime.stream import DELTA
 
 __all__ = ["JsonLines", "PlainStream", "StreamDisplay", "StreamView"]
 
-DELTA = "model.delta"
 _FINISHED = {
     "step.completed": "✓",
     "step.failed": "✗",

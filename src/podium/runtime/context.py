@@ -18,6 +18,7 @@ from podium.errors import HandoffTypeError, OutputTypeError
 from podium.runtime.door import Call, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import describe_validation_error
+from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
     from podium.runtime.effects import Effect
@@ -112,7 +113,7 @@ class RunState:
         journaled nor counted in `seq` (the step's journaled answer holds the whole text)."""
         live = self.live
         if live is not None:
-            event = Event(self.run_id, self.seq, time.time(), "model.delta", key, agent, attempt)
+            event = Event(self.run_id, self.seq, time.time(), DELTA, key, agent, attempt)
             event.data = {"text": text}
             live(event)
 

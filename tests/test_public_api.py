@@ -80,6 +80,7 @@ EXPECTED = [
     "RunRecord",
     "RunResult",
     "RunStatus",
+    "RunStream",
     "Runtime",
     "ScriptedModel",
     "Sequential",

@@ -360,3 +360,12 @@ async def test_wall_time_counts_on_after_resume_but_not_the_time_between(tmp_pat
     # about 0.3 s were left: ~3 more tool calls, not the ~6 a fresh 0.6 s would allow, and
     # at least one, which the 0.4 s wait would have used up had it counted
     assert 1 <= loop.tool_runs - before <= 4
+
+
+async def test_a_streamed_run_has_its_budget_and_its_reader_sees_the_alert() -> None:
+    loop = Loop()
+    stream = runtime().stream(loop.agent, "go", budget=Budget(model_calls=3))
+    kinds = [e.kind async for e in stream]
+    result = await stream.result()
+    assert exceeded(result).limit == "model_calls" and loop.model_calls == 3
+    assert kinds.count("budget.alert") == 1 and kinds.count("budget.exceeded") == 1

@@ -18,6 +18,7 @@ from podium.errors import HandoffTypeError, OutputTypeError
 from podium.runtime.door import Call, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import describe_validation_error
+from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
     from podium.models.prices import Prices
@@ -51,6 +52,7 @@ class RunState:
         "history",
         "ledger",
         "listeners",
+        "live",
         "prices",
         "prior",
         "replay",
@@ -75,6 +77,7 @@ class RunState:
         retry: Retry | None = None,
         timeout: float | None = None,
         drain: Drain | None = None,
+        live: Callable[[Event], None] | None = None,
         prices: Prices | None = None,
         history: list[Event] | None = None,
         budget_door: Handler | None = None,
@@ -93,6 +96,9 @@ class RunState:
         self.usage: Usage = ZERO_USAGE
         self.seq = 0
         self.listeners = listeners
+        # Someone reads this run as it happens (`Runtime.stream`): model steps stream their
+        # text to it. None, the default, costs the door nothing and models just respond.
+        self.live = live
         self.retry = retry
         self.timeout = timeout
         self.prices = prices  # what model calls cost (None: not priced)
@@ -121,6 +127,15 @@ class RunState:
         self.store.record_event(event)
         for listener in self.listeners:
             listener(event)
+
+    def emit_delta(self, key: str, agent: str, attempt: int, text: str) -> None:
+        """A piece of a model step's text, for the live reader only: deltas are neither
+        journaled nor counted in `seq` (the step's journaled answer holds the whole text)."""
+        live = self.live
+        if live is not None:
+            event = Event(self.run_id, self.seq, time.time(), DELTA, key, agent, attempt)
+            event.data = {"text": text}
+            live(event)
 
 
 class RunContext:

@@ -50,6 +50,8 @@ from podium.models import (
     resolve_model,
     tool_call,
 )
+from podium.models.prices import Price, Prices
+from podium.observability.cost import CostReport
 from podium.patterns import (
     Adaptive,
     ChatMessage,
@@ -100,7 +102,7 @@ from podium.runtime import (
     Usage,
 )
 from podium.runtime.breaker import Breaker, LocalBoard
-from podium.runtime.budget import Budget
+from podium.runtime.budget import Budget, BudgetAlert
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, ToolContext, tool
 
@@ -135,11 +137,13 @@ __all__ = [
     "AnthropicModel",
     "Breaker",
     "Budget",
+    "BudgetAlert",
     "BudgetExceeded",
     "ChatMessage",
     "ChatResult",
     "ChatTurn",
     "CircuitOpen",
+    "CostReport",
     "Decision",
     "Event",
     "FunctionAgent",
@@ -183,6 +187,8 @@ __all__ = [
     "PlanError",
     "PodiumError",
     "PolicyDenied",
+    "Price",
+    "Prices",
     "ProgressLedger",
     "ProviderError",
     "QuorumNotMet",

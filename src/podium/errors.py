@@ -128,7 +128,46 @@ class PolicyDenied(RunError):
 
 
 class BudgetExceeded(RunError):
-    """A budget (tokens, cost, calls) ran out. Retrying cannot help."""
+    """A budget (tokens, dollars, calls, seconds) ran out, so a model or tool call was not
+    started. Never retried, and not wrapped in `StepFailed`: it names the budget's `scope`
+    (`"run"`, or the agent and step key it covers), the `limit` that ran out, its `maximum`,
+    what was `spent`, and the `step` that was refused. `key` is the scope's step key (`""`
+    for the run): a pattern can tell its own budget (`key == ctx.key`) from one above it."""
+
+    def __init__(
+        self,
+        scope: str,
+        limit: str,
+        maximum: float,
+        spent: float,
+        step: str,
+        kind: str = "model",
+        key: str = "",
+    ) -> None:
+        super().__init__(
+            f"{scope} budget exhausted: {limit} {format_spend(limit, spent)} of "
+            f"{format_spend(limit, maximum)} spent; {kind} call at {step} not started"
+        )
+        self.scope = scope
+        self.limit = limit
+        self.maximum = maximum
+        self.spent = spent
+        self.step = step
+        self.kind = kind
+        self.key = key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args = (self.scope, self.limit, self.maximum, self.spent, self.step, self.kind, self.key)
+        return (type(self), args)
+
+
+def format_spend(limit: str, value: float) -> str:
+    """A budget figure as people read it: dollars, seconds, or a count."""
+    if limit == "usd":
+        return f"${value:.4f}"
+    if limit == "seconds":
+        return f"{value:.1f}s"
+    return f"{int(value):,}"
 
 
 class RunTimeout(RunError):

@@ -30,6 +30,7 @@ MAINS = {
     "support_triage": "examples.support_triage.flow",
     "insurance_claim": "examples.insurance_claim.flow",
     "content_moderation": "examples.content_moderation.flow",
+    "cost_control": "examples.cost_control.desk",
     "due_diligence": "examples.due_diligence.flow",
 }
 

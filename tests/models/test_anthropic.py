@@ -10,7 +10,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -728,7 +728,10 @@ async def test_llm_agent_from_yaml_end_to_end_over_http(
     result = await Runtime("memory://", retry=Retry(initial_delay=0)).run(agent, "Rome?")
     assert result.ok, result.error
     assert result.output.model_dump() == {"city": "Rome", "warm": True}
-    assert result.usage == Usage(12 + 30, 6 + 8, 2, cache_read_tokens=25)
+    tokens = Usage(12 + 30, 6 + 8, 2, cache_read_tokens=25)
+    assert replace(result.usage, usd=0.0) == tokens
+    # priced as claude-sonnet-4-5: 17 fresh input at $3, 25 cache reads at $0.30, 14 out at $15
+    assert result.usage.usd == pytest.approx((17 * 3 + 25 * 0.30 + 14 * 15) / 1e6)
     first, _, third = (r["body"] for r in server.requests)
     assert first["system"] == "Say whether it is warm."
     assert first["tool_choice"] == {"type": "any"}

@@ -11,7 +11,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -470,7 +470,9 @@ async def test_llm_agent_end_to_end_over_http(server: FakeOpenAI, model: OpenAIM
     assert result.ok, result.error
     assert result.output == Forecast(city="Rome", warm=True)
     # every ask is a step and is paid for, the malformed answer included
-    assert result.usage == Usage(9 + 9 + 30, 12 + 12 + 8, 3)
+    assert replace(result.usage, usd=0.0) == Usage(9 + 9 + 30, 12 + 12 + 8, 3)
+    # priced as gpt-4o-mini ($0.15 in, $0.60 out per million), the malformed answer included
+    assert result.usage.usd == pytest.approx((48 * 0.15 + 32 * 0.60) / 1e6)
     first, second, third = (r["body"] for r in server.requests)
     assert first["tools"][0]["function"]["parameters"]["properties"]["city"] == {
         "type": "string",
@@ -656,9 +658,10 @@ async def test_failed_attempts_count_in_the_step_and_run_usage(
     result = await rt.run(agent, "go")
     assert result.ok, result.error
     assert len(server.requests) == 2  # the malformed tool call was retried by the door
-    assert result.usage == Usage(81, 6, 2)
+    paid = (81 * 0.15 + 6 * 0.60) / 1e6  # both attempts, at gpt-4o-mini's prices
+    assert result.usage == Usage(81, 6, 2, usd=pytest.approx(paid))
     (step,) = [s for s in await rt.steps(result.run_id) if s.kind == "model"]
-    assert step.usage == Usage(81, 6, 2)
+    assert step.usage == Usage(81, 6, 2, usd=pytest.approx(paid))
 
 
 async def test_a_cut_off_structured_answer_names_max_tokens_and_is_not_asked_again(
@@ -682,7 +685,8 @@ async def test_a_cut_off_structured_answer_names_max_tokens_and_is_not_asked_aga
         result.exception
     )
     assert len(server.requests) == 1  # neither retried nor re-asked
-    assert result.usage == Usage(50, 4, 1)  # the failed step's tokens count in the run
+    # the failed step's tokens count in the run, and so does their cost
+    assert result.usage == Usage(50, 4, 1, usd=pytest.approx((50 * 0.15 + 4 * 0.60) / 1e6))
 
 
 async def test_a_cut_off_tool_call_is_a_truncation(server: FakeOpenAI, model: OpenAIModel) -> None:
@@ -897,7 +901,8 @@ async def test_stream_cut_offs_and_malformed_calls_are_read_as_respond_reads_the
     assert isinstance(result.exception, StepFailed)
     assert isinstance(result.exception.cause, OutputTruncated)
     assert "max_tokens=4" in str(result.exception)
-    assert len(server.requests) == 1 and result.usage == Usage(50, 4, 1)
+    assert len(server.requests) == 1
+    assert result.usage == Usage(50, 4, 1, usd=pytest.approx((50 * 0.15 + 4 * 0.60) / 1e6))
     assert [e.data["text"] for e in events if e.kind == "model.delta" and e.data] == [
         '{"city": "Ro'
     ]
@@ -950,7 +955,8 @@ async def test_an_llm_agent_streams_over_http(server: FakeOpenAI, model: OpenAIM
     stream = rt.stream(agent, "go")
     events = [e async for e in stream]
     result = await stream.result()
-    assert result.output == "It is 3." and result.usage == Usage(29, 18, 2)
+    assert result.output == "It is 3."
+    assert result.usage == Usage(29, 18, 2, usd=pytest.approx((29 * 0.15 + 18 * 0.60) / 1e6))
     streamed: dict[str, str] = {}
     for e in events:
         if e.kind == "model.delta" and e.data:

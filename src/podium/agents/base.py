@@ -75,6 +75,7 @@ class AgentBase(Generic[In, Out]):
         description: str = "",
         fallbacks: Sequence[Any] = (),
         breaker: Breaker | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.name = check_name(name)
         for fb in fallbacks:
@@ -82,6 +83,12 @@ class AgentBase(Generic[In, Out]):
                 raise UsageError(f"agent {name!r}: fallback {fb!r} is not an agent")
         self.fallbacks = tuple(fallbacks)
         self.breaker = breaker
+        if budget is not None:
+            from podium.runtime.budget import Budget
+
+            if not isinstance(budget, Budget):
+                raise UsageError(f"agent {name!r}: budget must be a podium.Budget, got {budget!r}")
+            self.budget = budget
         self.description = description
         self.input_type = input_type
         self.output_type = output_type

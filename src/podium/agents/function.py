@@ -22,6 +22,7 @@ from podium.errors import UsageError
 
 if TYPE_CHECKING:
     from podium.runtime.breaker import Breaker
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -55,6 +56,7 @@ class FunctionAgent(AgentBase[Any, Any]):
         thread: bool = False,
         fallbacks: Sequence[Any] = (),
         breaker: Breaker | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if not callable(fn):
             raise UsageError(f"FunctionAgent needs a callable, got {fn!r}")
@@ -98,6 +100,7 @@ class FunctionAgent(AgentBase[Any, Any]):
             description=description or inspect.getdoc(fn) or "",
             fallbacks=fallbacks,
             breaker=breaker,
+            budget=budget,
         )
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
@@ -154,6 +157,7 @@ def agent(
     thread: bool = False,
     fallbacks: Sequence[Any] = (),
     breaker: Breaker | None = None,
+    budget: Budget | None = None,
 ) -> Callable[[Callable[..., Any]], FunctionAgent]: ...
 
 
@@ -168,8 +172,10 @@ def agent(
     thread: bool = False,
     fallbacks: Sequence[Any] = (),
     breaker: Breaker | None = None,
+    budget: Budget | None = None,
 ) -> FunctionAgent | Callable[[Callable[..., Any]], FunctionAgent]:
-    """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`."""
+    """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`.
+    `budget` covers every call the function makes through its context, and below."""
 
     def wrap(f: Callable[..., Any]) -> FunctionAgent:
         return FunctionAgent(
@@ -181,6 +187,7 @@ def agent(
             thread=thread,
             fallbacks=fallbacks,
             breaker=breaker,
+            budget=budget,
         )
 
     return wrap if fn is None else wrap(fn)

@@ -65,6 +65,7 @@ from podium.tools.tool import Tool
 
 if TYPE_CHECKING:
     from podium.runtime.breaker import Breaker
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.door import Call
     from podium.runtime.policies import Retry
@@ -87,6 +88,7 @@ class _ModelStep:
     """The target the door sees for one agent's model calls: input is the message list,
     output a `ModelResponse` whose `output` is still plain JSON (so it journals as is)."""
 
+    budget = None  # a model step opens no budget scope of its own
     __slots__ = (
         "agent",
         "answer",
@@ -123,6 +125,11 @@ class _ModelStep:
         self.answer = agent.answer_spec
         self.output_schema = None if self.answer is None else self.answer.schema
 
+    @property
+    def model_name(self) -> str:
+        """The model this step asks: its price, and its row in `podium cost`."""
+        return self.model.name
+
     def unforced(self) -> _ModelStep:
         """This step without a forcing `tool_choice`: what the model is asked once a tool ran.
         Same name, so the step keys count on (`model#1`, `model#2`)."""
@@ -146,9 +153,9 @@ class _ModelStep:
             else:
                 response = await self._streamed(call)
         except (ModelResponseError, ModelError, ProviderError) as e:
-            _spend(call, e.usage)  # a malformed, cut-off or broken-off answer was paid for too
+            _spend(call, self.model.name, e.usage)  # malformed, cut off or broken off: paid for
             raise
-        _spend(call, response.usage)
+        _spend(call, self.model.name, response.usage)
         if response.tool_calls:
             self._check_tool_calls(response, call.key)
         elif self.answer is not None:
@@ -192,9 +199,13 @@ class _ModelStep:
                 ) from None
 
 
-def _spend(call: Call, usage: Usage | None) -> None:
-    """Add one attempt's tokens to the step's (the door retries with the same `Call`)."""
+def _spend(call: Call, model: str, usage: Usage | None) -> None:
+    """Add one attempt's tokens, priced, to the step's (the door retries with the same
+    `Call`). A step that never gets here (a cache hit) costs nothing."""
     if usage is not None:
+        prices = call.run.prices
+        if prices is not None:
+            usage = prices.priced(model, usage)
         call.usage = usage if call.usage is None else call.usage + usage
 
 
@@ -205,7 +216,8 @@ class LLMAgent(AgentBase[Any, Any]):
     `max_reasks` bounds how often a structured answer that does not fit is sent back.
     `fallback_models` are tried in order when the model fails for good (after retries, or
     while its circuit is open); `model_breaker` guards the model endpoint (unless the model
-    carries a `breaker` of its own).
+    carries a `breaker` of its own). `budget` limits what each invocation of the agent may
+    spend, its model and tool calls together (see `podium.Budget`).
     """
 
     def __init__(
@@ -224,6 +236,7 @@ class LLMAgent(AgentBase[Any, Any]):
         description: str = "",
         fallback_models: Sequence[Model | str] = (),
         model_breaker: Breaker | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._setup(
             name,
@@ -232,6 +245,7 @@ class LLMAgent(AgentBase[Any, Any]):
             retry=retry,
             timeout=timeout,
             description=description,
+            budget=budget,
         )
         if max_turns < 1:
             raise UsageError(f"agent {name!r}: max_turns must be at least 1, got {max_turns}")

@@ -4,6 +4,7 @@
     podium runs --status failed
     podium show RUN --json
     podium trace RUN
+    podium cost RUN [--json]
     podium resume RUN
     podium inbox / approve RUN / reject RUN --comment ... / answer RUN JSON / sweep
 
@@ -29,6 +30,7 @@ from pydantic import ValidationError
 
 from podium.cli import render
 from podium.errors import UnknownRunError, UsageError
+from podium.runtime.budget import Budget
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult, Runtime, new_run_id
 from podium.runtime.serde import describe_validation_error, to_plain
@@ -68,6 +70,15 @@ TargetsOpt = Annotated[
     ),
 ]
 RunArg = Annotated[str, typer.Argument(help="A run id.", show_default=False)]
+BudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--budget",
+        help="Limits on the run's spend, e.g. 'usd=0.50,tokens=20000' (also model_calls, "
+        "tool_calls, seconds, alert_at). Stored with the run: a resume keeps it.",
+        show_default=False,
+    ),
+]
 StreamOpt = Annotated[
     bool,
     typer.Option(
@@ -119,6 +130,27 @@ def parse_input(text: str | None, option: str = "--input") -> Any:
             f"{source} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
             f"quote strings: {quoted}'\"hello\"'"
         ) from None
+
+
+def parse_budget(text: str | None) -> Budget | None:
+    """`--budget usd=0.5,tokens=20000` as a `Budget`; a mistake names the option."""
+    if text is None:
+        return None
+    values: dict[str, Any] = {}
+    for part in text.replace(" ", "").split(","):
+        name, sep, value = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            values[name] = float(value)
+        except ValueError:
+            raise UsageError(
+                f"--budget {text!r}: write limits as name=number, e.g. 'usd=0.50,tokens=20000'"
+            ) from None
+    try:
+        return Budget.from_dict(values)
+    except UsageError as e:
+        raise UsageError(f"--budget {text!r}: {e}") from None
 
 
 def load_agent(target: str) -> tuple[Any, str]:
@@ -205,8 +237,15 @@ def _drive(
     runtime loads stored targets only as `targets` and the project allow."""
     view, live = _live(sys.stdout.isatty() and not json_out)
 
+    def on_event(event: Event) -> None:
+        if view is not None:
+            view.on_event(event)
+        warning = render.budget_warning(event)
+        if warning is not None:
+            typer.echo(warning, err=True)
+
     async def go() -> T:
-        rt = Runtime(store, on_event=None if view is None else view.on_event, targets=targets)
+        rt = Runtime(store, on_event=on_event, targets=targets)
         try:
             return await start(await opened(rt, store))
         finally:
@@ -252,6 +291,9 @@ def _drive_stream(
             async with open_stream(await opened(rt, store)) as stream:
                 async for event in stream:
                     display.on_event(event)
+                    warning = render.budget_warning(event)
+                    if warning is not None:
+                        typer.echo(warning, err=True)
             return await stream.result()
         finally:
             await rt.close()
@@ -300,23 +342,31 @@ def run(
         str | None, typer.Option("--input", "-i", help="JSON input, or @file with JSON.")
     ] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Id for the new run.")] = None,
+    budget: BudgetOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     stream: StreamOpt = False,
 ) -> None:
     """Run an agent on an input and show the result."""
     with usage_errors():
+        limits = parse_budget(budget)
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
         st = make_store(store)
         rid = run_id or new_run_id()
         if stream:
             result = _drive_stream(
-                st, lambda rt: rt.stream(agent, value, run_id=rid, target=stored), rid, json_out
+                st,
+                lambda rt: rt.stream(agent, value, run_id=rid, target=stored, budget=limits),
+                rid,
+                json_out,
             )
         else:
             result = _drive(
-                st, lambda rt: rt.run(agent, value, run_id=rid, target=stored), rid, json_out
+                st,
+                lambda rt: rt.run(agent, value, run_id=rid, target=stored, budget=limits),
+                rid,
+                json_out,
             )
     _finish(result, agent.name, json_out, store=store, lines=stream)
 
@@ -325,13 +375,16 @@ def run(
 def resume(
     run_id: RunArg,
     target: TargetsOpt = None,
+    budget: BudgetOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     stream: StreamOpt = False,
 ) -> None:
     """Continue a run that crashed, was interrupted or waits: completed steps are replayed
-    from the journal, the rest run. Its stored target loads only if trusted (--target)."""
+    from the journal, the rest run. Its stored target loads only if trusted (--target). It
+    keeps its budget, counting on from what it spent; --budget replaces it."""
     with usage_errors():
+        limits = parse_budget(budget)
         st = make_store(store)
         if store_is_absent(st):
             raise UnknownRunError(run_id)
@@ -339,14 +392,18 @@ def resume(
         if stream:
             result = _drive_stream(
                 make_store(store),
-                lambda rt: rt.stream_resume(run_id),
+                lambda rt: rt.stream_resume(run_id, budget=limits),
                 run_id,
                 json_out,
                 target or (),
             )
         else:
             result = _drive(
-                make_store(store), lambda rt: rt.resume(run_id), run_id, json_out, target or ()
+                make_store(store),
+                lambda rt: rt.resume(run_id, budget=limits),
+                run_id,
+                json_out,
+                target or (),
             )
     _finish(result, record.agent, json_out, store=store, lines=stream)
 
@@ -439,6 +496,7 @@ def _project_last() -> None:
 
 
 # Commands kept in their own modules register themselves on `app`.
+from podium.cli import cost as _cost  # noqa: E402, F401
 from podium.cli import inbox as _inbox  # noqa: E402, F401
 from podium.cli import ops as _ops  # noqa: E402, F401
 from podium.cli import spec as _spec  # noqa: E402, F401

@@ -17,6 +17,7 @@ import typer
 
 from podium.cli import render
 from podium.cli.app import (
+    BudgetOpt,
     JsonOpt,
     RunArg,
     StoreOpt,
@@ -30,6 +31,7 @@ from podium.cli.app import (
     load_agent,
     make_store,
     opened,
+    parse_budget,
     parse_input,
     store_is_absent,
     usage_errors,
@@ -115,10 +117,12 @@ def submit(
     target: Annotated[str, typer.Argument(help="module:object, file.py:object or a YAML file.")],
     input: Annotated[str | None, typer.Option("--input", "-i", help="JSON, or @file.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Id for the run.")] = None,
+    budget: BudgetOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Queue a run for workers and print its id."""
     with usage_errors():
+        limits = parse_budget(budget)
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
         st = make_store(store)
@@ -127,7 +131,7 @@ def submit(
             rt = Runtime(st)
             try:
                 await opened(rt, st)
-                return await rt.submit(agent, value, run_id=run_id, target=stored)
+                return await rt.submit(agent, value, run_id=run_id, target=stored, budget=limits)
             finally:
                 await rt.close()
 

@@ -524,9 +524,18 @@ def _parse_tool_call(name: str, index: int, raw: Any) -> ToolCall:
 
 
 def _parse_usage(raw: Any) -> Usage:
+    """`prompt_tokens` counts every input token; `prompt_tokens_details.cached_tokens` says
+    how many of them were read from OpenAI's prompt cache (priced lower)."""
     if not isinstance(raw, dict):
         return Usage(0, 0, 1)
-    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0), 1)
+    details = raw.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        int(raw.get("prompt_tokens") or 0),
+        int(raw.get("completion_tokens") or 0),
+        1,
+        cache_read_tokens=int(cached or 0),
+    )
 
 
 class StreamState:

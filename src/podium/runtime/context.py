@@ -21,6 +21,8 @@ from podium.runtime.serde import describe_validation_error
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
+    from podium.models.prices import Prices
+    from podium.runtime.budget import Ledger
     from podium.runtime.effects import Effect
     from podium.runtime.policies import Retry
     from podium.stores.base import Store
@@ -43,11 +45,15 @@ class RunState:
     """Shared by every step of one run."""
 
     __slots__ = (
+        "budget_door",
         "door",
         "drain",
         "effects",
+        "history",
+        "ledger",
         "listeners",
         "live",
+        "prices",
         "prior",
         "replay",
         "replay_only",
@@ -72,11 +78,17 @@ class RunState:
         timeout: float | None = None,
         drain: Drain | None = None,
         live: Callable[[Event], None] | None = None,
+        prices: Prices | None = None,
+        history: list[Event] | None = None,
+        budget_door: Handler | None = None,
     ) -> None:
         self.run_id = run_id
         self.drain = drain or Drain()
         self.store = store
         self.door = door
+        # The same door with the budget slot filled, taken once a budget shows up: a run
+        # without any budget never pays for the slot.
+        self.budget_door = budget_door
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
@@ -89,6 +101,14 @@ class RunState:
         self.live = live
         self.retry = retry
         self.timeout = timeout
+        self.prices = prices  # what model calls cost (None: not priced)
+        self.history = history  # a resumed run's earlier events, for its budgets
+        self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
+
+    def meter(self) -> None:
+        """Send this run's calls through the budget slot from now on."""
+        if self.budget_door is not None:
+            self.door, self.budget_door = self.budget_door, None
 
     def emit(
         self,
@@ -135,7 +155,7 @@ class RunContext:
 
     @property
     def usage(self) -> Usage:
-        """Tokens and requests the whole run has spent so far."""
+        """Tokens, requests and dollars the whole run has spent so far."""
         return self._run.usage
 
     def previous(self) -> StepRecord | None:
@@ -175,6 +195,9 @@ class RunContext:
                 raise HandoffTypeError(
                     sender or self.agent_name, agent.name, describe_validation_error(e)
                 ) from None
+        run = self._run
+        if run.budget_door is not None and getattr(agent, "budget", None) is not None:
+            run.meter()  # an agent with a budget: its calls, and all below, are metered
         return await self._through_door(agent, "agent", input, timeout, retry)
 
     async def use(self, tool: Any, args: dict[str, Any] | None = None) -> Any:

@@ -38,8 +38,12 @@ class Usage:
     providers. `cache_read_tokens` and `cache_write_tokens` say how many of those input tokens
     were read from, or written to, a provider's prompt cache (Anthropic's
     `cache_read_input_tokens` / `cache_creation_input_tokens`): a part of `input_tokens`, not
-    an addition to it. They are left out of `to_dict` while zero, so rows written before they
-    existed and rows written without them look the same.
+    an addition to it.
+
+    `usd` is what those tokens cost at the runtime's prices (`podium.models.prices`), set when
+    a model step is priced; 0 for a model nobody priced (local, scripted). The cache fields and
+    `usd` are left out of `to_dict` while zero, so rows written before they existed and rows
+    written without them look the same.
     """
 
     input_tokens: int = 0
@@ -47,6 +51,7 @@ class Usage:
     requests: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    usd: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -55,14 +60,15 @@ class Usage:
             self.requests + other.requests,
             self.cache_read_tokens + other.cache_read_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
+            self.usd + other.usd,
         )
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
-    def to_dict(self) -> dict[str, int]:
-        data = {
+    def to_dict(self) -> dict[str, int | float]:
+        data: dict[str, int | float] = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "requests": self.requests,
@@ -71,6 +77,8 @@ class Usage:
             data["cache_read_tokens"] = self.cache_read_tokens
         if self.cache_write_tokens:
             data["cache_write_tokens"] = self.cache_write_tokens
+        if self.usd:
+            data["usd"] = round(self.usd, 10)  # no float noise from summing in the rows
         return data
 
     @classmethod
@@ -83,6 +91,7 @@ class Usage:
             int(data.get("requests", 0)),
             int(data.get("cache_read_tokens", 0)),
             int(data.get("cache_write_tokens", 0)),
+            float(data.get("usd", 0.0)),
         )
 
 

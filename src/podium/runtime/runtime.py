@@ -17,9 +17,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -33,7 +34,9 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
+from podium.models.prices import Prices, resolve_prices
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
+from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
 from podium.runtime.context import Drain, RunState, execute
 from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Middleware, build_chain, compose
@@ -55,6 +58,9 @@ from podium.runtime.stream import RunStream
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
+
+if TYPE_CHECKING:
+    from podium.observability.cost import CostReport
 
 T = TypeVar("T")
 
@@ -98,10 +104,12 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class _Limits:
-    """Per-run policy: the default retry for its calls and the deadline of the whole run."""
+    """Per-run policy: the default retry for its calls, the deadline of the whole run, and
+    the run's budget."""
 
     retry: Retry | None
     deadline: float | None
+    budget: Budget | None = None
 
 
 def new_run_id() -> str:
@@ -122,6 +130,11 @@ class Runtime:
     may load to resume a run given without its agent (see `podium.spec.targets`: by default,
     with `PODIUM_TARGETS` and the project's `[tool.podium] targets` unset, those inside the
     project directory and installed modules).
+
+    `prices` is what model calls cost (see `podium.models.prices`): a `Prices`, a mapping of
+    model name to `{input, output, cached_input, cache_write}` dollars per million tokens, or
+    a JSON or YAML file of them, laid over the defaults and `PODIUM_PRICES`.
+    `on_budget_alert` is called with a `BudgetAlert` when a budget passes its alert mark.
     """
 
     def __init__(
@@ -136,6 +149,8 @@ class Runtime:
         breakers: Board | str | None = None,
         lease: float = 30.0,
         targets: Sequence[str] = (),
+        prices: Prices | Mapping[str, Any] | str | Path | None = None,
+        on_budget_alert: AlertHandler | None = None,
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -145,14 +160,22 @@ class Runtime:
         self.retry = retry
         self.timeout = timeout
         self.breakers: Board = default_board(breakers)
+        self.prices: Prices = resolve_prices(prices)
         builtins = {
             **BUILTINS,
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
+        # Two chains: without the budget slot for runs with no budget anywhere (it costs them
+        # nothing), with it for runs that have one, or switch to it when an agent brings one.
         chain = build_chain(builtins, middleware)
+        metered = build_chain(
+            {**builtins, "budget": budget_middleware(on_budget_alert)}, middleware
+        )
         self._door = compose(chain, execute)
         self._replay_door = compose([replay, *chain], execute)
+        self._metered_door = compose(metered, execute)
+        self._metered_replay_door = compose([replay, *metered], execute)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._drain = Drain()
@@ -212,6 +235,7 @@ class Runtime:
         target: str | None = None,
         retry: Retry | None = None,
         deadline: float | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Start a run of `agent` on `input` and wait for it to finish, suspend or fail.
 
@@ -222,10 +246,12 @@ class Runtime:
         logger warns and says what to do. `retry` replaces the
         runtime's default retry policy for this run; `deadline` (seconds) bounds the whole run:
         past it every running branch is cancelled and the run fails (completed steps stay
-        journaled, so a resume continues from them).
+        journaled, so a resume continues from them). `budget` limits what the whole run may
+        spend (see `podium.Budget`); it is stored with the run, so a resume or a worker keeps
+        it, and past it the run fails with `BudgetExceeded`.
         """
         input = _check_root_input(agent, input)
-        limits = _Limits(retry or self.retry, deadline)
+        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
         return await self._start(agent, input, run_id or new_run_id(), target, limits, None)
 
     def stream(
@@ -237,6 +263,7 @@ class Runtime:
         target: str | None = None,
         retry: Retry | None = None,
         deadline: float | None = None,
+        budget: Budget | None = None,
     ) -> RunStream:
         """Start a run as `run` does, and read its events as they happen:
 
@@ -253,7 +280,7 @@ class Runtime:
         """
         input = _check_root_input(agent, input)
         rid = run_id or new_run_id()
-        limits = _Limits(retry or self.retry, deadline)
+        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
         return RunStream(rid, lambda live: self._start(agent, input, rid, target, limits, live))
 
     async def _start(
@@ -277,6 +304,8 @@ class Runtime:
             updated_at=now,
         )
         await store.create_run(record)
+        if limits.budget is not None:
+            await store.kv_put(BUDGET_KV, run_id, limits.budget.to_dict())
         await store.kv_claim(LEASE, run_id, self.owner, self.lease)
         return await self._drive(store, agent, input, run_id, None, 0, limits=limits, live=live)
 
@@ -289,10 +318,13 @@ class Runtime:
         step: str | None = None,
         retry: Retry | None = None,
         deadline: float | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Continue a run that crashed, was interrupted, or waits: completed steps return their
         journaled output, the rest run. A completed run just returns its result.
-        `retry` and `deadline` apply to this resumption, as in `run`.
+        `retry` and `deadline` apply to this resumption, as in `run`. The run keeps the budget
+        it was started with, counting on from what it spent; `budget` replaces it (to give a
+        run that ran out more room), and is stored in its place.
 
         `decision` answers a waiting run (`Decision.approve()`, `Decision.reject(comment)`,
         `Decision.answer(value)`): it is recorded as the output of the step that waits (`step`,
@@ -301,7 +333,7 @@ class Runtime:
         refuses (an edit or answer of the wrong type) raises `UsageError`, and nothing is
         written.
         """
-        limits = _Limits(retry or self.retry, deadline)
+        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
         return await self._resume(run_id, agent, decision, step, limits, None)
 
     def stream_resume(
@@ -313,12 +345,13 @@ class Runtime:
         step: str | None = None,
         retry: Retry | None = None,
         deadline: float | None = None,
+        budget: Budget | None = None,
     ) -> RunStream:
         """Resume a run as `resume` does, and read its events as they happen (see `stream`).
         Steps completed before are not run again, so their text is not streamed again:
         each shows as one `step.replayed` event. Misuse (an unknown run, a decision that
         does not fit) raises from the first read, before anything is written."""
-        limits = _Limits(retry or self.retry, deadline)
+        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
         return RunStream(
             run_id, lambda live: self._resume(run_id, agent, decision, step, limits, live)
         )
@@ -367,9 +400,13 @@ class Runtime:
             await store.kv_delete(LEASE, run_id)
             raise
         events = await store.list_events(run_id)
+        budget = await _run_budget(store, run_id, limits.budget)
         await store.update_run(run_id, status=RunStatus.RUNNING)
         seq = events[-1].seq if events else 0
-        return await self._drive(store, agent, input, run_id, steps, seq, decision, limits, live)
+        limits = replace(limits, budget=budget)
+        return await self._drive(
+            store, agent, input, run_id, steps, seq, decision, limits, live, history=events
+        )
 
     def _target_of(self, agent: Any, target: str | None, run_id: str) -> str | None:
         """The target stored with a new run: the one given, else the one found by import.
@@ -449,10 +486,13 @@ class Runtime:
         *,
         run_id: str | None = None,
         target: str | None = None,
+        budget: Budget | None = None,
     ) -> str:
         """Queue a run for workers (`rt.work()`, `podium worker`) and return its id at once.
-        The agent must be loadable by a worker: `target`, or an importable `@agent`."""
+        The agent must be loadable by a worker: `target`, or an importable `@agent`. The
+        worker that takes the run applies `budget` to it."""
         input = _check_root_input(agent, input)
+        budget = _check_budget(budget)
         store = await self.open()
         run_id = run_id or new_run_id()
         target = self._target_of(agent, target, run_id)
@@ -467,6 +507,8 @@ class Runtime:
             updated_at=now,
         )
         await store.create_run(record)
+        if budget is not None:
+            await store.kv_put(BUDGET_KV, run_id, budget.to_dict())
         await store.kv_put(QUEUE, run_id, {"at": now, "agent": agent.name})
         return run_id
 
@@ -555,9 +597,10 @@ class Runtime:
         decision: Any = None,
         limits: _Limits | None = None,
         live: Callable[[Event], None] | None = None,
+        history: list[Event] | None = None,
     ) -> RunResult:
         limits = limits or _Limits(self.retry, None)
-        state = self._new_state(store, run_id, prior_steps, seq, limits, live)
+        state = self._new_state(store, run_id, prior_steps, seq, limits, live, history)
         marker = state.prior.get(SAGA_KEY) if state.prior else None
         saga_error = None
         if marker is not None:  # killed while compensating: find the effects, then go on
@@ -568,6 +611,8 @@ class Runtime:
         else:
             data = None if decision is None else {"decision": to_plain(decision)}
             state.emit("run.resumed", agent=agent.name, data=data)
+        if getattr(agent, "budget", None) is not None:
+            state.meter()
         retry = getattr(agent, "retry", None) or limits.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
         call = Call(state, "", agent, "agent", "/" + agent.name, input, retry, timeout)
@@ -626,15 +671,19 @@ class Runtime:
         seq: int,
         limits: _Limits,
         live: Callable[[Event], None] | None = None,
+        history: list[Event] | None = None,
     ) -> RunState:
         replay_map = prior = None
         if prior_steps is not None:
             prior = {s.key: s for s in prior_steps}
             replay_map = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
+        door, metered = self._door, self._metered_door
+        if replay_map:
+            door, metered = self._replay_door, self._metered_replay_door
         state = RunState(
             run_id,
             store,
-            self._replay_door if replay_map else self._door,
+            door,
             replay=replay_map,
             prior=prior,
             listeners=(*self._listeners, live) if live is not None else tuple(self._listeners),
@@ -642,13 +691,21 @@ class Runtime:
             timeout=self.timeout,
             drain=self._drain,
             live=live,
+            prices=self.prices,
+            history=history,
+            budget_door=metered,
         )
         state.seq = seq
-        # Completed steps never run again, so what they spent is the run's usage so far,
-        # whether the resumed run replays them one by one or inside a parent replayed whole.
-        for done in (replay_map or {}).values():
-            if done.usage is not None:
-                state.usage = state.usage + done.usage
+        # What earlier processes spent is the run's usage so far: completed steps never run
+        # again (whether replayed one by one or inside a parent replayed whole), and a failed
+        # step that runs again keeps its earlier spend in its row (see the journal).
+        for row in (prior or {}).values():
+            if row.usage is not None:
+                state.usage = state.usage + row.usage
+        if limits.budget is not None:
+            state.meter()
+            state.ledger = Ledger(prior, history)
+            state.ledger.open("", limits.budget, "run")
         return state
 
     async def _outcome(
@@ -736,17 +793,39 @@ class Runtime:
     async def events(self, run_id: str) -> list[Event]:
         return await (await self.open()).list_events(run_id)
 
+    async def cost(self, run_id: str) -> CostReport:
+        """What a run cost so far, by agent, model and step (what `podium cost` shows)."""
+        from podium.observability.cost import cost_report
+
+        store = await self.open()
+        record = await self.get_run(run_id)
+        steps = await store.load_steps(run_id)
+        events = await store.list_events(run_id)
+        return cost_report(record, steps, events, await store.kv_get(BUDGET_KV, run_id))
+
     # sync wrappers -------------------------------------------------------------------------
     def run_sync(
-        self, agent: Any, input: Any = None, *, run_id: str | None = None, target: str | None = None
+        self,
+        agent: Any,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        target: str | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """`run` for scripts and notebooks without an event loop."""
-        return self._sync(self.run(agent, input, run_id=run_id, target=target))
+        return self._sync(self.run(agent, input, run_id=run_id, target=target, budget=budget))
 
     def resume_sync(
-        self, run_id: str, agent: Any = None, *, decision: Any = None, step: str | None = None
+        self,
+        run_id: str,
+        agent: Any = None,
+        *,
+        decision: Any = None,
+        step: str | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
-        return self._sync(self.resume(run_id, agent, decision=decision, step=step))
+        return self._sync(self.resume(run_id, agent, decision=decision, step=step, budget=budget))
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         async def main() -> T:
@@ -761,6 +840,22 @@ class Runtime:
             return asyncio.run(main())
         coro.close()
         raise UsageError("run_sync cannot be called from a running event loop; use `await rt.run`")
+
+
+def _check_budget(budget: Any) -> Budget | None:
+    if budget is None or isinstance(budget, Budget):
+        return budget
+    raise UsageError(f"budget must be a podium.Budget, got {budget!r}")
+
+
+async def _run_budget(store: Store, run_id: str, given: Budget | None) -> Budget | None:
+    """The budget a resumed run goes on with: the one given (stored in place of the old), or
+    the one it was started with."""
+    if given is not None:
+        await store.kv_put(BUDGET_KV, run_id, given.to_dict())
+        return given
+    stored = await store.kv_get(BUDGET_KV, run_id)
+    return None if stored is None else Budget.from_dict(stored)
 
 
 def _check_root_input(agent: Any, input: Any) -> Any:

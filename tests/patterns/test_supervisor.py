@@ -21,6 +21,7 @@ from podium import (
     UsageError,
     agent,
 )
+from podium.errors import OutputTypeError
 from podium.models.base import Message, OutputSchema, ToolSpec
 from podium.models.scripted import ScriptedModel
 from podium.patterns.supervisor import (
@@ -392,6 +393,21 @@ async def test_a_plan_that_stays_malformed_fails_with_a_clear_error(
     assert isinstance(result.exception.cause, PlanError)
     assert "Supervisor 's' at /s: planner 'planner' gave 2 malformed plan(s)" in str(result.error)
     assert problem in str(result.error)
+
+
+async def test_a_planner_answer_that_is_not_a_plan_names_the_planner_and_its_step(
+    rt: Runtime,
+) -> None:
+    @agent(name="planner")
+    def sloppy(request: PlanRequest) -> dict[str, Any]:
+        return {"subtasks": [{"id": "a", "instruction": "x"}]}
+
+    result = await rt.run(Supervisor("s", [echo_worker("w")], planner=sloppy), "g")
+    assert result.status == RunStatus.FAILED
+    error = result.exception
+    assert isinstance(error, StepFailed) and isinstance(error.cause, OutputTypeError)
+    assert (error.cause.agent, error.cause.step) == ("planner", "/s/planner#0")
+    assert "is not a Plan: field 'subtasks.0.worker': Field required" in str(error.cause)
 
 
 async def test_llm_planner_with_scripted_structured_outputs(rt: Runtime) -> None:

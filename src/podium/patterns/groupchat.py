@@ -45,15 +45,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import OutputTypeError, RunError, Suspended, UsageError
 from podium.patterns._progress import StallDetector, fingerprint
-from podium.runtime.serde import describe_validation_error, to_plain
+from podium.runtime.serde import answer_as, to_plain
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
@@ -74,6 +74,29 @@ class ChatMessage(BaseModel):
     speaker: str = ""
     content: str
     vote: str | None = None
+
+    @field_validator("vote")
+    @classmethod
+    def _no_blank_vote(cls, vote: str | None) -> str | None:
+        return (vote.strip() or None) if vote is not None else None
+
+
+def _message_shorthand(value: Any) -> Any:
+    """What a participant may answer: text, or anything with `content` and an optional
+    `vote` (a `ChatReply`, a `ChatMessage`, a dict, an object)."""
+    if isinstance(value, str):
+        return {"content": value}
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, Mapping):
+        return value
+    if hasattr(value, "content"):
+        return {"content": value.content, "vote": getattr(value, "vote", None)}
+    raise ValueError("a participant must answer with text or something with `content` (and `vote`)")
+
+
+MessageAnswer = Annotated[ChatMessage, BeforeValidator(_message_shorthand)]
+"""What GroupChat expects from a participant or a fallback; the speaker is set by the chat."""
 
 
 class ChatReply(BaseModel):
@@ -112,6 +135,19 @@ class SpeakerChoice(BaseModel):
 
     speaker: str
     reason: str = ""
+
+
+def _speaker_shorthand(value: Any) -> Any:
+    """A manager (or a speaker function) may answer a bare name."""
+    if isinstance(value, str):
+        return {"speaker": value.strip()}
+    if isinstance(value, BaseModel) and not isinstance(value, SpeakerChoice):
+        return value.model_dump()
+    return value
+
+
+SpeakerAnswer = Annotated[SpeakerChoice, BeforeValidator(_speaker_shorthand)]
+"""What GroupChat expects from a manager or a speaker function: a pick, or a bare name."""
 
 
 class DeadlockReport(BaseModel):
@@ -265,7 +301,10 @@ class GroupChat(AgentBase[Any, ChatResult]):
             picked = self.speaker(list(chat.transcript), list(self.names))
             if inspect.isawaitable(picked):
                 picked = await picked
-            name = _speaker_name(picked)
+            choice: SpeakerChoice = answer_as(
+                SpeakerAnswer, picked, f"{self.name}.speaker", ctx.key
+            )
+            name = choice.speaker.strip()
             if name not in self.participants:
                 raise RunError(
                     f"GroupChat {self.name!r} at {ctx.key}: speaker function picked "
@@ -286,8 +325,8 @@ class GroupChat(AgentBase[Any, ChatResult]):
                 candidates=list(self.names),
                 note=note,
             )
-            picked = await ctx.call(self.speaker, request)
-            name = _speaker_name(picked)
+            picked: SpeakerChoice = await ctx.call(self.speaker, request, expect=SpeakerAnswer)
+            name = picked.speaker.strip()
             if name in self.participants:
                 return name
             note = f"{name!r} is not a participant; answer with one of {self.names}"
@@ -314,10 +353,8 @@ class GroupChat(AgentBase[Any, ChatResult]):
             votes=dict(chat.votes),
             options=self.options,
         )
-        agent = self.participants[name]
-        raw = await ctx.call(agent, turn)
-        message = _as_message(raw, name, f"{ctx.key}/{agent.name}")
-        message = self._check_vote(message, ctx)
+        said = await ctx.call(self.participants[name], turn, expect=MessageAnswer)
+        message = self._check_vote(said.model_copy(update={"speaker": name}), ctx)
         chat.transcript.append(message)
         ctx.emit(
             "groupchat.turn",
@@ -413,8 +450,8 @@ class GroupChat(AgentBase[Any, ChatResult]):
             transcript=list(chat.transcript),
         )
         if action == "fallback":
-            raw = await ctx.call(self.fallback, report)
-            message = _as_message(raw, self.fallback.name, f"{ctx.key}/{self.fallback.name}")
+            said = await ctx.call(self.fallback, report, expect=MessageAnswer)
+            message = said.model_copy(update={"speaker": self.fallback.name})
             chat.transcript.append(message)
             return _Stop("escalated", message.content, message.vote or message.content)
         decided = await ctx.call(self._escalation, report)
@@ -535,36 +572,6 @@ def _check_threshold(name: str, consensus: Any, threshold: float | None) -> floa
     if not 0.5 < threshold <= 1.0:
         raise UsageError(f"GroupChat {name!r}: threshold must be in (0.5, 1], got {threshold}")
     return float(threshold)
-
-
-def _speaker_name(picked: Any) -> str:
-    if isinstance(picked, str):
-        return picked.strip()
-    if isinstance(picked, Mapping):
-        return str(picked.get("speaker", "")).strip()
-    return str(getattr(picked, "speaker", picked)).strip()
-
-
-def _as_message(value: Any, speaker: str, step: str) -> ChatMessage:
-    """A participant's answer as a message from `speaker` (whatever speaker it claims)."""
-    if isinstance(value, str):
-        return ChatMessage(speaker=speaker, content=value)
-    data: Any = value
-    if isinstance(value, BaseModel):
-        data = value.model_dump()
-    elif not isinstance(value, Mapping):
-        data = {"content": getattr(value, "content", None), "vote": getattr(value, "vote", None)}
-    try:
-        message = ChatMessage.model_validate({**data, "speaker": speaker})
-    except ValidationError as e:
-        raise OutputTypeError(
-            speaker,
-            step,
-            f"a participant must answer with text or something with `content` (and `vote`): "
-            f"{describe_validation_error(e)}",
-        ) from None
-    vote = message.vote.strip() if message.vote is not None else None
-    return message.model_copy(update={"vote": vote or None})
 
 
 def _person_decision(value: Any, chat: str, step: str) -> _Stop:

@@ -24,15 +24,17 @@ before (or its own input), `no_progress` times in a row (default 1; `None` turns
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import OutputTypeError, UsageError
+from podium.errors import UsageError
+from podium.patterns._common import Verdict
 from podium.patterns._progress import StallDetector, fingerprint
+from podium.runtime.serde import answer_as
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
@@ -41,8 +43,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 StopReason = Literal["condition", "max_iterations", "no_progress"]
 Condition = Callable[[Any], Any] | Callable[[Any], Awaitable[Any]] | Any
-
-_VERDICT_FIELDS = ("done", "approved", "stop", "passed")
 
 
 class LoopResult(BaseModel, Generic[T]):
@@ -141,36 +141,17 @@ class Loop(AgentBase[Any, LoopResult[Any]]):
         until: Any = self.until
         if _is_agent(until):
             verdict = await ctx.call(until, value)
-            return verdict, _is_done(verdict, until.name, ctx.key)
+            return verdict, answer_as(Verdict, verdict, until.name, ctx.key)
         verdict = until(value)
         if inspect.isawaitable(verdict):
             verdict = await verdict
-        return verdict, _is_done(verdict, f"{self.name}.until", ctx.key)
+        return verdict, answer_as(Verdict, verdict, f"{self.name}.until", ctx.key)
 
     def _stop(
         self, ctx: RunContext, value: Any, iterations: int, why: StopReason
     ) -> LoopResult[Any]:
         ctx.emit("loop.stop", stopped=why, iterations=iterations)
         return self.result_type(output=value, iterations=iterations, stopped=why)
-
-
-def _is_done(verdict: Any, who: str, key: str) -> bool:
-    """A verdict as a bool: a bool itself, or the first bool field it has among `done`,
-    `approved`, `stop`, `passed`."""
-    if isinstance(verdict, bool):
-        return verdict
-    for field in _VERDICT_FIELDS:
-        value = (
-            verdict.get(field) if isinstance(verdict, Mapping) else getattr(verdict, field, None)
-        )
-        if isinstance(value, bool):
-            return value
-    raise OutputTypeError(
-        who,
-        key,
-        f"a loop condition must give a bool or a verdict with a bool field "
-        f"({', '.join(_VERDICT_FIELDS)}), got {verdict!r}",
-    )
 
 
 def _result_type(out: Any) -> type[LoopResult[Any]]:

@@ -36,24 +36,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import OutputTypeError, UsageError
+from podium.errors import UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._common import named_agents
 from podium.patterns._progress import StallDetector, fingerprint
-from podium.runtime.serde import describe_validation_error
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
-M = TypeVar("M", bound=BaseModel)
 Status = Literal["satisfied", "max_rounds", "stalled", "budget_exhausted"]
 
 
@@ -295,8 +293,7 @@ class Magentic(AgentBase[Any, MagenticResult]):
             transcript=st.transcript,
             replan=st.replans,
         )
-        raw = await ctx.call(self.ledger, request)
-        st.ledger = _as(TaskLedger, raw, self.ledger.name, ctx.key)
+        st.ledger = await ctx.call(self.ledger, request, expect=TaskLedger)
         ctx.emit(
             "magentic.ledger",
             facts=list(st.ledger.facts),
@@ -314,9 +311,8 @@ class Magentic(AgentBase[Any, MagenticResult]):
             problems=st.problems,
         )
         st.problems = []
-        return _as(
-            ProgressLedger, await ctx.call(self.progress, request), self.progress.name, ctx.key
-        )
+        progress: ProgressLedger = await ctx.call(self.progress, request, expect=ProgressLedger)
+        return progress
 
     async def _speak(self, speaker: Any, p: ProgressLedger, st: _State, ctx: RunContext) -> None:
         text_input = getattr(speaker, "input_type", None) is str
@@ -341,18 +337,6 @@ class Magentic(AgentBase[Any, MagenticResult]):
                 output=output,
             ),
         ]
-
-
-def _as(model: type[M], value: Any, agent: str, step: str) -> M:
-    """A manager's answer as the ledger type it must be."""
-    if isinstance(value, model):
-        return value
-    try:
-        return model.model_validate(value, from_attributes=True)
-    except ValidationError as e:
-        raise OutputTypeError(
-            agent, step, f"is not a {model.__name__}: {describe_validation_error(e)}"
-        ) from None
 
 
 _LEDGER = (

@@ -35,13 +35,13 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.errors import RunError, Suspended, UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
@@ -117,6 +117,28 @@ class Rule:
 Classifier = Callable[..., Any] | Sequence[Rule] | Any
 
 
+def _route_shorthand(value: Any) -> Any:
+    """What a classifier may answer besides a `RouteDecision`: a route name (certain), a
+    `(route, confidence)` pair, or None (no idea)."""
+    if value is None:
+        return {"route": "", "confidence": 0.0, "reason": "classifier gave no route"}
+    if isinstance(value, str):
+        return {"route": value, "confidence": 1.0}
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return {"route": value[0], "confidence": value[1]}
+    if isinstance(value, BaseModel) and not isinstance(value, RouteDecision):
+        return value.model_dump()
+    if isinstance(value, Mapping | RouteDecision):
+        return value
+    raise ValueError(
+        "a classifier must return a route name, (route, confidence) or a RouteDecision"
+    )
+
+
+RouteAnswer = Annotated[RouteDecision, BeforeValidator(_route_shorthand)]
+"""The answer a Router expects from its classifier, shorthand included."""
+
+
 class Router(AgentBase[Any, Any]):
     """Sends the input to exactly one of several agents, chosen by a classifier.
 
@@ -152,8 +174,7 @@ class Router(AgentBase[Any, Any]):
             classifier,
             self.routes,
             "route",
-            RouteDecision,
-            _as_decision,
+            RouteAnswer,
             _route_by_rule,
         )
         self._triage = _Triage(f"{name}.triage")
@@ -207,8 +228,7 @@ class Router(AgentBase[Any, Any]):
         )
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
-        raw = await ctx.call(self.classifier, input)
-        decision = _as_decision(raw, self.classifier.name, ctx.key)
+        decision: RouteDecision = await ctx.call(self.classifier, input, expect=RouteAnswer)
         outcome, note = self._judge(decision)
         target = self.routes.get(decision.route) if outcome == "routed" else self.fallback
         self._record(ctx, decision, outcome, note, target)
@@ -276,30 +296,6 @@ def _route_by_rule(rule: Rule | None, index: int, found: str) -> RouteDecision:
         return RouteDecision(route="", confidence=0.0, reason="no rule matched")
     return RouteDecision(
         route=rule.route, confidence=rule.confidence, reason=f"rule {index}: {found}"
-    )
-
-
-def _as_decision(value: Any, agent: str, step: str) -> RouteDecision:
-    """A classifier's answer as a `RouteDecision`: a route name is certain, a pair carries
-    its confidence, None means no route."""
-    if isinstance(value, RouteDecision):
-        return value
-    try:
-        if value is None:
-            return RouteDecision(route="", confidence=0.0, reason="classifier gave no route")
-        if isinstance(value, str):
-            return RouteDecision(route=value, confidence=1.0)
-        if isinstance(value, tuple | list) and len(value) == 2:
-            return RouteDecision(route=value[0], confidence=value[1])
-        if isinstance(value, Mapping | BaseModel):
-            return RouteDecision.model_validate(value, from_attributes=True)
-    except ValidationError as e:
-        raise OutputTypeError(agent, step, describe_validation_error(e)) from None
-    raise OutputTypeError(
-        agent,
-        step,
-        f"a classifier must return a route name, (route, confidence) or a RouteDecision, "
-        f"got {value!r}",
     )
 
 

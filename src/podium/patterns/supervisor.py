@@ -50,12 +50,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import (
-    OutputTypeError,
     RunError,
     StepFailed,
     StepTimeout,
@@ -66,7 +65,7 @@ from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._common import named_agents
 from podium.patterns._progress import StallDetector, fingerprint
-from podium.runtime.serde import describe_validation_error, dumps
+from podium.runtime.serde import dumps
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
@@ -353,7 +352,7 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
                 gaps=st.gaps,
                 problems=problems,
             )
-            plan = _as_plan(await ctx.call(self.planner, request), self.planner.name, ctx.key)
+            plan = await ctx.call(self.planner, request, expect=Plan)
             st.plans += 1
             problem = self._check_plan(plan, st)
             ctx.emit(
@@ -465,8 +464,8 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         request = ReviewRequest(
             goal=st.goal, subtask=task.subtask, result=output, attempt=task.attempt
         )
-        raw = await ctx.call(self.reviewer, request)
-        return _as_review(raw, self.reviewer.name, ctx.key)
+        review: Review = await ctx.call(self.reviewer, request, expect=Review)
+        return review
 
     def _apply(self, st: _State, task: _Task, output: Any, review: Review, ctx: RunContext) -> bool:
         """Act on one verdict; True when the result was already rejected once (no progress)."""
@@ -551,28 +550,6 @@ def _find_cycle(subtasks: Sequence[Subtask]) -> str | None:
         if found:
             return found
     return None
-
-
-def _as_plan(value: Any, agent: str, step: str) -> Plan:
-    if isinstance(value, Plan):
-        return value
-    try:
-        return Plan.model_validate(value, from_attributes=True)
-    except ValidationError as e:
-        raise OutputTypeError(
-            agent, step, f"is not a Plan: {describe_validation_error(e)}"
-        ) from None
-
-
-def _as_review(value: Any, agent: str, step: str) -> Review:
-    if isinstance(value, Review):
-        return value
-    try:
-        return Review.model_validate(value, from_attributes=True)
-    except ValidationError as e:
-        raise OutputTypeError(
-            agent, step, f"is not a Review: {describe_validation_error(e)}"
-        ) from None
 
 
 _PLANNER = (

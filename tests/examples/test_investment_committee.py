@@ -7,14 +7,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from examples.investment_committee.committee import SAMPLE, build_flow
-from podium import NO_RETRY, Decision, RunStatus, Runtime, StepRecord, StepStatus
+from podium import NO_RETRY, Decision, RunStatus, Runtime, StepStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,23 +51,12 @@ async def test_split_vote_waits_for_the_chair_and_resumes(rt: Runtime) -> None:
     flow = build_flow()
     first = await rt.run(flow, SAMPLE.model_copy(update={"ticker": "SPLIT"}))
     assert first.status == RunStatus.WAITING
-    step = "/investment_committee/vote#0/vote.escalation#0"
+    step = "/investment_committee/vote#0/vote.escalation#0/vote.escalation.decision#0"
     [waiting] = [s for s in await rt.steps(first.run_id) if s.status == StepStatus.SUSPENDED]
     assert waiting.key == step
     model_calls = sum(1 for s in await rt.steps(first.run_id) if s.kind == "model")
-    store = await rt.open()
-    chair = StepRecord(
-        first.run_id,
-        step,
-        "vote.escalation",
-        "agent",
-        StepStatus.COMPLETED,
-        output={"decision": "buy", "answer": "The chair votes buy, with a small position."},
-        started_at=time.time(),
-    )
-    store.record_started(chair)
-    await store.record_finished(chair)
-    done = await rt.resume(first.run_id, flow)
+    chair = {"decision": "buy", "answer": "The chair votes buy, with a small position."}
+    done = await rt.resume(first.run_id, flow, decision=Decision.answer(chair))
     assert done.ok, done.error
     assert done.output.vote_status == "decided" and done.output.decision == "buy"
     assert done.output.memo_status == "approved"

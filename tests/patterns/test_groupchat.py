@@ -3,7 +3,6 @@ resume on a real SQLite file."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,13 @@ import pytest
 
 from podium import (
     NO_RETRY,
+    Decision,
     HandoffTypeError,
     LLMAgent,
     RunResult,
     RunStatus,
     Runtime,
     StepFailed,
-    StepRecord,
-    StepStatus,
     Suspended,
     UsageError,
     agent,
@@ -356,23 +354,15 @@ async def test_deadlock_without_fallback_waits_for_a_person_then_resumes(rt: Run
     first = await rt.run(chat, "ACME")
     assert first.status == RunStatus.WAITING
     assert isinstance(first.exception, Suspended)
-    assert first.exception.step == "/ic/ic.escalation#0"
+    assert first.exception.step == "/ic/ic.escalation#0/ic.escalation.decision#0"
     payload = first.exception.payload
-    assert isinstance(payload, dict)
-    assert payload["votes"] == {"a": "buy", "b": "sell"} and payload["turns"] == 4
-    store = await rt.open()
-    decision = StepRecord(
-        first.run_id,
-        "/ic/ic.escalation#0",
-        "ic.escalation",
-        "agent",
-        StepStatus.COMPLETED,
-        output={"decision": "hold", "answer": "Hold until Q3 results."},
-        started_at=time.time(),
-    )
-    store.record_started(decision)
-    await store.record_finished(decision)
-    done = await rt.resume(first.run_id, chat)
+    assert isinstance(payload, dict) and payload["prompt"].startswith("deadlock: no progress")
+    assert payload["context"]["votes"] == {"a": "buy", "b": "sell"}
+    assert payload["context"]["turns"] == 4
+    with pytest.raises(UsageError, match="a deadlock decision must be a string or a dict"):
+        await rt.resume(first.run_id, chat, decision=Decision.answer({"why": "no idea"}))
+    held = Decision.answer({"decision": "hold", "answer": "Hold until Q3 results."})
+    done = await rt.resume(first.run_id, chat, decision=held)
     assert done.ok, done.error
     assert done.output.status == "decided" and done.output.decision == "hold"
     assert done.output.answer == "Hold until Q3 results."

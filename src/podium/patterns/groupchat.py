@@ -31,10 +31,10 @@ Deadlock: a turn makes progress when it changes the votes into a state never see
 a chat with consensus) or says something never said before (without). After
 `deadlock_turns` turns in a row without progress (default: one full round) the chat is
 deadlocked: with `on_deadlock="escalate"` (default) a `fallback` agent decides from a
-`DeadlockReport`, or, without one, a person does: the step `/<chat>/<chat>.escalation#0`
-raises `Suspended` with the report, the run waits, and the decision recorded as that step's
-output (a string, or a dict with `decision`/`answer`) ends the chat on resume. With
-`on_deadlock="stop"` the chat ends with status `deadlock`.
+`DeadlockReport`, or, without one, a person does: a `HumanAgent` (`<chat>.escalation`) asks
+with the report as context, the run waits, and the answer (`podium answer RUN hold`: a
+string, or a dict with `decision`/`answer`) ends the chat on resume; a rejection fails the
+run. With `on_deadlock="stop"` the chat ends with status `deadlock`.
 
 Every turn, vote, deadlock and the stop are events: `groupchat.turn`, `groupchat.vote`,
 `groupchat.deadlock`, `groupchat.stop`.
@@ -51,7 +51,8 @@ from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.agents.human import HumanAgent
+from podium.errors import OutputTypeError, RunError, UsageError
 from podium.patterns._progress import StallDetector, fingerprint
 from podium.runtime.serde import answer_as, to_plain
 
@@ -246,7 +247,12 @@ class GroupChat(AgentBase[Any, ChatResult]):
         if manager_retries < 0:
             raise UsageError(f"GroupChat {name!r}: manager_retries must not be negative")
         self.manager_retries = manager_retries
-        self._escalation = _Escalation(f"{name}.escalation")
+        self._escalation = HumanAgent(
+            f"{name}.escalation",
+            question=_deadlock_question,
+            answer_type=DeadlockAnswer,
+            description="a person breaks a deadlock",
+        )
         self._setup(
             name,
             output_type=ChatResult,
@@ -454,8 +460,8 @@ class GroupChat(AgentBase[Any, ChatResult]):
             message = said.model_copy(update={"speaker": self.fallback.name})
             chat.transcript.append(message)
             return _Stop("escalated", message.content, message.vote or message.content)
-        decided = await ctx.call(self._escalation, report)
-        return _person_decision(decided, self.name, ctx.key)
+        broken: DeadlockDecision = await ctx.call(self._escalation, report)
+        return _Stop("decided", broken.answer, broken.decision)
 
     def _finish(self, chat: _Chat, stop: _Stop, ctx: RunContext) -> ChatResult:
         ctx.emit("groupchat.stop", status=stop.status, turns=chat.turns, decision=stop.decision)
@@ -470,14 +476,34 @@ class GroupChat(AgentBase[Any, ChatResult]):
         )
 
 
-class _Escalation(AgentBase[DeadlockReport, Any]):
-    """Parks the run for a person; the decision recorded as this step's output ends the chat."""
+class DeadlockDecision(BaseModel):
+    """What a person decides about a deadlocked chat: the `decision` (an option, say) and
+    the chat's `answer` (the decision itself when not given)."""
 
-    def __init__(self, name: str) -> None:
-        self._setup(name, input_type=DeadlockReport, description="a person breaks a deadlock")
+    decision: str | None = None
+    answer: Any = None
 
-    async def run(self, input: DeadlockReport, ctx: RunContext) -> Any:
-        raise Suspended(ctx.key, f"deadlock: {input.reason}", payload=input.model_dump())
+
+def _person_shorthand(value: Any) -> Any:
+    """A person answers a string (the decision and the answer), or a dict with `decision`
+    and/or `answer`."""
+    if isinstance(value, str):
+        return {"decision": value, "answer": value}
+    if isinstance(value, Mapping):
+        decision = value.get("decision", value.get("answer"))
+        answer = value.get("answer", decision)
+        if decision is None and answer is None:
+            raise ValueError("a deadlock decision must be a string or a dict with "
+                             "'decision' or 'answer'")  # fmt: skip
+        return {"decision": None if decision is None else str(decision), "answer": answer}
+    return value
+
+
+DeadlockAnswer = Annotated[DeadlockDecision, BeforeValidator(_person_shorthand)]
+
+
+def _deadlock_question(report: DeadlockReport) -> str:
+    return f"deadlock: {report.reason}"
 
 
 # helpers ---------------------------------------------------------------------------------
@@ -572,24 +598,3 @@ def _check_threshold(name: str, consensus: Any, threshold: float | None) -> floa
     if not 0.5 < threshold <= 1.0:
         raise UsageError(f"GroupChat {name!r}: threshold must be in (0.5, 1], got {threshold}")
     return float(threshold)
-
-
-def _person_decision(value: Any, chat: str, step: str) -> _Stop:
-    """A person's decision: a string, or a dict with `decision` and/or `answer`; from
-    `podium answer RUN ...` it comes as a `Decision`, whose answer is one of those."""
-    if isinstance(value, Mapping) and "action" in value:
-        if value["action"] == "reject":
-            why = value.get("comment") or "rejected"
-            raise RunError(f"GroupChat {chat!r} at {step}: the deadlock was not broken ({why})")
-        value = value.get("answer")
-    if isinstance(value, str):
-        return _Stop("decided", value, value)
-    if isinstance(value, Mapping):
-        decision = value.get("decision", value.get("answer", value.get("edited")))
-        answer = value.get("answer", decision)
-        if decision is not None or answer is not None:
-            return _Stop("decided", answer, None if decision is None else str(decision))
-    raise RunError(
-        f"GroupChat {chat!r} at {step}: a deadlock decision must be a string or a dict with "
-        f"'decision' or 'answer', got {value!r}"
-    )

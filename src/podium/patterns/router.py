@@ -21,12 +21,12 @@ the classifier (or the model) again. Every decision is recorded as a `route.deci
 with the route, confidence, threshold and outcome (`routed`, `fallback` or `triage`).
 
 A decision below `threshold`, or naming a route that does not exist (a model may invent
-one), goes to `fallback` if there is one. Without a fallback it goes to triage: the step
-`/<router>/<router>.triage#0` raises `Suspended` with the input, the candidate routes and the
-decision, and the run waits (status `waiting`) for a person to pick a route. The person's
-pick is that triage step's output: once the journal holds it as completed (a route name, or
-`{"route": ..., "reason": ...}`), resuming the run replays it and the input goes to that
-route.
+one), goes to `fallback` if there is one. Without a fallback it goes to triage: a
+`HumanAgent` (`<router>.triage`) asks a person to pick a route, with the input, the candidate
+routes and the decision as context, and the run waits (status `waiting`). The person answers
+(`podium answer RUN billing`, or `Decision.answer({"route": ..., "reason": ...})`); a pick of
+no route is refused before anything is recorded, and a rejection fails the run. Resuming
+replays the pick and the input goes to that route.
 """
 
 from __future__ import annotations
@@ -37,16 +37,17 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import RunError, Suspended, UsageError
+from podium.agents.human import HumanAgent
+from podium.errors import UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
 from podium.patterns._common import named_agents
-from podium.runtime.serde import describe_validation_error, to_plain
+from podium.runtime.serde import to_plain
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
@@ -177,7 +178,12 @@ class Router(AgentBase[Any, Any]):
             RouteAnswer,
             _route_by_rule,
         )
-        self._triage = _Triage(f"{name}.triage")
+        self._triage = HumanAgent(
+            f"{name}.triage",
+            question=_triage_question,
+            answer_type=_pick_type(list(self.routes)),
+            description="a person picks the route",
+        )
         agents = [*self.routes.values(), *([fallback] if fallback is not None else [])]
         self._setup(
             name,
@@ -265,30 +271,41 @@ class Router(AgentBase[Any, Any]):
     async def _ask_person(
         self, input: Any, decision: RouteDecision, note: str, ctx: RunContext
     ) -> RouteDecision:
-        """The triage step: suspends until its journal row holds a person's pick."""
+        """Triage: a person picks the route (a `HumanAgent`: the run waits for
+        `podium answer RUN <route>`); a pick of no route is refused before it is recorded."""
         payload = {
             "input": to_plain(input),
             "candidates": list(self.routes),
             "decision": decision.model_dump(),
             "note": note,
         }
-        picked = _person_decision(await ctx.call(self._triage, payload))
-        if picked.route not in self.routes:
-            raise RunError(
-                f"Router {self.name!r} at {ctx.key}: triage picked unknown route "
-                f"{picked.route!r}; routes are {list(self.routes)}"
-            )
+        picked: RouteDecision = await ctx.call(self._triage, payload)
         return picked
 
 
-class _Triage(AgentBase[Any, Any]):
-    """Parks the run for a person. Its step key is where the person's pick gets recorded."""
+def _triage_question(payload: dict[str, Any]) -> str:
+    return f"triage: {payload['note']}"
 
-    def __init__(self, name: str) -> None:
-        self._setup(name, description="a person picks the route")
 
-    async def run(self, input: dict[str, Any], ctx: RunContext) -> Any:
-        raise Suspended(ctx.key, f"triage: {input['note']}", payload=input)
+def _person_pick(value: Any) -> Any:
+    """A person's pick is certain unless they say otherwise: a route name, or a dict with
+    `route` (and `reason`)."""
+    if isinstance(value, str):
+        return {"route": value, "confidence": 1.0, "reason": "chosen in triage"}
+    if isinstance(value, Mapping):
+        return {"confidence": 1.0, **value}
+    return value
+
+
+def _pick_type(routes: list[str]) -> Any:
+    """What a triage answer must be: a pick of one of `routes`."""
+
+    def known(pick: RouteDecision) -> RouteDecision:
+        if pick.route not in routes:
+            raise ValueError(f"unknown route {pick.route!r}; routes are {routes}")
+        return pick
+
+    return Annotated[RouteDecision, BeforeValidator(_person_pick), AfterValidator(known)]
 
 
 def _route_by_rule(rule: Rule | None, index: int, found: str) -> RouteDecision:
@@ -297,25 +314,6 @@ def _route_by_rule(rule: Rule | None, index: int, found: str) -> RouteDecision:
     return RouteDecision(
         route=rule.route, confidence=rule.confidence, reason=f"rule {index}: {found}"
     )
-
-
-def _person_decision(value: Any) -> RouteDecision:
-    """A person's pick is certain unless they say otherwise."""
-    if isinstance(value, RouteDecision):
-        return value
-    if isinstance(value, str):
-        return RouteDecision(route=value, confidence=1.0, reason="chosen in triage")
-    if isinstance(value, Mapping) and "route" not in value and "answer" in value:
-        # a `Decision` from `podium answer RUN billing`: the answer is the route
-        if value.get("approved") is False:
-            raise RunError(f"triage: no route chosen ({value.get('comment') or 'rejected'})")
-        return _person_decision(value["answer"])
-    if isinstance(value, Mapping):
-        try:
-            return RouteDecision.model_validate({"confidence": 1.0, **value})
-        except ValidationError as e:
-            raise RunError(f"triage decision: {describe_validation_error(e)}") from None
-    raise RunError(f"triage decision must be a route name or a dict, got {value!r}")
 
 
 def _common_output_type(agents: Sequence[Any]) -> Any:

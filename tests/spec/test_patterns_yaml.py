@@ -66,7 +66,7 @@ async def test_example_loads_and_runs(name: str) -> None:
 
 def test_example_details_are_mapped() -> None:
     sup = load_yaml(EXAMPLES / "supervisor.yaml")
-    assert sup.max_rounds == 5
+    assert sup.limits.max_turns == 5
     assert sup.worker_timeouts == {"sizing": 10, "competitors": 30}
     chat = load_yaml(EXAMPLES / "groupchat.yaml")
     assert chat.selection == "function" and chat.consensus == "weighted"

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import SpecError, TargetError, UsageError
+from podium.runtime.budget import Budget
 from podium.spec.schema import (
     NODE_KINDS,
     WORKFLOW,
@@ -671,11 +672,11 @@ def _build_supervisor(b: _Builder, spec: SupervisorSpec, loc: Loc) -> Any:
         every = {n: spec.worker_timeout for n in names if spec.worker_timeout is not None}
         timeout = {**every, **spec.worker_timeouts}
     options: dict[str, Any] = {
-        "max_rounds": spec.max_rounds,
-        "max_tokens": spec.max_tokens,
+        "max_turns": spec.max_rounds,
+        "budget": None if spec.max_tokens is None else Budget(tokens=spec.max_tokens),
         "worker_timeout": timeout,
         "worker_errors": spec.worker_errors,
-        "max_plan_errors": spec.max_plan_errors,
+        "max_reasks": spec.max_plan_errors,
         **_common(spec),
     }
     if model is not None:

@@ -37,7 +37,7 @@ RUNS: dict[str, tuple[type[Any], Any, Any]] = {
     "parallel": (Parallel, {"sku": 1}, lambda out: out.value["pricing"] == {"price": 9.5}),
     "router": (Router, "I want a refund", lambda out: out.startswith("billing desk")),
     "supervisor": (Supervisor, "pet food", lambda out: out.status == "completed"),
-    "magentic": (Magentic, "what?", lambda out: out.answer == "answer: 42"),
+    "magentic": (Magentic, "what?", lambda out: out.output == "answer: 42"),
     "groupchat": (GroupChat, "ACME", lambda out: out.decision == "buy"),
     "handoff": (Handoff, "my invoice", lambda out: out.agent == "invoices"),
     "loop": (Loop, "go", lambda out: out.output == "go!!!!!!" and out.stopped == "condition"),

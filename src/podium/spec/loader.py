@@ -708,10 +708,10 @@ def _build_magentic(b: _Builder, spec: MagenticSpec, loc: Loc) -> Any:
     if spec.model is not None and model is None:
         return None
     options: dict[str, Any] = {
-        "max_rounds": spec.max_rounds,
+        "max_turns": spec.max_rounds,
         "max_stalls": spec.max_stalls,
         "max_replans": spec.max_replans,
-        "max_tokens": spec.max_tokens,
+        "budget": None if spec.max_tokens is None else Budget(tokens=spec.max_tokens),
         **_common(spec),
     }
     if model is not None:

@@ -319,8 +319,8 @@ def test_construction_errors_name_the_team() -> None:
         ({"participants": {"x": 3}}, "participant 'x' (3) is not an agent"),
         ({"ledger": None}, "ledger None is not an agent"),
         ({"progress": "p"}, "progress 'p' is not an agent"),
-        ({"max_turns": 0}, "max_turns must be at least 1"),
-        ({"max_stalls": 0}, "max_stalls must be at least 1"),
+        ({"max_turns": 0}, "max_turns must be a positive integer"),
+        ({"max_stalls": 0}, "max_stalls must be a positive integer"),
         ({"max_replans": -1}, "max_replans must be at least 0"),
     ]
     for overrides, message in cases:

@@ -85,13 +85,30 @@ class Limits:
     ) -> Limits:
         """Limits whose values make sense, or a `UsageError` naming the pattern."""
         for what, value in (("max_turns", max_turns), ("max_stalls", max_stalls)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise UsageError(f"{owner}: {what} must be an integer, got {value!r}")
-            if value is not None and value < 1:
-                raise UsageError(f"{owner}: {what} must be at least 1, got {value}")
+            wrong = isinstance(value, bool) or not isinstance(value, int) or value < 1
+            if value is not None and wrong:
+                raise UsageError(f"{owner}: {what} must be a positive integer, got {value!r}")
         if deadline is not None and (isinstance(deadline, bool) or not deadline > 0):
             raise UsageError(f"{owner}: deadline must be a positive number of seconds")
         return cls(max_turns, max_stalls, deadline)
+
+
+class Limited:
+    """A looping pattern's limits, readable as its attributes (`chat.max_turns`)."""
+
+    limits: Limits
+
+    @property
+    def max_turns(self) -> int | None:
+        return self.limits.max_turns
+
+    @property
+    def max_stalls(self) -> int | None:
+        return self.limits.max_stalls
+
+    @property
+    def deadline(self) -> float | None:
+        return self.limits.deadline
 
 
 @dataclass(frozen=True, slots=True)

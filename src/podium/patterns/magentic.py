@@ -53,6 +53,7 @@ from podium.patterns._turns import (
     Act,
     Ask,
     Halt,
+    Limited,
     Limits,
     Outcomes,
     PatternResult,
@@ -181,7 +182,7 @@ class _State(TurnState):
     reason: str = ""
 
 
-class Magentic(AgentBase[Any, MagenticResult]):
+class Magentic(Limited, AgentBase[Any, MagenticResult]):
     """A ledger-keeping manager directing participants turn by turn; see the module doc.
 
     Renamed options, still accepted for one release with a `DeprecationWarning`:

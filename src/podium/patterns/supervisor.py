@@ -64,6 +64,7 @@ from podium.patterns._turns import (
     Act,
     Ask,
     Halt,
+    Limited,
     Limits,
     Outcomes,
     PatternResult,
@@ -229,7 +230,7 @@ class _State(TurnState):
     reason: str = ""
 
 
-class Supervisor(AgentBase[Any, SupervisorResult]):
+class Supervisor(Limited, AgentBase[Any, SupervisorResult]):
     """A manager with named workers. See the module docstring for the loop and its limits.
 
     Renamed options, still accepted for one release with a `DeprecationWarning`:

@@ -756,10 +756,10 @@ def _build_groupchat(b: _Builder, spec: GroupChatSpec, loc: Loc) -> Any:
         "threshold": spec.threshold,
         "options": spec.options,
         "approve": spec.approve,
-        "deadlock_turns": spec.deadlock_turns,
+        "max_stalls": spec.deadlock_turns,
         "on_deadlock": spec.on_deadlock,
         "fallback": fallback,
-        "manager_retries": spec.manager_retries,
+        "max_reasks": spec.manager_retries,
         **_common(spec),
     }
     rounds = spec.rounds

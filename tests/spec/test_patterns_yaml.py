@@ -74,7 +74,7 @@ def test_example_details_are_mapped() -> None:
     assert chat.on_deadlock == "stop" and chat.max_turns == 6
     support = load_yaml(EXAMPLES / "handoff.yaml")
     assert support.routes == {"triage": ["invoices"], "invoices": ["triage"]}
-    assert support.max_handoffs == 4
+    assert support.max_turns == 5  # `max_handoffs: 4`, and the first agent's turn
     graph = load_yaml(EXAMPLES / "graph.yaml")
     edges = graph.topology()["edges"]
     assert [(e["source"], e["target"], e["when"]) for e in edges] == [

@@ -805,7 +805,7 @@ def _build_handoff(b: _Builder, spec: HandoffSpec, loc: Loc) -> Any:
             agents,
             start=spec.start,
             routes=spec.routes,
-            max_handoffs=spec.max_handoffs,
+            max_turns=spec.max_handoffs + 1,  # the first agent's turn, then one per transfer
             ping_pong=spec.ping_pong,
             **_common(spec),
         ),

@@ -40,7 +40,7 @@ RUNS: dict[str, tuple[type[Any], Any, Any]] = {
     "magentic": (Magentic, "what?", lambda out: out.output == "answer: 42"),
     "groupchat": (GroupChat, "ACME", lambda out: out.decision == "buy"),
     "handoff": (Handoff, "my invoice", lambda out: out.agent == "invoices"),
-    "loop": (Loop, "go", lambda out: out.output == "go!!!!!!" and out.stopped == "condition"),
+    "loop": (Loop, "go", lambda out: out.output == "go!!!!!!" and out.status == "completed"),
     "graph": (Graph, "x", lambda out: out == "x (draft) (draft)"),
     "adaptive": (Adaptive, "compare these", lambda out: set(out.value) == {"team", "solo"}),
 }
@@ -320,6 +320,6 @@ def test_model_managers_and_inline_agents_build() -> None:
     assert desk.planner.name == "desk.planner" and desk.reviewer is None
     assert team.ledger.name == "team.ledger"
     assert pick.learning and pick.classifier.name == "pick.classify"
-    assert polish.until.name == "critic" and polish.no_progress is None and polish.state
+    assert polish.until.name == "critic" and polish.max_stalls is None and polish.state
     assert debate.critic == "judge" and debate.max_turns == 4
     assert debate.selection == "manager" and debate.speaker.name == "chair"

@@ -854,7 +854,7 @@ def _build_graph(b: _Builder, spec: GraphSpec, loc: Loc) -> Any:
         return None
 
     def make() -> Graph:
-        g = Graph(spec.name, max_steps=spec.max_steps, **_common(spec))
+        g = Graph(spec.name, max_turns=spec.max_steps, **_common(spec))
         handles = {k: g.node(agent, label=k) for k, agent in nodes.items()}
         handles["END"] = g.END
         for source, target, when in edges:

@@ -45,7 +45,6 @@ opens a turn by asking its planner and counts it when the wave of workers has ru
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -88,7 +87,8 @@ class Limits:
             wrong = isinstance(value, bool) or not isinstance(value, int) or value < 1
             if value is not None and wrong:
                 raise UsageError(f"{owner}: {what} must be a positive integer, got {value!r}")
-        if deadline is not None and (isinstance(deadline, bool) or not deadline > 0):
+        number = isinstance(deadline, int | float) and not isinstance(deadline, bool)
+        if deadline is not None and not (number and deadline > 0):
             raise UsageError(f"{owner}: deadline must be a positive number of seconds")
         return cls(max_turns, max_stalls, deadline)
 
@@ -111,7 +111,7 @@ class Limited:
         return self.limits.deadline
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built every turn, and a frozen init costs more
 class Ask:
     """One call of an `Act`: `agent` gets `input` through the door."""
 
@@ -122,7 +122,7 @@ class Ask:
     sender: str | None = None  # whose output `input` is, for type errors
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Act:
     """What a pattern wants run next: its calls, and how they count as a turn."""
 
@@ -195,7 +195,7 @@ async def drive(
     spent: Halt | None = None
     while True:
         step = decide(state, last)
-        if inspect.isawaitable(step):
+        if not isinstance(step, Act | Stop):  # a decision that awaited a user's predicate
             step = await step
         if isinstance(step, Stop):
             return _stopped(ctx, kind, state, step)
@@ -207,7 +207,7 @@ async def drive(
             continue
         if isinstance(last, Halt) and last.status == "stalled":
             state.stall.streak = 0  # the pattern tries something else: a fresh count
-        halt = _limit(state, step, limits, clock() - started)
+        halt = _limit(state, step, limits, started, clock)
         if halt is not None:
             last = halt
             continue
@@ -234,12 +234,14 @@ def _refused(outcomes: Outcomes) -> Halt | None:
     return None
 
 
-def _limit(state: TurnState, act: Act, limits: Limits, elapsed: float) -> Halt | None:
+def _limit(
+    state: TurnState, act: Act, limits: Limits, started: float, clock: Callable[[], float]
+) -> Halt | None:
     if limits.max_stalls is not None and state.stall.stalled:
         return Halt("stalled", f"no progress for {state.stall.streak} turn(s) in a row")
     if not act.opens:
         return None
-    if limits.deadline is not None and elapsed >= limits.deadline:
+    if limits.deadline is not None and clock() - started >= limits.deadline:
         return Halt("deadline", f"deadline of {limits.deadline:g}s passed")
     if limits.max_turns is not None and state.turns >= limits.max_turns:
         return Halt("max_turns", f"max_turns={limits.max_turns} reached")
@@ -250,7 +252,7 @@ async def _run(ctx: RunContext, act: Act) -> Outcomes:
     calls = act.calls
     if len(calls) == 1 and not act.settle:  # a sequential step is a plain await
         return (await _call(ctx, calls[0]),)
-    outcomes = await asyncio.gather(*(_call(ctx, a) for a in calls), return_exceptions=True)
+    outcomes = await asyncio.gather(*[_call(ctx, a) for a in calls], return_exceptions=True)
     for outcome in outcomes:  # every call has finished: none is left running
         signal = isinstance(outcome, Suspended | asyncio.CancelledError)
         if isinstance(outcome, BaseException) and (signal or not act.settle):
@@ -258,10 +260,11 @@ async def _run(ctx: RunContext, act: Act) -> Outcomes:
     return tuple(outcomes)
 
 
-async def _call(ctx: RunContext, a: Ask) -> Any:
+def _call(ctx: RunContext, a: Ask) -> Awaitable[Any]:
+    """The door's coroutine for one call (no frame of its own around it)."""
     if a.timeout is None:
-        return await ctx.call(a.agent, a.input, sender=a.sender, expect=a.expect)
-    return await ctx.call(a.agent, a.input, timeout=a.timeout, sender=a.sender, expect=a.expect)
+        return ctx.call(a.agent, a.input, sender=a.sender, expect=a.expect)
+    return ctx.call(a.agent, a.input, timeout=a.timeout, sender=a.sender, expect=a.expect)
 
 
 def exhausted(error: BaseException) -> BudgetExceeded | None:

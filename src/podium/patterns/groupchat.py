@@ -435,7 +435,11 @@ class GroupChat(Limited, AgentBase[Any, ChatResult]):
 
     def _spoken(self, chat: _Chat, said: ChatMessage, ctx: RunContext) -> Stop | None:
         """A turn's message joins the transcript; the chat may end with it."""
-        message = self._check_vote(said.model_copy(update={"speaker": chat.speaker}), ctx)
+        # already validated at the door: only the speaker is the chat's to say
+        said = ChatMessage.model_construct(
+            speaker=chat.speaker, content=said.content, vote=said.vote
+        )
+        message = self._check_vote(said, ctx)
         chat.transcript.append(message)
         ctx.emit(
             "groupchat.turn",

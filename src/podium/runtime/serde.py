@@ -44,25 +44,33 @@ def answer_as(tp: Any, value: Any, agent: str, step: str) -> Any:
     does with an agent's output), or an `OutputTypeError` naming the agent, the step and the
     field. Objects with the right attributes are read as well as dicts; a type may state
     shorthand answers it accepts with `Annotated[T, BeforeValidator(...)]`."""
+    known = _EXPECTING.get(id(tp))  # by identity: hashing an `Annotated` costs more
+    check = known[1] if known is not None and known[0] is tp else _expecting(tp)
     try:
-        return _expecting(tp)(value)
+        return check(value)
     except ValidationError as e:
         what = f"is not a {type_name(tp)}: {describe_validation_error(e)}"
         raise OutputTypeError(agent, step, what) from None
 
 
-@functools.lru_cache(maxsize=256)
+_EXPECTING: dict[int, tuple[Any, Validator]] = {}
+
+
 def _expecting(tp: Any) -> Validator:
-    """A validator for an expected answer type, built once per type."""
+    """A validator for an expected answer type, built once per type (a few hundred types
+    at most are kept; each entry holds its type, so an id is never taken by another)."""
     adapter: TypeAdapter[Any] = TypeAdapter(tp)
-    validate = functools.partial(adapter.validate_python, from_attributes=True)
+    validate = functools.partial(adapter.validator.validate_python, from_attributes=True)
+    check: Validator = validate
     if isinstance(tp, type) and not is_typeddict(tp):
 
         def check(value: Any) -> Any:
             return value if isinstance(value, tp) else validate(value)
 
-        return check
-    return validate
+    if len(_EXPECTING) >= 512:
+        _EXPECTING.clear()
+    _EXPECTING[id(tp)] = (tp, check)
+    return check
 
 
 def type_name(tp: Any) -> str:

@@ -6,9 +6,14 @@ podium over a bare `openai` SDK call to the same server.
     python bench/live_models.py --calls 40 --json out.json --checks text,typed
 
 Checks (the live suite's, as figures): a text answer, a typed answer, a forced tool call then
-the answer, `Router.llm`, `Supervisor.llm`, an agent reused across `run_sync`. For each: pass or
-fail, wall time, tokens in and out, requests. Time to first token is left for streaming
-(the column is there, empty).
+the answer, `Router.llm`, `Supervisor.llm`, a streamed answer, an agent reused across
+`run_sync`. For each: pass or fail, wall time, tokens in and out, requests.
+
+Time to first token (the `stream` check): the same text answer read with `Runtime.stream`,
+`--stream-runs` times; the time from asking to the first `model.delta` against the time to
+the whole answer (the run's end), medians of both, and beside them a bare `AsyncOpenAI`
+stream of the same request (time to its first content chunk, and to its end). Only the
+streamed check has a TTFT; the column is empty for the others.
 
 Overhead: the same one-token request (`max_tokens=1`, the same prompt every time, so the
 server answers from its prompt cache and model time does not swamp the difference), asked
@@ -28,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +71,7 @@ class Check:
     tokens_in: int = 0
     tokens_out: int = 0
     requests: int = 0
-    ttft_s: float | None = None  # time to first streamed token: for streaming, later
+    ttft_s: float | None = None  # time to the first streamed token (the `stream` check)
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -161,6 +166,93 @@ async def check_supervisor() -> tuple[RunResult, bool, str]:
     return r, clean, r.status if r.ok else f"failed cleanly: {r.error}"[:120]
 
 
+async def _first_and_whole(
+    events: AsyncIterator[Any], is_text: Callable[[Any], bool]
+) -> tuple[float, float, list[Any]]:
+    """Seconds to the first item with text, and to the end, reading `events` whole."""
+    t0 = time.perf_counter()
+    first: float | None = None
+    seen = []
+    async for item in events:
+        if first is None and is_text(item):
+            first = time.perf_counter() - t0
+        seen.append(item)
+    whole = time.perf_counter() - t0
+    return (whole if first is None else first), whole, seen
+
+
+async def check_stream(runs: int) -> Check:
+    """A text answer streamed `runs` times through podium and through the bare SDK: time to
+    the first token and to the whole answer, medians."""
+    from openai import AsyncOpenAI
+
+    base_url = os.environ["PODIUM_MODEL_BASE_URL"]
+    greeter = LLMAgent("greeter", instructions="Reply in one short sentence.", settings=SHORT)
+    client = AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0)
+    messages: list[Any] = [
+        {"role": "system", "content": "Reply in one short sentence."},
+        {"role": "user", "content": "Say hello to Ada."},
+    ]
+    podium_first, podium_whole, bare_first, bare_whole = [], [], [], []
+    results: list[RunResult] = []
+    joined_ok = True
+    t0 = time.perf_counter()
+    async with Runtime("memory://") as rt:
+
+        async def through_podium() -> None:
+            nonlocal joined_ok
+            stream = rt.stream(greeter, "Say hello to Ada.", deadline=DEADLINE)
+            first, whole, events = await _first_and_whole(stream, lambda e: e.kind == "model.delta")
+            result = await stream.result()
+            results.append(result)
+            text = "".join(e.data["text"] for e in events if e.kind == "model.delta")
+            joined_ok = joined_ok and result.ok and text == result.output
+            podium_first.append(first)
+            podium_whole.append(whole)
+
+        async def bare() -> None:
+            chunks = await client.chat.completions.create(
+                model=MODEL_NAME, messages=messages, stream=True, **_bare_settings(SHORT)
+            )
+            first, whole, _ = await _first_and_whole(
+                chunks, lambda c: bool(c.choices and c.choices[0].delta.content)
+            )
+            bare_first.append(first)
+            bare_whole.append(whole)
+
+        for i in range(runs):  # alternating order, so drift hits both alike
+            for subject in (through_podium, bare) if i % 2 == 0 else (bare, through_podium):
+                await subject()
+    await client.close()
+    med = statistics.median
+    return Check(
+        "stream",
+        joined_ok,
+        "completed" if all(r.ok for r in results) else "failed",
+        time.perf_counter() - t0,
+        sum(r.usage.input_tokens for r in results),
+        sum(r.usage.output_tokens for r in results),
+        sum(r.usage.requests for r in results),
+        ttft_s=med(podium_first),
+        note=f"deltas join to the journaled text: {joined_ok}",
+        extra={
+            "runs": runs,
+            "podium_ttft_s": round(med(podium_first), 4),
+            "podium_full_s": round(med(podium_whole), 4),
+            "bare_sdk_ttft_s": round(med(bare_first), 4),
+            "bare_sdk_full_s": round(med(bare_whole), 4),
+        },
+    )
+
+
+def _bare_settings(settings: ModelSettings) -> dict[str, Any]:
+    return {
+        "max_tokens": settings.max_tokens,
+        "temperature": settings.temperature,
+        "seed": settings.seed,
+    }
+
+
 CHECKS: dict[str, Callable[[], Awaitable[tuple[RunResult, bool, str]]]] = {
     "text": check_text,
     "typed": check_typed,
@@ -209,6 +301,9 @@ def check_reuse() -> Check:
         sum(r.usage.requests for r in results),
         note="; ".join(r.error or "ok" for r in results)[:120],
     )
+
+
+ALL_CHECKS = (*CHECKS, "stream", "reuse")
 
 
 # overhead ------------------------------------------------------------------------------------
@@ -286,11 +381,20 @@ def print_table(checks: list[Check], over: dict[str, Any] | None) -> None:
     head = f"{'check':<16}{'result':<8}{'status':<11}{'wall s':>8}{'tok in':>8}{'tok out':>8}"
     print(f"{head}{'req':>5}  ttft")
     for c in checks:
-        ttft = "-" if c.ttft_s is None else f"{c.ttft_s:.2f}"
+        ttft = "-" if c.ttft_s is None else f"{c.ttft_s:.3f}"
         print(
             f"{c.name:<16}{'pass' if c.passed else 'FAIL':<8}{c.status:<11}{c.wall_s:>8.2f}"
             f"{c.tokens_in:>8}{c.tokens_out:>8}{c.requests:>5}  {ttft}"
         )
+    for c in checks:
+        if c.name == "stream":
+            x = c.extra
+            print(
+                f"\nstreamed answer, median of {x['runs']}: "
+                f"first token {x['podium_ttft_s']:.3f} s, whole answer {x['podium_full_s']:.3f} s "
+                "through podium; bare SDK stream "
+                f"{x['bare_sdk_ttft_s']:.3f} s / {x['bare_sdk_full_s']:.3f} s"
+            )
     if over is not None:
         m = over["median_ms"]
         print(f"\none-token call, median of {over['calls']} each, in the same process:")
@@ -307,11 +411,18 @@ def print_table(checks: list[Check], over: dict[str, Any] | None) -> None:
 
 
 async def measure(
-    base_url: str, names: list[str], calls: int
+    base_url: str, names: list[str], calls: int, stream_runs: int = 5
 ) -> tuple[list[Check], dict[str, Any] | None]:
     os.environ["PODIUM_MODEL"] = f"openai:{MODEL_NAME}"
     os.environ["PODIUM_MODEL_BASE_URL"] = base_url
     checks = [await run_check(n) for n in names if n in CHECKS]
+    if "stream" in names:
+        t0 = time.perf_counter()
+        try:
+            checks.append(await check_stream(stream_runs))
+        except Exception as e:  # a check that raises failed; the others still run
+            wall = time.perf_counter() - t0
+            checks.append(Check("stream", False, "error", wall, note=f"{type(e).__name__}: {e}"))
     over = await overhead(base_url, calls) if calls > 0 else None
     return checks, over
 
@@ -323,15 +434,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--base-url", help="a running OpenAI-compatible server (default: start llama.cpp's)"
     )
-    parser.add_argument("--checks", default=",".join([*CHECKS, "reuse"]), help="comma-separated")
+    parser.add_argument("--checks", default=",".join(ALL_CHECKS), help="comma-separated")
     parser.add_argument("--calls", type=int, default=30, help="one-token calls per subject")
+    parser.add_argument(
+        "--stream-runs", type=int, default=5, help="streamed answers for time to first token"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.checks.split(",") if n.strip()]
-    unknown = set(names) - {*CHECKS, "reuse"}
+    unknown = set(names) - set(ALL_CHECKS)
     if unknown:
         print(
-            f"error: unknown check(s) {sorted(unknown)}; checks are {[*CHECKS, 'reuse']}",
+            f"error: unknown check(s) {sorted(unknown)}; checks are {list(ALL_CHECKS)}",
             file=sys.stderr,
         )
         return 2
@@ -347,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         server = LlamaServer().start()
     base_url = args.base_url or (server.base_url if server else "")
     try:
-        checks, over = asyncio.run(measure(base_url, names, args.calls))
+        checks, over = asyncio.run(measure(base_url, names, args.calls, args.stream_runs))
         if "reuse" in names:
             checks.append(check_reuse())
     finally:

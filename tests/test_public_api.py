@@ -76,6 +76,7 @@ EXPECTED = [
     "RunRecord",
     "RunResult",
     "RunStatus",
+    "RunStream",
     "Runtime",
     "ScriptedModel",
     "Sequential",

@@ -162,11 +162,15 @@ class ModelResponseError(TransientError):
 
 
 class ProviderError(TransientError):
-    """A provider failed in a way that may pass: rate limit, 5xx, connection reset."""
+    """A provider failed in a way that may pass: rate limit, 5xx, connection reset. `usage`
+    is what was spent before it failed (a stream that broke off), when known."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, usage: Usage | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.usage = usage
 
 
 class ModelError(RunError):

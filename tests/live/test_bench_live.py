@@ -28,9 +28,11 @@ def test_the_live_benchmark_reports_checks_and_overhead(
             "--base-url",
             llama_server.base_url,
             "--checks",
-            "text,reuse",
+            "text,stream,reuse",
             "--calls",
             "3",
+            "--stream-runs",
+            "2",
             "--json",
             str(out),
         ],
@@ -41,10 +43,15 @@ def test_the_live_benchmark_reports_checks_and_overhead(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(out.read_text())
     checks = {c["name"]: c for c in report["checks"]}
-    assert set(checks) == {"text", "reuse_run_sync"}
+    assert set(checks) == {"text", "stream", "reuse_run_sync"}
     for c in checks.values():
         assert c["passed"] and c["wall_s"] > 0 and c["tokens_in"] > 0 and c["tokens_out"] > 0
-        assert c["ttft_s"] is None  # streaming is not measured yet
+    assert checks["text"]["ttft_s"] is None and checks["reuse_run_sync"]["ttft_s"] is None
+    streamed = checks["stream"]
+    assert streamed["requests"] == 2 and streamed["extra"]["runs"] == 2
+    assert 0 < streamed["ttft_s"] <= streamed["extra"]["podium_full_s"]
+    assert 0 < streamed["extra"]["bare_sdk_ttft_s"] <= streamed["extra"]["bare_sdk_full_s"]
+    assert "streamed answer, median of 2: first token" in proc.stdout
     over = report["overhead"]
     assert over["calls"] == 3
     assert set(over["median_ms"]) == {"bare_sdk", "bare_sdk_raw", "podium_memory", "podium_sqlite"}

@@ -170,6 +170,49 @@ async def test_supervisor_llm_reaches_a_decision(live_env: dict[str, str]) -> No
     assert result.usage.requests >= 1 and result.usage.total_tokens > 0
 
 
+async def test_a_streamed_answer_joins_to_the_journaled_text(live_env: dict[str, str]) -> None:
+    greeter = LLMAgent("greeter", instructions="Reply in one short sentence.", settings=SHORT)
+    rt = Runtime("memory://")
+    stream = rt.stream(greeter, "Say hello to Ada.", deadline=DEADLINE)
+    deltas = [e async for e in stream if e.kind == "model.delta"]
+    result = await stream.result()
+    assert result.status == RunStatus.COMPLETED, result.error
+    (step,) = await _model_steps(rt, result.run_id)
+    pieces = [e.data["text"] for e in deltas if e.data]
+    assert "".join(pieces) == step.output.text == result.output
+    assert len(pieces) >= 2  # the server streamed, token by token, not one block
+    assert {e.key for e in deltas} == {step.key}
+    # llama.cpp's server sends no usage in a stream: counted, one token a chunk
+    assert result.usage.requests == 1 and result.usage.output_tokens == len(pieces)
+    assert result.usage.input_tokens > 5
+    assert "model.delta" not in {e.kind for e in await rt.events(result.run_id)}
+
+
+async def test_a_streamed_typed_answer(live_env: dict[str, str]) -> None:
+    judge = LLMAgent(
+        "weather",
+        instructions="Say which city the user asks about and whether it is warm there.",
+        output_type=Weather,
+        settings=TYPED,
+    )
+    rt = Runtime("memory://")
+    stream = rt.stream(judge, "Is it warm in Rome in July?", deadline=DEADLINE)
+    events = [e async for e in stream]
+    result = await stream.result()
+    _ended_cleanly(result)
+    streamed: dict[str, str] = {}
+    for e in events:
+        if e.kind == "step.retried":
+            streamed.pop(e.key, None)
+        elif e.kind == "model.delta" and e.data:
+            streamed[e.key] = streamed.get(e.key, "") + e.data["text"]
+    journal = {s.key: s.output.text for s in await _model_steps(rt, result.run_id) if s.output}
+    assert streamed == {k: v for k, v in journal.items() if v}
+    if result.status == RunStatus.COMPLETED:
+        assert isinstance(result.output, Weather)
+        assert Weather.model_validate_json(streamed[max(streamed)]) == result.output
+
+
 def test_an_agent_is_reused_in_a_second_run_sync(live_env: dict[str, str]) -> None:
     """Each `run_sync` runs in a new event loop; the model's HTTP client follows."""
     greeter = LLMAgent("greeter", instructions="Reply briefly.", settings=SHORT)

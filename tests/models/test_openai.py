@@ -3,6 +3,7 @@ chat-completions bodies and records what the SDK sent."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import socket
@@ -10,6 +11,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -27,7 +29,15 @@ from podium import (
 )
 from podium.agents.llm import LLMAgent
 from podium.errors import OutputTruncated
-from podium.models.base import Message, ModelSettings, OutputSchema, ToolCall, ToolSpec
+from podium.models.base import (
+    Message,
+    ModelDelta,
+    ModelResponse,
+    ModelSettings,
+    OutputSchema,
+    ToolCall,
+    ToolSpec,
+)
 from podium.models.openai import OpenAIModel
 from podium.tools import tool
 
@@ -70,6 +80,9 @@ class FakeOpenAI:
                     status, body = 500, _err(refused, "internal_server_error")
                 else:
                     status, body = fake.replies.popleft() if fake.replies else (500, _err("none"))
+                if isinstance(body, SSE):
+                    self._stream(body)
+                    return
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -77,10 +90,88 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _stream(self, sse: SSE) -> None:
+                """Server-sent events as chat-completion streams send them: `data: {chunk}`
+                blocks, one HTTP chunk each, flushed as they are written, then
+                `data: [DONE]`."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i, event in enumerate(sse.chunks):
+                    data = event if isinstance(event, str) else json.dumps(event)
+                    self._chunk(f"data: {data}\n\n".encode())
+                    if i == sse.hold_after and sse.hold is not None:
+                        sse.hold.wait(10)
+                if sse.cut:  # the connection drops in the middle of the body
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if sse.done:
+                    self._chunk(b"data: [DONE]\n\n")
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         return Handler
+
+
+@dataclass
+class SSE:
+    """A streamed reply: `chat.completion.chunk` objects (or raw strings) sent one by one.
+    `hold` keeps the rest back after chunk `hold_after` until it is set; `cut` drops the
+    connection after the chunks instead of ending the body."""
+
+    chunks: list[Any]
+    done: bool = True
+    hold: threading.Event | None = None
+    hold_after: int = 0
+    cut: bool = False
+
+
+def chunk(
+    delta: dict[str, Any] | None = None, finish: str | None = None, choices: bool = True
+) -> dict[str, Any]:
+    """A chat.completion.chunk object as the API reference documents it."""
+    return {
+        "id": "chatcmpl-123",
+        "object": "chat.completion.chunk",
+        "created": 1694268190,
+        "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_44709d6fcb",
+        "choices": [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]
+        if choices
+        else [],
+        "usage": None,
+    }
+
+
+def usage_chunk(prompt: int, completion: int) -> dict[str, Any]:
+    """The last chunk with `stream_options={"include_usage": true}`: no choices, the usage."""
+    body = chunk(choices=False)
+    body["usage"] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    return body
+
+
+def text_stream(
+    *pieces: str, finish: str = "stop", usage: tuple[int, int] | None = (9, 12), **kw: Any
+) -> SSE:
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    chunks += [chunk({"content": p}) for p in pieces]
+    chunks.append(chunk({}, finish))
+    if usage is not None:
+        chunks.append(usage_chunk(*usage))
+    return SSE(chunks, **kw)
 
 
 def llama_cpp_refusal(body: dict[str, Any]) -> str | None:
@@ -647,3 +738,223 @@ async def test_an_agents_settings_are_laid_over_the_models(server: FakeOpenAI) -
     assert (body["temperature"], body["max_tokens"]) == (0.5, 5)
     assert "response_format" not in body  # the model's output mode was kept
     assert (body["a"], body["b"]) == (1, 2)
+
+
+# streaming -----------------------------------------------------------------------------------
+async def collect(events: AsyncIterator[Any]) -> tuple[list[str], ModelResponse]:
+    deltas: list[str] = []
+    final: ModelResponse | None = None
+    async for event in events:
+        assert final is None, "nothing may follow the final response"
+        if isinstance(event, ModelDelta):
+            deltas.append(event.text)
+        else:
+            final = event.response
+    assert final is not None
+    return deltas, final
+
+
+async def test_a_streamed_text_answer_on_the_wire(server: FakeOpenAI, model: OpenAIModel) -> None:
+    server.reply(text_stream("The tide ", "follows ", "the moon."))
+    settings = ModelSettings(temperature=0.0, seed=7)
+    deltas, final = await collect(model.stream(HELLO, settings=settings))
+    assert deltas == ["The tide ", "follows ", "the moon."]
+    assert final.text == "".join(deltas) and final.finish_reason == "stop"
+    assert final.usage == Usage(9, 12, 1)  # from the last chunk
+    assert final.model == "gpt-4o-mini-2024-07-18"
+    (req,) = server.requests
+    body = req["body"]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    # one code path builds the request: streamed or not, the rest is the same
+    server.reply(completion({"content": "x"}))
+    await model.respond(HELLO, settings=settings)
+    plain = server.requests[1]["body"]
+    assert {k: v for k, v in body.items() if k not in ("stream", "stream_options")} == plain
+
+
+async def test_deltas_arrive_as_the_server_writes_them(
+    server: FakeOpenAI, model: OpenAIModel
+) -> None:
+    hold = threading.Event()  # the server sends the role chunk and "first", then waits
+    server.reply(text_stream("first", " second", hold=hold, hold_after=1))
+    events = model.stream(HELLO)
+    try:
+        first = await asyncio.wait_for(anext(events), 10)
+        assert first == ModelDelta("first") and not hold.is_set()
+        hold.set()
+        rest, final = await collect(events)
+        assert rest == [" second"] and final.text == "first second"
+    finally:
+        hold.set()
+        await events.aclose()
+
+
+async def test_streamed_tool_calls_are_assembled(server: FakeOpenAI, model: OpenAIModel) -> None:
+    def call_delta(index: int, **fields: Any) -> dict[str, Any]:
+        return chunk({"tool_calls": [{"index": index, **fields}]})
+
+    server.reply(
+        SSE(
+            [
+                chunk({"role": "assistant", "content": None}),
+                call_delta(
+                    0,
+                    id="call_1",
+                    type="function",
+                    function={"name": "get_weather", "arguments": ""},
+                ),
+                call_delta(0, function={"arguments": '{"ci'}),
+                call_delta(
+                    1,
+                    id="call_2",
+                    type="function",
+                    function={"name": "get_weather", "arguments": ""},
+                ),
+                call_delta(0, function={"arguments": 'ty": "Oslo"}'}),
+                call_delta(1, function={"arguments": '{"city": "Bergen"}'}),
+                chunk({}, "tool_calls"),
+                usage_chunk(30, 22),
+            ]
+        )
+    )
+    deltas, final = await collect(model.stream(HELLO, tools=[WEATHER]))
+    assert deltas == [] and final.text == ""
+    assert final.tool_calls == (
+        ToolCall("call_1", "get_weather", {"city": "Oslo"}),
+        ToolCall("call_2", "get_weather", {"city": "Bergen"}),
+    )
+    assert final.finish_reason == "tool_calls" and final.usage == Usage(30, 22, 1)
+    assert server.requests[0]["body"]["tools"][0]["function"]["name"] == "get_weather"
+
+
+async def test_a_streamed_structured_answer_steps_down_modes_like_respond(
+    llama: FakeOpenAI,
+) -> None:
+    llama.reply(text_stream('{"ok":', " true}"))  # the refused json_schema request eats none
+    async with OpenAIModel("gemma", base_url=llama.url) as model:
+        deltas, final = await collect(model.stream(HELLO, output_schema=VERDICT))
+        assert model.learned_output_mode == "json_object_schema"
+    assert deltas == ['{"ok":', " true}"] and final.output == {"ok": True}
+    refused, accepted = (r["body"] for r in llama.requests)
+    assert refused["response_format"]["type"] == "json_schema" and refused["stream"]
+    assert accepted["response_format"] == {"type": "json_object", "schema": VERDICT.schema}
+    assert accepted["stream"] is True
+
+
+async def test_a_stream_without_usage_is_counted(server: FakeOpenAI, model: OpenAIModel) -> None:
+    """llama.cpp's server sends no usage in a stream: one token a text chunk, and the
+    request's size at about four characters a token."""
+    server.reply(text_stream("a", "b", "c", usage=None))
+    _, final = await collect(model.stream(HELLO))
+    sent = json.dumps(server.requests[0]["body"]["messages"])
+    assert final.usage == Usage(len(sent + "[]") // 4, 3, 1)
+    assert final.usage.input_tokens > 5
+
+
+async def test_stream_errors_are_mapped(server: FakeOpenAI, model: OpenAIModel) -> None:
+    server.reply(_err("slow down", "rate_limit_error"), status=429)
+    with pytest.raises(ProviderError, match="HTTP 429"):
+        await collect(model.stream(HELLO))
+    server.reply(_err("bad key", "invalid_request_error"), status=401)
+    with pytest.raises(ModelError, match="HTTP 401"):
+        await collect(model.stream(HELLO))
+
+    # an error event in the middle of a 200 stream: the server failed mid-answer
+    failing = text_stream("half an ", usage=None).chunks[:2]
+    failing.append({"error": {"message": "The server had an error", "type": "server_error"}})
+    server.reply(SSE(failing))
+    seen: list[str] = []
+    with pytest.raises(ProviderError, match="error in the stream: The server had an error") as e:
+        async for event in model.stream(HELLO):
+            seen.append(event.text)
+    assert seen == ["half an "] and e.value.usage is not None and e.value.usage.output_tokens == 1
+
+    # the connection drops mid-body, or the body ends with no finish_reason: retryable
+    server.reply(SSE(text_stream("cut ", "off", usage=None).chunks[:3], cut=True))
+    with pytest.raises(ProviderError, match="model 'openai:gpt-4o-mini'"):
+        await collect(model.stream(HELLO))
+    server.reply(SSE(text_stream("no ", "end", usage=None).chunks[:3]))
+    with pytest.raises(ProviderError, match="no finish_reason") as cut:
+        await collect(model.stream(HELLO))
+    assert cut.value.usage == Usage(cut.value.usage.input_tokens, 2, 1)
+
+
+async def test_stream_cut_offs_and_malformed_calls_are_read_as_respond_reads_them(
+    server: FakeOpenAI, model: OpenAIModel
+) -> None:
+    server.reply(text_stream('{"city": "Ro', finish="length", usage=(50, 4)))
+    agent = LLMAgent(
+        "f",
+        model=model,
+        instructions="x",
+        output_type=Forecast,
+        settings=ModelSettings(max_tokens=4, output_mode="json_schema"),
+    )
+    rt = Runtime("memory://", retry=Retry(initial_delay=0))
+    stream = rt.stream(agent, "Rome?")
+    events = [e async for e in stream]
+    result = await stream.result()
+    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception.cause, OutputTruncated)
+    assert "max_tokens=4" in str(result.exception)
+    assert len(server.requests) == 1 and result.usage == Usage(50, 4, 1)
+    assert [e.data["text"] for e in events if e.kind == "model.delta" and e.data] == [
+        '{"city": "Ro'
+    ]
+    broken = chunk(
+        {
+            "tool_calls": [
+                {"index": 0, "id": "c1", "function": {"name": "f", "arguments": '{"x": 1,'}}
+            ]
+        }
+    )
+    server.reply(SSE([broken, chunk({}, "tool_calls"), usage_chunk(40, 5)]))
+    with pytest.raises(ModelResponseError, match="not valid JSON") as bad:
+        await collect(model.stream(HELLO))
+    assert bad.value.usage == Usage(40, 5, 1)
+
+
+async def test_an_llm_agent_streams_over_http(server: FakeOpenAI, model: OpenAIModel) -> None:
+    """A tool turn then a text answer, read with `Runtime.stream`: each model step's deltas
+    join to its journaled text."""
+
+    @tool
+    def f(x: int) -> int:
+        """Echo."""
+        return x
+
+    server.reply(
+        SSE(
+            [
+                chunk({"role": "assistant", "content": "Let me check. "}),
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "c1",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": '{"x": 3}'},
+                            }
+                        ]
+                    }
+                ),
+                chunk({}, "tool_calls"),
+                usage_chunk(20, 6),
+            ]
+        )
+    )
+    server.reply(text_stream("It is ", "3."))
+    agent = LLMAgent("a", model=model, instructions="x", tools=[f])
+    rt = Runtime("memory://")
+    stream = rt.stream(agent, "go")
+    events = [e async for e in stream]
+    result = await stream.result()
+    assert result.output == "It is 3." and result.usage == Usage(29, 18, 2)
+    streamed: dict[str, str] = {}
+    for e in events:
+        if e.kind == "model.delta" and e.data:
+            streamed[e.key] = streamed.get(e.key, "") + e.data["text"]
+    journal = {s.key: s.output.text for s in await rt.steps(result.run_id) if s.kind == "model"}
+    assert streamed == journal == {"/a/model#0": "Let me check. ", "/a/model#1": "It is 3."}
+    assert all(r["body"]["stream"] for r in server.requests)

@@ -31,6 +31,7 @@ until a tool has run, then the model is asked without it, so it cannot loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -41,14 +42,22 @@ from pydantic import TypeAdapter, ValidationError
 
 from podium.agents.answer import REASK, AnswerSpec, Asking
 from podium.agents.base import AgentBase
-from podium.errors import MaxTurnsExceeded, ModelError, ModelResponseError, UsageError
+from podium.errors import (
+    MaxTurnsExceeded,
+    ModelError,
+    ModelResponseError,
+    ProviderError,
+    UsageError,
+)
 from podium.models.base import (
     Message,
     Model,
+    ModelDone,
     ModelResponse,
     ModelSettings,
     ToolCall,
     ToolSpec,
+    stream_response,
 )
 from podium.models.settings import resolve_model
 from podium.runtime.serde import describe_validation_error, dumps
@@ -127,14 +136,17 @@ class _ModelStep:
 
     async def invoke(self, call: Call) -> ModelResponse:
         try:
-            response = await self.model.respond(
-                call.input,
-                tools=self.tool_specs,
-                output_schema=self.output_schema,
-                settings=self.settings,
-            )
-        except (ModelResponseError, ModelError) as e:
-            _spend(call, e.usage)  # a malformed or cut-off answer was paid for too
+            if call.run.live is None:  # nobody reads the run as it happens: just ask
+                response = await self.model.respond(
+                    call.input,
+                    tools=self.tool_specs,
+                    output_schema=self.output_schema,
+                    settings=self.settings,
+                )
+            else:
+                response = await self._streamed(call)
+        except (ModelResponseError, ModelError, ProviderError) as e:
+            _spend(call, e.usage)  # a malformed, cut-off or broken-off answer was paid for too
             raise
         _spend(call, response.usage)
         if response.tool_calls:
@@ -142,6 +154,26 @@ class _ModelStep:
         elif self.answer is not None:
             self.answer.check_whole(self.model.name, response, self.settings)
         return response
+
+    async def _streamed(self, call: Call) -> ModelResponse:
+        """Ask with the model's stream, handing each piece of text to the run's reader as a
+        `model.delta` of this step and attempt; the answer journaled is the stream's whole
+        response, whose text the pieces join to."""
+        emit = call.run.emit_delta
+        events = stream_response(
+            self.model,
+            call.input,
+            tools=self.tool_specs,
+            output_schema=self.output_schema,
+            settings=self.settings,
+        )
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, ModelDone):
+                    return event.response
+                if event.text:
+                    emit(call.key, call.name, call.attempt, event.text)
+        raise ProviderError(f"model {self.model.name!r}: stream ended without a final response")
 
     def _check_tool_calls(self, response: ModelResponse, key: str) -> None:
         for tc in response.tool_calls:

@@ -31,7 +31,8 @@ from podium.cli import render
 from podium.errors import UnknownRunError, UsageError
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult, Runtime, new_run_id
-from podium.runtime.serde import describe_validation_error
+from podium.runtime.serde import describe_validation_error, to_plain
+from podium.runtime.stream import RunStream
 from podium.stores import Store, open_store
 
 __all__ = ["app", "main"]
@@ -67,6 +68,14 @@ TargetsOpt = Annotated[
     ),
 ]
 RunArg = Annotated[str, typer.Argument(help="A run id.", show_default=False)]
+StreamOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stream",
+        help="Show model text as it is written, beside the steps (plain text when piped; "
+        "JSON lines, one event each, with --json).",
+    ),
+]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -213,6 +222,53 @@ def _drive(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+def _drive_stream(
+    store: Store,
+    open_stream: Callable[[Runtime], RunStream],
+    run_id: str,
+    json_out: bool,
+    targets: Sequence[str] = (),
+) -> RunResult:
+    """`_drive` for `--stream`: read the run's events as they happen and show them (the
+    text beside the step tree on a terminal, plain text when piped, JSON lines with
+    `--json`)."""
+    from podium.cli.stream import JsonLines, PlainStream, StreamDisplay, StreamView
+
+    display: StreamDisplay
+    live: AbstractContextManager[Any] = nullcontext()
+    if json_out:
+        display = JsonLines()
+    elif sys.stdout.isatty():
+        from rich.live import Live
+
+        display = StreamView()
+        live = Live(display, console=render.console(), refresh_per_second=12)
+    else:
+        display = PlainStream()
+
+    async def go() -> RunResult:
+        rt = Runtime(store, targets=targets)
+        try:
+            async with open_stream(await opened(rt, store)) as stream:
+                async for event in stream:
+                    display.on_event(event)
+            return await stream.result()
+        finally:
+            await rt.close()
+
+    try:
+        with live:
+            result = asyncio.run(go())
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: run {run_id} can continue with `podium resume {run_id}`", err=True
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if isinstance(display, PlainStream):
+        display.close()
+    return result
+
+
 def _finish(
     result: RunResult,
     agent: str,
@@ -220,9 +276,13 @@ def _finish(
     *,
     fail_exit: bool = True,
     store: str | None = None,
+    lines: bool = False,
 ) -> None:
+    """Print what the run came to (`lines`: as the last of `--stream --json`'s JSON lines,
+    on one line) and exit 1 if it failed."""
     if json_out:
-        typer.echo(render.dumps({"agent": agent, **result.to_dict()}))
+        data = {"agent": agent, **result.to_dict()}
+        typer.echo(json.dumps(to_plain(data), ensure_ascii=False) if lines else render.dumps(data))
     else:
         render.print_result(result, agent, store)
     if fail_exit and result.status == RunStatus.FAILED:
@@ -242,6 +302,7 @@ def run(
     run_id: Annotated[str | None, typer.Option("--run-id", help="Id for the new run.")] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
+    stream: StreamOpt = False,
 ) -> None:
     """Run an agent on an input and show the result."""
     with usage_errors():
@@ -249,15 +310,24 @@ def run(
         value = check_input(agent, parse_input(input))
         st = make_store(store)
         rid = run_id or new_run_id()
-        result = _drive(
-            st, lambda rt: rt.run(agent, value, run_id=rid, target=stored), rid, json_out
-        )
-    _finish(result, agent.name, json_out, store=store)
+        if stream:
+            result = _drive_stream(
+                st, lambda rt: rt.stream(agent, value, run_id=rid, target=stored), rid, json_out
+            )
+        else:
+            result = _drive(
+                st, lambda rt: rt.run(agent, value, run_id=rid, target=stored), rid, json_out
+            )
+    _finish(result, agent.name, json_out, store=store, lines=stream)
 
 
 @app.command()
 def resume(
-    run_id: RunArg, target: TargetsOpt = None, store: StoreOpt = None, json_out: JsonOpt = False
+    run_id: RunArg,
+    target: TargetsOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    stream: StreamOpt = False,
 ) -> None:
     """Continue a run that crashed, was interrupted or waits: completed steps are replayed
     from the journal, the rest run. Its stored target loads only if trusted (--target)."""
@@ -266,10 +336,19 @@ def resume(
         if store_is_absent(st):
             raise UnknownRunError(run_id)
         record = _read(st, lambda rt: rt.get_run(run_id))
-        result = _drive(
-            make_store(store), lambda rt: rt.resume(run_id), run_id, json_out, target or ()
-        )
-    _finish(result, record.agent, json_out, store=store)
+        if stream:
+            result = _drive_stream(
+                make_store(store),
+                lambda rt: rt.stream_resume(run_id),
+                run_id,
+                json_out,
+                target or (),
+            )
+        else:
+            result = _drive(
+                make_store(store), lambda rt: rt.resume(run_id), run_id, json_out, target or ()
+            )
+    _finish(result, record.agent, json_out, store=store, lines=stream)
 
 
 @app.command("runs")

@@ -39,3 +39,14 @@ def import_sdk(what: str, module: str, extra: str) -> Any:
         return importlib.import_module(module)
     except ImportError as e:
         raise ImportError(install_hint(what, module, extra)) from e
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """What the HTTP client raises when a stream is cut mid-body (SDKs wrap only some of
+    them, and only errors before the response starts)."""
+    for name in ("httpx2", "httpx"):  # the SDKs' HTTP client, by version
+        try:
+            return (importlib.import_module(name).TransportError,)
+        except (ImportError, AttributeError):
+            continue
+    return ()  # pragma: no cover - the SDKs always bring one

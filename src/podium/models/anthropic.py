@@ -24,13 +24,12 @@ Nothing outside this module sees the wire format.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from podium.errors import ModelError, ModelResponseError, ProviderError, UsageError
-from podium.models._sdk import check_installed, env, import_sdk
+from podium.models._sdk import check_installed, env, import_sdk, transport_errors
 from podium.models.base import (
     Message,
     ModelDelta,
@@ -206,23 +205,12 @@ class AnthropicModel:
                 await events.close()
         except sdk.APIError as e:
             raise map_error(self.name, sdk, e) from e
-        except _transport_errors() as e:
+        except transport_errors() as e:
             raise ProviderError(f"model {self.name!r}: stream broke off: {e!r}") from e
         yield ModelDone(state.response())
 
     def __repr__(self) -> str:
         return f"AnthropicModel({self.model!r}, base_url={self.base_url!r})"
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """What the HTTP client raises when a stream is cut mid-body (the SDK wraps only errors
-    before the response starts)."""
-    for name in ("httpx2", "httpx"):  # the SDK's HTTP client, by version
-        try:
-            return (importlib.import_module(name).TransportError,)
-        except (ImportError, AttributeError):
-            continue
-    return ()  # pragma: no cover - the SDK always brings one
 
 
 # request -------------------------------------------------------------------------------------

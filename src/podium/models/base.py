@@ -15,7 +15,7 @@ Models without `stream` simply lack it: `stream_response` falls back to `respond
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeAlias, runtime_checkable
 
@@ -213,7 +213,7 @@ async def stream_response(
     tools: Sequence[ToolSpec] = (),
     output_schema: OutputSchema | None = None,
     settings: ModelSettings | None = None,
-) -> AsyncIterator[ModelStreamEvent]:
+) -> AsyncGenerator[ModelStreamEvent, None]:
     """Stream any model: its own `stream` when it has one, else its `respond` answer as one
     delta. Either way the events end with one `ModelDone`; a stream that stops without it
     is a `ProviderError` (the connection, or the model, broke off)."""

@@ -23,6 +23,7 @@ closes it when that loop shuts down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -36,11 +37,15 @@ from podium.errors import (
     ProviderError,
     UsageError,
 )
+from podium.models._sdk import transport_errors
 from podium.models.base import (
     OUTPUT_MODES,
     Message,
+    ModelDelta,
+    ModelDone,
     ModelResponse,
     ModelSettings,
+    ModelStreamEvent,
     OutputMode,
     OutputSchema,
     ToolCall,
@@ -189,28 +194,51 @@ class OpenAIModel:
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
         merged = settings.over(self.settings) if settings is not None else self.settings
-        if output_schema is None:
-            request = build_request(self.model, messages, tools, None, merged)
-            return await self._complete(request, None, merged)
-        modes = self._modes(merged)
-        refusals: list[str] = []
-        for mode in modes:
+        ladder = _Ladder(self, output_schema, merged)
+        for mode in ladder.modes:
             request = build_request(self.model, messages, tools, output_schema, merged, mode)
             try:
                 response = await self._complete(request, output_schema, merged)
             except ModelError as e:
-                if len(modes) == 1 or not _refuses_request(e):
-                    raise
-                refusals.append(f"{mode}: {e}")
+                ladder.refused(mode, e)
                 continue
-            if len(modes) > 1:
-                _learned_modes[self._mode_key] = mode
+            ladder.worked(mode)
             return response
-        raise ModelError(
-            f"model {self.name!r} refused every structured-output mode "
-            f"({'; '.join(refusals)}); set output_mode= to one the server takes",
-            status=None,
-        )
+        raise ladder.exhausted()
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        output_schema: OutputSchema | None = None,
+        settings: ModelSettings | None = None,
+    ) -> AsyncGenerator[ModelStreamEvent, None]:
+        """The answer as the server writes it (`stream=True`, with usage asked for in the last
+        chunk): text, and structured output's JSON, in deltas; tool calls assembled from
+        theirs; then the whole response, read as `respond` reads one. The request, the
+        structured-output modes and the errors are `respond`'s: a refusal comes before the
+        first delta, so stepping down to the next mode streams nothing twice."""
+        merged = settings.over(self.settings) if settings is not None else self.settings
+        ladder = _Ladder(self, output_schema, merged)
+        for mode in ladder.modes:
+            request = build_request(
+                self.model, messages, tools, output_schema, merged, mode, stream=True
+            )
+            try:
+                chunks = await self._open_stream(request)
+            except ModelError as e:
+                ladder.refused(mode, e)
+                continue
+            ladder.worked(mode)
+            state = StreamState(self.name, _estimate_tokens(request))
+            async with contextlib.aclosing(self._read_stream(chunks, state)) as deltas:
+                async for delta in deltas:
+                    yield delta
+            max_tokens = merged.max_tokens if merged is not None else None
+            yield ModelDone(parse_response(self.name, state.body(), output_schema, max_tokens))
+            return
+        raise ladder.exhausted()
 
     def _modes(self, settings: ModelSettings | None) -> tuple[OutputMode, ...]:
         """The modes to try, in order: one when fixed, else from the learned (or strongest)
@@ -222,6 +250,35 @@ class OpenAIModel:
             return (fixed,)
         start = _learned_modes.get(self._mode_key, OUTPUT_MODES[0])
         return OUTPUT_MODES[OUTPUT_MODES.index(start) :]
+
+    async def _open_stream(self, request: dict[str, Any]) -> Any:
+        """The SDK's chunk stream; the HTTP status is checked here, before any chunk."""
+        openai = _import_openai()
+        client = await self._client()
+        try:
+            return await client.chat.completions.create(**request)
+        except openai.APIError as e:
+            raise _map_error(self.name, openai, e) from e
+
+    async def _read_stream(
+        self, chunks: Any, state: StreamState
+    ) -> AsyncGenerator[ModelDelta, None]:
+        openai = _import_openai()
+        try:
+            try:
+                async for chunk in chunks:
+                    text = state.feed(chunk.to_dict())
+                    if text:
+                        yield ModelDelta(text)
+            finally:
+                await chunks.close()
+        except openai.APIError as e:  # an error event inside the 200 stream, or a cut
+            raise _map_error(self.name, openai, e, state.usage()) from e
+        except transport_errors() as e:
+            raise ProviderError(
+                f"model {self.name!r}: stream broke off: {e!r}", usage=state.usage()
+            ) from e
+        state.check_finished()
 
     async def _complete(
         self,
@@ -247,6 +304,38 @@ class OpenAIModel:
 
     def __repr__(self) -> str:
         return f"OpenAIModel({self.model!r}, base_url={self.base_url!r})"
+
+
+class _Ladder:
+    """The structured-output modes one request tries, strongest first, and what it learns:
+    shared by `respond` and `stream`. A refusal steps down once (never the same request
+    again); a refusal that is not about the mode, or of the only mode, is raised."""
+
+    __slots__ = ("model", "modes", "refusals")
+
+    def __init__(
+        self, model: OpenAIModel, output_schema: OutputSchema | None, settings: ModelSettings | None
+    ) -> None:
+        self.model = model
+        # Without an output schema the mode does not shape the request: one try.
+        self.modes = OUTPUT_MODES[:1] if output_schema is None else model._modes(settings)
+        self.refusals: list[str] = []
+
+    def refused(self, mode: OutputMode, error: ModelError) -> None:
+        if len(self.modes) == 1 or not _refuses_request(error):
+            raise error
+        self.refusals.append(f"{mode}: {error}")
+
+    def worked(self, mode: OutputMode) -> None:
+        if len(self.modes) > 1:
+            _learned_modes[self.model._mode_key] = mode
+
+    def exhausted(self) -> ModelError:
+        return ModelError(
+            f"model {self.model.name!r} refused every structured-output mode "
+            f"({'; '.join(self.refusals)}); set output_mode= to one the server takes",
+            status=None,
+        )
 
 
 async def _close_with_loop(
@@ -281,9 +370,12 @@ def build_request(
     output_schema: OutputSchema | None,
     settings: ModelSettings | None,
     mode: OutputMode = "json_schema",
+    *,
+    stream: bool = False,
 ) -> dict[str, Any]:
     """Keyword arguments for `chat.completions.create`, in the documented wire format, with
-    structured output asked for in `mode`."""
+    structured output asked for in `mode`; with `stream`, as server-sent chunks whose last
+    one carries the usage."""
     if output_schema is not None and mode in ("json_object", "prompt"):
         messages = with_schema_in_prompt(messages, output_schema)
     request: dict[str, Any] = {"model": model, "messages": [_wire_message(m) for m in messages]}
@@ -310,6 +402,9 @@ def build_request(
             request["tool_choice"] = _tool_choice(settings.tool_choice)
         if settings.extra:
             request["extra_body"] = dict(settings.extra)
+    if stream:
+        request["stream"] = True
+        request["stream_options"] = {"include_usage": True}
     return request
 
 
@@ -434,15 +529,128 @@ def _parse_usage(raw: Any) -> Usage:
     return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0), 1)
 
 
-def _map_error(name: str, openai: Any, error: Exception) -> Exception:
+class StreamState:
+    """A chat completion built up from its chunks (`chat.completion.chunk`): the text, each
+    tool call by its `index` (id and name from the first chunk that has them, arguments
+    joined), the finish reason, and the usage of the last chunk. `feed` returns the text a
+    chunk adds. Only choice 0 is read: podium asks for one.
+
+    A server that sends no usage (llama.cpp's does not, in a stream) is counted: one output
+    token per chunk that carried text or arguments (servers send a token a chunk), and the
+    request's size at about four characters a token for the input."""
+
+    __slots__ = ("_usage", "calls", "estimate", "finish", "model", "name", "pieces", "text")
+
+    def __init__(self, name: str, estimate: int) -> None:
+        self.name = name
+        self.estimate = estimate
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish: str | None = None
+        self.model = ""
+        self.pieces = 0
+        self._usage: dict[str, Any] | None = None
+
+    def feed(self, chunk: dict[str, Any]) -> str | None:
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = chunk["usage"]
+        self.model = self.model or str(chunk.get("model") or "")
+        choices = chunk.get("choices") or ()
+        choice = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0), None)
+        if choice is None:
+            return None
+        if choice.get("finish_reason"):
+            self.finish = str(choice["finish_reason"])
+        delta = choice.get("delta") or {}
+        for i, call in enumerate(delta.get("tool_calls") or ()):
+            self._add_call(i, call)
+        text = delta.get("content")
+        if not isinstance(text, str) or not text:
+            return None
+        self.text.append(text)
+        self.pieces += 1
+        return text
+
+    def _add_call(self, position: int, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            raise ModelResponseError(f"model {self.name!r}: a tool-call delta is not an object")
+        index = raw.get("index", position)
+        call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        function = raw.get("function") or {}
+        call["id"] = call["id"] or str(raw.get("id") or "")
+        call["name"] = call["name"] or str(function.get("name") or "")
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            call["arguments"] += arguments
+            self.pieces += 1
+
+    def usage(self) -> Usage:
+        """What the stream cost: the server's count, or the estimate when it sent none."""
+        if self._usage is not None:
+            return _parse_usage(self._usage)
+        return Usage(self.estimate, self.pieces, 1)
+
+    def check_finished(self) -> None:
+        """A stream that ends without a finish reason was cut short (a proxy closed it, the
+        server died): retryable, with what it cost so far."""
+        if self.finish is None:
+            raise ProviderError(
+                f"model {self.name!r}: stream ended before the answer finished (no finish_reason)",
+                usage=self.usage(),
+            )
+
+    def body(self) -> dict[str, Any]:
+        """The chat.completion this stream amounts to, for `parse_response`."""
+        calls = [
+            {
+                "id": c["id"] or f"call_{i}",
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["arguments"]},
+            }
+            for i, c in sorted(self.calls.items())
+        ]
+        u = self.usage()
+        return {
+            "model": self.model or None,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": "".join(self.text),
+                        "tool_calls": calls,
+                    },
+                    "finish_reason": self.finish,
+                }
+            ],
+            "usage": {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens},
+        }
+
+
+def _estimate_tokens(request: dict[str, Any]) -> int:
+    """About four characters a token: the request's messages and tools, as sent."""
+    sent = json.dumps(request.get("messages", ())) + json.dumps(request.get("tools", ()))
+    return max(1, len(sent) // 4)
+
+
+def _map_error(name: str, openai: Any, error: Exception, usage: Usage | None = None) -> Exception:
     """Provider errors into podium's tree: what may pass is `ProviderError` (retried), what
     will not is `ModelError`. A 5xx whose body is a request-validation error (llama.cpp's
     server answers a request it cannot parse with a 500) will not pass either: sending the
-    same request again gets the same answer."""
+    same request again gets the same answer. An error event inside a stream (no status: the
+    response was a 200) is the server failing mid-answer, a `ProviderError`, unless it says
+    the request was invalid; it carries the `usage` of what was streamed before it."""
     if isinstance(error, openai.APIConnectionError):  # includes APITimeoutError
-        return ProviderError(f"model {name!r}: {type(error).__name__}: {error}")
+        return ProviderError(f"model {name!r}: {type(error).__name__}: {error}", usage=usage)
     status = getattr(error, "status_code", None)
     detail = _error_message(error)
+    if status is None:
+        body = getattr(error, "body", None)
+        kind = body.get("type") if isinstance(body, dict) else None
+        message = f"model {name!r}: error in the stream: {detail}"
+        if kind == "invalid_request_error":
+            return ModelError(message, usage=usage)
+        return ProviderError(message, usage=usage)
     message = f"model {name!r}: HTTP {status}: {detail}"
     if isinstance(status, int) and status >= 500 and _VALIDATION.search(detail):
         return ModelError(f"{message} (the server could not take this request)", status=status)

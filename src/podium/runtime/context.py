@@ -18,6 +18,7 @@ from podium.errors import HandoffTypeError, OutputTypeError
 from podium.runtime.door import Call, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import answer_as, describe_validation_error
+from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
     from podium.runtime.effects import Effect
@@ -46,6 +47,7 @@ class RunState:
         "drain",
         "effects",
         "listeners",
+        "live",
         "prior",
         "replay",
         "replay_only",
@@ -69,6 +71,7 @@ class RunState:
         retry: Retry | None = None,
         timeout: float | None = None,
         drain: Drain | None = None,
+        live: Callable[[Event], None] | None = None,
     ) -> None:
         self.run_id = run_id
         self.drain = drain or Drain()
@@ -81,6 +84,9 @@ class RunState:
         self.usage: Usage = ZERO_USAGE
         self.seq = 0
         self.listeners = listeners
+        # Someone reads this run as it happens (`Runtime.stream`): model steps stream their
+        # text to it. None, the default, costs the door nothing and models just respond.
+        self.live = live
         self.retry = retry
         self.timeout = timeout
 
@@ -101,6 +107,15 @@ class RunState:
         self.store.record_event(event)
         for listener in self.listeners:
             listener(event)
+
+    def emit_delta(self, key: str, agent: str, attempt: int, text: str) -> None:
+        """A piece of a model step's text, for the live reader only: deltas are neither
+        journaled nor counted in `seq` (the step's journaled answer holds the whole text)."""
+        live = self.live
+        if live is not None:
+            event = Event(self.run_id, self.seq, time.time(), DELTA, key, agent, attempt)
+            event.data = {"text": text}
+            live(event)
 
 
 class RunContext:

@@ -51,6 +51,7 @@ from podium.runtime.records import (
     Usage,
 )
 from podium.runtime.serde import describe_validation_error, to_plain
+from podium.runtime.stream import RunStream
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
@@ -224,8 +225,47 @@ class Runtime:
         journaled, so a resume continues from them).
         """
         input = _check_root_input(agent, input)
+        limits = _Limits(retry or self.retry, deadline)
+        return await self._start(agent, input, run_id or new_run_id(), target, limits, None)
+
+    def stream(
+        self,
+        agent: Any,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        target: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+    ) -> RunStream:
+        """Start a run as `run` does, and read its events as they happen:
+
+            async with rt.stream(agent, input) as stream:
+                async for event in stream:
+                    ...                        # "model.delta": event.data["text"]
+            result = await stream.result()
+
+        The stream ends after the run's last event (`run.completed`, `run.failed`,
+        `run.waiting`, `run.cancelled`, `run.parked`). Model steps stream their text as
+        `model.delta` events, to this reader only (never to the store or to `subscribe`d
+        listeners). The run never waits for the reader (see `RunStream`). Bad input raises
+        `UsageError` here, before anything is written.
+        """
+        input = _check_root_input(agent, input)
+        rid = run_id or new_run_id()
+        limits = _Limits(retry or self.retry, deadline)
+        return RunStream(rid, lambda live: self._start(agent, input, rid, target, limits, live))
+
+    async def _start(
+        self,
+        agent: Any,
+        input: Any,
+        run_id: str,
+        target: str | None,
+        limits: _Limits,
+        live: Callable[[Event], None] | None,
+    ) -> RunResult:
         store = await self.open()
-        run_id = run_id or new_run_id()
         now = time.time()
         record = RunRecord(
             run_id,
@@ -238,8 +278,7 @@ class Runtime:
         )
         await store.create_run(record)
         await store.kv_claim(LEASE, run_id, self.owner, self.lease)
-        limits = _Limits(retry or self.retry, deadline)
-        return await self._drive(store, agent, input, run_id, None, 0, limits=limits)
+        return await self._drive(store, agent, input, run_id, None, 0, limits=limits, live=live)
 
     async def resume(
         self,
@@ -262,6 +301,37 @@ class Runtime:
         refuses (an edit or answer of the wrong type) raises `UsageError`, and nothing is
         written.
         """
+        limits = _Limits(retry or self.retry, deadline)
+        return await self._resume(run_id, agent, decision, step, limits, None)
+
+    def stream_resume(
+        self,
+        run_id: str,
+        agent: Any = None,
+        *,
+        decision: Any = None,
+        step: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+    ) -> RunStream:
+        """Resume a run as `resume` does, and read its events as they happen (see `stream`).
+        Steps completed before are not run again, so their text is not streamed again:
+        each shows as one `step.replayed` event. Misuse (an unknown run, a decision that
+        does not fit) raises from the first read, before anything is written."""
+        limits = _Limits(retry or self.retry, deadline)
+        return RunStream(
+            run_id, lambda live: self._resume(run_id, agent, decision, step, limits, live)
+        )
+
+    async def _resume(
+        self,
+        run_id: str,
+        agent: Any,
+        decision: Any,
+        step: str | None,
+        limits: _Limits,
+        live: Callable[[Event], None] | None,
+    ) -> RunResult:
         decided = None if decision is None else as_decision(decision)
         store = await self.open()
         record = await store.get_run(run_id)
@@ -299,8 +369,7 @@ class Runtime:
         events = await store.list_events(run_id)
         await store.update_run(run_id, status=RunStatus.RUNNING)
         seq = events[-1].seq if events else 0
-        limits = _Limits(retry or self.retry, deadline)
-        return await self._drive(store, agent, input, run_id, steps, seq, decision, limits)
+        return await self._drive(store, agent, input, run_id, steps, seq, decision, limits, live)
 
     def _target_of(self, agent: Any, target: str | None, run_id: str) -> str | None:
         """The target stored with a new run: the one given, else the one found by import.
@@ -485,9 +554,10 @@ class Runtime:
         seq: int,
         decision: Any = None,
         limits: _Limits | None = None,
+        live: Callable[[Event], None] | None = None,
     ) -> RunResult:
         limits = limits or _Limits(self.retry, None)
-        state = self._new_state(store, run_id, prior_steps, seq, limits)
+        state = self._new_state(store, run_id, prior_steps, seq, limits, live)
         marker = state.prior.get(SAGA_KEY) if state.prior else None
         saga_error = None
         if marker is not None:  # killed while compensating: find the effects, then go on
@@ -555,6 +625,7 @@ class Runtime:
         prior_steps: list[StepRecord] | None,
         seq: int,
         limits: _Limits,
+        live: Callable[[Event], None] | None = None,
     ) -> RunState:
         replay_map = prior = None
         if prior_steps is not None:
@@ -566,10 +637,11 @@ class Runtime:
             self._replay_door if replay_map else self._door,
             replay=replay_map,
             prior=prior,
-            listeners=tuple(self._listeners),
+            listeners=(*self._listeners, live) if live is not None else tuple(self._listeners),
             retry=limits.retry,
             timeout=self.timeout,
             drain=self._drain,
+            live=live,
         )
         state.seq = seq
         # Completed steps never run again, so what they spent is the run's usage so far,

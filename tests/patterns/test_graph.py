@@ -319,3 +319,30 @@ async def test_a_deadline_fails_the_graph_naming_where_it_was(rt: Runtime) -> No
     assert "Graph 'g': deadline of 0.2s passed before END; last nodes: slow -> slow (next)" in (
         result.error or ""
     )
+
+
+async def test_a_refused_call_fails_the_graph_with_the_budget_error(
+    refuse_model_calls_after: Any,
+) -> None:
+    from podium import BudgetExceeded, LLMAgent, ScriptedModel
+
+    writer = LLMAgent("writer", model=ScriptedModel(["a", "b", "c"]), instructions="W.")
+    g = Graph("g")
+    w = g.node(writer)
+    g.start(w)
+    g.edge(w, g.END, when=lambda text: text == "c")
+    g.edge(w, w)
+    rt = Runtime("memory://", retry=NO_RETRY, middleware={"budget": refuse_model_calls_after(1)})
+    result = await rt.run(g, "go")
+    assert result.status == RunStatus.FAILED
+    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception.cause, BudgetExceeded)
+    stops = [e.data for e in await rt.events(result.run_id) if e.kind == "graph.stop"]
+    assert stops == [
+        {
+            "status": "budget_exhausted",
+            "reason": "budget: no model call after 1",
+            "turns": 1,
+            "last": "writer",
+        }
+    ]

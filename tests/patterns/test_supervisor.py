@@ -588,3 +588,15 @@ async def test_resume_replays_plan_and_finished_workers_on_sqlite(tmp_path: Path
         assert all(s.status == StepStatus.COMPLETED for s in steps)
         replayed = [e.key for e in await rt.events(first.run_id) if e.kind == "step.replayed"]
         assert replayed == ["/s/planner#0", "/s/w#0"]
+
+
+async def test_with_more_patience_a_repeated_plan_is_asked_for_again(rt: Runtime) -> None:
+    planner = planner_of(
+        plan(("a", "w", "look"), final=False),
+        plan(("b", "w", "look"), final=False),
+        plan(("c", "w", "look"), final=False),
+    )
+    sup = Supervisor("s", [echo_worker("w")], planner=planner, max_stalls=2)
+    out: SupervisorResult = (await rt.run(sup, "g")).output
+    assert out.status == "stalled" and len(planner.seen) == 3
+    assert out.results == {"a": "w did look"}  # a repeated plan is not adopted

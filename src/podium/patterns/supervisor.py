@@ -525,11 +525,13 @@ class Supervisor(Limited, AgentBase[Any, SupervisorResult]):
     def _judged(
         self, st: _State, done: list[tuple[_Task, Any]], reviews: list[Review], ctx: RunContext
     ) -> None:
-        """Act on each verdict in plan order; a result rejected before is no progress."""
+        """Act on each verdict in plan order; a result rejected before is no progress (a
+        wave with nothing to judge leaves the count as it is)."""
         repeated = False
         for (task, output), review in zip(done, reviews, strict=True):
             repeated = self._apply(st, task, output, review, ctx) or repeated
-        st.stall.mark(not repeated)
+        if done:
+            st.stall.mark(not repeated)
 
     def _apply(self, st: _State, task: _Task, output: Any, review: Review, ctx: RunContext) -> bool:
         """Act on one verdict; True when the result was already rejected once."""

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from podium.errors import HandoffTypeError, OutputTypeError
 from podium.runtime.door import Call, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
-from podium.runtime.serde import describe_validation_error
+from podium.runtime.serde import answer_as, describe_validation_error
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
@@ -180,12 +180,16 @@ class RunContext:
         timeout: float | None = _UNSET,
         retry: Retry | None = _UNSET,
         sender: str | None = None,
+        expect: Any = None,
     ) -> Any:
         """Hand `input` to `agent` through the door and return its output.
 
         The step key is deterministic (parent key, agent name, a counter of that name here), so
         on resume a completed call returns its journaled output instead of running again.
         `sender` names the agent whose output `input` is, for type errors (default: this one).
+        `expect` is the type the caller needs back (a pattern asking a role agent for a
+        `Plan`, say): the output, journaled as the agent gave it, is returned as that type,
+        or the call fails with `OutputTypeError` naming the agent, its step and the field.
         """
         check = getattr(agent, "check_input", None)
         if check is not None:
@@ -198,7 +202,9 @@ class RunContext:
         run = self._run
         if run.budget_door is not None and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
-        return await self._through_door(agent, "agent", input, timeout, retry)
+        call = self._call(agent, "agent", input, timeout, retry)
+        output = await run.door(call)
+        return output if expect is None else answer_as(expect, output, call.name, call.key)
 
     async def use(self, tool: Any, args: dict[str, Any] | None = None) -> Any:
         """Call a tool through the door with keyword arguments `args`."""
@@ -225,13 +231,15 @@ class RunContext:
     async def _through_door(
         self, target: Any, kind: str, input: Any, timeout: Any, retry: Any
     ) -> Any:
+        return await self._run.door(self._call(target, kind, input, timeout, retry))
+
+    def _call(self, target: Any, kind: str, input: Any, timeout: Any, retry: Any) -> Call:
         run = self._run
         if retry is _UNSET:
             retry = getattr(target, "retry", None) or run.retry
         if timeout is _UNSET:
             timeout = getattr(target, "timeout", None) or run.timeout
-        call = Call(run, self.key, target, kind, self._next_key(target.name), input, retry, timeout)
-        return await run.door(call)
+        return Call(run, self.key, target, kind, self._next_key(target.name), input, retry, timeout)
 
     def __repr__(self) -> str:
         return f"RunContext(run_id={self.run_id!r}, key={self.key!r})"

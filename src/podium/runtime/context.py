@@ -46,6 +46,7 @@ class RunState:
         "drain",
         "effects",
         "listeners",
+        "lost",
         "prior",
         "replay",
         "replay_only",
@@ -77,6 +78,7 @@ class RunState:
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
+        self.lost = False  # its lease was taken: start no new step
         self.effects: list[Effect] = []  # completed effects that can be compensated
         self.usage: Usage = ZERO_USAGE
         self.seq = 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from podium.errors import (
+    JournalUnavailable,
+    LeaseLost,
     Parked,
     RunError,
     RunTimeout,
@@ -36,10 +37,12 @@ from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Middleware, build_chain, compose
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
+from podium.runtime.leases import check_run_id, describe_holder, holder_is_gone, this_holder
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.records import (
     Event,
+    Lease,
     RunRecord,
     RunStatus,
     StepRecord,
@@ -48,7 +51,7 @@ from podium.runtime.records import (
 )
 from podium.runtime.serde import describe_validation_error, to_plain
 from podium.runtime.waiting import WaitingRequest, decided_step, waiting_requests
-from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
+from podium.runtime.worker import QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
 
 T = TypeVar("T")
@@ -147,9 +150,12 @@ class Runtime:
         self._drain = Drain()
         self._worker: Worker | None = None
         # Every run this runtime drives holds a lease in the store, renewed while it runs, so
-        # no other process drives it at the same time (`podium resume` twice, a worker).
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        # no other process drives it at the same time (`podium resume` twice, a worker). The
+        # runtime is known by a random id; the store fences its writes with the lease's epoch.
+        self.owner = os.urandom(8).hex()
         self.lease = lease
+        self._leases: dict[str, Lease] = {}  # the leases of the runs driven now
+        self._states: dict[str, RunState] = {}
         self._beat: asyncio.Task[None] | None = None
         self._cancel_requested: set[str] = set()
 
@@ -209,9 +215,9 @@ class Runtime:
         past it every running branch is cancelled and the run fails (completed steps stay
         journaled, so a resume continues from them).
         """
+        run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
         store = await self.open()
-        run_id = run_id or new_run_id()
         now = time.time()
         record = RunRecord(
             run_id,
@@ -223,9 +229,11 @@ class Runtime:
             updated_at=now,
         )
         await store.create_run(record)
-        await store.kv_claim(LEASE, run_id, self.owner, self.lease)
+        lease = await self.claim(store, run_id)
+        if lease is None:  # someone took the run between its creation and now
+            raise UsageError(f"run {run_id} was taken by {describe_holder(None)}")
         limits = _Limits(retry or self.retry, deadline)
-        return await self._drive(store, agent, input, run_id, None, 0, limits=limits)
+        return await self._drive(store, agent, input, run_id, None, 0, limits=limits, lease=lease)
 
     async def resume(
         self,
@@ -244,6 +252,7 @@ class Runtime:
         `decision` answers a waiting run: it is recorded as the output of the step that waits
         (`step`, needed only when several wait), then the run continues from there.
         """
+        check_run_id(run_id)
         store = await self.open()
         record = await store.get_run(run_id)
         if record is None:
@@ -254,8 +263,9 @@ class Runtime:
             raise UsageError(f"run {run_id} was cancelled; start a new run instead")
         if run_id in self._active:
             raise UsageError(f"run {run_id} is already running in this process")
-        if not await self.claim(store, run_id):
-            holder = (await store.kv_get(LEASE, run_id) or {}).get("owner", "another process")
+        lease = await self.claim(store, run_id)
+        if lease is None:
+            holder = describe_holder(await store.get_lease(run_id))
             raise UsageError(
                 f"run {run_id} is being driven by {holder}; try again once it stops "
                 f"(a lease from a process that died runs out within {self.lease:g}s)"
@@ -273,13 +283,15 @@ class Runtime:
                 await store.record_finished(answered)
                 steps = [answered if s.key == answered.key else s for s in steps]
         except BaseException:
-            await store.kv_delete(LEASE, run_id)
+            await store.release_lease(lease)
             raise
         events = await store.list_events(run_id)
         await store.update_run(run_id, status=RunStatus.RUNNING)
         seq = events[-1].seq if events else 0
         limits = _Limits(retry or self.retry, deadline)
-        return await self._drive(store, agent, input, run_id, steps, seq, decision, limits)
+        return await self._drive(
+            store, agent, input, run_id, steps, seq, decision, limits, lease=lease
+        )
 
     def _agent_for(self, record: RunRecord, agent: Any) -> Any:
         if agent is None:
@@ -334,10 +346,10 @@ class Runtime:
     ) -> str:
         """Queue a run for workers (`rt.work()`, `podium worker`) and return its id at once.
         The agent must be loadable by a worker: `target`, or an importable `@agent`."""
+        run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
         target = target or getattr(agent, "target", None)
         store = await self.open()
-        run_id = run_id or new_run_id()
         now = time.time()
         record = RunRecord(
             run_id,
@@ -436,6 +448,8 @@ class Runtime:
         seq: int,
         decision: Any = None,
         limits: _Limits | None = None,
+        *,
+        lease: Lease | None = None,
     ) -> RunResult:
         limits = limits or _Limits(self.retry, None)
         state = self._new_state(store, run_id, prior_steps, seq, limits)
@@ -455,37 +469,58 @@ class Runtime:
         task = asyncio.current_task()
         assert task is not None
         self._active[run_id] = task
+        if lease is not None:
+            self._leases[run_id], self._states[run_id] = lease, state
         self._keep_leases()
         try:
             result = await self._outcome(state, call, task, saga_error, limits.deadline)
-            if result.status == RunStatus.FAILED:
-                result = await self._fail_for_good(state, agent, result)
-            kind = "run.parked" if isinstance(result.exception, Parked) else f"run.{result.status}"
-            state.emit(kind, agent=agent.name, data=_run_event_data(result))
-            await store.update_run(
-                run_id,
-                status=result.status,
-                output=result.output,
-                error=result.error,
-                usage=result.usage,
-            )
-            await store.flush()
+            try:
+                result = await self._conclude(state, agent, result)
+            except LeaseLost as e:  # taken while failing or concluding: the new holder ends it
+                result = RunResult(run_id, RunStatus.RUNNING, None, str(e), state.usage, e)
+            except Exception:
+                if not isinstance(result.exception, JournalUnavailable):
+                    raise  # the store failed before: the run stays as it was
         finally:
             del self._active[run_id]
-            with contextlib.suppress(Exception):
-                await store.kv_delete(LEASE, run_id)
+            self._states.pop(run_id, None)
+            held = self._leases.pop(run_id, None)
+            if held is not None:
+                with contextlib.suppress(Exception):
+                    await store.release_lease(held)
         return result
 
-    async def claim(self, store: Store, run_id: str) -> bool:
-        """Take the run's lease; a lease held by a process of this machine that no longer
-        exists (killed, crashed) is taken at once rather than after it runs out."""
-        if await store.kv_claim(LEASE, run_id, self.owner, self.lease):
-            return True
-        held = await store.kv_get(LEASE, run_id) or {}
-        holder = str(held.get("owner", ""))
-        if not _dead_here(holder):
-            return False
-        return await store.kv_claim(LEASE, run_id, self.owner, self.lease, steal_from=holder)
+    async def _conclude(self, state: RunState, agent: Any, result: RunResult) -> RunResult:
+        """Record how the run ended: compensate and dead-letter a failure, then its status.
+        A run whose lease was lost is not ours to conclude."""
+        if isinstance(result.exception, LeaseLost):
+            return result
+        if result.status == RunStatus.FAILED:
+            result = await self._fail_for_good(state, agent, result)
+        kind = "run.parked" if isinstance(result.exception, Parked) else f"run.{result.status}"
+        state.emit(kind, agent=agent.name, data=_run_event_data(result))
+        await state.store.update_run(
+            state.run_id,
+            status=result.status,
+            output=result.output,
+            error=result.error,
+            usage=result.usage,
+        )
+        await state.store.flush(state.run_id)
+        return result
+
+    async def claim(self, store: Store, run_id: str) -> Lease | None:
+        """Take the run's lease, or None if a live holder has it. A holder that is provably
+        gone (see `podium.runtime.leases`) loses it at once rather than when it runs out."""
+        holder = this_holder()
+        lease = await store.claim_lease(run_id, self.owner, self.lease, holder=holder)
+        if lease is not None:
+            return lease
+        held = await store.get_lease(run_id)
+        if held is not None and not holder_is_gone(held.holder):
+            return None
+        steal = None if held is None else held.epoch
+        return await store.claim_lease(run_id, self.owner, self.lease, holder=holder, steal=steal)
 
     def _keep_leases(self) -> None:
         """Renew the leases of the runs this runtime drives, while it drives any."""
@@ -493,11 +528,20 @@ class Runtime:
             self._beat = asyncio.create_task(self._renew_leases())
 
     async def _renew_leases(self) -> None:
+        """The heartbeat. A lease that cannot be renewed was taken: its run starts no new
+        step (and the store already refuses its writes)."""
         store = await self.open()
         while self._active:
             await asyncio.sleep(self.lease / 3)
-            for run_id in list(self._active):
-                await store.kv_claim(LEASE, run_id, self.owner, self.lease)
+            for run_id, lease in list(self._leases.items()):
+                try:
+                    renewed = await store.renew_lease(lease, self.lease)
+                except Exception:
+                    continue  # the store is out of reach: try again next beat
+                if renewed is not None:
+                    self._leases[run_id] = renewed
+                elif (state := self._states.get(run_id)) is not None:
+                    state.lost = True
 
     def _new_state(
         self,
@@ -666,21 +710,6 @@ def _unseen_tools(state: RunState) -> bool:
         s.kind == "tool" and s.status == StepStatus.COMPLETED and k not in seen
         for k, s in (state.prior or {}).items()
     )
-
-
-def _dead_here(owner: str) -> bool:
-    """Whether a lease owner (`host:pid:nonce`) is a process of this machine that is gone."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _run_event_data(result: RunResult) -> dict[str, Any]:

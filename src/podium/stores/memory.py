@@ -6,12 +6,14 @@ import copy
 import time
 from typing import Any
 
-from podium.errors import UsageError
-from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, Usage
+from podium.errors import LeaseLost, UsageError
+from podium.runtime.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
+from podium.runtime.serde import Unstorable, check_storable, store_dumps, unstorable_output
 
 
 class MemoryStore:
-    """Keeps outputs as the Python objects they are; replay hands back the same object."""
+    """Keeps outputs as the Python objects they are; replay hands back the same object. It
+    refuses what a persistent store could not keep, so a flow that works here works there."""
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
@@ -19,6 +21,8 @@ class MemoryStore:
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._events: dict[str, list[Event]] = {}
         self._kv: dict[str, dict[str, Any]] = {}
+        self._leases: dict[str, Lease] = {}  # released ones too (owner ""): epochs only grow
+        self._fences: dict[str, int] = {}  # run -> the epoch this store granted for it
 
     async def open(self) -> None:
         return None
@@ -29,6 +33,10 @@ class MemoryStore:
     async def create_run(self, run: RunRecord) -> None:
         if run.run_id in self._runs:
             raise UsageError(f"a run with id {run.run_id!r} already exists")
+        try:
+            check_storable(run.input)
+        except Unstorable as e:
+            raise UsageError(f"input of run {run.run_id}: {e}") from None
         self._runs[run.run_id] = run
         self._steps[run.run_id] = {}
         self._events[run.run_id] = []
@@ -42,6 +50,8 @@ class MemoryStore:
         error: str | None = None,
         usage: Usage | None = None,
     ) -> None:
+        if self._fences and not self._holds(run_id):
+            raise LeaseLost(run_id)
         run = self._runs[run_id]
         run.status = status
         if output is not None:
@@ -62,9 +72,17 @@ class MemoryStore:
         return runs[:limit]
 
     def record_started(self, step: StepRecord) -> None:
+        if self._fences and not self._holds(step.run_id):
+            return  # fenced: the holder's next awaited write says so
         self._steps[step.run_id][step.key] = step
 
     async def record_finished(self, step: StepRecord) -> None:
+        try:
+            check_storable(step.output)
+        except Unstorable as e:
+            raise unstorable_output(step.agent, step.key, e) from None
+        if self._fences and not self._holds(step.run_id):
+            raise LeaseLost(step.run_id, step.key)
         self._steps[step.run_id][step.key] = step
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
@@ -72,18 +90,21 @@ class MemoryStore:
         return sorted(steps.values(), key=lambda s: s.started_at)
 
     def record_event(self, event: Event) -> None:
+        if self._fences and not self._holds(event.run_id):
+            return
         self._events[event.run_id].append(event)
 
     async def list_events(self, run_id: str) -> list[Event]:
         return list(self._events.get(run_id, ()))
 
-    async def flush(self) -> None:
+    async def flush(self, run_id: str | None = None) -> None:
         return None
 
     async def kv_get(self, namespace: str, key: str) -> Any | None:
         return copy.deepcopy(self._kv.get(namespace, {}).get(key))
 
     async def kv_put(self, namespace: str, key: str, value: Any) -> None:
+        store_dumps(value)  # what a persistent store would refuse is refused here too
         self._kv.setdefault(namespace, {})[key] = copy.deepcopy(value)
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
@@ -93,17 +114,55 @@ class MemoryStore:
         items = self._kv.get(namespace, {})
         return {k: copy.deepcopy(items[k]) for k in sorted(items)}
 
-    async def kv_claim(
-        self, namespace: str, key: str, owner: str, ttl: float, *, steal_from: str | None = None
-    ) -> bool:
-        items = self._kv.setdefault(namespace, {})
+    # leases --------------------------------------------------------------------------------
+    async def claim_lease(
+        self,
+        run_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        holder: dict[str, Any] | None = None,
+        steal: int | None = None,
+    ) -> Lease | None:
         now = time.time()
-        held = items.get(key)
+        held = self._leases.get(run_id)
         if (
             held is not None
-            and held.get("owner") not in (owner, steal_from)
-            and held.get("until", 0) >= now
+            and held.owner
+            and held.owner != owner
+            and held.until >= now
+            and held.epoch != steal
         ):
-            return False
-        items[key] = {"owner": owner, "until": now + ttl}
-        return True
+            return None
+        epoch = 1 if held is None else held.epoch + 1
+        lease = Lease(run_id, owner, epoch, now + ttl, dict(holder or {}))
+        self._leases[run_id] = lease
+        self._fences[run_id] = epoch
+        return lease
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease | None:
+        held = self._leases.get(lease.run_id)
+        if held is None or held.owner != lease.owner or held.epoch != lease.epoch:
+            return None
+        renewed = Lease(lease.run_id, lease.owner, lease.epoch, time.time() + ttl, held.holder)
+        self._leases[lease.run_id] = renewed
+        return renewed
+
+    async def release_lease(self, lease: Lease) -> None:
+        held = self._leases.get(lease.run_id)
+        if held is not None and held.owner == lease.owner and held.epoch == lease.epoch:
+            self._leases[lease.run_id] = Lease(lease.run_id, "", lease.epoch, 0.0)
+        if self._fences.get(lease.run_id) == lease.epoch:
+            del self._fences[lease.run_id]
+
+    async def get_lease(self, run_id: str) -> Lease | None:
+        held = self._leases.get(run_id)
+        return held if held is not None and held.owner else None
+
+    def _holds(self, run_id: str) -> bool:
+        """Whether a write of this run may go ahead: unfenced, or its epoch is still current."""
+        epoch = self._fences.get(run_id)
+        if epoch is None:
+            return True
+        held = self._leases.get(run_id)
+        return held is not None and bool(held.owner) and held.epoch == epoch

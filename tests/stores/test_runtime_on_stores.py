@@ -26,7 +26,7 @@ from podium import (
     agent,
     tool,
 )
-from podium.errors import JournalUnavailable, OutputTypeError
+from podium.errors import JournalUnavailable, OutputTypeError, UsageError
 from podium.stores import open_store
 
 
@@ -364,3 +364,30 @@ async def _refuse_rows(url: str, keys: str | None) -> None:
             )
     finally:
         await conn2.close()
+
+
+@agent
+async def plus_one(x: int) -> int:
+    return x + 1
+
+
+@pytest.mark.parametrize("run_id", ["", "a\x00b", "lone \ud800", "x" * 201, "line\nbreak"])
+async def test_a_hostile_run_id_is_a_usage_error_and_writes_nothing(
+    rt: Runtime, run_id: str
+) -> None:
+    """On Postgres a NUL, a lone surrogate or an id past the index limit gave the driver's
+    raw traceback; an empty id started a run with a random one."""
+    with pytest.raises(UsageError, match="run id"):
+        await rt.run(plus_one, 1, run_id=run_id)
+    with pytest.raises(UsageError, match="run id"):
+        await rt.submit(plus_one, 1, run_id=run_id)
+    with pytest.raises(UsageError, match="run id"):
+        await rt.resume(run_id, plus_one)
+    assert await rt.list_runs() == []
+
+
+async def test_a_run_id_of_200_printable_characters_is_kept(rt: Runtime) -> None:
+    run_id = "é-" * 100
+    done = await rt.run(plus_one, 1, run_id=run_id)
+    assert (done.run_id, done.output) == (run_id, 2)
+    assert (await rt.get_run(run_id)).status == RunStatus.COMPLETED

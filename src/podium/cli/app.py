@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from podium.cli import render
 from podium.errors import TargetError, UnknownRunError, UsageError
+from podium.runtime.leases import check_run_id
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult, Runtime, new_run_id
 from podium.runtime.serde import describe_validation_error
@@ -236,8 +237,8 @@ def run(
     with usage_errors():
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
+        rid = new_run_id() if run_id is None else check_run_id(run_id)
         st = make_store(store)
-        rid = run_id or new_run_id()
         result = _drive(
             st, lambda rt: rt.run(agent, value, run_id=rid, target=stored), rid, json_out
         )

@@ -80,9 +80,10 @@ def store_dumps(value: Any) -> str:
         out = to_json(value)
     except PydanticSerializationError as e:
         raise Unstorable(_unstorable_reason(value, e)) from None
-    if b"NaN" in out or b"Infinity" in out:  # bare tokens, or just text: look closer
-        return _tag_non_finite(out)
-    return out.decode()
+    text = out.decode()
+    if "NaN" in text or "Infinity" in text:  # bare tokens, or just text: look closer
+        return _tag_non_finite(text)
+    return text
 
 
 def check_storable(value: Any) -> None:
@@ -117,7 +118,7 @@ def _unstorable_reason(value: Any, error: Exception) -> str:
     return f"a {type(value).__name__} with no JSON form ({detail})"
 
 
-def _tag_non_finite(out: bytes) -> str:
+def _tag_non_finite(out: str) -> str:
     """Rewrite NaN and infinities as tagged objects (the rare path: only when the text holds
     those words, maybe just inside strings)."""
     changed = False
@@ -135,7 +136,7 @@ def _tag_non_finite(out: bytes) -> str:
 
     tagged = walk(json.loads(out))
     if not changed:
-        return out.decode()
+        return out
     return json.dumps(tagged, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 

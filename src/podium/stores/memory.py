@@ -6,14 +6,18 @@ import copy
 import time
 from typing import Any
 
-from podium.errors import LeaseLost, UsageError
+from podium.errors import UsageError
 from podium.runtime.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.runtime.serde import Unstorable, check_storable, store_dumps, unstorable_output
 
 
 class MemoryStore:
     """Keeps outputs as the Python objects they are; replay hands back the same object. It
-    refuses what a persistent store could not keep, so a flow that works here works there."""
+    refuses what a persistent store could not keep, so a flow that works here works there.
+
+    Leases are exclusive as in every store, but writes are not fenced: the store lives in
+    one process, and every writer of a run shares it (fencing tells one store instance from
+    another, so there is nothing to tell apart)."""
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
@@ -22,7 +26,6 @@ class MemoryStore:
         self._events: dict[str, list[Event]] = {}
         self._kv: dict[str, dict[str, Any]] = {}
         self._leases: dict[str, Lease] = {}  # released ones too (owner ""): epochs only grow
-        self._fences: dict[str, int] = {}  # run -> the epoch this store granted for it
 
     async def open(self) -> None:
         return None
@@ -50,8 +53,6 @@ class MemoryStore:
         error: str | None = None,
         usage: Usage | None = None,
     ) -> None:
-        if self._fences and not self._holds(run_id):
-            raise LeaseLost(run_id)
         run = self._runs[run_id]
         run.status = status
         if output is not None:
@@ -72,8 +73,6 @@ class MemoryStore:
         return runs[:limit]
 
     def record_started(self, step: StepRecord) -> None:
-        if self._fences and not self._holds(step.run_id):
-            return  # fenced: the holder's next awaited write says so
         self._steps[step.run_id][step.key] = step
 
     async def record_finished(self, step: StepRecord) -> None:
@@ -81,8 +80,6 @@ class MemoryStore:
             check_storable(step.output)
         except Unstorable as e:
             raise unstorable_output(step.agent, step.key, e) from None
-        if self._fences and not self._holds(step.run_id):
-            raise LeaseLost(step.run_id, step.key)
         self._steps[step.run_id][step.key] = step
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
@@ -90,8 +87,6 @@ class MemoryStore:
         return sorted(steps.values(), key=lambda s: s.started_at)
 
     def record_event(self, event: Event) -> None:
-        if self._fences and not self._holds(event.run_id):
-            return
         self._events[event.run_id].append(event)
 
     async def list_events(self, run_id: str) -> list[Event]:
@@ -137,7 +132,6 @@ class MemoryStore:
         epoch = 1 if held is None else held.epoch + 1
         lease = Lease(run_id, owner, epoch, now + ttl, dict(holder or {}))
         self._leases[run_id] = lease
-        self._fences[run_id] = epoch
         return lease
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease | None:
@@ -152,17 +146,7 @@ class MemoryStore:
         held = self._leases.get(lease.run_id)
         if held is not None and held.owner == lease.owner and held.epoch == lease.epoch:
             self._leases[lease.run_id] = Lease(lease.run_id, "", lease.epoch, 0.0)
-        if self._fences.get(lease.run_id) == lease.epoch:
-            del self._fences[lease.run_id]
 
     async def get_lease(self, run_id: str) -> Lease | None:
         held = self._leases.get(run_id)
         return held if held is not None and held.owner else None
-
-    def _holds(self, run_id: str) -> bool:
-        """Whether a write of this run may go ahead: unfenced, or its epoch is still current."""
-        epoch = self._fences.get(run_id)
-        if epoch is None:
-            return True
-        held = self._leases.get(run_id)
-        return held is not None and bool(held.owner) and held.epoch == epoch

@@ -46,7 +46,8 @@ another process's lock is tried again, on the thread, until it is written: the r
 it holds waits, nothing is lost and the loop keeps running. Any other failure of a
 transaction fails its writers (`record_finished` raises `JournalUnavailable`: the run stops).
 Journal writes of a run whose lease this store granted are fenced inside the transaction:
-one look-up of the lease per run and transaction.
+the lease is looked up once, and again only after another connection committed (one
+`PRAGMA data_version` per transaction tells).
 """
 
 from __future__ import annotations
@@ -448,14 +449,11 @@ _ROW_ERRORS = (
 )
 
 
-def _fence_holds(conn: sqlite3.Connection, run_id: str, epoch: int, seen: dict[str, bool]) -> bool:
-    """Whether `epoch` is still the run's lease: looked up once per run and transaction."""
-    held = seen.get(run_id)
-    if held is None:
-        sql = "SELECT epoch FROM leases WHERE run_id = ? AND owner IS NOT NULL"
-        row = conn.execute(sql, (run_id,)).fetchone()
-        held = seen[run_id] = row is not None and row[0] == epoch
-    return held
+def _fence_holds(conn: sqlite3.Connection, run_id: str, epoch: int) -> bool:
+    """Whether `epoch` is still the run's lease (inside the write's transaction)."""
+    sql = "SELECT epoch FROM leases WHERE run_id = ? AND owner IS NOT NULL"
+    row = conn.execute(sql, (run_id,)).fetchone()
+    return row is not None and row[0] == epoch
 
 
 def _is_busy(error: BaseException) -> bool:
@@ -508,6 +506,7 @@ class SQLiteStore:
         self._asked = (0, 0)  # (`_commits`, `_rows`) when the loop last asked for a checkpoint
         self._lost: dict[str | None, BaseException] = {}  # unawaited writes that failed, by run
         self._fences: dict[str, int] = {}  # run -> epoch of the lease this store granted
+        self._inline_fences, self._thread_fences = _Fences(), _Fences()  # one per connection
 
     # lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -520,6 +519,7 @@ class SQLiteStore:
         )
         self._queue = queue.SimpleQueue()  # fresh: nothing left over from an earlier thread
         self._buf, self._flush_loop, self._lost = [], None, {}
+        self._inline_fences, self._thread_fences = _Fences(), _Fences()
         self._sent = self._done = self._commits = self._rows = 0
         self._asked = (0, 0)
         self._thread = threading.Thread(
@@ -731,9 +731,10 @@ class SQLiteStore:
         could not be made here, rolled back, for the thread to make."""
         try:
             conn.execute("BEGIN IMMEDIATE")
-            outcomes, lost, _ = _run_ops(conn, batch)
+            outcomes, lost, _ = _run_ops(conn, batch, self._inline_fences)
             conn.execute("COMMIT")
         except Exception:  # locked by another process, or anything else: the thread decides
+            self._inline_fences.held.clear()
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -876,11 +877,12 @@ class SQLiteStore:
             try:
                 if writes:
                     conn.execute("BEGIN IMMEDIATE")
-                outcomes, lost, stop = _run_ops(conn, batch)
+                outcomes, lost, stop = _run_ops(conn, batch, self._thread_fences)
                 if writes:
                     conn.execute("COMMIT")
                 break
             except Exception as e:
+                self._thread_fences.held.clear()
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
@@ -897,8 +899,33 @@ class SQLiteStore:
         return stop
 
 
+class _Fences:
+    """The fences one connection saw hold, kept while no other connection commits: then a
+    transaction checks one number (`PRAGMA data_version`) instead of a lease per run."""
+
+    __slots__ = ("held", "version")
+
+    def __init__(self) -> None:
+        self.held: dict[str, int] = {}  # run -> epoch seen current
+        self.version = -1
+
+    def check(self, conn: sqlite3.Connection, run: str, epoch: int, fresh: bool) -> bool:
+        """Whether `epoch` is still `run`'s lease; `fresh`: first look in this transaction."""
+        if fresh:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self.version:  # another connection committed: look again
+                self.held.clear()
+                self.version = version
+        if self.held.get(run) == epoch:
+            return True
+        if _fence_holds(conn, run, epoch):
+            self.held[run] = epoch
+            return True
+        return False
+
+
 def _run_ops(
-    conn: sqlite3.Connection, batch: list[Op]
+    conn: sqlite3.Connection, batch: list[Op], fences: _Fences
 ) -> tuple[list[Outcome], dict[str | None, BaseException], bool]:
     """Apply a batch's operations inside the caller's transaction. A row that fails (or is
     fenced out) fails alone; only a failure of the transaction itself propagates. Returns
@@ -906,14 +933,16 @@ def _run_ops(
     outcomes: list[Outcome] = []
     lost: dict[str | None, BaseException] = {}
     stop = False
-    seen: dict[str, bool] = {}  # fences looked up in this transaction
+    fresh = True
     for _, fn, arg, fut, run, fence in batch:
         try:
-            if fence is not None and run is not None and not _fence_holds(conn, run, fence, seen):
-                raise LeaseLost(run)
+            if fence is not None and run is not None:
+                if not fences.check(conn, run, fence, fresh):
+                    raise LeaseLost(run)
+                fresh = False
             result, error = fn(conn, arg), None
-            if fn in _LEASE_OPS:
-                seen.clear()
+            if fn in _LEASE_OPS:  # this connection changed a lease: data_version cannot tell
+                fences.held.pop(arg[0], None)
         except _ROW_ERRORS as e:
             result, error = None, e
         except _Stop:

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from podium import NO_RETRY, RunStatus, Runtime, Sequential, UsageError, agent
-from podium.errors import LeaseLost
+from podium import NO_RETRY, LeaseLost, RunStatus, Runtime, Sequential, UsageError, agent
 from podium.stores import open_store
 
 TESTS = Path(__file__).resolve().parents[1]

@@ -15,6 +15,8 @@ from pydantic import BaseModel
 
 from podium import (
     NO_RETRY,
+    JournalUnavailable,
+    OutputTypeError,
     Parallel,
     ParallelResult,
     RunContext,
@@ -23,10 +25,10 @@ from podium import (
     Sequential,
     StepStatus,
     ToolContext,
+    UsageError,
     agent,
     tool,
 )
-from podium.errors import JournalUnavailable, OutputTypeError, UsageError
 from podium.stores import open_store
 
 
@@ -391,3 +393,12 @@ async def test_a_run_id_of_200_printable_characters_is_kept(rt: Runtime) -> None
     done = await rt.run(plus_one, 1, run_id=run_id)
     assert (done.run_id, done.output) == (run_id, 2)
     assert (await rt.get_run(run_id)).status == RunStatus.COMPLETED
+
+
+async def test_looking_up_a_hostile_run_id_is_a_usage_error(rt: Runtime) -> None:
+    """`podium show` with an id that is not valid Unicode gave the Postgres driver's traceback."""
+    for look in (rt.get_run, rt.steps, rt.events, rt.cancel):
+        with pytest.raises(UsageError, match="cannot be printed or stored"):
+            await look("bad\udcffid")
+    with pytest.raises(UsageError, match="no run with id"):
+        await rt.get_run("x" * 300)  # long, but printable: simply not there

@@ -41,6 +41,14 @@ def check_run_id(run_id: Any) -> str:
     return run_id
 
 
+def check_lookup_id(run_id: Any) -> str:
+    """A run id to look up: any length (stores made before ids were checked may hold longer
+    ones), but printable, so that no store driver chokes on it."""
+    if not isinstance(run_id, str) or not run_id.isprintable():
+        return check_run_id(run_id)  # raises, naming the problem
+    return run_id
+
+
 def this_holder() -> dict[str, Any]:
     """Where this process runs, recorded with every lease it takes."""
     return dict(_identity(os.getpid()))

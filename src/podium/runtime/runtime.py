@@ -37,7 +37,13 @@ from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Middleware, build_chain, compose
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
-from podium.runtime.leases import check_run_id, describe_holder, holder_is_gone, this_holder
+from podium.runtime.leases import (
+    check_lookup_id,
+    check_run_id,
+    describe_holder,
+    holder_is_gone,
+    this_holder,
+)
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.records import (
@@ -432,7 +438,7 @@ class Runtime:
             task.cancel()
             return
         store = await self.open()
-        record = await store.get_run(run_id)
+        record = await store.get_run(check_lookup_id(run_id))
         if record is None:
             raise UnknownRunError(run_id)
         if record.status in (RunStatus.RUNNING, RunStatus.WAITING):
@@ -641,7 +647,7 @@ class Runtime:
 
     # reading back --------------------------------------------------------------------------
     async def get_run(self, run_id: str) -> RunRecord:
-        record = await (await self.open()).get_run(run_id)
+        record = await (await self.open()).get_run(check_lookup_id(run_id))
         if record is None:
             raise UnknownRunError(run_id)
         return record
@@ -654,10 +660,10 @@ class Runtime:
         )
 
     async def steps(self, run_id: str) -> list[StepRecord]:
-        return await (await self.open()).load_steps(run_id)
+        return await (await self.open()).load_steps(check_lookup_id(run_id))
 
     async def events(self, run_id: str) -> list[Event]:
-        return await (await self.open()).list_events(run_id)
+        return await (await self.open()).list_events(check_lookup_id(run_id))
 
     # sync wrappers -------------------------------------------------------------------------
     def run_sync(

@@ -236,8 +236,9 @@ class Runtime:
         )
         await store.create_run(record)
         lease = await self.claim(store, run_id)
-        if lease is None:  # someone took the run between its creation and now
-            raise UsageError(f"run {run_id} was taken by {describe_holder(None)}")
+        if lease is None:  # another process claimed the run the moment it was made
+            holder = describe_holder(await store.get_lease(run_id))
+            raise UsageError(f"run {run_id} was claimed by {holder} as soon as it was made")
         limits = _Limits(retry or self.retry, deadline)
         return await self._drive(store, agent, input, run_id, None, 0, limits=limits, lease=lease)
 
@@ -486,7 +487,8 @@ class Runtime:
                 result = RunResult(run_id, RunStatus.RUNNING, None, str(e), state.usage, e)
             except Exception:
                 if not isinstance(result.exception, JournalUnavailable):
-                    raise  # the store failed before: the run stays as it was
+                    raise
+                # the store already failed mid-run: the run stays `running`, as it is stored
         finally:
             del self._active[run_id]
             self._states.pop(run_id, None)

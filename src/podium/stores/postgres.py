@@ -110,12 +110,13 @@ _STEP_COLUMNS = (
 _EVENT_COLUMNS = "run_id, seq, ts, kind, key, agent, attempt, duration, usage, data"
 
 # One statement, one round trip, one transaction: every buffered step row and event, each
-# fenced row (`fz`) written only if its run's lease still has the epoch this store granted;
-# it returns the runs whose lease was taken.
+# fenced row (`fz`: the epoch this store granted) written only if its run's lease still has
+# that epoch; it returns the (run, epoch) fences that no longer hold.
 _BATCH = """
-WITH held AS (
-    SELECT l.run_id FROM leases l
-    JOIN unnest($22::text[], $23::bigint[]) AS f(r, ep) ON l.run_id = f.r AND l.epoch = f.ep
+WITH f AS (
+    SELECT DISTINCT r, ep FROM unnest($22::text[], $23::bigint[]) AS f(r, ep)
+), held AS (
+    SELECT l.run_id, l.epoch FROM leases l JOIN f ON l.run_id = f.r AND l.epoch = f.ep
     WHERE l.owner IS NOT NULL
     FOR SHARE OF l
 ), s AS (
@@ -123,9 +124,9 @@ WITH held AS (
                        ended_at, usage)
     SELECT r, k, a, kd, st, at, o::json, er, sa, ea, u::json
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-                $7::text[], $8::text[], $9::float8[], $10::float8[], $11::text[], $24::bool[])
+                $7::text[], $8::text[], $9::float8[], $10::float8[], $11::text[], $24::bigint[])
          AS x(r, k, a, kd, st, at, o, er, sa, ea, u, fz)
-    WHERE NOT x.fz OR x.r IN (SELECT run_id FROM held)
+    WHERE x.fz IS NULL OR (x.r, x.fz) IN (SELECT run_id, epoch FROM held)
     ON CONFLICT (run_id, key) DO UPDATE SET
         agent = excluded.agent, kind = excluded.kind, status = excluded.status,
         attempt = excluded.attempt, output = excluded.output, error = excluded.error,
@@ -134,12 +135,12 @@ WITH held AS (
     INSERT INTO events (run_id, seq, ts, kind, key, agent, attempt, duration, usage, data)
     SELECT r, sq, ts, kd, k, a, at, d, u::json, dt::json
     FROM unnest($12::text[], $13::int[], $14::float8[], $15::text[], $16::text[], $17::text[],
-                $18::int[], $19::float8[], $20::text[], $21::text[], $25::bool[])
+                $18::int[], $19::float8[], $20::text[], $21::text[], $25::bigint[])
          AS y(r, sq, ts, kd, k, a, at, d, u, dt, fz)
-    WHERE NOT y.fz OR y.r IN (SELECT run_id FROM held)
+    WHERE y.fz IS NULL OR (y.r, y.fz) IN (SELECT run_id, epoch FROM held)
     ON CONFLICT (run_id, seq) DO NOTHING
 )
-SELECT f.r FROM unnest($22::text[]) AS f(r) WHERE f.r NOT IN (SELECT run_id FROM held)
+SELECT f.r, f.ep FROM f WHERE (f.r, f.ep) NOT IN (SELECT run_id, epoch FROM held)
 """
 _STEP_FIELDS = 11
 _EVENT_FIELDS = 10
@@ -173,12 +174,12 @@ class _Outcome:
         self.whole: BaseException | None = None
         self.steps: dict[StepKey, BaseException] = {}
         self.events: list[tuple[str, BaseException]] = []
-        self.fenced: set[str] = set()
+        self.fenced: set[tuple[str, int]] = set()  # (run, epoch) fences that no longer hold
 
     def step_error(self, key: StepKey, fence: int | None) -> BaseException | None:
         if self.whole is not None:
             return self.whole
-        if fence is not None and key[0] in self.fenced:
+        if fence is not None and (key[0], fence) in self.fenced:
             return LeaseLost(key[0], key[1])
         return self.steps.get(key)
 
@@ -191,18 +192,15 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
 
 
 def _batch_args(steps: list[Row], events: list[Row]) -> list[Any]:
-    """The arguments of `_BATCH`: the rows' columns, the fences, and which rows they fence."""
-    fences: dict[str, int] = {}
-    for row, fence in (*steps, *events):
-        if fence is not None:
-            fences[row[0]] = fence
+    """The arguments of `_BATCH`: the rows' columns, the fences, and each row's fence."""
+    fences = {(row[0], fence) for row, fence in (*steps, *events) if fence is not None}
     return [
         *_columns([row for row, _ in steps], _STEP_FIELDS),
         *_columns([row for row, _ in events], _EVENT_FIELDS),
-        list(fences),
-        list(fences.values()),
-        [fence is not None for _, fence in steps],
-        [fence is not None for _, fence in events],
+        [run for run, _ in fences],
+        [epoch for _, epoch in fences],
+        [fence for _, fence in steps],
+        [fence for _, fence in events],
     ]
 
 
@@ -533,9 +531,9 @@ class PostgresStore:
                 outcome.events.append((row[0][0], e))
         return outcome
 
-    async def _send(self, steps: list[Row], events: list[Row]) -> set[str]:
+    async def _send(self, steps: list[Row], events: list[Row]) -> set[tuple[str, int]]:
         """One statement; on a broken connection reconnect and send it again (the batch is
-        idempotent: upserts and insert-if-absent). Returns the runs fenced out."""
+        idempotent: upserts and insert-if-absent). Returns the fences that no longer hold."""
         args = _batch_args(steps, events)
         conn = self._conn
         assert conn is not None
@@ -546,7 +544,7 @@ class PostgresStore:
                 raise
             self._conn = conn = await _import_asyncpg().connect(self.url)
             rows = await conn.fetch(_BATCH, *args)
-        return {row[0] for row in rows}
+        return {(row[0], row[1]) for row in rows}
 
 
 def _safe(url: str) -> str:

@@ -54,8 +54,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import os
 import queue
 import sqlite3
 import threading
@@ -82,6 +80,14 @@ from podium.runtime.serde import (
     store_dumps,
     unstorable_output,
 )
+from podium.stores.sqlite_file import (
+    APPLICATION_ID,
+    busy_timeout_ms,
+    check_place,
+    create_file,
+    open_error,
+    verify,
+)
 
 _SYNC_MODES = ("off", "normal", "full", "extra")
 # When the thread checkpoints the WAL: once the loop has made no commit for CHECKPOINT_QUIET
@@ -93,8 +99,6 @@ CHECKPOINT_ROWS = 2000
 CHECKPOINT_IDLE = 1.0  # how often an idle thread looks for new inline commits
 CHECKPOINT_BUSY_MS = 50  # a checkpoint gives up rather than wait long for other processes
 BUSY_PAUSE = 0.01  # between two tries of a batch that met another process's lock
-APPLICATION_ID = 0x706F6431  # "pod1" in the file header: this file is a podium store
-DEFAULT_DIR = ".podium"  # the only directory a store creates by itself
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -490,7 +494,7 @@ class SQLiteStore:
         self.synchronous = sync
         self.busy_timeout = busy_timeout
         if "busy_timeout" in options:
-            self.busy_timeout = _busy_timeout(url, options.pop("busy_timeout"))
+            self.busy_timeout = busy_timeout_ms(url, options.pop("busy_timeout"))
         if options:
             raise UsageError(f"SQLite store URL {url!r}: unknown option(s) {sorted(options)}")
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
@@ -513,7 +517,7 @@ class SQLiteStore:
         if self._thread is not None:
             return
         if self.path != ":memory:":
-            _check_place(self.path)
+            check_place(self.path)
         ready: asyncio.Future[sqlite3.Connection | None] = (
             asyncio.get_running_loop().create_future()
         )
@@ -772,7 +776,7 @@ class SQLiteStore:
             if inline:
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
             elif self.path != ":memory:":
-                _verify(conn, self.path)
+                verify(conn, self.path)
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             if not inline:
@@ -788,10 +792,10 @@ class SQLiteStore:
         inline = pin = None
         try:
             if self.path != ":memory:" and not Path(self.path).exists():
-                _create(self.path)
+                create_file(self.path, SCHEMA)
             conn = self._connect()
         except BaseException as e:
-            _deliver_all([(ready, None, _open_error(self.path, e))])
+            _deliver_all([(ready, None, open_error(self.path, e))])
             return
         try:
             # An in-memory file is per connection; a synchronous mode that fsyncs each
@@ -957,102 +961,6 @@ def _run_ops(
 def _checkpoint(conn: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
     busy, log, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return int(busy), int(log), int(copied)
-
-
-def _open_error(path: str, error: BaseException) -> BaseException:
-    if isinstance(error, sqlite3.Error):
-        if _is_damage(error):
-            return _damaged(path, error)
-        return UsageError(f"cannot open SQLite store {path!r}: {error}")
-    return error
-
-
-def _busy_timeout(url: str, raw: str) -> float:
-    """`?busy_timeout=ms` in seconds: a finite number of milliseconds, 0 or more."""
-    try:
-        ms = float(raw)
-    except ValueError:
-        ms = math.nan
-    if not (math.isfinite(ms) and ms >= 0):
-        raise UsageError(
-            f"SQLite store URL {url!r}: busy_timeout is a number of milliseconds, not {raw!r}"
-        )
-    return ms / 1000
-
-
-def _check_place(path: str) -> None:
-    """Before opening: the directory must exist (only `./.podium/` is made), and an existing
-    file must not be empty (SQLite would take it for a new database)."""
-    file = Path(path)
-    parent = file.parent
-    if not parent.is_dir():
-        if parent.absolute() != Path.cwd() / DEFAULT_DIR:
-            raise UsageError(
-                f"cannot open SQLite store {path!r}: directory {str(parent)!r} does not exist "
-                f"(only ./{DEFAULT_DIR}/ is created on its own)"
-            )
-        parent.mkdir(exist_ok=True)
-    if file.is_file() and file.stat().st_size == 0:
-        raise UsageError(
-            f"SQLite store {path!r} is an empty file (0 bytes), not a podium store: no run "
-            "is in it. Point the store at the right file, or remove this one to start anew"
-        )
-
-
-def _create(path: str) -> None:
-    """A new store, built under a temporary name and linked into place whole, so that no
-    process ever finds a half-made (or 0-byte) store at `path`. If another process made one
-    meanwhile, theirs is kept."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.new")
-    conn = sqlite3.connect(tmp, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(
-            f"BEGIN IMMEDIATE;PRAGMA application_id = {APPLICATION_ID};{SCHEMA}COMMIT;"
-        )
-    finally:
-        conn.close()
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        pass
-    except OSError:  # no hard links on this file system
-        if not target.exists():
-            os.rename(tmp, target)
-    finally:
-        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-
-
-def _verify(conn: sqlite3.Connection, path: str) -> None:
-    """Refuse a file that is not a podium store, or is damaged, before writing into it."""
-    app = conn.execute("PRAGMA application_id").fetchone()[0]
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if app not in (0, APPLICATION_ID) or (app == 0 and tables and "runs" not in tables):
-        raise UsageError(
-            f"{path!r} is a SQLite database of something else, not a podium store; "
-            "point the store at another file"
-        )
-    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
-    if problems != ["ok"]:
-        raise _damaged(path, "; ".join(problems))
-
-
-def _is_damage(error: BaseException) -> bool:
-    name = getattr(error, "sqlite_errorname", "") or ""
-    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
-
-
-def _damaged(path: str, problem: object) -> UsageError:
-    text = " ".join(str(problem).split())
-    if len(text) > 200:
-        text = text[:197] + "..."
-    return UsageError(
-        f"SQLite store {path!r} is damaged ({text}); podium will not write into it: restore "
-        "it from a backup, or salvage what is left with `sqlite3 FILE .recover`"
-    )
 
 
 def _resolve_here(outcomes: list[Outcome]) -> None:

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from podium.cli import render
 from podium.errors import UnknownRunError, UsageError
 from podium.runtime.budget import Budget
+from podium.runtime.leases import check_run_id
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult, Runtime, new_run_id
 from podium.runtime.serde import describe_validation_error, to_plain
@@ -352,8 +353,8 @@ def run(
         limits = parse_budget(budget)
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
+        rid = new_run_id() if run_id is None else check_run_id(run_id)
         st = make_store(store)
-        rid = run_id or new_run_id()
         if stream:
             result = _drive_stream(
                 st,

@@ -37,6 +37,7 @@ from podium.cli.app import (
     usage_errors,
 )
 from podium.errors import UsageError
+from podium.runtime.leases import check_run_id
 from podium.runtime.runtime import Runtime
 
 dlq = typer.Typer(help="The dead-letter queue: runs that failed for good.", no_args_is_help=True)
@@ -123,6 +124,8 @@ def submit(
     """Queue a run for workers and print its id."""
     with usage_errors():
         limits = parse_budget(budget)
+        if run_id is not None:
+            check_run_id(run_id)
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
         st = make_store(store)

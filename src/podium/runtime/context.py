@@ -53,6 +53,7 @@ class RunState:
         "ledger",
         "listeners",
         "live",
+        "lost",
         "prices",
         "prior",
         "replay",
@@ -92,6 +93,7 @@ class RunState:
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
+        self.lost = False  # its lease was taken: start no new step
         self.effects: list[Effect] = []  # completed effects that can be compensated
         self.usage: Usage = ZERO_USAGE
         self.seq = 0

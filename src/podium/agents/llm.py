@@ -35,7 +35,7 @@ from podium.models.base import (
     OutputSchema,
     ToolSpec,
 )
-from podium.models.settings import resolve_model
+from podium.models.settings import parse_model_spec, resolve_model
 from podium.runtime.serde import describe_validation_error, dumps
 from podium.tools.tool import Tool
 
@@ -208,6 +208,9 @@ class LLMAgent(AgentBase[Any, Any]):
         self.output_adapter: TypeAdapter[Any] | None = (
             None if output_type in (None, str) else TypeAdapter(output_type)
         )
+        for spec in (model, *fallback_models):
+            if isinstance(spec, str):
+                parse_model_spec(spec)  # a typo fails here, before any run starts
         self._model_spec = model
         self._fallback_specs = tuple(fallback_models)
         self.model_breaker = model_breaker

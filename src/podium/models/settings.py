@@ -29,20 +29,28 @@ def resolve_model(spec: str | Model | None) -> Model | None:
         if isinstance(spec, Model):
             return spec
         raise UsageError(f"{spec!r} is not a model: it needs `name` and `async respond(...)`")
+    provider, name = parse_model_spec(spec)
+    if provider == "scripted":
+        from podium.models.scripted import ScriptedModel
+
+        return ScriptedModel.echo(name)
+    from podium.models.openai import OpenAIModel
+
+    return OpenAIModel(name)  # any OpenAI-compatible endpoint
+
+
+def parse_model_spec(spec: str) -> tuple[str, str]:
+    """The provider and model name a string names, without building anything (so a typo is
+    found where the string is given, not in the middle of a run); `UsageError` if it names
+    none."""
     text = spec.strip()
     provider, sep, rest = text.partition(":")
     if text == "scripted" or (provider == "scripted" and sep):
-        from podium.models.scripted import ScriptedModel
-
-        return ScriptedModel.echo(rest or "scripted")
+        return "scripted", rest or "scripted"
     if provider == "openai" and sep and rest:
-        from podium.models.openai import OpenAIModel
-
-        return OpenAIModel(rest)
+        return "openai", rest
     if text and not sep:
-        from podium.models.openai import OpenAIModel
-
-        return OpenAIModel(text)  # a bare name: an OpenAI-compatible endpoint
+        return "openai", text  # a bare name: an OpenAI-compatible endpoint
     raise UsageError(
         f"model {spec!r} is not understood: write 'openai:<model name>' (any "
         f"OpenAI-compatible server, see PODIUM_MODEL_BASE_URL) or 'scripted'"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer, model_validator
 
 from podium.agents.base import AgentBase
 from podium.errors import RunError, StepFailed, Suspended, UsageError
@@ -28,7 +28,12 @@ Merge = Literal["collect", "vote"] | Callable[[dict[str, Any]], Any] | Any
 
 class ParallelResult(BaseModel):
     """The merged `value`, every branch's output in `results`, and why any branch is missing
-    in `gaps` (branch name to reason)."""
+    in `gaps` (branch name to reason).
+
+    With `merge="collect"` the value is the results, and a Parallel inside a Parallel would
+    hold its branches twice, then four times, doubling at each level: so JSON (and `repr`)
+    leave `results` out when it equals `value`, and reading such JSON back restores it.
+    """
 
     value: Any = None
     results: dict[str, Any] = Field(default_factory=dict)
@@ -38,6 +43,28 @@ class ParallelResult(BaseModel):
     @property
     def complete(self) -> bool:
         return not self.gaps
+
+    def _repeats(self) -> bool:
+        # `value` is a copy of `results`: the same objects, so this compares identities
+        return isinstance(self.value, dict) and self.value == self.results
+
+    @model_serializer
+    def _without_repeats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": self.value}
+        if not self._repeats():
+            out["results"] = self.results
+        return {**out, "gaps": self.gaps, "votes": self.votes}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _restore_repeats(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "results" not in data and isinstance(data.get("value"), dict):
+            return {**data, "results": data["value"]}
+        return data
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        repeats = self._repeats()
+        return ((k, v) for k, v in super().__repr_args__() if not (repeats and k == "results"))
 
 
 class QuorumNotMet(RunError):

@@ -8,13 +8,14 @@ the garbage collector.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from podium.errors import HandoffTypeError, OutputTypeError
+from podium.errors import HandoffTypeError, OutputTypeError, UsageError
 from podium.runtime.door import Call, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import describe_validation_error
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
     from podium.stores.base import Store
 
 Out = TypeVar("Out")
+
+# A nested call runs in a task of its own every this many levels of the run tree.
+FRESH_STACK_EVERY = 16
+# The longest step key: every store indexes (run id, key), and Postgres refuses an index entry
+# over 2,704 bytes. Checked here, so that a run too deep fails the same way on every store.
+MAX_KEY_LENGTH = 2000
 
 _UNSET: Any = object()
 
@@ -192,7 +199,19 @@ class RunContext:
             retry = getattr(target, "retry", None) or run.retry
         if timeout is _UNSET:
             timeout = getattr(target, "timeout", None) or run.timeout
-        call = Call(run, self.key, target, kind, self._next_key(target.name), input, retry, timeout)
+        key = self._next_key(target.name)
+        if len(key) > MAX_KEY_LENGTH:
+            raise UsageError(
+                f"the step key of {target.name!r} under {self.key} would be {len(key)} "
+                f"characters (at most {MAX_KEY_LENGTH}): the run tree is nested too deeply, or "
+                "its names are too long, to be journaled"
+            )
+        call = Call(run, self.key, target, kind, key, input, retry, timeout)
+        if key.count("/") % FRESH_STACK_EVERY == 0:
+            # Each level of nesting stacks a dozen Python frames (door, middlewares, pattern),
+            # so about 90 nested patterns would reach Python's recursion limit. Every so many
+            # levels the call goes on in a task of its own, which starts on a fresh stack.
+            return await asyncio.ensure_future(run.door(call))
         return await run.door(call)
 
     def __repr__(self) -> str:

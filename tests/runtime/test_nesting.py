@@ -5,6 +5,7 @@ the run `running` for ever.) A run tree too deep for any store's keys fails clea
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,8 @@ def test_nested_parallel_results_do_not_double_per_level() -> None:
     assert back.results == back.value and back.results["p23"]["value"]["p22"]
     odd = ParallelResult(value="merged", results={"a": 1})  # a merged value keeps results
     assert ParallelResult.model_validate_json(dumps(odd)) == odd
+    flat = ParallelResult(value={"a": 1}, results={"a": 1})  # no Parallel inside: as ever
+    assert json.loads(dumps(flat))["results"] == {"a": 1}
 
 
 def test_agent_names_are_bounded() -> None:

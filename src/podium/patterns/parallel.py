@@ -30,9 +30,10 @@ class ParallelResult(BaseModel):
     """The merged `value`, every branch's output in `results`, and why any branch is missing
     in `gaps` (branch name to reason).
 
-    With `merge="collect"` the value is the results, and a Parallel inside a Parallel would
-    hold its branches twice, then four times, doubling at each level: so JSON (and `repr`)
-    leave `results` out when it equals `value`, and reading such JSON back restores it.
+    With `merge="collect"` the value is the results, so a Parallel inside a Parallel would
+    hold the inner one twice, and a tower of them would double in size at each level. So when
+    a branch's output is itself a `ParallelResult`, JSON (and `repr`) leave `results` out if
+    it equals `value`, and reading such JSON back restores it.
     """
 
     value: Any = None
@@ -45,8 +46,9 @@ class ParallelResult(BaseModel):
         return not self.gaps
 
     def _repeats(self) -> bool:
-        # `value` is a copy of `results`: the same objects, so this compares identities
-        return isinstance(self.value, dict) and self.value == self.results
+        nested = any(isinstance(v, ParallelResult) for v in self.results.values())
+        # `value` is a copy of `results`: the same objects, so `==` compares identities
+        return nested and isinstance(self.value, dict) and self.value == self.results
 
     @model_serializer
     def _without_repeats(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, model_serializer, model_validator
 
 from podium.agents.base import AgentBase
 from podium.errors import RunError, StepFailed, Suspended, UsageError
+from podium.patterns._common import shared_type
 from podium.runtime.serde import dumps
 
 if TYPE_CHECKING:
@@ -107,11 +108,13 @@ class Parallel(AgentBase[Any, ParallelResult]):
         self.branch_timeout = branch_timeout
         self._setup(
             name,
+            input_type=shared_type(branches, "input_type"),
             output_type=ParallelResult,
             retry=retry,
             timeout=timeout,
             description=description,
         )
+        self.check_input = None  # every branch checks the input itself when called
 
     async def run(self, input: Any, ctx: RunContext) -> ParallelResult:
         outcomes = await asyncio.gather(

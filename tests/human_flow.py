@@ -1,4 +1,5 @@
-"""A claim flow with a person approving the payment, run by the two-process HITL test."""
+"""Flows with a person in them, for tests that decide from another process: `flow` (a claim
+whose payment a person approves) and `question` (a person answers which size to ship)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sqlite3
 
 from pydantic import BaseModel
 
-from podium import HumanApproval, Sequential, agent
+from podium import FunctionAgent, HumanAgent, HumanApproval, Sequential, agent
 
 
 class Claim(BaseModel):
@@ -43,3 +44,27 @@ flow = Sequential(
         pay,
     ],
 )
+
+
+@agent
+def ship(size: int) -> str:
+    return f"size {size} shipped"
+
+
+question = Sequential(
+    "sizing",
+    [HumanAgent("size", question="Which size should we send?", answer_type=int), ship],
+)
+
+
+due = Sequential(
+    "due",
+    [HumanApproval("ok", prompt="Go ahead?", deadline=0.05, on_timeout="approve"), ship],
+)
+
+
+def _count(text: str) -> int:
+    return len(text)
+
+
+counted = FunctionAgent(_count, name="counted")  # the module's `_count` is not this agent

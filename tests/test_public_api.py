@@ -10,12 +10,16 @@ import podium
 EXPECTED = [
     "Adaptive",
     "Agent",
+    "AnthropicModel",
     "Breaker",
+    "Budget",
+    "BudgetAlert",
     "BudgetExceeded",
     "ChatMessage",
     "ChatResult",
     "ChatTurn",
     "CircuitOpen",
+    "CostReport",
     "Decision",
     "Event",
     "FunctionAgent",
@@ -30,6 +34,7 @@ EXPECTED = [
     "HumanApproval",
     "LLMAgent",
     "LocalBoard",
+    "LocalModel",
     "Loop",
     "LoopResult",
     "LoopState",
@@ -40,6 +45,8 @@ EXPECTED = [
     "MaxTurnsExceeded",
     "Message",
     "Model",
+    "ModelDelta",
+    "ModelDone",
     "ModelError",
     "ModelResponse",
     "ModelResponseError",
@@ -47,6 +54,7 @@ EXPECTED = [
     "NO_RETRY",
     "OpenAIModel",
     "OutputSchema",
+    "OutputTruncated",
     "OutputTypeError",
     "Parallel",
     "ParallelResult",
@@ -55,6 +63,8 @@ EXPECTED = [
     "PlanError",
     "PodiumError",
     "PolicyDenied",
+    "Price",
+    "Prices",
     "ProgressLedger",
     "ProviderError",
     "QuorumNotMet",
@@ -70,6 +80,7 @@ EXPECTED = [
     "RunRecord",
     "RunResult",
     "RunStatus",
+    "RunStream",
     "Runtime",
     "ScriptedModel",
     "Sequential",
@@ -78,10 +89,12 @@ EXPECTED = [
     "StepRecord",
     "StepStatus",
     "StepTimeout",
+    "StreamingModel",
     "Subtask",
     "Supervisor",
     "SupervisorResult",
     "Suspended",
+    "SweepFailed",
     "TargetError",
     "TaskLedger",
     "Tool",
@@ -114,7 +127,8 @@ def test_every_exported_name_resolves() -> None:
 def test_import_is_light() -> None:
     """`import podium` pulls in no vendor SDK, database driver or YAML parser."""
     code = (
-        "import sys, podium; heavy = ('openai', 'asyncpg', 'redis', 'yaml', 'typer', 'torch'); "
+        "import sys, podium; heavy = ('openai', 'anthropic', 'llama_cpp', 'asyncpg', 'redis', "
+        "'yaml', 'typer', 'torch'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,9 @@ from podium import LLMAgent, Message, Model, RunContext, Runtime, ScriptedModel,
 from podium.agents.function import FunctionAgent
 from podium.models.base import OutputSchema, ToolSpec
 from podium.patterns.groupchat import ChatReply, ChatResult, ChatTurn, GroupChat
+from podium.stores import default_store_url
+
+TARGET = "examples.investment_committee.committee:flow"
 
 OPTIONS = ["buy", "hold", "pass"]
 WEIGHTS = {"growth": 2.0, "value": 1.0, "risk": 2.0}
@@ -172,7 +176,7 @@ def build_flow(model: Model | str | None = None) -> FunctionAgent:
         debated: ChatResult = await ctx.call(memo, brief)
         return decision.model_copy(
             update={
-                "memo": debated.answer,
+                "memo": debated.output,
                 "memo_status": debated.status,
                 "memo_turns": debated.turns,
             }
@@ -184,13 +188,23 @@ def build_flow(model: Model | str | None = None) -> FunctionAgent:
 SAMPLE = Proposal(ticker="ACME", thesis="a category leader compounding at 30%", amount_musd=25)
 
 
+flow = build_flow()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`python -m examples.investment_committee [TICKER] [--store URL]`: prints the run as
+    JSON; a deadlocked vote waits for the chair (`podium answer RUN buy`)."""
     parser = argparse.ArgumentParser(prog="python -m examples.investment_committee")
     parser.add_argument("ticker", nargs="?", default=SAMPLE.ticker, help="ACME, GLOBX or SPLIT")
-    parser.add_argument("--store", default="memory://", help="store URL (default: memory://)")
+    parser.add_argument("--store", help="store URL (default: $PODIUM_STORE or ./.podium/)")
     args = parser.parse_args(argv)
     proposal = SAMPLE.model_copy(update={"ticker": args.ticker})
-    result = Runtime(args.store).run_sync(build_flow(), proposal)
+    result = Runtime(args.store).run_sync(flow, proposal, target=TARGET)
+    if result.status == "waiting":
+        store = args.store or default_store_url()
+        print(f"the vote is deadlocked: the chair decides with `podium inbox --store {store}` "
+              f"then `podium answer {result.run_id} buy --store {store}` (or hold, pass)",
+              file=sys.stderr)  # fmt: skip
     shown = result.output.model_dump() if result.output is not None else None
     print(
         json.dumps(

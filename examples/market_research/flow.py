@@ -25,7 +25,9 @@ from pydantic import BaseModel, Field
 
 from podium import NO_RETRY, LLMAgent, Message, OutputSchema, Runtime, ScriptedModel, ToolSpec
 from podium.patterns.supervisor import Supervisor
+from podium.stores import default_store_url
 
+TARGET = "examples.market_research.flow:flow"
 SAMPLE_QUESTION = "Should we launch home EV chargers in Spain next year?"
 
 
@@ -67,7 +69,7 @@ def build_flow(model: Any = None) -> Supervisor:
         analysts,
         model=model or scripted_lead(),
         instructions="You lead a market-research team. Keep the plan to at most five subtasks.",
-        max_rounds=6,
+        max_turns=6,
     )
 
 
@@ -144,8 +146,15 @@ def _review(verdict: str, feedback: str) -> dict[str, Any]:
 # running it --------------------------------------------------------------------------------
 
 
-async def run_once(question: str, model: Any = None, store: str = "memory://") -> Any:
+flow = build_flow()
+
+
+async def run_once(question: str, model: Any = None, store: str | None = None) -> Any:
+    """One run on `store` (default: `PODIUM_STORE`, else `./.podium/podium.db`). With the
+    scripted models it is the module's `flow`, so `podium resume RUN` finds it again."""
     async with Runtime(store, retry=None if model else NO_RETRY) as rt:
+        if model is None:
+            return await rt.run(flow, question, target=TARGET)
         return await rt.run(build_flow(model), question)
 
 
@@ -154,17 +163,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.market_research")
     parser.add_argument("question", nargs="?", default=SAMPLE_QUESTION)
     parser.add_argument("--model", default=None, help="e.g. openai:gpt-4o-mini (default: scripted)")
-    parser.add_argument("--store", default="memory://", help="where runs are journaled")
+    parser.add_argument("--store", help="store URL (default: $PODIUM_STORE or ./.podium/)")
     args = parser.parse_args(argv)
     result = asyncio.run(run_once(args.question, args.model, args.store))
+    store = args.store or default_store_url()
     if not result.ok:
         print(f"error: {result.error}", file=sys.stderr)
+        how = f"podium resume {result.run_id} --store {store}"
+        if args.model is not None:  # built for that model: not the module's flow
+            how = "rt.resume(run_id, build_flow(model)) in Python"
+        print(f"run {result.run_id} {result.status}; after a fix: {how}", file=sys.stderr)
         return 1
     out = result.output
     print(out.output)
-    print(
-        f"\nstatus: {out.status}, rounds: {out.rounds}, gaps: {len(out.gaps)}, run {result.run_id}"
-    )
+    print(f"\nstatus: {out.status}, turns: {out.turns}, gaps: {len(out.gaps)}, run {result.run_id}")
+    print(f"store: {store}   (podium trace {result.run_id} --store {store})")
     return 0
 
 

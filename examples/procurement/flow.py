@@ -40,6 +40,9 @@ from podium import (
     agent,
 )
 from podium.patterns.supervisor import Assignment, Plan, Supervisor, SynthesisRequest
+from podium.stores import default_store_url
+
+TARGET = "examples.procurement.flow:flow"
 
 SAMPLE = {
     "text": "Please buy 40 laptops for the new Madrid office.",
@@ -115,7 +118,7 @@ def build_flow(model: Any = None, systems: Systems | None = None) -> Router:
             output_type=Plan,
         ),
         synthesizer=summary,
-        max_rounds=5,
+        max_turns=5,
     )
     helpdesk = LLMAgent(
         "helpdesk",
@@ -266,22 +269,38 @@ def scripted_risk() -> ScriptedModel:
 # running it --------------------------------------------------------------------------------
 
 
+flow = build_flow()
+
+
 async def run_once(
-    request: dict[str, Any], model: Any = None, store: str = "memory://", systems: Any = None
+    request: dict[str, Any], model: Any = None, store: str | None = None, systems: Any = None
 ) -> Any:
+    """One run on `store` (default: `PODIUM_STORE`, else `./.podium/podium.db`). With the
+    scripted models its target is the module's `flow`, so `podium resume RUN` (in another
+    process, where every system but Initech answers) finds it again."""
     async with Runtime(store, retry=None if model else NO_RETRY) as rt:
-        return await rt.run(build_flow(model, systems), request)
+        if model is None and systems is None:
+            return await rt.run(flow, request, target=TARGET)
+        target = TARGET if model is None else None
+        return await rt.run(build_flow(model, systems), request, target=target)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m examples.procurement [TEXT] [--quantity N] [--budget EUR] [--store URL]`."""
+    """`python -m examples.procurement [TEXT] [--quantity N] [--budget EUR] [--down SYSTEM]
+    [--store URL]`."""
     parser = argparse.ArgumentParser(prog="python -m examples.procurement")
     parser.add_argument("text", nargs="?", default=SAMPLE["text"])
     parser.add_argument("--item", default=SAMPLE["item"])
     parser.add_argument("--quantity", type=int, default=SAMPLE["quantity"])
     parser.add_argument("--budget", type=float, default=SAMPLE["budget"])
+    parser.add_argument(
+        "--down",
+        action="append",
+        default=[],
+        help="a system that does not answer in this run (e.g. budget_ledger); repeatable",
+    )
     parser.add_argument("--model", default=None, help="e.g. openai:gpt-4o-mini (default: scripted)")
-    parser.add_argument("--store", default="memory://", help="where runs are journaled")
+    parser.add_argument("--store", help="store URL (default: $PODIUM_STORE or ./.podium/)")
     args = parser.parse_args(argv)
     request = {
         "text": args.text,
@@ -289,16 +308,23 @@ def main(argv: list[str] | None = None) -> int:
         "quantity": args.quantity,
         "budget": args.budget,
     }
-    result = asyncio.run(run_once(request, args.model, args.store))
+    systems = Systems(down={"initech", *args.down}) if args.down else None
+    result = asyncio.run(run_once(request, args.model, args.store, systems))
+    store = args.store or default_store_url()
     if not result.ok:
         print(f"error: {result.error}", file=sys.stderr)
+        how = f"podium resume {result.run_id} --store {store}"
+        if args.model is not None:  # built for that model: not the module's flow
+            how = "rt.resume(run_id, build_flow(model)) in Python"
+        print(f"run {result.run_id} {result.status}; when fixed: {how}", file=sys.stderr)
         return 1
     out = result.output
     if hasattr(out, "status"):
         print(out.output)
-        print(f"\nstatus: {out.status}, rounds: {out.rounds}, run {result.run_id}")
+        print(f"\nstatus: {out.status}, turns: {out.turns}, run {result.run_id}")
     else:
         print(out)
+    print(f"store: {store}   (podium trace {result.run_id} --store {store})")
     return 0
 
 

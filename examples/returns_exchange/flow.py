@@ -240,7 +240,7 @@ async def run_once(message: str, store: str | None = None) -> RunResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m examples.returns_exchange [MESSAGE] [--reset]`: one run on the default store."""
+    """`python -m examples.returns_exchange [MESSAGE] [--reset] [--store URL]`: one run."""
     parser = argparse.ArgumentParser(
         prog="python -m examples.returns_exchange",
         description="Run the returns-and-exchange workflow on one customer message.",
@@ -251,16 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reset", action="store_true", help="delete and re-seed the business database first"
     )
+    parser.add_argument("--store", help="store URL (default: $PODIUM_STORE or ./.podium/)")
     args = parser.parse_args(argv)
     if args.reset:
         systems.reset()
-    result = asyncio.run(run_once(args.message))
+    result = asyncio.run(run_once(args.message, args.store))
     if result.ok:
         print(json.dumps(result.to_dict()["output"], indent=2))
     else:
         print(f"error: {result.error}", file=sys.stderr)
     print(f"run {result.run_id} {result.status}")
-    print(f"store: {default_store_url()}   business db: {systems.db_path()}")
+    print(f"store: {args.store or default_store_url()}   business db: {systems.db_path()}")
     return 0 if result.ok else 1
 
 

@@ -25,6 +25,8 @@ from podium import LLMAgent, Message, Model, Runtime, ScriptedModel, agent, tool
 from podium.models.base import OutputSchema, ToolCall, ToolSpec
 from podium.patterns.handoff import Handoff, HandoffInput, HandoffTo
 
+TARGET = "examples.support_handoff.desk:desk"
+
 REFUND_LIMIT = 100.0
 
 
@@ -107,17 +109,21 @@ def build_desk(model: Model | str | None = None) -> Handoff:
         agents=[triage, billing, tech, supervisor],
         start=triage,
         routes={"triage": ["billing", "tech"], "billing": ["supervisor"]},
-        max_handoffs=5,
+        max_turns=6,
     )
+
+
+desk = build_desk()
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m examples.support_handoff [MESSAGE] [--store URL]`: prints the run as JSON."""
     parser = argparse.ArgumentParser(prog="python -m examples.support_handoff")
     parser.add_argument("message", nargs="?", default="I was charged twice for order 1001")
+    parser.add_argument("--store", help="store URL (default: $PODIUM_STORE or ./.podium/)")
     args = parser.parse_args(argv)
-    result = Runtime("memory://").run_sync(build_desk(), args.message)
+    result = Runtime(args.store).run_sync(desk, args.message, target=TARGET)
     out: Any = None if result.output is None else result.output.model_dump()
-    print(
-        json.dumps({"status": str(result.status), "output": out, "error": result.error}, indent=2)
-    )
+    shown = {"run_id": result.run_id, "status": str(result.status), "output": out}
+    print(json.dumps({**shown, "error": result.error}, indent=2))
     return 0 if result.ok else 1

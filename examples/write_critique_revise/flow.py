@@ -34,9 +34,11 @@ from podium import (
     ToolSpec,
 )
 from podium.patterns.loop import Loop, LoopState
+from podium.stores import default_store_url
 
 MAX_ROUNDS = 4
 MAX_WORDS = 60
+TARGET = "examples.write_critique_revise.flow:flow"
 SAMPLE_TOPIC = "Why a durable journal matters for AI agents"
 
 
@@ -75,7 +77,7 @@ def build_flow(model: Any = None, *, models: Mapping[str, Any] | None = None) ->
     critic = LLMAgent("critic", model=chosen["critic"], instructions=CRITIC, output_type=Critique)
     reviser = LLMAgent("reviser", model=chosen["reviser"], instructions=REVISER, output_type=Draft)
     revise = Loop(
-        "revise", reviser, until=critic, state=True, check_first=True, max_iterations=MAX_ROUNDS
+        "revise", reviser, until=critic, state=True, check_first=True, max_turns=MAX_ROUNDS
     )
     return Sequential("essay", [writer, revise])
 
@@ -143,8 +145,15 @@ def scripted_reviser() -> ScriptedModel:
 # running it ------------------------------------------------------------------------------------
 
 
-async def run_once(topic: str, model: Any = None, store: str = "memory://") -> Any:
+flow = build_flow()
+
+
+async def run_once(topic: str, model: Any = None, store: str | None = None) -> Any:
+    """One run on `store` (default: `PODIUM_STORE`, else `./.podium/podium.db`). With the
+    scripted models it is the module's `flow`, so `podium resume RUN` finds it again."""
     async with Runtime(store, retry=None if model else NO_RETRY) as rt:
+        if model is None:
+            return await rt.run(flow, topic, target=TARGET)
         return await rt.run(build_flow(model), topic)
 
 
@@ -153,15 +162,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.write_critique_revise")
     parser.add_argument("topic", nargs="?", default=SAMPLE_TOPIC)
     parser.add_argument("--model", default=None, help="e.g. openai:gpt-4o-mini (default: scripted)")
-    parser.add_argument("--store", default="memory://", help="where runs are journaled")
+    parser.add_argument("--store", help="store URL (default: $PODIUM_STORE or ./.podium/)")
     args = parser.parse_args(argv)
     result = asyncio.run(run_once(args.topic, args.model, args.store))
+    store = args.store or default_store_url()
     if not result.ok:
         print(f"error: {result.error}", file=sys.stderr)
+        how = f"podium resume {result.run_id} --store {store}"
+        if args.model is not None:  # built for that model: not the module's flow
+            how = "rt.resume(run_id, build_flow(model)) in Python"
+        print(f"run {result.run_id} {result.status}; after a fix: {how}", file=sys.stderr)
         return 1
     out = result.output
     print(f"# {out.output.title}\n\n{out.output.body}\n")
-    print(f"revisions: {out.iterations}, stopped: {out.stopped}, run {result.run_id}")
+    print(f"revisions: {out.turns}, status: {out.status}, run {result.run_id}")
+    print(f"store: {store}   (podium trace {result.run_id} --store {store})")
     return 0
 
 

@@ -5,6 +5,7 @@
     │   ├── SpecError             a malformed workflow spec (YAML or Python)
     │   ├── TargetError           a `module:object` or file target that cannot be loaded
     │   └── UnknownRunError       no run with that id in the store
+    ├── SweepFailed               `sweep` could not resume some overdue runs (it did the rest)
     └── RunError                  something failed while a run was executing
         ├── HandoffTypeError      a value crossing the door has the wrong type
         ├── OutputTypeError       an agent returned a value that is not its declared type
@@ -20,16 +21,24 @@
         │   ├── ModelResponseError  a model answered with something malformed
         │   └── ProviderError     a provider said 429/5xx or the connection broke
         └── ModelError            a provider refused for good (400, 401, 404)
+            └── OutputTruncated   the answer was cut off at `max_tokens`; asking the same
+                                  again would be cut off again
 
     Suspended                     a signal, not a failure: the run waits for the outside world
     └── Parked                    the process is shutting down: the run stops at a step
                                   boundary and stays `running`, for any worker to resume
 
 Every message names the agent and the step it is about, so a line in a log is enough to
-find the place.
+find the place. Model errors that came with an answer carry its token `usage`, so a failed
+attempt is paid for in the step's and the run's usage like a good one.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from podium.runtime.records import Usage
 
 
 class PodiumError(Exception):
@@ -119,7 +128,46 @@ class PolicyDenied(RunError):
 
 
 class BudgetExceeded(RunError):
-    """A budget (tokens, cost, calls) ran out. Retrying cannot help."""
+    """A budget (tokens, dollars, calls, seconds) ran out, so a model or tool call was not
+    started. Never retried, and not wrapped in `StepFailed`: it names the budget's `scope`
+    (`"run"`, or the agent and step key it covers), the `limit` that ran out, its `maximum`,
+    what was `spent`, and the `step` that was refused. `key` is the scope's step key (`""`
+    for the run): a pattern can tell its own budget (`key == ctx.key`) from one above it."""
+
+    def __init__(
+        self,
+        scope: str,
+        limit: str,
+        maximum: float,
+        spent: float,
+        step: str,
+        kind: str = "model",
+        key: str = "",
+    ) -> None:
+        super().__init__(
+            f"{scope} budget exhausted: {limit} {format_spend(limit, spent)} of "
+            f"{format_spend(limit, maximum)} spent; {kind} call at {step} not started"
+        )
+        self.scope = scope
+        self.limit = limit
+        self.maximum = maximum
+        self.spent = spent
+        self.step = step
+        self.kind = kind
+        self.key = key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args = (self.scope, self.limit, self.maximum, self.spent, self.step, self.kind, self.key)
+        return (type(self), args)
+
+
+def format_spend(limit: str, value: float) -> str:
+    """A budget figure as people read it: dollars, seconds, or a count."""
+    if limit == "usd":
+        return f"${value:.4f}"
+    if limit == "seconds":
+        return f"{value:.1f}s"
+    return f"{int(value):,}"
 
 
 class RunTimeout(RunError):
@@ -143,24 +191,62 @@ class StepTimeout(TransientError, TimeoutError):
 class ModelResponseError(TransientError):
     """A model's answer was malformed (bad JSON in a tool call, a missing field, wrong schema).
 
-    Retried by default: asking again usually gives a well-formed answer.
+    Retried by default: asking again usually gives a well-formed answer. `usage` is what the
+    malformed answer cost, when the provider said.
     """
+
+    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class ProviderError(TransientError):
-    """A provider failed in a way that may pass: rate limit, 5xx, connection reset."""
+    """A provider failed in a way that may pass: rate limit, 5xx, connection reset. `usage`
+    is what was spent before it failed (a stream that broke off), when known."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, usage: Usage | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.usage = usage
 
 
 class ModelError(RunError):
     """A provider refused the request for good (bad request, auth, unknown model)."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, usage: Usage | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.usage = usage
+
+
+class OutputTruncated(ModelError):
+    """The model stopped at its token limit (`finish_reason="length"`) in the middle of an
+    answer that had to be whole (structured output, tool arguments). Not retried: the same
+    request stops at the same limit. Raise `max_tokens`, or ask for less."""
+
+    def __init__(self, message: str, *, max_tokens: int | None, usage: Usage | None) -> None:
+        super().__init__(message, usage=usage)
+        self.max_tokens = max_tokens
+
+
+class SweepFailed(PodiumError):
+    """`Runtime.sweep` resumed every overdue run it could, and could not resume these.
+
+    `results` are the runs it did resume; `failures` maps each other run id to why not. The
+    runs it could not resume still wait, untouched.
+    """
+
+    def __init__(self, results: list[Any], failures: dict[str, str]) -> None:
+        lines = "; ".join(f"{run_id}: {why}" for run_id, why in failures.items())
+        super().__init__(
+            f"{len(failures)} overdue run(s) could not be resumed ({len(results)} were): {lines}"
+        )
+        self.results = results
+        self.failures = failures
 
 
 class Suspended(PodiumError):

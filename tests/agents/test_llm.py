@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -20,8 +21,8 @@ from podium import (
     UsageError,
 )
 from podium.agents.llm import LLMAgent, check_model_response
-from podium.errors import MaxTurnsExceeded
-from podium.models.base import Message, ModelResponse, ToolCall
+from podium.errors import MaxTurnsExceeded, OutputTruncated
+from podium.models.base import Message, ModelResponse, ModelSettings, ToolCall
 from podium.models.scripted import ScriptedModel, tool_call
 from podium.runtime.records import StepRecord
 from podium.runtime.serde import dumps, loads, to_plain
@@ -147,7 +148,7 @@ async def test_tool_loop_with_two_tools_sums_usage(rt: Runtime) -> None:
     model.assert_consumed()
 
 
-async def test_malformed_structured_output_is_retried(rt: Runtime) -> None:
+async def test_a_malformed_structured_answer_is_sent_back_with_the_problem(rt: Runtime) -> None:
     model = ScriptedModel(
         [{"approve": "perhaps"}, "I think yes", {"approve": False, "reason": "late"}]
     )
@@ -155,12 +156,90 @@ async def test_malformed_structured_output_is_retried(rt: Runtime) -> None:
     result = await rt.run(judge, "refund?")
     assert result.ok, result.error
     assert result.output == Decision(approve=False, reason="late")
-    retried = [e for e in await rt.events(result.run_id) if e.kind == "step.retried"]
-    assert [(e.key, e.attempt) for e in retried] == [("/judge/model#0", 1), ("/judge/model#0", 2)]
-    assert retried[0].data is not None and "ModelResponseError" in retried[0].data["error"]
-    assert "'judge'" in retried[0].data["error"] and "approve" in retried[0].data["error"]
-    assert "expected structured output" in retried[1].data["error"]  # type: ignore[index]
+    # each ask is its own journaled step; nothing was retried as the same request
+    steps = await rt.steps(result.run_id)
+    assert [s.key for s in steps if s.kind == "model"] == [
+        "/judge/model#0",
+        "/judge/model#1",
+        "/judge/model#2",
+    ]
+    assert all(s.status == StepStatus.COMPLETED for s in steps)
+    events = await rt.events(result.run_id)
+    assert [e.kind for e in events if e.kind == "step.retried"] == []
+    second, third = model.calls[1].messages, model.calls[2].messages
+    assert second[:2] == model.calls[0].messages[:2]
+    assert second[2] == Message.assistant('{"approve":"perhaps"}')
+    assert second[3].role == "user"
+    assert "field 'approve'" in second[3].content and "field 'reason'" in second[3].content
+    assert third[4] == Message.assistant("I think yes")
+    assert "not JSON" in third[5].content
+    reasks = [e.data for e in events if e.kind == "model.reask"]
+    assert [(d or {}).get("step") for d in reasks] == ["/judge/model#0", "/judge/model#1"]
+    assert result.usage.requests == 3  # every ask paid for
     model.assert_consumed()
+
+
+async def test_re_asks_are_bounded_and_the_last_step_is_named(rt: Runtime) -> None:
+    model = ScriptedModel(["no", "still no", "never asked"])
+    judge = LLMAgent(
+        "judge", model=model, instructions="Decide.", output_type=Decision, max_reasks=1
+    )
+    result = await rt.run(judge, "refund?")
+    assert isinstance(result.exception, StepFailed)
+    assert result.exception.step == "/judge/model#1"
+    assert isinstance(result.exception.cause, ModelResponseError)
+    assert "after 1 re-ask(s) (max_reasks=1)" in str(result.exception)
+    assert len(model.calls) == 2  # not retried: the re-asks were the retries
+    assert result.usage.requests == 2
+
+
+async def test_json_in_fences_and_with_raw_newlines_is_read(rt: Runtime) -> None:
+    model = ScriptedModel(['Sure!\n```json\n{"approve": true, "reason": "one\ntwo"}\n```'])
+    judge = LLMAgent("judge", model=model, instructions="Decide.", output_type=Decision)
+    result = await rt.run(judge, "refund?")
+    assert result.ok, result.error
+    assert result.output == Decision(approve=True, reason="one\ntwo")
+
+
+async def test_a_cut_off_structured_answer_fails_naming_max_tokens(rt: Runtime) -> None:
+    cut = ModelResponse(text='{"approve": tr', finish_reason="length", usage=Usage(20, 5, 1))
+    model = ScriptedModel([cut, "never asked"])
+    judge = LLMAgent(
+        "judge",
+        model=model,
+        instructions="Decide.",
+        output_type=Decision,
+        settings=ModelSettings(max_tokens=5),
+    )
+    result = await rt.run(judge, "refund?")
+    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception.cause, OutputTruncated)
+    assert "max_tokens=5" in str(result.exception)
+    assert len(model.calls) == 1
+    assert result.usage == Usage(20, 5, 1)
+
+
+async def test_a_cut_off_text_answer_is_kept_and_reported(rt: Runtime) -> None:
+    model = ScriptedModel([ModelResponse(text="Once upon a", finish_reason="length")])
+    teller = LLMAgent(
+        "teller", model=model, instructions="Tell.", settings=ModelSettings(max_tokens=3)
+    )
+    result = await rt.run(teller, "a story")
+    assert result.output == "Once upon a"
+    (cut,) = [e for e in await rt.events(result.run_id) if e.kind == "model.truncated"]
+    assert cut.data == {"max_tokens": 3, "chars": 11}
+
+
+async def test_tokens_of_failed_attempts_count(rt: Runtime) -> None:
+    model = ScriptedModel(
+        [ModelResponseError("garbled", usage=Usage(5, 7, 1)), "ok"],
+        usage=[None, Usage(3, 2, 1)],
+    )
+    result = await rt.run(LLMAgent("a", model=model, instructions="x"), "go")
+    assert result.ok, result.error
+    assert result.usage == Usage(8, 9, 2)
+    (step,) = [s for s in await rt.steps(result.run_id) if s.kind == "model"]
+    assert step.usage == Usage(8, 9, 2) and step.attempt == 2
 
 
 async def test_max_turns_exceeded_names_the_agent(rt: Runtime) -> None:
@@ -323,3 +402,80 @@ async def test_resume_on_a_persistent_store_from_a_fresh_runtime(persistent_url:
     ]
     assert attempts == [9, 9, 9]
     assert steps["/clerk/model#1"].status == StepStatus.COMPLETED
+
+
+# tool choice and parallel tool calls ---------------------------------------------------------
+async def test_a_forced_tool_choice_reverts_after_the_tool_ran(rt: Runtime) -> None:
+    model = ScriptedModel([tool_call("price", sku="a"), "10.0 it is"])
+    clerk = LLMAgent(
+        "clerk",
+        model=model,
+        instructions="Price it.",
+        tools=[price, lookup],
+        settings=ModelSettings(tool_choice="price", max_tokens=50),
+    )
+    result = await rt.run(clerk, "price of a?")
+    assert result.ok, result.error
+    first, second = (c.settings for c in model.calls)
+    assert first is not None and first.tool_choice == "price"
+    assert second is not None and second.tool_choice is None and second.max_tokens == 50
+    model.assert_consumed()
+
+
+def test_tool_choice_is_checked_against_the_tools() -> None:
+    with pytest.raises(UsageError, match=r"tool_choice='refund' is not 'auto'.*lookup, price"):
+        LLMAgent(
+            "x",
+            model="scripted",
+            instructions="x",
+            tools=[price, lookup],
+            settings=ModelSettings(tool_choice="refund"),
+        )
+    with pytest.raises(UsageError, match="tool_choice='required' but the agent has no tools"):
+        LLMAgent(
+            "x", model="scripted", instructions="x", settings=ModelSettings(tool_choice="required")
+        )
+
+
+async def test_parallel_tool_calls_run_concurrently_in_a_stable_order(rt: Runtime) -> None:
+    started: dict[str, asyncio.Event] = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+    @tool
+    async def slow(name: str) -> str:
+        """Waits until the other call has started too: deadlocks when run one by one."""
+        started[name].set()
+        other = "b" if name == "a" else "a"
+        async with asyncio.timeout(5):
+            await started[other].wait()
+        if name == "a":  # a finishes last; its result still goes back first
+            await asyncio.sleep(0.01)
+        return f"done {name}"
+
+    model = ScriptedModel([[tool_call("slow", name="a"), tool_call("slow", name="b")], "ok"])
+    agent = LLMAgent("pair", model=model, instructions="x", tools=[slow])
+    result = await rt.run(agent, "go")
+    assert result.ok, result.error
+    replies = model.calls[1].messages[3:]
+    assert [(m.tool_call_id, m.content) for m in replies] == [
+        ("call_1_0", "done a"),
+        ("call_1_1", "done b"),
+    ]
+    events = await rt.events(result.run_id)
+    done = {e.key: e.seq for e in events if e.kind == "step.completed"}
+    assert done["/pair/slow#1"] < done["/pair/slow#0"]  # b finished first; keys by model order
+
+
+async def test_a_failing_parallel_tool_fails_the_agent_with_its_own_error(rt: Runtime) -> None:
+    @tool
+    async def boom(n: int) -> int:
+        """Fails for n=2."""
+        if n == 2:
+            raise ValueError("no such thing as 2")
+        await asyncio.sleep(0.01)
+        return n
+
+    model = ScriptedModel([[tool_call("boom", n=1), tool_call("boom", n=2)]])
+    result = await rt.run(LLMAgent("fan", model=model, instructions="x", tools=[boom]), "go")
+    assert isinstance(result.exception, StepFailed)
+    assert result.exception.step == "/fan/boom#1"
+    assert "no such thing as 2" in str(result.exception)

@@ -140,8 +140,12 @@ def test_failed_run_exits_1_and_resume_finishes_it(project: Path) -> None:
 
     elsewhere = project / "elsewhere"
     elsewhere.mkdir()
-    os.chdir(elsewhere)  # the stored target is absolute: resume works from any folder
-    resumed = cli("resume", "r-1", "--store", store, "--json")
+    os.chdir(elsewhere)
+    # the stored target is absolute, but outside this folder's project: a stored target is
+    # not trusted unless it is in the project or named with --target
+    refused = cli("resume", "r-1", "--store", store, "--json")
+    assert refused.exit_code == 2 and "--target" in refused.stderr
+    resumed = cli("resume", "r-1", "--target", "../seq.yaml", "--store", store, "--json")
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["output"] == "ok x"
 
@@ -149,7 +153,7 @@ def test_failed_run_exits_1_and_resume_finishes_it(project: Path) -> None:
 def test_waiting_run_exits_0_and_says_so(project: Path) -> None:
     waits = cli("run", "waits.yaml", "-i", '"hello"', "--store", "memory://")
     assert waits.exit_code == 0
-    assert "waiting" in waits.stdout and "podium resume" in waits.stdout
+    assert "waiting" in waits.stdout and "podium answer" in waits.stdout  # a router's triage
 
 
 def test_input_from_file_and_stdin(project: Path) -> None:

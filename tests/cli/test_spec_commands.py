@@ -63,7 +63,7 @@ def test_validate_accepts_every_example(file: Path) -> None:
 
 def test_validate_lists_every_problem_and_runs_nothing(project: Path) -> None:
     (project / "flow.yaml").write_text(BROKEN)
-    result = CliRunner().invoke(app, ["validate", "flow.yaml"])
+    result = CliRunner().invoke(app, ["validate", "flow.yaml", "--import"])
     assert result.exit_code == 2
     lines = result.stdout.strip().splitlines()
     assert lines == sorted(lines, key=lambda line: int(line.split("(line ")[1].split(")")[0]))
@@ -83,12 +83,54 @@ def test_validate_reports_build_problems_after_shape_passes(project: Path) -> No
     text = BROKEN.replace("  - kind: loop\n    name: again\n", "")
     text = text.replace("  - python: agents.py:no_such_thing\n", "")
     (project / "flow.yaml").write_text(text)
-    result = CliRunner().invoke(app, ["validate", "flow.yaml"])
+    assert CliRunner().invoke(app, ["validate", "flow.yaml"]).exit_code == 0  # imports nothing
+    result = CliRunner().invoke(app, ["validate", "flow.yaml", "--import"])
     assert result.exit_code == 2
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2, lines
     assert lines[0].startswith("flow.yaml: steps[1].start (line 7): no agent named 'nobody'")
     assert lines[1].startswith("flow.yaml: steps[2].edges[0].to (line 13): no node named 'b'")
+
+
+SIDEFX = """
+from pathlib import Path
+Path({marker!r}).write_text("imported")
+
+from podium import agent
+
+@agent
+def thing(x: str) -> str:
+    return x
+"""
+
+
+def test_validate_runs_no_user_code_unless_asked(project: Path) -> None:
+    marker = project / "imported"
+    (project / "podium_sidefx_q.py").write_text(SIDEFX.format(marker=str(marker)))
+    (project / "ok.yaml").write_text(
+        "name: ok\nkind: sequential\nsteps:\n  - python: podium_sidefx_q:thing\n"
+        "  - python: podium_sidefx_q.py:thing\n"
+    )
+    checked = cli("validate", "ok.yaml")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.strip() == "ok: ok (sequential)"
+    assert not marker.exists()
+    (project / "bad.yaml").write_text(
+        "name: bad\nkind: sequential\nsteps:\n  - python: no_such_mod_q:thing\n"
+        "  - python: podium_sidefx_q:nothing\n  - python: gone.py:thing\n"
+    )
+    bad = cli("validate", "bad.yaml")
+    assert bad.exit_code == 2
+    assert bad.stdout.splitlines() == [
+        "bad.yaml: steps[0].python (line 4): cannot find 'no_such_mod_q:thing': "
+        "no module named 'no_such_mod_q'",
+        "bad.yaml: steps[1].python (line 5): cannot find 'podium_sidefx_q:nothing': "
+        "'podium_sidefx_q' has no attribute 'nothing'",
+        "bad.yaml: steps[2].python (line 6): cannot find 'gone.py:thing': no such file gone.py",
+    ]
+    assert not marker.exists()
+    built = cli("validate", "ok.yaml", "--import")
+    assert built.exit_code == 0 and marker.exists()  # asked for: the module's code ran
 
 
 def test_run_never_starts_a_malformed_spec(project: Path) -> None:

@@ -1,5 +1,6 @@
 """Shared by the example tests: the repository root on `sys.path` (so `examples.*` imports
-however pytest is started), and a runtime on a SQLite file per test.
+however pytest is started), the default store pointed under `tmp_path`, and a runtime on a
+SQLite file per test.
 
 `rt` asks for the test module's `biz` fixture, which points the example's business database
 at the test's folder, so every example test writes only under `tmp_path`.
@@ -18,6 +19,15 @@ from podium import NO_RETRY, Runtime
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The examples journal in the default store (`PODIUM_STORE`, else `./.podium/`): in a
+    test, that is a file under `tmp_path`, never the repository."""
+    url = f"sqlite:///{tmp_path / 'default.db'}"
+    monkeypatch.setenv("PODIUM_STORE", url)
+    return url
 
 
 @pytest.fixture

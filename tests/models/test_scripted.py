@@ -132,7 +132,7 @@ def test_resolve_model(monkeypatch: pytest.MonkeyPatch) -> None:
     bare = resolve_model("gpt-4o-mini")
     assert isinstance(bare, OpenAIModel) and bare.name == "openai:gpt-4o-mini"
     with pytest.raises(UsageError, match="not understood"):
-        resolve_model("anthropic:claude")
+        resolve_model("mistral:large")  # no such provider
     monkeypatch.setenv("PODIUM_MODEL", "openai:gpt-4o-mini")
     env = model_from_env()
     assert isinstance(env, OpenAIModel) and env.model == "gpt-4o-mini"

@@ -8,6 +8,7 @@ import pytest
 
 from podium import (
     NO_RETRY,
+    Decision,
     Retry,
     RunContext,
     RunStatus,
@@ -136,6 +137,37 @@ async def test_unfinished_effect_without_reconcile_waits_for_a_person() -> None:
     final = await rt.resume(done.run_id, flow, decision={"answer": "hotel:Oslo (checked)"})
     assert final.output == ["flight:Oslo", "hotel:Oslo (checked)", "car:Oslo"]
     assert world.calls == ["car"]
+
+
+async def test_an_effect_of_unknown_outcome_takes_approve_reject_or_answer_only() -> None:
+    world = World()
+    flow, _ = trip(world, fail_at=None, reconcile=False)
+    rt = Runtime("memory://", retry=NO_RETRY)
+    done = await rt.run(flow, "Oslo")
+    await crash_during(rt, done.run_id, "/plan/hotel#0", lost=("/plan/car#0",))
+    world.calls.clear()
+    assert (await rt.resume(done.run_id, flow)).status == RunStatus.WAITING
+    for unclear in ({}, "no", {"comment": "not sure"}):
+        with pytest.raises(UsageError, match="say what was decided"):
+            await rt.resume(done.run_id, flow, decision=unclear)
+    assert world.calls == [] and len(await rt.inbox()) == 1
+    # approve: the person checked that it did not happen, so it runs
+    final = await rt.resume(done.run_id, flow, decision=Decision.approve(by="ops"))
+    assert final.output == ["flight:Oslo", "hotel:Oslo", "car:Oslo"]
+    assert world.calls == ["hotel", "car"]
+
+
+async def test_an_effect_of_unknown_outcome_rejected_fails_the_run() -> None:
+    world = World()
+    flow, _ = trip(world, fail_at=None, reconcile=False)
+    rt = Runtime("memory://", retry=NO_RETRY)
+    done = await rt.run(flow, "Oslo")
+    await crash_during(rt, done.run_id, "/plan/hotel#0", lost=("/plan/car#0",))
+    await rt.resume(done.run_id, flow)
+    world.calls.clear()
+    final = await rt.resume(done.run_id, flow, decision=Decision.reject("cannot tell"))
+    assert final.status == RunStatus.FAILED and "cannot tell" in (final.error or "")
+    assert "car" not in world.calls
 
 
 async def test_idempotent_effect_reruns_with_the_same_key() -> None:

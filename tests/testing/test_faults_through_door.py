@@ -125,8 +125,13 @@ async def test_malformed_answers_are_retried(mode: str) -> None:
     rt = runtime()
     result = await rt.run(judge(model), "order 9")
     assert result.output == Verdict(refund=True)
-    (error,) = await retried_errors(rt, result.run_id)
-    assert error.startswith("ModelResponseError")
+    if mode == "raise":  # as a provider adapter raises it: the door retries the step
+        (error,) = await retried_errors(rt, result.run_id)
+        assert error.startswith("ModelResponseError")
+    else:  # a broken answer: LLMAgent sends it back with the problem, as a new step
+        assert await retried_errors(rt, result.run_id) == []
+        reasks = [e for e in await rt.events(result.run_id) if e.kind == "model.reask"]
+        assert [e.data["step"] for e in reasks if e.data] == ["/judge/model#0"]
 
 
 async def test_an_auth_error_is_not_retried_and_the_run_fails_once() -> None:

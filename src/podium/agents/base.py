@@ -16,6 +16,7 @@ from podium.runtime.serde import Validator, validator_for
 
 if TYPE_CHECKING:
     from podium.runtime.breaker import Breaker
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -66,6 +67,7 @@ class AgentBase(Generic[In, Out]):
     check_output: Validator | None
     fallbacks: tuple[Any, ...] = ()
     breaker: Breaker | None = None
+    budget: Budget | None = None  # limits on this agent and everything it calls
 
     def _setup(
         self,
@@ -78,6 +80,7 @@ class AgentBase(Generic[In, Out]):
         description: str = "",
         fallbacks: Sequence[Any] = (),
         breaker: Breaker | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.name = check_name(name)
         for fb in fallbacks:
@@ -85,6 +88,12 @@ class AgentBase(Generic[In, Out]):
                 raise UsageError(f"agent {name!r}: fallback {fb!r} is not an agent")
         self.fallbacks = tuple(fallbacks)
         self.breaker = breaker
+        if budget is not None:
+            from podium.runtime.budget import Budget
+
+            if not isinstance(budget, Budget):
+                raise UsageError(f"agent {name!r}: budget must be a podium.Budget, got {budget!r}")
+            self.budget = budget
         self.description = description
         self.input_type = input_type
         self.output_type = output_type

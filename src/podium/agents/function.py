@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
@@ -21,6 +22,7 @@ from podium.errors import UsageError
 
 if TYPE_CHECKING:
     from podium.runtime.breaker import Breaker
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -54,6 +56,7 @@ class FunctionAgent(AgentBase[Any, Any]):
         thread: bool = False,
         fallbacks: Sequence[Any] = (),
         breaker: Breaker | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if not callable(fn):
             raise UsageError(f"FunctionAgent needs a callable, got {fn!r}")
@@ -97,6 +100,7 @@ class FunctionAgent(AgentBase[Any, Any]):
             description=description or inspect.getdoc(fn) or "",
             fallbacks=fallbacks,
             breaker=breaker,
+            budget=budget,
         )
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
@@ -119,12 +123,24 @@ class FunctionAgent(AgentBase[Any, Any]):
 
     @property
     def target(self) -> str | None:
-        """`module:name` when the function can be imported back (for `podium resume`)."""
-        module = getattr(self.fn, "__module__", None)
+        """`module:name` when importing that name gives back this very agent (a module-level
+        `@agent` function), so another process can resume its runs; None otherwise. Under
+        `python -m pkg.mod` the `__main__` module is `pkg.mod`."""
+        name = getattr(self.fn, "__module__", None)
         qualname = getattr(self.fn, "__qualname__", "")
-        if not module or module == "__main__" or "<" in qualname:
+        module = sys.modules.get(name) if name else None
+        if module is None or "<" in qualname:
             return None
-        return f"{module}:{qualname}"
+        obj: Any = module
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        if obj is not self:
+            return None
+        if name == "__main__":
+            name = getattr(getattr(module, "__spec__", None), "name", None)
+            if not name or name == "__main__":
+                return None  # a script run as a file: not importable by name
+        return f"{name}:{qualname}"
 
 
 @overload
@@ -141,6 +157,7 @@ def agent(
     thread: bool = False,
     fallbacks: Sequence[Any] = (),
     breaker: Breaker | None = None,
+    budget: Budget | None = None,
 ) -> Callable[[Callable[..., Any]], FunctionAgent]: ...
 
 
@@ -155,8 +172,10 @@ def agent(
     thread: bool = False,
     fallbacks: Sequence[Any] = (),
     breaker: Breaker | None = None,
+    budget: Budget | None = None,
 ) -> FunctionAgent | Callable[[Callable[..., Any]], FunctionAgent]:
-    """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`."""
+    """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`.
+    `budget` covers every call the function makes through its context, and below."""
 
     def wrap(f: Callable[..., Any]) -> FunctionAgent:
         return FunctionAgent(
@@ -168,6 +187,7 @@ def agent(
             thread=thread,
             fallbacks=fallbacks,
             breaker=breaker,
+            budget=budget,
         )
 
     return wrap if fn is None else wrap(fn)

@@ -17,13 +17,15 @@ fresh deadline; rejected if that one passes too).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from podium.agents.base import AgentBase
 from podium.errors import Rejected, Suspended, UsageError
-from podium.runtime.serde import describe_validation_error, to_plain
+from podium.runtime.serde import Validator, describe_validation_error, to_plain
+from podium.runtime.waiting import Decision, os_user
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
@@ -31,16 +33,7 @@ if TYPE_CHECKING:
 OnTimeout = Literal["reject", "approve", "escalate"]
 
 
-class Decision(BaseModel):
-    """What a person decided. `edited` replaces the proposed value when approving;
-    `answer` is a `HumanAgent`'s answer."""
-
-    approved: bool = True
-    comment: str = ""
-    edited: Any = None
-    answer: Any = None
-    by: str | None = None
-    at: float = Field(default_factory=time.time)
+__all__ = ["Decision", "HumanAgent", "HumanApproval"]
 
 
 class _WaitForPerson(AgentBase[dict[str, Any], Decision]):
@@ -86,7 +79,12 @@ class _WaitForPerson(AgentBase[dict[str, Any], Decision]):
             )
         approved = self.on_timeout == "approve"
         ctx.emit("human.deadline", outcome="approved" if approved else "rejected")
-        return Decision(approved=approved, comment="deadline passed", by="deadline")
+        return Decision(
+            action="approve" if approved else "reject",
+            comment="deadline passed",
+            by="deadline",
+            user=os_user(),
+        )
 
 
 class _HumanBase(AgentBase[Any, Any]):
@@ -147,6 +145,7 @@ class HumanApproval(_HumanBase):
             "human.decision",
             approved=decision.approved,
             by=decision.by,
+            user=decision.user,
             comment=decision.comment,
             edited=decision.edited is not None,
         )
@@ -154,24 +153,19 @@ class HumanApproval(_HumanBase):
             raise Rejected(ctx.key, decision.comment, decision.by)
         if decision.edited is None:
             return input
-        check = self.check_input
-        try:
-            return decision.edited if check is None else check(decision.edited)
-        except ValidationError as e:
-            raise UsageError(
-                f"{self.name!r}: the edited value does not fit: {describe_validation_error(e)}"
-            ) from None
+        return _fit(self.check_input, decision.edited, f"{self.name!r}: the edited value")
 
 
 class HumanAgent(_HumanBase):
     """A person answers `question` about the input; the answer (checked against
-    `answer_type`) is the output."""
+    `answer_type`) is the output. `question` may be a function of the input, for a question
+    that depends on it (a router's triage says why it could not decide)."""
 
     def __init__(
         self,
         name: str,
         *,
-        question: str,
+        question: str | Callable[[Any], str],
         answer_type: Any = str,
         assignee: str | None = None,
         deadline: float | None = None,
@@ -187,14 +181,25 @@ class HumanAgent(_HumanBase):
         self._init_wait(name, deadline, on_timeout, escalate_to)
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
+        question = self.question
         request = {
             "kind": "question",
-            "prompt": self.question,
+            "prompt": question if isinstance(question, str) else question(input),
             "context": to_plain(input),
             "assignee": self.assignee,
         }
         decision: Decision = await ctx.call(self._wait, request)
         if not decision.approved:
             raise Rejected(ctx.key, decision.comment or "no answer", decision.by)
-        ctx.emit("human.answer", by=decision.by)
-        return decision.answer
+        ctx.emit("human.answer", by=decision.by, user=decision.user)
+        return _fit(self.check_output, decision.answer, f"{self.name!r}: the answer")
+
+
+def _fit(check: Validator | None, value: Any, what: str) -> Any:
+    """A person's edit or answer checked against the declared type. `Runtime.resume` replays
+    the run up to here before it records a decision, so a value that does not fit is refused
+    then, with this message, and never reaches the journal."""
+    try:
+        return value if check is None else check(value)
+    except ValidationError as e:
+        raise UsageError(f"{what} does not fit: {describe_validation_error(e)}") from None

@@ -10,30 +10,54 @@
 
 Every model call is its own step through the door (`<agent key>/model#n`), so it is
 journaled, retried and timed like any other hop; on resume a model's earlier answers are
-replayed from the journal, not asked again, and the loop takes the same path. A malformed
-answer (structured output that does not fit `output_type`, a tool that does not exist, tool
-arguments that do not validate) fails the model step with `ModelResponseError`, which the
-door retries: asking again usually gives a well-formed answer.
+replayed from the journal, not asked again, and the loop takes the same path.
+
+What can go wrong with an answer, and what happens:
+
+- structured output that is not JSON or does not fit `output_type`: the answer goes back to
+  the model with the problem named, as a new step (`Asking`, at most `max_reasks` times);
+- a tool that does not exist, tool arguments that do not validate, a tool call that is not
+  JSON: the model step fails with `ModelResponseError`, which the door retries;
+- an answer cut off at `max_tokens` where it had to be whole: `OutputTruncated`, not
+  retried (the same request stops at the same place).
+
+Every attempt's tokens count in the step's usage, failed attempts' included.
+
+Tool calls of one turn run concurrently, each through the door; their results go back to the
+model in the order it asked. A forcing `tool_choice` (`"required"` or a tool's name) applies
+until a tool has run, then the model is asked without it, so it cannot loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import copy
+import dataclasses
 import functools
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from podium.agents.answer import REASK, AnswerSpec, Asking
 from podium.agents.base import AgentBase
-from podium.errors import MaxTurnsExceeded, ModelResponseError, UsageError
+from podium.errors import (
+    MaxTurnsExceeded,
+    ModelError,
+    ModelResponseError,
+    ProviderError,
+    UsageError,
+)
 from podium.models.base import (
     Message,
     Model,
+    ModelDone,
     ModelResponse,
     ModelSettings,
-    OutputSchema,
+    ToolCall,
     ToolSpec,
+    stream_response,
 )
 from podium.models.settings import parse_model_spec, resolve_model
 from podium.runtime.serde import describe_validation_error, dumps
@@ -41,11 +65,11 @@ from podium.tools.tool import Tool
 
 if TYPE_CHECKING:
     from podium.runtime.breaker import Breaker
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.door import Call
     from podium.runtime.policies import Retry
-
-_WRAP_KEY = "result"
+    from podium.runtime.records import Usage
 
 
 @functools.cache
@@ -64,9 +88,10 @@ class _ModelStep:
     """The target the door sees for one agent's model calls: input is the message list,
     output a `ModelResponse` whose `output` is still plain JSON (so it journals as is)."""
 
+    budget = None  # a model step opens no budget scope of its own
     __slots__ = (
-        "_output",
         "agent",
+        "answer",
         "breaker",
         "breaker_key",
         "fallbacks",
@@ -78,7 +103,6 @@ class _ModelStep:
         "timeout",
         "tool_specs",
         "tools",
-        "wrapped",
     )
 
     check_output = staticmethod(check_model_response)
@@ -98,22 +122,65 @@ class _ModelStep:
         self.settings = agent.settings
         self.retry = getattr(model, "retry", None) or agent.retry  # a model may carry its own
         self.timeout: float | None = None
-        self.output_schema, self.wrapped = _output_schema(agent.name, agent.output_type)
-        self._output = agent.output_adapter
+        self.answer = agent.answer_spec
+        self.output_schema = None if self.answer is None else self.answer.schema
+
+    @property
+    def model_name(self) -> str:
+        """The model this step asks: its price, and its row in `podium cost`."""
+        return self.model.name
+
+    def unforced(self) -> _ModelStep:
+        """This step without a forcing `tool_choice`: what the model is asked once a tool ran.
+        Same name, so the step keys count on (`model#1`, `model#2`)."""
+        settings = self.settings
+        if settings is None or not settings.forces_tool:
+            return self
+        free = copy.copy(self)
+        free.settings = dataclasses.replace(settings, tool_choice=None)
+        free.fallbacks = tuple(fb.unforced() for fb in self.fallbacks)
+        return free
 
     async def invoke(self, call: Call) -> ModelResponse:
-        response = await self.model.respond(
+        try:
+            if call.run.live is None:  # nobody reads the run as it happens: just ask
+                response = await self.model.respond(
+                    call.input,
+                    tools=self.tool_specs,
+                    output_schema=self.output_schema,
+                    settings=self.settings,
+                )
+            else:
+                response = await self._streamed(call)
+        except (ModelResponseError, ModelError, ProviderError) as e:
+            _spend(call, self.model.name, e.usage)  # malformed, cut off or broken off: paid for
+            raise
+        _spend(call, self.model.name, response.usage)
+        if response.tool_calls:
+            self._check_tool_calls(response, call.key)
+        elif self.answer is not None:
+            self.answer.check_whole(self.model.name, response, self.settings)
+        return response
+
+    async def _streamed(self, call: Call) -> ModelResponse:
+        """Ask with the model's stream, handing each piece of text to the run's reader as a
+        `model.delta` of this step and attempt; the answer journaled is the stream's whole
+        response, whose text the pieces join to."""
+        emit = call.run.emit_delta
+        events = stream_response(
+            self.model,
             call.input,
             tools=self.tool_specs,
             output_schema=self.output_schema,
             settings=self.settings,
         )
-        call.usage = response.usage
-        if response.tool_calls:
-            self._check_tool_calls(response, call.key)
-        elif self._output is not None:
-            response = self._check_output(response, call.key)
-        return response
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, ModelDone):
+                    return event.response
+                if event.text:
+                    emit(call.key, call.name, call.attempt, event.text)
+        raise ProviderError(f"model {self.model.name!r}: stream ended without a final response")
 
     def _check_tool_calls(self, response: ModelResponse, key: str) -> None:
         for tc in response.tool_calls:
@@ -131,42 +198,26 @@ class _ModelStep:
                     f"{describe_validation_error(e)}"
                 ) from None
 
-    def _check_output(self, response: ModelResponse, key: str) -> ModelResponse:
-        """Validate the structured output now, inside the step, so a bad one is retried."""
-        assert self._output is not None
-        raw = response.output
-        where = f"agent {self.agent!r} at {key}"
-        if raw is None:
-            try:
-                raw = json.loads(response.text)
-            except ValueError:
-                raise ModelResponseError(
-                    f"{where}: expected structured output, got text {response.text[:120]!r}"
-                ) from None
-        if self.wrapped and isinstance(raw, dict) and set(raw) == {_WRAP_KEY}:
-            raw = raw[_WRAP_KEY]
-        try:
-            self._output.validate_python(raw)
-        except ValidationError as e:
-            raise ModelResponseError(
-                f"{where}: structured output {describe_validation_error(e)}"
-            ) from None
-        return ModelResponse(
-            response.text,
-            response.tool_calls,
-            raw,
-            response.usage,
-            response.model,
-            response.finish_reason,
-        )
+
+def _spend(call: Call, model: str, usage: Usage | None) -> None:
+    """Add one attempt's tokens, priced, to the step's (the door retries with the same
+    `Call`). A step that never gets here (a cache hit) costs nothing."""
+    if usage is not None:
+        prices = call.run.prices
+        if prices is not None:
+            usage = prices.priced(model, usage)
+        call.usage = usage if call.usage is None else call.usage + usage
 
 
 class LLMAgent(AgentBase[Any, Any]):
     """A model with instructions and tools. Its output is text, or `output_type` when set.
 
+    `settings` go with every request (`tool_choice`, `output_mode`, `max_tokens`, ...);
+    `max_reasks` bounds how often a structured answer that does not fit is sent back.
     `fallback_models` are tried in order when the model fails for good (after retries, or
     while its circuit is open); `model_breaker` guards the model endpoint (unless the model
-    carries a `breaker` of its own).
+    carries a `breaker` of its own). `budget` limits what each invocation of the agent may
+    spend, its model and tool calls together (see `podium.Budget`).
     """
 
     def __init__(
@@ -178,12 +229,14 @@ class LLMAgent(AgentBase[Any, Any]):
         tools: Sequence[Tool] = (),
         output_type: Any = None,
         max_turns: int = 10,
+        max_reasks: int = 2,
         settings: ModelSettings | None = None,
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
         fallback_models: Sequence[Model | str] = (),
         model_breaker: Breaker | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._setup(
             name,
@@ -192,11 +245,15 @@ class LLMAgent(AgentBase[Any, Any]):
             retry=retry,
             timeout=timeout,
             description=description,
+            budget=budget,
         )
         if max_turns < 1:
             raise UsageError(f"agent {name!r}: max_turns must be at least 1, got {max_turns}")
+        if max_reasks < 0:
+            raise UsageError(f"agent {name!r}: max_reasks must be 0 or more, got {max_reasks}")
         self.instructions = instructions
         self.max_turns = max_turns
+        self.max_reasks = max_reasks
         self.settings = settings
         self.tools: dict[str, Tool] = {}
         for t in tools:
@@ -205,9 +262,8 @@ class LLMAgent(AgentBase[Any, Any]):
             if t.name in self.tools:
                 raise UsageError(f"agent {name!r}: two tools are named {t.name!r}")
             self.tools[t.name] = t
-        self.output_adapter: TypeAdapter[Any] | None = (
-            None if output_type in (None, str) else TypeAdapter(output_type)
-        )
+        _check_tool_choice(name, settings, self.tools)
+        self.answer_spec = AnswerSpec.for_type(name, output_type)
         for spec in (model, *fallback_models):
             if isinstance(spec, str):
                 parse_model_spec(spec)  # a typo fails here, before any run starts
@@ -215,6 +271,11 @@ class LLMAgent(AgentBase[Any, Any]):
         self._fallback_specs = tuple(fallback_models)
         self.model_breaker = model_breaker
         self._step: _ModelStep | None = None
+
+    @property
+    def output_adapter(self) -> TypeAdapter[Any] | None:
+        """How answers are validated (None for text)."""
+        return None if self.answer_spec is None else self.answer_spec.adapter
 
     @property
     def model(self) -> Model:
@@ -241,68 +302,83 @@ class LLMAgent(AgentBase[Any, Any]):
     async def run(self, input: Any, ctx: RunContext) -> Any:
         step = self._model_step()
         messages = [Message.system(self.instructions), Message.user(_render(input))]
+        asking = Asking(self.name, self.answer_spec, messages, max_reasks=self.max_reasks)
         for _ in range(self.max_turns):
-            response: ModelResponse = await ctx.invoke(step, "model", tuple(messages))
-            if not response.tool_calls:
-                return self._final(response)
-            messages.append(Message.assistant(response.text, response.tool_calls))
-            for tc in response.tool_calls:
-                tool = self.tools[tc.name]
-                result = await ctx.use(tool, tc.arguments)
-                if getattr(tool, "ends_turn", False):  # e.g. a Handoff's transfer tool
-                    return result
-                messages.append(Message.tool(tc.id, _render(result), tc.name))
+            response = await asking.ask(ctx, step)
+            while not response.tool_calls:  # an answer: done, or sent back with the problem
+                value = asking.settle(ctx, step, response)
+                if value is not REASK:
+                    if asking.spec is None:
+                        _note_cut_off_text(ctx, response, step.settings)
+                    return value
+                response = await asking.ask(ctx, step)
+            asking.messages.append(Message.assistant(response.text, response.tool_calls))
+            ended, results = await self._run_tools(response.tool_calls, ctx)
+            if ended:
+                return results[-1]  # e.g. a Handoff's transfer tool: its result is the answer
+            for tc, result in zip(response.tool_calls, results, strict=True):
+                asking.messages.append(Message.tool(tc.id, _render(result), tc.name))
+            step = step.unforced()
         raise MaxTurnsExceeded(
             f"agent {self.name!r} at {ctx.key}: still asking for tools after "
             f"{self.max_turns} model turn(s) (max_turns={self.max_turns})"
         )
 
-    def _final(self, response: ModelResponse) -> Any:
-        if self.output_adapter is None:
-            return response.text
-        return self.output_adapter.validate_python(response.output)
+    async def _run_tools(
+        self, calls: Sequence[ToolCall], ctx: RunContext
+    ) -> tuple[bool, list[Any]]:
+        """Run one turn's tool calls; `(True, [..., result])` when a tool ends the turn.
+
+        Several calls run concurrently, each through the door. Their step keys follow the
+        model's order (a task runs up to its first wait, which comes after the key is taken).
+        A turn with a tool that ends it (a transfer) runs in order and stops there."""
+        tools = [self.tools[tc.name] for tc in calls]
+        if len(calls) == 1 or any(getattr(t, "ends_turn", False) for t in tools):
+            results = []
+            for tool, tc in zip(tools, calls, strict=True):
+                results.append(await ctx.use(tool, tc.arguments))
+                if getattr(tool, "ends_turn", False):
+                    return True, results
+            return False, results
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                for tool, tc in zip(tools, calls, strict=True):
+                    tasks.append(group.create_task(ctx.use(tool, tc.arguments)))
+        except BaseExceptionGroup as failed:
+            raise _first_failure(tasks, failed) from None
+        return False, [t.result() for t in tasks]
+
+
+def _first_failure(tasks: Sequence[asyncio.Task[Any]], group: BaseExceptionGroup[Any]) -> Any:
+    """The error of the first tool (in the model's order) that failed, not the group: the
+    others were cancelled because of it."""
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            return task.exception()
+    return group.exceptions[0]
+
+
+def _check_tool_choice(agent: str, settings: ModelSettings | None, tools: dict[str, Tool]) -> None:
+    choice = None if settings is None else settings.tool_choice
+    if choice is None or choice in ("auto", "none"):
+        return
+    if not tools:
+        raise UsageError(f"agent {agent!r}: tool_choice={choice!r} but the agent has no tools")
+    if choice != "required" and choice not in tools:
+        raise UsageError(
+            f"agent {agent!r}: tool_choice={choice!r} is not 'auto', 'required', 'none' or "
+            f"one of its tools ({', '.join(sorted(tools))})"
+        )
+
+
+def _note_cut_off_text(ctx: RunContext, response: ModelResponse, settings: Any) -> None:
+    """A text answer that stopped at the token limit is still an answer; say so in the
+    run's events, with the limit to raise."""
+    if response.finish_reason == "length":
+        limit = getattr(settings, "max_tokens", None)
+        ctx.emit("model.truncated", max_tokens=limit, chars=len(response.text))
 
 
 def _render(value: Any) -> str:
     return value if isinstance(value, str) else dumps(value)
-
-
-def _output_schema(agent: str, output_type: Any) -> tuple[OutputSchema | None, bool]:
-    """The JSON Schema a model must answer in, and whether it is wrapped: providers want an
-    object at the top, so `int` or `list[Item]` travel as `{"result": ...}`."""
-    if output_type in (None, str):
-        return None, False
-    schema = TypeAdapter(output_type).json_schema()
-    wrapped = schema.get("type") != "object"
-    if wrapped:
-        defs = schema.pop("$defs", None)
-        schema = {
-            "type": "object",
-            "properties": {_WRAP_KEY: schema},
-            "required": [_WRAP_KEY],
-            "additionalProperties": False,
-        }
-        if defs:
-            schema["$defs"] = defs
-    name = str(schema.get("title") or f"{agent}_output")
-    return OutputSchema(_schema_name(name), schema, strict=_strict_ready(schema)), wrapped
-
-
-def _schema_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:64]
-
-
-def _strict_ready(schema: Any) -> bool:
-    """Strict structured output needs every object closed and every property required; say
-    strict only when the schema already is, rather than rewrite the user's type."""
-    if isinstance(schema, list):
-        return all(_strict_ready(s) for s in schema)
-    if not isinstance(schema, dict):
-        return True
-    if "properties" in schema:
-        props = schema["properties"]
-        if schema.get("additionalProperties") is not False:
-            return False
-        if set(schema.get("required", ())) != set(props):
-            return False
-    return all(_strict_ready(v) for v in schema.values())

@@ -4,6 +4,7 @@
     podium runs --status failed
     podium show RUN --json
     podium trace RUN
+    podium cost RUN [--json]
     podium resume RUN
     podium inbox / approve RUN / reject RUN --comment ... / answer RUN JSON / sweep
 
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -27,10 +29,12 @@ import typer
 from pydantic import ValidationError
 
 from podium.cli import render
-from podium.errors import TargetError, UnknownRunError, UsageError
+from podium.errors import UnknownRunError, UsageError
+from podium.runtime.budget import Budget
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult, Runtime, new_run_id
-from podium.runtime.serde import describe_validation_error
+from podium.runtime.serde import describe_validation_error, to_plain
+from podium.runtime.stream import RunStream
 from podium.stores import Store, open_store
 
 __all__ = ["app", "main"]
@@ -55,7 +59,34 @@ StoreOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+TargetsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        help="A target this command may load to drive a stored run (repeatable). Given, "
+        "only these load; else also PODIUM_TARGETS and [tool.podium] targets; with none of "
+        "them, targets inside the project directory and installed modules.",
+        show_default=False,
+    ),
+]
 RunArg = Annotated[str, typer.Argument(help="A run id.", show_default=False)]
+BudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--budget",
+        help="Limits on the run's spend, e.g. 'usd=0.50,tokens=20000' (also model_calls, "
+        "tool_calls, seconds, alert_at). Stored with the run: a resume keeps it.",
+        show_default=False,
+    ),
+]
+StreamOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stream",
+        help="Show model text as it is written, beside the steps (plain text when piped; "
+        "JSON lines, one event each, with --json).",
+    ),
+]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -75,26 +106,29 @@ def usage_errors() -> Iterator[None]:
 
 
 # inputs, targets, stores -------------------------------------------------------------------
-def parse_input(text: str | None) -> Any:
-    """`--input` as JSON, or `@file` holding JSON (`@-` reads stdin)."""
+def parse_input(text: str | None, option: str = "--input") -> Any:
+    """JSON given on the command line as `option` (`--input`, `--edit`, an answer), or
+    `@file` holding JSON (`@-` reads stdin). Errors name the option the user typed."""
     if text is None:
         return None
-    source = "--input"
+    source = option
     if text.startswith("@"):
         path = text[1:]
-        source = f"input file {path}"
+        noun = "input" if option == "--input" else option
+        source = f"{noun} file {path}"
         try:
             text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         except OSError as e:
-            raise UsageError(f"cannot read input file {path!r}: {e.strerror or e}") from None
+            raise UsageError(f"cannot read {noun} file {path!r}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
-            raise UsageError(f"input file {path!r} is not UTF-8 text: {e}") from None
+            raise UsageError(f"{noun} file {path!r} is not UTF-8 text: {e}") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
+        quoted = f"{option} " if option.startswith("-") else ""
         raise UsageError(
             f"{source} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
-            "quote strings: --input '\"hello\"'"
+            f"quote strings: {quoted}'\"hello\"'"
         ) from None
     except RecursionError:
         raise UsageError(f"{source} is nested too deeply to read") from None
@@ -132,27 +166,33 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def load_agent(target: str) -> tuple[Any, str]:
-    """The agent a target names, and the target as stored with the run (file paths made
-    absolute, so `podium resume` works from any folder)."""
-    from podium.spec.targets import load_target
-
+def parse_budget(text: str | None) -> Budget | None:
+    """`--budget usd=0.5,tokens=20000` as a `Budget`; a mistake names the option."""
+    if text is None:
+        return None
+    values: dict[str, Any] = {}
+    for part in text.replace(" ", "").split(","):
+        name, sep, value = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            values[name] = float(value)
+        except ValueError:
+            raise UsageError(
+                f"--budget {text!r}: write limits as name=number, e.g. 'usd=0.50,tokens=20000'"
+            ) from None
     try:
-        agent = load_target(target)
-    except UsageError:
-        raise
-    except Exception as e:  # the user's module raised while importing
-        raise TargetError(f"cannot load target {target!r}: {type(e).__name__}: {e}") from None
-    return agent, _stored_target(target)
+        return Budget.from_dict(values)
+    except UsageError as e:
+        raise UsageError(f"--budget {text!r}: {e}") from None
 
 
-def _stored_target(target: str) -> str:
-    if target.endswith((".yaml", ".yml")):
-        return str(Path(target).resolve())
-    where, _, attr = target.rpartition(":")
-    if where.endswith(".py"):
-        return f"{Path(where).resolve()}:{attr}"
-    return target
+def load_agent(target: str) -> tuple[Any, str]:
+    """The agent a target typed on the command line names (the user's own choice, loaded as
+    given), and the target as stored with the run (file paths made absolute)."""
+    from podium.spec.targets import load_target, normalise
+
+    return load_target(target), normalise(target)
 
 
 def check_input(agent: Any, value: Any) -> Any:
@@ -221,13 +261,25 @@ def _live(enabled: bool) -> tuple[Any, AbstractContextManager[Any]]:
 
 
 def _drive(
-    store: Store, start: Callable[[Runtime], Awaitable[T]], run_id: str, json_out: bool
+    store: Store,
+    start: Callable[[Runtime], Awaitable[T]],
+    run_id: str,
+    json_out: bool,
+    targets: Sequence[str] = (),
 ) -> T:
-    """Open the store, start or resume the run under a live view, close the store."""
+    """Open the store, start or resume the run under a live view, close the store. The
+    runtime loads stored targets only as `targets` and the project allow."""
     view, live = _live(sys.stdout.isatty() and not json_out)
 
+    def on_event(event: Event) -> None:
+        if view is not None:
+            view.on_event(event)
+        warning = render.budget_warning(event)
+        if warning is not None:
+            typer.echo(warning, err=True)
+
     async def go() -> T:
-        rt = Runtime(store, on_event=None if view is None else view.on_event)
+        rt = Runtime(store, on_event=on_event, targets=targets)
         try:
             return await start(await opened(rt, store))
         finally:
@@ -243,11 +295,72 @@ def _drive(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def _finish(result: RunResult, agent: str, json_out: bool, *, fail_exit: bool = True) -> None:
+def _drive_stream(
+    store: Store,
+    open_stream: Callable[[Runtime], RunStream],
+    run_id: str,
+    json_out: bool,
+    targets: Sequence[str] = (),
+) -> RunResult:
+    """`_drive` for `--stream`: read the run's events as they happen and show them (the
+    text beside the step tree on a terminal, plain text when piped, JSON lines with
+    `--json`)."""
+    from podium.cli.stream import JsonLines, PlainStream, StreamDisplay, StreamView
+
+    display: StreamDisplay
+    live: AbstractContextManager[Any] = nullcontext()
     if json_out:
-        typer.echo(render.dumps({"agent": agent, **result.to_dict()}))
+        display = JsonLines()
+    elif sys.stdout.isatty():
+        from rich.live import Live
+
+        display = StreamView()
+        live = Live(display, console=render.console(), refresh_per_second=12)
     else:
-        render.print_result(result, agent)
+        display = PlainStream()
+
+    async def go() -> RunResult:
+        rt = Runtime(store, targets=targets)
+        try:
+            async with open_stream(await opened(rt, store)) as stream:
+                async for event in stream:
+                    display.on_event(event)
+                    warning = render.budget_warning(event)
+                    if warning is not None:
+                        typer.echo(warning, err=True)
+            return await stream.result()
+        finally:
+            await rt.close()
+
+    try:
+        with live:
+            result = asyncio.run(go())
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: run {run_id} can continue with `podium resume {run_id}`", err=True
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if isinstance(display, PlainStream):
+        display.close()
+    return result
+
+
+def _finish(
+    result: RunResult,
+    agent: str,
+    json_out: bool,
+    *,
+    fail_exit: bool = True,
+    store: str | None = None,
+    lines: bool = False,
+) -> None:
+    """Print what the run came to (`lines`: as the last of `--stream --json`'s JSON lines,
+    on one line) and exit 1 if it failed."""
+    if json_out:
+        data = {"agent": agent, **result.to_dict()}
+        typer.echo(json.dumps(to_plain(data), ensure_ascii=False) if lines else render.dumps(data))
+    else:
+        render.print_result(result, agent, store)
     if fail_exit and result.status == RunStatus.FAILED:
         raise typer.Exit(EXIT_FAILED)
 
@@ -263,35 +376,70 @@ def run(
         str | None, typer.Option("--input", "-i", help="JSON input, or @file with JSON.")
     ] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Id for the new run.")] = None,
+    budget: BudgetOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
+    stream: StreamOpt = False,
 ) -> None:
     """Run an agent on an input and show the result."""
     with usage_errors():
+        limits = parse_budget(budget)
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
         st = make_store(store)
         rid = run_id or new_run_id()
-        result = _drive(
-            st, lambda rt: rt.run(agent, value, run_id=rid, target=stored), rid, json_out
-        )
-    _finish(result, agent.name, json_out)
+        if stream:
+            result = _drive_stream(
+                st,
+                lambda rt: rt.stream(agent, value, run_id=rid, target=stored, budget=limits),
+                rid,
+                json_out,
+            )
+        else:
+            result = _drive(
+                st,
+                lambda rt: rt.run(agent, value, run_id=rid, target=stored, budget=limits),
+                rid,
+                json_out,
+            )
+    _finish(result, agent.name, json_out, store=store, lines=stream)
 
 
 @app.command()
-def resume(run_id: RunArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+def resume(
+    run_id: RunArg,
+    target: TargetsOpt = None,
+    budget: BudgetOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    stream: StreamOpt = False,
+) -> None:
     """Continue a run that crashed, was interrupted or waits: completed steps are replayed
-    from the journal, the rest run."""
+    from the journal, the rest run. Its stored target loads only if trusted (--target). It
+    keeps its budget, counting on from what it spent; --budget replaces it."""
     with usage_errors():
+        limits = parse_budget(budget)
         st = make_store(store)
         if store_is_absent(st):
             raise UnknownRunError(run_id)
         record = _read(st, lambda rt: rt.get_run(run_id))
-        agent = None
-        if record.target and record.status != RunStatus.COMPLETED:
-            agent, _ = load_agent(record.target)
-        result = _drive(make_store(store), lambda rt: rt.resume(run_id, agent), run_id, json_out)
-    _finish(result, record.agent, json_out)
+        if stream:
+            result = _drive_stream(
+                make_store(store),
+                lambda rt: rt.stream_resume(run_id, budget=limits),
+                run_id,
+                json_out,
+                target or (),
+            )
+        else:
+            result = _drive(
+                make_store(store),
+                lambda rt: rt.resume(run_id, budget=limits),
+                run_id,
+                json_out,
+                target or (),
+            )
+    _finish(result, record.agent, json_out, store=store, lines=stream)
 
 
 @app.command("runs")
@@ -367,10 +515,22 @@ def _status(value: str) -> RunStatus:
 
 def main() -> None:
     """The `podium` console script."""
+    _project_last()
     app()
 
 
+def _project_last() -> None:
+    """`python -m podium` puts the working directory first on `sys.path`, where a file of
+    the project (a `json.py`, a `yaml/`) would shadow the installed module a target needs:
+    move it last, after installed packages."""
+    cwd = os.getcwd()
+    here = [p for p in sys.path if p in ("", cwd)]
+    if here:
+        sys.path[:] = [p for p in sys.path if p not in ("", cwd)] + here
+
+
 # Commands kept in their own modules register themselves on `app`.
+from podium.cli import cost as _cost  # noqa: E402, F401
 from podium.cli import inbox as _inbox  # noqa: E402, F401
 from podium.cli import ops as _ops  # noqa: E402, F401
 from podium.cli import spec as _spec  # noqa: E402, F401

@@ -20,20 +20,21 @@ import typer
 from podium.agents.human import Decision
 from podium.cli import render
 from podium.cli.app import (
+    EXIT_FAILED,
     JsonOpt,
     RunArg,
     StoreOpt,
+    TargetsOpt,
     _drive,
     _finish,
     _read,
     app,
-    load_agent,
     make_store,
     parse_input,
     store_is_absent,
     usage_errors,
 )
-from podium.errors import UnknownRunError, UsageError
+from podium.errors import SweepFailed, UnknownRunError, UsageError
 from podium.runtime.records import RunStatus
 from podium.runtime.runtime import RunResult, Runtime
 from podium.runtime.waiting import WaitingRequest
@@ -42,7 +43,14 @@ CommentOpt = Annotated[str, typer.Option("--comment", "-m", help="Why; kept with
 StepOpt = Annotated[
     str | None, typer.Option("--step", help="The waiting step, when a run waits at several.")
 ]
-ByOpt = Annotated[str | None, typer.Option("--by", help="Who decides (default: $USER).")]
+ByOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--by",
+        help="Who decides, as you name them (default: $USER). The account running this "
+        "command is recorded beside it in any case.",
+    ),
+]
 
 
 @app.command()
@@ -82,15 +90,16 @@ def approve(
     ] = None,
     step: StepOpt = None,
     by: ByOpt = None,
+    target: TargetsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Approve what a waiting run proposes (optionally edited) and resume it."""
     with usage_errors():
-        edited = None if edit is None else parse_input(edit)
-        decision = Decision(approved=True, comment=comment, edited=edited, by=_who(by))
-        result, agent = _decide(store, run_id, decision, step, json_out)
-    _finish(result, agent, json_out)
+        edited = None if edit is None else parse_input(edit, "--edit")
+        decision = Decision.approve(edited, comment=comment, by=_who(by))
+        result, agent = _decide(store, run_id, decision, step, json_out, target)
+    _finish(result, agent, json_out, store=store)
 
 
 @app.command()
@@ -99,6 +108,7 @@ def reject(
     comment: CommentOpt = "",
     step: StepOpt = None,
     by: ByOpt = None,
+    target: TargetsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -106,9 +116,9 @@ def reject(
     with usage_errors():
         if not comment.strip():
             raise UsageError("reject needs --comment: say why, it is kept with the run")
-        decision = Decision(approved=False, comment=comment, by=_who(by))
-        result, agent = _decide(store, run_id, decision, step, json_out)
-    _finish(result, agent, json_out, fail_exit=False)
+        decision = Decision.reject(comment, by=_who(by))
+        result, agent = _decide(store, run_id, decision, step, json_out, target)
+    _finish(result, agent, json_out, fail_exit=False, store=store)
 
 
 @app.command()
@@ -117,51 +127,72 @@ def answer(
     value: Annotated[str, typer.Argument(help="The answer: JSON, or @file.")],
     step: StepOpt = None,
     by: ByOpt = None,
+    target: TargetsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Answer the question a waiting run asks (a HumanAgent) and resume it."""
+    """Answer the question a waiting run asks (a HumanAgent, a router's triage, an effect
+    whose outcome is unknown) and resume it."""
     with usage_errors():
-        decision = Decision(approved=True, answer=_answer(value), by=_who(by))
-        result, agent = _decide(store, run_id, decision, step, json_out)
-    _finish(result, agent, json_out)
+        decision = Decision.answer(_answer(value), by=_who(by))
+        result, agent = _decide(store, run_id, decision, step, json_out, target)
+    _finish(result, agent, json_out, store=store)
 
 
 @app.command()
-def sweep(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
-    """Resume waiting runs whose deadline passed, so their timeout rule applies."""
+def sweep(target: TargetsOpt = None, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """Resume waiting runs whose deadline passed, so their timeout rule applies. A run that
+    cannot be resumed is reported and the others still are; the exit code is then 1."""
     with usage_errors():
         st = make_store(store)
-        results: list[RunResult] = (
-            [] if store_is_absent(st) else _drive(st, _sweep, "sweep", json_out)
+        results, failures = (
+            ([], {}) if store_is_absent(st) else _drive(st, _sweep, "sweep", json_out, target or ())
         )
     if json_out:
-        typer.echo(render.dumps([r.to_dict() for r in results]))
+        rows = [{**r.to_dict(), "resumed": True} for r in results]
+        rows += [{"run_id": k, "resumed": False, "error": v} for k, v in failures.items()]
+        typer.echo(render.dumps(rows))
     else:
         typer.echo(f"{len(results)} overdue run(s) resumed")
         for r in results:
             typer.echo(f"  {r.run_id}  {r.status}  {r.error or ''}")
+        if failures:
+            typer.echo(f"{len(failures)} overdue run(s) not resumed")
+        for run_id, why in failures.items():
+            typer.echo(f"  {run_id}  not resumed: {why}")
+    if failures:
+        raise typer.Exit(EXIT_FAILED)
 
 
-async def _sweep(rt: Runtime) -> list[RunResult]:
-    return await rt.sweep()
+async def _sweep(rt: Runtime) -> tuple[list[RunResult], dict[str, str]]:
+    try:
+        return await rt.sweep(), {}
+    except SweepFailed as e:
+        return e.results, e.failures
 
 
 def _decide(
-    store: str | None, run_id: str, decision: Decision, step: str | None, json_out: bool
+    store: str | None,
+    run_id: str,
+    decision: Decision,
+    step: str | None,
+    json_out: bool,
+    targets: list[str] | None,
 ) -> tuple[RunResult, str]:
+    """Record `decision` and resume: the runtime checks it fits and loads the run's stored
+    target only if trusted, both before anything is written."""
     st = make_store(store)
     if store_is_absent(st):
         raise UnknownRunError(run_id)
     record = _read(st, lambda rt: rt.get_run(run_id))
     if record.status != RunStatus.WAITING:
         raise UsageError(f"run {run_id} is {record.status}, not waiting for a decision")
-    agent = load_agent(record.target)[0] if record.target else None
     result = _drive(
         make_store(store),
-        lambda rt: rt.resume(run_id, agent, decision=decision, step=step),
+        lambda rt: rt.resume(run_id, decision=decision, step=step),
         run_id,
         json_out,
+        targets or (),
     )
     return result, record.agent
 
@@ -169,7 +200,7 @@ def _decide(
 def _answer(value: str) -> Any:
     """JSON if it parses, else the text as it is (a person types words)."""
     try:
-        return parse_input(value)
+        return parse_input(value, "answer")
     except UsageError:
         if value.startswith("@"):
             raise

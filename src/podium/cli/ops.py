@@ -18,9 +18,11 @@ import typer
 
 from podium.cli import render
 from podium.cli.app import (
+    BudgetOpt,
     JsonOpt,
     RunArg,
     StoreOpt,
+    TargetsOpt,
     _drive,
     _finish,
     _load_run,
@@ -30,6 +32,7 @@ from podium.cli.app import (
     load_agent,
     make_store,
     opened,
+    parse_budget,
     parse_input,
     store_is_absent,
     usage_errors,
@@ -86,13 +89,17 @@ async def _entry(rt: Runtime, run_id: str) -> dict[str, Any]:
 
 
 @dlq.command("requeue")
-def dlq_requeue(run_id: RunArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
-    """Resume a dead-lettered run from its last completed step."""
+def dlq_requeue(
+    run_id: RunArg, target: TargetsOpt = None, store: StoreOpt = None, json_out: JsonOpt = False
+) -> None:
+    """Resume a dead-lettered run from its last completed step (its stored target loads
+    only if trusted: see --target)."""
     with usage_errors():
         record, _, _ = _load_run(store, run_id, events=False)
-        agent = load_agent(record.target)[0] if record.target else None
-        result = _drive(make_store(store), lambda rt: rt.requeue(run_id, agent), run_id, json_out)
-    _finish(result, record.agent, json_out)
+        result = _drive(
+            make_store(store), lambda rt: rt.requeue(run_id), run_id, json_out, target or ()
+        )
+    _finish(result, record.agent, json_out, store=store)
 
 
 @dlq.command("discard")
@@ -111,10 +118,12 @@ def submit(
     target: Annotated[str, typer.Argument(help="module:object, file.py:object or a YAML file.")],
     input: Annotated[str | None, typer.Option("--input", "-i", help="JSON, or @file.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Id for the run.")] = None,
+    budget: BudgetOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Queue a run for workers and print its id."""
     with usage_errors():
+        limits = parse_budget(budget)
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
         st = make_store(store)
@@ -123,7 +132,7 @@ def submit(
             rt = Runtime(st)
             try:
                 await opened(rt, st)
-                return await rt.submit(agent, value, run_id=run_id, target=stored)
+                return await rt.submit(agent, value, run_id=run_id, target=stored, budget=limits)
             finally:
                 await rt.close()
 
@@ -138,18 +147,24 @@ def worker(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit when none is left.")
     ] = False,
+    target: TargetsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Drive queued runs. SIGTERM: take no new runs, let running steps finish, park the rest
-    (still `running`, resumable by any worker)."""
+    (still `running`, resumable by any worker). A run's stored target loads only if trusted:
+    with --target, only those agents run; a run it refuses counts in `errors`."""
     with usage_errors():
         _seconds("--lease", lease)
         _seconds("--grace", grace)
         st = make_store(store)
+        pinned = target or ()
+        if pinned:  # fail now, not once per run, if a pinned target itself does not load
+            for ref in pinned:
+                load_agent(ref)
 
         async def go() -> Any:
-            rt = Runtime(st)
+            rt = Runtime(st, targets=pinned)
             try:
                 await opened(rt, st)
                 return await rt.work(

@@ -49,6 +49,7 @@ class ProgressView:
         self.max_rows = max_rows
         self.rows: dict[str, _Row] = {}
         self.run_status = "running"
+        self.usd = 0.0  # spent so far: every finished model step's cost, failed ones too
         self._t0 = time.perf_counter()
         self._t1: float | None = None
 
@@ -73,13 +74,16 @@ class ProgressView:
             row.duration = event.duration
             if event.usage is not None:
                 row.tokens = event.usage.total_tokens
+                self.usd += event.usage.usd
 
     def __rich__(self) -> RenderableType:
         rows = list(self.rows.values())
         done = sum(1 for r in rows if r.status != "running")
         elapsed = (self._t1 or time.perf_counter()) - self._t0
+        cost = f"  [magenta]${self.usd:,.4f}[/]" if self.usd else ""
         header = Text.from_markup(
-            f"[bold]{escape(self.run_status)}[/]  {elapsed:.1f}s  {done}/{len(rows)} steps finished"
+            f"[bold]{escape(self.run_status)}[/]  {elapsed:.1f}s  "
+            f"{done}/{len(rows)} steps finished{cost}"
         )
         table = Table.grid(padding=(0, 1))
         for _ in range(5):

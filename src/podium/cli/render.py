@@ -8,6 +8,7 @@ a terminal.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Sequence
 from functools import cache
@@ -17,7 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from podium.runtime.records import RunRecord, RunStatus, StepRecord
+from podium.errors import Suspended, format_spend
+from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult
 from podium.runtime.serde import to_plain
 
@@ -82,21 +84,69 @@ def _value(value: Any) -> str:
     return value if isinstance(value, str) else dumps(value)
 
 
-def print_result(result: RunResult, agent: str) -> None:
-    """The end of `podium run` / `podium resume`: status, run id, then output or error."""
+def money(usd: float) -> str:
+    """Dollars as the CLI shows them: four decimals, since one call costs fractions of a cent."""
+    return f"${usd:,.4f}"
+
+
+def budget_warning(event: Event) -> str | None:
+    """The warning line for a `budget.alert` event (None for any other event)."""
+    if event.kind != "budget.alert" or not event.data:
+        return None
+    d = event.data
+    limit = str(d.get("limit"))
+    spent, maximum = float(d.get("spent", 0)), float(d.get("max", 0))
+    return (
+        f"warning: {d.get('scope')} budget: {limit} at {float(d.get('fraction', 0)):.0%} "
+        f"({format_spend(limit, spent)} of {format_spend(limit, maximum)}) at {d.get('step')}"
+    )
+
+
+def print_result(result: RunResult, agent: str, store: str | None = None) -> None:
+    """The end of `podium run` / `podium resume`: status, run id, then output or error, or
+    for a waiting run what it waits for and the commands that answer it (with `--store`
+    when the user named one)."""
     out = console()
     tokens = result.usage.total_tokens
+    usd = result.usage.usd
     out.print(
         f"{_status(str(result.status))}  run [bold]{escape(result.run_id)}[/]  "
-        f"agent {escape(agent)}" + (f"  [magenta]{tokens} tokens[/]" if tokens else "")
+        f"agent {escape(agent)}"
+        + (f"  [magenta]{tokens} tokens[/]" if tokens else "")
+        + (f"  [magenta]{money(usd)}[/]" if usd else "")
     )
     if result.status == RunStatus.COMPLETED:
         print(_value(result.output))
     elif result.status == RunStatus.WAITING:
         out.print(f"waiting: {escape(result.error or '')}")
-        out.print(f"continue with: podium resume {escape(result.run_id)}")
+        where = "" if store is None else f" --store {shlex.quote(store)}"
+        for line in waiting_hints(result):
+            out.print(escape(line + where))
     else:
         out.print(f"[red]{escape(result.error or 'no error recorded')}[/]")
+
+
+def waiting_hints(result: RunResult) -> list[str]:
+    """The commands that answer what a waiting run asks: approve or reject an approval,
+    answer a question (or a triage), settle an effect of unknown outcome."""
+    rid = result.run_id
+    error = result.exception
+    request = error.payload if isinstance(error, Suspended) else None
+    kind = request.get("kind") if isinstance(request, dict) else None
+    if kind == "approval":
+        lines = [
+            f"approve:  podium approve {rid}   (--edit JSON to change what it proposes)",
+            f"reject:   podium reject {rid} --comment WHY",
+        ]
+    elif kind == "effect_unknown":
+        lines = [
+            f"it happened:     podium answer {rid} JSON   (JSON: what it returned)",
+            f"it did not:      podium approve {rid}   (runs it)",
+            f"neither, stop:   podium reject {rid} --comment WHY",
+        ]
+    else:
+        lines = [f"answer:   podium answer {rid} JSON"]
+    return [*lines, "see all that waits: podium inbox"]
 
 
 def print_runs(runs: Sequence[RunRecord]) -> None:
@@ -104,8 +154,8 @@ def print_runs(runs: Sequence[RunRecord]) -> None:
         console().print("no runs")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("run", "agent", "status", "started", "duration", "tokens"):
-        table.add_column(column, no_wrap=True)
+    for column in ("run", "agent", "status", "started", "duration", "tokens", "cost"):
+        table.add_column(column, no_wrap=True, justify="right" if column == "cost" else "left")
     table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=60)
     for r in runs:
         duration = r.updated_at - r.created_at if r.created_at else 0.0
@@ -116,6 +166,7 @@ def print_runs(runs: Sequence[RunRecord]) -> None:
             _when(r.created_at),
             f"{duration:.2f}s",
             str(r.usage.total_tokens or ""),
+            money(r.usage.usd) if r.usage.usd else "",
             escape((r.error or "")[:60]),
         )
     console().print(table)
@@ -130,7 +181,7 @@ def print_run(run: RunRecord, steps: Sequence[StepRecord]) -> None:
     usage = run.usage
     out.print(
         f"usage    {usage.input_tokens} in + {usage.output_tokens} out tokens, "
-        f"{usage.requests} requests"
+        f"{usage.requests} requests, {money(usage.usd)}"
     )
     out.print("input", style="bold")
     print(_value(to_plain(run.input)))

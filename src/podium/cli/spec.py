@@ -1,22 +1,30 @@
 """Workflow files from the terminal, without running them.
 
-    podium schema               # the JSON Schema of a workflow file
-    podium validate flow.yaml   # every problem, one per line; exit 2 if any
-    podium graph flow.yaml      # the topology as a Mermaid flowchart
+    podium schema                       # the JSON Schema of a workflow file
+    podium validate flow.yaml           # every problem, one per line; exit 2 if any
+    podium validate flow.yaml --import  # also build it, importing its Python modules
+    podium graph flow.yaml              # the topology as a Mermaid flowchart
 
-`validate` and `graph` load the spec exactly as `podium run` does (YAML, shape, then building:
-imports and pattern arguments) but never start a run and never open a store.
+`validate` reads the YAML and checks its shape, then finds every `python:` reference without
+running it: the module is located on the path (or the file next to the spec) and its source
+read for the name. Importing runs a module's code, so only `--import` (and `graph`, which
+needs the agents) does it, loading the spec exactly as `podium run` does. None of them starts
+a run or opens a store.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from podium.cli.app import EXIT_USAGE, app, usage_errors
-from podium.errors import UsageError
+from podium.errors import TargetError, UsageError
+
+T = TypeVar("T")
 
 FileArg = Annotated[str, typer.Argument(help="A YAML workflow file.", show_default=False)]
 
@@ -30,10 +38,24 @@ def schema() -> None:
 
 
 @app.command()
-def validate(file: FileArg) -> None:
-    """Check a workflow file: every problem with its path and line, or `ok: NAME (KIND)`."""
-    spec, agent = _load(file)
-    typer.echo(f"ok: {agent.name} ({spec.kind})")
+def validate(
+    file: FileArg,
+    build: Annotated[
+        bool,
+        typer.Option(
+            "--import",
+            help="Also build the workflow: imports its Python modules (running their code) "
+            "and checks pattern arguments and the names nodes refer to.",
+        ),
+    ] = False,
+) -> None:
+    """Check a workflow file: every problem with its path and line, or `ok: NAME (KIND)`.
+    Python references are located without running them, unless --import."""
+    if build:
+        spec, _ = _load(file)
+    else:
+        spec = _report(lambda: check_yaml_refs(file))
+    typer.echo(f"ok: {spec.name} ({spec.kind})")
 
 
 @app.command()
@@ -43,7 +65,8 @@ def graph(
         str, typer.Option("--direction", help="TD (top-down) or LR (left-right).")
     ] = "TD",
 ) -> None:
-    """Print a workflow's topology as a Mermaid flowchart."""
+    """Print a workflow's topology as a Mermaid flowchart. It builds the workflow, so it
+    imports the spec's Python modules (their code runs, as with `podium run`)."""
     from podium.spec.mermaid import to_mermaid
 
     with usage_errors():
@@ -54,14 +77,79 @@ def graph(
 
 
 def _load(file: str) -> tuple[Any, Any]:
-    """The spec and its agent. A malformed spec prints each problem on its own line on
-    stdout (`FILE: PATH (line N): MESSAGE`), a count on stderr, and exits 2; any other misuse
-    (no such file) is one `error:` line, as everywhere in the CLI."""
-    from podium.spec.loader import SpecProblems, load_yaml_spec
+    """The spec and its agent, built (importing the spec's modules)."""
+    from podium.spec.loader import load_yaml_spec
+
+    return _report(lambda: load_yaml_spec(file))
+
+
+def check_yaml_refs(file: str) -> Any:
+    """The validated spec of `file`, its `python:` references found without importing
+    them; `SpecProblems` listing everything wrong."""
+    from pydantic import ValidationError
+
+    from podium.spec import loader
+    from podium.spec.schema import WORKFLOW
+    from podium.spec.targets import locate_ref
+
+    path = Path(file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TargetError(f"no such file: {file}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TargetError(f"cannot read {file}: {e}") from None
+    data, root = loader._parse(text, file)
+    spec, problems = None, []
+    try:
+        spec = WORKFLOW.validate_python(data)
+    except ValidationError as e:
+        problems = loader._shape_problems(e, data, root)
+    where = loader._Builder(path.parent, root)  # only to place problems on their lines
+    for ref, loc in _refs(data, ()):
+        why = locate_ref(ref, path.parent)
+        if why is not None:
+            where.problem(loc, why)
+    problems += where.problems
+    if problems or spec is None:
+        raise loader.SpecProblems(file, sorted(problems, key=lambda p: p.line or 0))
+    return spec
+
+
+# Fields whose string value is a `module:object` reference (as the loader imports them).
+_REF_FIELDS = frozenset(
+    {"python", "when", "output_type", "answer_type", "input_type", "speaker", "until"}
+    | {"success", "outcomes"}
+)
+
+
+def _refs(data: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[str, tuple[str | int, ...]]]:
+    """Every Python reference in a spec's data, with its place."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = (*loc, key)
+            if isinstance(value, str) and (
+                value.startswith("python:") or (key in _REF_FIELDS and ":" in value)
+            ):
+                yield value, here
+            else:
+                yield from _refs(value, here)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _refs(value, (*loc, i))
+    elif isinstance(data, str) and data.startswith("python:") and loc:
+        yield data, loc
+
+
+def _report(load: Callable[[], T]) -> T:
+    """`load()`; a malformed spec prints each problem on its own line on stdout (`FILE: PATH
+    (line N): MESSAGE`), a count on stderr, and exits 2; any other misuse (no such file) is
+    one `error:` line, as everywhere in the CLI."""
+    from podium.spec.loader import SpecProblems
 
     with usage_errors():
         try:
-            return load_yaml_spec(file)
+            return load()
         except SpecProblems as e:
             for problem in e.problems:
                 typer.echo(f"{e.source}: {problem}")

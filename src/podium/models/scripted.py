@@ -12,21 +12,28 @@ Each planned response is a `ModelResponse`, a `str` (text), a `dict` (structured
 `(messages, tools, output_schema) -> one of those` (sync or async) to answer from the request.
 Every request is recorded in `.calls`; a call past the end of the script raises at once, and
 `assert_consumed()` catches responses a test planned but the code never asked for.
+
+`stream(...)` answers the same way, its text in pieces of `chunk` characters (default 16)
+and then the whole response, so streaming code can be tested without a provider.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from podium.errors import UsageError
 from podium.models.base import (
     Message,
+    ModelDelta,
+    ModelDone,
     ModelResponse,
     ModelSettings,
+    ModelStreamEvent,
     OutputSchema,
     ToolCall,
     ToolSpec,
@@ -80,8 +87,14 @@ class ScriptedModel:
         *,
         name: str = "scripted",
         usage: Usage | Sequence[Usage | None] | None = None,
+        chunk: int = 16,
     ) -> None:
+        if not isinstance(chunk, int) or chunk < 1:
+            raise UsageError(
+                f"scripted model {name!r}: chunk must be a positive int, got {chunk!r}"
+            )
         self.name = name
+        self.chunk = chunk
         self.calls: list[ModelRequest] = []
         self._fn: ScriptFunction | None = None
         self._script: list[Planned] = []
@@ -137,6 +150,31 @@ class ScriptedModel:
         tools: Sequence[ToolSpec] = (),
         output_schema: OutputSchema | None = None,
         settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        return await self._answer(messages, tools, output_schema, settings)
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        output_schema: OutputSchema | None = None,
+        settings: ModelSettings | None = None,
+    ) -> AsyncIterator[ModelStreamEvent]:
+        """The planned answer's text in `chunk`-character deltas, then the whole answer."""
+        response = await self._answer(messages, tools, output_schema, settings)
+        text = response.text
+        for start in range(0, len(text), self.chunk):
+            yield ModelDelta(text[start : start + self.chunk])
+            await asyncio.sleep(0)  # let the consumer see each piece, as a provider would
+        yield ModelDone(response)
+
+    async def _answer(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        output_schema: OutputSchema | None,
+        settings: ModelSettings | None,
     ) -> ModelResponse:
         number = len(self.calls) + 1
         self.calls.append(ModelRequest(tuple(messages), tuple(tools), output_schema, settings))

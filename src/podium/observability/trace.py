@@ -173,6 +173,9 @@ def describe(node: TraceNode) -> str:
         own = node.usage.total_tokens
         shown = f"{tokens} tok" if own in (0, tokens) else f"{tokens} tok ({own} own)"
         parts.append(f"[magenta]{shown}[/]")
+    usd = node.total_usage.usd
+    if usd:
+        parts.append(f"[magenta]${usd:,.4f}[/]")
     if node.replayed:
         parts.append("[dim]replayed[/]")
     return " ".join(parts)
@@ -187,10 +190,11 @@ def render_trace(roots: Sequence[TraceNode], run: RunRecord | None = None) -> Tr
     if run is None:
         top = Tree("[bold]run[/]")
     else:
-        tokens = run.usage.total_tokens
+        tokens, usd = run.usage.total_tokens, run.usage.usd
         top = Tree(
             f"[bold]run {escape(run.run_id)}[/] {escape(run.agent)} [dim]{run.status}[/]"
             + (f" [magenta]{tokens} tok[/]" if tokens else "")
+            + (f" [magenta]${usd:,.4f}[/]" if usd else "")
         )
     stack: list[tuple[Tree, TraceNode]] = [(top, r) for r in reversed(roots)]
     while stack:

@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from podium.agents.base import is_agent
 from podium.errors import UsageError
+
+VERDICT_FIELDS = ("done", "approved", "stop", "passed")
+
+
+def _verdict(value: Any) -> Any:
+    """A verdict as a bool: a bool itself, or the first bool field it has among `done`,
+    `approved`, `stop`, `passed` (a critic's `Review(approved=...)`, a dict)."""
+    if isinstance(value, bool):
+        return value
+    for name in VERDICT_FIELDS:
+        found = value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
+        if isinstance(found, bool):
+            return found
+    raise ValueError(
+        "a loop condition must give a bool or a verdict with a bool field "
+        f"({', '.join(VERDICT_FIELDS)})"
+    )
+
+
+Verdict = Annotated[bool, BeforeValidator(_verdict)]
+"""What a condition (a Loop's `until`, an Adaptive's `success`) answers, read as a bool."""
 
 
 def named_agents(

@@ -3,7 +3,9 @@
 Merge strategies: `"collect"` (a dict by branch name), `"vote"` (the most common answer),
 a reducer function `(results: dict) -> value`, or a synthesis agent that receives the
 `ParallelResult` and writes the final answer. With `min_success` below the number of branches
-the run goes on with what succeeded, and the gaps are named in the result.
+the run goes on with what succeeded, and the gaps are named in the result. A branch stopped
+by a budget is a gap like any other; when too few branches are left, the budget's
+`BudgetExceeded` is what the `Parallel` fails with.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, model_serializer, model_validator
 
 from podium.agents.base import AgentBase
-from podium.errors import RunError, StepFailed, Suspended, UsageError
+from podium.errors import BudgetExceeded, RunError, StepFailed, Suspended, UsageError
 from podium.patterns._common import shared_type
 from podium.runtime.serde import dumps
 
@@ -122,15 +124,20 @@ class Parallel(AgentBase[Any, ParallelResult]):
         )
         results: dict[str, Any] = {}
         gaps: dict[str, str] = {}
+        spent: BudgetExceeded | None = None
         for label, outcome in zip(self.labels, outcomes, strict=True):
             if isinstance(outcome, Suspended | asyncio.CancelledError):
                 raise outcome
             if isinstance(outcome, BaseException):
                 gaps[label] = _reason(outcome)
                 ctx.emit("parallel.gap", branch=label, reason=gaps[label])
+                if spent is None and isinstance(outcome, BudgetExceeded):
+                    spent = outcome
             else:
                 results[label] = outcome
         if len(results) < self.min_success:
+            if spent is not None:
+                raise spent
             detail = "; ".join(f"{k}: {v}" for k, v in gaps.items())
             raise QuorumNotMet(
                 f"Parallel {self.name!r}: {len(results)} of {len(self.branches)} branches "

@@ -4,6 +4,7 @@ from podium.runtime.context import RunContext, RunState
 from podium.runtime.policies import DEFAULT_RETRY, NO_RETRY, Retry
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, StepStatus, Usage
 from podium.runtime.runtime import RunResult, Runtime
+from podium.runtime.stream import RunStream
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -15,6 +16,7 @@ __all__ = [
     "RunResult",
     "RunState",
     "RunStatus",
+    "RunStream",
     "Runtime",
     "StepRecord",
     "StepStatus",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
@@ -18,9 +18,12 @@ from pydantic import ValidationError
 from podium.errors import HandoffTypeError, OutputTypeError, UsageError
 from podium.runtime.door import Call, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
-from podium.runtime.serde import describe_validation_error
+from podium.runtime.serde import answer_as, describe_validation_error
+from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
+    from podium.models.prices import Prices
+    from podium.runtime.budget import Ledger
     from podium.runtime.effects import Effect
     from podium.runtime.policies import Retry
     from podium.stores.base import Store
@@ -49,10 +52,15 @@ class RunState:
     """Shared by every step of one run."""
 
     __slots__ = (
+        "budget_door",
         "door",
         "drain",
         "effects",
+        "history",
+        "ledger",
         "listeners",
+        "live",
+        "prices",
         "prior",
         "replay",
         "replay_only",
@@ -76,11 +84,18 @@ class RunState:
         retry: Retry | None = None,
         timeout: float | None = None,
         drain: Drain | None = None,
+        live: Callable[[Event], None] | None = None,
+        prices: Prices | None = None,
+        history: list[Event] | None = None,
+        budget_door: Handler | None = None,
     ) -> None:
         self.run_id = run_id
         self.drain = drain or Drain()
         self.store = store
         self.door = door
+        # The same door with the budget slot filled, taken once a budget shows up: a run
+        # without any budget never pays for the slot.
+        self.budget_door = budget_door
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
@@ -88,8 +103,19 @@ class RunState:
         self.usage: Usage = ZERO_USAGE
         self.seq = 0
         self.listeners = listeners
+        # Someone reads this run as it happens (`Runtime.stream`): model steps stream their
+        # text to it. None, the default, costs the door nothing and models just respond.
+        self.live = live
         self.retry = retry
         self.timeout = timeout
+        self.prices = prices  # what model calls cost (None: not priced)
+        self.history = history  # a resumed run's earlier events, for its budgets
+        self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
+
+    def meter(self) -> None:
+        """Send this run's calls through the budget slot from now on."""
+        if self.budget_door is not None:
+            self.door, self.budget_door = self.budget_door, None
 
     def emit(
         self,
@@ -109,6 +135,15 @@ class RunState:
         for listener in self.listeners:
             listener(event)
 
+    def emit_delta(self, key: str, agent: str, attempt: int, text: str) -> None:
+        """A piece of a model step's text, for the live reader only: deltas are neither
+        journaled nor counted in `seq` (the step's journaled answer holds the whole text)."""
+        live = self.live
+        if live is not None:
+            event = Event(self.run_id, self.seq, time.time(), DELTA, key, agent, attempt)
+            event.data = {"text": text}
+            live(event)
+
 
 class RunContext:
     """Handed to every agent: where it is in the run, and the door to other agents and tools."""
@@ -127,7 +162,7 @@ class RunContext:
 
     @property
     def usage(self) -> Usage:
-        """Tokens and requests the whole run has spent so far."""
+        """Tokens, requests and dollars the whole run has spent so far."""
         return self._run.usage
 
     def previous(self) -> StepRecord | None:
@@ -152,12 +187,16 @@ class RunContext:
         timeout: float | None = _UNSET,
         retry: Retry | None = _UNSET,
         sender: str | None = None,
+        expect: Any = None,
     ) -> Any:
         """Hand `input` to `agent` through the door and return its output.
 
         The step key is deterministic (parent key, agent name, a counter of that name here), so
         on resume a completed call returns its journaled output instead of running again.
         `sender` names the agent whose output `input` is, for type errors (default: this one).
+        `expect` is the type the caller needs back (a pattern asking a role agent for a
+        `Plan`, say): the output, journaled as the agent gave it, is returned as that type,
+        or the call fails with `OutputTypeError` naming the agent, its step and the field.
         """
         check = getattr(agent, "check_input", None)
         if check is not None:
@@ -167,7 +206,12 @@ class RunContext:
                 raise HandoffTypeError(
                     sender or self.agent_name, agent.name, describe_validation_error(e)
                 ) from None
-        return await self._through_door(agent, "agent", input, timeout, retry)
+        run = self._run
+        if run.budget_door is not None and getattr(agent, "budget", None) is not None:
+            run.meter()  # an agent with a budget: its calls, and all below, are metered
+        call = self._call(agent, "agent", input, timeout, retry)
+        output = await self._enter(call)
+        return output if expect is None else answer_as(expect, output, call.name, call.key)
 
     async def use(self, tool: Any, args: dict[str, Any] | None = None) -> Any:
         """Call a tool through the door with keyword arguments `args`."""
@@ -194,6 +238,9 @@ class RunContext:
     async def _through_door(
         self, target: Any, kind: str, input: Any, timeout: Any, retry: Any
     ) -> Any:
+        return await self._enter(self._call(target, kind, input, timeout, retry))
+
+    def _call(self, target: Any, kind: str, input: Any, timeout: Any, retry: Any) -> Call:
         run = self._run
         if retry is _UNSET:
             retry = getattr(target, "retry", None) or run.retry
@@ -206,13 +253,17 @@ class RunContext:
                 f"characters (at most {MAX_KEY_LENGTH}): the run tree is nested too deeply, or "
                 "its names are too long, to be journaled"
             )
-        call = Call(run, self.key, target, kind, key, input, retry, timeout)
-        if key.count("/") % FRESH_STACK_EVERY == 0:
-            # Each level of nesting stacks a dozen Python frames (door, middlewares, pattern),
-            # so about 90 nested patterns would reach Python's recursion limit. Every so many
-            # levels the call goes on in a task of its own, which starts on a fresh stack.
-            return await asyncio.ensure_future(run.door(call))
-        return await run.door(call)
+        return Call(run, self.key, target, kind, key, input, retry, timeout)
+
+    def _enter(self, call: Call) -> Awaitable[Any]:
+        """The door for `call`, to be awaited. Each level of nesting stacks a dozen Python
+        frames (door, middlewares, pattern), so about 90 nested patterns would reach Python's
+        recursion limit: every so many levels the call goes on in a task of its own, which
+        starts on a fresh stack."""
+        door = self._run.door(call)
+        if call.key.count("/") % FRESH_STACK_EVERY == 0:
+            return asyncio.ensure_future(door)
+        return door
 
     def __repr__(self) -> str:
         return f"RunContext(run_id={self.run_id!r}, key={self.key!r})"

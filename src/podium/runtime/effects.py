@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podium.errors import Rejected, Suspended
+from podium.runtime.waiting import Decision
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunState
@@ -80,13 +81,13 @@ async def settle_unfinished(call: Call) -> Any:
         "args": call.input,
         "idempotency_key": f"{run.run_id}:{call.key}",
     }
-    decision = await RunContext(run, call.key, call.name).invoke(ask, "human", request)
-    if isinstance(decision, dict):
-        if decision.get("approved") is False:
-            raise Rejected(call.key, decision.get("comment") or "effect outcome unknown", None)
-        if decision.get("answer") is not None:
-            return decision["answer"]
-    return RUN
+    answered = await RunContext(run, call.key, call.name).invoke(ask, "human", request)
+    decision = Decision.model_validate(answered)
+    if decision.action == "reject":
+        raise Rejected(call.key, decision.comment or "effect outcome unknown", decision.by)
+    if decision.action == "answer":
+        return decision.answer  # it happened, with this result
+    return RUN  # approved: it did not happen, run it
 
 
 class _AskAboutEffect:

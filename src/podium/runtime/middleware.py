@@ -9,11 +9,11 @@ import asyncio
 import time
 from typing import Any
 
-from podium.errors import Parked, Rejected, StepFailed, StepTimeout, Suspended
+from podium.errors import BudgetExceeded, Parked, Rejected, StepFailed, StepTimeout, Suspended
 from podium.runtime.context import execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
-from podium.runtime.records import StepRecord, StepStatus
+from podium.runtime.records import StepRecord, StepStatus, Usage
 
 
 async def replay(call: Call, nxt: Handler) -> Any:
@@ -41,9 +41,15 @@ async def replay(call: Call, nxt: Handler) -> Any:
 
 
 async def events(call: Call, nxt: Handler) -> Any:
-    """Emit started / completed / failed / suspended with duration, attempt and usage."""
+    """Emit started / completed / failed / suspended with duration, attempt and usage. A
+    model step's `step.started` names the model (`podium cost` groups by it)."""
     run = call.run
-    run.emit("step.started", call.key, call.name, 1, data={"kind": call.kind})
+    data: dict[str, Any] = {"kind": call.kind}
+    if call.kind == "model":
+        model = getattr(call.target, "model_name", None)
+        if model:
+            data["model"] = model
+    run.emit("step.started", call.key, call.name, 1, data=data)
     t0 = time.perf_counter()
     try:
         output = await nxt(call)
@@ -67,6 +73,7 @@ async def events(call: Call, nxt: Handler) -> Any:
             call.name,
             call.attempt,
             time.perf_counter() - t0,
+            call.usage,  # failed attempts were paid for: a live view counts them
             data={"error": f"{type(e).__name__}: {e}"},
         )
         raise
@@ -77,8 +84,11 @@ async def events(call: Call, nxt: Handler) -> Any:
 
 
 async def journal(call: Call, nxt: Handler) -> Any:
-    """Write `started` before and the final state after; account usage to the run. While the
-    runtime drains (shutdown), park the run here instead of starting the step."""
+    """Write `started` before and the final state after; account usage to the run (of a
+    failed step too: its attempts were paid for). A step that failed in an earlier process
+    and runs again keeps what its earlier attempts spent in its row (the run counted it when
+    it resumed). While the runtime drains (shutdown), park the run here instead of starting
+    the step."""
     run = call.run
     if run.drain.on:
         raise Parked(call.key, "the worker is shutting down")
@@ -90,6 +100,8 @@ async def journal(call: Call, nxt: Handler) -> Any:
     if effect:
         return await _journal_effect(call, nxt, rec)
     store.record_started(rec)
+    earlier = run.prior.get(call.key) if run.prior else None
+    carried = None if earlier is None else earlier.usage
     try:
         output = await nxt(call)
     except asyncio.CancelledError:
@@ -97,14 +109,16 @@ async def journal(call: Call, nxt: Handler) -> Any:
     except Suspended as s:
         if s.step != call.key:
             raise  # a parent of the waiting step: not finished, re-entered on resume
-        _finish(rec, call, StepStatus.SUSPENDED, s.payload, s.reason)
+        _finish(rec, call, StepStatus.SUSPENDED, s.payload, s.reason, carried)
         await store.record_finished(rec)
         raise
     except BaseException as e:
-        _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}")
+        _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}", carried)
+        if call.usage is not None:  # a failed model step's attempts were paid for too
+            run.usage = run.usage + call.usage
         await store.record_finished(rec)
         raise
-    _finish(rec, call, StepStatus.COMPLETED, output, None)
+    _finish(rec, call, StepStatus.COMPLETED, output, None, carried)
     if call.usage is not None:
         run.usage = run.usage + call.usage
     await store.record_finished(rec)
@@ -141,26 +155,35 @@ async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
 
 
 def _finish(
-    rec: StepRecord, call: Call, status: StepStatus, output: Any, error: str | None
+    rec: StepRecord,
+    call: Call,
+    status: StepStatus,
+    output: Any,
+    error: str | None,
+    carried: Usage | None = None,
 ) -> None:
     rec.status = status
     rec.output = output
     rec.error = error
     rec.attempt = call.attempt
-    rec.usage = call.usage
+    usage = call.usage
+    if carried is not None:
+        usage = carried if usage is None else carried + usage
+    rec.usage = usage
     rec.ended_at = time.time()
 
 
 async def retry(call: Call, nxt: Handler) -> Any:
     """Retry what the policy calls transient, with backoff; wrap the final failure in
-    `StepFailed` once, at the step where it happened, so it names agent and step."""
+    `StepFailed` once, at the step where it happened, so it names agent and step. An
+    exhausted budget passes as itself: it names the budget and the refused step already."""
     policy = call.retry
     attempt = 1
     while True:
         call.attempt = attempt
         try:
             return await nxt(call)
-        except (Suspended, asyncio.CancelledError, StepFailed, Rejected):
+        except (Suspended, asyncio.CancelledError, StepFailed, Rejected, BudgetExceeded):
             raise
         except Exception as e:
             if policy is None or not policy.should_retry(e, attempt):

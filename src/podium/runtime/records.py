@@ -32,29 +32,54 @@ class StepStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens and requests spent; adds up with `+`."""
+    """Tokens and requests spent; adds up with `+`.
+
+    `input_tokens` counts every token the model read, cached or not, so totals compare across
+    providers. `cache_read_tokens` and `cache_write_tokens` say how many of those input tokens
+    were read from, or written to, a provider's prompt cache (Anthropic's
+    `cache_read_input_tokens` / `cache_creation_input_tokens`): a part of `input_tokens`, not
+    an addition to it.
+
+    `usd` is what those tokens cost at the runtime's prices (`podium.models.prices`), set when
+    a model step is priced; 0 for a model nobody priced (local, scripted). The cache fields and
+    `usd` are left out of `to_dict` while zero, so rows written before they existed and rows
+    written without them look the same.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     requests: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    usd: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.requests + other.requests,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.usd + other.usd,
         )
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
-    def to_dict(self) -> dict[str, int]:
-        return {
+    def to_dict(self) -> dict[str, int | float]:
+        data: dict[str, int | float] = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "requests": self.requests,
         }
+        if self.cache_read_tokens:
+            data["cache_read_tokens"] = self.cache_read_tokens
+        if self.cache_write_tokens:
+            data["cache_write_tokens"] = self.cache_write_tokens
+        if self.usd:
+            data["usd"] = round(self.usd, 10)  # no float noise from summing in the rows
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Usage:
@@ -64,6 +89,9 @@ class Usage:
             int(data.get("input_tokens", 0)),
             int(data.get("output_tokens", 0)),
             int(data.get("requests", 0)),
+            int(data.get("cache_read_tokens", 0)),
+            int(data.get("cache_write_tokens", 0)),
+            float(data.get("usd", 0.0)),
         )
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -27,10 +29,14 @@ from podium.errors import (
     RunError,
     RunTimeout,
     Suspended,
+    SweepFailed,
+    TargetError,
     UnknownRunError,
     UsageError,
 )
+from podium.models.prices import Prices, resolve_prices
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
+from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
 from podium.runtime.context import Drain, RunState, execute
 from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Middleware, build_chain, compose
@@ -38,6 +44,7 @@ from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
+from podium.runtime.probe import check_decision
 from podium.runtime.records import (
     Event,
     RunRecord,
@@ -47,11 +54,17 @@ from podium.runtime.records import (
     Usage,
 )
 from podium.runtime.serde import describe_validation_error, to_plain
-from podium.runtime.waiting import WaitingRequest, decided_step, waiting_requests
+from podium.runtime.stream import RunStream
+from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
 
+if TYPE_CHECKING:
+    from podium.observability.cost import CostReport
+
 T = TypeVar("T")
+
+logger = logging.getLogger("podium")
 
 
 @dataclass(slots=True)
@@ -91,10 +104,12 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class _Limits:
-    """Per-run policy: the default retry for its calls and the deadline of the whole run."""
+    """Per-run policy: the default retry for its calls, the deadline of the whole run, and
+    the run's budget."""
 
     retry: Retry | None
     deadline: float | None
+    budget: Budget | None = None
 
 
 def new_run_id() -> str:
@@ -111,7 +126,15 @@ class Runtime:
     set one on the agents and models that call flaky endpoints). `breakers` is where breaker
     state lives: shared by every runtime of the process unless given; a `redis://` URL (or
     `PODIUM_REDIS_URL`) shares it across processes. `middleware` fills or replaces slots of
-    the door (`podium.runtime.door.SLOTS`).
+    the door (`podium.runtime.door.SLOTS`). `targets` pins the stored targets this runtime
+    may load to resume a run given without its agent (see `podium.spec.targets`: by default,
+    with `PODIUM_TARGETS` and the project's `[tool.podium] targets` unset, those inside the
+    project directory and installed modules).
+
+    `prices` is what model calls cost (see `podium.models.prices`): a `Prices`, a mapping of
+    model name to `{input, output, cached_input, cache_write}` dollars per million tokens, or
+    a JSON or YAML file of them, laid over the defaults and `PODIUM_PRICES`.
+    `on_budget_alert` is called with a `BudgetAlert` when a budget passes its alert mark.
     """
 
     def __init__(
@@ -125,6 +148,9 @@ class Runtime:
         breaker: Breaker | None = None,
         breakers: Board | str | None = None,
         lease: float = 30.0,
+        targets: Sequence[str] = (),
+        prices: Prices | Mapping[str, Any] | str | Path | None = None,
+        on_budget_alert: AlertHandler | None = None,
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -134,14 +160,22 @@ class Runtime:
         self.retry = retry
         self.timeout = timeout
         self.breakers: Board = default_board(breakers)
+        self.prices: Prices = resolve_prices(prices)
         builtins = {
             **BUILTINS,
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
+        # Two chains: without the budget slot for runs with no budget anywhere (it costs them
+        # nothing), with it for runs that have one, or switch to it when an agent brings one.
         chain = build_chain(builtins, middleware)
+        metered = build_chain(
+            {**builtins, "budget": budget_middleware(on_budget_alert)}, middleware
+        )
         self._door = compose(chain, execute)
         self._replay_door = compose([replay, *chain], execute)
+        self._metered_door = compose(metered, execute)
+        self._metered_replay_door = compose([replay, *metered], execute)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._drain = Drain()
@@ -152,6 +186,7 @@ class Runtime:
         self.lease = lease
         self._beat: asyncio.Task[None] | None = None
         self._cancel_requested: set[str] = set()
+        self.targets = tuple(targets)
 
     # store lifecycle -----------------------------------------------------------------------
     async def open(self) -> Store:
@@ -200,32 +235,79 @@ class Runtime:
         target: str | None = None,
         retry: Retry | None = None,
         deadline: float | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Start a run of `agent` on `input` and wait for it to finish, suspend or fail.
 
         `target` is how another process can load `agent` again to resume it (`module:object`
-        or a YAML path); for `@agent` functions it is found on its own. `retry` replaces the
+        or a YAML path). Without it, it is found on its own when `agent` is a module-level
+        name of an importable module; when it cannot be (an agent built inside a function,
+        or in a script run as a file), or another process would not trust it, the `podium`
+        logger warns and says what to do. `retry` replaces the
         runtime's default retry policy for this run; `deadline` (seconds) bounds the whole run:
         past it every running branch is cancelled and the run fails (completed steps stay
-        journaled, so a resume continues from them).
+        journaled, so a resume continues from them). `budget` limits what the whole run may
+        spend (see `podium.Budget`); it is stored with the run, so a resume or a worker keeps
+        it, and past it the run fails with `BudgetExceeded`.
         """
         input = _check_root_input(agent, input)
+        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
+        return await self._start(agent, input, run_id or new_run_id(), target, limits, None)
+
+    def stream(
+        self,
+        agent: Any,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        target: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        budget: Budget | None = None,
+    ) -> RunStream:
+        """Start a run as `run` does, and read its events as they happen:
+
+            async with rt.stream(agent, input) as stream:
+                async for event in stream:
+                    ...                        # "model.delta": event.data["text"]
+            result = await stream.result()
+
+        The stream ends after the run's last event (`run.completed`, `run.failed`,
+        `run.waiting`, `run.cancelled`, `run.parked`). Model steps stream their text as
+        `model.delta` events, to this reader only (never to the store or to `subscribe`d
+        listeners). The run never waits for the reader (see `RunStream`). Bad input raises
+        `UsageError` here, before anything is written.
+        """
+        input = _check_root_input(agent, input)
+        rid = run_id or new_run_id()
+        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
+        return RunStream(rid, lambda live: self._start(agent, input, rid, target, limits, live))
+
+    async def _start(
+        self,
+        agent: Any,
+        input: Any,
+        run_id: str,
+        target: str | None,
+        limits: _Limits,
+        live: Callable[[Event], None] | None,
+    ) -> RunResult:
         store = await self.open()
-        run_id = run_id or new_run_id()
         now = time.time()
         record = RunRecord(
             run_id,
             agent.name,
             RunStatus.RUNNING,
             input=input,
-            target=target or getattr(agent, "target", None),
+            target=self._target_of(agent, target, run_id),
             created_at=now,
             updated_at=now,
         )
         await store.create_run(record)
+        if limits.budget is not None:
+            await store.kv_put(BUDGET_KV, run_id, limits.budget.to_dict())
         await store.kv_claim(LEASE, run_id, self.owner, self.lease)
-        limits = _Limits(retry or self.retry, deadline)
-        return await self._drive(store, agent, input, run_id, None, 0, limits=limits)
+        return await self._drive(store, agent, input, run_id, None, 0, limits=limits, live=live)
 
     async def resume(
         self,
@@ -236,14 +318,54 @@ class Runtime:
         step: str | None = None,
         retry: Retry | None = None,
         deadline: float | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Continue a run that crashed, was interrupted, or waits: completed steps return their
         journaled output, the rest run. A completed run just returns its result.
-        `retry` and `deadline` apply to this resumption, as in `run`.
+        `retry` and `deadline` apply to this resumption, as in `run`. The run keeps the budget
+        it was started with, counting on from what it spent; `budget` replaces it (to give a
+        run that ran out more room), and is stored in its place.
 
-        `decision` answers a waiting run: it is recorded as the output of the step that waits
-        (`step`, needed only when several wait), then the run continues from there.
+        `decision` answers a waiting run (`Decision.approve()`, `Decision.reject(comment)`,
+        `Decision.answer(value)`): it is recorded as the output of the step that waits (`step`,
+        needed only when several wait), then the run continues from there. A decision that
+        does not say what was decided, does not fit the request, or that the asking agent
+        refuses (an edit or answer of the wrong type) raises `UsageError`, and nothing is
+        written.
         """
+        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
+        return await self._resume(run_id, agent, decision, step, limits, None)
+
+    def stream_resume(
+        self,
+        run_id: str,
+        agent: Any = None,
+        *,
+        decision: Any = None,
+        step: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        budget: Budget | None = None,
+    ) -> RunStream:
+        """Resume a run as `resume` does, and read its events as they happen (see `stream`).
+        Steps completed before are not run again, so their text is not streamed again:
+        each shows as one `step.replayed` event. Misuse (an unknown run, a decision that
+        does not fit) raises from the first read, before anything is written."""
+        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
+        return RunStream(
+            run_id, lambda live: self._resume(run_id, agent, decision, step, limits, live)
+        )
+
+    async def _resume(
+        self,
+        run_id: str,
+        agent: Any,
+        decision: Any,
+        step: str | None,
+        limits: _Limits,
+        live: Callable[[Event], None] | None,
+    ) -> RunResult:
+        decided = None if decision is None else as_decision(decision)
         store = await self.open()
         record = await store.get_run(run_id)
         if record is None:
@@ -268,29 +390,48 @@ class Runtime:
                 raise UsageError(
                     f"run {run_id} failed and its side effects were compensated; start a new run"
                 )
-            if decision is not None:
-                answered = decided_step(run_id, steps, decision, step)
+            if decided is not None:
+                answered = decided_step(run_id, steps, decided, step)
+                await check_decision(agent, input, run_id, steps, answered)
                 await store.record_finished(answered)
                 steps = [answered if s.key == answered.key else s for s in steps]
+                decision = answered.output
         except BaseException:
             await store.kv_delete(LEASE, run_id)
             raise
         events = await store.list_events(run_id)
+        budget = await _run_budget(store, run_id, limits.budget)
         await store.update_run(run_id, status=RunStatus.RUNNING)
         seq = events[-1].seq if events else 0
-        limits = _Limits(retry or self.retry, deadline)
-        return await self._drive(store, agent, input, run_id, steps, seq, decision, limits)
+        limits = replace(limits, budget=budget)
+        return await self._drive(
+            store, agent, input, run_id, steps, seq, decision, limits, live, history=events
+        )
+
+    def _target_of(self, agent: Any, target: str | None, run_id: str) -> str | None:
+        """The target stored with a new run: the one given, else the one found by import.
+        Where no other process could resume the run from it, say so now, and how to fix it
+        (a store in memory dies with the process anyway: no search, no warning)."""
+        from podium.spec.targets import TrustedTargets, find_target
+
+        if self._store_obj.url.startswith("memory"):
+            own = getattr(agent, "target", None)
+            return target or (own if isinstance(own, str) else None)
+        stored = target or find_target(agent)
+        try:
+            why = TrustedTargets.load(self.targets).resumable(stored)
+        except TargetError as e:  # a broken [tool.podium] table: say so, run anyway
+            why = str(e)
+        if why is not None:
+            logger.warning("run %s of agent %r: %s", run_id, agent.name, why)
+        return stored
 
     def _agent_for(self, record: RunRecord, agent: Any) -> Any:
         if agent is None:
-            if not record.target:
-                raise UsageError(
-                    f"run {record.run_id} has no stored target; pass the agent: "
-                    "rt.resume(id, agent)"
-                )
-            from podium.spec.targets import load_target
+            from podium.spec.targets import TrustedTargets
 
-            agent = load_target(record.target)
+            trusted = TrustedTargets.load(self.targets)
+            agent = trusted.agent_for(record.target, record.agent, record.run_id)
         if agent.name != record.agent:
             raise UsageError(
                 f"run {record.run_id} was started with agent {record.agent!r}, not {agent.name!r}"
@@ -307,11 +448,25 @@ class Runtime:
 
     async def sweep(self) -> list[RunResult]:
         """Resume every waiting run whose request is past its deadline, so the waiting step
-        applies its timeout rule (reject, approve or escalate). Run it from cron or a worker."""
-        results = []
+        applies its timeout rule (reject, approve or escalate). Run it from cron or a worker.
+
+        A run that cannot be resumed (its target does not load, another process holds it)
+        does not stop the others: all are tried, then `SweepFailed` names each failure and
+        carries the results of the rest."""
+        results: list[RunResult] = []
+        failures: dict[str, str] = {}
         for request in await self.inbox():
-            if request.overdue and request.run_id not in self._active:
-                results.append(await self.resume(request.run_id))
+            run_id = request.run_id
+            if not request.overdue or run_id in self._active or run_id in failures:
+                continue
+            if any(r.run_id == run_id for r in results):
+                continue  # it waited at several overdue steps
+            try:
+                results.append(await self.resume(run_id))
+            except Exception as e:  # this run only: the others still get their turn
+                failures[run_id] = f"{type(e).__name__}: {e}"
+        if failures:
+            raise SweepFailed(results, failures)
         return results
 
     # workers -----------------------------------------------------------------------------
@@ -331,13 +486,16 @@ class Runtime:
         *,
         run_id: str | None = None,
         target: str | None = None,
+        budget: Budget | None = None,
     ) -> str:
         """Queue a run for workers (`rt.work()`, `podium worker`) and return its id at once.
-        The agent must be loadable by a worker: `target`, or an importable `@agent`."""
+        The agent must be loadable by a worker: `target`, or an importable `@agent`. The
+        worker that takes the run applies `budget` to it."""
         input = _check_root_input(agent, input)
-        target = target or getattr(agent, "target", None)
+        budget = _check_budget(budget)
         store = await self.open()
         run_id = run_id or new_run_id()
+        target = self._target_of(agent, target, run_id)
         now = time.time()
         record = RunRecord(
             run_id,
@@ -349,6 +507,8 @@ class Runtime:
             updated_at=now,
         )
         await store.create_run(record)
+        if budget is not None:
+            await store.kv_put(BUDGET_KV, run_id, budget.to_dict())
         await store.kv_put(QUEUE, run_id, {"at": now, "agent": agent.name})
         return run_id
 
@@ -436,9 +596,11 @@ class Runtime:
         seq: int,
         decision: Any = None,
         limits: _Limits | None = None,
+        live: Callable[[Event], None] | None = None,
+        history: list[Event] | None = None,
     ) -> RunResult:
         limits = limits or _Limits(self.retry, None)
-        state = self._new_state(store, run_id, prior_steps, seq, limits)
+        state = self._new_state(store, run_id, prior_steps, seq, limits, live, history)
         marker = state.prior.get(SAGA_KEY) if state.prior else None
         saga_error = None
         if marker is not None:  # killed while compensating: find the effects, then go on
@@ -449,6 +611,8 @@ class Runtime:
         else:
             data = None if decision is None else {"decision": to_plain(decision)}
             state.emit("run.resumed", agent=agent.name, data=data)
+        if getattr(agent, "budget", None) is not None:
+            state.meter()
         retry = getattr(agent, "retry", None) or limits.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
         call = Call(state, "", agent, "agent", "/" + agent.name, input, retry, timeout)
@@ -506,28 +670,42 @@ class Runtime:
         prior_steps: list[StepRecord] | None,
         seq: int,
         limits: _Limits,
+        live: Callable[[Event], None] | None = None,
+        history: list[Event] | None = None,
     ) -> RunState:
         replay_map = prior = None
         if prior_steps is not None:
             prior = {s.key: s for s in prior_steps}
             replay_map = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
+        door, metered = self._door, self._metered_door
+        if replay_map:
+            door, metered = self._replay_door, self._metered_replay_door
         state = RunState(
             run_id,
             store,
-            self._replay_door if replay_map else self._door,
+            door,
             replay=replay_map,
             prior=prior,
-            listeners=tuple(self._listeners),
+            listeners=(*self._listeners, live) if live is not None else tuple(self._listeners),
             retry=limits.retry,
             timeout=self.timeout,
             drain=self._drain,
+            live=live,
+            prices=self.prices,
+            history=history,
+            budget_door=metered,
         )
         state.seq = seq
-        # Completed steps never run again, so what they spent is the run's usage so far,
-        # whether the resumed run replays them one by one or inside a parent replayed whole.
-        for done in (replay_map or {}).values():
-            if done.usage is not None:
-                state.usage = state.usage + done.usage
+        # What earlier processes spent is the run's usage so far: completed steps never run
+        # again (whether replayed one by one or inside a parent replayed whole), and a failed
+        # step that runs again keeps its earlier spend in its row (see the journal).
+        for row in (prior or {}).values():
+            if row.usage is not None:
+                state.usage = state.usage + row.usage
+        if limits.budget is not None:
+            state.meter()
+            state.ledger = Ledger(prior, history)
+            state.ledger.open("", limits.budget, "run")
         return state
 
     async def _outcome(
@@ -619,17 +797,39 @@ class Runtime:
     async def events(self, run_id: str) -> list[Event]:
         return await (await self.open()).list_events(run_id)
 
+    async def cost(self, run_id: str) -> CostReport:
+        """What a run cost so far, by agent, model and step (what `podium cost` shows)."""
+        from podium.observability.cost import cost_report
+
+        store = await self.open()
+        record = await self.get_run(run_id)
+        steps = await store.load_steps(run_id)
+        events = await store.list_events(run_id)
+        return cost_report(record, steps, events, await store.kv_get(BUDGET_KV, run_id))
+
     # sync wrappers -------------------------------------------------------------------------
     def run_sync(
-        self, agent: Any, input: Any = None, *, run_id: str | None = None, target: str | None = None
+        self,
+        agent: Any,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        target: str | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """`run` for scripts and notebooks without an event loop."""
-        return self._sync(self.run(agent, input, run_id=run_id, target=target))
+        return self._sync(self.run(agent, input, run_id=run_id, target=target, budget=budget))
 
     def resume_sync(
-        self, run_id: str, agent: Any = None, *, decision: Any = None, step: str | None = None
+        self,
+        run_id: str,
+        agent: Any = None,
+        *,
+        decision: Any = None,
+        step: str | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
-        return self._sync(self.resume(run_id, agent, decision=decision, step=step))
+        return self._sync(self.resume(run_id, agent, decision=decision, step=step, budget=budget))
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         async def main() -> T:
@@ -644,6 +844,22 @@ class Runtime:
             return asyncio.run(main())
         coro.close()
         raise UsageError("run_sync cannot be called from a running event loop; use `await rt.run`")
+
+
+def _check_budget(budget: Any) -> Budget | None:
+    if budget is None or isinstance(budget, Budget):
+        return budget
+    raise UsageError(f"budget must be a podium.Budget, got {budget!r}")
+
+
+async def _run_budget(store: Store, run_id: str, given: Budget | None) -> Budget | None:
+    """The budget a resumed run goes on with: the one given (stored in place of the old), or
+    the one it was started with."""
+    if given is not None:
+        await store.kv_put(BUDGET_KV, run_id, given.to_dict())
+        return given
+    stored = await store.kv_get(BUDGET_KV, run_id)
+    return None if stored is None else Budget.from_dict(stored)
 
 
 def _check_root_input(agent: Any, input: Any) -> Any:

@@ -8,13 +8,16 @@ pydantic `TypeAdapter`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable
-from typing import Any, is_typeddict
+from typing import Annotated, Any, get_args, get_origin, is_typeddict
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json, to_jsonable_python
+
+from podium.errors import OutputTypeError
 
 Validator = Callable[[Any], Any]
 
@@ -34,6 +37,47 @@ def validator_for(tp: Any) -> Validator | None:
 
         return check
     return validate
+
+
+def answer_as(tp: Any, value: Any, agent: str, step: str) -> Any:
+    """`value` as the type a caller expects from `agent` (what `ctx.call(..., expect=tp)`
+    does with an agent's output), or an `OutputTypeError` naming the agent, the step and the
+    field. Objects with the right attributes are read as well as dicts; a type may state
+    shorthand answers it accepts with `Annotated[T, BeforeValidator(...)]`."""
+    known = _EXPECTING.get(id(tp))  # by identity: hashing an `Annotated` costs more
+    check = known[1] if known is not None and known[0] is tp else _expecting(tp)
+    try:
+        return check(value)
+    except ValidationError as e:
+        what = f"is not a {type_name(tp)}: {describe_validation_error(e)}"
+        raise OutputTypeError(agent, step, what) from None
+
+
+_EXPECTING: dict[int, tuple[Any, Validator]] = {}
+
+
+def _expecting(tp: Any) -> Validator:
+    """A validator for an expected answer type, built once per type (a few hundred types
+    at most are kept; each entry holds its type, so an id is never taken by another)."""
+    adapter: TypeAdapter[Any] = TypeAdapter(tp)
+    validate = functools.partial(adapter.validator.validate_python, from_attributes=True)
+    check: Validator = validate
+    if isinstance(tp, type) and not is_typeddict(tp):
+
+        def check(value: Any) -> Any:
+            return value if isinstance(value, tp) else validate(value)
+
+    if len(_EXPECTING) >= 512:
+        _EXPECTING.clear()
+    _EXPECTING[id(tp)] = (tp, check)
+    return check
+
+
+def type_name(tp: Any) -> str:
+    """A type's name for messages: `Plan`, `bool`, `list[str]`."""
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import SpecError, TargetError, UsageError
+from podium.runtime.budget import Budget
 from podium.spec.schema import (
     NODE_KINDS,
     WORKFLOW,
@@ -748,11 +749,11 @@ def _build_supervisor(b: _Builder, spec: SupervisorSpec, loc: Loc) -> Any:
         every = {n: spec.worker_timeout for n in names if spec.worker_timeout is not None}
         timeout = {**every, **spec.worker_timeouts}
     options: dict[str, Any] = {
-        "max_rounds": spec.max_rounds,
-        "max_tokens": spec.max_tokens,
+        "max_turns": spec.max_rounds,
+        "budget": None if spec.max_tokens is None else Budget(tokens=spec.max_tokens),
         "worker_timeout": timeout,
         "worker_errors": spec.worker_errors,
-        "max_plan_errors": spec.max_plan_errors,
+        "max_reasks": spec.max_plan_errors,
         **_common(spec),
     }
     if model is not None:
@@ -784,10 +785,10 @@ def _build_magentic(b: _Builder, spec: MagenticSpec, loc: Loc) -> Any:
     if spec.model is not None and model is None:
         return None
     options: dict[str, Any] = {
-        "max_rounds": spec.max_rounds,
+        "max_turns": spec.max_rounds,
         "max_stalls": spec.max_stalls,
         "max_replans": spec.max_replans,
-        "max_tokens": spec.max_tokens,
+        "budget": None if spec.max_tokens is None else Budget(tokens=spec.max_tokens),
         **_common(spec),
     }
     if model is not None:
@@ -832,10 +833,10 @@ def _build_groupchat(b: _Builder, spec: GroupChatSpec, loc: Loc) -> Any:
         "threshold": spec.threshold,
         "options": spec.options,
         "approve": spec.approve,
-        "deadlock_turns": spec.deadlock_turns,
+        "max_stalls": spec.deadlock_turns,
         "on_deadlock": spec.on_deadlock,
         "fallback": fallback,
-        "manager_retries": spec.manager_retries,
+        "max_reasks": spec.manager_retries,
         **_common(spec),
     }
     rounds = spec.rounds
@@ -881,7 +882,7 @@ def _build_handoff(b: _Builder, spec: HandoffSpec, loc: Loc) -> Any:
             agents,
             start=spec.start,
             routes=spec.routes,
-            max_handoffs=spec.max_handoffs,
+            max_turns=spec.max_handoffs + 1,  # the first agent's turn, then one per transfer
             ping_pong=spec.ping_pong,
             **_common(spec),
         ),
@@ -903,8 +904,8 @@ def _build_loop(b: _Builder, spec: LoopSpec, loc: Loc) -> Any:
             spec.name,
             body,
             until=critic if critic is not None else until,
-            max_iterations=spec.max_iterations,
-            no_progress=spec.no_progress,
+            max_turns=spec.max_iterations,
+            max_stalls=spec.no_progress,
             state=spec.state,
             check_first=spec.check_first,
             **_common(spec),
@@ -930,7 +931,7 @@ def _build_graph(b: _Builder, spec: GraphSpec, loc: Loc) -> Any:
         return None
 
     def make() -> Graph:
-        g = Graph(spec.name, max_steps=spec.max_steps, **_common(spec))
+        g = Graph(spec.name, max_turns=spec.max_steps, **_common(spec))
         handles = {k: g.node(agent, label=k) for k, agent in nodes.items()}
         handles["END"] = g.END
         for source, target, when in edges:

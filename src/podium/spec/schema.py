@@ -154,7 +154,10 @@ class LLMSpec(_Node):
 
     kind: Literal["llm"]
     model: str | None = Field(
-        None, min_length=1, description="`scripted` or `openai:<model>` (any OpenAI-compatible)"
+        None,
+        min_length=1,
+        description="`scripted`, `openai:<model>` (any OpenAI-compatible), `anthropic:<model>` "
+        "or `local:<path.gguf>`",
     )
     instructions: str = ""
     tools: list[PythonRef] = Field(default_factory=list)

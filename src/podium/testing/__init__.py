@@ -8,6 +8,9 @@ seeded schedule, and provider errors by name.
     model.faults           # [Fault(call=2, kind='error'), ...]
 
 Everything is deterministic under its seed: each wrapper owns its `random.Random(seed)`.
+
+`LlamaServer` starts a real OpenAI-compatible server (llama.cpp's, with a small packaged
+model) on loopback, for tests that need the real wire.
 """
 
 from podium.testing.faults import (
@@ -26,6 +29,7 @@ from podium.testing.faults import (
     rate_limited,
     server_error,
 )
+from podium.testing.llama_server import LlamaServer
 from podium.testing.wrappers import (
     FaultyModel,
     FlakyAgent,
@@ -46,6 +50,7 @@ __all__ = [
     "FaultyModel",
     "FlakyAgent",
     "FlakyTool",
+    "LlamaServer",
     "Rates",
     "Schedule",
     "auth_error",

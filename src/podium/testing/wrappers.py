@@ -177,10 +177,11 @@ class FaultyModel(_Faulty):
 
 
 def _malformed_response(name: str, call: int, schema: OutputSchema | None) -> ModelResponse:
-    """An answer a well-behaved agent must refuse: truncated JSON where a schema was asked
-    for, otherwise a call to a tool nobody offered."""
+    """An answer a well-behaved agent must refuse: broken JSON where a schema was asked
+    for (which an `LLMAgent` sends back with the problem), otherwise a call to a tool nobody
+    offered (which fails the step, and the door retries it)."""
     if schema is not None:
-        return ModelResponse(text='{"truncated": ', finish_reason="length", model=name)
+        return ModelResponse(text='{"broken": ', finish_reason="stop", model=name)
     bad = ToolCall(f"call_malformed_{call}", _NO_SUCH_TOOL, {})
     return ModelResponse(tool_calls=(bad,), finish_reason="tool_calls", model=name)
 

@@ -1,0 +1,497 @@
+"""What a support workload costs, and what a budget stops: podium's cost figures (issue 10).
+
+    python bench/cost.py                      # 200 tickets, ~10 s
+    python bench/cost.py --tickets 50 --json out.json --latency-scale 0
+
+Two parts:
+
+- **budget**: a runaway agent (it asks for its search tool forever, its context growing every
+  turn) under `Budget(usd=0.10)` must stop at no more than $0.10 plus the one call in flight.
+- **support workload**: 200 tickets, each a run of `Sequential([triage, reply])` (a typed
+  triage, then a written reply), with no optimisation; tokens, dollars and wall time. Rows for
+  caching (30% of tickets repeat), item batching of 8 and tiering (80% of tickets to the cheap
+  tier) have their places below, to be filled in by the items of issue 10 that build them.
+
+Deterministic: tickets come from a seeded generator; the models are `ScriptedModel`s whose
+answers depend only on the request and whose token counts are fixed sizes (about 4 characters
+per token, OpenAI's rule of thumb for English text, plus 4 tokens per message), priced at
+gpt-4o's rates (the smart tier; gpt-4o-mini is the cheap one) from podium's price table. So
+tokens and dollars are the same on every run and every machine. Wall time is measured: each
+model call sleeps a simulated provider latency (0.4 s + 12.5 ms per output token, gpt-4o's
+~80 tokens/s) times `--latency-scale` (default 0.02, so the bench takes seconds), runs go 20 at
+a time through one `Runtime` journaling to a SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from podium import (
+    NO_RETRY,
+    Budget,
+    BudgetExceeded,
+    LLMAgent,
+    Message,
+    ModelResponse,
+    OutputSchema,
+    Runtime,
+    ScriptedModel,
+    Sequential,
+    ToolSpec,
+    Usage,
+    tool,
+    tool_call,
+)
+from podium.models.prices import PRICE_SOURCES, PRICES_AS_OF, Prices
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results" / "cost.json"
+SMART, CHEAP = "gpt-4o", "gpt-4o-mini"
+RUNAWAY_BUDGET = 0.10
+CONCURRENCY = 20
+REPEAT_SHARE = 0.30  # tickets that repeat an earlier one word for word (what a cache hits)
+
+
+# token counts and latency ------------------------------------------------------------------
+def tokens(text: str) -> int:
+    """Fixed-size token count: ~4 characters per token."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+def input_tokens(
+    messages: Sequence[Message], tools: Sequence[ToolSpec], schema: OutputSchema | None
+) -> int:
+    n = sum(tokens(m.content) + 4 for m in messages)
+    n += sum(tokens(json.dumps(t.parameters)) + tokens(t.description) for t in tools)
+    if schema is not None:
+        n += tokens(json.dumps(schema.schema))
+    return n
+
+
+@dataclass(frozen=True)
+class Latency:
+    scale: float
+
+    async def wait(self, output_tokens: int) -> None:
+        if self.scale > 0:
+            await asyncio.sleep((0.4 + 0.0125 * output_tokens) * self.scale)
+
+
+# the support workload ----------------------------------------------------------------------
+PRODUCTS = ("router X2", "mesh kit", "smart plug", "camera C4", "thermostat T9", "hub mini")
+PROBLEMS = (
+    ("billing", "I was charged twice for my {p} subscription this month"),
+    ("billing", "the invoice for my {p} shows a price I never agreed to"),
+    ("shipping", "my {p} order has not arrived and the tracking page has not moved in a week"),
+    ("shipping", "the {p} arrived with a cracked case and the box was crushed"),
+    ("technical", "my {p} drops its connection every evening around eight"),
+    ("technical", "after the latest update the {p} no longer shows up in the app"),
+    ("account", "I cannot log in: the reset link for my {p} account never arrives"),
+    ("returns", "I want to return the {p}; it does not fit my setup"),
+)
+DETAILS = (
+    "I have already restarted everything twice and followed the steps on your help page.",
+    "This is the third time I am writing about this and nobody has answered so far.",
+    "My order number is on the receipt I attached; please tell me what you need from me.",
+    "It worked fine for the first month, so I do not think I set it up wrong.",
+    "I need this fixed before the weekend because I am travelling on Monday.",
+    "My neighbour has the same model and does not have this problem at all.",
+)
+
+TRIAGE_INSTRUCTIONS = (
+    "You triage customer support tickets for a home-networking company. Read the ticket and "
+    "answer with its category (billing, shipping, technical, account, returns or other), its "
+    "priority (low, normal, high or urgent) and whether a person must handle it. Rules: a "
+    "customer charged twice or more is high priority; a customer who wrote three times or more "
+    "is high priority; a safety problem (heat, smoke, sparks) is urgent and needs a person; a "
+    "refund above 200 dollars needs a person; legal threats need a person; everything about "
+    "passwords and log-in is category account; damaged deliveries are shipping, not returns. "
+    "Do not guess an order number. Do not promise anything. Answer only with the JSON object. "
+) * 2
+REPLY_INSTRUCTIONS = (
+    "You write replies to customer support tickets for a home-networking company. Be warm, "
+    "brief and concrete: thank the customer once, say what happens next and when, and give at "
+    "most three steps they can take themselves. Never blame the customer. Never promise a "
+    "refund: say that the billing team will confirm it within two working days. For shipping "
+    "problems, say that a replacement ships within 48 hours once the carrier confirms the "
+    "loss or damage. For technical problems, give the firmware update steps first (Settings, "
+    "then System, then Update), then the factory reset steps (hold the reset button for ten "
+    "seconds). For account problems, say the reset link comes from no-reply@example.com and "
+    "can land in the spam folder. Sign as 'The Support Team'. Use the triage you are given. "
+) * 2
+
+
+class Triage(BaseModel):
+    category: str
+    priority: str
+    needs_human: bool
+
+
+def make_tickets(n: int, seed: int = 10) -> list[str]:
+    """`n` tickets; about 30% repeat an earlier ticket word for word."""
+    rng = random.Random(seed)
+    tickets: list[str] = []
+    for i in range(n):
+        if i >= 5 and rng.random() < REPEAT_SHARE:
+            tickets.append(tickets[rng.randrange(len(tickets))])
+            continue
+        _, problem = rng.choice(PROBLEMS)
+        text = problem.format(p=rng.choice(PRODUCTS))
+        extra = " ".join(rng.sample(DETAILS, rng.randint(1, 3)))
+        tickets.append(f"Hello, {text}. {extra} Ticket #{1000 + i}. Thanks, customer {i}.")
+    return tickets
+
+
+def _ticket_of(messages: Sequence[Message]) -> str:
+    users = [m.content for m in messages if m.role == "user"]
+    return users[-1] if users else ""
+
+
+def triage_model(name: str, latency: Latency) -> ScriptedModel:
+    async def answer(
+        messages: Sequence[Message], tools: Sequence[ToolSpec], schema: OutputSchema | None
+    ) -> ModelResponse:
+        ticket = _ticket_of(messages).lower()
+        category = next((c for c, p in PROBLEMS if p.split("{p}")[0].lower() in ticket), "other")
+        urgent = "charged twice" in ticket or "third time" in ticket
+        out = {
+            "category": category,
+            "priority": "high" if urgent else "normal",
+            "needs_human": category == "billing" and urgent,
+        }
+        text = json.dumps(out)
+        usage = Usage(input_tokens(messages, tools, schema), tokens(text), 1)
+        await latency.wait(usage.output_tokens)
+        return ModelResponse(text=text, output=out, usage=usage, finish_reason="stop")
+
+    return ScriptedModel(answer, name=name)
+
+
+def reply_model(name: str, latency: Latency) -> ScriptedModel:
+    async def answer(
+        messages: Sequence[Message], tools: Sequence[ToolSpec], schema: OutputSchema | None
+    ) -> ModelResponse:
+        ticket = _ticket_of(messages)
+        text = (
+            "Hello, and thank you for getting in touch. I am sorry about the trouble: "
+            f"{ticket[7:120]}... Here is what happens next. Our team has your ticket and will "
+            "come back to you within two working days with a confirmation. In the meantime you "
+            "can try three things: update the firmware (Settings, then System, then Update), "
+            "restart the device, and check that the app is on its latest version. If none of "
+            "this helps, reply to this message and a specialist will call you. "
+            "Kind regards, The Support Team"
+        )
+        usage = Usage(input_tokens(messages, tools, schema), tokens(text), 1)
+        await latency.wait(usage.output_tokens)
+        return ModelResponse(text=text, usage=usage, finish_reason="stop")
+
+    return ScriptedModel(answer, name=name)
+
+
+def support_flow(model: str, latency: Latency) -> Sequential:
+    triage = LLMAgent(
+        "triage",
+        model=triage_model(model, latency),
+        instructions=TRIAGE_INSTRUCTIONS,
+        output_type=Triage,
+    )
+    reply = LLMAgent("reply", model=reply_model(model, latency), instructions=REPLY_INSTRUCTIONS)
+    return Sequential("support", [triage, reply])
+
+
+@dataclass
+class Figures:
+    """One row of the support table."""
+
+    tickets: int
+    completed: int
+    model_calls: int
+    input_tokens: int
+    output_tokens: int
+    usd: float
+    wall_s: float
+    notes: str = ""
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "tokens": self.tokens, "usd": round(self.usd, 6)}
+
+
+async def run_tickets(
+    flow: Any, tickets: Sequence[str], store_dir: Path, name: str, **runtime: Any
+) -> Figures:
+    """Every ticket a run of `flow` (`CONCURRENCY` at a time), journaled to a fresh SQLite
+    file; the figures add up the runs' usage."""
+    rt = Runtime(f"sqlite:///{store_dir / f'{name}.db'}", retry=NO_RETRY, **runtime)
+    gate = asyncio.Semaphore(CONCURRENCY)
+    total = Usage()
+    completed = 0
+
+    async def one(ticket: str) -> None:
+        nonlocal total, completed
+        async with gate:
+            result = await rt.run(flow, ticket)
+        if not result.ok:
+            raise SystemExit(f"{name}: a run failed: {result.error}")
+        total = total + result.usage
+        completed += 1
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(one(t) for t in tickets))
+    finally:
+        await rt.close()
+    wall = time.perf_counter() - t0
+    return Figures(
+        len(tickets),
+        completed,
+        total.requests,
+        total.input_tokens,
+        total.output_tokens,
+        total.usd,
+        wall,
+    )
+
+
+async def baseline(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures:
+    """No optimisation: every ticket triaged and answered by the smart model, repeats too."""
+    figures = await run_tickets(support_flow(SMART, latency), tickets, store_dir, "baseline")
+    figures.notes = f"all on {SMART}"
+    return figures
+
+
+# Rows the other items of issue 10 fill in. Each takes the same tickets and returns Figures,
+# or None while its feature is not built (the table then says so). Keep the workload the same
+# (same tickets, prompts, token counts and prices) so the savings compare.
+async def cached(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures | None:
+    """Item 3: `cache=True` (or `Cache(ttl=...)`) on both agents; the ~30% of tickets that
+    repeat are hits: recorded at cost 0, with the saved cost in their events."""
+    return None
+
+
+async def batched(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures | None:
+    """Item 4: triage marked `batchable`, 8 tickets per model call (the triage instructions
+    sent once per 8 tickets, not once per ticket); replies unchanged. The goal: >= 50% fewer
+    tokens on the batchable part (triage)."""
+    return None
+
+
+async def tiered(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures | None:
+    """Item 5: tiers `smart` = gpt-4o, `fast` = gpt-4o-mini; a router sends the 80% of
+    tickets that are easy (not billing, not urgent) to the `fast` tier."""
+    return None
+
+
+Row = Callable[[Sequence[str], Latency, Path], Awaitable[Figures | None]]
+ROWS: dict[str, Row] = {
+    "no optimisation": baseline,
+    "caching (30% of tickets repeat)": cached,
+    "item batching of 8": batched,
+    "tiering (80% to the cheap tier)": tiered,
+}
+
+
+# the runaway loop under a budget -----------------------------------------------------------
+@dataclass
+class Runaway:
+    limit_usd: float
+    calls: int = 0
+    spent_usd: float = 0.0
+    last_call_usd: float = 0.0
+    spent_before_last_usd: float = 0.0
+    alert_at_call: int | None = None
+    stopped_by: str = ""
+    within_one_call: bool = False
+    calls_costs: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["calls_costs"]
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in data.items()}
+
+
+async def runaway(latency: Latency, store_dir: Path) -> Runaway:
+    """An agent that searches forever; every search result stays in its context, so every
+    call costs more than the last. `Budget(usd=0.10)` must stop it."""
+    result_text = "Another lead worth following: " + "a long search result paragraph. " * 36
+
+    @tool
+    def search(query: str) -> str:
+        """Search the web."""
+        return result_text
+
+    async def answer(
+        messages: Sequence[Message], tools: Sequence[ToolSpec], schema: OutputSchema | None
+    ) -> ModelResponse:
+        call = tool_call("search", query=f"lead {len(messages)}")
+        usage = Usage(input_tokens(messages, tools, schema), 25, 1)
+        await latency.wait(usage.output_tokens)
+        return ModelResponse(tool_calls=(call,), usage=usage, finish_reason="tool_calls")
+
+    agent = LLMAgent(
+        "researcher",
+        model=ScriptedModel(answer, name=SMART),
+        instructions=REPLY_INSTRUCTIONS,
+        tools=[search],
+        max_turns=100_000,
+    )
+    rt = Runtime(f"sqlite:///{store_dir / 'runaway.db'}", retry=NO_RETRY)
+    try:
+        result = await rt.run(agent, "Find every lead.", budget=Budget(usd=RUNAWAY_BUDGET))
+        steps = await rt.steps(result.run_id)
+        events = await rt.events(result.run_id)
+    finally:
+        await rt.close()
+    error = result.exception
+    if not isinstance(error, BudgetExceeded):
+        raise SystemExit(f"runaway: expected BudgetExceeded, got {result.status}: {result.error}")
+    costs = [s.usage.usd for s in steps if s.kind == "model" and s.usage is not None]
+    out = Runaway(RUNAWAY_BUDGET, len(costs), sum(costs), costs[-1], sum(costs[:-1]))
+    out.stopped_by = str(error)
+    out.calls_costs = costs
+    alert = next((e for e in events if e.kind == "budget.alert"), None)
+    if alert is not None and alert.data:
+        out.alert_at_call = int(str(alert.data["step"]).rsplit("#", 1)[1]) + 1
+    out.within_one_call = out.spent_usd <= RUNAWAY_BUDGET + out.last_call_usd
+    return out
+
+
+# main --------------------------------------------------------------------------------------
+async def measure(n: int, latency: Latency) -> dict[str, Any]:
+    tickets = make_tickets(n)
+    with tempfile.TemporaryDirectory(prefix="podium-cost-") as tmp:
+        store_dir = Path(tmp)
+        loop = await runaway(latency, store_dir)
+        rows: dict[str, Figures | None] = {}
+        for name, row in ROWS.items():
+            rows[name] = await row(tickets, latency, store_dir)
+    return {"tickets": tickets, "runaway": loop, "rows": rows}
+
+
+def saving(row: Figures, base: Figures) -> dict[str, float]:
+    return {
+        "tokens_pct": round(100 * (1 - row.tokens / base.tokens), 1),
+        "usd_pct": round(100 * (1 - row.usd / base.usd), 1),
+    }
+
+
+def report(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    rows: dict[str, Figures | None] = data["rows"]
+    base = rows["no optimisation"]
+    assert base is not None
+    prices = Prices()
+    smart, cheap = prices.get(SMART), prices.get(CHEAP)
+    assert smart is not None and cheap is not None
+    tickets: list[str] = data["tickets"]
+    return {
+        "meta": {
+            "tickets": len(tickets),
+            "repeated_tickets": len(tickets) - len(set(tickets)),
+            "latency_scale": args.latency_scale,
+            "concurrency": CONCURRENCY,
+            "smart_model": {"name": SMART, **smart.to_dict()},
+            "cheap_model": {"name": CHEAP, **cheap.to_dict()},
+            "prices_as_of": PRICES_AS_OF,
+            "price_sources": list(PRICE_SOURCES),
+            "tokens": "fixed sizes: ceil(characters / 4) + 4 per message",
+            "python": platform.python_version(),
+            "commit": _commit(),
+            "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        },
+        "runaway": data["runaway"].to_dict(),
+        "support": {
+            name: None
+            if row is None
+            else {**row.to_dict(), "saving": None if row is base else saving(row, base)}
+            for name, row in rows.items()
+        },
+    }
+
+
+def print_table(out: dict[str, Any]) -> None:
+    meta, loop = out["meta"], out["runaway"]
+    print(
+        f"runaway loop under Budget(usd={loop['limit_usd']:.2f}), priced as {SMART}: "
+        f"stopped after {loop['calls']} calls at ${loop['spent_usd']:.4f} "
+        f"(${loop['spent_before_last_usd']:.4f} before the last call, which cost "
+        f"${loop['last_call_usd']:.4f}); alert at call {loop['alert_at_call']}; "
+        f"within $0.10 + one call: {'yes' if loop['within_one_call'] else 'NO'}"
+    )
+    print(
+        f"\nsupport workload: {meta['tickets']} tickets ({meta['repeated_tickets']} repeats), "
+        f"triage + reply, {SMART} ${meta['smart_model']['input']}/"
+        f"${meta['smart_model']['output']} per M tokens (prices as of {meta['prices_as_of']}), "
+        f"latency x{meta['latency_scale']}, {CONCURRENCY} runs at a time"
+    )
+    head = f"{'row':34} {'calls':>6} {'tokens':>10} {'usd':>9} {'wall s':>7} {'saving':>16}"
+    print(head)
+    print("-" * len(head))
+    for name, row in out["support"].items():
+        if row is None:
+            print(f"{name:34} {'not built yet (issue 10, see bench/cost.py)':>51}")
+            continue
+        save = row["saving"]
+        shown = "-" if save is None else f"{save['tokens_pct']}% tok {save['usd_pct']}% $"
+        print(
+            f"{name:34} {row['model_calls']:>6} {row['tokens']:>10,} "
+            f"{'$' + format(row['usd'], '.4f'):>9} {row['wall_s']:>7.2f} {shown:>16}"
+        )
+
+
+def _commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--tickets", type=int, default=200, help="tickets in the workload")
+    p.add_argument("--latency-scale", type=float, default=0.02, help="x simulated latency")
+    p.add_argument("--json", type=Path, default=RESULTS, help="where to write the figures")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # The bench's runs are never resumed: no warnings about targets other processes can't load.
+    logging.getLogger("podium").setLevel(logging.ERROR)
+    data = asyncio.run(measure(args.tickets, Latency(args.latency_scale)))
+    out = report(data, args)
+    print_table(out)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"\nfigures written to {args.json}")
+    return 0 if out["runaway"]["within_one_call"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -59,7 +59,7 @@ from podium.models.base import (
     ToolSpec,
     stream_response,
 )
-from podium.models.settings import resolve_model
+from podium.models.settings import parse_model_spec, resolve_model
 from podium.runtime.serde import describe_validation_error, dumps
 from podium.tools.tool import Tool
 
@@ -264,6 +264,9 @@ class LLMAgent(AgentBase[Any, Any]):
             self.tools[t.name] = t
         _check_tool_choice(name, settings, self.tools)
         self.answer_spec = AnswerSpec.for_type(name, output_type)
+        for spec in (model, *fallback_models):
+            if isinstance(spec, str):
+                parse_model_spec(spec)  # a typo fails here, before any run starts
         self._model_spec = model
         self._fallback_specs = tuple(fallback_models)
         self.model_breaker = model_breaker

@@ -58,3 +58,16 @@ def named_agents(
             raise UsageError(f"{where}: {role} {key!r} is named twice")
         table[key] = member
     return table
+
+
+def shared_type(agents: Sequence[Any], attr: str) -> Any:
+    """The `input_type` (or `output_type`) every member declares, or `Any` when they differ.
+
+    A pattern that hands its input unchanged to its members (a Parallel's branches, a
+    Router's routes) takes what they all take; one whose output is a member's output gives
+    what they all give. Declaring it lets a caller that looks at types see through the
+    pattern: a Supervisor hands a worker made of `str` agents the assignment's text.
+    """
+    types = [getattr(a, attr, Any) for a in agents]
+    first = types[0]
+    return first if all(t == first for t in types[1:]) else Any

@@ -64,7 +64,7 @@ from podium.errors import RunError, Suspended, UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
-from podium.patterns._common import Verdict, named_agents
+from podium.patterns._common import Verdict, named_agents, shared_type
 from podium.patterns.router import Rule
 from podium.runtime.serde import answer_as
 
@@ -335,14 +335,16 @@ class Adaptive(AgentBase[Any, Any]):
         self._chooser = _Choose(f"{name}.choose", self, random.Random(seed))
         self._recorder = _Record(f"{name}.record", self)
         self._failure_recorder = _Record(f"{name}.record_failure", self)
-        types = [getattr(a, "output_type", Any) for a in self.strategies.values()]
+        strategies = list(self.strategies.values())
         self._setup(
             name,
-            output_type=types[0] if all(t == types[0] for t in types) else Any,
+            input_type=shared_type(strategies, "input_type"),
+            output_type=shared_type(strategies, "output_type"),
             retry=retry,
             timeout=timeout,
             description=description,
         )
+        self.check_input = None  # the classifier and the chosen strategy check it when called
 
     @classmethod
     def llm(

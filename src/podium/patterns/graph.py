@@ -235,6 +235,7 @@ class Graph(Limited, AgentBase[Any, Any]):
         self._own(node, "start")
         self._start = node
         self._valid = False
+        self.input_type = getattr(node.agent, "input_type", Any)  # the start node takes it
 
     def _own(self, node: Any, what: str) -> None:
         if node is END:

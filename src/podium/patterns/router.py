@@ -46,7 +46,7 @@ from podium.errors import UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
-from podium.patterns._common import named_agents
+from podium.patterns._common import named_agents, shared_type
 from podium.runtime.serde import to_plain
 
 if TYPE_CHECKING:
@@ -144,8 +144,8 @@ class Router(AgentBase[Any, Any]):
     """Sends the input to exactly one of several agents, chosen by a classifier.
 
     `routes` is a dict of route name to agent, or a list of agents routed by their names.
-    The output is the chosen agent's output; `output_type` is the routes' common output type
-    (fallback included) or `Any` when they differ.
+    The output is the chosen agent's output; `input_type` and `output_type` are the types
+    the routes (fallback included) all share, or `Any` when they differ.
     """
 
     def __init__(
@@ -187,11 +187,13 @@ class Router(AgentBase[Any, Any]):
         agents = [*self.routes.values(), *([fallback] if fallback is not None else [])]
         self._setup(
             name,
-            output_type=_common_output_type(agents),
+            input_type=shared_type(agents, "input_type"),
+            output_type=shared_type(agents, "output_type"),
             retry=retry,
             timeout=timeout,
             description=description,
         )
+        self.check_input = None  # the classifier and the chosen route check it when called
 
     @classmethod
     def llm(
@@ -314,12 +316,6 @@ def _route_by_rule(rule: Rule | None, index: int, found: str) -> RouteDecision:
     return RouteDecision(
         route=rule.route, confidence=rule.confidence, reason=f"rule {index}: {found}"
     )
-
-
-def _common_output_type(agents: Sequence[Any]) -> Any:
-    types = [getattr(a, "output_type", Any) for a in agents]
-    first = types[0]
-    return first if all(t == first for t in types[1:]) else Any
 
 
 _DEFAULT_INSTRUCTIONS = (

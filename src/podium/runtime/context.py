@@ -8,13 +8,14 @@ the garbage collector.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from podium.errors import HandoffTypeError, OutputTypeError
+from podium.errors import HandoffTypeError, OutputTypeError, UsageError
 from podium.runtime.door import Call, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import answer_as, describe_validation_error
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
     from podium.stores.base import Store
 
 Out = TypeVar("Out")
+
+# A nested call runs in a task of its own every this many levels of the run tree.
+FRESH_STACK_EVERY = 16
+# The longest step key: every store indexes (run id, key), and Postgres refuses an index entry
+# over 2,704 bytes. Checked here, so that a run too deep fails the same way on every store.
+MAX_KEY_LENGTH = 2000
 
 _UNSET: Any = object()
 
@@ -205,7 +212,7 @@ class RunContext:
         if run.budget_door is not None and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
         call = self._call(agent, "agent", input, timeout, retry)
-        output = await run.door(call)
+        output = await self._enter(call)
         return output if expect is None else answer_as(expect, output, call.name, call.key)
 
     async def use(self, tool: Any, args: dict[str, Any] | None = None) -> Any:
@@ -233,7 +240,7 @@ class RunContext:
     async def _through_door(
         self, target: Any, kind: str, input: Any, timeout: Any, retry: Any
     ) -> Any:
-        return await self._run.door(self._call(target, kind, input, timeout, retry))
+        return await self._enter(self._call(target, kind, input, timeout, retry))
 
     def _call(self, target: Any, kind: str, input: Any, timeout: Any, retry: Any) -> Call:
         run = self._run
@@ -241,7 +248,24 @@ class RunContext:
             retry = getattr(target, "retry", None) or run.retry
         if timeout is _UNSET:
             timeout = getattr(target, "timeout", None) or run.timeout
-        return Call(run, self.key, target, kind, self._next_key(target.name), input, retry, timeout)
+        key = self._next_key(target.name)
+        if len(key) > MAX_KEY_LENGTH:
+            raise UsageError(
+                f"the step key of {target.name!r} under {self.key} would be {len(key)} "
+                f"characters (at most {MAX_KEY_LENGTH}): the run tree is nested too deeply, or "
+                "its names are too long, to be journaled"
+            )
+        return Call(run, self.key, target, kind, key, input, retry, timeout)
+
+    def _enter(self, call: Call) -> Awaitable[Any]:
+        """The door for `call`, to be awaited. Each level of nesting stacks a dozen Python
+        frames (door, middlewares, pattern), so about 90 nested patterns would reach Python's
+        recursion limit: every so many levels the call goes on in a task of its own, which
+        starts on a fresh stack."""
+        door = self._run.door(call)
+        if call.key.count("/") % FRESH_STACK_EVERY == 0:
+            return asyncio.ensure_future(door)
+        return door
 
     def __repr__(self) -> str:
         return f"RunContext(run_id={self.run_id!r}, key={self.key!r})"

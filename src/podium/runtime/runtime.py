@@ -846,8 +846,12 @@ class Runtime:
     async def list_runs(
         self, *, status: RunStatus | str | None = None, limit: int = 100
     ) -> list[RunRecord]:
+        """The newest `limit` runs. A limit beyond any count means all of them: it is capped
+        at the largest integer a store's LIMIT takes (SQL stores read it as 64 bits)."""
+        if limit < 1:
+            raise UsageError(f"limit must be at least 1, got {limit}")
         return await (await self.open()).list_runs(
-            status=None if status is None else RunStatus(status), limit=limit
+            status=None if status is None else RunStatus(status), limit=min(limit, 2**63 - 1)
         )
 
     async def steps(self, run_id: str) -> list[StepRecord]:

@@ -232,6 +232,7 @@ class PostgresStore:
         self._conn: asyncpg.Connection | None = None
         self._writer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._wake_pending = False
         self._closing = False
         # buffered rows, keyed so a step's later row replaces its earlier one in a batch
         self._steps: dict[StepKey, Row] = {}
@@ -262,6 +263,7 @@ class PostgresStore:
             raise
         self._conn = conn
         self._wake = asyncio.Event()
+        self._wake_pending = False
         self._closing = False
         self._writer = asyncio.get_running_loop().create_task(
             self._write_loop(), name=f"podium-postgres-writer:{_safe(self.url)}"
@@ -341,7 +343,7 @@ class PostgresStore:
     def record_started(self, step: StepRecord) -> None:
         self._check_open()
         self._steps[(step.run_id, step.key)] = (step_row(step), self._fences.get(step.run_id))
-        self._wake.set()
+        self._wake_soon()
 
     async def record_finished(self, step: StepRecord) -> None:
         self._check_open()
@@ -349,7 +351,7 @@ class PostgresStore:
         self._steps[key] = (step_row(step), self._fences.get(step.run_id))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((fut, key))
-        self._wake.set()
+        self._wake_soon()
         try:
             await fut
         except LeaseLost:
@@ -366,7 +368,7 @@ class PostgresStore:
     def record_event(self, event: Event) -> None:
         self._check_open()
         self._events.append((event_row(event), self._fences.get(event.run_id)))
-        self._wake.set()
+        self._wake_soon()
 
     async def list_events(self, run_id: str) -> list[Event]:
         await self._flush_pending()
@@ -452,13 +454,26 @@ class PostgresStore:
         self._check_open()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((fut, None))
-        self._wake.set()
+        self._wake_soon()
         await fut
 
     async def _flush_pending(self) -> None:
         """Reads see this process's buffered writes; skip the round trip when none are."""
         if self._writer is not None and (self._steps or self._events):
             await self._drain()
+
+    def _wake_soon(self) -> None:
+        """Wake the writer on the loop's next turn. `Event.set` can fail half-way on a deep
+        stack (a RecursionError once the event is set but before the writer is woken), which
+        would leave the writer asleep for good; `call_soon` either schedules or raises."""
+        if not self._wake_pending:
+            assert self._writer is not None
+            self._writer.get_loop().call_soon(self._wake_now)
+            self._wake_pending = True
+
+    def _wake_now(self) -> None:
+        self._wake_pending = False
+        self._wake.set()
 
     def _check_open(self) -> None:
         if self._writer is None:

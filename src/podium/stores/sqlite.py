@@ -681,15 +681,19 @@ class SQLiteStore:
         if threading.get_ident() != self._owner:  # another thread's loop: no inline commits
             self._queue.put(([op], False))
             return
-        self._buf.append(op)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            self._buf.append(op)
             self._flush()
             return
         if self._flush_loop is not loop:
-            self._flush_loop = loop
+            # Schedule before noting it: if scheduling fails (a RecursionError on a deep
+            # stack), nothing is marked as scheduled and nothing is buffered, so the caller's
+            # error is all there is, and the next write schedules the flush.
             loop.call_soon(self._flush)
+            self._flush_loop = loop
+        self._buf.append(op)
 
     def _write(self, fn: Fn, arg: Any, run: str | None = None) -> asyncio.Future[Any]:
         """A write the caller waits for: resolved once the flush that carries it commits.

@@ -36,12 +36,14 @@ import copy
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from podium.agents.answer import REASK, AnswerSpec, Asking
 from podium.agents.base import AgentBase
+from podium.agents.kinds import Builder, Loc, NodeFields, PythonRef, Ref, register
+from podium.core.bounds import COUNT, POSITIVE
 from podium.errors import (
     MaxTurnsExceeded,
     ModelError,
@@ -247,10 +249,8 @@ class LLMAgent(AgentBase[Any, Any]):
             description=description,
             budget=budget,
         )
-        if max_turns < 1:
-            raise UsageError(f"agent {name!r}: max_turns must be at least 1, got {max_turns}")
-        if max_reasks < 0:
-            raise UsageError(f"agent {name!r}: max_reasks must be 0 or more, got {max_reasks}")
+        POSITIVE.check(f"agent {name!r}", "max_turns", max_turns)
+        COUNT.check(f"agent {name!r}", "max_reasks", max_reasks)
         self.instructions = instructions
         self.max_turns = max_turns
         self.max_reasks = max_reasks
@@ -382,3 +382,67 @@ def _note_cut_off_text(ctx: RunContext, response: ModelResponse, settings: Any) 
 
 def _render(value: Any) -> str:
     return value if isinstance(value, str) else dumps(value)
+
+
+# YAML: `kind: llm` ----------------------------------------------------------------------------
+class LLMSpec(NodeFields):
+    """A model with instructions and tools. Without `model`, `PODIUM_MODEL` decides, else a
+    scripted echo model (so a spec runs offline instead of calling a provider by surprise)."""
+
+    kind: Literal["llm"]
+    model: str | None = Field(
+        None,
+        min_length=1,
+        description="`scripted`, `openai:<model>` (any OpenAI-compatible), `anthropic:<model>` "
+        "or `local:<path.gguf>`",
+    )
+    instructions: str = ""
+    tools: list[PythonRef] = Field(default_factory=list)
+    output_type: Ref | None = Field(
+        None, description="`module:Class`: a pydantic model the answer must fit"
+    )
+    max_turns: int = POSITIVE.field(10, description="model turns (tool calls) per invocation")
+    max_reasks: int = COUNT.field(
+        2, description="times a structured answer that does not fit is sent back"
+    )
+    fallback_models: list[str] = Field(
+        default_factory=list, description="models tried in order when `model` fails for good"
+    )
+
+
+def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
+    model = b.model(spec.model, (*loc, "model"))
+    tools = []
+    for i, ref in enumerate(spec.tools):
+        tool = b.import_object(ref.python, (*loc, "tools", i, "python"))
+        if tool is not None and not isinstance(tool, Tool):
+            b.problem((*loc, "tools", i, "python"), f"{ref.python!r} is not a tool (use @tool)")
+            tool = None
+        tools.append(tool)
+    output_type = None
+    if spec.output_type is not None:
+        output_type = b.import_object(spec.output_type, (*loc, "output_type"))
+        if output_type is None:
+            return None
+    fallbacks = [
+        b.model(m, (*loc, "fallback_models", i)) for i, m in enumerate(spec.fallback_models)
+    ]
+    if model is None or any(t is None for t in tools) or any(m is None for m in fallbacks):
+        return None
+    return b.construct(
+        loc,
+        lambda: LLMAgent(
+            spec.name,
+            model=model,
+            instructions=spec.instructions,
+            tools=tools,
+            output_type=output_type,
+            max_turns=spec.max_turns,
+            max_reasks=spec.max_reasks,
+            fallback_models=fallbacks,
+            **b.common(spec),
+        ),
+    )
+
+
+register(LLMSpec, _build, draws=LLMAgent, agent=True)

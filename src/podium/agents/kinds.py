@@ -102,9 +102,10 @@ def is_ref(annotation: Any, metadata: Sequence[Any] = ()) -> bool:
 
 class Spec(BaseModel):
     """A spec model. Unknown keys are errors: a typo in a spec should fail loudly, not be
-    ignored."""
+    ignored. Built on first use (`defer_build`): the models live in the patterns' modules,
+    and `import podium` should not pay for YAML it may never read."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 if TYPE_CHECKING:

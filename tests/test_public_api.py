@@ -15,6 +15,7 @@ EXPECTED = [
     "Budget",
     "BudgetAlert",
     "BudgetExceeded",
+    "Cache",
     "ChatMessage",
     "ChatResult",
     "ChatTurn",

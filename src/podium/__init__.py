@@ -103,6 +103,7 @@ from podium.runtime import (
 )
 from podium.runtime.breaker import Breaker, LocalBoard
 from podium.runtime.budget import Budget, BudgetAlert
+from podium.runtime.cache import Cache
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, ToolContext, tool
 
@@ -139,6 +140,7 @@ __all__ = [
     "Budget",
     "BudgetAlert",
     "BudgetExceeded",
+    "Cache",
     "ChatMessage",
     "ChatResult",
     "ChatTurn",

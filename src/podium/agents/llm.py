@@ -60,6 +60,7 @@ from podium.models.base import (
     stream_response,
 )
 from podium.models.settings import resolve_model
+from podium.runtime.cache import Cache, as_cache
 from podium.runtime.serde import describe_validation_error, dumps
 from podium.tools.tool import Tool
 
@@ -94,6 +95,7 @@ class _ModelStep:
         "answer",
         "breaker",
         "breaker_key",
+        "cache",
         "fallbacks",
         "model",
         "name",
@@ -116,6 +118,10 @@ class _ModelStep:
         # A breaker guards the model endpoint, shared by every agent that uses it.
         self.breaker = getattr(model, "breaker", None) or agent.model_breaker
         self.breaker_key = f"model:{getattr(model, 'endpoint', None) or model.name}"
+        # A model may carry its own cache policy; else the agent's (`cache=`) applies.
+        self.cache: Cache | None = (
+            as_cache(getattr(model, "cache", None), f"model {model.name!r}") or agent.model_cache
+        )
         self.fallbacks = tuple(_ModelStep(agent, m) for m in fallback_models)
         self.tools = agent.tools
         self.tool_specs: tuple[ToolSpec, ...] = tuple(t.spec for t in agent.tools.values())
@@ -129,6 +135,17 @@ class _ModelStep:
     def model_name(self) -> str:
         """The model this step asks: its price, and its row in `podium cost`."""
         return self.model.name
+
+    def cache_identity(self, messages: Any) -> dict[str, Any]:
+        """What decides this step's answer, for the cache's key: the model and where it is
+        served, the settings, the messages, the tools and the answer's schema."""
+        return {
+            "model": self.breaker_key,
+            "settings": self.settings,
+            "messages": messages,
+            "tools": self.tool_specs,
+            "output_schema": self.output_schema,
+        }
 
     def unforced(self) -> _ModelStep:
         """This step without a forcing `tool_choice`: what the model is asked once a tool ran.
@@ -217,7 +234,8 @@ class LLMAgent(AgentBase[Any, Any]):
     `fallback_models` are tried in order when the model fails for good (after retries, or
     while its circuit is open); `model_breaker` guards the model endpoint (unless the model
     carries a `breaker` of its own). `budget` limits what each invocation of the agent may
-    spend, its model and tool calls together (see `podium.Budget`).
+    spend, its model and tool calls together (see `podium.Budget`). `cache` (`True` or a
+    `podium.Cache`) reuses the model's answer to the same request (see `podium.runtime.cache`).
     """
 
     def __init__(
@@ -237,6 +255,7 @@ class LLMAgent(AgentBase[Any, Any]):
         fallback_models: Sequence[Model | str] = (),
         model_breaker: Breaker | None = None,
         budget: Budget | None = None,
+        cache: Cache | bool | None = None,
     ) -> None:
         self._setup(
             name,
@@ -267,6 +286,7 @@ class LLMAgent(AgentBase[Any, Any]):
         self._model_spec = model
         self._fallback_specs = tuple(fallback_models)
         self.model_breaker = model_breaker
+        self.model_cache = as_cache(cache, f"agent {name!r}")
         self._step: _ModelStep | None = None
 
     @property

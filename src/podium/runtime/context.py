@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from podium.errors import HandoffTypeError, OutputTypeError
-from podium.runtime.door import Call, Handler
+from podium.runtime.door import Call, Doors, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import describe_validation_error
 from podium.runtime.stream import DELTA
@@ -23,6 +23,7 @@ from podium.runtime.stream import DELTA
 if TYPE_CHECKING:
     from podium.models.prices import Prices
     from podium.runtime.budget import Ledger
+    from podium.runtime.cache import CacheStore
     from podium.runtime.effects import Effect
     from podium.runtime.policies import Retry
     from podium.stores.base import Store
@@ -45,18 +46,22 @@ class RunState:
     """Shared by every step of one run."""
 
     __slots__ = (
-        "budget_door",
+        "cache",
+        "caching",
         "door",
+        "doors",
         "drain",
         "effects",
         "history",
         "ledger",
         "listeners",
         "live",
+        "metered",
         "prices",
         "prior",
         "replay",
         "replay_only",
+        "replaying",
         "retry",
         "run_id",
         "seq",
@@ -80,15 +85,18 @@ class RunState:
         live: Callable[[Event], None] | None = None,
         prices: Prices | None = None,
         history: list[Event] | None = None,
-        budget_door: Handler | None = None,
+        doors: Doors | None = None,
+        cache: CacheStore | None = None,
     ) -> None:
         self.run_id = run_id
         self.drain = drain or Drain()
         self.store = store
         self.door = door
-        # The same door with the budget slot filled, taken once a budget shows up: a run
-        # without any budget never pays for the slot.
-        self.budget_door = budget_door
+        # Fuller variants of the same door (the budget slot, the cache slot), taken once a
+        # budget or a cached model or tool shows up: a run with neither never pays for them.
+        self.doors = doors
+        self.replaying = bool(replay)
+        self.metered = self.caching = doors is None  # in the door already (or no other door)
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
@@ -104,11 +112,26 @@ class RunState:
         self.prices = prices  # what model calls cost (None: not priced)
         self.history = history  # a resumed run's earlier events, for its budgets
         self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
+        self.cache = cache  # where cached answers live (the runtime's cache store)
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""
-        if self.budget_door is not None:
-            self.door, self.budget_door = self.budget_door, None
+        if not self.metered:
+            self.metered = True
+            self._switch()
+
+    def cache_on(self) -> None:
+        """Send this run's calls through the cache slot from now on."""
+        if not self.caching:
+            self.caching = True
+            self._switch()
+
+    def _switch(self) -> None:
+        if self.doors is not None:
+            on = frozenset(
+                slot for slot, used in (("budget", self.metered), ("cache", self.caching)) if used
+            )
+            self.door = self.doors.get(self.replaying, on)
 
     def emit(
         self,
@@ -196,7 +219,7 @@ class RunContext:
                     sender or self.agent_name, agent.name, describe_validation_error(e)
                 ) from None
         run = self._run
-        if run.budget_door is not None and getattr(agent, "budget", None) is not None:
+        if not run.metered and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
         return await self._through_door(agent, "agent", input, timeout, retry)
 
@@ -211,11 +234,17 @@ class RunContext:
                 raise HandoffTypeError(
                     self.agent_name, tool.name, describe_validation_error(e)
                 ) from None
+        run = self._run
+        if not run.caching and getattr(tool, "cache", None) is not None:
+            run.cache_on()
         return await self._through_door(tool, "tool", args, _UNSET, _UNSET)
 
     async def invoke(self, step: Any, kind: str, input: Any) -> Any:
         """Run any step-shaped object (`name`, `invoke(call)`) through the door: models use
         this so that their answers are journaled and replayed like any other step."""
+        run = self._run
+        if not run.caching and getattr(step, "cache", None) is not None:
+            run.cache_on()
         return await self._through_door(step, kind, input, _UNSET, _UNSET)
 
     def emit(self, kind: str, **data: Any) -> None:

@@ -98,6 +98,7 @@ EXPECTED = [
     "SweepFailed",
     "TargetError",
     "TaskLedger",
+    "Tiers",
     "Tool",
     "ToolCall",
     "ToolContext",

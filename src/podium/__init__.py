@@ -51,6 +51,7 @@ from podium.models import (
     tool_call,
 )
 from podium.models.prices import Price, Prices
+from podium.models.tiers import Tiers
 from podium.observability.cost import CostReport
 from podium.patterns import (
     Adaptive,
@@ -223,6 +224,7 @@ __all__ = [
     "SweepFailed",
     "TargetError",
     "TaskLedger",
+    "Tiers",
     "Tool",
     "ToolCall",
     "ToolContext",

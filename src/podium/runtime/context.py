@@ -22,6 +22,7 @@ from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
     from podium.models.prices import Prices
+    from podium.models.tiers import Tiers
     from podium.runtime.budget import Ledger
     from podium.runtime.cache import CacheStore
     from podium.runtime.effects import Effect
@@ -66,6 +67,7 @@ class RunState:
         "run_id",
         "seq",
         "store",
+        "tiers",
         "timeout",
         "usage",
     )
@@ -87,6 +89,7 @@ class RunState:
         history: list[Event] | None = None,
         doors: Doors | None = None,
         cache: CacheStore | None = None,
+        tiers: Tiers | None = None,
     ) -> None:
         self.run_id = run_id
         self.drain = drain or Drain()
@@ -113,6 +116,7 @@ class RunState:
         self.history = history  # a resumed run's earlier events, for its budgets
         self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
         self.cache = cache  # where cached answers live (the runtime's cache store)
+        self.tiers = tiers  # which models the tiers agents ask for are (the runtime's)
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""
@@ -175,6 +179,11 @@ class RunContext:
     @property
     def run_id(self) -> str:
         return self._run.run_id
+
+    @property
+    def tiers(self) -> Tiers | None:
+        """The runtime's model tiers (`Runtime(tiers=...)`), or None."""
+        return self._run.tiers
 
     @property
     def usage(self) -> Usage:

@@ -35,6 +35,7 @@ from podium.errors import (
     UsageError,
 )
 from podium.models.prices import Prices, resolve_prices
+from podium.models.tiers import Tiers, resolve_tiers
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
 from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
 from podium.runtime.cache import CacheStore, cache_middleware, open_cache
@@ -138,7 +139,10 @@ class Runtime:
     `on_budget_alert` is called with a `BudgetAlert` when a budget passes its alert mark.
     `cache` is where the answers of cached models and tools live (`podium.Cache`): a URL
     (`memory://`, `sqlite:///cache.db`, `redis://host:port/db`) or a `CacheStore`; by default
-    `PODIUM_CACHE`, else this runtime's memory.
+    `PODIUM_CACHE`, else this runtime's memory. `tiers` names kinds of model (`fast`,
+    `smart`, any name) for agents that ask for a tier instead of a model: a `Tiers`, a
+    mapping of tier name to a model and its fallbacks, or a JSON or YAML file of them, laid
+    over `PODIUM_TIERS` (see `podium.models.tiers`).
     """
 
     def __init__(
@@ -156,6 +160,7 @@ class Runtime:
         prices: Prices | Mapping[str, Any] | str | Path | None = None,
         on_budget_alert: AlertHandler | None = None,
         cache: str | CacheStore | None = None,
+        tiers: Tiers | Mapping[str, Any] | str | Path | None = None,
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -167,6 +172,7 @@ class Runtime:
         self.breakers: Board = default_board(breakers)
         self.prices: Prices = resolve_prices(prices)
         self.cache: CacheStore = open_cache(cache)
+        self.tiers: Tiers | None = resolve_tiers(tiers)
         builtins = {
             **BUILTINS,
             "fallback": fallback,
@@ -695,6 +701,7 @@ class Runtime:
             history=history,
             doors=self._doors,
             cache=self.cache,
+            tiers=self.tiers,
         )
         state.seq = seq
         # What earlier processes spent is the run's usage so far: completed steps never run

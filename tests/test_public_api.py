@@ -11,6 +11,7 @@ EXPECTED = [
     "Adaptive",
     "Agent",
     "AnthropicModel",
+    "Batch",
     "Breaker",
     "Budget",
     "BudgetAlert",

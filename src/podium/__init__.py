@@ -7,6 +7,7 @@ Everything is an agent; patterns are agents made of agents; every hop goes throu
 from typing import TYPE_CHECKING, Any
 
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
+from podium.agents.batch import Batch
 from podium.agents.human import Decision, HumanAgent, HumanApproval
 from podium.errors import (
     BudgetExceeded,
@@ -137,6 +138,7 @@ __all__ = [
     "Adaptive",
     "Agent",
     "AnthropicModel",
+    "Batch",
     "Breaker",
     "Budget",
     "BudgetAlert",

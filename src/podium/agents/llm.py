@@ -42,6 +42,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from podium.agents.answer import REASK, AnswerSpec, Asking
 from podium.agents.base import AgentBase, check_name
+from podium.agents.batch import Batch, BatchStep, as_batch
 from podium.errors import (
     MaxTurnsExceeded,
     ModelError,
@@ -95,6 +96,7 @@ class _ModelStep:
     __slots__ = (
         "agent",
         "answer",
+        "batch",
         "breaker",
         "breaker_key",
         "cache",
@@ -118,6 +120,8 @@ class _ModelStep:
         model: Model,
         fallback_models: Sequence[Model] = (),
         tier: str | None = None,
+        *,
+        primary: bool = True,
     ) -> None:
         self.name = "model"
         self.tier = tier  # the tier the model was chosen by (shown in `step.started`)
@@ -130,7 +134,9 @@ class _ModelStep:
         self.cache: Cache | None = (
             as_cache(getattr(model, "cache", None), f"model {model.name!r}") or agent.model_cache
         )
-        self.fallbacks = tuple(_ModelStep(agent, m, tier=tier) for m in fallback_models)
+        self.fallbacks = tuple(
+            _ModelStep(agent, m, tier=tier, primary=False) for m in fallback_models
+        )
         self.tools = agent.tools
         self.tool_specs: tuple[ToolSpec, ...] = tuple(t.spec for t in agent.tools.values())
         self.settings = agent.settings
@@ -138,6 +144,8 @@ class _ModelStep:
         self.timeout: float | None = None
         self.answer = agent.answer_spec
         self.output_schema = None if self.answer is None else self.answer.schema
+        # A batchable agent's first ask of an item joins a batch (fallbacks go alone).
+        self.batch = None if agent.batch is None or not primary else BatchStep(self, agent.batch)
 
     @property
     def model_name(self) -> str:
@@ -249,6 +257,11 @@ class LLMAgent(AgentBase[Any, Any]):
     runtime's tiers say which model and fallbacks that is (`Runtime(tiers=...)`), else the
     agent's own `tiers` table (a workflow file's `tiers:`). `on_tier` makes a copy that asks
     another tier, for a router that sends easy inputs to a cheap one.
+
+    `batchable` (`True` for 8 items, a number of items, or a `podium.Batch`) lets calls that
+    arrive together share one model call: each stays its own journaled step, the agent's
+    instructions are sent once for all of them (see `podium.agents.batch`). A batchable
+    agent answers in one turn, so it has no tools.
     """
 
     def __init__(
@@ -271,6 +284,7 @@ class LLMAgent(AgentBase[Any, Any]):
         cache: Cache | bool | None = None,
         tier: str | None = None,
         tiers: Tiers | Mapping[str, Any] | None = None,
+        batchable: Batch | int | bool | None = None,
     ) -> None:
         self._setup(
             name,
@@ -297,6 +311,12 @@ class LLMAgent(AgentBase[Any, Any]):
                 raise UsageError(f"agent {name!r}: two tools are named {t.name!r}")
             self.tools[t.name] = t
         _check_tool_choice(name, settings, self.tools)
+        self.batch = as_batch(batchable, f"agent {name!r}")
+        if self.batch is not None and self.tools:
+            raise UsageError(
+                f"agent {name!r}: a batchable agent answers each item in one model call, so it "
+                f"cannot use tools ({', '.join(sorted(self.tools))})"
+            )
         self.answer_spec = AnswerSpec.for_type(name, output_type)
         self.tier = _tier_of(name, model, tier)
         self.tiers = _as_tiers(tiers, name)
@@ -379,8 +399,10 @@ class LLMAgent(AgentBase[Any, Any]):
         step = self._step_for(ctx)
         messages = [Message.system(self.instructions), Message.user(_render(input))]
         asking = Asking(self.name, self.answer_spec, messages, max_reasks=self.max_reasks)
+        first = step.batch  # a batchable agent's first ask joins a batch; re-asks go alone
         for _ in range(self.max_turns):
-            response = await asking.ask(ctx, step)
+            response = await asking.ask(ctx, first or step)
+            first = None
             while not response.tool_calls:  # an answer: done, or sent back with the problem
                 value = asking.settle(ctx, step, response)
                 if value is not REASK:

@@ -8,8 +8,9 @@ the garbage collector.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
@@ -231,6 +232,27 @@ class RunContext:
         if not run.metered and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
         return await self._through_door(agent, "agent", input, timeout, retry)
+
+    async def map(
+        self, agent: Any, items: Iterable[Any], *, return_exceptions: bool = False
+    ) -> list[Any]:
+        """Call `agent` on every item at once, each its own step (`agent#0`, `agent#1`, ...,
+        in the items' order), and return the outputs in that order. A batchable agent
+        answers them in batches. The first failure is raised and the other calls cancelled
+        (what completed stays journaled: a resume does not run it again); with
+        `return_exceptions`, each failure takes its item's place instead."""
+        tasks = [asyncio.ensure_future(self.call(agent, item)) for item in items]
+        if not tasks:
+            return []
+        if return_exceptions:
+            return list(await asyncio.gather(*tasks, return_exceptions=True))
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def use(self, tool: Any, args: dict[str, Any] | None = None) -> Any:
         """Call a tool through the door with keyword arguments `args`."""

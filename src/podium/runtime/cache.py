@@ -168,6 +168,7 @@ class SQLiteCache:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # no fsync per entry: losing one is harmless
             conn.execute(_SQLITE_SCHEMA)
             conn.commit()
             self._conn = conn

@@ -1,6 +1,6 @@
 """What a support workload costs, and what a budget stops: podium's cost figures (issue 10).
 
-    python bench/cost.py                      # 200 tickets, ~10 s
+    python bench/cost.py                      # 200 tickets four ways, ~8 s
     python bench/cost.py --tickets 50 --json out.json --latency-scale 0
 
 Two parts:

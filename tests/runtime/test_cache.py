@@ -20,6 +20,7 @@ from podium import (
     Event,
     LLMAgent,
     Message,
+    ModelResponse,
     ModelSettings,
     RunContext,
     Runtime,
@@ -376,3 +377,23 @@ async def test_a_streamed_hit_streams_its_text() -> None:
     stream = rt.stream(clerk, "hi")
     deltas = [e.data["text"] async for e in stream if e.kind == "model.delta"]
     assert "".join(deltas) == (await stream.result()).output == "answer to hi"
+
+
+async def test_the_key_covers_the_models_own_settings() -> None:
+    class Tuned:
+        """A model with settings of its own, as OpenAIModel and AnthropicModel have."""
+
+        def __init__(self, temperature: float) -> None:
+            self.name = "gpt-4o"
+            self.settings = ModelSettings(temperature=temperature)
+            self.calls = 0
+
+        async def respond(self, messages: Any, **options: Any) -> ModelResponse:
+            self.calls += 1
+            return ModelResponse(text=f"t={self.settings.temperature}", usage=CALL)
+
+    cold, hot, cold_again = Tuned(0.0), Tuned(0.9), Tuned(0.0)
+    rt = Runtime("memory://")
+    for model in (cold, hot, cold_again):
+        await rt.run(LLMAgent("a", model=model, instructions="x", cache=True), "hi")
+    assert (cold.calls, hot.calls, cold_again.calls) == (1, 1, 0)

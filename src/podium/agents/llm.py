@@ -155,8 +155,13 @@ class _ModelStep:
     def cache_identity(self, messages: Any) -> dict[str, Any]:
         """What decides this step's answer, for the cache's key: the model and where it is
         served, the settings, the messages, the tools and the answer's schema."""
+        model = self.model
         return {
             "model": self.breaker_key,
+            "model_settings": [
+                getattr(model, "settings", None),
+                getattr(model, "max_tokens", None),
+            ],
             "settings": self.settings,
             "messages": messages,
             "tools": self.tool_specs,

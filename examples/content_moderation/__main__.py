@@ -1,5 +1,5 @@
 """`python -m examples.content_moderation [TEXT] [--hang POLICY]`: moderate one post."""
 
-from examples.content_moderation.flow import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.content_moderation.flow"))

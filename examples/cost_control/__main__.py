@@ -1,5 +1,5 @@
 """`python -m examples.cost_control`: run the research desk under its budgets."""
 
-from examples.cost_control.desk import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.cost_control.desk"))

@@ -1,5 +1,5 @@
 """`python -m examples.due_diligence [--fail AREA | --hang AREA]`: write one memo."""
 
-from examples.due_diligence.flow import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.due_diligence.flow"))

@@ -1,5 +1,5 @@
 """`python -m examples.insurance_claim`: file one claim and print where it stands."""
 
-from examples.insurance_claim.flow import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.insurance_claim.flow"))

@@ -1,5 +1,5 @@
 """`python -m examples.investment_committee [TICKER]`: one committee meeting, printed as JSON."""
 
-from examples.investment_committee.committee import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.investment_committee.committee"))

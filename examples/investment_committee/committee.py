@@ -176,7 +176,7 @@ def build_flow(model: Model | str | None = None) -> FunctionAgent:
         debated: ChatResult = await ctx.call(memo, brief)
         return decision.model_copy(
             update={
-                "memo": debated.answer,
+                "memo": debated.output,
                 "memo_status": debated.status,
                 "memo_turns": debated.turns,
             }

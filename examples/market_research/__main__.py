@@ -1,5 +1,5 @@
 """`python -m examples.market_research`: research one market and print the brief."""
 
-from examples.market_research.flow import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.market_research.flow"))

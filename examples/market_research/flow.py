@@ -69,7 +69,7 @@ def build_flow(model: Any = None) -> Supervisor:
         analysts,
         model=model or scripted_lead(),
         instructions="You lead a market-research team. Keep the plan to at most five subtasks.",
-        max_rounds=6,
+        max_turns=6,
     )
 
 
@@ -176,9 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = result.output
     print(out.output)
-    print(
-        f"\nstatus: {out.status}, rounds: {out.rounds}, gaps: {len(out.gaps)}, run {result.run_id}"
-    )
+    print(f"\nstatus: {out.status}, turns: {out.turns}, gaps: {len(out.gaps)}, run {result.run_id}")
     print(f"store: {store}   (podium trace {result.run_id} --store {store})")
     return 0
 

@@ -1,5 +1,5 @@
 """`python -m examples.procurement`: run one purchase request through the desk."""
 
-from examples.procurement.flow import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.procurement.flow"))

@@ -118,7 +118,7 @@ def build_flow(model: Any = None, systems: Systems | None = None) -> Router:
             output_type=Plan,
         ),
         synthesizer=summary,
-        max_rounds=5,
+        max_turns=5,
     )
     helpdesk = LLMAgent(
         "helpdesk",
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     out = result.output
     if hasattr(out, "status"):
         print(out.output)
-        print(f"\nstatus: {out.status}, rounds: {out.rounds}, run {result.run_id}")
+        print(f"\nstatus: {out.status}, turns: {out.turns}, run {result.run_id}")
     else:
         print(out)
     print(f"store: {store}   (podium trace {result.run_id} --store {store})")

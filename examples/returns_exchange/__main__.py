@@ -1,5 +1,5 @@
 """`python -m examples.returns_exchange`: run the workflow once and print its output."""
 
-from examples.returns_exchange.flow import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.returns_exchange.flow"))

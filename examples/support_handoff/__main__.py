@@ -1,5 +1,5 @@
 """`python -m examples.support_handoff [MESSAGE]`: one customer message through the desk."""
 
-from examples.support_handoff.desk import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.support_handoff.desk"))

@@ -109,7 +109,7 @@ def build_desk(model: Model | str | None = None) -> Handoff:
         agents=[triage, billing, tech, supervisor],
         start=triage,
         routes={"triage": ["billing", "tech"], "billing": ["supervisor"]},
-        max_handoffs=5,
+        max_turns=6,
     )
 
 

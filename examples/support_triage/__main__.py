@@ -1,5 +1,5 @@
 """`python -m examples.support_triage [MESSAGE]`: triage one support message."""
 
-from examples.support_triage.flow import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.support_triage.flow"))

@@ -1,5 +1,5 @@
 """`python -m examples.write_critique_revise`: write one short piece and print it."""
 
-from examples.write_critique_revise.flow import main
+from examples import run_example
 
-raise SystemExit(main())
+raise SystemExit(run_example("examples.write_critique_revise.flow"))

@@ -77,7 +77,7 @@ def build_flow(model: Any = None, *, models: Mapping[str, Any] | None = None) ->
     critic = LLMAgent("critic", model=chosen["critic"], instructions=CRITIC, output_type=Critique)
     reviser = LLMAgent("reviser", model=chosen["reviser"], instructions=REVISER, output_type=Draft)
     revise = Loop(
-        "revise", reviser, until=critic, state=True, check_first=True, max_iterations=MAX_ROUNDS
+        "revise", reviser, until=critic, state=True, check_first=True, max_turns=MAX_ROUNDS
     )
     return Sequential("essay", [writer, revise])
 
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = result.output
     print(f"# {out.output.title}\n\n{out.output.body}\n")
-    print(f"revisions: {out.iterations}, stopped: {out.stopped}, run {result.run_id}")
+    print(f"revisions: {out.turns}, status: {out.status}, run {result.run_id}")
     print(f"store: {store}   (podium trace {result.run_id} --store {store})")
     return 0
 

@@ -26,7 +26,10 @@
 
     Suspended                     a signal, not a failure: the run waits for the outside world
     └── Parked                    the process is shutting down: the run stops at a step
-                                  boundary and stays `running`, for any worker to resume
+        │                         boundary and stays `running`, for any worker to resume
+        ├── LeaseLost             another process took over the run: this one stops driving it
+        └── JournalUnavailable    a journal row could not be made durable: the run stops
+                                  there and stays `running`, to be resumed
 
 Every message names the agent and the step it is about, so a line in a log is enough to
 find the place. Model errors that came with an answer carry its token `usage`, so a failed
@@ -265,3 +268,34 @@ class Suspended(PodiumError):
 class Parked(Suspended):
     """The runtime is draining (SIGTERM): no new step starts; the run stays `running` and any
     worker may resume it."""
+
+
+class LeaseLost(Parked):
+    """Another process holds the run's lease now (this one's ran out, or it was taken from a
+    holder believed dead): this process stops driving the run and writes nothing more of it,
+    so nothing is done twice; the new holder goes on from the journal."""
+
+    def __init__(self, run_id: str, step: str = "") -> None:
+        where = f" at {step}" if step else ""
+        reason = (
+            f"run {run_id}: another process took over its lease; this one stopped driving "
+            f"it{where} and left it to the new holder"
+        )
+        super().__init__(step, reason)
+        self.args = (reason,)
+        self.run_id = run_id
+
+
+class JournalUnavailable(Parked):
+    """A step's journal row could not be made durable (the store failed). The run stops
+    before anything else starts and stays `running`: resume it once the store is healthy;
+    the step runs again only if it was not journaled."""
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        reason = (
+            f"step {step}: its journal row could not be written ({type(cause).__name__}: "
+            f"{cause}); the run stopped there and stays running: resume it once the store works"
+        )
+        super().__init__(step, reason)
+        self.args = (reason,)
+        self.cause = cause

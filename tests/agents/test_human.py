@@ -232,7 +232,7 @@ async def test_router_triage_is_answered_like_any_waiting_step(rt: Runtime) -> N
     )
     first = await rt.run(router, "hmm")
     (item,) = await rt.inbox()
-    assert item.request["candidates"] == ["billing", "tech"]
+    assert item.request["context"]["candidates"] == ["billing", "tech"]
     done = await rt.resume(first.run_id, router, decision={"approved": True, "answer": "billing"})
     assert done.output == "billing handles 'hmm'"
 

@@ -77,12 +77,14 @@ def test_a_deadlocked_committee_waits_and_the_chair_answers_from_another_process
     assert run["status"] == "waiting" and (tmp_path / ".podium" / "podium.db").exists()
     assert f"podium answer {run['run_id']} buy" in started.stderr
     (item,) = json.loads(shell(tmp_path, "-m", "podium", "inbox", "--json").stdout)
-    assert item["run_id"] == run["run_id"] and item["step"].endswith("vote.escalation#0")
+    assert item["run_id"] == run["run_id"] and item["step"].endswith(
+        "vote.escalation#0/vote.escalation.decision#0"
+    )
     answered = shell(tmp_path, "-m", "podium", "answer", run["run_id"], "buy", "--json")
     assert answered.returncode == 0, answered.stderr
     done = json.loads(answered.stdout)
     assert done["status"] == "completed"
-    assert done["output"]["decision"] == "buy" and done["output"]["memo_status"] == "approved"
+    assert done["output"]["decision"] == "buy" and done["output"]["memo_status"] == "completed"
 
 
 @pytest.mark.slow

@@ -7,14 +7,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from examples.investment_committee.committee import SAMPLE, build_flow
-from podium import NO_RETRY, Decision, RunStatus, Runtime, StepRecord, StepStatus
+from podium import NO_RETRY, Decision, RunStatus, Runtime, StepStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,13 +29,17 @@ async def test_acme_reaches_weighted_consensus_and_an_approved_memo(rt: Runtime)
     result = await rt.run(build_flow(), SAMPLE)
     assert result.ok, result.error
     out = result.output
-    assert out.decision == "buy" and out.vote_status == "consensus"
+    assert out.decision == "buy" and out.vote_status == "completed"
     assert out.tally == {"buy": 3.0, "pass": 2.0}
-    assert out.memo_status == "approved" and out.memo_turns == 4
+    assert out.memo_status == "completed" and out.memo_turns == 4
     assert out.memo is not None and "stop-loss" in out.memo
     events = [e for e in await rt.events(result.run_id) if e.kind.startswith("groupchat.")]
     stops = [e.data for e in events if e.kind == "groupchat.stop"]
-    assert [(s or {}).get("status") for s in stops] == ["consensus", "approved"]
+    assert [(s or {}).get("status") for s in stops] == ["completed", "completed"]
+    assert [(s or {}).get("reason") for s in stops] == [
+        "consensus on 'buy'",
+        "approved by 'chief_risk_officer'",
+    ]
     votes = [e for e in events if e.kind == "groupchat.vote"]
     assert len(votes) == 5 and votes[-1].key == "/investment_committee/vote#0"
 
@@ -52,26 +55,15 @@ async def test_split_vote_waits_for_the_chair_and_resumes(rt: Runtime) -> None:
     flow = build_flow()
     first = await rt.run(flow, SAMPLE.model_copy(update={"ticker": "SPLIT"}))
     assert first.status == RunStatus.WAITING
-    step = "/investment_committee/vote#0/vote.escalation#0"
+    step = "/investment_committee/vote#0/vote.escalation#0/vote.escalation.decision#0"
     [waiting] = [s for s in await rt.steps(first.run_id) if s.status == StepStatus.SUSPENDED]
     assert waiting.key == step
     model_calls = sum(1 for s in await rt.steps(first.run_id) if s.kind == "model")
-    store = await rt.open()
-    chair = StepRecord(
-        first.run_id,
-        step,
-        "vote.escalation",
-        "agent",
-        StepStatus.COMPLETED,
-        output={"decision": "buy", "answer": "The chair votes buy, with a small position."},
-        started_at=time.time(),
-    )
-    store.record_started(chair)
-    await store.record_finished(chair)
-    done = await rt.resume(first.run_id, flow)
+    chair = {"decision": "buy", "answer": "The chair votes buy, with a small position."}
+    done = await rt.resume(first.run_id, flow, decision=Decision.answer(chair))
     assert done.ok, done.error
-    assert done.output.vote_status == "decided" and done.output.decision == "buy"
-    assert done.output.memo_status == "approved"
+    assert done.output.vote_status == "escalated" and done.output.decision == "buy"
+    assert done.output.memo_status == "completed"
     steps = await rt.steps(first.run_id)
     vote_models = [s for s in steps if s.kind == "model" and "/memo#" not in s.key]
     assert len(vote_models) == model_calls  # the analysts were replayed, not asked again
@@ -84,7 +76,7 @@ async def test_the_chairs_answer_with_a_note_and_a_refusal_to_decide(rt: Runtime
     note = {"decision": "hold", "answer": "Hold until Q3 results."}
     held = await rt.resume(first.run_id, flow, decision=Decision.answer(note, by="chair"))
     assert held.ok, held.error
-    assert (held.output.decision, held.output.vote_status) == ("hold", "decided")
+    assert (held.output.decision, held.output.vote_status) == ("hold", "escalated")
     refused = await rt.resume(second.run_id, flow, decision=Decision.reject("not today"))
     assert refused.status == RunStatus.FAILED and "not today" in (refused.error or "")
 

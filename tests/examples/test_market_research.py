@@ -18,7 +18,7 @@ async def test_plans_reviews_and_writes_the_brief(tmp_path: Path) -> None:
     result = await example.run_once(example.SAMPLE_QUESTION, store=url)
     assert result.status == RunStatus.COMPLETED, result.error
     out: SupervisorResult = result.output
-    assert (out.status, out.rounds, out.gaps) == ("completed", 3, {})
+    assert (out.status, out.turns, out.gaps) == ("completed", 3, {})
     assert out.output.startswith("Go, priced at 749 EUR installed.")
     assert example.SHARES in out.results["rivals"].detail
     assert "Wallbox" in out.results["price"].detail  # pricing saw the competitor finding
@@ -63,7 +63,7 @@ async def test_resume_after_a_provider_outage_asks_nothing_twice(tmp_path: Path)
     assert second.status == RunStatus.COMPLETED, second.error
     # Plan and the two reviews that completed were replayed; the failed one is asked again.
     assert asked[4:] == ["Review", "Review", "Review", "text"]
-    assert second.output.status == "completed" and second.output.rounds == 3
+    assert second.output.status == "completed" and second.output.turns == 3
     analyst_calls = {name: len(w.model.calls) for name, w in flow.workers.items()}
     assert analyst_calls == {"sizing": 1, "competitors": 2, "customers": 1, "pricing": 1}
 
@@ -72,4 +72,4 @@ def test_main_prints_the_brief(capsys: Any) -> None:
     assert example.main([]) == 0
     printed = capsys.readouterr().out
     assert "Go, priced at 749 EUR installed." in printed
-    assert "status: completed, rounds: 3, gaps: 0" in printed
+    assert "status: completed, turns: 3, gaps: 0" in printed

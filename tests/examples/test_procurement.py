@@ -21,7 +21,7 @@ async def test_the_sample_purchase_goes_through_three_levels(tmp_path: Path) -> 
     result = await example.run_once(example.SAMPLE, store=url, systems=systems)
     assert result.status == RunStatus.COMPLETED, result.error
     out: SupervisorResult = result.output
-    assert out.status == "completed" and out.rounds == 3
+    assert out.status == "completed" and out.turns == 3
     assert out.output == "PO-040-GLOBEX: globex, 43600 EUR held (risk low); no quote from initech"
     assert out.results["quotes"].gaps == {"initech": "ConnectionError: initech is not answering"}
     async with Runtime(url) as rt:

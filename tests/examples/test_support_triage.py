@@ -84,9 +84,9 @@ async def test_a_doubtful_message_waits_for_a_person_who_picks_the_desk(
     d = await decision(rt, waiting.run_id)
     assert (d["outcome"], d["confidence"]) == ("triage", 0.38)
     (item,) = await rt.inbox()
-    assert item.step == "/support_triage/support_triage.triage#0"
-    assert item.request["candidates"] == ["billing", "technical", "account"]
-    assert "below threshold 0.7" in item.request["note"]
+    assert item.step == ("/support_triage/support_triage.triage#0/support_triage.triage.decision#0")
+    assert item.request["context"]["candidates"] == ["billing", "technical", "account"]
+    assert "below threshold 0.7" in item.request["prompt"]
     assert not biz.exists() or rows(biz, "SELECT * FROM tickets") == []  # no desk yet
 
     done = await rt.resume(waiting.run_id, flow, decision={"answer": "billing"})
@@ -103,7 +103,7 @@ async def test_no_keywords_at_all_also_goes_to_a_person(rt: Runtime, biz: Path) 
     waiting = await rt.run(build_flow(), "hello, is anyone there?")
     assert waiting.status == RunStatus.WAITING
     (item,) = await rt.inbox()
-    assert item.request["note"] == "no route chosen"
+    assert item.request["context"]["note"] == "no route chosen"
     done = await rt.resume(waiting.run_id, build_flow(), decision={"answer": "account"})
     assert done.output.desk == "account"
 

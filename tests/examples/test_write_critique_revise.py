@@ -26,7 +26,7 @@ async def test_revises_until_the_critic_approves(tmp_path: Path) -> None:
     result = await example.run_once(example.SAMPLE_TOPIC, store=f"sqlite:///{tmp_path}/e.db")
     assert result.status == RunStatus.COMPLETED, result.error
     out = result.output
-    assert (out.iterations, out.stopped) == (2, "condition")
+    assert (out.turns, out.status) == (2, "completed")
     assert isinstance(out.output, example.Draft)
     assert example.critique(out.output).approved
     assert example.EXAMPLE in out.output.body
@@ -58,7 +58,7 @@ async def test_step_keys_events_and_resume_without_asking_again(tmp_path: Path) 
     async with Runtime(url, retry=NO_RETRY) as rt:
         second = await rt.resume(first.run_id, flow)
         assert second.status == RunStatus.COMPLETED, second.error
-        assert (second.output.iterations, second.output.stopped) == (2, "condition")
+        assert (second.output.turns, second.output.status) == (2, "completed")
         # the writer and the first reviser turn were replayed from the journal
         assert (len(writer.calls), len(reviser.calls)) == (1, 2)
         assert answers == ["ok", "failed", "ok", "ok"]
@@ -78,10 +78,10 @@ async def test_step_keys_events_and_resume_without_asking_again(tmp_path: Path) 
         )
         events = await rt.events(first.run_id)
         stops = [e.data for e in events if e.kind == "loop.stop"]
-        assert stops == [{"stopped": "condition", "iterations": 2}]
+        assert stops == [{"status": "completed", "reason": "the condition holds", "turns": 2}]
 
 
 def test_module_runs_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert example.main([]) == 0
     printed = capsys.readouterr().out
-    assert "revisions: 2, stopped: condition" in printed and "For example" in printed
+    assert "revisions: 2, status: completed" in printed and "For example" in printed

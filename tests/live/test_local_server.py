@@ -158,7 +158,7 @@ async def test_supervisor_llm_reaches_a_decision(live_env: dict[str, str]) -> No
         model=None,
         review=False,
         settings=TYPED,
-        max_rounds=1,
+        max_turns=1,
     )
     result, rt = await _run(boss, "Find out why order 7 was charged twice.")
     _ended_cleanly(result)

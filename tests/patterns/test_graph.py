@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from podium import NO_RETRY, RunError, RunStatus, Runtime, Sequential, StepFailed, agent
 from podium.errors import UsageError
 from podium.patterns.graph import Graph, MaxStepsExceeded
+from podium.runtime.budget import Budget
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ async def test_a_chain_passes_each_output_on(rt: Runtime) -> None:
         {"source": "double", "target": "END", "step": 2, "edge": 0, "conditional": False},
     ]
     assert await graph_events(rt, result.run_id, "graph.stop") == [
-        {"reason": "end", "steps": 2, "last": "double"}
+        {"status": "completed", "reason": "reached END", "turns": 2, "last": "double"}
     ]
 
 
@@ -140,8 +141,8 @@ def test_building_mistakes_name_the_graph_and_the_nodes() -> None:
     g.edge(a, b)
     with pytest.raises(UsageError, match="edge inc -> END can never be taken"):
         g.edge(a, g.END)
-    with pytest.raises(UsageError, match="max_steps must be a positive integer"):
-        Graph("h", max_steps=0)
+    with pytest.raises(UsageError, match="max_turns must be a positive integer"):
+        Graph("h", max_turns=0)
     with pytest.raises(UsageError, match="label 'END' is reserved"):
         g.node(double, label="END")
 
@@ -178,8 +179,8 @@ async def test_an_output_that_matches_no_edge_fails_the_run(rt: Runtime) -> None
     assert "node 'inc' matched none of its edges (to 'END')" in (result.error or "")
 
 
-async def test_max_steps_ends_a_runaway_cycle_naming_the_last_nodes(rt: Runtime) -> None:
-    g = Graph("spin", max_steps=5)
+async def test_max_turns_ends_a_runaway_cycle_naming_the_last_nodes(rt: Runtime) -> None:
+    g = Graph("spin", max_turns=5)
     a, b = g.node(inc), g.node(double)
     g.start(a)
     g.edge(a, b)
@@ -191,9 +192,9 @@ async def test_max_steps_ends_a_runaway_cycle_naming_the_last_nodes(rt: Runtime)
     cause = result.exception.cause
     assert isinstance(cause, MaxStepsExceeded) and isinstance(cause, RunError)
     assert cause.trail == ("inc", "double", "inc", "double", "inc", "double (next)")
-    assert "Graph 'spin' reached max_steps=5 without reaching END" in (result.error or "")
+    assert "Graph 'spin' reached max_turns=5 without reaching END" in (result.error or "")
     assert await graph_events(rt, result.run_id, "graph.stop") == [
-        {"reason": "max_steps", "steps": 5, "last": "inc"}
+        {"status": "max_turns", "reason": "max_turns=5 reached", "turns": 5, "last": "inc"}
     ]
     assert len(await graph_events(rt, result.run_id, "graph.edge")) == 5
 
@@ -283,7 +284,7 @@ async def test_build_from_plain_data(rt: Runtime) -> None:
         nodes=[inc, double],
         edges=[("inc", "double"), ("double", "END", big), ("double", "inc")],
         start="inc",
-        max_steps=20,
+        max_turns=20,
     )
     assert (await rt.run(g, 0)).output == 30
     assert g.topology()["edges"][1] == {"source": "double", "target": "END", "when": "big"}
@@ -291,3 +292,56 @@ async def test_build_from_plain_data(rt: Runtime) -> None:
         Graph.build("g", nodes={"inc": inc}, edges=[("inc", "nope")], start="inc")
     with pytest.raises(UsageError, match="start names node 'x'"):
         Graph.build("g", nodes=[inc], edges=[("inc", "END")], start="x")
+
+
+def test_the_renamed_max_steps_still_works_and_warns() -> None:
+    with pytest.warns(DeprecationWarning, match=r"Graph\(max_steps=...\) is deprecated"):
+        g = Graph("g", max_steps=7)
+    assert g.max_turns == 7
+    with pytest.warns(DeprecationWarning, match="Graph.max_steps is deprecated"):
+        assert g.max_steps == 7
+
+
+async def test_a_deadline_fails_the_graph_naming_where_it_was(rt: Runtime) -> None:
+    import asyncio
+
+    @agent
+    async def slow(n: int) -> int:
+        await asyncio.sleep(0.3)
+        return n + 1
+
+    g = Graph("g", deadline=0.2)
+    s = g.node(slow)
+    g.start(s)
+    g.edge(s, g.END, when=lambda n: n > 5)
+    g.edge(s, s)
+    result = await rt.run(g, 0)
+    assert result.status == RunStatus.FAILED
+    assert "Graph 'g': deadline of 0.2s passed before END; last nodes: slow -> slow (next)" in (
+        result.error or ""
+    )
+
+
+async def test_a_refused_call_fails_the_graph_with_the_budget_error() -> None:
+    from podium import BudgetExceeded, LLMAgent, ScriptedModel
+
+    writer = LLMAgent("writer", model=ScriptedModel(["a", "b", "c"]), instructions="W.")
+    g = Graph("g", budget=Budget(model_calls=1))
+    w = g.node(writer)
+    g.start(w)
+    g.edge(w, g.END, when=lambda text: text == "c")
+    g.edge(w, w)
+    rt = Runtime("memory://", retry=NO_RETRY)
+    result = await rt.run(g, "go")
+    assert result.status == RunStatus.FAILED
+    assert isinstance(result.exception, BudgetExceeded) and result.exception.key == "/g"
+    reason = str(result.exception)
+    stops = [e.data for e in await rt.events(result.run_id) if e.kind == "graph.stop"]
+    assert stops == [
+        {
+            "status": "budget_exhausted",
+            "reason": reason,
+            "turns": 1,
+            "last": "writer",
+        }
+    ]

@@ -3,7 +3,6 @@ resume on a real SQLite file."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,13 @@ import pytest
 
 from podium import (
     NO_RETRY,
+    Decision,
     HandoffTypeError,
     LLMAgent,
     RunResult,
     RunStatus,
     Runtime,
     StepFailed,
-    StepRecord,
-    StepStatus,
     Suspended,
     UsageError,
     agent,
@@ -36,6 +34,7 @@ from podium.patterns.groupchat import (
     SpeakerChoice,
     SpeakerRequest,
 )
+from podium.runtime.budget import Budget
 
 
 @pytest.fixture
@@ -85,7 +84,7 @@ async def test_round_robin_until_max_turns(rt: Runtime) -> None:
     out: ChatResult = result.output
     assert result.ok and out.status == "max_turns" and out.turns == 5
     assert [m.speaker for m in out.transcript] == ["a", "b", "c", "a", "b"]
-    assert out.answer == "b: point 5"
+    assert out.output == "b: point 5" and out.reason == "max_turns=5 reached"
     keys = [s.key for s in await rt.steps(result.run_id)]
     assert keys == ["/c", "/c/a#0", "/c/b#0", "/c/c#0", "/c/a#1", "/c/b#1"]
     events = await kinds(rt, result.run_id)
@@ -97,7 +96,7 @@ async def test_round_robin_until_max_turns(rt: Runtime) -> None:
         (4, 2, "a"),
     ]
     assert events[-1] == {"kind": "groupchat.stop", "status": "max_turns", "turns": 5,
-                          "decision": None}  # fmt: skip
+                          "reason": "max_turns=5 reached", "decision": None}  # fmt: skip
 
 
 async def test_participants_see_the_transcript_so_far(rt: Runtime) -> None:
@@ -163,7 +162,7 @@ async def test_manager_that_keeps_naming_strangers_fails_the_run(rt: Runtime) ->
     def manager(req: SpeakerRequest) -> str:
         return "nobody"
 
-    chat = GroupChat("c", [talker("a")], speaker=manager, manager_retries=1)
+    chat = GroupChat("c", [talker("a")], speaker=manager, max_reasks=1)
     result = await rt.run(chat, "x")
     assert result.status == RunStatus.FAILED
     assert "manager 'manager' picked 'nobody', which is not a participant (2 tries)" in str(
@@ -178,7 +177,8 @@ async def test_until_function_terminates(rt: Runtime) -> None:
         until=lambda transcript: transcript[-1].content.endswith("point 3"),
     )
     out = (await rt.run(chat, "x")).output
-    assert out.status == "terminated" and out.turns == 3 and out.answer == "a: point 3"
+    assert (out.status, out.reason) == ("completed", "until() held")
+    assert out.turns == 3 and out.output == "a: point 3"
 
 
 async def test_participant_with_wrong_input_type_names_both_agents(rt: Runtime) -> None:
@@ -214,7 +214,8 @@ async def test_majority_vote_reaches_consensus(rt: Runtime) -> None:
     )
     result = await rt.run(chat, "ACME")
     out: ChatResult = result.output
-    assert out.status == "consensus" and out.decision == "buy" and out.answer == "buy"
+    assert out.status == "completed" and out.reason == "consensus on 'buy'"
+    assert out.decision == "buy" and out.output == "buy"
     assert out.turns == 3 and out.votes == {"a": "buy", "b": "sell", "c": "buy"}
     assert out.tally == {"buy": 2.0, "sell": 1.0}
     votes = [e for e in await kinds(rt, result.run_id) if e["kind"] == "groupchat.vote"]
@@ -226,14 +227,14 @@ async def test_weighted_vote_lets_the_heavy_voter_carry(rt: Runtime) -> None:
     members = [voter("lead", ["sell"]), voter("b", ["buy"]), voter("c", ["buy"])]
     weighted = GroupChat("w", members, consensus="weighted", weights={"lead": 3})
     out = (await rt.run(weighted, "ACME")).output
-    assert out.status == "consensus" and out.decision == "sell" and out.turns == 1
+    assert out.status == "completed" and out.decision == "sell" and out.turns == 1
     assert out.tally == {"sell": 3.0}
 
     strict = GroupChat(
         "w", members, consensus="weighted", weights={"lead": 3}, threshold=0.7, on_deadlock="stop"
     )
     out = (await rt.run(strict, "ACME")).output
-    assert out.status == "deadlock"  # 3 of 5 is 0.6, below 0.7, and nobody moves
+    assert out.status == "stalled"  # 3 of 5 is 0.6, below 0.7, and nobody moves
     assert out.tally == {"sell": 3.0, "buy": 2.0}
 
 
@@ -244,7 +245,7 @@ async def test_unanimity_waits_for_everyone(rt: Runtime) -> None:
         consensus="unanimous",
     )
     out = (await rt.run(chat, "ACME")).output
-    assert out.status == "consensus" and out.decision == "buy" and out.turns == 6
+    assert out.status == "completed" and out.decision == "buy" and out.turns == 6
 
 
 async def test_votes_match_options_case_insensitively_and_reject_others(rt: Runtime) -> None:
@@ -272,8 +273,9 @@ async def test_debate_with_model_writer_and_critic_until_approval(rt: Runtime) -
     debate = GroupChat.debate("plan", proposers=[writer], critic=critic, rounds=3)
     result = await rt.run(debate, "How do we improve margins?")
     out: ChatResult = result.output
-    assert out.status == "approved" and out.decision == "approve"
-    assert out.answer == "Draft 2: cut costs by 10% in Q3." and out.turns == 4
+    assert (out.status, out.reason) == ("completed", "approved by 'critic'")
+    assert out.decision == "approve"
+    assert out.output == "Draft 2: cut costs by 10% in Q3." and out.turns == 4
     seen = ChatTurn.model_validate_json(writer_model.calls[1].messages[-1].content)
     assert seen.role == "proposer" and seen.round == 2
     assert seen.transcript[-1].content == "Too vague: say how much and when."
@@ -308,7 +310,7 @@ async def test_repeating_messages_deadlock_and_stop(rt: Runtime) -> None:
     def parrot(turn: ChatTurn) -> str:
         return "I  insist."
 
-    chat = GroupChat("p", [parrot, talker("b")], deadlock_turns=3, on_deadlock="stop")
+    chat = GroupChat("p", [parrot, talker("b")], max_stalls=3, on_deadlock="stop")
     result = await rt.run(chat, "x")
     out = result.output
     # turns: parrot(new) b(new) parrot(repeat) b(new) parrot(repeat) ... b always says
@@ -319,10 +321,11 @@ async def test_repeating_messages_deadlock_and_stop(rt: Runtime) -> None:
     def echo_b(turn: ChatTurn) -> str:
         return "i insist."
 
-    stuck = GroupChat("p", [parrot, echo_b], deadlock_turns=3, on_deadlock="stop")
+    stuck = GroupChat("p", [parrot, echo_b], max_stalls=3, on_deadlock="stop")
     result = await rt.run(stuck, "x")
     out = result.output
-    assert out.status == "deadlock" and out.turns == 5
+    assert out.status == "stalled" and out.turns == 5
+    assert out.reason == "deadlock: no progress for 3 turns (nothing new said)"
     [event] = [e for e in await kinds(rt, result.run_id) if e["kind"] == "groupchat.deadlock"]
     assert event["action"] == "stop" and event["reason"].startswith("no progress for 3 turns")
 
@@ -344,6 +347,7 @@ async def test_split_vote_deadlock_escalates_to_fallback(rt: Runtime) -> None:
     result = await rt.run(chat, "ACME")
     out = result.output
     assert out.status == "escalated" and out.decision == "hold"
+    assert out.reason == "deadlock decided by 'chair'"
     assert out.transcript[-1].speaker == "chair" and out.turns == 4
     assert seen[0].votes == {"a": "buy", "b": "sell"} and seen[0].chat == "ic"
     assert [s.key for s in await rt.steps(result.run_id)][-1] == "/ic/chair#0"
@@ -356,26 +360,19 @@ async def test_deadlock_without_fallback_waits_for_a_person_then_resumes(rt: Run
     first = await rt.run(chat, "ACME")
     assert first.status == RunStatus.WAITING
     assert isinstance(first.exception, Suspended)
-    assert first.exception.step == "/ic/ic.escalation#0"
+    assert first.exception.step == "/ic/ic.escalation#0/ic.escalation.decision#0"
     payload = first.exception.payload
-    assert isinstance(payload, dict)
-    assert payload["votes"] == {"a": "buy", "b": "sell"} and payload["turns"] == 4
-    store = await rt.open()
-    decision = StepRecord(
-        first.run_id,
-        "/ic/ic.escalation#0",
-        "ic.escalation",
-        "agent",
-        StepStatus.COMPLETED,
-        output={"decision": "hold", "answer": "Hold until Q3 results."},
-        started_at=time.time(),
-    )
-    store.record_started(decision)
-    await store.record_finished(decision)
-    done = await rt.resume(first.run_id, chat)
+    assert isinstance(payload, dict) and payload["prompt"].startswith("deadlock: no progress")
+    assert payload["context"]["votes"] == {"a": "buy", "b": "sell"}
+    assert payload["context"]["turns"] == 4
+    with pytest.raises(UsageError, match="a deadlock decision must be a string or a dict"):
+        await rt.resume(first.run_id, chat, decision=Decision.answer({"why": "no idea"}))
+    held = Decision.answer({"decision": "hold", "answer": "Hold until Q3 results."})
+    done = await rt.resume(first.run_id, chat, decision=held)
     assert done.ok, done.error
-    assert done.output.status == "decided" and done.output.decision == "hold"
-    assert done.output.answer == "Hold until Q3 results."
+    assert done.output.status == "escalated" and done.output.decision == "hold"
+    assert done.output.reason == "deadlock decided by a person"
+    assert done.output.output == "Hold until Q3 results."
     assert calls == {"a": 2, "b": 2}  # replayed, not asked again
 
 
@@ -420,6 +417,9 @@ async def test_resume_after_a_failed_turn_replays_earlier_turns_on_sqlite(tmp_pa
         ({"consensus": "plurality"}, "consensus must be"),
         ({"consensus": "majority", "threshold": 0.4}, "threshold must be in (0.5, 1]"),
         ({"max_turns": 0}, "max_turns must be a positive integer"),
+        ({"max_stalls": 0}, "max_stalls must be a positive integer"),
+        ({"deadline": -1}, "deadline must be a positive number of seconds"),
+        ({"max_reasks": -1}, "max_reasks must not be negative"),
         ({"critic": "zed"}, "critic 'zed' is not a participant"),
         ({"speaker": 42}, "speaker must be 'round_robin'"),
         ({"on_deadlock": "panic"}, "on_deadlock must be"),
@@ -439,3 +439,56 @@ def test_duplicate_and_missing_participants() -> None:
         GroupChat("g", [])
     with pytest.raises(UsageError, match="at least one proposer"):
         GroupChat.debate("g", proposers=[], critic=talker("c"))
+
+
+# renamed names -------------------------------------------------------------------------------
+
+
+async def test_renamed_options_fields_and_statuses_still_work_and_warn(rt: Runtime) -> None:
+    with pytest.warns(DeprecationWarning, match=r"GroupChat\(deadlock_turns=...\) is deprecated"):
+        chat = GroupChat("c", [talker("a"), talker("b")], deadlock_turns=5)
+    assert chat.limits.max_stalls == 5
+    with pytest.warns(DeprecationWarning, match=r"GroupChat\(manager_retries=...\) is deprec"):
+        assert GroupChat("c", [talker("a")], manager_retries=0).max_reasks == 0
+    with pytest.warns(DeprecationWarning, match="GroupChat.deadlock_turns is deprecated"):
+        assert chat.deadlock_turns == 5
+    vote = GroupChat("v", [voter("a", ["buy"])], consensus="majority")
+    out: ChatResult = (await rt.run(vote, "x")).output
+    with pytest.warns(DeprecationWarning, match="status 'consensus' is now 'completed'"):
+        assert out.status == "consensus"
+    assert out.status != "approved" and out.status != "terminated"
+    with pytest.warns(DeprecationWarning, match="ChatResult.answer is deprecated"):
+        assert out.answer == "buy"
+    replayed = ChatResult.model_validate(out.model_dump())  # as a journal gives it back
+    with pytest.warns(DeprecationWarning, match="status 'consensus' is now 'completed'"):
+        assert replayed.status == "consensus"
+
+
+# limits the driver owns --------------------------------------------------------------------
+
+
+async def test_a_deadline_ends_the_chat_before_the_next_turn(rt: Runtime) -> None:
+    import asyncio
+
+    @agent
+    async def slow(turn: ChatTurn) -> str:
+        if turn.turn == 2:
+            await asyncio.sleep(0.6)  # the deadline passes during this turn
+        return f"point {turn.turn}"
+
+    chat = GroupChat("c", [slow], max_turns=10, max_stalls=10, deadline=0.5)
+    result = await rt.run(chat, "x")
+    out: ChatResult = result.output
+    assert result.ok and (out.status, out.turns) == ("deadline", 2)
+    assert out.reason == "deadline of 0.5s passed" and out.output == "point 2"
+
+
+async def test_a_refused_model_call_ends_the_chat_with_what_was_said() -> None:
+    model = ScriptedModel([f"draft {i}" for i in range(10)])
+    writer = LLMAgent("writer", model=model, instructions="Write.")
+    rt = Runtime("memory://", retry=NO_RETRY)
+    result = await rt.run(GroupChat("c", [writer], max_turns=6, budget=Budget(model_calls=2)), "x")
+    out: ChatResult = result.output
+    assert result.ok and (out.status, out.turns) == ("budget_exhausted", 2)
+    assert out.output == "draft 1" and "model_calls 2 of 2 spent" in out.reason
+    assert len(model.calls) == 2

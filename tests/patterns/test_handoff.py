@@ -33,6 +33,7 @@ from podium.patterns.handoff import (
     PingPongDetected,
     TransferTool,
 )
+from podium.runtime.budget import Budget
 
 
 class Ticket(BaseModel):
@@ -99,6 +100,7 @@ async def test_python_agent_hands_off_with_a_typed_payload(rt: Runtime) -> None:
     assert result.ok, result.error
     out: HandoffResult = result.output
     assert out.output == "refund issued for order 7" and out.agent == "billing"
+    assert (out.status, out.turns, out.gaps) == ("completed", 2, {})
     assert out.handoffs == 1 and out.hops[0].note == "money"
     assert out.hops[0].payload == {"order_id": 7, "issue": "wrong invoice"}
     keys = [s.key for s in await rt.steps(result.run_id)]
@@ -112,7 +114,14 @@ async def test_python_agent_hands_off_with_a_typed_payload(rt: Runtime) -> None:
             "note": "money",
             "payload": {"order_id": 7, "issue": "wrong invoice"},
         },
-        {"kind": "handoff.stop", "agent": "billing", "reason": "answered", "handoffs": 1},
+        {
+            "kind": "handoff.stop",
+            "status": "completed",
+            "reason": "answered by 'billing'",
+            "turns": 2,
+            "agent": "billing",
+            "handoffs": 1,
+        },
     ]
 
 
@@ -200,16 +209,51 @@ async def test_ping_pong_ends_the_run(rt: Runtime) -> None:
     keys = [s.key for s in await rt.steps(result.run_id)]
     assert keys == ["/loop", "/loop/a#0", "/loop/b#0", "/loop/a#1"]  # b is not asked again
     stop = (await events(rt, result.run_id))[-1]
-    assert stop["kind"] == "handoff.stop" and stop["reason"] == "ping_pong"
+    assert stop["kind"] == "handoff.stop" and stop["status"] == "stalled"
+    assert stop["path"] == ["a", "b", "a", "b"]
 
 
-async def test_max_handoffs_ends_a_longer_cycle(rt: Runtime) -> None:
-    flow = Handoff("ring", [passer("a", "b"), passer("b", "c"), passer("c", "a")], max_handoffs=4)
+async def test_max_turns_ends_a_longer_cycle(rt: Runtime) -> None:
+    flow = Handoff("ring", [passer("a", "b"), passer("b", "c"), passer("c", "a")], max_turns=5)
     result = await rt.run(flow, "x")
     error = cause(result)
     assert isinstance(error, MaxHandoffsExceeded)
     assert error.path == ["a", "b", "c", "a", "b", "c"]
-    assert "more than max_handoffs=4 transfers" in str(error)
+    assert "max_turns=5 turns ran and the work was handed on again" in str(error)
+    keys = [s.key for s in await rt.steps(result.run_id)]
+    assert len(keys) == 6  # the handoff and its five turns: c is not asked a second time
+    stop = (await events(rt, result.run_id))[-1]
+    assert stop["kind"] == "handoff.stop" and stop["status"] == "max_turns"
+
+
+async def test_a_deadline_or_a_spent_budget_ends_the_run_naming_who_has_the_work() -> None:
+    transfer = tool_call("transfer_to_billing", payload={"order_id": 1, "issue": "x"})
+    model = ScriptedModel([transfer, transfer])  # desk's second transfer is refused
+    desk = LLMAgent("desk", model=model, instructions="Route.")
+
+    @agent
+    def billing(req: BillingRequest) -> HandoffTo:
+        return HandoffTo("desk", note="back to you")
+
+    budgeted = Runtime("memory://", retry=NO_RETRY)
+    flow = Handoff(
+        "support",
+        [desk, billing],
+        routes={"desk": ["billing"], "billing": ["desk"]},
+        budget=Budget(model_calls=2),
+    )
+    out: HandoffResult = (await budgeted.run(flow, "refund")).output
+    assert (out.status, out.agent, out.output, out.turns) == ("budget_exhausted", "desk", None, 2)
+    assert out.gaps == {"desk": "not finished (budget_exhausted)"}
+    assert [(h.sender, h.receiver) for h in out.hops] == [("desk", "billing"), ("billing", "desk")]
+
+
+def test_the_renamed_max_handoffs_still_works_and_warns() -> None:
+    with pytest.warns(DeprecationWarning, match=r"Handoff\(max_handoffs=...\) is deprecated"):
+        flow = Handoff("ring", [passer("a", "b"), passer("b", "a")], max_handoffs=4)
+    assert flow.max_turns == 5  # the first agent's turn, then one per transfer
+    with pytest.warns(DeprecationWarning, match="Handoff.max_handoffs is deprecated"):
+        assert flow.max_handoffs == 4
 
 
 # LLM agents --------------------------------------------------------------------------------
@@ -319,7 +363,8 @@ async def test_resume_replays_the_transfer_without_asking_the_model_again(
         ({"routes": {"triage": ["zed"]}}, "'triage' may hand off to 'zed', which is not"),
         ({"routes": {"triage": ["triage"]}}, "may not hand off to itself"),
         ({"routes": {"triage": "billing"}}, "must be a list of agents"),
-        ({"max_handoffs": -1}, "max_handoffs must be an integer >= 0"),
+        ({"max_turns": 0}, "max_turns must be a positive integer"),
+        ({"deadline": 0}, "deadline must be a positive number of seconds"),
         ({"ping_pong": 0}, "ping_pong must be an integer >= 1"),
     ],
 )

@@ -105,7 +105,7 @@ async def test_keys_and_events_reach_three_levels_down() -> None:
     assert result.status == RunStatus.COMPLETED, result.error
     out: SupervisorResult = result.output
     assert out.status == "completed" and out.output == "PO-1 to vendor_b"
-    assert out.rounds == 3
+    assert out.turns == 3
     keys = [s.key for s in await rt.steps(result.run_id)]
     top = "/desk/procurement#0"
     assert keys == [

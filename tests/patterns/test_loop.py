@@ -3,6 +3,7 @@ resume on a real SQLite store replaying completed iterations."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 
 from podium import NO_RETRY, RunContext, RunStatus, Runtime, UsageError, agent
 from podium.patterns.loop import Loop, LoopResult, LoopState
+from podium.runtime.budget import Budget
 
 
 @pytest.fixture
@@ -29,14 +31,16 @@ async def loop_events(rt: Runtime, run_id: str, kind: str) -> list[dict[str, Any
 
 async def test_feeds_each_output_back_until_the_condition_holds(rt: Runtime) -> None:
     result = await rt.run(Loop("count", inc, until=lambda n: n >= 3), 0)
-    assert result.output == LoopResult[int](output=3, iterations=3, stopped="condition")
+    assert result.output == LoopResult[int](
+        output=3, status="completed", reason="the condition holds", turns=3
+    )
     keys = [s.key for s in await rt.steps(result.run_id)]
     assert keys == ["/count", "/count/inc#0", "/count/inc#1", "/count/inc#2"]
     iterations = await loop_events(rt, result.run_id, "loop.iteration")
     assert [e["iteration"] for e in iterations] == [1, 2, 3]
     assert [e["done"] for e in iterations] == [False, False, True]
     assert await loop_events(rt, result.run_id, "loop.stop") == [
-        {"stopped": "condition", "iterations": 3}
+        {"status": "completed", "reason": "the condition holds", "turns": 3}
     ]
 
 
@@ -45,15 +49,15 @@ async def test_async_condition(rt: Runtime) -> None:
         return n > 4
 
     result = await rt.run(Loop("count", inc, until=big), 0)
-    assert (result.output.output, result.output.iterations) == (5, 5)
+    assert (result.output.output, result.output.turns) == (5, 5)
 
 
-async def test_stops_at_max_iterations_default_ten(rt: Runtime) -> None:
+async def test_stops_at_max_turns_default_ten(rt: Runtime) -> None:
     result = await rt.run(Loop("count", inc), 0)
-    assert result.output.stopped == "max_iterations"
-    assert (result.output.output, result.output.iterations) == (10, 10)
-    result = await rt.run(Loop("count", inc, until=lambda n: False, max_iterations=2), 0)
-    assert (result.output.output, result.output.stopped) == (2, "max_iterations")
+    assert result.output.status == "max_turns"
+    assert (result.output.output, result.output.turns) == (10, 10)
+    result = await rt.run(Loop("count", inc, until=lambda n: False, max_turns=2), 0)
+    assert (result.output.output, result.output.status) == (2, "max_turns")
 
 
 async def test_stops_when_the_body_repeats_itself(rt: Runtime) -> None:
@@ -62,27 +66,33 @@ async def test_stops_when_the_body_repeats_itself(rt: Runtime) -> None:
         return min(x + 1, 2)
 
     result = await rt.run(Loop("capped", capped), 0)
-    assert result.output.model_dump() == {"output": 2, "iterations": 3, "stopped": "no_progress"}
+    assert result.output.model_dump() == {
+        "output": 2,
+        "status": "stalled",
+        "reason": "no progress for 1 turn(s) in a row",
+        "gaps": {},
+        "turns": 3,
+    }
 
     @agent
     def same(text: str) -> str:
         return text.upper()  # case does not make text new
 
     result = await rt.run(Loop("same", same), "hello")
-    assert (result.output.iterations, result.output.stopped) == (1, "no_progress")
+    assert (result.output.turns, result.output.status) == (1, "stalled")
 
 
-async def test_cycles_count_as_no_progress_and_patience_is_configurable(rt: Runtime) -> None:
+async def test_cycles_are_no_progress_and_patience_is_configurable(rt: Runtime) -> None:
     @agent
     def flip(x: int) -> int:
         return 1 - x
 
     result = await rt.run(Loop("flip", flip), 0)  # 1, then 0 again: seen before
-    assert (result.output.iterations, result.output.stopped) == (2, "no_progress")
-    result = await rt.run(Loop("flip", flip, no_progress=3), 0)
-    assert (result.output.iterations, result.output.stopped) == (4, "no_progress")
-    result = await rt.run(Loop("flip", flip, no_progress=None, max_iterations=7), 0)
-    assert (result.output.iterations, result.output.stopped) == (7, "max_iterations")
+    assert (result.output.turns, result.output.status) == (2, "stalled")
+    result = await rt.run(Loop("flip", flip, max_stalls=3), 0)
+    assert (result.output.turns, result.output.status) == (4, "stalled")
+    result = await rt.run(Loop("flip", flip, max_stalls=None, max_turns=7), 0)
+    assert (result.output.turns, result.output.status) == (7, "max_turns")
 
 
 class Draft(BaseModel):
@@ -112,7 +122,7 @@ async def test_agent_condition_with_state_and_check_first(rt: Runtime) -> None:
     flow = Loop("polish", reviser, until=critic, state=True, check_first=True)
     result = await rt.run(flow, Draft(text="hi", version=1))
     assert result.output.output == Draft(text="hi!", version=2)
-    assert (result.output.iterations, result.output.stopped) == (1, "condition")
+    assert (result.output.turns, result.output.status) == (1, "completed")
     [state] = seen
     assert state.iteration == 0 and state.verdict == Review(approved=False, notes="more energy")
     assert state.input == Draft(text="hi", version=1)
@@ -121,7 +131,7 @@ async def test_agent_condition_with_state_and_check_first(rt: Runtime) -> None:
 
     # already good: the body never runs
     result = await rt.run(flow, Draft(text="yes!", version=1))
-    assert (result.output.iterations, result.output.stopped) == (0, "condition")
+    assert (result.output.turns, result.output.status) == (0, "completed")
     assert result.output.output == Draft(text="yes!", version=1)
 
 
@@ -131,7 +141,7 @@ async def test_verdict_as_dict_and_bad_verdict_names_the_agent(rt: Runtime) -> N
         return {"done": n == 2}
 
     result = await rt.run(Loop("count", inc, until=judge), 0)
-    assert (result.output.output, result.output.stopped) == (2, "condition")
+    assert (result.output.output, result.output.status) == (2, "completed")
 
     @agent
     def vague(n: int) -> str:
@@ -147,14 +157,14 @@ async def test_verdict_as_dict_and_bad_verdict_names_the_agent(rt: Runtime) -> N
 def test_misuse_is_caught_at_construction() -> None:
     with pytest.raises(UsageError, match="'l': body 3 is not an agent"):
         Loop("l", 3)
-    with pytest.raises(UsageError, match="max_iterations must be at least 1"):
-        Loop("l", inc, max_iterations=0)
+    with pytest.raises(UsageError, match="max_turns must be a positive integer"):
+        Loop("l", inc, max_turns=0)
     with pytest.raises(UsageError, match="until must be a function or an agent"):
         Loop("l", inc, until="yes")
     with pytest.raises(UsageError, match="check_first needs a condition"):
         Loop("l", inc, check_first=True)
-    with pytest.raises(UsageError, match="no_progress must be at least 1"):
-        Loop("l", inc, no_progress=0)
+    with pytest.raises(UsageError, match="max_stalls must be a positive integer"):
+        Loop("l", inc, max_stalls=0)
 
 
 async def test_resume_replays_completed_iterations_on_sqlite(tmp_path: Path) -> None:
@@ -183,9 +193,49 @@ async def test_resume_replays_completed_iterations_on_sqlite(tmp_path: Path) -> 
         assert calls == [2, 3]  # iterations 1 and 2 were replayed, not re-run
         out = second.output
         assert isinstance(out, LoopResult) and isinstance(out.output, Draft)
-        assert out.output == Draft(text="a....", version=4) and out.iterations == 4
+        assert out.output == Draft(text="a....", version=4) and out.turns == 4
         replayed = [e.key for e in await rt.events(first.run_id) if e.kind == "step.replayed"]
         assert replayed == ["/grow/step#0", "/grow/step#1"]
         # the whole completed run resumes to its stored, typed result
         again = await rt.resume(first.run_id, flow)
         assert again.output["output"] == {"text": "a....", "version": 4}
+
+
+def test_renamed_options_fields_and_statuses_still_work_and_warn() -> None:
+    with pytest.warns(DeprecationWarning, match=r"Loop\(max_iterations=...\) is deprecated"):
+        loop = Loop("l", inc, max_iterations=3)
+    assert loop.max_turns == 3
+    with pytest.warns(DeprecationWarning, match=r"Loop\(no_progress=...\) is deprecated"):
+        assert Loop("l", inc, no_progress=None).max_stalls is None
+    with pytest.warns(DeprecationWarning, match="Loop.max_iterations is deprecated"):
+        assert loop.max_iterations == 3
+    with pytest.warns(DeprecationWarning) as seen:
+        old = LoopResult[int](output=3, iterations=3, stopped="condition")
+    assert sorted(str(w.message).split(" is ")[0] for w in seen) == [
+        "LoopResult[int](iterations=...)",
+        "LoopResult[int](stopped=...)",
+    ]
+    assert (old.status, old.turns) == ("completed", 3)
+    with pytest.warns(DeprecationWarning, match=r"LoopResult\[int\].stopped is deprecated"):
+        assert old.stopped == "condition"
+    with pytest.warns(DeprecationWarning, match="status 'condition' is now 'completed'"):
+        assert old.status == "condition"
+
+
+async def test_a_spent_budget_or_a_deadline_ends_the_loop_with_the_last_value() -> None:
+    from podium import LLMAgent, ScriptedModel
+
+    model = ScriptedModel([f"draft {i}" for i in range(5)])
+    reviser = LLMAgent("reviser", model=model, instructions="Improve it.")
+    rt = Runtime("memory://", retry=NO_RETRY)
+    out = (await rt.run(Loop("polish", reviser, budget=Budget(model_calls=2)), "draft")).output
+    assert (out.status, out.output, out.turns) == ("budget_exhausted", "draft 1", 2)
+
+    @agent
+    async def slow(n: int) -> int:
+        await asyncio.sleep(0.3)
+        return n + 1
+
+    out = (await rt.run(Loop("count", slow, deadline=0.2), 0)).output
+    assert (out.status, out.output, out.turns) == ("deadline", 1, 1)
+    assert out.reason == "deadline of 0.2s passed"

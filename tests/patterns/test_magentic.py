@@ -23,6 +23,7 @@ from podium.patterns.magentic import (
     ProgressRequest,
     TaskLedger,
 )
+from podium.runtime.budget import Budget
 
 
 @pytest.fixture
@@ -103,8 +104,8 @@ async def test_manager_picks_speakers_until_satisfied(rt: Runtime) -> None:
     result = await rt.run(m.team([participant("researcher"), participant("writer")]), "task")
     assert result.status == RunStatus.COMPLETED, result.error
     out: MagenticResult = result.output
-    assert out.status == "satisfied" and out.rounds == 3 and out.replans == 0
-    assert out.answer == "satisfied after 2 turns"
+    assert out.status == "completed" and out.turns == 3 and out.replans == 0
+    assert out.output == "completed after 2 turns"
     assert out.ledger == TaskLedger(facts=["fact 1"], plan=["plan 1"])
     assert [(t.round, t.speaker) for t in out.transcript] == [(1, "researcher"), (2, "writer")]
     assert out.transcript[1].output == "writer answered 'write it' after 1 turns"
@@ -131,7 +132,12 @@ async def test_manager_picks_speakers_until_satisfied(rt: Runtime) -> None:
     [ledger] = await events(rt, result.run_id, "magentic.ledger")
     assert ledger == {"facts": ["fact 1"], "plan": ["plan 1"], "replan": 0}
     [stop] = await events(rt, result.run_id, "magentic.stop")
-    assert stop == {"status": "satisfied", "rounds": 3, "replans": 0}
+    assert stop == {
+        "status": "completed",
+        "reason": "the manager says it is satisfied",
+        "turns": 3,
+        "replans": 0,
+    }
 
 
 async def test_stalled_rounds_make_the_manager_replan(rt: Runtime) -> None:
@@ -147,7 +153,7 @@ async def test_stalled_rounds_make_the_manager_replan(rt: Runtime) -> None:
     )
     result = await rt.run(m.team([participant("a", calls)]), "task")
     out: MagenticResult = result.output
-    assert out.status == "satisfied" and out.replans == 1 and out.rounds == 5
+    assert out.status == "completed" and out.replans == 1 and out.turns == 5
     # The third stalled round re-plans instead of speaking.
     assert calls == ["a", "a", "a"]
     assert [t.instruction for t in out.transcript] == ["try", "try again", "new approach"]
@@ -179,7 +185,7 @@ async def test_an_unknown_speaker_is_a_stall_and_the_manager_is_told(rt: Runtime
     m = Manager([go("ghost", "boo"), go("a", "real work"), DONE])
     result = await rt.run(m.team([participant("a")]), "t")
     out: MagenticResult = result.output
-    assert out.status == "satisfied" and [t.speaker for t in out.transcript] == ["a"]
+    assert out.status == "completed" and [t.speaker for t in out.transcript] == ["a"]
     assert m.progress_requests[1].problems == [
         "next_speaker 'ghost' is not a participant; participants are ['a']"
     ]
@@ -188,19 +194,21 @@ async def test_an_unknown_speaker_is_a_stall_and_the_manager_is_told(rt: Runtime
     assert [p["stalls"] for p in progress] == [1, 0, 0]  # the stall count after each round
 
 
-async def test_max_rounds_stops_and_the_answer_still_comes(rt: Runtime) -> None:
+async def test_max_turns_stops_and_the_answer_still_comes(rt: Runtime) -> None:
     m = Manager([go("a", str(i)) for i in range(5)])
-    out: MagenticResult = (await rt.run(m.team([participant("a")], max_rounds=3), "t")).output
-    assert out.status == "max_rounds" and out.rounds == 3
-    assert out.answer == "max_rounds after 3 turns"
-    assert m.answer_requests[0].status == "max_rounds"
+    out: MagenticResult = (await rt.run(m.team([participant("a")], max_turns=3), "t")).output
+    assert out.status == "max_turns" and out.turns == 3
+    assert out.output == "max_turns after 3 turns"
+    assert m.answer_requests[0].status == "max_turns"
+    assert m.answer_requests[0].reason == "max_turns=3 reached"
 
 
 async def test_replans_that_do_not_help_end_as_stalled(rt: Runtime) -> None:
     m = Manager([go("a", str(i), progress=False) for i in range(10)])
     team = m.team([participant("a")], max_stalls=2, max_replans=1)
     out: MagenticResult = (await rt.run(team, "t")).output
-    assert out.status == "stalled" and out.replans == 1 and out.rounds == 4
+    assert out.status == "stalled" and out.replans == 1 and out.turns == 4
+    assert out.reason == "no progress for 2 turn(s) in a row, after 1 re-plan(s)"
     assert len(m.ledger_requests) == 2
 
 
@@ -208,7 +216,7 @@ async def test_without_an_answer_agent_the_last_turn_is_the_answer(rt: Runtime) 
     m = Manager([go("a", "only"), DONE])
     team = Magentic("team", [participant("a")], ledger=m.ledger, progress=m.progress)
     out: MagenticResult = (await rt.run(team, "t")).output
-    assert out.answer == "a answered 'only' after 0 turns"
+    assert out.output == "a answered 'only' after 0 turns"
 
 
 async def test_text_participants_get_the_instruction(rt: Runtime) -> None:
@@ -253,7 +261,7 @@ async def test_a_model_backed_manager_with_structured_outputs(rt: Runtime) -> No
     team = Magentic.llm("team", [participant("analyst")], model=model)
     result = await rt.run(team, "size the EV charger market")
     out: MagenticResult = result.output
-    assert out.status == "satisfied" and out.answer == "Answer from 1 turns"
+    assert out.status == "completed" and out.output == "Answer from 1 turns"
     assert out.ledger.plan == ["ask the analyst", "done"]
     assert [c.output_schema.name if c.output_schema else None for c in model.calls] == [
         "TaskLedger",
@@ -267,17 +275,37 @@ async def test_a_model_backed_manager_with_structured_outputs(rt: Runtime) -> No
     assert result.usage.total_tokens == 600
 
 
-async def test_token_budget_ends_the_loop(rt: Runtime) -> None:
+async def test_a_refused_call_ends_the_loop_and_nothing_more_is_asked() -> None:
     model = manager_model()
-    team = Magentic.llm("team", [participant("analyst")], model=model, max_tokens=200)
-    out: MagenticResult = (await rt.run(team, "t")).output
-    # ledger (150) + one progress (150) pass 200: the loop ends before a second round.
-    assert out.status == "budget_exhausted" and out.rounds == 1
-    # Nothing more is asked once the budget is spent: the answer is the last turn.
-    assert (
-        len(model.calls) == 2
-        and out.answer == "analyst answered 'estimate the market' after 0 turns"
-    )
+    rt = Runtime("memory://", retry=NO_RETRY)
+    team = Magentic.llm("team", [participant("analyst")], model=model, budget=Budget(model_calls=2))
+    result = await rt.run(team, "t")
+    out: MagenticResult = result.output
+    # the ledger and one progress ledger ran; the second progress ledger was refused
+    assert result.ok and out.status == "budget_exhausted" and out.turns == 1
+    assert out.reason.startswith("agent 'team' at /team budget exhausted: model_calls 2 of 2 spent")
+    # Nothing more is asked once the budget is spent: the output is the last turn.
+    assert len(model.calls) == 2
+    assert out.output == "analyst answered 'estimate the market' after 0 turns"
+
+
+def test_renamed_options_fields_and_statuses_still_work_and_warn() -> None:
+    m = Manager([])
+    with pytest.warns(DeprecationWarning, match=r"Magentic\(max_rounds=...\) is deprecated"):
+        team = m.team([participant("a")], max_rounds=5)
+    assert team.limits.max_turns == 5
+    with pytest.warns(DeprecationWarning, match=r"Magentic\(max_tokens=...\) is deprecated"):
+        team = m.team([participant("a")], max_tokens=200)
+    assert team.budget == Budget(tokens=200)
+    out = MagenticResult(status="completed", output="42", turns=2)
+    with pytest.warns(DeprecationWarning, match="MagenticResult.answer is deprecated"):
+        assert out.answer == "42"
+    with pytest.warns(DeprecationWarning, match="MagenticResult.rounds is deprecated"):
+        assert out.rounds == 2
+    with pytest.warns(DeprecationWarning, match="status 'satisfied' is now 'completed'"):
+        assert out.status == "satisfied"
+    with pytest.warns(DeprecationWarning, match=r"MagenticResult\(answer=...\) is deprecated"):
+        assert MagenticResult(status="max_turns", answer="x").output == "x"
 
 
 def test_construction_errors_name_the_team() -> None:
@@ -289,10 +317,9 @@ def test_construction_errors_name_the_team() -> None:
         ({"participants": {"x": 3}}, "participant 'x' (3) is not an agent"),
         ({"ledger": None}, "ledger None is not an agent"),
         ({"progress": "p"}, "progress 'p' is not an agent"),
-        ({"max_rounds": 0}, "max_rounds must be at least 1"),
-        ({"max_stalls": 0}, "max_stalls must be at least 1"),
+        ({"max_turns": 0}, "max_turns must be a positive integer"),
+        ({"max_stalls": 0}, "max_stalls must be a positive integer"),
         ({"max_replans": -1}, "max_replans must be at least 0"),
-        ({"max_tokens": 0}, "max_tokens must be positive"),
     ]
     for overrides, message in cases:
         kwargs: dict[str, Any] = {
@@ -329,7 +356,7 @@ async def test_resume_replays_ledgers_and_turns_on_sqlite(tmp_path: Path) -> Non
         second = await rt.resume(first.run_id, team)
         assert second.status == RunStatus.COMPLETED, second.error
         out: MagenticResult = second.output
-        assert out.status == "satisfied" and out.transcript[0].output == "about 2bn"
+        assert out.status == "completed" and out.transcript[0].output == "about 2bn"
         # The ledger and the first progress ledger were replayed, not asked again.
         assert len(model.calls) == 4
         replayed = {e.key for e in await rt.events(first.run_id) if e.kind == "step.replayed"}
@@ -350,7 +377,7 @@ async def test_a_repeated_turn_counts_as_a_stall_even_if_the_manager_misses_it(
     m = Manager([go("parrot", "status?") for _ in range(4)] + [DONE])
     result = await rt.run(m.team([parrot], max_stalls=2), "t")
     out: MagenticResult = result.output
-    assert out.replans == 1 and out.status == "satisfied"
+    assert out.replans == 1 and out.status == "completed"
     # Turn 1 is new; turn 2 repeats it, so round 3 is a stall (and the manager is told);
     # turn 3 repeats too, so round 4 is the second stall in a row: a re-plan, no turn.
     assert len(out.transcript) == 3

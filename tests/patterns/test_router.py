@@ -3,7 +3,6 @@ the decision on resume; nesting with other patterns."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from pydantic import BaseModel
 
 from podium import (
     NO_RETRY,
+    Decision,
     Event,
     Parallel,
     ParallelResult,
@@ -190,16 +190,21 @@ async def test_below_threshold_without_fallback_waits_in_triage(rt: Runtime) -> 
     assert event["target"] is None
     s = result.exception
     assert isinstance(s, Suspended)
-    assert s.step == "/desk/desk.triage#0"
-    assert s.reason == "triage: confidence 0.2 below threshold 0.5"
+    assert s.step == "/desk/desk.triage#0/desk.triage.decision#0"  # a HumanAgent asks
+    assert s.reason == "waiting for a person: triage: confidence 0.2 below threshold 0.5"
     assert s.payload == {
-        "input": "unclear",
-        "candidates": ["billing", "tech"],
-        "decision": {"route": "tech", "confidence": 0.2, "reason": ""},
-        "note": "confidence 0.2 below threshold 0.5",
+        "kind": "question",
+        "prompt": "triage: confidence 0.2 below threshold 0.5",
+        "context": {
+            "input": "unclear",
+            "candidates": ["billing", "tech"],
+            "decision": {"route": "tech", "confidence": 0.2, "reason": ""},
+            "note": "confidence 0.2 below threshold 0.5",
+        },
+        "assignee": None,
     }
     steps = {s.key: s.status for s in await rt.steps(result.run_id)}
-    assert steps["/desk/desk.triage#0"] == StepStatus.SUSPENDED
+    assert steps["/desk/desk.triage#0/desk.triage.decision#0"] == StepStatus.SUSPENDED
     assert "/desk/tech#0" not in steps
 
 
@@ -216,19 +221,8 @@ async def test_a_persons_pick_in_the_triage_step_routes_on_resume(rt: Runtime) -
     assert first.status == RunStatus.WAITING
     again = await rt.resume(first.run_id, router)  # nobody decided yet: still waiting
     assert again.status == RunStatus.WAITING
-    store = await rt.open()
-    pick = StepRecord(
-        first.run_id,
-        "/desk/desk.triage#0",
-        "desk.triage",
-        "agent",
-        StepStatus.COMPLETED,
-        output={"route": "billing", "reason": "it is about money"},
-        started_at=time.time(),
-    )
-    store.record_started(pick)
-    await store.record_finished(pick)
-    done = await rt.resume(first.run_id, router)
+    pick = Decision.answer({"route": "billing", "reason": "it is about money"})
+    done = await rt.resume(first.run_id, router, decision=pick)
     assert done.status == RunStatus.COMPLETED and done.output == "billing:refund?"
     assert calls == 1
     last = (await decisions(rt, first.run_id))[-2:]
@@ -249,7 +243,7 @@ async def test_unknown_route_goes_to_fallback_or_triage(rt: Runtime) -> None:
     [event] = await decisions(rt, result.run_id)
     assert event["outcome"] == "triage" and event["note"] == "unknown route 'shipping'"
     assert isinstance(result.exception, Suspended)
-    assert result.exception.reason == "triage: unknown route 'shipping'"
+    assert result.exception.reason == "waiting for a person: triage: unknown route 'shipping'"
 
 
 async def test_fallback_may_also_be_a_route(rt: Runtime) -> None:
@@ -357,7 +351,7 @@ async def test_decision_and_triage_survive_a_real_sqlite_file(tmp_path: Path) ->
         assert classified == 2  # once per run, not again on resume
         assert (await rt.get_run(unsure.run_id)).status == RunStatus.WAITING
         steps = {s.key: s.status for s in await rt.steps(unsure.run_id)}
-        assert steps["/r/r.triage#0"] == StepStatus.SUSPENDED
+        assert steps["/r/r.triage#0/r.triage.decision#0"] == StepStatus.SUSPENDED
 
 
 # types and construction --------------------------------------------------------------------
@@ -511,7 +505,7 @@ async def test_llm_unsure_without_fallback_waits_in_triage(rt: Runtime) -> None:
     assert event["outcome"] == "triage" and event["confidence"] == 0.3
     assert isinstance(result.exception, Suspended)
     payload = result.exception.payload
-    assert isinstance(payload, dict) and payload["decision"]["reason"] == "maybe"
+    assert isinstance(payload, dict) and payload["context"]["decision"]["reason"] == "maybe"
 
 
 async def test_llm_decision_is_replayed_not_asked_again(rt: Runtime) -> None:

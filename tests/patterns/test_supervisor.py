@@ -17,10 +17,10 @@ from podium import (
     Runtime,
     StepFailed,
     StepStatus,
-    Usage,
     UsageError,
     agent,
 )
+from podium.errors import BudgetExceeded, OutputTypeError
 from podium.models.base import Message, OutputSchema, ToolSpec
 from podium.models.scripted import ScriptedModel
 from podium.patterns.supervisor import (
@@ -35,6 +35,7 @@ from podium.patterns.supervisor import (
     SupervisorResult,
     SynthesisRequest,
 )
+from podium.runtime.budget import Budget
 
 
 @pytest.fixture
@@ -136,7 +137,7 @@ async def test_independent_subtasks_run_at_once_and_dependents_get_their_results
     result = await rt.run(sup, "EV chargers")
     assert result.status == RunStatus.COMPLETED, result.error
     out: SupervisorResult = result.output
-    assert out.status == "completed" and out.rounds == 2 and out.gaps == {}
+    assert out.status == "completed" and out.turns == 2 and out.gaps == {}
     assert out.output == "completed: ['r', 's', 'w']"
     assert seen_inputs == [{"s": "sizing: size the market", "r": "rivals: list rivals"}]
     assert planner.seen[0].goal == "EV chargers"
@@ -179,7 +180,7 @@ async def test_reviewer_retries_with_feedback_and_reassigns(rt: Runtime) -> None
     )
     result = await rt.run(sup, "goal")
     out: SupervisorResult = result.output
-    assert out.status == "completed" and out.rounds == 2
+    assert out.status == "completed" and out.turns == 2
     assert out.results == {"a": "junior v2", "b": "senior v2"}
     assert out.output == out.results  # no synthesizer: the results themselves
     assert feedback_seen == [
@@ -233,7 +234,7 @@ async def test_planner_is_asked_again_when_its_plan_is_not_final(rt: Runtime) ->
     )
     result = await rt.run(Supervisor("s", [echo_worker("w")], planner=planner), "g")
     out: SupervisorResult = result.output
-    assert out.status == "completed" and list(out.results) == ["a", "b"] and out.rounds == 2
+    assert out.status == "completed" and list(out.results) == ["a", "b"] and out.turns == 2
     assert [r.results for r in planner.seen] == [{}, {"a": "w did first"}, out.results]
     assert [r.round for r in planner.seen] == [1, 2, 3]
 
@@ -241,19 +242,19 @@ async def test_planner_is_asked_again_when_its_plan_is_not_final(rt: Runtime) ->
 # limits ----------------------------------------------------------------------------------
 
 
-async def test_same_plan_twice_ends_with_no_progress(rt: Runtime) -> None:
+async def test_same_plan_twice_ends_as_stalled(rt: Runtime) -> None:
     planner = planner_of(
         plan(("a", "w", "look"), final=False), plan(("a2", "w", "look"), final=False)
     )
     result = await rt.run(Supervisor("s", [echo_worker("w")], planner=planner), "g")
     out: SupervisorResult = result.output
-    assert result.ok and out.status == "no_progress"
-    assert out.results == {"a": "w did look"} and out.rounds == 1
+    assert result.ok and out.status == "stalled"
+    assert out.results == {"a": "w did look"} and out.turns == 1
     [stop] = await events(rt, result.run_id, "supervisor.stop")
-    assert stop["status"] == "no_progress"
+    assert stop["status"] == "stalled"
 
 
-async def test_same_rejected_result_twice_ends_with_no_progress(rt: Runtime) -> None:
+async def test_same_rejected_result_twice_ends_as_stalled(rt: Runtime) -> None:
     reviewer = reviewer_of(
         {"a": [Review(verdict="retry", feedback="more"), Review(verdict="retry", feedback="more")]}
     )
@@ -266,11 +267,11 @@ async def test_same_rejected_result_twice_ends_with_no_progress(rt: Runtime) -> 
         "s", [stubborn], planner=planner_of(plan(("a", "stubborn", "x"))), reviewer=reviewer
     )
     out: SupervisorResult = (await rt.run(sup, "g")).output
-    assert out.status == "no_progress" and out.rounds == 2
-    assert out.results == {} and out.gaps == {"a": "not finished (no_progress)"}
+    assert out.status == "stalled" and out.turns == 2
+    assert out.results == {} and out.gaps == {"a": "not finished (stalled)"}
 
 
-async def test_max_rounds_stops_a_reviewer_that_never_accepts(rt: Runtime) -> None:
+async def test_max_turns_stops_a_reviewer_that_never_accepts(rt: Runtime) -> None:
     @agent(name="never")
     def never(request: ReviewRequest) -> Review:
         return Review(verdict="retry", feedback="again")
@@ -280,16 +281,16 @@ async def test_max_rounds_stops_a_reviewer_that_never_accepts(rt: Runtime) -> No
         return f"try {task.attempt}"
 
     sup = Supervisor(
-        "s", [w], planner=planner_of(plan(("a", "w", "x"))), reviewer=never, max_rounds=3
+        "s", [w], planner=planner_of(plan(("a", "w", "x"))), reviewer=never, max_turns=3
     )
     result = await rt.run(sup, "g")
     out: SupervisorResult = result.output
-    assert out.status == "max_rounds" and out.rounds == 3
-    assert out.gaps == {"a": "not finished (max_rounds)"}
+    assert out.status == "max_turns" and out.turns == 3 and out.reason == "max_turns=3 reached"
+    assert out.gaps == {"a": "not finished (max_turns)"}
     assert len([s for s in await rt.steps(result.run_id) if s.agent == "w"]) == 3
 
 
-async def test_token_budget_stops_before_the_next_round(rt: Runtime) -> None:
+async def test_a_refused_call_ends_the_loop_with_what_was_accepted() -> None:
     model = ScriptedModel(
         [
             {
@@ -297,15 +298,102 @@ async def test_token_budget_stops_before_the_next_round(rt: Runtime) -> None:
                 "final": False,
             },
             "never asked",
-        ],
-        usage=[Usage(400, 200, 1), Usage(1, 1, 1)],
+        ]
     )
-    sup = Supervisor.llm("s", [echo_worker("w")], model=model, review=False, max_tokens=500)
-    result = await rt.run(sup, "g")
+    budgeted = Runtime("memory://", retry=NO_RETRY)
+    sup = Supervisor.llm(
+        "s",
+        [echo_worker("w"), echo_worker("v")],
+        model=model,
+        review=False,
+        budget=Budget(model_calls=1),
+    )
+    result = await budgeted.run(sup, "g")
     out: SupervisorResult = result.output
-    assert out.status == "budget_exhausted" and out.output == {"a": "w did x"}
-    assert out.results == {"a": "w did x"} and out.rounds == 1
+    assert result.ok and out.status == "budget_exhausted" and out.output == {"a": "w did x"}
+    assert out.results == {"a": "w did x"} and out.turns == 1 and out.gaps == {}
+    assert out.reason.startswith("agent 's' at /s budget exhausted: model_calls 1 of 1 spent")
     assert len(model.calls) == 1  # neither a second plan nor a synthesis was asked for
+    [stop] = await events(budgeted, result.run_id, "supervisor.stop")
+    assert stop["status"] == "budget_exhausted" and stop["accepted"] == ["a"]
+
+
+async def test_work_cut_off_by_the_budget_is_named_in_the_gaps() -> None:
+    @agent
+    async def thinker(task: Assignment, ctx: RunContext) -> str:
+        first = await ctx.call(writer_model, task.instruction)
+        return await ctx.call(writer_model, first)  # the second model call is refused
+
+    from podium import LLMAgent
+
+    writer_model = LLMAgent("pen", model=ScriptedModel(["drafted"] * 3), instructions="Write.")
+    planner = planner_of(plan(("a", "w", "x"), ("b", "thinker", "y"), ("c", "w", "z", ["b"])))
+    rt = Runtime("memory://", retry=NO_RETRY)
+    sup = Supervisor(
+        "s",
+        [echo_worker("w"), thinker],
+        planner=planner,
+        synthesizer=writer_model,
+        budget=Budget(model_calls=1),
+    )
+    out: SupervisorResult = (await rt.run(sup, "g")).output
+    assert out.status == "budget_exhausted" and out.output == {"a": "w did x"}
+    # What the wave finished is kept; what the door refused, and what waits on it, are gaps.
+    assert out.gaps == {k: "not finished (budget_exhausted)" for k in ("b", "c")}
+
+
+async def test_a_budget_above_the_supervisor_fails_the_run_instead_of_a_partial_result() -> None:
+    """Only the pattern's own budget ends its loop with what it had; the run's budget is
+    not the pattern's to settle, so the run fails with it (completed steps stay journaled)."""
+    model = ScriptedModel(
+        [
+            {
+                "subtasks": [{"id": "a", "worker": "w", "instruction": "x", "depends_on": []}],
+                "final": False,
+            },
+            "never asked",
+        ]
+    )
+    rt = Runtime("memory://", retry=NO_RETRY)
+    sup = Supervisor.llm("s", [echo_worker("w")], model=model, review=False)
+    result = await rt.run(sup, "g", budget=Budget(model_calls=1))
+    assert result.status == RunStatus.FAILED
+    assert isinstance(result.exception, BudgetExceeded) and result.exception.key == ""
+    done = {s.agent for s in await rt.steps(result.run_id) if s.status == "completed"}
+    assert {"w", "model"} <= done  # the plan and the work it led to stay journaled
+
+
+def test_renamed_options_still_work_and_warn() -> None:
+    w, p = echo_worker("w"), planner_of(Plan())
+    with pytest.warns(DeprecationWarning, match=r"Supervisor\(max_rounds=...\) is deprecated"):
+        sup = Supervisor("s", [w], planner=p, max_rounds=4)
+    assert sup.limits.max_turns == 4
+    with pytest.warns(
+        DeprecationWarning, match=r"max_plan_errors=...\) is deprecated: use max_reasks"
+    ):
+        assert Supervisor("s", [w], planner=p, max_plan_errors=0).max_reasks == 0
+    with pytest.warns(DeprecationWarning, match=r"max_tokens=...\) is deprecated"):
+        sup = Supervisor("s", [w], planner=p, max_tokens=500)
+    assert sup.budget == Budget(tokens=500)  # the door's budget slot counts, not the pattern
+    with pytest.warns(DeprecationWarning, match="Supervisor.max_rounds is deprecated"):
+        assert sup.max_rounds == 10
+    with pytest.raises(TypeError, match="unexpected keyword argument 'max_round'"):
+        Supervisor("s", [w], planner=p, max_round=4)
+
+
+async def test_renamed_result_fields_and_statuses_still_match_and_warn(rt: Runtime) -> None:
+    planner = planner_of(
+        plan(("a", "w", "look"), final=False), plan(("b", "w", "look"), final=False)
+    )
+    out: SupervisorResult = (
+        await rt.run(Supervisor("s", [echo_worker("w")], planner=planner), "g")
+    ).output
+    assert out.status == "stalled" and out.reason == "the planner gave the same plan again"
+    with pytest.warns(DeprecationWarning, match="status 'no_progress' is now 'stalled'"):
+        assert out.status == "no_progress"
+    with pytest.warns(DeprecationWarning, match="SupervisorResult.rounds is deprecated"):
+        assert out.rounds == 1
+    assert out.status != "completed" and out.model_dump()["status"] == "stalled"
 
 
 # gaps --------------------------------------------------------------------------------------
@@ -385,13 +473,28 @@ async def test_unknown_worker_makes_the_planner_answer_again_with_the_problem(
 async def test_a_plan_that_stays_malformed_fails_with_a_clear_error(
     rt: Runtime, bad: Plan, problem: str
 ) -> None:
-    sup = Supervisor("s", [echo_worker("w")], planner=planner_of(bad), max_plan_errors=1)
+    sup = Supervisor("s", [echo_worker("w")], planner=planner_of(bad), max_reasks=1)
     result = await rt.run(sup, "g")
     assert result.status == RunStatus.FAILED
     assert isinstance(result.exception, StepFailed)
     assert isinstance(result.exception.cause, PlanError)
     assert "Supervisor 's' at /s: planner 'planner' gave 2 malformed plan(s)" in str(result.error)
     assert problem in str(result.error)
+
+
+async def test_a_planner_answer_that_is_not_a_plan_names_the_planner_and_its_step(
+    rt: Runtime,
+) -> None:
+    @agent(name="planner")
+    def sloppy(request: PlanRequest) -> dict[str, Any]:
+        return {"subtasks": [{"id": "a", "instruction": "x"}]}
+
+    result = await rt.run(Supervisor("s", [echo_worker("w")], planner=sloppy), "g")
+    assert result.status == RunStatus.FAILED
+    error = result.exception
+    assert isinstance(error, StepFailed) and isinstance(error.cause, OutputTypeError)
+    assert (error.cause.agent, error.cause.step) == ("planner", "/s/planner#0")
+    assert "is not a Plan: field 'subtasks.0.worker': Field required" in str(error.cause)
 
 
 async def test_llm_planner_with_scripted_structured_outputs(rt: Runtime) -> None:
@@ -442,7 +545,7 @@ async def test_reassigning_to_an_unknown_worker_fails_clearly(rt: Runtime) -> No
 async def test_an_empty_first_plan_completes_at_once(rt: Runtime) -> None:
     result = await rt.run(Supervisor("s", [echo_worker("w")], planner=planner_of(Plan())), "g")
     out: SupervisorResult = result.output
-    assert out.status == "completed" and out.rounds == 0 and out.output == {}
+    assert out.status == "completed" and out.turns == 0 and out.output == {}
 
 
 def test_construction_errors_name_the_supervisor() -> None:
@@ -454,8 +557,10 @@ def test_construction_errors_name_the_supervisor() -> None:
         ({"workers": [object()]}, "is not an agent"),
         ({"planner": None}, "needs a planner agent"),
         ({"reviewer": "nope"}, "reviewer 'nope' is not an agent"),
-        ({"max_rounds": 0}, "max_rounds must be at least 1"),
-        ({"max_tokens": 0}, "max_tokens must be positive"),
+        ({"max_turns": 0}, "max_turns must be a positive integer"),
+        ({"max_stalls": 0}, "max_stalls must be a positive integer"),
+        ({"deadline": 0}, "deadline must be a positive number of seconds"),
+        ({"max_reasks": -1}, "max_reasks must not be negative"),
         ({"worker_timeout": {"x": 1.0}}, "worker_timeout names unknown worker 'x'"),
         ({"worker_timeout": -1.0}, "worker_timeout for 'w' must be positive"),
         ({"worker_errors": "ignore"}, "worker_errors must be 'fail' or 'gap'"),
@@ -511,3 +616,15 @@ async def test_resume_replays_plan_and_finished_workers_on_sqlite(tmp_path: Path
         assert all(s.status == StepStatus.COMPLETED for s in steps)
         replayed = [e.key for e in await rt.events(first.run_id) if e.kind == "step.replayed"]
         assert replayed == ["/s/planner#0", "/s/w#0"]
+
+
+async def test_with_more_patience_a_repeated_plan_is_asked_for_again(rt: Runtime) -> None:
+    planner = planner_of(
+        plan(("a", "w", "look"), final=False),
+        plan(("b", "w", "look"), final=False),
+        plan(("c", "w", "look"), final=False),
+    )
+    sup = Supervisor("s", [echo_worker("w")], planner=planner, max_stalls=2)
+    out: SupervisorResult = (await rt.run(sup, "g")).output
+    assert out.status == "stalled" and len(planner.seen) == 3
+    assert out.results == {"a": "w did look"}  # a repeated plan is not adopted

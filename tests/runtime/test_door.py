@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from podium import (
     HandoffTypeError,
+    OutputTypeError,
     Retry,
     RunContext,
     RunStatus,
@@ -410,3 +411,41 @@ async def test_a_run_can_carry_its_own_retry_policy() -> None:
     assert (await rt.run(flaky, 1)).status == RunStatus.FAILED
     calls = 0
     assert (await rt.run(flaky, 1, retry=Retry(attempts=3, initial_delay=0))).output == 1
+
+
+async def test_a_typed_call_returns_the_expected_type_and_journals_the_raw_output(
+    rt: Runtime,
+) -> None:
+    @agent
+    def loose(x: int) -> dict[str, Any]:
+        return {"order_id": x, "qty": "2"}
+
+    @agent
+    async def caller(x: int, ctx: RunContext) -> int:
+        order = await ctx.call(loose, x, expect=Order)
+        assert isinstance(order, Order)
+        return order.qty
+
+    result = await rt.run(caller, 7)
+    assert result.output == 2
+    (row,) = [s for s in await rt.steps(result.run_id) if s.key == "/caller/loose#0"]
+    assert row.output == {"order_id": 7, "qty": "2"}  # the agent's answer, as it gave it
+    again = await rt.resume(result.run_id, caller)  # a replayed answer is read the same way
+    assert again.output == 2
+
+
+async def test_a_typed_call_names_the_agent_the_step_and_the_field(rt: Runtime) -> None:
+    @agent
+    def sloppy(x: int) -> dict[str, Any]:
+        return {"qty": x}
+
+    @agent
+    async def caller(x: int, ctx: RunContext) -> Any:
+        return await ctx.call(sloppy, x, expect=Order)
+
+    result = await rt.run(caller, 1)
+    assert result.status == RunStatus.FAILED
+    error = result.exception
+    assert isinstance(error, StepFailed) and isinstance(error.cause, OutputTypeError)
+    assert (error.cause.agent, error.cause.step) == ("sloppy", "/caller/sloppy#0")
+    assert "output is not a Order: field 'order_id': Field required" in str(error.cause)

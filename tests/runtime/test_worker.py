@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from podium import NO_RETRY, RunStatus, Runtime, Sequential, agent
@@ -42,7 +43,8 @@ async def test_submitted_runs_are_driven_to_the_end(tmp_path: Path) -> None:
     assert outputs == [(i + 1) * 10 + 3 for i in range(6)]
     assert sorted(SEEN).count("one:0") == 1  # each step ran once
     store = await rt.open()
-    assert await store.kv_list("queue") == {} and await store.kv_list("lease") == {}
+    assert await store.kv_list("queue") == {}
+    assert [await store.get_lease(r) for r in ids] == [None] * 6  # every lease let go
     await rt.close()
 
 
@@ -50,7 +52,7 @@ async def test_a_run_held_by_a_live_worker_is_not_taken(tmp_path: Path) -> None:
     rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
     run_id = await rt.submit(FLOW, 1)
     store = await rt.open()
-    assert await store.kv_claim("lease", run_id, "someone-else", 60)
+    assert await store.claim_lease(run_id, "someone-else", 60)
     worker = asyncio.create_task(rt.work(poll=0.01, until_idle=True, agents=[FLOW]))
     await asyncio.sleep(0.3)
     assert not worker.done()  # it waits for the run a live worker holds; it does not take it
@@ -65,7 +67,7 @@ async def test_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
     rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
     run_id = await rt.submit(FLOW, 2)
     store = await rt.open()
-    assert await store.kv_claim("lease", run_id, "a-dead-worker", 0.05)
+    assert await store.claim_lease(run_id, "a-dead-worker", 0.05)
     await asyncio.sleep(0.06)
     stats = await rt.work(poll=0.01, until_idle=True, agents=[FLOW])
     assert stats.completed == 1
@@ -103,7 +105,7 @@ async def test_until_idle_waits_for_runs_a_dead_worker_still_holds(tmp_path: Pat
     rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
     run_id = await rt.submit(FLOW, 3)
     store = await rt.open()
-    assert await store.kv_claim("lease", run_id, "a-worker-that-died", 0.3)
+    assert await store.claim_lease(run_id, "a-worker-that-died", 0.3)
     stats = await rt.work(poll=0.05, until_idle=True, agents=[FLOW])
     assert stats.completed == 1  # it waited for the lease to run out, then took the run
     assert (await rt.get_run(run_id)).output == 43
@@ -125,7 +127,6 @@ async def test_a_worker_applies_overdue_deadlines(tmp_path: Path) -> None:
 
 
 async def test_a_run_driven_elsewhere_cannot_be_resumed_twice(tmp_path: Path) -> None:
-    import socket
     import subprocess
     import sys
 
@@ -137,19 +138,25 @@ async def test_a_run_driven_elsewhere_cannot_be_resumed_twice(tmp_path: Path) ->
     run_id = await rt.submit(FLOW, 4)
     store = await rt.open()
     # a live process on another machine holds it: refused, nothing written
-    assert await store.kv_claim("lease", run_id, "elsewhere:4242:abc", 60)
-    with pytest.raises(UsageError, match="being driven by elsewhere:4242:abc"):
+    elsewhere = {"host": "elsewhere", "pid": 4242}
+    held = await store.claim_lease(run_id, "abc", 60, holder=elsewhere)
+    assert held is not None
+    with pytest.raises(UsageError, match=r"being driven by elsewhere pid 4242 \(holder abc\)"):
         await rt.resume(run_id, FLOW)
     assert await rt.steps(run_id) == []
-    # a process of this machine that died: its lease is taken at once
+    # a process of this machine (same boot, same pid namespace) that exited: taken at once
     gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
+        [
+            sys.executable,
+            "-c",
+            "import json, podium.runtime.leases as l; print(json.dumps(l.this_holder()))",
+        ],
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.strip()
-    await store.kv_delete("lease", run_id)
-    assert await store.kv_claim("lease", run_id, f"{socket.gethostname()}:{gone}:dead", 60)
+    ).stdout
+    await store.release_lease(held)
+    assert await store.claim_lease(run_id, "dead", 60, holder=json.loads(gone))
     assert (await rt.resume(run_id, FLOW)).output == 53
-    assert await store.kv_get("lease", run_id) is None  # released at the end
+    assert await store.get_lease(run_id) is None  # released at the end
     await rt.close()

@@ -37,10 +37,10 @@ RUNS: dict[str, tuple[type[Any], Any, Any]] = {
     "parallel": (Parallel, {"sku": 1}, lambda out: out.value["pricing"] == {"price": 9.5}),
     "router": (Router, "I want a refund", lambda out: out.startswith("billing desk")),
     "supervisor": (Supervisor, "pet food", lambda out: out.status == "completed"),
-    "magentic": (Magentic, "what?", lambda out: out.answer == "answer: 42"),
+    "magentic": (Magentic, "what?", lambda out: out.output == "answer: 42"),
     "groupchat": (GroupChat, "ACME", lambda out: out.decision == "buy"),
     "handoff": (Handoff, "my invoice", lambda out: out.agent == "invoices"),
-    "loop": (Loop, "go", lambda out: out.output == "go!!!!!!" and out.stopped == "condition"),
+    "loop": (Loop, "go", lambda out: out.output == "go!!!!!!" and out.status == "completed"),
     "graph": (Graph, "x", lambda out: out == "x (draft) (draft)"),
     "adaptive": (Adaptive, "compare these", lambda out: set(out.value) == {"team", "solo"}),
 }
@@ -66,7 +66,7 @@ async def test_example_loads_and_runs(name: str) -> None:
 
 def test_example_details_are_mapped() -> None:
     sup = load_yaml(EXAMPLES / "supervisor.yaml")
-    assert sup.max_rounds == 5
+    assert sup.limits.max_turns == 5
     assert sup.worker_timeouts == {"sizing": 10, "competitors": 30}
     chat = load_yaml(EXAMPLES / "groupchat.yaml")
     assert chat.selection == "function" and chat.consensus == "weighted"
@@ -74,7 +74,7 @@ def test_example_details_are_mapped() -> None:
     assert chat.on_deadlock == "stop" and chat.max_turns == 6
     support = load_yaml(EXAMPLES / "handoff.yaml")
     assert support.routes == {"triage": ["invoices"], "invoices": ["triage"]}
-    assert support.max_handoffs == 4
+    assert support.max_turns == 5  # `max_handoffs: 4`, and the first agent's turn
     graph = load_yaml(EXAMPLES / "graph.yaml")
     edges = graph.topology()["edges"]
     assert [(e["source"], e["target"], e["when"]) for e in edges] == [
@@ -320,6 +320,6 @@ def test_model_managers_and_inline_agents_build() -> None:
     assert desk.planner.name == "desk.planner" and desk.reviewer is None
     assert team.ledger.name == "team.ledger"
     assert pick.learning and pick.classifier.name == "pick.classify"
-    assert polish.until.name == "critic" and polish.no_progress is None and polish.state
+    assert polish.until.name == "critic" and polish.max_stalls is None and polish.state
     assert debate.critic == "judge" and debate.max_turns == 4
     assert debate.selection == "manager" and debate.speaker.name == "chair"

@@ -46,33 +46,3 @@ async def test_values_survive_reopening(persistent_url: str) -> None:
         assert await second.kv_get("learned", "routing") == {"buy": {"wins": 3}}
     finally:
         await second.close()
-
-
-async def test_claim_is_exclusive_until_the_lease_runs_out(store: Store) -> None:
-    import asyncio
-
-    assert await store.kv_claim("lease", "run-1", "worker-a", 0.3) is True
-    assert await store.kv_claim("lease", "run-1", "worker-b", 0.3) is False
-    assert await store.kv_claim("lease", "run-1", "worker-a", 0.3) is True  # renewal
-    held = await store.kv_get("lease", "run-1")
-    assert held["owner"] == "worker-a"
-    await asyncio.sleep(0.35)
-    assert await store.kv_claim("lease", "run-1", "worker-b", 0.3) is True  # expired: taken
-    assert (await store.kv_get("lease", "run-1"))["owner"] == "worker-b"
-    assert await store.kv_delete("lease", "run-1") is True
-    assert await store.kv_claim("lease", "run-1", "worker-a", 0.3) is True
-
-
-async def test_concurrent_claims_have_one_winner(store: Store) -> None:
-    import asyncio
-
-    wins = await asyncio.gather(*(store.kv_claim("lease", "r", f"w{i}", 5) for i in range(20)))
-    assert sum(wins) == 1
-
-
-async def test_a_lease_of_a_known_dead_holder_can_be_stolen(store: Store) -> None:
-    assert await store.kv_claim("lease", "r", "dead-worker", 60)
-    assert await store.kv_claim("lease", "r", "me", 60) is False
-    assert await store.kv_claim("lease", "r", "me", 60, steal_from="someone-else") is False
-    assert await store.kv_claim("lease", "r", "me", 60, steal_from="dead-worker") is True
-    assert (await store.kv_get("lease", "r"))["owner"] == "me"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from podium import Runtime, Sequential, agent
+from podium import NO_RETRY, RunStatus, Runtime, Sequential, agent
 from podium.errors import UsageError
-from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, StepStatus
+from podium.runtime.records import Event, RunRecord, StepRecord, StepStatus
 from podium.stores import open_store
 from podium.stores.sqlite import SQLiteStore, parse_sqlite_url
 
@@ -27,13 +30,21 @@ def test_url_forms() -> None:
         SQLiteStore("sqlite:///p.db?synchronous=sometimes")
     with pytest.raises(UsageError, match="unknown option"):
         SQLiteStore("sqlite:///p.db?color=red")
+    assert SQLiteStore("sqlite:///p.db?busy_timeout=250").busy_timeout == 0.25
+    for bad in ("abc", "-1", "inf", "nan", ""):
+        with pytest.raises(
+            UsageError, match=f"busy_timeout is a number of milliseconds, not '{bad}'"
+        ):
+            SQLiteStore(f"sqlite:///p.db?busy_timeout={bad}")
 
 
-async def test_relative_path_and_parent_dirs(
+async def test_relative_path_and_only_the_default_directory_is_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`./.podium/` is made when missing; any other missing directory is an error (it used to
+    be made silently, so a typo in a path started a new, empty store somewhere else)."""
     monkeypatch.chdir(tmp_path)
-    store = open_store("sqlite:///deep/er/podium.db?synchronous=full")
+    store = open_store("sqlite:///.podium/podium.db?synchronous=full")
     assert isinstance(store, SQLiteStore)
     await store.open()
     assert store._inline is None  # an fsync per commit stays off the loop
@@ -41,11 +52,16 @@ async def test_relative_path_and_parent_dirs(
         await store.create_run(RunRecord("r", "flow", RunStatus.RUNNING, created_at=1.0))
     finally:
         await store.close()
-    db = tmp_path / "deep" / "er" / "podium.db"
+    db = tmp_path / ".podium" / "podium.db"
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT run_id FROM runs").fetchall() == [("r",)]
     conn.close()
+    assert sorted(p.name for p in db.parent.iterdir()) == ["podium.db"]  # nothing left over
+    for url in ("sqlite:///deep/er/podium.db", f"sqlite:///{tmp_path / 'nope' / 'p.db'}"):
+        with pytest.raises(UsageError, match=r"directory '.*(deep/er|nope)' does not exist"):
+            await open_store(url).open()
+    assert not (tmp_path / "deep").exists() and not (tmp_path / "nope").exists()
 
 
 def test_survives_a_new_event_loop_per_call(tmp_path: Path) -> None:
@@ -262,3 +278,123 @@ async def test_the_wal_stays_bounded(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert not wal.exists() or wal.stat().st_size == 0  # truncated on close
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+async def test_a_lock_held_past_busy_timeout_loses_no_completed_step(tmp_path: Path) -> None:
+    """Another process takes the write lock in the middle of a run and keeps it 1.5 s, far
+    past the store's busy_timeout (100 ms). The completed row of the step then running used
+    to be given up (the run broke off, and that step ran again on resume). Now the row is
+    tried until it is written: the run just waits, and every step runs once."""
+    path = tmp_path / "held.db"
+    calls: Counter[str] = Counter()
+    holder: list[subprocess.Popen[str]] = []
+
+    @agent
+    async def first(x: int) -> int:
+        calls["first"] += 1
+        return x + 1
+
+    @agent
+    async def second(x: int) -> int:
+        calls["second"] += 1
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(path), "1.5"], stdout=subprocess.PIPE, text=True
+        )
+        holder.append(proc)
+        assert proc.stdout is not None
+        assert (await asyncio.to_thread(proc.stdout.readline)).strip() == "locked"
+        return x * 10
+
+    @agent
+    async def third(x: int) -> int:
+        calls["third"] += 1
+        return x + 3
+
+    flow = Sequential("chain", [first, second, third])
+    rt = Runtime(f"sqlite:///{path}?busy_timeout=100", retry=NO_RETRY)
+    try:
+        result = await rt.run(flow, 1)
+        assert holder[0].wait(10) == 0  # the lock was really held, and let go
+        assert (result.status, result.output) == (RunStatus.COMPLETED, 23)
+        assert calls == Counter(first=1, second=1, third=1)
+        steps = await rt.steps(result.run_id)
+        assert [s.status for s in steps] == [StepStatus.COMPLETED] * 4
+    finally:
+        for proc in holder:
+            proc.kill()
+            proc.communicate()
+        await rt.close()
+
+
+async def test_an_empty_file_is_not_taken_for_a_new_store(tmp_path: Path) -> None:
+    """A 0-byte file used to be opened as a new, empty store: the runs the user expected
+    there vanished without a word (and podium wrote a fresh store over it)."""
+    path = tmp_path / "podium.db"
+    path.write_bytes(b"")
+    with pytest.raises(UsageError, match=r"is an empty file \(0 bytes\), not a podium store"):
+        await open_store(f"sqlite:///{path}").open()
+    assert path.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["podium.db"]
+
+
+async def _store_with_runs(path: Path, n: int) -> None:
+    store = SQLiteStore(f"sqlite:///{path}")
+    await store.open()
+    try:
+        for i in range(n):
+            await store.create_run(
+                RunRecord(f"run-{i:02d}", "flow", RunStatus.COMPLETED, input="x" * 300)
+            )
+    finally:
+        await store.close()
+
+
+def damage(path: Path) -> bytes:
+    """Overwrite the middle of the file's last page with garbage; its bytes after."""
+    data = bytearray(path.read_bytes())
+    page = 4096
+    start = (len(data) // page - 1) * page
+    data[start : start + 64] = b"\xde\xad" * 32
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+async def test_a_damaged_store_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    """A corrupted page used to give tracebacks on reading while new writes went on into the
+    damaged file. Now opening checks it (`PRAGMA quick_check`) and refuses, writing nothing."""
+    path = tmp_path / "podium.db"
+    await _store_with_runs(path, 30)
+    before = damage(path)
+    with pytest.raises(UsageError, match=r"is damaged \(.*\); podium will not write into it"):
+        await open_store(f"sqlite:///{path}").open()
+
+    @agent
+    def hello(x: int) -> int:
+        return x
+
+    rt = Runtime(f"sqlite:///{path}")
+    with pytest.raises(UsageError, match="is damaged"):
+        await rt.run(hello, 1)
+    assert path.read_bytes() == before
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+
+
+async def test_another_database_is_not_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(UsageError, match="a SQLite database of something else"):
+        await open_store(f"sqlite:///{path}").open()
+    assert path.read_bytes() == before

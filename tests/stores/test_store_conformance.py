@@ -7,13 +7,15 @@ checks compare the JSON form.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import math
 import time
 
 import pytest
 from pydantic import BaseModel
 
-from podium.errors import UsageError
+from podium.errors import JournalUnavailable, LeaseLost, OutputTypeError, UsageError
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, StepStatus, Usage
 from podium.runtime.serde import to_plain
 from podium.stores import Store, open_store
@@ -350,3 +352,168 @@ async def test_closed_store_refuses_work(persistent_url: str) -> None:
     await store.close()  # twice is fine
     with pytest.raises(UsageError, match="not open"):
         await store.get_run("x")
+
+
+# one bad value harms nobody else ---------------------------------------------------------------
+async def test_nan_and_infinity_round_trip_as_floats(store: Store) -> None:
+    """JSON has no NaN or Infinity (Postgres' json type refuses the bare tokens): they are kept
+    so that they come back as the floats they were, and the word "NaN" as the word."""
+    value = {"score": math.nan, "hi": [math.inf, -math.inf], "word": "NaN", "n": 1.5}
+    await store.create_run(make_run("nan", 1.0, input=value))
+    step = make_step("nan", "/flow", 1.0)
+    step.status, step.output, step.ended_at = StepStatus.COMPLETED, value, 2.0
+    await store.record_finished(step)
+    store.record_event(Event("nan", 1, 1.0, "custom", "/flow", "flow", data=value))
+    await store.update_run("nan", status=RunStatus.COMPLETED, output=value)
+    await store.flush()
+    run = await store.get_run("nan")
+    [row] = await store.load_steps("nan")
+    [event] = await store.list_events("nan")
+    assert run is not None
+    for got in (row.output, event.data, run.input, run.output):
+        assert math.isnan(got["score"]) and got["hi"] == [math.inf, -math.inf]
+        assert (got["word"], got["n"]) == ("NaN", 1.5)
+
+
+class Opaque:
+    """A class no store knows how to keep."""
+
+
+async def test_an_output_without_json_form_is_refused_naming_agent_step_and_type(
+    store: Store,
+) -> None:
+    """It used to be kept as its `repr()`, a string that then replayed as the output."""
+    await store.create_run(make_run("opq", 1.0))
+    store.record_started(make_step("opq", "/flow/pay#0", 1.0))
+    done = make_step("opq", "/flow/pay#0", 1.0)
+    done.status, done.output, done.ended_at = StepStatus.COMPLETED, {"receipt": Opaque()}, 2.0
+    with pytest.raises(OutputTypeError, match=r"'pay' at /flow/pay#0.*dict.*Opaque") as info:
+        await store.record_finished(done)
+    assert "cannot be journaled" in str(info.value)
+    await store.flush()
+    [row] = await store.load_steps("opq")
+    assert (row.status, row.output) == (StepStatus.STARTED, None)  # nothing of it was written
+
+
+async def test_text_a_store_cannot_hold_is_kept_escaped(store: Store, store_kind: str) -> None:
+    """NUL (which Postgres text cannot hold) and lone surrogates (which UTF-8 cannot) in an
+    error message are written as escapes; the rows of another run in the same batch land."""
+    await store.create_run(make_run("bad", 1.0))
+    await store.create_run(make_run("good", 1.0))
+    bad = make_step("bad", "/flow", 1.0)
+    bad.status, bad.error, bad.ended_at = StepStatus.FAILED, "ValueError: a\x00b \ud800", 2.0
+    good = make_step("good", "/flow", 1.0)
+    good.status, good.output, good.ended_at = StepStatus.COMPLETED, "charged", 2.0
+    await asyncio.gather(store.record_finished(bad), store.record_finished(good))
+    await store.update_run("bad", status=RunStatus.FAILED, error="boom\x00")
+    [row] = await store.load_steps("good")
+    assert (row.status, row.output) == (StepStatus.COMPLETED, "charged")
+    [row] = await store.load_steps("bad")
+    run = await store.get_run("bad")
+    assert run is not None
+    if store_kind == "memory":  # keeps the very objects
+        assert row.error == "ValueError: a\x00b \ud800"
+    else:
+        assert row.error == "ValueError: a\\x00b \\ud800"
+        assert run.error == "boom\\x00"
+
+
+async def test_a_row_that_cannot_be_written_fails_alone(persistent_url: str) -> None:
+    """One row the database refuses (here a NOT NULL column left empty) fails its own writer;
+    another run's row sent in the same batch is written."""
+    store = open_store(persistent_url)
+    await store.open()
+    try:
+        await store.create_run(make_run("a", 1.0))
+        await store.create_run(make_run("b", 1.0))
+        bad = make_step("a", "/flow", 1.0)
+        bad.agent = None  # type: ignore[assignment]
+        bad.status = StepStatus.COMPLETED
+        good = make_step("b", "/flow/charge#0", 1.0)
+        good.status, good.output = StepStatus.COMPLETED, {"charged": 30}
+        outcomes = await asyncio.gather(
+            store.record_finished(bad), store.record_finished(good), return_exceptions=True
+        )
+        assert isinstance(outcomes[0], JournalUnavailable)
+        assert outcomes[1] is None
+        [row] = await store.load_steps("b")
+        assert (row.status, row.output) == (StepStatus.COMPLETED, {"charged": 30})
+        assert await store.load_steps("a") == []
+    finally:
+        await store.close()
+
+
+# leases ------------------------------------------------------------------------------------------
+async def test_a_lease_is_exclusive_until_it_runs_out(store: Store) -> None:
+    first = await store.claim_lease("run-1", "worker-a", 0.3, holder={"host": "h", "pid": 1})
+    assert first is not None and first.epoch >= 1 and first.holder == {"host": "h", "pid": 1}
+    assert await store.claim_lease("run-1", "worker-b", 0.3) is None
+    held = await store.get_lease("run-1")
+    assert held is not None and (held.owner, held.epoch) == ("worker-a", first.epoch)
+    renewed = await store.renew_lease(first, 0.3)
+    assert renewed is not None and renewed.until >= first.until
+    await asyncio.sleep(0.35)
+    second = await store.claim_lease("run-1", "worker-b", 0.3)  # ran out: taken
+    assert second is not None and second.epoch > first.epoch
+    assert await store.renew_lease(first, 0.3) is None  # the old holder cannot renew it
+    await store.release_lease(first)  # nor let it go
+    assert (await store.get_lease("run-1")).owner == "worker-b"  # type: ignore[union-attr]
+    await store.release_lease(second)
+    assert await store.get_lease("run-1") is None
+    third = await store.claim_lease("run-1", "worker-a", 0.3)
+    assert third is not None and third.epoch > second.epoch  # epochs only grow
+
+
+async def test_concurrent_claims_have_one_winner(store: Store) -> None:
+    wins = await asyncio.gather(*(store.claim_lease("r", f"w{i}", 5) for i in range(20)))
+    assert sum(w is not None for w in wins) == 1
+
+
+async def test_a_lease_of_a_known_dead_holder_can_be_stolen(store: Store) -> None:
+    dead = await store.claim_lease("r", "dead-worker", 60)
+    assert dead is not None
+    assert await store.claim_lease("r", "me", 60) is None
+    assert await store.claim_lease("r", "me", 60, steal=dead.epoch + 1) is None
+    mine = await store.claim_lease("r", "me", 60, steal=dead.epoch)
+    assert mine is not None and mine.epoch == dead.epoch + 1
+    assert (await store.get_lease("r")).owner == "me"  # type: ignore[union-attr]
+
+
+async def test_a_holder_that_lost_its_lease_is_fenced(persistent_url: str) -> None:
+    """Store `a` (a process that stalled) holds the run; its lease runs out and store `b`
+    (another process) claims it. Every later write of `a` for that run is refused, inside
+    the write itself; `b` writes as usual."""
+    a, b = open_store(persistent_url), open_store(persistent_url)
+    await a.open()
+    await b.open()
+    try:
+        await a.create_run(make_run("r", 1.0))
+        lease = await a.claim_lease("r", "a", 0.2)
+        assert lease is not None
+        step = make_step("r", "/flow/one#0", 1.0)
+        step.status, step.output = StepStatus.COMPLETED, "a did it"
+        await a.record_finished(step)  # still the holder
+        await asyncio.sleep(0.25)
+        assert await b.claim_lease("r", "b", 30) is not None
+        late = make_step("r", "/flow/two#0", 2.0)
+        a.record_started(late)
+        a.record_event(Event("r", 7, 2.0, "step.started", "/flow/two#0", "two"))
+        late.status, late.output = StepStatus.COMPLETED, "a, too late"
+        with pytest.raises(LeaseLost, match="r: another process took over"):
+            await a.record_finished(late)
+        with pytest.raises(LeaseLost):
+            await a.update_run("r", status=RunStatus.FAILED, error="a gives up")
+        assert await a.renew_lease(lease, 30) is None
+        await a.flush("r")  # the dropped rows are not an error of their own
+        mine = make_step("r", "/flow/two#0", 3.0)
+        mine.status, mine.output = StepStatus.COMPLETED, "b did it"
+        await b.record_finished(mine)
+        await b.update_run("r", status=RunStatus.COMPLETED, output="b did it")
+        steps = {s.key: s.output for s in await b.load_steps("r")}
+        assert steps == {"/flow/one#0": "a did it", "/flow/two#0": "b did it"}
+        assert await b.list_events("r") == []
+        run = await b.get_run("r")
+        assert run is not None and (run.status, run.error) == (RunStatus.COMPLETED, None)
+    finally:
+        await a.close()
+        await b.close()

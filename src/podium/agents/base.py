@@ -25,6 +25,7 @@ Out = TypeVar("Out")
 In_contra = TypeVar("In_contra", contravariant=True)
 Out_co = TypeVar("Out_co", covariant=True)
 
+MAX_NAME_LENGTH = 200  # names make up step keys, which stores index
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]*$")
 
 
@@ -41,11 +42,15 @@ def is_agent(obj: object) -> bool:
 
 
 def check_name(name: object, what: str = "agent") -> str:
-    """Names end up in step keys (`/flow/step#0`), so they may not hold `/`, `#` or spaces."""
+    """Names end up in step keys (`/flow/step#0`), so they may not hold `/`, `#` or spaces,
+    and stay short enough for a store to index a key of many of them."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise UsageError(
             f"{what} name {name!r} is not valid: use letters, digits, '_', '-', '.' or ':'"
         )
+    if len(name) > MAX_NAME_LENGTH:
+        too_long = f"{len(name)} characters, more than {MAX_NAME_LENGTH}"
+        raise UsageError(f"{what} name {name[:40]!r}... is too long ({too_long})")
     return name
 
 

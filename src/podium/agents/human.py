@@ -17,6 +17,7 @@ fresh deadline; rejected if that one passes too).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
@@ -157,13 +158,14 @@ class HumanApproval(_HumanBase):
 
 class HumanAgent(_HumanBase):
     """A person answers `question` about the input; the answer (checked against
-    `answer_type`) is the output."""
+    `answer_type`) is the output. `question` may be a function of the input, for a question
+    that depends on it (a router's triage says why it could not decide)."""
 
     def __init__(
         self,
         name: str,
         *,
-        question: str,
+        question: str | Callable[[Any], str],
         answer_type: Any = str,
         assignee: str | None = None,
         deadline: float | None = None,
@@ -179,9 +181,10 @@ class HumanAgent(_HumanBase):
         self._init_wait(name, deadline, on_timeout, escalate_to)
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
+        question = self.question
         request = {
             "kind": "question",
-            "prompt": self.question,
+            "prompt": question if isinstance(question, str) else question(input),
             "context": to_plain(input),
             "assignee": self.assignee,
         }

@@ -60,7 +60,7 @@ from podium.models.base import (
     ToolSpec,
     stream_response,
 )
-from podium.models.settings import resolve_model
+from podium.models.settings import parse_model_spec, resolve_model
 from podium.models.tiers import PREFIX as TIER_PREFIX
 from podium.models.tiers import Tiers
 from podium.runtime.cache import Cache, as_cache
@@ -325,6 +325,10 @@ class LLMAgent(AgentBase[Any, Any]):
         self.answer_spec = AnswerSpec.for_type(name, output_type)
         self.tier = _tier_of(name, model, tier)
         self.tiers = _as_tiers(tiers, name)
+        own = () if self.tier is not None else (model,)  # a tier's models: its table's
+        for spec in (*own, *fallback_models):
+            if isinstance(spec, str):
+                parse_model_spec(spec)  # a typo fails here, before any run starts
         self._model_spec = None if self.tier is not None else model
         self._fallback_specs = tuple(fallback_models)
         self.model_breaker = model_breaker

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from podium.cli import render
 from podium.errors import UnknownRunError, UsageError
 from podium.runtime.budget import Budget
+from podium.runtime.leases import check_run_id
 from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult, Runtime, new_run_id
 from podium.runtime.serde import describe_validation_error, to_plain
@@ -124,13 +125,47 @@ def parse_input(text: str | None, option: str = "--input") -> Any:
         except UnicodeDecodeError as e:
             raise UsageError(f"{noun} file {path!r} is not UTF-8 text: {e}") from None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as e:
         quoted = f"{option} " if option.startswith("-") else ""
         raise UsageError(
             f"{source} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
             f"quote strings: {quoted}'\"hello\"'"
         ) from None
+    except RecursionError:
+        raise UsageError(f"{source} is nested too deeply to read") from None
+    except ValueError as e:  # valid JSON Python will not read: an integer of 5,000 digits
+        raise UsageError(f"{source} cannot be read: {str(e).split(';')[0]}") from None
+    check_storable(value, source)
+    return value
+
+
+MAX_INPUT_DEPTH = 200
+
+
+def check_storable(value: Any, source: str) -> None:
+    """Refuse, before a run starts, an input the journal could not store: nested deeper than
+    `MAX_INPUT_DEPTH` (the JSON encoder's limit, less room for the records it is kept in),
+    or holding a lone surrogate (JSON's `\\ud800` escape, which is not Unicode text)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _has_surrogate(item):
+                raise UsageError(f"{source} holds a lone surrogate, which is not Unicode text")
+        elif isinstance(item, list | dict):
+            if depth > MAX_INPUT_DEPTH:
+                raise UsageError(f"{source} is nested more than {MAX_INPUT_DEPTH} levels deep")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def parse_budget(text: str | None) -> Budget | None:
@@ -353,8 +388,8 @@ def run(
         limits = parse_budget(budget)
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
+        rid = new_run_id() if run_id is None else check_run_id(run_id)
         st = make_store(store)
-        rid = run_id or new_run_id()
         if stream:
             result = _drive_stream(
                 st,

@@ -11,6 +11,7 @@ podium worker [--concurrency N]   drive queued runs; SIGTERM parks them graceful
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Annotated, Any
 
 import typer
@@ -37,6 +38,7 @@ from podium.cli.app import (
     usage_errors,
 )
 from podium.errors import UsageError
+from podium.runtime.leases import check_run_id
 from podium.runtime.runtime import Runtime
 
 dlq = typer.Typer(help="The dead-letter queue: runs that failed for good.", no_args_is_help=True)
@@ -123,6 +125,8 @@ def submit(
     """Queue a run for workers and print its id."""
     with usage_errors():
         limits = parse_budget(budget)
+        if run_id is not None:
+            check_run_id(run_id)
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
         st = make_store(store)
@@ -154,6 +158,8 @@ def worker(
     (still `running`, resumable by any worker). A run's stored target loads only if trusted:
     with --target, only those agents run; a run it refuses counts in `errors`."""
     with usage_errors():
+        _seconds("--lease", lease)
+        _seconds("--grace", grace)
         st = make_store(store)
         pinned = target or ()
         if pinned:  # fail now, not once per run, if a pinned target itself does not load
@@ -173,3 +179,10 @@ def worker(
         stats = asyncio.run(go())
     summary = {k: getattr(stats, k) for k in stats.__slots__}
     typer.echo(render.dumps(summary) if json_out else f"worker done: {summary}")
+
+
+def _seconds(option: str, value: float) -> None:
+    """A duration must be a number of seconds: `inf` would never expire (a lease no other
+    worker could take over), `nan` compares false with everything."""
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{option} must be a finite number of seconds, at least 0, got {value}")

@@ -31,16 +31,26 @@ def resolve_model(spec: str | Model | None) -> Model | None:
         if isinstance(spec, Model):
             return spec
         raise UsageError(f"{spec!r} is not a model: it needs `name` and `async respond(...)`")
+    provider, name = parse_model_spec(spec)
+    if provider == "scripted":
+        from podium.models.scripted import ScriptedModel
+
+        return ScriptedModel.echo(name)
+    return _provider_model(provider, name)
+
+
+def parse_model_spec(spec: str) -> tuple[str, str]:
+    """The provider and model name a string names, without building anything (so a typo is
+    found where the string is given, not in the middle of a run); `UsageError` if it names
+    none."""
     text = spec.strip()
     provider, sep, rest = text.partition(":")
     if text == "scripted" or (provider == "scripted" and sep):
-        from podium.models.scripted import ScriptedModel
-
-        return ScriptedModel.echo(rest or "scripted")
+        return "scripted", rest or "scripted"
     if sep and rest and provider in ("openai", "anthropic", "local"):
-        return _provider_model(provider, rest)
+        return provider, rest
     if text and not sep:
-        return _provider_model("openai", text)  # a bare name: an OpenAI-compatible endpoint
+        return "openai", text  # a bare name: an OpenAI-compatible endpoint
     raise UsageError(
         f"model {spec!r} is not understood: write 'openai:<model name>' (any "
         "OpenAI-compatible server, see PODIUM_MODEL_BASE_URL), 'anthropic:<model name>', "

@@ -14,26 +14,22 @@ if TYPE_CHECKING:
     from podium.patterns.router import Rule
     from podium.runtime.context import RunContext
 
-# (raw answer, classifier name, step key) -> the pattern's decision type
-Convert = Callable[[Any, str, str], Any]
 # (the rule that matched, or None; its index; what matched) -> the pattern's decision type
 Decide = Callable[["Rule | None", int, str], Any]
 
 
 class FunctionClassifier(AgentBase[Any, Any]):
-    """A classifier function as an agent; `convert` turns its answer into a decision."""
+    """A classifier function as an agent whose output is the pattern's decision type (its
+    shorthand answers, a name or a pair, read by that type at the door)."""
 
-    def __init__(
-        self, name: str, fn: Callable[..., Any], output_type: Any, convert: Convert, what: str
-    ) -> None:
+    def __init__(self, name: str, fn: Callable[..., Any], output_type: Any, what: str) -> None:
         self._fn = FunctionAgent(fn, name=name)
-        self._convert = convert
         self._setup(name, output_type=output_type, description=what)
         self.input_type = self._fn.input_type
         self.check_input = self._fn.check_input
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
-        return self._convert(await self._fn.run(input, ctx), self.name, ctx.key)
+        return await self._fn.run(input, ctx)
 
 
 class RulesClassifier(AgentBase[Any, Any]):
@@ -63,7 +59,6 @@ def classifier_agent(
     targets: Mapping[str, Any],
     role: str,
     output_type: Any,
-    convert: Convert,
     decide: Decide,
 ) -> Any:
     """The step that classifies for a pattern: an agent as given, or a function or rules
@@ -87,7 +82,7 @@ def classifier_agent(
                 )
         return RulesClassifier(step, rules, output_type, decide, "classifies by rules")
     if callable(classifier):
-        return FunctionClassifier(step, classifier, output_type, convert, "classifies")
+        return FunctionClassifier(step, classifier, output_type, "classifies")
     raise UsageError(
         f"{kind} {name!r}: classifier must be a function, a list of Rules or an agent, "
         f"got {classifier!r}"

@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from podium.agents.base import is_agent
 from podium.errors import UsageError
+
+VERDICT_FIELDS = ("done", "approved", "stop", "passed")
+
+
+def _verdict(value: Any) -> Any:
+    """A verdict as a bool: a bool itself, or the first bool field it has among `done`,
+    `approved`, `stop`, `passed` (a critic's `Review(approved=...)`, a dict)."""
+    if isinstance(value, bool):
+        return value
+    for name in VERDICT_FIELDS:
+        found = value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
+        if isinstance(found, bool):
+            return found
+    raise ValueError(
+        "a loop condition must give a bool or a verdict with a bool field "
+        f"({', '.join(VERDICT_FIELDS)})"
+    )
+
+
+Verdict = Annotated[bool, BeforeValidator(_verdict)]
+"""What a condition (a Loop's `until`, an Adaptive's `success`) answers, read as a bool."""
 
 
 def named_agents(
@@ -35,3 +58,16 @@ def named_agents(
             raise UsageError(f"{where}: {role} {key!r} is named twice")
         table[key] = member
     return table
+
+
+def shared_type(agents: Sequence[Any], attr: str) -> Any:
+    """The `input_type` (or `output_type`) every member declares, or `Any` when they differ.
+
+    A pattern that hands its input unchanged to its members (a Parallel's branches, a
+    Router's routes) takes what they all take; one whose output is a member's output gives
+    what they all give. Declaring it lets a caller that looks at types see through the
+    pattern: a Supervisor hands a worker made of `str` agents the assignment's text.
+    """
+    types = [getattr(a, attr, Any) for a in agents]
+    first = types[0]
+    return first if all(t == first for t in types[1:]) else Any

@@ -8,6 +8,8 @@ deterministic, so a resumed run that replays the same step outputs reaches the s
 - `StallDetector(patience)`: feed it one fingerprint per turn (a message's normalised text,
   the votes as a sorted tuple, a plan's JSON); a turn makes progress when its fingerprint was
   never seen before. After `patience` turns in a row without progress, `stalled` is true.
+  `mark(progress)` records a turn the pattern judged itself. The turn driver (`_turns.py`)
+  gives every looping pattern one, sized by its `max_stalls`.
 - `fingerprint(value)`: a stable text form of any JSON-like value, for the detector.
 - `ping_pong(path, bounces)`: whether a path of names ends by alternating between two of them
   (`A, B, A, B` with `bounces=2`).
@@ -58,6 +60,11 @@ class StallDetector:
         self._seen.add(state)
         self.streak = 0
         return True
+
+    def mark(self, progress: bool) -> None:
+        """Record one turn judged by the pattern itself (a manager saying no progress is
+        being made): progress ends the streak, anything else extends it."""
+        self.streak = 0 if progress else self.streak + 1
 
     @property
     def stalled(self) -> bool:

@@ -54,20 +54,19 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.errors import RunError, Suspended, UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
-from podium.patterns._common import named_agents
-from podium.patterns.loop import _is_done
+from podium.patterns._common import Verdict, named_agents, shared_type
 from podium.patterns.router import Rule
-from podium.runtime.serde import describe_validation_error
+from podium.runtime.serde import answer_as
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
@@ -321,8 +320,7 @@ class Adaptive(AgentBase[Any, Any]):
                 classifier,
                 self.strategies,
                 "strategy",
-                StrategyChoice,
-                _as_choice,
+                ChoiceAnswer,
                 _strategy_by_rule,
             )
         )
@@ -337,14 +335,16 @@ class Adaptive(AgentBase[Any, Any]):
         self._chooser = _Choose(f"{name}.choose", self, random.Random(seed))
         self._recorder = _Record(f"{name}.record", self)
         self._failure_recorder = _Record(f"{name}.record_failure", self)
-        types = [getattr(a, "output_type", Any) for a in self.strategies.values()]
+        strategies = list(self.strategies.values())
         self._setup(
             name,
-            output_type=types[0] if all(t == types[0] for t in types) else Any,
+            input_type=shared_type(strategies, "input_type"),
+            output_type=shared_type(strategies, "output_type"),
             retry=retry,
             timeout=timeout,
             description=description,
         )
+        self.check_input = None  # the classifier and the chosen strategy check it when called
 
     @classmethod
     def llm(
@@ -388,7 +388,7 @@ class Adaptive(AgentBase[Any, Any]):
     async def run(self, input: Any, ctx: RunContext) -> Any:
         plan = StrategyChoice()
         if self.classifier is not None:
-            plan = _as_choice(await ctx.call(self.classifier, input), self.classifier.name, ctx.key)
+            plan = await ctx.call(self.classifier, input, expect=ChoiceAnswer)
         choice = await self._decide(plan, ctx)
         ctx.emit("adaptive.choice", **choice.model_dump())
         target = self.strategies[choice.strategy]
@@ -437,11 +437,11 @@ class Adaptive(AgentBase[Any, Any]):
     async def _judge(self, output: Any, ctx: RunContext) -> bool:
         judge = self.success
         if _is_agent(judge):
-            return _is_done(await ctx.call(judge, output), judge.name, ctx.key)
+            return bool(await ctx.call(judge, output, expect=Verdict))
         verdict = judge(output)
         if inspect.isawaitable(verdict):
             verdict = await verdict
-        return _is_done(verdict, f"{self.name}.success", ctx.key)
+        return bool(answer_as(Verdict, verdict, f"{self.name}.success", ctx.key))
 
     async def _record(
         self,
@@ -532,28 +532,27 @@ def _strategy_by_rule(rule: Rule | None, index: int, found: str) -> StrategyChoi
     )
 
 
-def _as_choice(value: Any, agent: str, step: str) -> StrategyChoice:
-    """A classifier's answer as a `StrategyChoice`: a name is the strategy (and the kind),
-    a pair is (strategy, kind)."""
-    if isinstance(value, StrategyChoice):
+def _choice_shorthand(value: Any) -> Any:
+    """What a strategy classifier may answer besides a `StrategyChoice`: a strategy name
+    (which is also the task kind), a `(strategy, task_kind)` pair, or None (no idea)."""
+    if value is None:
+        return {"reason": "the classifier gave no strategy"}
+    if isinstance(value, str):
+        return {"strategy": value, "task_kind": value or DEFAULT_KIND}
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return {"strategy": value[0], "task_kind": value[1]}
+    if isinstance(value, BaseModel) and not isinstance(value, StrategyChoice):
+        return value.model_dump()
+    if isinstance(value, Mapping | StrategyChoice):
         return value
-    try:
-        if value is None:
-            return StrategyChoice(reason="the classifier gave no strategy")
-        if isinstance(value, str):
-            return StrategyChoice(strategy=value, task_kind=value or DEFAULT_KIND)
-        if isinstance(value, tuple | list) and len(value) == 2:
-            return StrategyChoice(strategy=value[0], task_kind=value[1])
-        if isinstance(value, Mapping | BaseModel):
-            return StrategyChoice.model_validate(value, from_attributes=True)
-    except ValidationError as e:
-        raise OutputTypeError(agent, step, describe_validation_error(e)) from None
-    raise OutputTypeError(
-        agent,
-        step,
+    raise ValueError(
         "a strategy classifier must return a strategy name, (strategy, task_kind) or a "
-        f"StrategyChoice, got {value!r}",
+        "StrategyChoice"
     )
+
+
+ChoiceAnswer = Annotated[StrategyChoice, BeforeValidator(_choice_shorthand)]
+"""The answer an Adaptive expects from its classifier, shorthand included."""
 
 
 _DEFAULT_INSTRUCTIONS = (

@@ -1,6 +1,6 @@
 """`Graph`: the escape hatch. Nodes are agents, edges may be conditional, cycles are allowed.
 
-    g = Graph("review", max_steps=20)
+    g = Graph("review", max_turns=20)
     draft = g.node(writer)
     check = g.node(critic)
     g.start(draft)
@@ -25,12 +25,15 @@ conditions see the same typed value on replay.
 The graph is checked before it first runs (and by `g.validate()`): it needs a start, every
 node must be reachable from it, and every reachable node must have a path to `END`; a problem
 raises `UsageError` naming the graph and the nodes. At run time, an output that matches none
-of its node's edges is a `RunError`, and so is running more than `max_steps` nodes (default
-50): `MaxStepsExceeded` names the graph and the last nodes it went through.
+of its node's edges is a `RunError`, and so is running more than `max_turns` nodes (default
+50): `MaxStepsExceeded` names the graph and the last nodes it went through. The walk runs on
+the turn driver (`_turns`), one node per turn; a graph has no result of its own to stop
+with, so a `deadline` that passes is a `RunError` too, and a call the door refuses for
+budget fails the graph with that `BudgetExceeded`.
 
 Events: `graph.edge` for every edge taken (`source`, `target`, `step`, `edge` index among the
-source's edges, `conditional`), `graph.stop` when the run leaves the graph (`reason` is `end`
-or `max_steps`).
+source's edges, `conditional`), `graph.stop` when the run leaves the graph (`status`
+`completed` at `END`, or the limit; `reason`, `turns`, `last` node).
 """
 
 from __future__ import annotations
@@ -38,13 +41,29 @@ from __future__ import annotations
 import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from podium.agents.base import AgentBase, check_name
 from podium.errors import RunError, UsageError
+from podium.patterns._turns import (
+    Act,
+    Ask,
+    Halt,
+    Limited,
+    Limits,
+    Outcomes,
+    Stop,
+    TurnState,
+    drive,
+    renamed_field,
+    renamed_options,
+    turn,
+)
 
 if TYPE_CHECKING:
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -79,11 +98,11 @@ END = Node("END", None, object())
 
 
 class MaxStepsExceeded(RunError):
-    """A graph ran more nodes than its `max_steps` allows; names the last nodes it visited."""
+    """A graph ran more nodes than its `max_turns` allows; names the last nodes it visited."""
 
     def __init__(self, graph: str, steps: int, trail: Sequence[str]) -> None:
         super().__init__(
-            f"Graph {graph!r} reached max_steps={steps} without reaching END; "
+            f"Graph {graph!r} reached max_turns={steps} without reaching END; "
             f"last nodes: {' -> '.join(trail)}"
         )
         self.graph = graph
@@ -91,8 +110,19 @@ class MaxStepsExceeded(RunError):
         self.trail = tuple(trail)
 
 
-class Graph(AgentBase[Any, Any]):
-    """Agents joined by (possibly conditional) edges; see the module docstring."""
+@dataclass(slots=True)
+class _Walk(TurnState):
+    input: Any
+    node: Node
+    sender: str | None = None
+    trail: deque[str] = field(default_factory=lambda: deque(maxlen=_TRAIL))
+
+
+class Graph(Limited, AgentBase[Any, Any]):
+    """Agents joined by (possibly conditional) edges; see the module docstring.
+
+    Renamed option, still accepted for one release with a `DeprecationWarning`: `max_steps`
+    (now `max_turns`)."""
 
     END: ClassVar[Node] = END
 
@@ -100,14 +130,19 @@ class Graph(AgentBase[Any, Any]):
         self,
         name: str,
         *,
-        max_steps: int = 50,
+        max_turns: int = 50,
+        deadline: float | None = None,
+        budget: Budget | None = None,
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        **renamed: Any,
     ) -> None:
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise UsageError(f"Graph {name!r}: max_steps must be a positive integer")
-        self.max_steps = max_steps
+        old = renamed_options("Graph", renamed, {"max_steps": "max_turns"})
+        self.limits = Limits.checked(
+            f"Graph {name!r}", max_turns=old.get("max_turns", max_turns), deadline=deadline
+        )
+        self.budget = budget
         self._token = object()
         self._nodes: dict[str, Node] = {}
         self._edges: dict[str, list[Edge]] = {}
@@ -126,13 +161,13 @@ class Graph(AgentBase[Any, Any]):
         nodes: Mapping[str, Any] | Sequence[Any],
         edges: Sequence[Sequence[Any]],
         start: str,
-        max_steps: int = 50,
+        max_turns: int = 50,
         description: str = "",
     ) -> Graph:
         """A graph from plain data (for specs): nodes as agents (labelled by name) or a dict of
         label to agent; edges as `(source, target)` or `(source, target, when)` labels in
         order, `"END"` for the end; `start` a label."""
-        g = cls(name, max_steps=max_steps, description=description)
+        g = cls(name, max_turns=max_turns, description=description)
         pairs = nodes.items() if isinstance(nodes, Mapping) else [(None, a) for a in nodes]
         handles = {h.label: h for h in (g.node(agent, label=label) for label, agent in pairs)}
         handles[END.label] = END
@@ -200,6 +235,7 @@ class Graph(AgentBase[Any, Any]):
         self._own(node, "start")
         self._start = node
         self._valid = False
+        self.input_type = getattr(node.agent, "input_type", Any)  # the start node takes it
 
     def _own(self, node: Any, what: str) -> None:
         if node is END:
@@ -283,30 +319,54 @@ class Graph(AgentBase[Any, Any]):
             ],
         }
 
+    max_steps = renamed_field("max_steps", "limits.max_turns")
+
     # running ----------------------------------------------------------------------------------
     async def run(self, input: Any, ctx: RunContext) -> Any:
         self.validate()
         assert self._start is not None
-        node, value, sender = self._start, input, None
-        trail: deque[str] = deque(maxlen=_TRAIL)
-        for step in range(1, self.max_steps + 1):
-            value = await ctx.call(node.agent, value, sender=sender)
-            trail.append(node.label)
-            index, edge = await self._choose(node, value, ctx)
-            ctx.emit(
-                "graph.edge",
-                source=node.label,
-                target=edge.target.label,
-                step=step,
-                edge=index,
-                conditional=edge.conditional,
+        walk = _Walk(input=input, node=self._start)
+        stop = await drive(ctx, "graph", partial(self._decide, ctx), walk, self.limits)
+        return stop.output
+
+    async def _decide(
+        self, ctx: RunContext, walk: _Walk, last: Outcomes | Halt | None
+    ) -> Act | Stop:
+        """The edge the node's output takes: the next node's turn, or END."""
+        if isinstance(last, Halt):
+            return self._halted(walk, last)
+        if last is None:
+            return turn(Ask(walk.node.agent, walk.input))
+        node, value = walk.node, last[0]
+        walk.trail.append(node.label)
+        index, edge = await self._choose(node, value, ctx)
+        ctx.emit(
+            "graph.edge",
+            source=node.label,
+            target=edge.target.label,
+            step=walk.turns,
+            edge=index,
+            conditional=edge.conditional,
+        )
+        if edge.target is END:
+            return Stop("completed", value, "reached END", {"last": node.label})
+        walk.node, walk.sender = edge.target, node.agent.name
+        return turn(Ask(edge.target.agent, value, sender=walk.sender))
+
+    def _halted(self, walk: _Walk, halt: Halt) -> Stop:
+        """A graph has no partial result: a limit fails it, naming the last nodes."""
+        trail = [*walk.trail, walk.node.label + " (next)"]
+        error: BaseException
+        if halt.status == "max_turns":
+            error = MaxStepsExceeded(self.name, int(self.limits.max_turns or 0), trail)
+        elif halt.error is not None:
+            error = halt.error
+        else:
+            error = RunError(
+                f"Graph {self.name!r}: {halt.reason} before END; last nodes: {' -> '.join(trail)}"
             )
-            if edge.target is END:
-                ctx.emit("graph.stop", reason="end", steps=step, last=node.label)
-                return value
-            node, sender = edge.target, node.agent.name
-        ctx.emit("graph.stop", reason="max_steps", steps=self.max_steps, last=trail[-1])
-        raise MaxStepsExceeded(self.name, self.max_steps, [*trail, node.label + " (next)"])
+        data = {"last": walk.trail[-1] if walk.trail else None}
+        return Stop(halt.status, None, halt.reason, data, error)
 
     async def _choose(self, node: Node, output: Any, ctx: RunContext) -> tuple[int, Edge]:
         """The first of the node's edges whose condition holds for its output."""

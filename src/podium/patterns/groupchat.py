@@ -20,21 +20,23 @@ by `speaker=`:
   asked again with the same (replayed) transcript;
 - an agent (a "manager", usually a model) that receives a `SpeakerRequest` and answers with a
   name (or a `SpeakerChoice`). Its answers are journaled steps; a name that is not a
-  participant is sent back with a note, at most `manager_retries` times, then the run fails
+  participant is sent back with a note, at most `max_reasks` times, then the run fails
   naming the manager and the name.
 
-The chat stops, checked after every turn in this order, when the critic approves (debate),
-when the votes reach consensus (`"majority"`, `"weighted"` or `"unanimous"`), when `until`
-(a deterministic function of the transcript) says so, when it deadlocks, or after `max_turns`.
+The chat stops (the statuses of `_turns`), checked after every turn in this order, when the
+critic approves (debate), when the votes reach consensus (`"majority"`, `"weighted"` or
+`"unanimous"`), when `until` (a deterministic function of the transcript) says so (all three
+`completed`, with `reason` `approved`, `consensus` or `until`), when it deadlocks, at
+`deadline`, after `max_turns`, or when the door refuses a call for budget.
 
 Deadlock: a turn makes progress when it changes the votes into a state never seen before (in
-a chat with consensus) or says something never said before (without). After
-`deadlock_turns` turns in a row without progress (default: one full round) the chat is
-deadlocked: with `on_deadlock="escalate"` (default) a `fallback` agent decides from a
-`DeadlockReport`, or, without one, a person does: the step `/<chat>/<chat>.escalation#0`
-raises `Suspended` with the report, the run waits, and the decision recorded as that step's
-output (a string, or a dict with `decision`/`answer`) ends the chat on resume. With
-`on_deadlock="stop"` the chat ends with status `deadlock`.
+a chat with consensus) or says something never said before (without). After `max_stalls`
+turns in a row without progress (default: one full round) the chat is deadlocked: with
+`on_deadlock="escalate"` (default) a `fallback` agent decides from a `DeadlockReport`, or,
+without one, a person does: a `HumanAgent` (`<chat>.escalation`) asks with the report as
+context, the run waits, and the answer (`podium answer RUN hold`: a string, or a dict with
+`decision`/`answer`) ends the chat on resume (status `escalated`); a rejection fails the
+run. With `on_deadlock="stop"` the chat ends with status `stalled`.
 
 Every turn, vote, deadlock and the stop are events: `groupchat.turn`, `groupchat.vote`,
 `groupchat.deadlock`, `groupchat.stop`.
@@ -43,17 +45,36 @@ Every turn, vote, deadlock and the stop are events: `groupchat.turn`, `groupchat
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import OutputTypeError, RunError, Suspended, UsageError
-from podium.patterns._progress import StallDetector, fingerprint
-from podium.runtime.serde import describe_validation_error, to_plain
+from podium.agents.human import HumanAgent
+from podium.errors import OutputTypeError, RunError, UsageError
+from podium.patterns._progress import fingerprint
+from podium.patterns._turns import (
+    Act,
+    Ask,
+    Halt,
+    Limited,
+    Limits,
+    Outcomes,
+    PatternResult,
+    Status,
+    Stop,
+    TurnState,
+    ask,
+    drive,
+    renamed_field,
+    renamed_options,
+)
+from podium.runtime.budget import Budget
+from podium.runtime.serde import answer_as, to_plain
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
@@ -61,11 +82,10 @@ if TYPE_CHECKING:
 
 Consensus = Literal["majority", "weighted", "unanimous"]
 OnDeadlock = Literal["escalate", "stop"]
-ChatStatus = Literal[
-    "consensus", "approved", "terminated", "max_turns", "deadlock", "escalated", "decided"
-]
 SpeakerFunction = Callable[[list["ChatMessage"], list[str]], Any]
 Until = Callable[[list["ChatMessage"]], bool]
+Role = Literal["participant", "proposer", "critic"]
+_RENAMED = {"deadlock_turns": "max_stalls", "manager_retries": "max_reasks"}
 
 
 class ChatMessage(BaseModel):
@@ -74,6 +94,29 @@ class ChatMessage(BaseModel):
     speaker: str = ""
     content: str
     vote: str | None = None
+
+    @field_validator("vote")
+    @classmethod
+    def _no_blank_vote(cls, vote: str | None) -> str | None:
+        return (vote.strip() or None) if vote is not None else None
+
+
+def _message_shorthand(value: Any) -> Any:
+    """What a participant may answer: text, or anything with `content` and an optional
+    `vote` (a `ChatReply`, a `ChatMessage`, a dict, an object)."""
+    if isinstance(value, str):
+        return {"content": value}
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, Mapping):
+        return value
+    if hasattr(value, "content"):
+        return {"content": value.content, "vote": getattr(value, "vote", None)}
+    raise ValueError("a participant must answer with text or something with `content` (and `vote`)")
+
+
+MessageAnswer = Annotated[ChatMessage, BeforeValidator(_message_shorthand)]
+"""What GroupChat expects from a participant or a fallback; the speaker is set by the chat."""
 
 
 class ChatReply(BaseModel):
@@ -114,6 +157,19 @@ class SpeakerChoice(BaseModel):
     reason: str = ""
 
 
+def _speaker_shorthand(value: Any) -> Any:
+    """A manager (or a speaker function) may answer a bare name."""
+    if isinstance(value, str):
+        return {"speaker": value.strip()}
+    if isinstance(value, BaseModel) and not isinstance(value, SpeakerChoice):
+        return value.model_dump()
+    return value
+
+
+SpeakerAnswer = Annotated[SpeakerChoice, BeforeValidator(_speaker_shorthand)]
+"""What GroupChat expects from a manager or a speaker function: a pick, or a bare name."""
+
+
 class DeadlockReport(BaseModel):
     """What a fallback agent or a person receives when the chat makes no progress."""
 
@@ -126,39 +182,47 @@ class DeadlockReport(BaseModel):
     transcript: list[ChatMessage] = Field(default_factory=list)
 
 
-class ChatResult(BaseModel):
-    """How the chat ended (`status`), its answer, the agreed `decision` (if any), everyone's
-    last vote, the weight behind each option, the transcript and the number of turns."""
+class ChatResult(PatternResult):
+    """How the chat ended (`status`, `reason`), its answer (`output`), the agreed `decision`
+    (if any), everyone's last vote, the weight behind each option, the transcript and the
+    number of turns."""
 
-    status: ChatStatus
-    answer: Any = None
     decision: str | None = None
     votes: dict[str, str] = Field(default_factory=dict)
     tally: dict[str, float] = Field(default_factory=dict)
     transcript: list[ChatMessage] = Field(default_factory=list)
-    turns: int = 0
+
+    renamed: ClassVar[Mapping[str, str]] = {"answer": "output"}
+    answer = renamed_field("answer", "output")
+
+    def legacy_status(self) -> str | None:
+        """`consensus`, `approved`, `terminated`, `deadlock`, `escalated`, `decided`."""
+        if self.status == "completed":
+            word = self.reason.split(" ", 1)[0]
+            return {"until()": "terminated"}.get(word, word)
+        if self.status == "escalated":
+            return "decided" if self.reason.endswith("by a person") else "escalated"
+        return {"stalled": "deadlock"}.get(self.status)
 
 
 @dataclass(slots=True)
-class _Chat:
+class _Chat(TurnState):
     """One chat's moving parts; lives for one `run` call."""
 
     topic: Any
-    detector: StallDetector
     transcript: list[ChatMessage] = field(default_factory=list)
     votes: dict[str, str] = field(default_factory=dict)
-    turns: int = 0
+    phase: Literal["pick", "manager", "turn", "fallback", "person"] = "turn"
+    speaker: str = ""
+    notes: int = 0  # times the manager was sent back in this turn
+    reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class _Stop:
-    status: ChatStatus
-    answer: Any = None
-    decision: str | None = None
+class GroupChat(Limited, AgentBase[Any, ChatResult]):
+    """A shared conversation among agents; see the module docstring for every option.
 
-
-class GroupChat(AgentBase[Any, ChatResult]):
-    """A shared conversation among agents; see the module docstring for every option."""
+    Renamed options, still accepted for one release with a `DeprecationWarning`:
+    `deadlock_turns` (now `max_stalls`) and `manager_retries` (now `max_reasks`)."""
 
     def __init__(
         self,
@@ -167,6 +231,8 @@ class GroupChat(AgentBase[Any, ChatResult]):
         *,
         speaker: Literal["round_robin"] | SpeakerFunction | Any = "round_robin",
         max_turns: int = 12,
+        max_stalls: int | None = None,
+        deadline: float | None = None,
         until: Until | None = None,
         consensus: Consensus | None = None,
         weights: Mapping[str, float] | None = None,
@@ -174,20 +240,29 @@ class GroupChat(AgentBase[Any, ChatResult]):
         options: Sequence[str] | None = None,
         critic: str | Any | None = None,
         approve: Sequence[str] = ("approve", "approved"),
-        deadlock_turns: int | None = None,
         on_deadlock: OnDeadlock = "escalate",
         fallback: Any = None,
-        manager_retries: int = 2,
+        max_reasks: int = 2,
+        budget: Budget | None = None,
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        **renamed: Any,
     ) -> None:
+        old = renamed_options("GroupChat", renamed, _RENAMED)
+        where = f"GroupChat {name!r}"
         self.participants = _check_participants(name, participants)
         self.names = list(self.participants)
         self.speaker, self.selection = _check_speaker(name, speaker)
-        self.max_turns = _positive(name, "max_turns", max_turns)
+        max_stalls = old.get("max_stalls", max_stalls)
+        self.limits = Limits.checked(
+            where,
+            max_turns=max_turns,
+            max_stalls=max(2, len(self.names)) if max_stalls is None else max_stalls,
+            deadline=deadline,
+        )
         if until is not None and not callable(until):
-            raise UsageError(f"GroupChat {name!r}: until must be a function of the transcript")
+            raise UsageError(f"{where}: until must be a function of the transcript")
         self.until = until
         self.critic = _check_critic(name, critic, self.participants)
         self.approve = frozenset(a.strip().lower() for a in approve)
@@ -196,21 +271,22 @@ class GroupChat(AgentBase[Any, ChatResult]):
         self.weights = _check_weights(name, consensus, weights, self.voters)
         self.threshold = _check_threshold(name, consensus, threshold)
         self.options = None if options is None else [str(o) for o in options]
-        self.deadlock_turns = _positive(
-            name,
-            "deadlock_turns",
-            max(2, len(self.names)) if deadlock_turns is None else deadlock_turns,
-        )
         if on_deadlock not in ("escalate", "stop"):
-            raise UsageError(f"GroupChat {name!r}: on_deadlock must be 'escalate' or 'stop'")
+            raise UsageError(f"{where}: on_deadlock must be 'escalate' or 'stop'")
         if fallback is not None and not _is_agent(fallback):
-            raise UsageError(f"GroupChat {name!r}: fallback {fallback!r} is not an agent")
+            raise UsageError(f"{where}: fallback {fallback!r} is not an agent")
         self.on_deadlock = on_deadlock
         self.fallback = fallback
-        if manager_retries < 0:
-            raise UsageError(f"GroupChat {name!r}: manager_retries must not be negative")
-        self.manager_retries = manager_retries
-        self._escalation = _Escalation(f"{name}.escalation")
+        max_reasks = old.get("max_reasks", max_reasks)
+        if isinstance(max_reasks, bool) or not isinstance(max_reasks, int) or max_reasks < 0:
+            raise UsageError(f"{where}: max_reasks must not be negative")
+        self.max_reasks = max_reasks
+        self._escalation = HumanAgent(
+            f"{name}.escalation",
+            question=_deadlock_question,
+            answer_type=DeadlockAnswer,
+            description="a person breaks a deadlock",
+        )
         self._setup(
             name,
             output_type=ChatResult,
@@ -218,6 +294,10 @@ class GroupChat(AgentBase[Any, ChatResult]):
             timeout=timeout,
             description=description,
         )
+        self.budget = budget
+
+    deadlock_turns = renamed_field("deadlock_turns", "limits.max_stalls")
+    manager_retries = renamed_field("manager_retries", "max_reasks")
 
     @classmethod
     def debate(
@@ -244,90 +324,132 @@ class GroupChat(AgentBase[Any, ChatResult]):
         )
 
     async def run(self, input: Any, ctx: RunContext) -> ChatResult:
-        chat = _Chat(input, StallDetector(self.deadlock_turns))
-        stop: _Stop | None = None
-        while stop is None and chat.turns < self.max_turns:
-            name = await self._next_speaker(chat, ctx)
-            message = await self._take_turn(name, chat, ctx)
-            stop = self._verdict(chat, message, ctx)
-            if stop is None and chat.detector.stalled:
-                stop = await self._deadlock(chat, ctx)
-        if stop is None:
-            last = chat.transcript[-1].content if chat.transcript else None
-            stop = _Stop("max_turns", last)
-        return self._finish(chat, stop, ctx)
-
-    # speakers ------------------------------------------------------------------------------
-    async def _next_speaker(self, chat: _Chat, ctx: RunContext) -> str:
-        if self.selection == "round_robin":
-            return self.names[chat.turns % len(self.names)]
-        if self.selection == "function":
-            picked = self.speaker(list(chat.transcript), list(self.names))
-            if inspect.isawaitable(picked):
-                picked = await picked
-            name = _speaker_name(picked)
-            if name not in self.participants:
-                raise RunError(
-                    f"GroupChat {self.name!r} at {ctx.key}: speaker function picked "
-                    f"{picked!r}, which is not a participant; participants are {self.names}"
-                )
-            return name
-        return await self._ask_manager(chat, ctx)
-
-    async def _ask_manager(self, chat: _Chat, ctx: RunContext) -> str:
-        """The manager's pick, sending an unknown name back with a note a few times."""
-        note = ""
-        for _ in range(self.manager_retries + 1):
-            request = SpeakerRequest(
-                topic=chat.topic,
-                transcript=list(chat.transcript),
-                round=self._round(chat.turns + 1),
-                turn=chat.turns + 1,
-                candidates=list(self.names),
-                note=note,
-            )
-            picked = await ctx.call(self.speaker, request)
-            name = _speaker_name(picked)
-            if name in self.participants:
-                return name
-            note = f"{name!r} is not a participant; answer with one of {self.names}"
-            ctx.emit("groupchat.manager_retry", picked=name, candidates=self.names)
-        raise RunError(
-            f"GroupChat {self.name!r} at {ctx.key}: manager {self.speaker.name!r} picked "
-            f"{name!r}, which is not a participant ({self.manager_retries + 1} tries); "
-            f"participants are {self.names}"
+        chat = _Chat(topic=input)
+        stop = await drive(ctx, "groupchat", partial(self._decide, ctx), chat, self.limits)
+        return ChatResult(
+            output=stop.output,
+            status=stop.status,
+            reason=stop.reason,
+            turns=chat.turns,
+            decision=stop.data.get("decision"),
+            votes=dict(chat.votes),
+            tally=self._tally(chat),
+            transcript=chat.transcript,
         )
 
-    # turns ---------------------------------------------------------------------------------
-    async def _take_turn(self, name: str, chat: _Chat, ctx: RunContext) -> ChatMessage:
-        chat.turns += 1
-        role: Literal["participant", "proposer", "critic"] = "participant"
-        if self.critic is not None:
-            role = "critic" if name == self.critic else "proposer"
-        turn = ChatTurn(
+    # the decision ----------------------------------------------------------------------------
+    def _decide(
+        self, ctx: RunContext, chat: _Chat, last: Outcomes | Halt | None
+    ) -> Act | Stop | Awaitable[Act]:
+        if isinstance(last, Halt):
+            return self._halted(chat, last, ctx)
+        if last is None:
+            return self._next(chat)
+        phase = chat.phase
+        if phase == "pick":
+            return self._pick(chat, ctx)
+        if phase == "manager":
+            return self._picked(chat, last[0], ctx)
+        if phase == "turn":
+            return self._spoken(chat, last[0], ctx) or self._next(chat)
+        said = last[0]
+        if phase == "fallback":
+            assert self.fallback is not None
+            message = said.model_copy(update={"speaker": self.fallback.name})
+            chat.transcript.append(message)
+            why = f"deadlock decided by {self.fallback.name!r}"
+            return _stop(chat, "escalated", message.content, why, message.vote or message.content)
+        return _stop(chat, "escalated", said.answer, "deadlock decided by a person", said.decision)
+
+    # speakers ------------------------------------------------------------------------------
+    def _next(self, chat: _Chat) -> Act:
+        """The next turn: a participant in order, a function's pick (made once the driver
+        lets the turn start), or the manager's."""
+        if self.selection == "round_robin":
+            return self._turn(chat, self.names[chat.turns % len(self.names)], opens=True)
+        if self.selection == "function":
+            chat.phase = "pick"
+            return Act((), opens=True)
+        chat.notes = 0
+        return self._ask_manager(chat, "", opens=True)
+
+    async def _pick(self, chat: _Chat, ctx: RunContext) -> Act:
+        picked = self.speaker(list(chat.transcript), list(self.names))
+        if inspect.isawaitable(picked):
+            picked = await picked
+        choice: SpeakerChoice = answer_as(SpeakerAnswer, picked, f"{self.name}.speaker", ctx.key)
+        name = choice.speaker.strip()
+        if name not in self.participants:
+            raise RunError(
+                f"GroupChat {self.name!r} at {ctx.key}: speaker function picked "
+                f"{picked!r}, which is not a participant; participants are {self.names}"
+            )
+        return self._turn(chat, name, opens=False)
+
+    def _ask_manager(self, chat: _Chat, note: str, opens: bool) -> Act:
+        request = SpeakerRequest(
             topic=chat.topic,
             transcript=list(chat.transcript),
-            round=self._round(chat.turns),
-            turn=chat.turns,
+            round=self._round(chat.turns + 1),
+            turn=chat.turns + 1,
+            candidates=list(self.names),
+            note=note,
+        )
+        chat.phase = "manager"
+        return Act((Ask(self.speaker, request, expect=SpeakerAnswer),), opens=opens)
+
+    def _picked(self, chat: _Chat, picked: SpeakerChoice, ctx: RunContext) -> Act:
+        """The manager's pick, or the manager asked again with a note (a few times)."""
+        name = picked.speaker.strip()
+        if name in self.participants:
+            return self._turn(chat, name, opens=False)
+        chat.notes += 1
+        if chat.notes > self.max_reasks:
+            raise RunError(
+                f"GroupChat {self.name!r} at {ctx.key}: manager {self.speaker.name!r} picked "
+                f"{name!r}, which is not a participant ({chat.notes} tries); "
+                f"participants are {self.names}"
+            )
+        ctx.emit("groupchat.manager_retry", picked=name, candidates=self.names)
+        note = f"{name!r} is not a participant; answer with one of {self.names}"
+        return self._ask_manager(chat, note, opens=False)
+
+    # turns ---------------------------------------------------------------------------------
+    def _turn(self, chat: _Chat, name: str, opens: bool) -> Act:
+        role: Role = "participant"
+        if self.critic is not None:
+            role = "critic" if name == self.critic else "proposer"
+        given = ChatTurn(
+            topic=chat.topic,
+            transcript=list(chat.transcript),
+            round=self._round(chat.turns + 1),
+            turn=chat.turns + 1,
             speaker=name,
             role=role,
             votes=dict(chat.votes),
             options=self.options,
         )
-        agent = self.participants[name]
-        raw = await ctx.call(agent, turn)
-        message = _as_message(raw, name, f"{ctx.key}/{agent.name}")
-        message = self._check_vote(message, ctx)
+        chat.phase, chat.speaker = "turn", name
+        call = Ask(self.participants[name], given, expect=MessageAnswer)
+        return Act((call,), opens=opens, counts=True)
+
+    def _spoken(self, chat: _Chat, said: ChatMessage, ctx: RunContext) -> Stop | None:
+        """A turn's message joins the transcript; the chat may end with it."""
+        # already validated at the door: only the speaker is the chat's to say
+        said = ChatMessage.model_construct(
+            speaker=chat.speaker, content=said.content, vote=said.vote
+        )
+        message = self._check_vote(said, ctx)
         chat.transcript.append(message)
         ctx.emit(
             "groupchat.turn",
             turn=chat.turns,
-            round=turn.round,
-            speaker=name,
+            round=self._round(chat.turns),
+            speaker=message.speaker,
             selected_by=self.selection,
             vote=message.vote,
         )
-        return message
+        return self._verdict(chat, message, ctx)
 
     def _check_vote(self, message: ChatMessage, ctx: RunContext) -> ChatMessage:
         """Votes match the options case-insensitively; a critic's vote is its verdict."""
@@ -348,24 +470,25 @@ class GroupChat(AgentBase[Any, ChatResult]):
         return (turn - 1) // len(self.names) + 1
 
     # stopping ------------------------------------------------------------------------------
-    def _verdict(self, chat: _Chat, message: ChatMessage, ctx: RunContext) -> _Stop | None:
-        """Whether this turn ends the chat; also feeds the deadlock detector."""
+    def _verdict(self, chat: _Chat, message: ChatMessage, ctx: RunContext) -> Stop | None:
+        """Whether this turn ends the chat; also feeds the stall detector."""
         speaker = message.speaker
         if speaker == self.critic:
             if message.vote is not None and message.vote.strip().lower() in self.approve:
-                return _Stop("approved", self._last_proposal(chat), message.vote)
+                last = self._last_proposal(chat)
+                return _stop(chat, "completed", last, f"approved by {speaker!r}", message.vote)
         elif message.vote is not None:
             chat.votes[speaker] = message.vote
             ctx.emit("groupchat.vote", speaker=speaker, vote=message.vote, tally=self._tally(chat))
         if self.consensus is not None:
             winner = self._winner(chat)
             if winner is not None:
-                return _Stop("consensus", winner, winner)
-            chat.detector.observe(tuple(sorted(chat.votes.items())))
+                return _stop(chat, "completed", winner, f"consensus on {winner!r}", winner)
+            chat.stall.observe(tuple(sorted(chat.votes.items())))
         else:
-            chat.detector.observe((speaker, fingerprint(message.content)))
+            chat.stall.observe((speaker, fingerprint(message.content)))
         if self.until is not None and self.until(list(chat.transcript)):
-            return _Stop("terminated", message.content)
+            return _stop(chat, "completed", message.content, "until() held")
         return None
 
     def _tally(self, chat: _Chat) -> dict[str, float]:
@@ -394,15 +517,18 @@ class GroupChat(AgentBase[Any, ChatResult]):
                 return message.content
         return None
 
-    async def _deadlock(self, chat: _Chat, ctx: RunContext) -> _Stop:
+    def _halted(self, chat: _Chat, halt: Halt, ctx: RunContext) -> Act | Stop:
+        last = chat.transcript[-1].content if chat.transcript else None
+        if halt.status != "stalled":
+            return _stop(chat, halt.status, last, halt.reason)
         what = "the same votes" if self.consensus is not None else "nothing new said"
-        reason = f"no progress for {chat.detector.streak} turns ({what})"
+        reason = f"no progress for {chat.stall.streak} turns ({what})"
         action = "stop"
         if self.on_deadlock == "escalate":
             action = "fallback" if self.fallback is not None else "person"
         ctx.emit("groupchat.deadlock", reason=reason, turns=chat.turns, action=action)
         if action == "stop":
-            return _Stop("deadlock", chat.transcript[-1].content)
+            return _stop(chat, "stalled", last, f"deadlock: {reason}")
         report = DeadlockReport(
             chat=self.name,
             topic=to_plain(chat.topic),
@@ -413,34 +539,47 @@ class GroupChat(AgentBase[Any, ChatResult]):
             transcript=list(chat.transcript),
         )
         if action == "fallback":
-            raw = await ctx.call(self.fallback, report)
-            message = _as_message(raw, self.fallback.name, f"{ctx.key}/{self.fallback.name}")
-            chat.transcript.append(message)
-            return _Stop("escalated", message.content, message.vote or message.content)
-        decided = await ctx.call(self._escalation, report)
-        return _person_decision(decided, self.name, ctx.key)
-
-    def _finish(self, chat: _Chat, stop: _Stop, ctx: RunContext) -> ChatResult:
-        ctx.emit("groupchat.stop", status=stop.status, turns=chat.turns, decision=stop.decision)
-        return ChatResult(
-            status=stop.status,
-            answer=stop.answer,
-            decision=stop.decision,
-            votes=dict(chat.votes),
-            tally=self._tally(chat),
-            transcript=chat.transcript,
-            turns=chat.turns,
-        )
+            chat.phase = "fallback"
+            return ask(self.fallback, report, expect=MessageAnswer)
+        chat.phase = "person"
+        return ask(self._escalation, report)
 
 
-class _Escalation(AgentBase[DeadlockReport, Any]):
-    """Parks the run for a person; the decision recorded as this step's output ends the chat."""
+def _stop(chat: _Chat, status: Status, output: Any, reason: str, decision: Any = None) -> Stop:
+    return Stop(status, output, reason, {"decision": decision})
 
-    def __init__(self, name: str) -> None:
-        self._setup(name, input_type=DeadlockReport, description="a person breaks a deadlock")
 
-    async def run(self, input: DeadlockReport, ctx: RunContext) -> Any:
-        raise Suspended(ctx.key, f"deadlock: {input.reason}", payload=input.model_dump())
+# helpers ---------------------------------------------------------------------------------
+
+
+class DeadlockDecision(BaseModel):
+    """What a person decides about a deadlocked chat: the `decision` (an option, say) and
+    the chat's `answer` (the decision itself when not given)."""
+
+    decision: str | None = None
+    answer: Any = None
+
+
+def _person_shorthand(value: Any) -> Any:
+    """A person answers a string (the decision and the answer), or a dict with `decision`
+    and/or `answer`."""
+    if isinstance(value, str):
+        return {"decision": value, "answer": value}
+    if isinstance(value, Mapping):
+        decision = value.get("decision", value.get("answer"))
+        answer = value.get("answer", decision)
+        if decision is None and answer is None:
+            raise ValueError("a deadlock decision must be a string or a dict with "
+                             "'decision' or 'answer'")  # fmt: skip
+        return {"decision": None if decision is None else str(decision), "answer": answer}
+    return value
+
+
+DeadlockAnswer = Annotated[DeadlockDecision, BeforeValidator(_person_shorthand)]
+
+
+def _deadlock_question(report: DeadlockReport) -> str:
+    return f"deadlock: {report.reason}"
 
 
 # helpers ---------------------------------------------------------------------------------
@@ -535,54 +674,3 @@ def _check_threshold(name: str, consensus: Any, threshold: float | None) -> floa
     if not 0.5 < threshold <= 1.0:
         raise UsageError(f"GroupChat {name!r}: threshold must be in (0.5, 1], got {threshold}")
     return float(threshold)
-
-
-def _speaker_name(picked: Any) -> str:
-    if isinstance(picked, str):
-        return picked.strip()
-    if isinstance(picked, Mapping):
-        return str(picked.get("speaker", "")).strip()
-    return str(getattr(picked, "speaker", picked)).strip()
-
-
-def _as_message(value: Any, speaker: str, step: str) -> ChatMessage:
-    """A participant's answer as a message from `speaker` (whatever speaker it claims)."""
-    if isinstance(value, str):
-        return ChatMessage(speaker=speaker, content=value)
-    data: Any = value
-    if isinstance(value, BaseModel):
-        data = value.model_dump()
-    elif not isinstance(value, Mapping):
-        data = {"content": getattr(value, "content", None), "vote": getattr(value, "vote", None)}
-    try:
-        message = ChatMessage.model_validate({**data, "speaker": speaker})
-    except ValidationError as e:
-        raise OutputTypeError(
-            speaker,
-            step,
-            f"a participant must answer with text or something with `content` (and `vote`): "
-            f"{describe_validation_error(e)}",
-        ) from None
-    vote = message.vote.strip() if message.vote is not None else None
-    return message.model_copy(update={"vote": vote or None})
-
-
-def _person_decision(value: Any, chat: str, step: str) -> _Stop:
-    """A person's decision: a string, or a dict with `decision` and/or `answer`; from
-    `podium answer RUN ...` it comes as a `Decision`, whose answer is one of those."""
-    if isinstance(value, Mapping) and "action" in value:
-        if value["action"] == "reject":
-            why = value.get("comment") or "rejected"
-            raise RunError(f"GroupChat {chat!r} at {step}: the deadlock was not broken ({why})")
-        value = value.get("answer")
-    if isinstance(value, str):
-        return _Stop("decided", value, value)
-    if isinstance(value, Mapping):
-        decision = value.get("decision", value.get("answer", value.get("edited")))
-        answer = value.get("answer", decision)
-        if decision is not None or answer is not None:
-            return _Stop("decided", answer, None if decision is None else str(decision))
-    raise RunError(
-        f"GroupChat {chat!r} at {step}: a deadlock decision must be a string or a dict with "
-        f"'decision' or 'answer', got {value!r}"
-    )

@@ -23,11 +23,15 @@ original input on. A receiver whose input type is `Any` (an `LLMAgent`, say) or
 the sender and every hop so far, so a model sees the whole context.
 
 Each agent's turn is a journaled step (`/support/triage#0`, `/support/billing#0`,
-`/support/triage#1`), so a resumed run replays the transfers instead of asking again. Limits,
-on by default: `max_handoffs=10` transfers, and a ping-pong detector that ends the run when
+`/support/triage#1`), so a resumed run replays the transfers instead of asking again; the
+decisions between them run on the turn driver (`_turns`). Limits, on by default:
+`max_turns=11` agents' turns (ten transfers), and a ping-pong detector that ends the run when
 the path ends by bouncing between two agents `ping_pong` times (`A, B, A, B` for 2). Both
-raise a `HandoffLoopError` naming the path. Events: `handoff.transfer` for each transfer,
-`handoff.stop` when an agent answers or a limit ends the run.
+raise a `HandoffLoopError` naming the path (the work never came back as an answer). A
+`deadline` that passes, or a call the door refuses for budget, ends the run with what there
+is: a `HandoffResult` with that status, no output, and the agent that had the work named in
+`gaps`. Events: `handoff.transfer` for each transfer, `handoff.stop` when an agent answers or
+a limit ends the run.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, create_model
@@ -43,6 +49,23 @@ from podium.agents.base import AgentBase
 from podium.errors import RunError, UsageError
 from podium.models.base import ToolSpec
 from podium.patterns._progress import ping_pong
+from podium.patterns._turns import (
+    Act,
+    Ask,
+    Halt,
+    Limited,
+    Limits,
+    Outcomes,
+    PatternResult,
+    Status,
+    Stop,
+    TurnState,
+    deprecated,
+    drive,
+    renamed_options,
+    turn,
+)
+from podium.runtime.budget import Budget
 from podium.runtime.serde import Validator, to_plain
 from podium.tools.tool import Tool
 
@@ -88,10 +111,11 @@ class HandoffInput(BaseModel):
     hops: list[Hop] = Field(default_factory=list)
 
 
-class HandoffResult(BaseModel):
-    """The answer, which agent gave it, and the path it took."""
+class HandoffResult(PatternResult):
+    """The answer (`output`), which agent gave it (or had the work when a limit ended the
+    run), and the path it took."""
 
-    output: Any = None
+    status: Status = "completed"
     agent: str
     hops: list[Hop] = Field(default_factory=list)
 
@@ -109,15 +133,27 @@ class HandoffLoopError(RunError):
 
 
 class MaxHandoffsExceeded(HandoffLoopError):
-    """More transfers than `max_handoffs`."""
+    """The work was still being handed on after `max_turns` agents' turns."""
 
 
 class PingPongDetected(HandoffLoopError):
     """Two agents handed the work back and forth `ping_pong` times."""
 
 
-class Handoff(AgentBase[Any, HandoffResult]):
-    """Agents that pass the work along until one answers; see the module docstring."""
+@dataclass(slots=True)
+class _Path(TurnState):
+    input: Any
+    current: str
+    path: list[str] = field(default_factory=list)
+    hops: list[Hop] = field(default_factory=list)
+
+
+class Handoff(Limited, AgentBase[Any, HandoffResult]):
+    """Agents that pass the work along until one answers; see the module docstring.
+
+    Renamed option, still accepted for one release with a `DeprecationWarning`:
+    `max_handoffs=n` (now `max_turns=n + 1`: the first agent's turn, then one per
+    transfer)."""
 
     def __init__(
         self,
@@ -126,22 +162,28 @@ class Handoff(AgentBase[Any, HandoffResult]):
         *,
         start: str | Any | None = None,
         routes: Mapping[str, Sequence[str | Any]] | None = None,
-        max_handoffs: int = 10,
+        max_turns: int = 11,
+        deadline: float | None = None,
         ping_pong: int = 2,
+        budget: Budget | None = None,
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        **renamed: Any,
     ) -> None:
+        old = renamed_options("Handoff", renamed, {"max_handoffs": "max_turns"})
         table = _check_agents(name, agents)
         self.routes = _check_routes(name, table, routes)
         self.start = _name_of(start) if start is not None else next(iter(table))
         if self.start not in table:
             raise UsageError(f"Handoff {name!r}: start {self.start!r} is not one of {list(table)}")
-        for what, value, low in (("max_handoffs", max_handoffs, 0), ("ping_pong", ping_pong, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise UsageError(f"Handoff {name!r}: {what} must be an integer >= {low}")
-        self.max_handoffs = max_handoffs
+        if "max_turns" in old:
+            max_turns = _turns_for(name, old["max_turns"])
+        self.limits = Limits.checked(f"Handoff {name!r}", max_turns=max_turns, deadline=deadline)
+        if isinstance(ping_pong, bool) or not isinstance(ping_pong, int) or ping_pong < 1:
+            raise UsageError(f"Handoff {name!r}: ping_pong must be an integer >= 1")
         self.ping_pong = ping_pong
+        self.budget = budget
         self.agents = table
         self.members = {n: _Member(a, [table[r] for r in self.routes[n]]) for n, a in table.items()}
         self._setup(
@@ -154,29 +196,71 @@ class Handoff(AgentBase[Any, HandoffResult]):
         )
         self.check_input = None  # the start agent checks the input when called
 
+    @property
+    def max_handoffs(self) -> int:
+        deprecated("Handoff.max_handoffs", ".max_turns (one more: the first agent's turn)")
+        return int(self.limits.max_turns or 1) - 1
+
     async def run(self, input: Any, ctx: RunContext) -> HandoffResult:
-        hops: list[Hop] = []
-        path = [self.start]
-        current, value, sender = self.start, input, None
-        while True:
-            output = await ctx.call(self.members[current], value, sender=sender)
-            handoff = as_handoff(output)
-            if handoff is None:
-                ctx.emit("handoff.stop", agent=current, reason="answered", handoffs=len(hops))
-                return HandoffResult(output=output, agent=current, hops=hops)
-            self._check_route(current, handoff, ctx)
-            hop = Hop(
-                sender=current,
-                receiver=handoff.agent,
-                note=handoff.note,
-                payload=to_plain(handoff.payload),
+        st = _Path(input=input, current=self.start, path=[self.start])
+        stop = await drive(ctx, "handoff", partial(self._decide, ctx), st, self.limits)
+        gaps = {} if stop.status == "completed" else {st.current: f"not finished ({stop.status})"}
+        return HandoffResult(
+            output=stop.output,
+            status=stop.status,
+            reason=stop.reason,
+            gaps=gaps,
+            turns=st.turns,
+            agent=st.current,
+            hops=st.hops,
+        )
+
+    def _decide(self, ctx: RunContext, st: _Path, last: Outcomes | Halt | None) -> Act | Stop:
+        """The next agent's turn, or the answer; a runaway path ends the run."""
+        if isinstance(last, Halt):
+            return self._halted(st, last, ctx)
+        if last is None:
+            return turn(Ask(self.members[st.current], st.input))
+        current = st.current
+        handoff = as_handoff(last[0])
+        if handoff is None:
+            data = {"agent": current, "handoffs": len(st.hops)}
+            return Stop("completed", last[0], f"answered by {current!r}", data)
+        self._check_route(current, handoff, ctx)
+        hop = Hop(
+            sender=current,
+            receiver=handoff.agent,
+            note=handoff.note,
+            payload=to_plain(handoff.payload),
+        )
+        st.hops.append(hop)
+        st.path.append(handoff.agent)
+        pair = ping_pong(st.path, self.ping_pong)
+        if pair is not None:
+            error = PingPongDetected(
+                f"Handoff {self.name!r} at {ctx.key}: {pair[0]!r} and {pair[1]!r} keep handing "
+                f"the work back and forth ({' -> '.join(st.path)})",
+                st.path,
             )
-            hops.append(hop)
-            path.append(handoff.agent)
-            self._check_limits(path, ctx)
-            ctx.emit("handoff.transfer", hop=len(hops), **hop.model_dump())
-            value = self._input_for(input, handoff, hops)
-            sender, current = current, handoff.agent
+            why = f"{pair[0]!r} and {pair[1]!r} keep handing the work back and forth"
+            return Stop("stalled", None, why, {"agent": current, "path": st.path}, error)
+        ctx.emit("handoff.transfer", hop=len(st.hops), **hop.model_dump())
+        st.current = handoff.agent
+        value = self._input_for(st.input, handoff, st.hops)
+        return turn(Ask(self.members[handoff.agent], value, sender=current))
+
+    def _halted(self, st: _Path, halt: Halt, ctx: RunContext) -> Stop:
+        """Too many turns is a runaway path (an error); a deadline or a spent budget ends the
+        run with no answer, naming who had the work."""
+        data = {"agent": st.current, "handoffs": len(st.hops), "path": st.path}
+        if halt.status != "max_turns":
+            return Stop(halt.status, None, halt.reason, data)
+        error = MaxHandoffsExceeded(
+            f"Handoff {self.name!r} at {ctx.key}: max_turns={self.limits.max_turns} turns ran "
+            f"and the work was handed on again ({' -> '.join(st.path)})",
+            st.path,
+        )
+        return Stop("max_turns", None, halt.reason, data, error)
 
     def _check_route(self, current: str, handoff: HandoffTo, ctx: RunContext) -> None:
         allowed = self.routes[current]
@@ -185,27 +269,6 @@ class Handoff(AgentBase[Any, HandoffResult]):
                 f"Handoff {self.name!r} at {ctx.key}: agent {current!r} handed off to "
                 f"{handoff.agent!r}, which it may not; it may hand off to {allowed or 'nobody'}"
             )
-
-    def _check_limits(self, path: list[str], ctx: RunContext) -> None:
-        shown = " -> ".join(path)
-        error: HandoffLoopError | None = None
-        if len(path) - 1 > self.max_handoffs:
-            reason = "max_handoffs"
-            error = MaxHandoffsExceeded(
-                f"Handoff {self.name!r} at {ctx.key}: more than max_handoffs="
-                f"{self.max_handoffs} transfers ({shown})",
-                path,
-            )
-        elif (pair := ping_pong(path, self.ping_pong)) is not None:
-            reason = "ping_pong"
-            error = PingPongDetected(
-                f"Handoff {self.name!r} at {ctx.key}: {pair[0]!r} and {pair[1]!r} keep handing "
-                f"the work back and forth ({shown})",
-                path,
-            )
-        if error is not None:
-            ctx.emit("handoff.stop", agent=path[-2], reason=reason, path=path)
-            raise error
 
     def _input_for(self, original: Any, handoff: HandoffTo, hops: list[Hop]) -> Any:
         receiver = self.agents[handoff.agent]
@@ -325,6 +388,13 @@ def _wants_context(agent: Any) -> bool:
     if tp is Any or tp is object:
         return True
     return isinstance(tp, type) and issubclass(tp, HandoffInput)
+
+
+def _turns_for(name: str, max_handoffs: Any) -> int:
+    """The old `max_handoffs` (transfers) as turns: one more, the first agent's."""
+    if isinstance(max_handoffs, bool) or not isinstance(max_handoffs, int) or max_handoffs < 0:
+        raise UsageError(f"Handoff {name!r}: max_handoffs must be an integer >= 0")
+    return max_handoffs + 1
 
 
 def _name_of(agent: str | Any) -> str:

@@ -1,9 +1,9 @@
 """`Loop`: run a body agent again and again until a condition holds or a limit is reached.
 
-    polish = Loop("polish", body=reviser, until=critic, max_iterations=5)
+    polish = Loop("polish", body=reviser, until=critic, max_turns=5)
 
-Each iteration calls the body through the door (`/<loop>/<body>#<n>`), so every iteration is
-journaled and a resumed run replays the iterations it already did. What the body receives:
+Each turn calls the body through the door (`/<loop>/<body>#<n>`), so every turn is journaled
+and a resumed run replays the turns it already did. What the body receives:
 
 - by default the current value: the loop's input first, then each output in turn;
 - with `state=True` a `LoopState`: the loop's input, the current value, the condition's last
@@ -13,44 +13,92 @@ journaled and a resumed run replays the iterations it already did. What the body
 because it runs again on resume) or an agent (a critic) whose answer is a verdict: `True` /
 `False`, or an object or dict with a bool `done`, `approved`, `stop` or `passed` field. An
 agent's verdict is a journaled step, so a model critic is replayed, not asked again. With
-`check_first=True` the condition judges the input before the first iteration (a `while`
-loop); by default it judges each output after it is made (a `do ... while`).
+`check_first=True` the condition judges the input before the first turn (a `while` loop); by
+default it judges each output after it is made (a `do ... while`).
 
-The loop stops for one of three reasons, given in `LoopResult.stopped`: `"condition"`,
-`"max_iterations"` (default 10), or `"no_progress"`: the body gave back a value it had given
-before (or its own input), `no_progress` times in a row (default 1; `None` turns it off).
+The loop runs on the turn driver (`_turns`) and stops with one of its statuses in
+`LoopResult.status`: `completed` (the condition holds), `max_turns` (default 10), `stalled`
+(the body gave back a value it had given before, or its own input, `max_stalls` times in a
+row; default 1, `None` turns it off), `deadline`, or `budget_exhausted` (the door refused a
+call); the output is then the last value.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import OutputTypeError, UsageError
-from podium.patterns._progress import StallDetector, fingerprint
+from podium.errors import UsageError
+from podium.patterns._common import Verdict
+from podium.patterns._progress import fingerprint
+from podium.patterns._turns import (
+    Act,
+    Ask,
+    Halt,
+    Limited,
+    Limits,
+    Outcomes,
+    PatternResult,
+    Stop,
+    TurnState,
+    ask,
+    deprecated,
+    drive,
+    renamed_field,
+    renamed_options,
+    turn,
+)
+from podium.runtime.serde import answer_as
 
 if TYPE_CHECKING:
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
 T = TypeVar("T")
-StopReason = Literal["condition", "max_iterations", "no_progress"]
 Condition = Callable[[Any], Any] | Callable[[Any], Awaitable[Any]] | Any
 
-_VERDICT_FIELDS = ("done", "approved", "stop", "passed")
+# what `LoopResult.stopped` said, by today's status
+_STOPPED = {"completed": "condition", "max_turns": "max_iterations", "stalled": "no_progress"}
+_RENAMED = {"max_iterations": "max_turns", "no_progress": "max_stalls"}
 
 
-class LoopResult(BaseModel, Generic[T]):
-    """The last value, how many times the body ran, and why the loop stopped."""
+class LoopResult(PatternResult, Generic[T]):
+    """The last value (`output`), how many times the body ran (`turns`), and why the loop
+    stopped (`status`, `reason`)."""
 
     output: T
-    iterations: int
-    stopped: StopReason
+
+    renamed: ClassVar[Mapping[str, str]] = {"iterations": "turns"}
+    iterations = renamed_field("iterations", "turns")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_stopped(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "stopped" in data:
+            deprecated(f"{cls.__name__}(stopped=...)", "status=...", stacklevel=5)
+            data = dict(data)
+            old = data.pop("stopped")
+            new = {v: k for k, v in _STOPPED.items()}.get(old, old)
+            data.setdefault("status", new)
+        return data
+
+    @property
+    def stopped(self) -> str:
+        """Deprecated: `status` (`condition`, `max_iterations` and `no_progress` are now
+        `completed`, `max_turns` and `stalled`)."""
+        deprecated(f"{type(self).__name__}.stopped", ".status")
+        return _STOPPED.get(self.status, self.status)
+
+    def legacy_status(self) -> str | None:
+        return _STOPPED.get(self.status)
 
 
 class LoopState(BaseModel):
@@ -64,10 +112,20 @@ class LoopState(BaseModel):
     iteration: int = 0
 
 
-class Loop(AgentBase[Any, LoopResult[Any]]):
-    """Repeats `body` until `until` holds, `max_iterations` is reached or no progress is made.
+@dataclass(slots=True)
+class _State(TurnState):
+    input: Any
+    current: Any
+    verdict: Any = None
+    phase: Literal["first", "body", "check"] = "body"
 
-    The output is a `LoopResult` whose `output` has the body's declared output type."""
+
+class Loop(Limited, AgentBase[Any, LoopResult[Any]]):
+    """Repeats `body` until `until` holds or a limit stops it.
+
+    The output is a `LoopResult` whose `output` has the body's declared output type.
+    Renamed options, still accepted for one release with a `DeprecationWarning`:
+    `max_iterations` (now `max_turns`) and `no_progress` (now `max_stalls`)."""
 
     def __init__(
         self,
@@ -75,30 +133,32 @@ class Loop(AgentBase[Any, LoopResult[Any]]):
         body: Any,
         *,
         until: Condition = None,
-        max_iterations: int = 10,
-        no_progress: int | None = 1,
+        max_turns: int = 10,
+        max_stalls: int | None = 1,
+        deadline: float | None = None,
         state: bool = False,
         check_first: bool = False,
+        budget: Budget | None = None,
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        **renamed: Any,
     ) -> None:
+        old = renamed_options("Loop", renamed, _RENAMED)
         if not _is_agent(body):
             raise UsageError(f"Loop {name!r}: body {body!r} is not an agent")
         if until is not None and not (_is_agent(until) or callable(until)):
             raise UsageError(f"Loop {name!r}: until must be a function or an agent")
-        if isinstance(max_iterations, bool) or not isinstance(max_iterations, int):
-            raise UsageError(f"Loop {name!r}: max_iterations must be an integer")
-        if max_iterations < 1:
-            raise UsageError(f"Loop {name!r}: max_iterations must be at least 1")
-        if no_progress is not None and no_progress < 1:
-            raise UsageError(f"Loop {name!r}: no_progress must be at least 1 or None")
         if check_first and until is None:
             raise UsageError(f"Loop {name!r}: check_first needs a condition (until=)")
+        self.limits = Limits.checked(
+            f"Loop {name!r}",
+            max_turns=old.get("max_turns", max_turns),
+            max_stalls=old.get("max_stalls", max_stalls),
+            deadline=deadline,
+        )
         self.body = body
         self.until = until
-        self.max_iterations = max_iterations
-        self.no_progress = no_progress
         self.state = state
         self.check_first = check_first
         self.result_type = _result_type(getattr(body, "output_type", Any))
@@ -111,66 +171,78 @@ class Loop(AgentBase[Any, LoopResult[Any]]):
             description=description,
         )
         self.check_input = None  # the body checks what it is given, once
+        self.budget = budget
+
+    max_iterations = renamed_field("max_iterations", "limits.max_turns")
+    no_progress = renamed_field("no_progress", "limits.max_stalls")
 
     async def run(self, input: Any, ctx: RunContext) -> LoopResult[Any]:
-        current, verdict = input, None
-        stall = StallDetector(self.no_progress or 1)
-        stall.observe(fingerprint(input))
-        if self.check_first:
-            verdict, done = await self._check(current, ctx)
-            ctx.emit("loop.check", iteration=0, done=done)
-            if done:
-                return self._stop(ctx, current, 0, "condition")
-        for i in range(1, self.max_iterations + 1):
-            given = LoopState(input=input, current=current, verdict=verdict, iteration=i - 1)
-            current = await ctx.call(self.body, given if self.state else current)
-            done = False
-            if self.until is not None:
-                verdict, done = await self._check(current, ctx)
-            progress = stall.observe(fingerprint(current))
-            ctx.emit("loop.iteration", iteration=i, done=done, progress=progress)
-            if done:
-                return self._stop(ctx, current, i, "condition")
-            if self.no_progress is not None and stall.stalled:
-                return self._stop(ctx, current, i, "no_progress")
-        return self._stop(ctx, current, self.max_iterations, "max_iterations")
+        st = _State(input=input, current=input)
+        stop = await drive(ctx, "loop", partial(self._decide, ctx), st, self.limits)
+        return self.result_type(
+            output=stop.output, status=stop.status, reason=stop.reason, turns=st.turns
+        )
 
-    async def _check(self, value: Any, ctx: RunContext) -> tuple[Any, bool]:
-        """The condition's raw answer (a critic's feedback travels on) and whether it says
-        stop."""
+    async def _decide(
+        self, ctx: RunContext, st: _State, last: Outcomes | Halt | None
+    ) -> Act | Stop:
+        if isinstance(last, Halt):
+            return Stop(last.status, st.current, last.reason)
+        if last is None:
+            st.stall.observe(fingerprint(st.input))  # giving back the input is no progress
+            if not self.check_first:
+                return self._body(st)
+            st.phase = "first"
+            verdict = await self._verdict(st)
+        elif st.phase == "body":
+            st.current = last[0]
+            if self.until is None:
+                return self._judged(st, None, False, ctx)
+            st.phase = "check"
+            verdict = await self._verdict(st)
+        else:
+            verdict = last[0]
+        if isinstance(verdict, Act):  # an agent judges: its answer comes back as `last`
+            return verdict
+        done = answer_as(Verdict, verdict, self._judge_name, ctx.key)
+        if st.phase == "first":
+            ctx.emit("loop.check", iteration=0, done=done)
+            st.verdict = verdict
+            return Stop("completed", st.current, "the condition holds") if done else self._body(st)
+        return self._judged(st, verdict, done, ctx)
+
+    @property
+    def _judge_name(self) -> str:
+        until: Any = self.until
+        return str(until.name) if _is_agent(until) else f"{self.name}.until"
+
+    def _body(self, st: _State) -> Act:
+        given = LoopState(
+            input=st.input, current=st.current, verdict=st.verdict, iteration=st.turns
+        )
+        st.phase = "body"
+        return turn(Ask(self.body, given if self.state else st.current))
+
+    async def _verdict(self, st: _State) -> Any:
+        """The condition's raw answer (a critic's feedback travels on), or the Act that asks
+        an agent for it."""
         until: Any = self.until
         if _is_agent(until):
-            verdict = await ctx.call(until, value)
-            return verdict, _is_done(verdict, until.name, ctx.key)
-        verdict = until(value)
+            return ask(until, st.current)
+        verdict = until(st.current)
         if inspect.isawaitable(verdict):
             verdict = await verdict
-        return verdict, _is_done(verdict, f"{self.name}.until", ctx.key)
-
-    def _stop(
-        self, ctx: RunContext, value: Any, iterations: int, why: StopReason
-    ) -> LoopResult[Any]:
-        ctx.emit("loop.stop", stopped=why, iterations=iterations)
-        return self.result_type(output=value, iterations=iterations, stopped=why)
-
-
-def _is_done(verdict: Any, who: str, key: str) -> bool:
-    """A verdict as a bool: a bool itself, or the first bool field it has among `done`,
-    `approved`, `stop`, `passed`."""
-    if isinstance(verdict, bool):
         return verdict
-    for field in _VERDICT_FIELDS:
-        value = (
-            verdict.get(field) if isinstance(verdict, Mapping) else getattr(verdict, field, None)
-        )
-        if isinstance(value, bool):
-            return value
-    raise OutputTypeError(
-        who,
-        key,
-        f"a loop condition must give a bool or a verdict with a bool field "
-        f"({', '.join(_VERDICT_FIELDS)}), got {verdict!r}",
-    )
+
+    def _judged(self, st: _State, verdict: Any, done: bool, ctx: RunContext) -> Act | Stop:
+        """After a turn: stop if the condition holds, else the next turn (the driver stops
+        a loop that makes no progress, or has run out of turns)."""
+        st.verdict = verdict
+        progress = st.stall.observe(fingerprint(st.current))
+        ctx.emit("loop.iteration", iteration=st.turns, done=done, progress=progress)
+        if done:
+            return Stop("completed", st.current, "the condition holds")
+        return self._body(st)
 
 
 def _result_type(out: Any) -> type[LoopResult[Any]]:

@@ -1,21 +1,22 @@
-"""`Magentic`: a manager that keeps ledgers and picks, each round, who speaks next.
+"""`Magentic`: a manager that keeps ledgers and picks, each turn, who speaks next.
 
     team = Magentic.llm("analysis", [researcher, coder, critic], model="openai:gpt-4o")
 
 The manager keeps a task ledger (`TaskLedger`: the facts it knows and its plan) and, every
-round, writes a progress ledger (`ProgressLedger`: is the request satisfied, are we in a loop,
+turn, writes a progress ledger (`ProgressLedger`: is the request satisfied, are we in a loop,
 is progress being made, who speaks next, with what instruction). The chosen participant runs
 with that instruction and its answer joins the transcript.
 
-A round counts as stalled when the manager says no progress is being made, or that we are
+A turn counts as stalled when the manager says no progress is being made, or that we are
 looping, or names a speaker who is not a participant, or when the previous turn repeated an
 earlier one exactly (same speaker, instruction and answer: a loop the manager missed). After
-`max_stalls` stalled rounds in a row the manager re-plans (writes a new task ledger from what
-it has learnt). The loop stops when the request is satisfied, at `max_rounds`, after
-`max_replans` re-plans that did not help, or when the run has spent more than `max_tokens`
-since the team started. The answer step then writes the final answer from the ledger and the
-transcript, whatever the status, except when the budget is spent: then nothing more is asked
-and the answer is the last participant's output.
+`max_stalls` stalled turns in a row the manager re-plans (writes a new task ledger from what
+it has learnt). The loop stops (the statuses of `_turns`) when the request is satisfied
+(`completed`), at `max_turns`, after `max_replans` re-plans that did not help (`stalled`),
+at `deadline`, or when the door refuses a call for budget (`budget_exhausted`). The answer
+step then writes the final answer from the ledger and the transcript, whatever the status,
+except when the budget is spent: then nothing more is asked and the output is the last
+participant's output.
 
 The three manager roles are agents, so each ledger is a journaled step and a resumed run
 replays it instead of asking the model again:
@@ -23,8 +24,8 @@ replays it instead of asking the model again:
 - `ledger`: `LedgerRequest -> TaskLedger` (also used to re-plan: the request then carries the
   previous ledger and the transcript);
 - `progress`: `ProgressRequest -> ProgressLedger`;
-- `answer`: `AnswerRequest -> anything` (optional: without it the output's `answer` is the
-  last participant's output).
+- `answer`: `AnswerRequest -> anything` (optional: without it the output is the last
+  participant's output).
 
 A participant receives an `Instruction` (a participant whose input type is `str` receives the
 instruction text alone).
@@ -36,25 +37,45 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import OutputTypeError, UsageError
+from podium.errors import UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._common import named_agents
-from podium.patterns._progress import StallDetector, fingerprint
-from podium.runtime.serde import describe_validation_error
+from podium.patterns._progress import fingerprint
+from podium.patterns._turns import (
+    Act,
+    Ask,
+    Halt,
+    Limited,
+    Limits,
+    Outcomes,
+    PatternResult,
+    Status,
+    Stop,
+    TurnState,
+    ask,
+    drive,
+    renamed_field,
+    renamed_options,
+    renamed_status,
+    turn,
+    with_max_tokens,
+)
+from podium.runtime.budget import Budget
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
-M = TypeVar("M", bound=BaseModel)
-Status = Literal["satisfied", "max_rounds", "stalled", "budget_exhausted"]
+_LEGACY: dict[str, str] = {"completed": "satisfied", "max_turns": "max_rounds"}
+_RENAMED = {"max_rounds": "max_turns", "max_tokens": "max_tokens"}
 
 
 _CLOSED = ConfigDict(json_schema_extra=_closed_schema)
@@ -117,39 +138,55 @@ class Instruction(BaseModel):
 
 
 class AnswerRequest(BaseModel):
+    """What the answer step gets: the task, why the loop ended, the ledger and the turns."""
+
     task: Any
     status: Status
+    reason: str = ""
     ledger: TaskLedger
     transcript: list[Turn] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _old_status(self) -> AnswerRequest:
+        object.__setattr__(self, "status", renamed_status(self.status, _LEGACY.get(self.status)))
+        return self
 
-class MagenticResult(BaseModel):
-    """Why the loop stopped, the final answer, and everything that led to it."""
 
-    status: Status
-    answer: Any = None
+class MagenticResult(PatternResult):
+    """Why the loop stopped, the final answer (`output`), and everything that led to it."""
+
     ledger: TaskLedger = Field(default_factory=TaskLedger)
     transcript: list[Turn] = Field(default_factory=list)
-    rounds: int = 0
     replans: int = 0
+
+    renamed: ClassVar[Mapping[str, str]] = {"answer": "output", "rounds": "turns"}
+    answer = renamed_field("answer", "output")
+    rounds = renamed_field("rounds", "turns")
+
+    def legacy_status(self) -> str | None:
+        return _LEGACY.get(self.status)
 
 
 @dataclass(slots=True)
-class _State:
+class _State(TurnState):
     task: Any
-    start_tokens: int
     ledger: TaskLedger = field(default_factory=TaskLedger)
     transcript: list[Turn] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    rounds: int = 0
-    stalls: int = 0
     replans: int = 0
     repeated: bool = False
-    seen_turns: StallDetector = field(default_factory=lambda: StallDetector(1))
+    seen_turns: set[tuple[str, str, str]] = field(default_factory=set)
+    phase: Literal["ledger", "progress", "speak", "answer"] = "ledger"
+    progress: ProgressLedger | None = None  # the ledger the speaker was chosen by
+    status: Status = "completed"
+    reason: str = ""
 
 
-class Magentic(AgentBase[Any, MagenticResult]):
-    """A ledger-keeping manager directing participants round by round; see the module doc."""
+class Magentic(Limited, AgentBase[Any, MagenticResult]):
+    """A ledger-keeping manager directing participants turn by turn; see the module doc.
+
+    Renamed options, still accepted for one release with a `DeprecationWarning`:
+    `max_rounds` (now `max_turns`) and `max_tokens` (now `budget=Budget(tokens=...)`)."""
 
     def __init__(
         self,
@@ -159,34 +196,34 @@ class Magentic(AgentBase[Any, MagenticResult]):
         ledger: Any,
         progress: Any,
         answer: Any = None,
-        max_rounds: int = 20,
+        max_turns: int = 20,
         max_stalls: int = 3,
+        deadline: float | None = None,
         max_replans: int = 3,
-        max_tokens: int | None = None,
+        budget: Budget | None = None,
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        **renamed: Any,
     ) -> None:
+        old = renamed_options("Magentic", renamed, _RENAMED)
+        where = f"Magentic {name!r}"
         self.participants = named_agents("Magentic", name, participants, "participant")
         for role, value in (("ledger", ledger), ("progress", progress), ("answer", answer)):
             if (value is not None or role != "answer") and not _is_agent(value):
-                raise UsageError(f"Magentic {name!r}: {role} {value!r} is not an agent")
-        for what, number, least in (
-            ("max_rounds", max_rounds, 1),
-            ("max_stalls", max_stalls, 1),
-            ("max_replans", max_replans, 0),
-        ):
-            if number < least:
-                raise UsageError(f"Magentic {name!r}: {what} must be at least {least}")
-        if max_tokens is not None and max_tokens < 1:
-            raise UsageError(f"Magentic {name!r}: max_tokens must be positive")
+                raise UsageError(f"{where}: {role} {value!r} is not an agent")
+        self.limits = Limits.checked(
+            where,
+            max_turns=old.get("max_turns", max_turns),
+            max_stalls=max_stalls,
+            deadline=deadline,
+        )
+        if isinstance(max_replans, bool) or not isinstance(max_replans, int) or max_replans < 0:
+            raise UsageError(f"{where}: max_replans must be at least 0")
         self.ledger = ledger
         self.progress = progress
         self.answer = answer
-        self.max_rounds = max_rounds
-        self.max_stalls = max_stalls
         self.max_replans = max_replans
-        self.max_tokens = max_tokens
         self._roster = {
             n: " ".join((getattr(p, "description", "") or "").split())
             for n, p in self.participants.items()
@@ -194,6 +231,9 @@ class Magentic(AgentBase[Any, MagenticResult]):
         self._setup(
             name, output_type=MagenticResult, retry=retry, timeout=timeout, description=description
         )
+        self.budget = with_max_tokens(where, budget, old.get("max_tokens"))
+
+    max_rounds = renamed_field("max_rounds", "limits.max_turns")
 
     @classmethod
     def llm(
@@ -209,7 +249,7 @@ class Magentic(AgentBase[Any, MagenticResult]):
         """A team whose manager is one model playing three `LLMAgent`s: `<name>.ledger`,
         `<name>.progress` and `<name>.answer`. `instructions` prefix each of them; `settings`
         go with their requests, as for `LLMAgent`; `options` go to the constructor
-        (`max_rounds`, `max_stalls`, ...)."""
+        (`max_turns`, `max_stalls`, `budget`, ...)."""
         from podium.agents.llm import LLMAgent
 
         def role(suffix: str, text: str, output_type: Any = None) -> LLMAgent:
@@ -232,62 +272,35 @@ class Magentic(AgentBase[Any, MagenticResult]):
         )
 
     async def run(self, input: Any, ctx: RunContext) -> MagenticResult:
-        st = _State(input, ctx.usage.total_tokens)
-        await self._write_ledger(st, ctx)
-        status = await self._loop(st, ctx)
-        ctx.emit("magentic.stop", status=status, rounds=st.rounds, replans=st.replans)
-        if self.answer is not None and status != "budget_exhausted":
-            request = AnswerRequest(
-                task=input, status=status, ledger=st.ledger, transcript=st.transcript
-            )
-            answer = await ctx.call(self.answer, request)
-        else:
-            answer = st.transcript[-1].output if st.transcript else None
+        st = _State(task=input)
+        stop = await drive(ctx, "magentic", partial(self._decide, ctx), st, self.limits)
         return MagenticResult(
-            status=status,
-            answer=answer,
+            output=stop.output,
+            status=stop.status,
+            reason=stop.reason,
+            turns=st.turns,
             ledger=st.ledger,
             transcript=st.transcript,
-            rounds=st.rounds,
             replans=st.replans,
         )
 
-    async def _loop(self, st: _State, ctx: RunContext) -> Status:
-        while True:
-            spent = ctx.usage.total_tokens - st.start_tokens
-            if self.max_tokens is not None and spent > self.max_tokens:
-                return "budget_exhausted"
-            if st.rounds >= self.max_rounds:
-                return "max_rounds"
-            st.rounds += 1
-            p = await self._read_progress(st, ctx)
-            speaker = None if p.is_request_satisfied else self._judge(p, st)
-            ctx.emit("magentic.progress", round=st.rounds, stalls=st.stalls, **p.model_dump())
-            if p.is_request_satisfied:
-                return "satisfied"
-            if st.stalls >= self.max_stalls:
-                if st.replans >= self.max_replans:
-                    return "stalled"
-                st.replans += 1
-                ctx.emit("magentic.replan", round=st.rounds, stalls=st.stalls, replan=st.replans)
-                st.stalls, st.repeated = 0, False
-                await self._write_ledger(st, ctx)
-            elif speaker is not None:
-                await self._speak(speaker, p, st, ctx)
+    # the decision ----------------------------------------------------------------------------
+    def _decide(self, ctx: RunContext, st: _State, last: Outcomes | Halt | None) -> Act | Stop:
+        if isinstance(last, Halt):
+            return self._halted(st, last, ctx)
+        if last is None:
+            return self._write_ledger(st)
+        if st.phase == "ledger":
+            self._ledger_written(st, last[0], ctx)
+        elif st.phase == "progress":
+            return self._progress_read(st, last[0], ctx)
+        elif st.phase == "speak":
+            self._spoken(st, last[0])
+        else:  # the answer
+            return Stop(st.status, last[0], st.reason, {"replans": st.replans})
+        return self._read_progress(st)
 
-    def _judge(self, p: ProgressLedger, st: _State) -> Any:
-        """Count the round as stalled or not; the participant to run, if the name is one."""
-        speaker = self.participants.get(p.next_speaker)
-        if speaker is None:
-            st.problems = [
-                f"next_speaker {p.next_speaker!r} is not a participant; "
-                f"participants are {sorted(self.participants)}"
-            ]
-        stalled = speaker is None or p.is_in_loop or not p.is_progress_being_made or st.repeated
-        st.stalls = st.stalls + 1 if stalled else 0
-        return speaker
-
-    async def _write_ledger(self, st: _State, ctx: RunContext) -> None:
+    def _write_ledger(self, st: _State) -> Act:
         request = LedgerRequest(
             task=st.task,
             participants=self._roster,
@@ -295,30 +308,36 @@ class Magentic(AgentBase[Any, MagenticResult]):
             transcript=st.transcript,
             replan=st.replans,
         )
-        raw = await ctx.call(self.ledger, request)
-        st.ledger = _as(TaskLedger, raw, self.ledger.name, ctx.key)
+        st.phase = "ledger"
+        return ask(self.ledger, request, expect=TaskLedger)
+
+    def _ledger_written(self, st: _State, ledger: TaskLedger, ctx: RunContext) -> None:
+        st.ledger = ledger
         ctx.emit(
-            "magentic.ledger",
-            facts=list(st.ledger.facts),
-            plan=list(st.ledger.plan),
-            replan=st.replans,
+            "magentic.ledger", facts=list(ledger.facts), plan=list(ledger.plan), replan=st.replans
         )
 
-    async def _read_progress(self, st: _State, ctx: RunContext) -> ProgressLedger:
+    def _read_progress(self, st: _State) -> Act:
         request = ProgressRequest(
             task=st.task,
             participants=self._roster,
             ledger=st.ledger,
             transcript=st.transcript,
-            round=st.rounds,
+            round=st.turns + 1,
             problems=st.problems,
         )
-        st.problems = []
-        return _as(
-            ProgressLedger, await ctx.call(self.progress, request), self.progress.name, ctx.key
-        )
+        st.problems, st.phase = [], "progress"
+        return turn(Ask(self.progress, request, expect=ProgressLedger))
 
-    async def _speak(self, speaker: Any, p: ProgressLedger, st: _State, ctx: RunContext) -> None:
+    def _progress_read(self, st: _State, p: ProgressLedger, ctx: RunContext) -> Act | Stop:
+        """Done, or the chosen participant's turn (the driver re-plans instead after
+        `max_stalls` stalled turns in a row)."""
+        speaker = None if p.is_request_satisfied else self._judge(p, st)
+        ctx.emit("magentic.progress", round=st.turns, stalls=st.stall.streak, **p.model_dump())
+        if p.is_request_satisfied:
+            return self._finish(st, "completed", p.reason or "the manager says it is satisfied")
+        if speaker is None:
+            return self._read_progress(st)
         text_input = getattr(speaker, "input_type", None) is str
         payload: Any = (
             p.instruction_or_question
@@ -327,32 +346,60 @@ class Magentic(AgentBase[Any, MagenticResult]):
                 task=st.task, instruction=p.instruction_or_question, transcript=st.transcript
             )
         )
-        output = await ctx.call(speaker, payload)
-        turn = (p.next_speaker, fingerprint(p.instruction_or_question), fingerprint(output))
-        st.repeated = not st.seen_turns.observe(turn)
+        st.progress, st.phase = p, "speak"
+        return ask(speaker, payload)
+
+    def _judge(self, p: ProgressLedger, st: _State) -> Any:
+        """Count the turn as stalled or not; the participant to run, if the name is one."""
+        speaker = self.participants.get(p.next_speaker)
+        if speaker is None:
+            st.problems = [
+                f"next_speaker {p.next_speaker!r} is not a participant; "
+                f"participants are {sorted(self.participants)}"
+            ]
+        stalled = speaker is None or p.is_in_loop or not p.is_progress_being_made or st.repeated
+        st.stall.mark(not stalled)
+        return speaker
+
+    def _spoken(self, st: _State, output: Any) -> None:
+        p = st.progress
+        assert p is not None
+        key = (p.next_speaker, fingerprint(p.instruction_or_question), fingerprint(output))
+        st.repeated = key in st.seen_turns
+        st.seen_turns.add(key)
         if st.repeated:
             st.problems = [f"{p.next_speaker!r} gave the same answer to the same instruction again"]
-        st.transcript = [
-            *st.transcript,
-            Turn(
-                round=st.rounds,
-                speaker=p.next_speaker,
-                instruction=p.instruction_or_question,
-                output=output,
-            ),
-        ]
+        said = Turn(
+            round=st.turns,
+            speaker=p.next_speaker,
+            instruction=p.instruction_or_question,
+            output=output,
+        )
+        st.transcript = [*st.transcript, said]
 
+    # stopping ------------------------------------------------------------------------------
+    def _halted(self, st: _State, halt: Halt, ctx: RunContext) -> Act | Stop:
+        """Stalled: re-plan while re-plans are left. Any other limit: the answer."""
+        if halt.status != "stalled":
+            return self._finish(st, halt.status, halt.reason)
+        if st.replans >= self.max_replans:
+            why = f"{halt.reason}, after {st.replans} re-plan(s)"
+            return self._finish(st, "stalled", why)
+        st.replans += 1
+        ctx.emit("magentic.replan", round=st.turns, stalls=st.stall.streak, replan=st.replans)
+        st.repeated = False
+        return self._write_ledger(st)
 
-def _as(model: type[M], value: Any, agent: str, step: str) -> M:
-    """A manager's answer as the ledger type it must be."""
-    if isinstance(value, model):
-        return value
-    try:
-        return model.model_validate(value, from_attributes=True)
-    except ValidationError as e:
-        raise OutputTypeError(
-            agent, step, f"is not a {model.__name__}: {describe_validation_error(e)}"
-        ) from None
+    def _finish(self, st: _State, status: Status, reason: str) -> Act | Stop:
+        st.status, st.reason = status, reason
+        if self.answer is None or status == "budget_exhausted":
+            last = st.transcript[-1].output if st.transcript else None
+            return Stop(status, last, reason, {"replans": st.replans})
+        request = AnswerRequest(
+            task=st.task, status=status, reason=reason, ledger=st.ledger, transcript=st.transcript
+        )
+        st.phase = "answer"
+        return ask(self.answer, request)
 
 
 _LEDGER = (

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer, model_validator
 
 from podium.agents.base import AgentBase
 from podium.errors import BudgetExceeded, RunError, StepFailed, Suspended, UsageError
+from podium.patterns._common import shared_type
 from podium.runtime.serde import dumps
 
 if TYPE_CHECKING:
@@ -30,7 +31,13 @@ Merge = Literal["collect", "vote"] | Callable[[dict[str, Any]], Any] | Any
 
 class ParallelResult(BaseModel):
     """The merged `value`, every branch's output in `results`, and why any branch is missing
-    in `gaps` (branch name to reason)."""
+    in `gaps` (branch name to reason).
+
+    With `merge="collect"` the value is the results, so a Parallel inside a Parallel would
+    hold the inner one twice, and a tower of them would double in size at each level. So when
+    a branch's output is itself a `ParallelResult`, JSON (and `repr`) leave `results` out if
+    it equals `value`, and reading such JSON back restores it.
+    """
 
     value: Any = None
     results: dict[str, Any] = Field(default_factory=dict)
@@ -40,6 +47,29 @@ class ParallelResult(BaseModel):
     @property
     def complete(self) -> bool:
         return not self.gaps
+
+    def _repeats(self) -> bool:
+        nested = any(isinstance(v, ParallelResult) for v in self.results.values())
+        # `value` is a copy of `results`: the same objects, so `==` compares identities
+        return nested and isinstance(self.value, dict) and self.value == self.results
+
+    @model_serializer
+    def _without_repeats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": self.value}
+        if not self._repeats():
+            out["results"] = self.results
+        return {**out, "gaps": self.gaps, "votes": self.votes}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _restore_repeats(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "results" not in data and isinstance(data.get("value"), dict):
+            return {**data, "results": data["value"]}
+        return data
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        repeats = self._repeats()
+        return ((k, v) for k, v in super().__repr_args__() if not (repeats and k == "results"))
 
 
 class QuorumNotMet(RunError):
@@ -80,11 +110,13 @@ class Parallel(AgentBase[Any, ParallelResult]):
         self.branch_timeout = branch_timeout
         self._setup(
             name,
+            input_type=shared_type(branches, "input_type"),
             output_type=ParallelResult,
             retry=retry,
             timeout=timeout,
             description=description,
         )
+        self.check_input = None  # every branch checks the input itself when called
 
     async def run(self, input: Any, ctx: RunContext) -> ParallelResult:
         outcomes = await asyncio.gather(

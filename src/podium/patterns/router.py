@@ -21,12 +21,12 @@ the classifier (or the model) again. Every decision is recorded as a `route.deci
 with the route, confidence, threshold and outcome (`routed`, `fallback` or `triage`).
 
 A decision below `threshold`, or naming a route that does not exist (a model may invent
-one), goes to `fallback` if there is one. Without a fallback it goes to triage: the step
-`/<router>/<router>.triage#0` raises `Suspended` with the input, the candidate routes and the
-decision, and the run waits (status `waiting`) for a person to pick a route. The person's
-pick is that triage step's output: once the journal holds it as completed (a route name, or
-`{"route": ..., "reason": ...}`), resuming the run replays it and the input goes to that
-route.
+one), goes to `fallback` if there is one. Without a fallback it goes to triage: a
+`HumanAgent` (`<router>.triage`) asks a person to pick a route, with the input, the candidate
+routes and the decision as context, and the run waits (status `waiting`). The person answers
+(`podium answer RUN billing`, or `Decision.answer({"route": ..., "reason": ...})`); a pick of
+no route is refused before anything is recorded, and a rejection fails the run. Resuming
+replays the pick and the input goes to that route.
 """
 
 from __future__ import annotations
@@ -35,18 +35,19 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import OutputTypeError, RunError, Suspended, UsageError
+from podium.agents.human import HumanAgent
+from podium.errors import UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
-from podium.patterns._common import named_agents
-from podium.runtime.serde import describe_validation_error, to_plain
+from podium.patterns._common import named_agents, shared_type
+from podium.runtime.serde import to_plain
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
@@ -117,12 +118,34 @@ class Rule:
 Classifier = Callable[..., Any] | Sequence[Rule] | Any
 
 
+def _route_shorthand(value: Any) -> Any:
+    """What a classifier may answer besides a `RouteDecision`: a route name (certain), a
+    `(route, confidence)` pair, or None (no idea)."""
+    if value is None:
+        return {"route": "", "confidence": 0.0, "reason": "classifier gave no route"}
+    if isinstance(value, str):
+        return {"route": value, "confidence": 1.0}
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return {"route": value[0], "confidence": value[1]}
+    if isinstance(value, BaseModel) and not isinstance(value, RouteDecision):
+        return value.model_dump()
+    if isinstance(value, Mapping | RouteDecision):
+        return value
+    raise ValueError(
+        "a classifier must return a route name, (route, confidence) or a RouteDecision"
+    )
+
+
+RouteAnswer = Annotated[RouteDecision, BeforeValidator(_route_shorthand)]
+"""The answer a Router expects from its classifier, shorthand included."""
+
+
 class Router(AgentBase[Any, Any]):
     """Sends the input to exactly one of several agents, chosen by a classifier.
 
     `routes` is a dict of route name to agent, or a list of agents routed by their names.
-    The output is the chosen agent's output; `output_type` is the routes' common output type
-    (fallback included) or `Any` when they differ.
+    The output is the chosen agent's output; `input_type` and `output_type` are the types
+    the routes (fallback included) all share, or `Any` when they differ.
     """
 
     def __init__(
@@ -152,19 +175,25 @@ class Router(AgentBase[Any, Any]):
             classifier,
             self.routes,
             "route",
-            RouteDecision,
-            _as_decision,
+            RouteAnswer,
             _route_by_rule,
         )
-        self._triage = _Triage(f"{name}.triage")
+        self._triage = HumanAgent(
+            f"{name}.triage",
+            question=_triage_question,
+            answer_type=_pick_type(list(self.routes)),
+            description="a person picks the route",
+        )
         agents = [*self.routes.values(), *([fallback] if fallback is not None else [])]
         self._setup(
             name,
-            output_type=_common_output_type(agents),
+            input_type=shared_type(agents, "input_type"),
+            output_type=shared_type(agents, "output_type"),
             retry=retry,
             timeout=timeout,
             description=description,
         )
+        self.check_input = None  # the classifier and the chosen route check it when called
 
     @classmethod
     def llm(
@@ -207,8 +236,7 @@ class Router(AgentBase[Any, Any]):
         )
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
-        raw = await ctx.call(self.classifier, input)
-        decision = _as_decision(raw, self.classifier.name, ctx.key)
+        decision: RouteDecision = await ctx.call(self.classifier, input, expect=RouteAnswer)
         outcome, note = self._judge(decision)
         target = self.routes.get(decision.route) if outcome == "routed" else self.fallback
         self._record(ctx, decision, outcome, note, target)
@@ -245,30 +273,41 @@ class Router(AgentBase[Any, Any]):
     async def _ask_person(
         self, input: Any, decision: RouteDecision, note: str, ctx: RunContext
     ) -> RouteDecision:
-        """The triage step: suspends until its journal row holds a person's pick."""
+        """Triage: a person picks the route (a `HumanAgent`: the run waits for
+        `podium answer RUN <route>`); a pick of no route is refused before it is recorded."""
         payload = {
             "input": to_plain(input),
             "candidates": list(self.routes),
             "decision": decision.model_dump(),
             "note": note,
         }
-        picked = _person_decision(await ctx.call(self._triage, payload))
-        if picked.route not in self.routes:
-            raise RunError(
-                f"Router {self.name!r} at {ctx.key}: triage picked unknown route "
-                f"{picked.route!r}; routes are {list(self.routes)}"
-            )
+        picked: RouteDecision = await ctx.call(self._triage, payload)
         return picked
 
 
-class _Triage(AgentBase[Any, Any]):
-    """Parks the run for a person. Its step key is where the person's pick gets recorded."""
+def _triage_question(payload: dict[str, Any]) -> str:
+    return f"triage: {payload['note']}"
 
-    def __init__(self, name: str) -> None:
-        self._setup(name, description="a person picks the route")
 
-    async def run(self, input: dict[str, Any], ctx: RunContext) -> Any:
-        raise Suspended(ctx.key, f"triage: {input['note']}", payload=input)
+def _person_pick(value: Any) -> Any:
+    """A person's pick is certain unless they say otherwise: a route name, or a dict with
+    `route` (and `reason`)."""
+    if isinstance(value, str):
+        return {"route": value, "confidence": 1.0, "reason": "chosen in triage"}
+    if isinstance(value, Mapping):
+        return {"confidence": 1.0, **value}
+    return value
+
+
+def _pick_type(routes: list[str]) -> Any:
+    """What a triage answer must be: a pick of one of `routes`."""
+
+    def known(pick: RouteDecision) -> RouteDecision:
+        if pick.route not in routes:
+            raise ValueError(f"unknown route {pick.route!r}; routes are {routes}")
+        return pick
+
+    return Annotated[RouteDecision, BeforeValidator(_person_pick), AfterValidator(known)]
 
 
 def _route_by_rule(rule: Rule | None, index: int, found: str) -> RouteDecision:
@@ -277,55 +316,6 @@ def _route_by_rule(rule: Rule | None, index: int, found: str) -> RouteDecision:
     return RouteDecision(
         route=rule.route, confidence=rule.confidence, reason=f"rule {index}: {found}"
     )
-
-
-def _as_decision(value: Any, agent: str, step: str) -> RouteDecision:
-    """A classifier's answer as a `RouteDecision`: a route name is certain, a pair carries
-    its confidence, None means no route."""
-    if isinstance(value, RouteDecision):
-        return value
-    try:
-        if value is None:
-            return RouteDecision(route="", confidence=0.0, reason="classifier gave no route")
-        if isinstance(value, str):
-            return RouteDecision(route=value, confidence=1.0)
-        if isinstance(value, tuple | list) and len(value) == 2:
-            return RouteDecision(route=value[0], confidence=value[1])
-        if isinstance(value, Mapping | BaseModel):
-            return RouteDecision.model_validate(value, from_attributes=True)
-    except ValidationError as e:
-        raise OutputTypeError(agent, step, describe_validation_error(e)) from None
-    raise OutputTypeError(
-        agent,
-        step,
-        f"a classifier must return a route name, (route, confidence) or a RouteDecision, "
-        f"got {value!r}",
-    )
-
-
-def _person_decision(value: Any) -> RouteDecision:
-    """A person's pick is certain unless they say otherwise."""
-    if isinstance(value, RouteDecision):
-        return value
-    if isinstance(value, str):
-        return RouteDecision(route=value, confidence=1.0, reason="chosen in triage")
-    if isinstance(value, Mapping) and "route" not in value and "answer" in value:
-        # a `Decision` from `podium answer RUN billing`: the answer is the route
-        if value.get("approved") is False:
-            raise RunError(f"triage: no route chosen ({value.get('comment') or 'rejected'})")
-        return _person_decision(value["answer"])
-    if isinstance(value, Mapping):
-        try:
-            return RouteDecision.model_validate({"confidence": 1.0, **value})
-        except ValidationError as e:
-            raise RunError(f"triage decision: {describe_validation_error(e)}") from None
-    raise RunError(f"triage decision must be a route name or a dict, got {value!r}")
-
-
-def _common_output_type(agents: Sequence[Any]) -> Any:
-    types = [getattr(a, "output_type", Any) for a in agents]
-    first = types[0]
-    return first if all(t == first for t in types[1:]) else Any
 
 
 _DEFAULT_INSTRUCTIONS = (

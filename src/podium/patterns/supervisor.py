@@ -9,70 +9,89 @@ each result, a synthesis step writes the answer.
         synthesizer=writer,         # gets a `SynthesisRequest` (None: output is the results)
     )
 
-One round is one wave: every pending subtask whose `depends_on` are all accepted runs at
-once (`asyncio.gather` of `ctx.call`), then each result is reviewed, in plan order. The
+One turn is one wave: every pending subtask whose `depends_on` are all accepted runs at once
+(the calls of one `Act` of the turn driver), then each result is reviewed, in plan order. The
 reviewer accepts it, asks the same worker to `retry` with feedback, or `reassign`s it to
-another worker; both come back in the next round. The planner is asked again only when the
+another worker; both come back in the next turn. The planner is asked again only when the
 plan it gave is worked off and it said `final=False`; an empty plan means "done".
 
 Every planner, worker, reviewer and synthesis call goes through the door, so each is a
 journaled step (`/<name>/planner#0`, `/<name>/<worker>#n`, ...) and a resumed run replays
-them; the loop between them is deterministic given their outputs.
+them; the decisions between them are a pure function of their outputs (`_decide`).
 
-The loop ends with a status in the `SupervisorResult`:
+The loop ends with a status in the `SupervisorResult` (the shared vocabulary of `_turns`):
 
 - `completed`: the planner's work is all settled (accepted, or a gap);
-- `max_rounds`: `max_rounds` waves ran and work was left;
-- `budget_exhausted`: the run spent more than `max_tokens` since the supervisor started
-  (checked before every round; the synthesis step is then skipped and the output is the
-  accepted results, as without a synthesizer);
-- `no_progress`: the planner gave the same plan twice, or a worker handed in a result that
-  had already been rejected for that subtask.
+- `max_turns`: `max_turns` waves ran and work was left;
+- `stalled`: the planner gave the same plan again, or a worker handed in a result that had
+  already been rejected for that subtask, `max_stalls` turns in a row (default 1);
+- `budget_exhausted`: the door refused a call (`budget=`, or the run's); nothing more is
+  asked, no synthesis: the output is the accepted results, as without a synthesizer;
+- `deadline`: `deadline` seconds passed.
 
 A worker that times out (its own timeout, or `worker_timeout`), after the door's retries, is a
 gap: the supervisor goes on with what it has and names the gap in `gaps` and a
 `supervisor.gap` event. Any other worker failure fails the supervisor, unless
-`worker_errors="gap"`. Subtasks that depend on a gap become gaps too.
+`worker_errors="gap"`. Subtasks that depend on a gap become gaps too; so does what is left
+when the loop stops.
 
 A plan that names an unknown worker (or repeats an id, depends on an unknown subtask, or has a
 cycle) is a malformed planner answer: the planner is asked again, with the problem stated in
-`PlanRequest.problems`, up to `max_plan_errors` times; then the run fails with `PlanError`
-naming the subtask, the worker and the known workers. A reviewer reassigning to an unknown
-worker fails at once with `PlanError`.
+`PlanRequest.problems`, up to `max_reasks` times; then the run fails with `PlanError` naming
+the subtask, the worker and the known workers. A reviewer reassigning to an unknown worker
+fails at once with `PlanError`.
 
 Events: `supervisor.plan`, `supervisor.review`, `supervisor.gap`, `supervisor.stop`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
-from podium.errors import (
-    OutputTypeError,
-    RunError,
-    StepFailed,
-    StepTimeout,
-    Suspended,
-    UsageError,
-)
+from podium.errors import RunError, StepFailed, StepTimeout, UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._common import named_agents
-from podium.patterns._progress import StallDetector, fingerprint
-from podium.runtime.serde import describe_validation_error, dumps
+from podium.patterns._progress import fingerprint
+from podium.patterns._turns import (
+    Act,
+    Ask,
+    Halt,
+    Limited,
+    Limits,
+    Outcomes,
+    PatternResult,
+    Status,
+    Stop,
+    TurnState,
+    ask,
+    drive,
+    exhausted,
+    renamed_field,
+    renamed_options,
+    renamed_status,
+    with_max_tokens,
+)
+from podium.runtime.budget import Budget
+from podium.runtime.serde import dumps
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
-Status = Literal["completed", "no_progress", "max_rounds", "budget_exhausted"]
+_LEGACY: dict[str, str] = {"max_turns": "max_rounds", "stalled": "no_progress"}
+_RENAMED = {
+    "max_rounds": "max_turns",
+    "max_plan_errors": "max_reasks",
+    "max_tokens": "max_tokens",
+}
 
 
 _CLOSED = ConfigDict(json_schema_extra=_closed_schema)
@@ -151,21 +170,31 @@ class ReviewRequest(BaseModel):
 
 
 class SynthesisRequest(BaseModel):
+    """What the synthesizer gets: the goal, why the loop ended, and what it has."""
+
     goal: Any
     status: Status
+    reason: str = ""
     results: dict[str, Any]
     gaps: dict[str, str]
 
+    @model_validator(mode="after")
+    def _old_status(self) -> SynthesisRequest:
+        object.__setattr__(self, "status", renamed_status(self.status, _LEGACY.get(self.status)))
+        return self
 
-class SupervisorResult(BaseModel):
-    """Why the loop ended, the final output, every accepted result by subtask id, and why
-    any subtask has none (`gaps`)."""
 
-    status: Status
-    output: Any = None
+class SupervisorResult(PatternResult):
+    """Why the loop ended, the final output, every accepted result by subtask id, why any
+    subtask has none (`gaps`), and how many waves ran (`turns`)."""
+
     results: dict[str, Any] = Field(default_factory=dict)
-    gaps: dict[str, str] = Field(default_factory=dict)
-    rounds: int = 0
+
+    renamed: ClassVar[Mapping[str, str]] = {"rounds": "turns"}
+    rounds = renamed_field("rounds", "turns")
+
+    def legacy_status(self) -> str | None:
+        return _LEGACY.get(self.status)
 
     @property
     def complete(self) -> bool:
@@ -184,23 +213,29 @@ class _Task:
 
 
 @dataclass(slots=True)
-class _State:
+class _State(TurnState):
     """What one supervisor invocation knows; rebuilt identically on replay."""
 
     goal: Any
-    start_tokens: int
     pending: list[_Task] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     gaps: dict[str, str] = field(default_factory=dict)
-    rounds: int = 0
-    plans: int = 0
     final: bool = False
-    seen_plans: StallDetector = field(default_factory=lambda: StallDetector(1))
-    seen_rejects: StallDetector = field(default_factory=lambda: StallDetector(1))
+    phase: Literal["plan", "work", "review", "finish", ""] = ""
+    problems: list[str] = field(default_factory=list)  # with the planner's last answers
+    wave: list[_Task] = field(default_factory=list)  # running: proposed to the driver
+    reviewing: list[tuple[_Task, Any]] = field(default_factory=list)
+    rejected: set[tuple[str, str]] = field(default_factory=set)
+    status: Status = "completed"
+    reason: str = ""
 
 
-class Supervisor(AgentBase[Any, SupervisorResult]):
-    """A manager with named workers. See the module docstring for the loop and its limits."""
+class Supervisor(Limited, AgentBase[Any, SupervisorResult]):
+    """A manager with named workers. See the module docstring for the loop and its limits.
+
+    Renamed options, still accepted for one release with a `DeprecationWarning`:
+    `max_rounds` (now `max_turns`), `max_plan_errors` (now `max_reasks`) and `max_tokens`
+    (now `budget=Budget(tokens=...)`, enforced by the door's budget slot)."""
 
     def __init__(
         self,
@@ -210,15 +245,22 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         planner: Any,
         reviewer: Any = None,
         synthesizer: Any = None,
-        max_rounds: int = 10,
-        max_tokens: int | None = None,
+        max_turns: int = 10,
+        max_stalls: int = 1,
+        deadline: float | None = None,
+        max_reasks: int = 2,
+        budget: Budget | None = None,
         worker_timeout: float | Mapping[str, float] | None = None,
         worker_errors: Literal["fail", "gap"] = "fail",
-        max_plan_errors: int = 2,
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        **renamed: Any,
     ) -> None:
+        old = renamed_options("Supervisor", renamed, _RENAMED)
+        max_turns = old.get("max_turns", max_turns)
+        max_reasks = old.get("max_reasks", max_reasks)
+        where = f"Supervisor {name!r}"
         self.workers = named_agents("Supervisor", name, workers, "worker")
         for role, value in (
             ("planner", planner),
@@ -226,25 +268,22 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
             ("synthesizer", synthesizer),
         ):
             if value is not None and not _is_agent(value):
-                raise UsageError(f"Supervisor {name!r}: {role} {value!r} is not an agent")
+                raise UsageError(f"{where}: {role} {value!r} is not an agent")
         if planner is None:
-            raise UsageError(f"Supervisor {name!r} needs a planner agent")
-        if max_rounds < 1:
-            raise UsageError(f"Supervisor {name!r}: max_rounds must be at least 1")
-        if max_tokens is not None and max_tokens < 1:
-            raise UsageError(f"Supervisor {name!r}: max_tokens must be positive")
-        if max_plan_errors < 0:
-            raise UsageError(f"Supervisor {name!r}: max_plan_errors must not be negative")
+            raise UsageError(f"{where} needs a planner agent")
+        self.limits = Limits.checked(
+            where, max_turns=max_turns, max_stalls=max_stalls, deadline=deadline
+        )
+        if max_reasks < 0:
+            raise UsageError(f"{where}: max_reasks must not be negative")
         if worker_errors not in ("fail", "gap"):
-            raise UsageError(f"Supervisor {name!r}: worker_errors must be 'fail' or 'gap'")
+            raise UsageError(f"{where}: worker_errors must be 'fail' or 'gap'")
         self.planner = planner
         self.reviewer = reviewer
         self.synthesizer = synthesizer
-        self.max_rounds = max_rounds
-        self.max_tokens = max_tokens
+        self.max_reasks = max_reasks
         self.worker_timeouts = _check_timeouts(name, worker_timeout, self.workers)
         self.worker_errors = worker_errors
-        self.max_plan_errors = max_plan_errors
         self._setup(
             name,
             output_type=SupervisorResult,
@@ -252,6 +291,10 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
             timeout=timeout,
             description=description,
         )
+        self.budget = with_max_tokens(where, budget, old.get("max_tokens"))
+
+    max_rounds = renamed_field("max_rounds", "limits.max_turns")
+    max_plan_errors = renamed_field("max_plan_errors", "max_reasks")
 
     @classmethod
     def llm(
@@ -268,8 +311,8 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         """A supervisor whose planner, reviewer (with `review=True`) and synthesizer are
         `LLMAgent`s on `model`, named `<name>.planner`, `<name>.reviewer` and
         `<name>.synthesizer`. `instructions` prefix the planner's; `settings` go with all
-        three's requests, as for `LLMAgent`; `options` go to the constructor (`max_rounds`,
-        `max_tokens`, `worker_timeout`, ...)."""
+        three's requests, as for `LLMAgent`; `options` go to the constructor (`max_turns`,
+        `budget`, `worker_timeout`, ...)."""
         from podium.agents.llm import LLMAgent
 
         table = named_agents("Supervisor", name, workers, "worker")
@@ -303,83 +346,85 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         return cls(name, table, planner=planner, reviewer=reviewer, synthesizer=writer, **options)
 
     async def run(self, input: Any, ctx: RunContext) -> SupervisorResult:
-        st = _State(input, ctx.usage.total_tokens)
-        status = await self._loop(st, ctx)
-        for task in st.pending:
-            self._gap(st, task.subtask, f"not finished ({status})", ctx)
-        st.pending.clear()
-        ctx.emit(
-            "supervisor.stop",
-            status=status,
-            rounds=st.rounds,
-            accepted=sorted(st.results),
-            gaps=dict(st.gaps),
-        )
-        output: Any = dict(st.results)
-        if self.synthesizer is not None and status != "budget_exhausted":
-            request = SynthesisRequest(goal=input, status=status, results=st.results, gaps=st.gaps)
-            output = await ctx.call(self.synthesizer, request)
+        st = _State(goal=input)
+        stop = await drive(ctx, "supervisor", partial(self._decide, ctx), st, self.limits)
         return SupervisorResult(
-            status=status, output=output, results=st.results, gaps=st.gaps, rounds=st.rounds
+            output=stop.output,
+            status=stop.status,
+            reason=stop.reason,
+            gaps=st.gaps,
+            turns=st.turns,
+            results=st.results,
         )
 
-    async def _loop(self, st: _State, ctx: RunContext) -> Status:
-        while True:
-            if not st.pending and st.final:
-                return "completed"
-            spent = ctx.usage.total_tokens - st.start_tokens
-            if self.max_tokens is not None and spent > self.max_tokens:
-                return "budget_exhausted"
-            if st.rounds >= self.max_rounds:
-                return "max_rounds"
-            if not st.pending:
-                stop = await self._plan(st, ctx)
-                if stop is not None:
-                    return stop
-            st.rounds += 1
-            if await self._wave(st, ctx):
-                return "no_progress"
+    # the decision ----------------------------------------------------------------------------
+    def _decide(self, ctx: RunContext, st: _State, last: Outcomes | Halt | None) -> Act | Stop:
+        """What to do next, given what the last step brought back."""
+        if isinstance(last, Halt):
+            return self._halted(st, last, ctx)
+        if last is not None:
+            phase, st.phase = st.phase, ""
+            if phase == "plan":
+                return self._planned(st, last[0], ctx)
+            if phase == "work":
+                step = self._worked(st, last, ctx)
+                if step is not None:
+                    return step
+            elif phase == "review":
+                self._reviewed(st, last, ctx)
+            elif phase == "finish":
+                return self._stop(st, last[0])
+        return self._next(st)
+
+    def _next(self, st: _State) -> Act | Stop:
+        """The start of a turn: done, a plan to ask for, or a wave to run."""
+        if not st.pending and st.final:
+            return self._finish(st, "completed", "the planner's work is all settled")
+        if not st.pending:
+            return self._ask_planner(st, opens=True)
+        return self._wave(st, opens=True)
 
     # planning ------------------------------------------------------------------------------
-    async def _plan(self, st: _State, ctx: RunContext) -> Status | None:
-        """Ask the planner (again while its plan is malformed); None means work to do."""
-        problems: list[str] = []
-        for _ in range(self.max_plan_errors + 1):
-            request = PlanRequest(
-                goal=st.goal,
-                workers={n: getattr(w, "description", "") or "" for n, w in self.workers.items()},
-                round=st.rounds + 1,
-                results=st.results,
-                gaps=st.gaps,
-                problems=problems,
-            )
-            plan = _as_plan(await ctx.call(self.planner, request), self.planner.name, ctx.key)
-            st.plans += 1
-            problem = self._check_plan(plan, st)
-            ctx.emit(
-                "supervisor.plan",
-                round=st.rounds + 1,
-                subtasks=[s.model_dump() for s in plan.subtasks],
-                final=plan.final,
-                problem=problem,
-            )
-            if problem is None:
-                return self._adopt(plan, st)
-            problems.append(problem)
-        raise PlanError(
-            f"Supervisor {self.name!r} at {ctx.key}: planner {self.planner.name!r} gave "
-            f"{len(problems)} malformed plan(s); last: {problems[-1]}"
+    def _ask_planner(self, st: _State, opens: bool) -> Act:
+        request = PlanRequest(
+            goal=st.goal,
+            workers={n: getattr(w, "description", "") or "" for n, w in self.workers.items()},
+            round=st.turns + 1,
+            results=st.results,
+            gaps=st.gaps,
+            problems=list(st.problems),
         )
+        st.phase = "plan"
+        return Act((Ask(self.planner, request, expect=Plan),), opens=opens)
 
-    def _adopt(self, plan: Plan, st: _State) -> Status | None:
+    def _planned(self, st: _State, plan: Plan, ctx: RunContext) -> Act | Stop:
+        """Adopt a plan, or ask again while it is malformed."""
+        problem = self._check_plan(plan, st)
+        ctx.emit(
+            "supervisor.plan",
+            round=st.turns + 1,
+            subtasks=[s.model_dump() for s in plan.subtasks],
+            final=plan.final,
+            problem=problem,
+        )
+        if problem is not None:
+            st.problems.append(problem)
+            if len(st.problems) > self.max_reasks:
+                raise PlanError(
+                    f"Supervisor {self.name!r} at {ctx.key}: planner {self.planner.name!r} "
+                    f"gave {len(st.problems)} malformed plan(s); last: {problem}"
+                )
+            return self._ask_planner(st, opens=False)
+        st.problems.clear()
         if not plan.subtasks:
-            return "completed"
+            return self._finish(st, "completed", "the planner has nothing more to do")
         shape = sorted((s.worker, s.instruction, sorted(s.depends_on)) for s in plan.subtasks)
-        if not st.seen_plans.observe(fingerprint(shape)):
-            return "no_progress"
-        st.final = plan.final
-        st.pending = [_Task(s) for s in plan.subtasks]
-        return None
+        if st.stall.observe(fingerprint(shape)):
+            st.final = plan.final
+            st.pending = [_Task(s) for s in plan.subtasks]
+        else:
+            st.reason = "the planner gave the same plan again"
+        return self._wave(st, opens=False)
 
     def _check_plan(self, plan: Plan, st: _State) -> str | None:
         """The first problem with a plan, in words a model can act on, or None."""
@@ -400,37 +445,21 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         cycle = _find_cycle(plan.subtasks)
         return None if cycle is None else f"subtasks depend on each other in a cycle: {cycle}"
 
-    # one wave --------------------------------------------------------------------------------
-    async def _wave(self, st: _State, ctx: RunContext) -> bool:
-        """Run every ready subtask at once, review the results; True means no progress."""
-        ready: list[_Task] = []
-        waiting: list[_Task] = []
-        for task in st.pending:
-            deps = task.subtask.depends_on
-            lost = [d for d in deps if d in st.gaps]
-            if lost:
-                self._gap(st, task.subtask, f"depends on {lost[0]!r}, which has no result", ctx)
-            elif all(d in st.results for d in deps):
-                ready.append(task)
-            else:
-                waiting.append(task)
-        outcomes = await asyncio.gather(
-            *(self._work(t, st, ctx) for t in ready), return_exceptions=True
-        )
-        done: list[tuple[_Task, Any]] = []
-        for task, outcome in zip(ready, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                self._gap(st, task.subtask, self._worker_failure(outcome, ctx), ctx)
-            else:
-                done.append((task, outcome))
-        st.pending = waiting
-        reviews = await _gather_all(self._review(t, out, st, ctx) for t, out in done)
-        stuck = False
-        for (task, out), review in zip(done, reviews, strict=True):
-            stuck = self._apply(st, task, out, review, ctx) or stuck
-        return stuck
+    # one wave ------------------------------------------------------------------------------
+    def _wave(self, st: _State, opens: bool) -> Act:
+        """Every pending subtask whose dependencies are accepted, at once (settled: a timeout
+        comes back as an outcome, to become a gap). Nothing changes until it has run."""
+        st.wave = [
+            t
+            for t in st.pending
+            if all(d in st.results for d in t.subtask.depends_on)
+            and not any(d in st.gaps for d in t.subtask.depends_on)
+        ]
+        st.phase = "work"
+        calls = tuple(self._assignment(t, st) for t in st.wave)
+        return Act(calls, opens=opens, counts=True, settle=True)
 
-    async def _work(self, task: _Task, st: _State, ctx: RunContext) -> Any:
+    def _assignment(self, task: _Task, st: _State) -> Ask:
         s = task.subtask
         worker = self.workers[s.worker]
         assignment = Assignment(
@@ -443,33 +472,69 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         )
         text_input = getattr(worker, "input_type", None) is str
         payload: Any = assignment.text() if text_input else assignment
-        seconds = self.worker_timeouts.get(s.worker)
-        if seconds is None:
-            return await ctx.call(worker, payload)
-        return await ctx.call(worker, payload, timeout=seconds)
+        return Ask(worker, payload, timeout=self.worker_timeouts.get(s.worker))
+
+    def _worked(self, st: _State, outcomes: Outcomes, ctx: RunContext) -> Act | None:
+        """Apply a wave: gaps for lost dependencies and timed-out workers, then the
+        reviews of what came back (an Act), or None when there is nothing to review."""
+        running = {id(t) for t in st.wave}
+        waiting: list[_Task] = []
+        for task in st.pending:
+            lost = [d for d in task.subtask.depends_on if d in st.gaps]
+            if lost and id(task) not in running:
+                self._gap(st, task.subtask, f"depends on {lost[0]!r}, which has no result", ctx)
+            elif id(task) not in running:
+                waiting.append(task)
+        done: list[tuple[_Task, Any]] = []
+        for task, outcome in zip(st.wave, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                done.append((task, outcome))
+            elif exhausted(outcome, ctx.key) is not None:
+                waiting.append(task)  # refused: the loop stops now, and this is a gap
+            else:
+                self._gap(st, task.subtask, self._worker_failure(outcome, ctx), ctx)
+        st.pending, st.wave = waiting, []
+        if self.reviewer is None or not done:
+            reviews = [Review(subtask_id=t.subtask.id, verdict="accept") for t, _ in done]
+            self._judged(st, done, reviews, ctx)
+            return None
+        st.reviewing, st.phase = done, "review"
+        calls = tuple(
+            Ask(
+                self.reviewer,
+                ReviewRequest(goal=st.goal, subtask=t.subtask, result=out, attempt=t.attempt),
+                expect=Review,
+            )
+            for t, out in done
+        )
+        return Act(calls)
 
     def _worker_failure(self, error: BaseException, ctx: RunContext) -> str:
         """The gap's reason for a worker that timed out; any other failure is re-raised
         unless `worker_errors="gap"`."""
-        if isinstance(error, Suspended | asyncio.CancelledError):
-            raise error
         cause = error.cause if isinstance(error, StepFailed) else error
         timed_out = isinstance(cause, StepTimeout) and cause.step.rsplit("/", 1)[0] == ctx.key
         if not timed_out and self.worker_errors == "fail":
             raise error
         return f"{type(cause).__name__}: {cause}"
 
-    async def _review(self, task: _Task, output: Any, st: _State, ctx: RunContext) -> Review:
-        if self.reviewer is None:
-            return Review(subtask_id=task.subtask.id, verdict="accept")
-        request = ReviewRequest(
-            goal=st.goal, subtask=task.subtask, result=output, attempt=task.attempt
-        )
-        raw = await ctx.call(self.reviewer, request)
-        return _as_review(raw, self.reviewer.name, ctx.key)
+    def _reviewed(self, st: _State, reviews: Outcomes, ctx: RunContext) -> None:
+        done, st.reviewing = st.reviewing, []
+        self._judged(st, done, list(reviews), ctx)
+
+    def _judged(
+        self, st: _State, done: list[tuple[_Task, Any]], reviews: list[Review], ctx: RunContext
+    ) -> None:
+        """Act on each verdict in plan order; a result rejected before is no progress (a
+        wave with nothing to judge leaves the count as it is)."""
+        repeated = False
+        for (task, output), review in zip(done, reviews, strict=True):
+            repeated = self._apply(st, task, output, review, ctx) or repeated
+        if done:
+            st.stall.mark(not repeated)
 
     def _apply(self, st: _State, task: _Task, output: Any, review: Review, ctx: RunContext) -> bool:
-        """Act on one verdict; True when the result was already rejected once (no progress)."""
+        """Act on one verdict; True when the result was already rejected once."""
         s = task.subtask
         if review.verdict == "reassign":
             self._check_reassign(review, s, ctx)
@@ -485,7 +550,11 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
         if review.verdict == "accept":
             st.results[s.id] = output
             return False
-        repeated = not st.seen_rejects.observe((s.id, fingerprint(output)))
+        key = (s.id, fingerprint(output))
+        repeated = key in st.rejected
+        st.rejected.add(key)
+        if repeated:
+            st.reason = f"subtask {s.id!r} got a result that was already rejected"
         worker = review.to_worker if review.verdict == "reassign" else s.worker
         retried = s.model_copy(update={"worker": worker})
         st.pending.append(_Task(retried, task.attempt + 1, review.feedback))
@@ -499,19 +568,36 @@ class Supervisor(AgentBase[Any, SupervisorResult]):
                 f"workers are {sorted(self.workers)}"
             )
 
+    # stopping ------------------------------------------------------------------------------
+    def _halted(self, st: _State, halt: Halt, ctx: RunContext) -> Act | Stop:
+        """A limit ended the loop: what was running or waiting is a gap."""
+        for task, _ in st.reviewing:
+            st.pending.insert(0, task)
+        st.reviewing, st.wave = [], []
+        reason = st.reason if halt.status == "stalled" and st.reason else halt.reason
+        for task in st.pending:
+            self._gap(st, task.subtask, f"not finished ({halt.status})", ctx)
+        st.pending.clear()
+        return self._finish(st, halt.status, reason)
+
+    def _finish(self, st: _State, status: Status, reason: str) -> Act | Stop:
+        """The synthesis, if there is a synthesizer and a budget left; else the stop."""
+        st.status, st.reason = status, reason
+        if self.synthesizer is None or status == "budget_exhausted":
+            return self._stop(st, dict(st.results))
+        st.phase = "finish"
+        request = SynthesisRequest(
+            goal=st.goal, status=status, reason=reason, results=st.results, gaps=st.gaps
+        )
+        return ask(self.synthesizer, request)
+
+    def _stop(self, st: _State, output: Any) -> Stop:
+        data = {"accepted": sorted(st.results), "gaps": dict(st.gaps)}
+        return Stop(st.status, output, st.reason, data)
+
     def _gap(self, st: _State, s: Subtask, reason: str, ctx: RunContext) -> None:
         st.gaps[s.id] = reason
         ctx.emit("supervisor.gap", subtask=s.id, worker=s.worker, reason=reason)
-
-
-async def _gather_all(coros: Any) -> list[Any]:
-    """Gather in order; after every one has finished, re-raise the first failure (so no
-    sibling is left running when the supervisor fails)."""
-    outcomes = await asyncio.gather(*coros, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return list(outcomes)
 
 
 def _check_timeouts(
@@ -551,28 +637,6 @@ def _find_cycle(subtasks: Sequence[Subtask]) -> str | None:
         if found:
             return found
     return None
-
-
-def _as_plan(value: Any, agent: str, step: str) -> Plan:
-    if isinstance(value, Plan):
-        return value
-    try:
-        return Plan.model_validate(value, from_attributes=True)
-    except ValidationError as e:
-        raise OutputTypeError(
-            agent, step, f"is not a Plan: {describe_validation_error(e)}"
-        ) from None
-
-
-def _as_review(value: Any, agent: str, step: str) -> Review:
-    if isinstance(value, Review):
-        return value
-    try:
-        return Review.model_validate(value, from_attributes=True)
-    except ValidationError as e:
-        raise OutputTypeError(
-            agent, step, f"is not a Review: {describe_validation_error(e)}"
-        ) from None
 
 
 _PLANNER = (

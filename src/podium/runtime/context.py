@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from podium.errors import HandoffTypeError, OutputTypeError
+from podium.errors import HandoffTypeError, OutputTypeError, UsageError
 from podium.runtime.door import Call, Doors, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
-from podium.runtime.serde import describe_validation_error
+from podium.runtime.serde import answer_as, describe_validation_error
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
     from podium.stores.base import Store
 
 Out = TypeVar("Out")
+
+# A nested call runs in a task of its own every this many levels of the run tree.
+FRESH_STACK_EVERY = 16
+# The longest step key: every store indexes (run id, key), and Postgres refuses an index entry
+# over 2,704 bytes. Checked here, so that a run too deep fails the same way on every store.
+MAX_KEY_LENGTH = 2000
 
 _UNSET: Any = object()
 
@@ -58,6 +64,7 @@ class RunState:
         "ledger",
         "listeners",
         "live",
+        "lost",
         "metered",
         "prices",
         "prior",
@@ -104,6 +111,7 @@ class RunState:
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
+        self.lost = False  # its lease was taken: start no new step
         self.effects: list[Effect] = []  # completed effects that can be compensated
         self.usage: Usage = ZERO_USAGE
         self.seq = 0
@@ -213,12 +221,16 @@ class RunContext:
         timeout: float | None = _UNSET,
         retry: Retry | None = _UNSET,
         sender: str | None = None,
+        expect: Any = None,
     ) -> Any:
         """Hand `input` to `agent` through the door and return its output.
 
         The step key is deterministic (parent key, agent name, a counter of that name here), so
         on resume a completed call returns its journaled output instead of running again.
         `sender` names the agent whose output `input` is, for type errors (default: this one).
+        `expect` is the type the caller needs back (a pattern asking a role agent for a
+        `Plan`, say): the output, journaled as the agent gave it, is returned as that type,
+        or the call fails with `OutputTypeError` naming the agent, its step and the field.
         """
         check = getattr(agent, "check_input", None)
         if check is not None:
@@ -231,7 +243,9 @@ class RunContext:
         run = self._run
         if not run.metered and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
-        return await self._through_door(agent, "agent", input, timeout, retry)
+        call = self._call(agent, "agent", input, timeout, retry)
+        output = await self._enter(call)
+        return output if expect is None else answer_as(expect, output, call.name, call.key)
 
     async def map(
         self, agent: Any, items: Iterable[Any], *, return_exceptions: bool = False
@@ -285,13 +299,32 @@ class RunContext:
     async def _through_door(
         self, target: Any, kind: str, input: Any, timeout: Any, retry: Any
     ) -> Any:
+        return await self._enter(self._call(target, kind, input, timeout, retry))
+
+    def _call(self, target: Any, kind: str, input: Any, timeout: Any, retry: Any) -> Call:
         run = self._run
         if retry is _UNSET:
             retry = getattr(target, "retry", None) or run.retry
         if timeout is _UNSET:
             timeout = getattr(target, "timeout", None) or run.timeout
-        call = Call(run, self.key, target, kind, self._next_key(target.name), input, retry, timeout)
-        return await run.door(call)
+        key = self._next_key(target.name)
+        if len(key) > MAX_KEY_LENGTH:
+            raise UsageError(
+                f"the step key of {target.name!r} under {self.key} would be {len(key)} "
+                f"characters (at most {MAX_KEY_LENGTH}): the run tree is nested too deeply, or "
+                "its names are too long, to be journaled"
+            )
+        return Call(run, self.key, target, kind, key, input, retry, timeout)
+
+    def _enter(self, call: Call) -> Awaitable[Any]:
+        """The door for `call`, to be awaited. Each level of nesting stacks a dozen Python
+        frames (door, middlewares, pattern), so about 90 nested patterns would reach Python's
+        recursion limit: every so many levels the call goes on in a task of its own, which
+        starts on a fresh stack."""
+        door = self._run.door(call)
+        if call.key.count("/") % FRESH_STACK_EVERY == 0:
+            return asyncio.ensure_future(door)
+        return door
 
     def __repr__(self) -> str:
         return f"RunContext(run_id={self.run_id!r}, key={self.key!r})"

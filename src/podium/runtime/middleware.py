@@ -9,7 +9,16 @@ import asyncio
 import time
 from typing import Any
 
-from podium.errors import BudgetExceeded, Parked, Rejected, StepFailed, StepTimeout, Suspended
+from podium.errors import (
+    BudgetExceeded,
+    LeaseLost,
+    OutputTypeError,
+    Parked,
+    Rejected,
+    StepFailed,
+    StepTimeout,
+    Suspended,
+)
 from podium.runtime.context import execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
@@ -91,10 +100,17 @@ async def journal(call: Call, nxt: Handler) -> Any:
     failed step too: its attempts were paid for). A step that failed in an earlier process
     and runs again keeps what its earlier attempts spent in its row (the run counted it when
     it resumed). While the runtime drains (shutdown), park the run here instead of starting
-    the step."""
+    the step; once its lease was taken, stop it here.
+
+    A journal write that fails stops the run: the store raises `LeaseLost` or
+    `JournalUnavailable` (both `Parked`: every layer above lets them through), never a
+    failure a retry or a pattern would act on. An output the store cannot keep fails its
+    step (`OutputTypeError`) and is journaled as that failure."""
     run = call.run
     if run.drain.on:
         raise Parked(call.key, "the worker is shutting down")
+    if run.lost:
+        raise LeaseLost(run.run_id, call.key)
     store = run.store
     rec = StepRecord(
         run.run_id, call.key, call.name, call.kind, StepStatus.STARTED, started_at=time.time()
@@ -124,7 +140,12 @@ async def journal(call: Call, nxt: Handler) -> Any:
     _finish(rec, call, StepStatus.COMPLETED, output, None, carried)
     if call.usage is not None:
         run.usage = run.usage + call.usage
-    await store.record_finished(rec)
+    try:
+        await store.record_finished(rec)
+    except OutputTypeError as e:
+        _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}", carried)
+        await store.record_finished(rec)
+        raise
     return output
 
 

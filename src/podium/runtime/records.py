@@ -182,3 +182,20 @@ class Event:
             "usage": None if self.usage is None else self.usage.to_dict(),
             "data": self.data,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to drive one run, held by one runtime (`owner`, a random id) until `until`.
+
+    `epoch` is the fencing token: it grows every time the lease is claimed, so a holder that
+    lost it (it stalled past `until` and another took over) is told apart from the new one by
+    the store, which refuses its writes. `holder` says who holds it (host, pid, boot and pid
+    namespace), for messages and to take over at once from a holder that is provably gone.
+    """
+
+    run_id: str
+    owner: str
+    epoch: int
+    until: float
+    holder: dict[str, Any] = field(default_factory=dict)

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from podium.errors import (
+    JournalUnavailable,
+    LeaseLost,
     Parked,
     RunError,
     RunTimeout,
@@ -44,11 +45,19 @@ from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Doors, Middleware
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
+from podium.runtime.leases import (
+    check_lookup_id,
+    check_run_id,
+    describe_holder,
+    holder_is_gone,
+    this_holder,
+)
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.probe import check_decision
 from podium.runtime.records import (
     Event,
+    Lease,
     RunRecord,
     RunStatus,
     StepRecord,
@@ -58,7 +67,7 @@ from podium.runtime.records import (
 from podium.runtime.serde import describe_validation_error, to_plain
 from podium.runtime.stream import RunStream
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
-from podium.runtime.worker import LEASE, QUEUE, Worker, WorkStats
+from podium.runtime.worker import QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
 
 if TYPE_CHECKING:
@@ -187,9 +196,12 @@ class Runtime:
         self._drain = Drain()
         self._worker: Worker | None = None
         # Every run this runtime drives holds a lease in the store, renewed while it runs, so
-        # no other process drives it at the same time (`podium resume` twice, a worker).
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        # no other process drives it at the same time (`podium resume` twice, a worker). The
+        # runtime is known by a random id; the store fences its writes with the lease's epoch.
+        self.owner = os.urandom(8).hex()
         self.lease = lease
+        self._leases: dict[str, Lease] = {}  # the leases of the runs driven now
+        self._states: dict[str, RunState] = {}
         self._beat: asyncio.Task[None] | None = None
         self._cancel_requested: set[str] = set()
         self.targets = tuple(targets)
@@ -259,9 +271,10 @@ class Runtime:
         spend (see `podium.Budget`); it is stored with the run, so a resume or a worker keeps
         it, and past it the run fails with `BudgetExceeded`.
         """
+        run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
         limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
-        return await self._start(agent, input, run_id or new_run_id(), target, limits, None)
+        return await self._start(agent, input, run_id, target, limits, None)
 
     def stream(
         self,
@@ -287,8 +300,8 @@ class Runtime:
         listeners). The run never waits for the reader (see `RunStream`). Bad input raises
         `UsageError` here, before anything is written.
         """
+        rid = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
-        rid = run_id or new_run_id()
         limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
         return RunStream(rid, lambda live: self._start(agent, input, rid, target, limits, live))
 
@@ -315,8 +328,13 @@ class Runtime:
         await store.create_run(record)
         if limits.budget is not None:
             await store.kv_put(BUDGET_KV, run_id, limits.budget.to_dict())
-        await store.kv_claim(LEASE, run_id, self.owner, self.lease)
-        return await self._drive(store, agent, input, run_id, None, 0, limits=limits, live=live)
+        lease = await self.claim(store, run_id)
+        if lease is None:  # another process claimed the run the moment it was made
+            holder = describe_holder(await store.get_lease(run_id))
+            raise UsageError(f"run {run_id} was claimed by {holder} as soon as it was made")
+        return await self._drive(
+            store, agent, input, run_id, None, 0, limits=limits, live=live, lease=lease
+        )
 
     async def resume(
         self,
@@ -374,6 +392,7 @@ class Runtime:
         limits: _Limits,
         live: Callable[[Event], None] | None,
     ) -> RunResult:
+        check_run_id(run_id)
         decided = None if decision is None else as_decision(decision)
         store = await self.open()
         record = await store.get_run(run_id)
@@ -385,8 +404,9 @@ class Runtime:
             raise UsageError(f"run {run_id} was cancelled; start a new run instead")
         if run_id in self._active:
             raise UsageError(f"run {run_id} is already running in this process")
-        if not await self.claim(store, run_id):
-            holder = (await store.kv_get(LEASE, run_id) or {}).get("owner", "another process")
+        lease = await self.claim(store, run_id)
+        if lease is None:
+            holder = describe_holder(await store.get_lease(run_id))
             raise UsageError(
                 f"run {run_id} is being driven by {holder}; try again once it stops "
                 f"(a lease from a process that died runs out within {self.lease:g}s)"
@@ -406,7 +426,7 @@ class Runtime:
                 steps = [answered if s.key == answered.key else s for s in steps]
                 decision = answered.output
         except BaseException:
-            await store.kv_delete(LEASE, run_id)
+            await store.release_lease(lease)
             raise
         events = await store.list_events(run_id)
         budget = await _run_budget(store, run_id, limits.budget)
@@ -414,7 +434,17 @@ class Runtime:
         seq = events[-1].seq if events else 0
         limits = replace(limits, budget=budget)
         return await self._drive(
-            store, agent, input, run_id, steps, seq, decision, limits, live, history=events
+            store,
+            agent,
+            input,
+            run_id,
+            steps,
+            seq,
+            decision,
+            limits,
+            live,
+            history=events,
+            lease=lease,
         )
 
     def _target_of(self, agent: Any, target: str | None, run_id: str) -> str | None:
@@ -500,10 +530,10 @@ class Runtime:
         """Queue a run for workers (`rt.work()`, `podium worker`) and return its id at once.
         The agent must be loadable by a worker: `target`, or an importable `@agent`. The
         worker that takes the run applies `budget` to it."""
+        run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
         budget = _check_budget(budget)
         store = await self.open()
-        run_id = run_id or new_run_id()
         target = self._target_of(agent, target, run_id)
         now = time.time()
         record = RunRecord(
@@ -589,7 +619,7 @@ class Runtime:
             task.cancel()
             return
         store = await self.open()
-        record = await store.get_run(run_id)
+        record = await store.get_run(check_lookup_id(run_id))
         if record is None:
             raise UnknownRunError(run_id)
         if record.status in (RunStatus.RUNNING, RunStatus.WAITING):
@@ -607,6 +637,8 @@ class Runtime:
         limits: _Limits | None = None,
         live: Callable[[Event], None] | None = None,
         history: list[Event] | None = None,
+        *,
+        lease: Lease | None = None,
     ) -> RunResult:
         limits = limits or _Limits(self.retry, None)
         state = self._new_state(store, run_id, prior_steps, seq, limits, live, history)
@@ -628,37 +660,59 @@ class Runtime:
         task = asyncio.current_task()
         assert task is not None
         self._active[run_id] = task
+        if lease is not None:
+            self._leases[run_id], self._states[run_id] = lease, state
         self._keep_leases()
         try:
             result = await self._outcome(state, call, task, saga_error, limits.deadline)
-            if result.status == RunStatus.FAILED:
-                result = await self._fail_for_good(state, agent, result)
-            kind = "run.parked" if isinstance(result.exception, Parked) else f"run.{result.status}"
-            state.emit(kind, agent=agent.name, data=_run_event_data(result))
-            await store.update_run(
-                run_id,
-                status=result.status,
-                output=result.output,
-                error=result.error,
-                usage=result.usage,
-            )
-            await store.flush()
+            try:
+                result = await self._conclude(state, agent, result)
+            except LeaseLost as e:  # taken while failing or concluding: the new holder ends it
+                result = RunResult(run_id, RunStatus.RUNNING, None, str(e), state.usage, e)
+            except Exception:
+                if not isinstance(result.exception, JournalUnavailable):
+                    raise
+                # the store already failed mid-run: the run stays `running`, as it is stored
         finally:
             del self._active[run_id]
-            with contextlib.suppress(Exception):
-                await store.kv_delete(LEASE, run_id)
+            self._states.pop(run_id, None)
+            held = self._leases.pop(run_id, None)
+            if held is not None:
+                with contextlib.suppress(Exception):
+                    await store.release_lease(held)
         return result
 
-    async def claim(self, store: Store, run_id: str) -> bool:
-        """Take the run's lease; a lease held by a process of this machine that no longer
-        exists (killed, crashed) is taken at once rather than after it runs out."""
-        if await store.kv_claim(LEASE, run_id, self.owner, self.lease):
-            return True
-        held = await store.kv_get(LEASE, run_id) or {}
-        holder = str(held.get("owner", ""))
-        if not _dead_here(holder):
-            return False
-        return await store.kv_claim(LEASE, run_id, self.owner, self.lease, steal_from=holder)
+    async def _conclude(self, state: RunState, agent: Any, result: RunResult) -> RunResult:
+        """Record how the run ended: compensate and dead-letter a failure, then its status.
+        A run whose lease was lost is not ours to conclude."""
+        if isinstance(result.exception, LeaseLost):
+            return result
+        if result.status == RunStatus.FAILED:
+            result = await self._fail_for_good(state, agent, result)
+        kind = "run.parked" if isinstance(result.exception, Parked) else f"run.{result.status}"
+        state.emit(kind, agent=agent.name, data=_run_event_data(result))
+        await state.store.update_run(
+            state.run_id,
+            status=result.status,
+            output=result.output,
+            error=result.error,
+            usage=result.usage,
+        )
+        await state.store.flush(state.run_id)
+        return result
+
+    async def claim(self, store: Store, run_id: str) -> Lease | None:
+        """Take the run's lease, or None if a live holder has it. A holder that is provably
+        gone (see `podium.runtime.leases`) loses it at once rather than when it runs out."""
+        holder = this_holder()
+        lease = await store.claim_lease(run_id, self.owner, self.lease, holder=holder)
+        if lease is not None:
+            return lease
+        held = await store.get_lease(run_id)
+        if held is not None and not holder_is_gone(held.holder):
+            return None
+        steal = None if held is None else held.epoch
+        return await store.claim_lease(run_id, self.owner, self.lease, holder=holder, steal=steal)
 
     def _keep_leases(self) -> None:
         """Renew the leases of the runs this runtime drives, while it drives any."""
@@ -666,11 +720,20 @@ class Runtime:
             self._beat = asyncio.create_task(self._renew_leases())
 
     async def _renew_leases(self) -> None:
+        """The heartbeat. A lease that cannot be renewed was taken: its run starts no new
+        step (and the store already refuses its writes)."""
         store = await self.open()
         while self._active:
             await asyncio.sleep(self.lease / 3)
-            for run_id in list(self._active):
-                await store.kv_claim(LEASE, run_id, self.owner, self.lease)
+            for run_id, lease in list(self._leases.items()):
+                try:
+                    renewed = await store.renew_lease(lease, self.lease)
+                except Exception:
+                    continue  # the store is out of reach: try again next beat
+                if renewed is not None:
+                    self._leases[run_id] = renewed
+                elif (state := self._states.get(run_id)) is not None:
+                    state.lost = True
 
     def _new_state(
         self,
@@ -783,7 +846,7 @@ class Runtime:
 
     # reading back --------------------------------------------------------------------------
     async def get_run(self, run_id: str) -> RunRecord:
-        record = await (await self.open()).get_run(run_id)
+        record = await (await self.open()).get_run(check_lookup_id(run_id))
         if record is None:
             raise UnknownRunError(run_id)
         return record
@@ -791,15 +854,19 @@ class Runtime:
     async def list_runs(
         self, *, status: RunStatus | str | None = None, limit: int = 100
     ) -> list[RunRecord]:
+        """The newest `limit` runs. A limit beyond any count means all of them: it is capped
+        at the largest integer a store's LIMIT takes (SQL stores read it as 64 bits)."""
+        if limit < 1:
+            raise UsageError(f"limit must be at least 1, got {limit}")
         return await (await self.open()).list_runs(
-            status=None if status is None else RunStatus(status), limit=limit
+            status=None if status is None else RunStatus(status), limit=min(limit, 2**63 - 1)
         )
 
     async def steps(self, run_id: str) -> list[StepRecord]:
-        return await (await self.open()).load_steps(run_id)
+        return await (await self.open()).load_steps(check_lookup_id(run_id))
 
     async def events(self, run_id: str) -> list[Event]:
-        return await (await self.open()).list_events(run_id)
+        return await (await self.open()).list_events(check_lookup_id(run_id))
 
     async def cost(self, run_id: str) -> CostReport:
         """What a run cost so far, by agent, model and step (what `podium cost` shows)."""
@@ -890,21 +957,6 @@ def _unseen_tools(state: RunState) -> bool:
         s.kind == "tool" and s.status == StepStatus.COMPLETED and k not in seen
         for k, s in (state.prior or {}).items()
     )
-
-
-def _dead_here(owner: str) -> bool:
-    """Whether a lease owner (`host:pid:nonce`) is a process of this machine that is gone."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _run_event_data(result: RunResult) -> dict[str, Any]:

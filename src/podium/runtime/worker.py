@@ -4,10 +4,13 @@
     await rt.work(concurrency=8)                     # in one or more worker processes
 
 A submitted run is in the store's `queue` namespace until it ends. A worker takes one by
-claiming its lease (`lease` namespace, atomic in every store) and renews the lease while the
-run is in its hands, so two workers never drive the same run, and a run whose worker died
-(SIGKILL, a lost machine) is taken over by another once the lease runs out: it resumes from
-its journal, completed steps replayed, unfinished effects settled.
+claiming its lease (atomic in every store) and renews the lease while the run is in its
+hands, so two workers never drive the same run, and a run whose worker died (SIGKILL, a lost
+machine) is taken over by another once the lease runs out (at once if the dead worker was a
+process of this machine and pid namespace: `podium.runtime.leases`): it resumes from its
+journal, completed steps replayed, unfinished effects settled. A worker that stalled past its
+lease and lost the run to another is fenced: the store refuses its next write of that run,
+and it stops driving it.
 
 Runs started with `rt.run` belong to the process that started them and are never taken by a
 worker; `podium resume RUN` continues them.
@@ -28,13 +31,12 @@ import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from podium.runtime.records import TERMINAL_STATUSES
+from podium.runtime.records import TERMINAL_STATUSES, Lease
 
 if TYPE_CHECKING:
     from podium.runtime.runtime import RunResult, Runtime
 
 QUEUE = "queue"
-LEASE = "lease"
 
 
 @dataclass(slots=True)
@@ -116,10 +118,11 @@ class Worker:
                 break
             if run_id in self._tasks or run_id in self._broken:
                 continue
-            if not await self.rt.claim(store, run_id):
+            lease = await self.rt.claim(store, run_id)
+            if lease is None:
                 held += 1  # another live worker holds it
                 continue
-            self._tasks[run_id] = asyncio.create_task(self._drive(run_id, queued[run_id]))
+            self._tasks[run_id] = asyncio.create_task(self._drive(lease))
             room -= 1
             took = True
         self._held_elsewhere = held
@@ -135,8 +138,9 @@ class Worker:
                 continue
             if len(self._tasks) >= self.concurrency or self._stopping.is_set():
                 return
-            if await self.rt.claim(store, run_id):
-                self._tasks[run_id] = asyncio.create_task(self._drive(run_id, {}))
+            lease = await self.rt.claim(store, run_id)
+            if lease is not None:
+                self._tasks[run_id] = asyncio.create_task(self._drive(lease))
 
     async def _wait_a_little(self) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
@@ -149,7 +153,8 @@ class Worker:
         finally:
             stop.cancel()
 
-    async def _drive(self, run_id: str, entry: dict[str, Any]) -> None:
+    async def _drive(self, lease: Lease) -> None:
+        run_id = lease.run_id
         store = await self.rt.open()
         self.stats.started += 1
         try:
@@ -169,7 +174,7 @@ class Worker:
             self._broken.add(run_id)
         finally:
             with contextlib.suppress(Exception):
-                await store.kv_delete(LEASE, run_id)
+                await store.release_lease(lease)  # a no-op once `resume` claimed it anew
             self._tasks.pop(run_id, None)
 
     def _count(self, result: RunResult) -> None:

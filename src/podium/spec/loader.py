@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from podium.agents.base import is_agent as _is_agent
 from podium.errors import SpecError, TargetError, UsageError
+from podium.runtime.budget import Budget
 from podium.spec.schema import (
     NODE_KINDS,
     WORKFLOW,
@@ -141,24 +142,101 @@ def _load(text: str, base_dir: Path, source: str) -> tuple[Any, Any]:
 
 
 # pass 1: YAML -----------------------------------------------------------------------------
+# What a workflow file may ask of the loader. Aliases let a few hundred bytes describe a
+# billion nodes (or an infinite one), and each nesting level costs Python stack in the YAML
+# composer: both are refused before anything is built. Real workflows stay far below.
+MAX_NODES = 100_000
+MAX_DEPTH = 300
+
+
 def _parse(text: str, source: str) -> tuple[Any, yaml.Node]:
-    loader = yaml.SafeLoader(text)
+    _check_size(text, source)
     try:
-        root = loader.get_single_node()
-        data = None if root is None else loader.construct_document(root)
+        loader = yaml.SafeLoader(text)  # reads (and checks) the text: inside the `try`
+        try:
+            root = loader.get_single_node()
+            data = None if root is None else loader.construct_document(root)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        line = None if mark is None else mark.line + 1
-        problem = getattr(e, "problem", None) or str(e)
+        problem, line = _syntax_error(e, text)
         raise SpecProblems(source, [Problem("", f"YAML syntax: {problem}", line)]) from None
-    finally:
-        loader.dispose()
+    except RecursionError:  # the size check caps nesting; this only guards a deeper stack
+        msg = "the YAML is nested too deeply to load"
+        raise SpecProblems(source, [Problem("", msg)]) from None
     if root is None or not isinstance(data, dict):
         got = "nothing" if root is None else type(data).__name__
         line = None if root is None else root.start_mark.line + 1
         msg = f"the spec must be a mapping with `name` and `kind` (got {got})"
         raise SpecProblems(source, [Problem("", msg, line)])
     return data, root
+
+
+def _syntax_error(e: yaml.YAMLError, text: str) -> tuple[str, int | None]:
+    """What is wrong and on which line, in one line of text."""
+    if isinstance(e, yaml.reader.ReaderError):  # a character YAML does not allow
+        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        return f"unacceptable character {char}: {e.reason}", text.count("\n", 0, e.position) + 1
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    line = None if mark is None else mark.line + 1
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return str(problem), line
+
+
+# libyaml's parser where PyYAML has it: PyYAML's own scanner is quadratic in flow nesting.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(slots=True)
+class _Open:
+    """A collection whose end the size check has not reached yet."""
+
+    anchor: str | None
+    size: int = 1
+
+
+def _check_size(text: str, source: str) -> None:
+    """Refuse recursive aliases, more than `MAX_NODES` nodes once aliases are expanded, and
+    nesting deeper than `MAX_DEPTH`, from the event stream alone: nothing is composed or
+    expanded, so a hostile file costs time and memory in proportion to its own length."""
+    try:
+        _count(yaml.parse(text, Loader=_FAST_LOADER), source)
+    except yaml.YAMLError:
+        return  # bad syntax: the loader reports it, in its own words and with its line
+
+
+def _count(events: Iterator[yaml.Event], source: str) -> None:
+    sizes: dict[str, int] = {}  # expanded node count of each anchored node seen so far
+    stack: list[_Open] = []
+    for event in events:
+        if isinstance(event, yaml.CollectionStartEvent):
+            stack.append(_Open(event.anchor))
+            if len(stack) > MAX_DEPTH:
+                _refuse(source, event, f"the YAML is nested deeper than {MAX_DEPTH} levels")
+            continue
+        if isinstance(event, yaml.AliasEvent):
+            if any(o.anchor == event.anchor for o in stack):
+                _refuse(source, event, f"recursive alias *{event.anchor} (it contains itself)")
+            # an alias to an anchor not seen yet counts 1: the composer then says it is unknown
+            size, anchor = sizes.get(str(event.anchor), 1), None
+        elif isinstance(event, yaml.CollectionEndEvent):
+            done = stack.pop()
+            size, anchor = done.size, done.anchor
+        elif isinstance(event, yaml.ScalarEvent):
+            size, anchor = 1, event.anchor
+        else:  # stream and document boundaries
+            continue
+        if anchor is not None:
+            sizes[anchor] = size
+        if stack:
+            stack[-1].size += size
+            if stack[-1].size > MAX_NODES:
+                _refuse(source, event, f"more than {MAX_NODES} nodes once its aliases are expanded")
+
+
+def _refuse(source: str, event: yaml.Event, message: str) -> None:
+    line = None if event.start_mark is None else event.start_mark.line + 1
+    raise SpecProblems(source, [Problem("", message, line)])
 
 
 # pass 2: shape ----------------------------------------------------------------------------
@@ -712,11 +790,11 @@ def _build_supervisor(b: _Builder, spec: SupervisorSpec, loc: Loc) -> Any:
         every = {n: spec.worker_timeout for n in names if spec.worker_timeout is not None}
         timeout = {**every, **spec.worker_timeouts}
     options: dict[str, Any] = {
-        "max_rounds": spec.max_rounds,
-        "max_tokens": spec.max_tokens,
+        "max_turns": spec.max_rounds,
+        "budget": None if spec.max_tokens is None else Budget(tokens=spec.max_tokens),
         "worker_timeout": timeout,
         "worker_errors": spec.worker_errors,
-        "max_plan_errors": spec.max_plan_errors,
+        "max_reasks": spec.max_plan_errors,
         **_common(spec),
     }
     if model is not None:
@@ -748,10 +826,10 @@ def _build_magentic(b: _Builder, spec: MagenticSpec, loc: Loc) -> Any:
     if spec.model is not None and model is None:
         return None
     options: dict[str, Any] = {
-        "max_rounds": spec.max_rounds,
+        "max_turns": spec.max_rounds,
         "max_stalls": spec.max_stalls,
         "max_replans": spec.max_replans,
-        "max_tokens": spec.max_tokens,
+        "budget": None if spec.max_tokens is None else Budget(tokens=spec.max_tokens),
         **_common(spec),
     }
     if model is not None:
@@ -796,10 +874,10 @@ def _build_groupchat(b: _Builder, spec: GroupChatSpec, loc: Loc) -> Any:
         "threshold": spec.threshold,
         "options": spec.options,
         "approve": spec.approve,
-        "deadlock_turns": spec.deadlock_turns,
+        "max_stalls": spec.deadlock_turns,
         "on_deadlock": spec.on_deadlock,
         "fallback": fallback,
-        "manager_retries": spec.manager_retries,
+        "max_reasks": spec.manager_retries,
         **_common(spec),
     }
     rounds = spec.rounds
@@ -845,7 +923,7 @@ def _build_handoff(b: _Builder, spec: HandoffSpec, loc: Loc) -> Any:
             agents,
             start=spec.start,
             routes=spec.routes,
-            max_handoffs=spec.max_handoffs,
+            max_turns=spec.max_handoffs + 1,  # the first agent's turn, then one per transfer
             ping_pong=spec.ping_pong,
             **_common(spec),
         ),
@@ -867,8 +945,8 @@ def _build_loop(b: _Builder, spec: LoopSpec, loc: Loc) -> Any:
             spec.name,
             body,
             until=critic if critic is not None else until,
-            max_iterations=spec.max_iterations,
-            no_progress=spec.no_progress,
+            max_turns=spec.max_iterations,
+            max_stalls=spec.no_progress,
             state=spec.state,
             check_first=spec.check_first,
             **_common(spec),
@@ -894,7 +972,7 @@ def _build_graph(b: _Builder, spec: GraphSpec, loc: Loc) -> Any:
         return None
 
     def make() -> Graph:
-        g = Graph(spec.name, max_steps=spec.max_steps, **_common(spec))
+        g = Graph(spec.name, max_turns=spec.max_steps, **_common(spec))
         handles = {k: g.node(agent, label=k) for k, agent in nodes.items()}
         handles["END"] = g.END
         for source, target, when in edges:

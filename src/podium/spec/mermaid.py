@@ -180,14 +180,14 @@ def _loop(d: _Diagram, agent: Any, me: str) -> None:
     body = d.draw(agent.body, me)
     until = agent.until
     if until is None:
-        d.edge(body, body, f"again (max {agent.max_iterations})", dotted=True)
+        d.edge(body, body, f"again (max {agent.max_turns})", dotted=True)
         return
     if hasattr(until, "name") and hasattr(until, "run"):
         check = d.draw(until, me)
     else:
         check = d.box(me, "until", f"until: {_fn_name(until)}", "{}")
     d.edge(body, check)
-    d.edge(check, body, f"again (max {agent.max_iterations})", dotted=True)
+    d.edge(check, body, f"again (max {agent.max_turns})", dotted=True)
 
 
 def _graph(d: _Diagram, agent: Any, me: str) -> None:

@@ -5,15 +5,26 @@ all of them. The hot path is `record_started` / `record_finished` / `record_even
 every hop: the first and last are buffered and never wait; `record_finished` returns only once
 the step (and everything buffered before it) would survive a process kill.
 
-Persistent stores keep outputs as JSON (`podium.runtime.serde`); the journal re-validates them
-into the declared type when it replays a step.
+Persistent stores keep outputs as JSON (`podium.runtime.serde.store_dumps`); the journal
+re-validates them into the declared type when it replays a step. A value with no JSON form is
+refused when it is recorded (`OutputTypeError` naming agent, step and type), in every store.
+
+One run's bad row never costs another run its writes: rows are written together, but a row
+that cannot be written fails only its own writer.
+
+Leases and fencing: a runtime drives a run only while it holds the run's lease
+(`claim_lease`). Once a store instance granted a lease, every journal row, event and status
+update of that run written through it commits only while that lease's epoch is still the
+run's: after another process claimed the run (a new epoch), the write raises `LeaseLost`
+(writes nobody waits for are dropped). The check is part of the write's own transaction or
+statement, never a round trip of its own.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, Usage
+from podium.runtime.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 
 
 @runtime_checkable
@@ -53,7 +64,9 @@ class Store(Protocol):
         """Buffer a `started` row for this step; does not wait."""
 
     async def record_finished(self, step: StepRecord) -> None:
-        """Write the step's final state; durable when this returns."""
+        """Write the step's final state; durable when this returns. Raises `OutputTypeError`
+        for an output with no JSON form (nothing written), `LeaseLost` if the run's lease was
+        taken, `JournalUnavailable` if the row could not be written."""
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
         """Every journal row of a run, in the order steps started."""
@@ -65,8 +78,9 @@ class Store(Protocol):
     async def list_events(self, run_id: str) -> list[Event]:
         """A run's events in `seq` order."""
 
-    async def flush(self) -> None:
-        """Make everything buffered so far durable."""
+    async def flush(self, run_id: str | None = None) -> None:
+        """Make everything buffered so far durable; raise what a buffered write of `run_id`
+        (of any run if None) could not do, once."""
 
     # key-value: small JSON values that outlive a run (the dead-letter queue, learned
     # outcomes, anything a layer above needs to keep per store)
@@ -82,9 +96,26 @@ class Store(Protocol):
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         """Every key of a namespace with its value, in key order."""
 
-    async def kv_claim(
-        self, namespace: str, key: str, owner: str, ttl: float, *, steal_from: str | None = None
-    ) -> bool:
-        """Atomically take (or renew) a lease: succeeds if nobody holds `key`, `owner` already
-        does, the holder's lease ran out, or the holder is `steal_from` (known to be dead).
-        The value becomes `{"owner", "until"}`."""
+    # leases
+    async def claim_lease(
+        self,
+        run_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        holder: dict[str, Any] | None = None,
+        steal: int | None = None,
+    ) -> Lease | None:
+        """Atomically take a run's lease for `ttl` seconds, with the next epoch: succeeds if
+        nobody holds it, its holder let it go or let it run out, `owner` holds it already, or
+        its epoch is `steal` (a holder known to be dead). None if someone else holds it.
+        From here on this store fences the run's writes with the new epoch."""
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease | None:
+        """Extend a lease still held (same owner and epoch); None if it was lost."""
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Let a lease go if it is still held; its epoch is kept, so the next one is higher."""
+
+    async def get_lease(self, run_id: str) -> Lease | None:
+        """The run's lease while someone holds it (it may have run out), else None."""

@@ -7,11 +7,17 @@ import time
 from typing import Any
 
 from podium.errors import UsageError
-from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, Usage
+from podium.runtime.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
+from podium.runtime.serde import Unstorable, check_storable, store_dumps, unstorable_output
 
 
 class MemoryStore:
-    """Keeps outputs as the Python objects they are; replay hands back the same object."""
+    """Keeps outputs as the Python objects they are; replay hands back the same object. It
+    refuses what a persistent store could not keep, so a flow that works here works there.
+
+    Leases are exclusive as in every store, but writes are not fenced: the store lives in
+    one process, and every writer of a run shares it (fencing tells one store instance from
+    another, so there is nothing to tell apart)."""
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
@@ -19,6 +25,7 @@ class MemoryStore:
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._events: dict[str, list[Event]] = {}
         self._kv: dict[str, dict[str, Any]] = {}
+        self._leases: dict[str, Lease] = {}  # released ones too (owner ""): epochs only grow
 
     async def open(self) -> None:
         return None
@@ -29,6 +36,10 @@ class MemoryStore:
     async def create_run(self, run: RunRecord) -> None:
         if run.run_id in self._runs:
             raise UsageError(f"a run with id {run.run_id!r} already exists")
+        try:
+            check_storable(run.input)
+        except Unstorable as e:
+            raise UsageError(f"input of run {run.run_id}: {e}") from None
         self._runs[run.run_id] = run
         self._steps[run.run_id] = {}
         self._events[run.run_id] = []
@@ -65,6 +76,10 @@ class MemoryStore:
         self._steps[step.run_id][step.key] = step
 
     async def record_finished(self, step: StepRecord) -> None:
+        try:
+            check_storable(step.output)
+        except Unstorable as e:
+            raise unstorable_output(step.agent, step.key, e) from None
         self._steps[step.run_id][step.key] = step
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
@@ -77,13 +92,14 @@ class MemoryStore:
     async def list_events(self, run_id: str) -> list[Event]:
         return list(self._events.get(run_id, ()))
 
-    async def flush(self) -> None:
+    async def flush(self, run_id: str | None = None) -> None:
         return None
 
     async def kv_get(self, namespace: str, key: str) -> Any | None:
         return copy.deepcopy(self._kv.get(namespace, {}).get(key))
 
     async def kv_put(self, namespace: str, key: str, value: Any) -> None:
+        store_dumps(value)  # what a persistent store would refuse is refused here too
         self._kv.setdefault(namespace, {})[key] = copy.deepcopy(value)
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
@@ -93,17 +109,44 @@ class MemoryStore:
         items = self._kv.get(namespace, {})
         return {k: copy.deepcopy(items[k]) for k in sorted(items)}
 
-    async def kv_claim(
-        self, namespace: str, key: str, owner: str, ttl: float, *, steal_from: str | None = None
-    ) -> bool:
-        items = self._kv.setdefault(namespace, {})
+    # leases --------------------------------------------------------------------------------
+    async def claim_lease(
+        self,
+        run_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        holder: dict[str, Any] | None = None,
+        steal: int | None = None,
+    ) -> Lease | None:
         now = time.time()
-        held = items.get(key)
+        held = self._leases.get(run_id)
         if (
             held is not None
-            and held.get("owner") not in (owner, steal_from)
-            and held.get("until", 0) >= now
+            and held.owner
+            and held.owner != owner
+            and held.until >= now
+            and held.epoch != steal
         ):
-            return False
-        items[key] = {"owner": owner, "until": now + ttl}
-        return True
+            return None
+        epoch = 1 if held is None else held.epoch + 1
+        lease = Lease(run_id, owner, epoch, now + ttl, dict(holder or {}))
+        self._leases[run_id] = lease
+        return lease
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease | None:
+        held = self._leases.get(lease.run_id)
+        if held is None or held.owner != lease.owner or held.epoch != lease.epoch:
+            return None
+        renewed = Lease(lease.run_id, lease.owner, lease.epoch, time.time() + ttl, held.holder)
+        self._leases[lease.run_id] = renewed
+        return renewed
+
+    async def release_lease(self, lease: Lease) -> None:
+        held = self._leases.get(lease.run_id)
+        if held is not None and held.owner == lease.owner and held.epoch == lease.epoch:
+            self._leases[lease.run_id] = Lease(lease.run_id, "", lease.epoch, 0.0)
+
+    async def get_lease(self, run_id: str) -> Lease | None:
+        held = self._leases.get(run_id)
+        return held if held is not None and held.owner else None

@@ -13,6 +13,12 @@ arrays, run as one implicit transaction), so a step's started row, its events an
 finished row usually cost one round trip together. `record_finished` waits for the batch
 holding its row. JSON is kept in `json` columns (not `jsonb`) so the text, and the order
 of an object's keys, come back exactly as written.
+
+If that statement fails for what a row holds (text Postgres cannot keep, a constraint), the
+batch is sent again row by row, so only the bad row's writer hears of it; every other run's
+rows are written. The same statement fences the rows of runs whose lease this store granted:
+it locks those leases (`FOR SHARE`, so a claim waits for it to commit) and writes a fenced
+row only while its epoch is current, returning the runs whose lease was taken.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from podium.errors import UsageError
-from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, Usage
-from podium.runtime.serde import dumps, loads
+from podium.errors import JournalUnavailable, LeaseLost, UsageError
+from podium.runtime.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
+from podium.runtime.serde import loads, store_dumps
 from podium.stores.sqlite import (
     event_from_row,
     event_row,
+    lease_from_row,
     run_from_row,
     run_row,
     run_updates,
@@ -87,6 +94,13 @@ CREATE TABLE IF NOT EXISTS kv (
     value json NOT NULL,
     PRIMARY KEY (namespace, key)
 );
+CREATE TABLE IF NOT EXISTS leases (
+    run_id text PRIMARY KEY,
+    owner text,
+    epoch bigint NOT NULL,
+    until double precision NOT NULL,
+    holder json
+);
 """
 
 _RUN_COLUMNS = "run_id, agent, status, input, output, error, target, created_at, updated_at, usage"
@@ -95,15 +109,24 @@ _STEP_COLUMNS = (
 )
 _EVENT_COLUMNS = "run_id, seq, ts, kind, key, agent, attempt, duration, usage, data"
 
-# One statement, one round trip, one transaction: every buffered step row and event.
+# One statement, one round trip, one transaction: every buffered step row and event, each
+# fenced row (`fz`: the epoch this store granted) written only if its run's lease still has
+# that epoch; it returns the (run, epoch) fences that no longer hold.
 _BATCH = """
-WITH s AS (
+WITH f AS (
+    SELECT DISTINCT r, ep FROM unnest($22::text[], $23::bigint[]) AS f(r, ep)
+), held AS (
+    SELECT l.run_id, l.epoch FROM leases l JOIN f ON l.run_id = f.r AND l.epoch = f.ep
+    WHERE l.owner IS NOT NULL
+    FOR SHARE OF l
+), s AS (
     INSERT INTO steps (run_id, key, agent, kind, status, attempt, output, error, started_at,
                        ended_at, usage)
     SELECT r, k, a, kd, st, at, o::json, er, sa, ea, u::json
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-                $7::text[], $8::text[], $9::float8[], $10::float8[], $11::text[])
-         AS x(r, k, a, kd, st, at, o, er, sa, ea, u)
+                $7::text[], $8::text[], $9::float8[], $10::float8[], $11::text[], $24::bigint[])
+         AS x(r, k, a, kd, st, at, o, er, sa, ea, u, fz)
+    WHERE x.fz IS NULL OR (x.r, x.fz) IN (SELECT run_id, epoch FROM held)
     ON CONFLICT (run_id, key) DO UPDATE SET
         agent = excluded.agent, kind = excluded.kind, status = excluded.status,
         attempt = excluded.attempt, output = excluded.output, error = excluded.error,
@@ -112,14 +135,53 @@ WITH s AS (
     INSERT INTO events (run_id, seq, ts, kind, key, agent, attempt, duration, usage, data)
     SELECT r, sq, ts, kd, k, a, at, d, u::json, dt::json
     FROM unnest($12::text[], $13::int[], $14::float8[], $15::text[], $16::text[], $17::text[],
-                $18::int[], $19::float8[], $20::text[], $21::text[])
-         AS y(r, sq, ts, kd, k, a, at, d, u, dt)
+                $18::int[], $19::float8[], $20::text[], $21::text[], $25::bigint[])
+         AS y(r, sq, ts, kd, k, a, at, d, u, dt, fz)
+    WHERE y.fz IS NULL OR (y.r, y.fz) IN (SELECT run_id, epoch FROM held)
     ON CONFLICT (run_id, seq) DO NOTHING
 )
-SELECT 1
+SELECT f.r, f.ep FROM f WHERE (f.r, f.ep) NOT IN (SELECT run_id, epoch FROM held)
 """
 _STEP_FIELDS = 11
 _EVENT_FIELDS = 10
+# A claim takes the lease if it is free, let go, run out, already ours, or of a dead holder
+# (`steal` is its epoch); every claim gets the next epoch, kept when the lease is let go.
+_CLAIM = """
+INSERT INTO leases (run_id, owner, epoch, until, holder) VALUES ($1, $2, 1, $3, $4::json)
+ON CONFLICT (run_id) DO UPDATE SET
+    owner = EXCLUDED.owner, epoch = leases.epoch + 1, until = EXCLUDED.until,
+    holder = EXCLUDED.holder
+WHERE leases.owner IS NULL OR leases.owner = EXCLUDED.owner OR leases.until < $5
+    OR leases.epoch = $6
+RETURNING epoch
+"""
+_HOLDS = (
+    "EXISTS (SELECT 1 FROM leases WHERE run_id = $1 AND epoch = {fence} "
+    "AND owner IS NOT NULL FOR SHARE)"
+)
+
+# A buffered row and the epoch that fences it (None: not fenced).
+Row = tuple[tuple[Any, ...], int | None]
+StepKey = tuple[str, str]
+
+
+class _Outcome:
+    """What one batch came to: a failure of the whole, or of single rows, and fenced runs."""
+
+    __slots__ = ("events", "fenced", "steps", "whole")
+
+    def __init__(self) -> None:
+        self.whole: BaseException | None = None
+        self.steps: dict[StepKey, BaseException] = {}
+        self.events: list[tuple[str, BaseException]] = []
+        self.fenced: set[tuple[str, int]] = set()  # (run, epoch) fences that no longer hold
+
+    def step_error(self, key: StepKey, fence: int | None) -> BaseException | None:
+        if self.whole is not None:
+            return self.whole
+        if fence is not None and (key[0], fence) in self.fenced:
+            return LeaseLost(key[0], key[1])
+        return self.steps.get(key)
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -127,6 +189,19 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     if not rows:
         return [[] for _ in range(width)]
     return [list(col) for col in zip(*rows, strict=True)]
+
+
+def _batch_args(steps: list[Row], events: list[Row]) -> list[Any]:
+    """The arguments of `_BATCH`: the rows' columns, the fences, and each row's fence."""
+    fences = {(row[0], fence) for row, fence in (*steps, *events) if fence is not None}
+    return [
+        *_columns([row for row, _ in steps], _STEP_FIELDS),
+        *_columns([row for row, _ in events], _EVENT_FIELDS),
+        [run for run, _ in fences],
+        [epoch for _, epoch in fences],
+        [fence for _, fence in steps],
+        [fence for _, fence in events],
+    ]
 
 
 def _import_asyncpg() -> Any:
@@ -157,12 +232,15 @@ class PostgresStore:
         self._conn: asyncpg.Connection | None = None
         self._writer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._wake_pending = False
         self._closing = False
         # buffered rows, keyed so a step's later row replaces its earlier one in a batch
-        self._steps: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._events: list[tuple[Any, ...]] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._lost: BaseException | None = None
+        self._steps: dict[StepKey, Row] = {}
+        self._events: list[Row] = []
+        # who waits for the next batch: `record_finished` for its step's row, `flush` for all
+        self._waiters: list[tuple[asyncio.Future[None], StepKey | None]] = []
+        self._lost: dict[str, BaseException] = {}  # unawaited rows that failed, by run
+        self._fences: dict[str, int] = {}  # run -> epoch of the lease this store granted
 
     # lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -185,6 +263,7 @@ class PostgresStore:
             raise
         self._conn = conn
         self._wake = asyncio.Event()
+        self._wake_pending = False
         self._closing = False
         self._writer = asyncio.get_running_loop().create_task(
             self._write_loop(), name=f"podium-postgres-writer:{_safe(self.url)}"
@@ -228,15 +307,20 @@ class PostgresStore:
         error: str | None = None,
         usage: Usage | None = None,
     ) -> None:
-        updates = run_updates(status, output, error, usage, time.time())
+        updates = run_updates(run_id, status, output, error, usage, time.time())
         sets = ", ".join(
             f"{col} = ${i}{'::json' if col in ('output', 'usage') else ''}"
             for i, (col, _) in enumerate(updates, start=2)
         )
         values = [value for _, value in updates]
-        await self._open_pool().execute(
-            f"UPDATE runs SET {sets} WHERE run_id = $1", run_id, *values
-        )
+        sql = f"UPDATE runs SET {sets} WHERE run_id = $1"
+        fence = self._fences.get(run_id)
+        if fence is not None:
+            sql += " AND " + _HOLDS.format(fence=f"${len(values) + 2}")
+            values.append(fence)
+        status_text = await self._open_pool().execute(sql, run_id, *values)
+        if fence is not None and str(status_text).endswith(" 0"):
+            raise LeaseLost(run_id)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = $1"
@@ -258,13 +342,22 @@ class PostgresStore:
     # journal and events --------------------------------------------------------------------
     def record_started(self, step: StepRecord) -> None:
         self._check_open()
-        self._steps[(step.run_id, step.key)] = step_row(step)
-        self._wake.set()
+        self._steps[(step.run_id, step.key)] = (step_row(step), self._fences.get(step.run_id))
+        self._wake_soon()
 
     async def record_finished(self, step: StepRecord) -> None:
         self._check_open()
-        self._steps[(step.run_id, step.key)] = step_row(step)
-        await self.flush()
+        key = (step.run_id, step.key)
+        self._steps[key] = (step_row(step), self._fences.get(step.run_id))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((fut, key))
+        self._wake_soon()
+        try:
+            await fut
+        except LeaseLost:
+            raise
+        except Exception as e:
+            raise JournalUnavailable(step.key, e) from e
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
         await self._flush_pending()
@@ -274,8 +367,8 @@ class PostgresStore:
 
     def record_event(self, event: Event) -> None:
         self._check_open()
-        self._events.append(event_row(event))
-        self._wake.set()
+        self._events.append((event_row(event), self._fences.get(event.run_id)))
+        self._wake_soon()
 
     async def list_events(self, run_id: str) -> list[Event]:
         await self._flush_pending()
@@ -283,15 +376,13 @@ class PostgresStore:
         rows = await self._open_pool().fetch(sql, run_id)
         return [event_from_row(r) for r in rows]
 
-    async def flush(self) -> None:
-        self._check_open()
-        if self._lost is not None:
-            lost, self._lost = self._lost, None
+    async def flush(self, run_id: str | None = None) -> None:
+        await self._drain()
+        if run_id is None:
+            run_id = next(iter(self._lost), None)
+        lost = self._lost.pop(run_id, None) if run_id is not None else None
+        if lost is not None:
             raise lost
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        self._wake.set()
-        await fut
 
     async def kv_get(self, namespace: str, key: str) -> Any | None:
         sql = "SELECT value FROM kv WHERE namespace = $1 AND key = $2"
@@ -303,36 +394,86 @@ class PostgresStore:
             "INSERT INTO kv (namespace, key, value) VALUES ($1, $2, $3) "
             "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value"
         )
-        await self._open_pool().execute(sql, namespace, key, dumps(value))
+        await self._open_pool().execute(sql, namespace, key, store_dumps(value))
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         sql = "DELETE FROM kv WHERE namespace = $1 AND key = $2"
         return str(await self._open_pool().execute(sql, namespace, key)) != "DELETE 0"
-
-    async def kv_claim(
-        self, namespace: str, key: str, owner: str, ttl: float, *, steal_from: str | None = None
-    ) -> bool:
-        now = time.time()
-        sql = (
-            "INSERT INTO kv (namespace, key, value) VALUES ($1, $2, $3) "
-            "ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value "
-            "WHERE (kv.value->>'owner') IN ($4, $5) OR (kv.value->>'until')::float8 < $6"
-        )
-        value = dumps({"owner": owner, "until": now + ttl})
-        pool = self._open_pool()
-        status = await pool.execute(sql, namespace, key, value, owner, steal_from or owner, now)
-        return str(status).endswith(" 1")
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         sql = "SELECT key, value FROM kv WHERE namespace = $1 ORDER BY key"
         rows = await self._open_pool().fetch(sql, namespace)
         return {r["key"]: loads(r["value"]) for r in rows}
 
+    # leases --------------------------------------------------------------------------------
+    async def claim_lease(
+        self,
+        run_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        holder: dict[str, Any] | None = None,
+        steal: int | None = None,
+    ) -> Lease | None:
+        now = time.time()
+        info = dict(holder or {})
+        epoch = await self._open_pool().fetchval(
+            _CLAIM, run_id, owner, now + ttl, store_dumps(info), now, steal
+        )
+        if epoch is None:
+            return None
+        self._fences[run_id] = int(epoch)
+        return Lease(run_id, owner, int(epoch), now + ttl, info)
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease | None:
+        until = time.time() + ttl
+        sql = "UPDATE leases SET until = $1 WHERE run_id = $2 AND owner = $3 AND epoch = $4"
+        status = await self._open_pool().execute(sql, until, lease.run_id, lease.owner, lease.epoch)
+        if str(status).endswith(" 0"):
+            return None
+        return Lease(lease.run_id, lease.owner, lease.epoch, until, lease.holder)
+
+    async def release_lease(self, lease: Lease) -> None:
+        if self._fences.get(lease.run_id) == lease.epoch:
+            del self._fences[lease.run_id]
+        sql = (
+            "UPDATE leases SET owner = NULL, until = 0, holder = NULL "
+            "WHERE run_id = $1 AND owner = $2 AND epoch = $3"
+        )
+        await self._open_pool().execute(sql, lease.run_id, lease.owner, lease.epoch)
+
+    async def get_lease(self, run_id: str) -> Lease | None:
+        sql = "SELECT run_id, owner, epoch, until, holder FROM leases "
+        sql += "WHERE run_id = $1 AND owner IS NOT NULL"
+        row = await self._open_pool().fetchrow(sql, run_id)
+        return None if row is None else lease_from_row(row)
+
     # internals -----------------------------------------------------------------------------
+    async def _drain(self) -> None:
+        """Wait until everything buffered so far was sent (or failed)."""
+        self._check_open()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((fut, None))
+        self._wake_soon()
+        await fut
+
     async def _flush_pending(self) -> None:
         """Reads see this process's buffered writes; skip the round trip when none are."""
         if self._writer is not None and (self._steps or self._events):
-            await self.flush()
+            await self._drain()
+
+    def _wake_soon(self) -> None:
+        """Wake the writer on the loop's next turn. `Event.set` can fail half-way on a deep
+        stack (a RecursionError once the event is set but before the writer is woken), which
+        would leave the writer asleep for good; `call_soon` either schedules or raises."""
+        if not self._wake_pending:
+            assert self._writer is not None
+            self._writer.get_loop().call_soon(self._wake_now)
+            self._wake_pending = True
+
+    def _wake_now(self) -> None:
+        self._wake_pending = False
+        self._wake.set()
 
     def _check_open(self) -> None:
         if self._writer is None:
@@ -347,38 +488,78 @@ class PostgresStore:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            steps, events, waiters = list(self._steps.values()), self._events, self._waiters
+            steps, events, waiters = self._steps, self._events, self._waiters
             self._steps, self._events, self._waiters = {}, [], []
-            error: BaseException | None = None
+            outcome = _Outcome()
             if steps or events:
-                try:
-                    await self._write(steps, events)
-                except Exception as e:
-                    error = e
-            for fut in waiters:
-                if not fut.done():
-                    if error is None:
-                        fut.set_result(None)
-                    else:
-                        fut.set_exception(error)
-            if error is not None and not waiters:
-                self._lost = error  # nobody waited: the next flush reports it
+                outcome = await self._write(steps, events)
+            awaited = {key for _, key in waiters if key is not None}
+            self._note_lost(steps, events, awaited, outcome)
+            for fut, key in waiters:
+                if fut.done():
+                    continue
+                error = outcome.whole
+                if key is not None:
+                    error = outcome.step_error(key, steps[key][1])
+                if error is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(error)
             if self._closing and not (self._steps or self._events or self._waiters):
                 return
 
-    async def _write(self, steps: list[tuple[Any, ...]], events: list[tuple[Any, ...]]) -> None:
-        """Send one batch; on a broken connection reconnect and send it again (the batch is
-        idempotent: upserts and insert-if-absent)."""
-        args = [*_columns(steps, _STEP_FIELDS), *_columns(events, _EVENT_FIELDS)]
+    def _note_lost(
+        self, steps: dict[StepKey, Row], events: list[Row], awaited: set[StepKey], out: _Outcome
+    ) -> None:
+        """Keep, by run, the failures of rows nobody waits for: `flush` reports them. Fenced
+        rows are dropped without a word: their run's next awaited write says so."""
+        for key, (_, fence) in steps.items():
+            error = None if key in awaited else out.step_error(key, fence)
+            if error is not None and not isinstance(error, LeaseLost):
+                self._lost[key[0]] = error
+        for run_id, error in out.events:
+            self._lost[run_id] = error
+        if out.whole is not None:
+            for row, _ in events:
+                self._lost[row[0]] = out.whole
+
+    async def _write(self, steps: dict[StepKey, Row], events: list[Row]) -> _Outcome:
+        """Send one batch. If it fails for what a row holds, send its rows one by one, so
+        that only the bad rows fail; if the connection is gone, the whole batch fails."""
+        outcome = _Outcome()
+        try:
+            outcome.fenced = await self._send(list(steps.values()), events)
+            return outcome
+        except Exception as e:
+            if self._conn is None or self._conn.is_closed():
+                outcome.whole = e
+                return outcome
+        for key, row in steps.items():
+            try:
+                outcome.fenced |= await self._send([row], [])
+            except Exception as e:
+                outcome.steps[key] = e
+        for row in events:
+            try:
+                outcome.fenced |= await self._send([], [row])
+            except Exception as e:
+                outcome.events.append((row[0][0], e))
+        return outcome
+
+    async def _send(self, steps: list[Row], events: list[Row]) -> set[tuple[str, int]]:
+        """One statement; on a broken connection reconnect and send it again (the batch is
+        idempotent: upserts and insert-if-absent). Returns the fences that no longer hold."""
+        args = _batch_args(steps, events)
         conn = self._conn
         assert conn is not None
         try:
-            await conn.execute(_BATCH, *args)
+            rows = await conn.fetch(_BATCH, *args)
         except Exception:
             if not conn.is_closed():
                 raise
             self._conn = conn = await _import_asyncpg().connect(self.url)
-            await conn.execute(_BATCH, *args)
+            rows = await conn.fetch(_BATCH, *args)
+        return {(row[0], row[1]) for row in rows}
 
 
 def _safe(url: str) -> str:

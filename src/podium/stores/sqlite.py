@@ -30,8 +30,24 @@ a moment (steps that wait on models leave plenty), else after `CHECKPOINT_EVERY`
 `CHECKPOINT_ROWS` rows, when the writes made during those few ms (three fsyncs) wait for it.
 `close` truncates the WAL. Reads run on the thread too (a large run may
 take milliseconds to read) after the loop side has flushed, so they see every earlier write.
-A write nobody awaits (`record_started`, `record_event`) that fails is reported by `flush`.
+A write nobody awaits (`record_started`, `record_event`) that fails is reported by `flush`
+for its run.
 Another thread's event loop is served too, through the thread only.
+
+A store is verified before anything is written into it: an existing file must be a podium
+store (its `application_id`, or a `runs` table for stores made before it was set) that
+passes `PRAGMA quick_check`; a 0-byte file is refused (a podium store never is one: a new
+store is built under a temporary name and linked into place whole). Only the default
+directory `./.podium/` is created; any other missing directory is an error.
+
+One bad row harms nobody else: a row that cannot be written (a constraint, a value SQLite
+cannot bind) fails alone, the rest of its transaction commits. A transaction that meets
+another process's lock is tried again, on the thread, until it is written: the run whose row
+it holds waits, nothing is lost and the loop keeps running. Any other failure of a
+transaction fails its writers (`record_finished` raises `JournalUnavailable`: the run stops).
+Journal writes of a run whose lease this store granted are fenced inside the transaction:
+the lease is looked up once, and again only after another connection committed (one
+`PRAGMA data_version` per transaction tells).
 """
 
 from __future__ import annotations
@@ -47,9 +63,31 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from podium.errors import UsageError
-from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, StepStatus, Usage
-from podium.runtime.serde import dumps, loads
+from podium.errors import JournalUnavailable, LeaseLost, UsageError
+from podium.runtime.records import (
+    Event,
+    Lease,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+    Usage,
+)
+from podium.runtime.serde import (
+    Unstorable,
+    clean_text,
+    loads,
+    store_dumps,
+    unstorable_output,
+)
+from podium.stores.sqlite_file import (
+    APPLICATION_ID,
+    busy_timeout_ms,
+    check_place,
+    create_file,
+    open_error,
+    verify,
+)
 
 _SYNC_MODES = ("off", "normal", "full", "extra")
 # When the thread checkpoints the WAL: once the loop has made no commit for CHECKPOINT_QUIET
@@ -60,6 +98,7 @@ CHECKPOINT_EVERY = 500
 CHECKPOINT_ROWS = 2000
 CHECKPOINT_IDLE = 1.0  # how often an idle thread looks for new inline commits
 CHECKPOINT_BUSY_MS = 50  # a checkpoint gives up rather than wait long for other processes
+BUSY_PAUSE = 0.01  # between two tries of a batch that met another process's lock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -109,6 +148,13 @@ CREATE TABLE IF NOT EXISTS kv (
     value TEXT NOT NULL,
     PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    run_id TEXT PRIMARY KEY,
+    owner TEXT,
+    epoch INTEGER NOT NULL,
+    until REAL NOT NULL,
+    holder TEXT
+);
 """
 
 # The same upsert serves `started` and finished rows: the last write of a step wins whole.
@@ -129,9 +175,24 @@ _STEP_COLUMNS = (
     "run_id, key, agent, kind, status, attempt, output, error, started_at, ended_at, usage"
 )
 
-# An operation: (is_write, function(conn, arg), arg, future or None).
+# A claim takes the lease if it is free, let go, run out, already ours, or of a dead holder
+# (`steal` is its epoch); every claim gets the next epoch, kept when the lease is let go.
+_CLAIM = """
+INSERT INTO leases (run_id, owner, epoch, until, holder) VALUES (?, ?, 1, ?, ?)
+ON CONFLICT (run_id) DO UPDATE SET
+    owner = excluded.owner, epoch = leases.epoch + 1, until = excluded.until,
+    holder = excluded.holder
+WHERE leases.owner IS NULL OR leases.owner = excluded.owner OR leases.until < ?
+    OR leases.epoch = ?
+RETURNING epoch
+"""
+_LEASE_COLUMNS = "run_id, owner, epoch, until, holder"
+
+# An operation: (is_write, function(conn, arg), arg, future or None, run id or None, fence).
+# The fence is the epoch of the run's lease this store granted when the write was made: the
+# write happens only if it is still the run's epoch.
 Fn = Callable[[sqlite3.Connection, Any], Any]
-Op = tuple[bool, Fn, Any, "asyncio.Future[Any] | None"]
+Op = tuple[bool, Fn, Any, "asyncio.Future[Any] | None", str | None, int | None]
 Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 # What the thread's queue carries: (operations, counts as a write batch), or None, which only
 # wakes it for a checkpoint.
@@ -152,11 +213,18 @@ def parse_sqlite_url(url: str) -> tuple[str, dict[str, str]]:
     path = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
     if not path:
         raise UsageError(f"SQLite store URL {url!r} names no file")
-    return path, dict(parse_qsl(parts.query))
+    return path, dict(parse_qsl(parts.query, keep_blank_values=True))
 
 
 def step_row(step: StepRecord) -> tuple[Any, ...]:
-    """A snapshot of a step: the record is mutated after `record_started` returns."""
+    """A snapshot of a step: the record is mutated after `record_started` returns. An output
+    no store could keep is `OutputTypeError` here, before anything is written."""
+    output = None
+    if step.output is not None:
+        try:
+            output = store_dumps(step.output)
+        except Unstorable as e:
+            raise unstorable_output(step.agent, step.key, e) from None
     return (
         step.run_id,
         step.key,
@@ -164,15 +232,22 @@ def step_row(step: StepRecord) -> tuple[Any, ...]:
         step.kind,
         str(step.status),
         step.attempt,
-        None if step.output is None else dumps(step.output),
-        step.error,
+        output,
+        clean_text(step.error),
         step.started_at,
         step.ended_at,
-        None if step.usage is None else dumps(step.usage.to_dict()),
+        None if step.usage is None else store_dumps(step.usage.to_dict()),
     )
 
 
 def event_row(event: Event) -> tuple[Any, ...]:
+    data = None
+    if event.data is not None:
+        try:
+            data = store_dumps(event.data)
+        except Unstorable as e:
+            where = f" at {event.key}" if event.key else ""
+            raise UsageError(f"event {event.kind!r}{where}: its data is {e}") from None
     return (
         event.run_id,
         event.seq,
@@ -182,8 +257,8 @@ def event_row(event: Event) -> tuple[Any, ...]:
         event.agent,
         event.attempt,
         event.duration,
-        None if event.usage is None else dumps(event.usage.to_dict()),
-        None if event.data is None else dumps(event.data),
+        None if event.usage is None else store_dumps(event.usage.to_dict()),
+        data,
     )
 
 
@@ -192,14 +267,27 @@ def run_row(run: RunRecord) -> tuple[Any, ...]:
         run.run_id,
         run.agent,
         str(run.status),
-        None if run.input is None else dumps(run.input),
-        None if run.output is None else dumps(run.output),
-        run.error,
+        _run_value(run.run_id, "input", run.input),
+        _run_value(run.run_id, "output", run.output),
+        clean_text(run.error),
         run.target,
         run.created_at,
         run.updated_at,
-        dumps(run.usage.to_dict()),
+        store_dumps(run.usage.to_dict()),
     )
+
+
+def _run_value(run_id: str, what: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return store_dumps(value)
+    except Unstorable as e:
+        raise UsageError(f"{what} of run {run_id} cannot be stored: it is {e}") from None
+
+
+def lease_from_row(row: Any) -> Lease:
+    return Lease(row[0], row[1], int(row[2]), float(row[3]), loads(row[4]) or {})
 
 
 def run_from_row(row: Any) -> RunRecord:
@@ -251,18 +339,23 @@ def event_from_row(row: Any) -> Event:
 
 
 def run_updates(
-    status: RunStatus, output: Any, error: str | None, usage: Usage | None, now: float
+    run_id: str,
+    status: RunStatus,
+    output: Any,
+    error: str | None,
+    usage: Usage | None,
+    now: float,
 ) -> list[tuple[str, Any]]:
     """The columns `update_run` sets: status, error and time always, output and usage if given."""
     updates: list[tuple[str, Any]] = [
         ("status", str(status)),
-        ("error", error),
+        ("error", clean_text(error)),
         ("updated_at", now),
     ]
     if output is not None:
-        updates.append(("output", dumps(output)))
+        updates.append(("output", _run_value(run_id, "output", output)))
     if usage is not None:
-        updates.append(("usage", dumps(usage.to_dict())))
+        updates.append(("usage", store_dumps(usage.to_dict())))
     return updates
 
 
@@ -323,15 +416,56 @@ def _kv_delete(conn: sqlite3.Connection, arg: tuple[str, str]) -> bool:
     return conn.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", arg).rowcount > 0
 
 
-def _kv_claim(conn: sqlite3.Connection, arg: tuple[str, str, str, str, str, float]) -> bool:
-    namespace, key, value, owner, steal_from, now = arg
+def _claim_lease(conn: sqlite3.Connection, arg: tuple[Any, ...]) -> int | None:
+    row = conn.execute(_CLAIM, arg).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _renew_lease(conn: sqlite3.Connection, arg: tuple[float, str, str, int]) -> bool:
+    sql = "UPDATE leases SET until = ? WHERE run_id = ? AND owner = ? AND epoch = ?"
+    return conn.execute(sql, arg).rowcount > 0
+
+
+def _release_lease(conn: sqlite3.Connection, arg: tuple[str, str, int]) -> None:
     sql = (
-        "INSERT INTO kv (namespace, key, value) VALUES (?, ?, ?) "
-        "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value "
-        "WHERE json_extract(kv.value, '$.owner') IN (?, ?) "
-        "OR json_extract(kv.value, '$.until') < ?"
+        "UPDATE leases SET owner = NULL, until = 0, holder = NULL "
+        "WHERE run_id = ? AND owner = ? AND epoch = ?"
     )
-    return conn.execute(sql, (namespace, key, value, owner, steal_from, now)).rowcount > 0
+    conn.execute(sql, arg)
+
+
+def _get_lease(conn: sqlite3.Connection, run_id: str) -> Lease | None:
+    sql = f"SELECT {_LEASE_COLUMNS} FROM leases WHERE run_id = ? AND owner IS NOT NULL"
+    row = conn.execute(sql, (run_id,)).fetchone()
+    return None if row is None else lease_from_row(row)
+
+
+_LEASE_OPS = (_claim_lease, _release_lease)
+# What one row can get wrong without harming the rest of its transaction.
+_ROW_ERRORS = (
+    UsageError,
+    LeaseLost,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    ValueError,
+    OverflowError,
+)
+
+
+def _fence_holds(conn: sqlite3.Connection, run_id: str, epoch: int) -> bool:
+    """Whether `epoch` is still the run's lease (inside the write's transaction)."""
+    sql = "SELECT epoch FROM leases WHERE run_id = ? AND owner IS NOT NULL"
+    row = conn.execute(sql, (run_id,)).fetchone()
+    return row is not None and row[0] == epoch
+
+
+def _is_busy(error: BaseException) -> bool:
+    """Another connection holds the lock (SQLITE_BUSY, SQLITE_LOCKED and their variants)."""
+    if not isinstance(error, sqlite3.OperationalError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (5, 6)
 
 
 def _kv_list(conn: sqlite3.Connection, namespace: str) -> dict[str, Any]:
@@ -358,7 +492,9 @@ class SQLiteStore:
         if sync not in _SYNC_MODES:
             raise UsageError(f"SQLite store URL {url!r}: synchronous must be one of {_SYNC_MODES}")
         self.synchronous = sync
-        self.busy_timeout = float(options.pop("busy_timeout", busy_timeout * 1000)) / 1000
+        self.busy_timeout = busy_timeout
+        if "busy_timeout" in options:
+            self.busy_timeout = busy_timeout_ms(url, options.pop("busy_timeout"))
         if options:
             raise UsageError(f"SQLite store URL {url!r}: unknown option(s) {sorted(options)}")
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
@@ -372,19 +508,22 @@ class SQLiteStore:
         self._done = 0  # ... and applied by it (written on the writer thread only)
         self._commits = self._rows = 0  # inline transactions and rows so far (owner thread)
         self._asked = (0, 0)  # (`_commits`, `_rows`) when the loop last asked for a checkpoint
-        self._lost: BaseException | None = None
+        self._lost: dict[str | None, BaseException] = {}  # unawaited writes that failed, by run
+        self._fences: dict[str, int] = {}  # run -> epoch of the lease this store granted
+        self._inline_fences, self._thread_fences = _Fences(), _Fences()  # one per connection
 
     # lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
         if self._thread is not None:
             return
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            check_place(self.path)
         ready: asyncio.Future[sqlite3.Connection | None] = (
             asyncio.get_running_loop().create_future()
         )
         self._queue = queue.SimpleQueue()  # fresh: nothing left over from an earlier thread
-        self._buf, self._flush_loop, self._lost = [], None, None
+        self._buf, self._flush_loop, self._lost = [], None, {}
+        self._inline_fences, self._thread_fences = _Fences(), _Fences()
         self._sent = self._done = self._commits = self._rows = 0
         self._asked = (0, 0)
         self._thread = threading.Thread(
@@ -397,7 +536,7 @@ class SQLiteStore:
         try:
             self._inline = await ready
         except BaseException:  # failed to connect, or cancelled while connecting
-            self._queue.put(([(False, _stop, None, None)], False))
+            self._queue.put(([(False, _stop, None, None, None, None)], False))
             self._thread.join()
             self._thread = None
             raise
@@ -430,12 +569,11 @@ class SQLiteStore:
         error: str | None = None,
         usage: Usage | None = None,
     ) -> None:
-        updates = run_updates(status, output, error, usage, time.time())
+        updates = run_updates(run_id, status, output, error, usage, time.time())
         sets = ", ".join(f"{column} = ?" for column, _ in updates)
         values = [value for _, value in updates]
-        await self._write(
-            _update_run, (f"UPDATE runs SET {sets} WHERE run_id = ?", [*values, run_id])
-        )
+        sql = f"UPDATE runs SET {sets} WHERE run_id = ?"
+        await self._write(_update_run, (sql, [*values, run_id]), run_id)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         result: RunRecord | None = await self._read(_get_run, run_id)
@@ -450,17 +588,25 @@ class SQLiteStore:
 
     # journal and events --------------------------------------------------------------------
     def record_started(self, step: StepRecord) -> None:
-        self._buffer((True, _upsert_step, step_row(step), None))
+        run = step.run_id
+        self._buffer((True, _upsert_step, step_row(step), None, run, self._fences.get(run)))
 
     async def record_finished(self, step: StepRecord) -> None:
-        await self._write(_upsert_step, step_row(step))
+        row = step_row(step)
+        try:
+            await self._write(_upsert_step, row, step.run_id)
+        except LeaseLost:
+            raise LeaseLost(step.run_id, step.key) from None
+        except Exception as e:
+            raise JournalUnavailable(step.key, e) from e
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
         result: list[StepRecord] = await self._read(_load_steps, run_id)
         return result
 
     def record_event(self, event: Event) -> None:
-        self._buffer((True, _insert_event, event_row(event), None))
+        run = event.run_id
+        self._buffer((True, _insert_event, event_row(event), None, run, self._fences.get(run)))
 
     async def list_events(self, run_id: str) -> list[Event]:
         result: list[Event] = await self._read(_list_events, run_id)
@@ -471,26 +617,52 @@ class SQLiteStore:
         return await self._read(_kv_get, (namespace, key))
 
     async def kv_put(self, namespace: str, key: str, value: Any) -> None:
-        await self._write(_kv_put, (namespace, key, dumps(value)))
+        await self._write(_kv_put, (namespace, key, store_dumps(value)))
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         result: bool = await self._write(_kv_delete, (namespace, key))
-        return result
-
-    async def kv_claim(
-        self, namespace: str, key: str, owner: str, ttl: float, *, steal_from: str | None = None
-    ) -> bool:
-        now = time.time()
-        value = dumps({"owner": owner, "until": now + ttl})
-        arg = (namespace, key, value, owner, steal_from or owner, now)
-        result: bool = await self._write(_kv_claim, arg)
         return result
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._read(_kv_list, namespace)
         return result
 
-    async def flush(self) -> None:
+    # leases --------------------------------------------------------------------------------
+    async def claim_lease(
+        self,
+        run_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        holder: dict[str, Any] | None = None,
+        steal: int | None = None,
+    ) -> Lease | None:
+        now = time.time()
+        info = dict(holder or {})
+        arg = (run_id, owner, now + ttl, store_dumps(info), now, steal)
+        epoch: int | None = await self._write(_claim_lease, arg)
+        if epoch is None:
+            return None
+        self._fences[run_id] = epoch
+        return Lease(run_id, owner, epoch, now + ttl, info)
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease | None:
+        until = time.time() + ttl
+        arg = (until, lease.run_id, lease.owner, lease.epoch)
+        if not await self._write(_renew_lease, arg):
+            return None
+        return Lease(lease.run_id, lease.owner, lease.epoch, until, lease.holder)
+
+    async def release_lease(self, lease: Lease) -> None:
+        if self._fences.get(lease.run_id) == lease.epoch:
+            del self._fences[lease.run_id]
+        await self._write(_release_lease, (lease.run_id, lease.owner, lease.epoch))
+
+    async def get_lease(self, run_id: str) -> Lease | None:
+        result: Lease | None = await self._read(_get_lease, run_id)
+        return result
+
+    async def flush(self, run_id: str | None = None) -> None:
         # Commit the buffer now; if some of it (or earlier batches) went to the thread, wait
         # for the thread to get past it. Then report a buffered write that could not be made.
         self._check_open()
@@ -500,7 +672,7 @@ class SQLiteStore:
             self._flush()
             if self._sent != self._done:
                 await self._queued(_nothing, None)
-        self._raise_lost()
+        self._raise_lost(run_id)
 
     # the loop side -------------------------------------------------------------------------
     def _buffer(self, op: Op) -> None:
@@ -509,22 +681,27 @@ class SQLiteStore:
         if threading.get_ident() != self._owner:  # another thread's loop: no inline commits
             self._queue.put(([op], False))
             return
-        self._buf.append(op)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            self._buf.append(op)
             self._flush()
             return
         if self._flush_loop is not loop:
-            self._flush_loop = loop
+            # Schedule before noting it: if scheduling fails (a RecursionError on a deep
+            # stack), nothing is marked as scheduled and nothing is buffered, so the caller's
+            # error is all there is, and the next write schedules the flush.
             loop.call_soon(self._flush)
+            self._flush_loop = loop
+        self._buf.append(op)
 
-    def _write(self, fn: Fn, arg: Any) -> asyncio.Future[Any]:
-        """A write the caller waits for: resolved once the flush that carries it commits."""
+    def _write(self, fn: Fn, arg: Any, run: str | None = None) -> asyncio.Future[Any]:
+        """A write the caller waits for: resolved once the flush that carries it commits.
+        A write of `run` is fenced with the epoch of the lease this store granted for it."""
         self._check_open()
-        self._raise_lost()
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._buffer((True, fn, arg, fut))
+        fence = None if run is None else self._fences.get(run)
+        self._buffer((True, fn, arg, fut, run, fence))
         return fut
 
     async def _read(self, fn: Fn, arg: Any) -> Any:
@@ -536,7 +713,7 @@ class SQLiteStore:
 
     def _queued(self, fn: Fn, arg: Any) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put(([(False, fn, arg, fut)], False))
+        self._queue.put(([(False, fn, arg, fut, None, None)], False))
         return fut
 
     def _flush(self) -> None:
@@ -560,27 +737,17 @@ class SQLiteStore:
     def _commit_inline(self, conn: sqlite3.Connection, batch: list[Op]) -> bool:
         """One transaction that never waits (busy_timeout=0, no checkpoints); False if it
         could not be made here, rolled back, for the thread to make."""
-        outcomes: list[Outcome] = []
-        lost: BaseException | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for _, fn, arg, fut in batch:
-                try:
-                    result, error = fn(conn, arg), None
-                except (UsageError, sqlite3.IntegrityError) as e:
-                    result, error = None, e
-                if fut is not None:
-                    outcomes.append((fut, result, error))
-                elif error is not None:
-                    lost = error
+            outcomes, lost, _ = _run_ops(conn, batch, self._inline_fences)
             conn.execute("COMMIT")
         except Exception:  # locked by another process, or anything else: the thread decides
+            self._inline_fences.held.clear()
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             return False
-        if lost is not None:
-            self._lost = lost
+        self._lost.update(lost)
         self._commits += 1
         self._rows += len(batch)
         commits, rows = self._asked
@@ -594,9 +761,12 @@ class SQLiteStore:
         if self._thread is None:
             raise UsageError(f"store {self.url} is not open")
 
-    def _raise_lost(self) -> None:
-        if self._lost is not None:
-            lost, self._lost = self._lost, None
+    def _raise_lost(self, run_id: str | None) -> None:
+        """Report (once) a write nobody waited for that failed: of `run_id`, or of any run."""
+        if run_id is None:
+            run_id = next(iter(self._lost), None)
+        lost = self._lost.pop(run_id, None)
+        if lost is not None:
             raise lost
 
     # the writer thread ---------------------------------------------------------------------
@@ -610,10 +780,13 @@ class SQLiteStore:
             if inline:
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
             elif self.path != ":memory:":
+                verify(conn, self.path)
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             if not inline:
-                conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+                conn.executescript(
+                    f"BEGIN IMMEDIATE;PRAGMA application_id = {APPLICATION_ID};{SCHEMA}COMMIT;"
+                )
         except BaseException:
             conn.close()
             raise
@@ -622,9 +795,11 @@ class SQLiteStore:
     def _writer(self, ready: asyncio.Future[sqlite3.Connection | None]) -> None:
         inline = pin = None
         try:
+            if self.path != ":memory:" and not Path(self.path).exists():
+                create_file(self.path, SCHEMA)
             conn = self._connect()
         except BaseException as e:
-            _deliver_all([(ready, None, _open_error(self.path, e))])
+            _deliver_all([(ready, None, open_error(self.path, e))])
             return
         try:
             # An in-memory file is per connection; a synchronous mode that fsyncs each
@@ -702,52 +877,94 @@ class SQLiteStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def _apply(self, conn: sqlite3.Connection, batch: list[Op], counted: int) -> bool:
-        """Run a batch in one transaction; resolve its futures once it is committed."""
-        outcomes: list[Outcome] = []
-        lost: BaseException | None = None
-        stop = False
-        in_tx = False
-        try:
-            for write, fn, arg, fut in batch:
-                if write and not in_tx:
+        """Run a batch in one transaction; resolve its futures once it is committed. Another
+        process's lock is waited out (`busy_timeout` per try) and the batch tried again until
+        it is written: giving up would lose the rows of runs that already moved on."""
+        writes = any(op[0] for op in batch)
+        while True:
+            try:
+                if writes:
                     conn.execute("BEGIN IMMEDIATE")
-                    in_tx = True
-                try:
-                    result, error = fn(conn, arg), None
-                except (UsageError, sqlite3.IntegrityError) as e:
-                    result, error = None, e
-                except _Stop:
-                    result, error, stop = None, None, True
-                if fut is not None:
-                    outcomes.append((fut, result, error))
-                elif error is not None:
-                    lost = error
-            if in_tx:
-                conn.execute("COMMIT")
-        except Exception as e:
-            if in_tx and conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            outcomes = [(fut, None, e) for _, _, _, fut in batch if fut is not None]
-            if len(outcomes) < len(batch):
-                lost = e  # a buffered write was lost: the next awaited write says so
-            stop = stop or any(fn is _stop for _, fn, _, _ in batch)
-        if lost is not None:
-            self._lost = lost
+                outcomes, lost, stop = _run_ops(conn, batch, self._thread_fences)
+                if writes:
+                    conn.execute("COMMIT")
+                break
+            except Exception as e:
+                self._thread_fences.held.clear()
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if _is_busy(e):
+                    time.sleep(BUSY_PAUSE)
+                    continue
+                outcomes = [(op[3], None, e) for op in batch if op[3] is not None]
+                lost = {op[4]: e for op in batch if op[3] is None and op[0]}
+                stop = any(op[1] is _stop for op in batch)
+                break
+        self._lost.update(lost)
         self._done += counted  # before waking anyone: the loop may commit inline again
         _deliver_all(outcomes)
         return stop
 
 
+class _Fences:
+    """The fences one connection saw hold, kept while no other connection commits: then a
+    transaction checks one number (`PRAGMA data_version`) instead of a lease per run."""
+
+    __slots__ = ("held", "version")
+
+    def __init__(self) -> None:
+        self.held: dict[str, int] = {}  # run -> epoch seen current
+        self.version = -1
+
+    def check(self, conn: sqlite3.Connection, run: str, epoch: int, fresh: bool) -> bool:
+        """Whether `epoch` is still `run`'s lease; `fresh`: first look in this transaction."""
+        if fresh:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self.version:  # another connection committed: look again
+                self.held.clear()
+                self.version = version
+        if self.held.get(run) == epoch:
+            return True
+        if _fence_holds(conn, run, epoch):
+            self.held[run] = epoch
+            return True
+        return False
+
+
+def _run_ops(
+    conn: sqlite3.Connection, batch: list[Op], fences: _Fences
+) -> tuple[list[Outcome], dict[str | None, BaseException], bool]:
+    """Apply a batch's operations inside the caller's transaction. A row that fails (or is
+    fenced out) fails alone; only a failure of the transaction itself propagates. Returns
+    the awaited outcomes, the failed unawaited writes by run, and whether `_stop` came."""
+    outcomes: list[Outcome] = []
+    lost: dict[str | None, BaseException] = {}
+    stop = False
+    fresh = True
+    for _, fn, arg, fut, run, fence in batch:
+        try:
+            if fence is not None and run is not None:
+                if not fences.check(conn, run, fence, fresh):
+                    raise LeaseLost(run)
+                fresh = False
+            result, error = fn(conn, arg), None
+            if fn in _LEASE_OPS:  # this connection changed a lease: data_version cannot tell
+                fences.held.pop(arg[0], None)
+        except _ROW_ERRORS as e:
+            result, error = None, e
+        except _Stop:
+            result, error, stop = None, None, True
+        if fut is not None:
+            outcomes.append((fut, result, error))
+        elif error is not None and not isinstance(error, LeaseLost):
+            lost[run] = error  # fenced rows nobody waits for are dropped: nothing to report
+    return outcomes, lost, stop
+
+
 def _checkpoint(conn: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
     busy, log, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return int(busy), int(log), int(copied)
-
-
-def _open_error(path: str, error: BaseException) -> BaseException:
-    if isinstance(error, sqlite3.Error):
-        return UsageError(f"cannot open SQLite store {path!r}: {error}")
-    return error
 
 
 def _resolve_here(outcomes: list[Outcome]) -> None:

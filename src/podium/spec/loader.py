@@ -20,6 +20,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,7 @@ def _load(text: str, base_dir: Path, source: str) -> tuple[Any, Any]:
         everything = sorted(problems + checker.problems, key=lambda p: p.line or 0)
         raise SpecProblems(source, everything) from None
     builder = _Builder(Path(base_dir), root)
+    builder.tiers = _tiers(builder, getattr(spec, "tiers", None))
     agent = builder.node(spec, ())
     if builder.problems or agent is None:
         problems = sorted(builder.problems, key=lambda p: p.line or 0)
@@ -389,6 +391,7 @@ class _Builder:
     base_dir: Path
     root: yaml.Node
     problems: list[Problem] = field(default_factory=list)
+    tiers: Any = None  # the file's `tiers:` table, for `llm` nodes that ask for a tier
 
     def problem(self, loc: Loc, message: str) -> None:
         node: yaml.Node | None = self.root
@@ -402,6 +405,8 @@ class _Builder:
 
     def node(self, spec: Any, loc: Loc) -> Any:
         """The agent for one node, or None after recording why it cannot be built."""
+        if loc and getattr(spec, "tiers", None) is not None:
+            self.problem((*loc, "tiers"), "`tiers:` goes at the top of the file only")
         build = _BUILDERS[spec.kind]
         return build(self, spec, loc)
 
@@ -630,11 +635,43 @@ def _model(b: _Builder, spec: str | None, loc: Loc) -> Any:
     return model
 
 
+def _tiers(b: _Builder, table: dict[str, Any] | None) -> Any:
+    """The file's own tiers (`tiers:` at the top), each problem named at its tier."""
+    if table is None:
+        return None
+    from podium.models.tiers import Tiers
+
+    tiers: dict[str, Any] = {}
+    for name, models in table.items():
+        tier = b.construct(("tiers", name), partial(Tiers, {name: models}, where="tiers"))
+        if tier is not None:
+            tiers.update(tier.table)
+    return Tiers(tiers)
+
+
+def _llm_model(b: _Builder, spec: LLMSpec, loc: Loc) -> Any:
+    """A model, or `tier:<name>` as written (the runtime's tiers pick the model), or None
+    when the node asks for a `tier`."""
+    if spec.tier is not None and spec.model is None:
+        return None
+    if spec.model is not None and spec.model.startswith("tier:"):
+        return spec.model
+    return _model(b, spec.model, (*loc, "model"))
+
+
+def _llm_extras(spec: LLMSpec) -> dict[str, Any]:
+    """What an `llm` node adds for cost: its tier, cache and batching."""
+    from podium.runtime.cache import Cache
+
+    cache = spec.cache if isinstance(spec.cache, bool) else Cache(ttl=spec.cache.ttl)
+    return {"tier": spec.tier, "cache": cache, "batchable": spec.batchable}
+
+
 def _build_llm(b: _Builder, spec: LLMSpec, loc: Loc) -> Any:
     from podium.agents.llm import LLMAgent
     from podium.tools.tool import Tool
 
-    model = _model(b, spec.model, (*loc, "model"))
+    model = _llm_model(b, spec, loc)
     tools = []
     for i, ref in enumerate(spec.tools):
         tool = b.import_object(ref.python, (*loc, "tools", i, "python"))
@@ -650,7 +687,9 @@ def _build_llm(b: _Builder, spec: LLMSpec, loc: Loc) -> Any:
     fallbacks = [
         _model(b, m, (*loc, "fallback_models", i)) for i, m in enumerate(spec.fallback_models)
     ]
-    if model is None or any(t is None for t in tools) or any(m is None for m in fallbacks):
+    if (model is None and spec.tier is None) or any(t is None for t in tools):
+        return None
+    if any(m is None for m in fallbacks):
         return None
     return b.construct(
         loc,
@@ -662,6 +701,8 @@ def _build_llm(b: _Builder, spec: LLMSpec, loc: Loc) -> Any:
             output_type=output_type,
             max_turns=spec.max_turns,
             fallback_models=fallbacks,
+            tiers=b.tiers,
+            **_llm_extras(spec),
             **_common(spec),
         ),
     )

@@ -29,6 +29,7 @@ __all__ = [
     "NODE_KINDS",
     "AdaptiveSpec",
     "ApprovalSpec",
+    "CacheSpec",
     "EdgeSpec",
     "GraphSpec",
     "GroupChatSpec",
@@ -82,6 +83,17 @@ class _Node(_Strict):
     description: str = ""
     retry: RetrySpec | None = None
     timeout: float | None = Field(None, gt=0)
+    tiers: dict[str, str | list[str]] | None = Field(
+        None,
+        description="at the top of the file only: tier name to a model, or to a model and its "
+        "fallbacks, for `llm` nodes that ask for a `tier` (a runtime's tiers win)",
+    )
+
+
+class CacheSpec(_Strict):
+    """Cache the model's answers for `ttl` seconds (none: as long as the cache keeps them)."""
+
+    ttl: float | None = Field(None, gt=0)
 
 
 class SequentialSpec(_Node):
@@ -167,6 +179,15 @@ class LLMSpec(_Node):
     max_turns: int = Field(10, ge=1)
     fallback_models: list[str] = Field(
         default_factory=list, description="models tried in order when `model` fails for good"
+    )
+    tier: str | None = Field(
+        None, min_length=1, description="ask for a tier (`fast`, `smart`) instead of a `model`"
+    )
+    cache: bool | CacheSpec = Field(
+        False, description="reuse the model's answer to the same request (true, or {ttl: s})"
+    )
+    batchable: bool | int = Field(
+        False, description="answer items that arrive together in one model call (true: 8)"
     )
 
 

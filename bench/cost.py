@@ -1,16 +1,19 @@
 """What a support workload costs, and what a budget stops: podium's cost figures (issue 10).
 
-    python bench/cost.py                      # 200 tickets, ~10 s
+    python bench/cost.py                      # 200 tickets four ways, ~8 s
     python bench/cost.py --tickets 50 --json out.json --latency-scale 0
 
 Two parts:
 
 - **budget**: a runaway agent (it asks for its search tool forever, its context growing every
   turn) under `Budget(usd=0.10)` must stop at no more than $0.10 plus the one call in flight.
-- **support workload**: 200 tickets, each a run of `Sequential([triage, reply])` (a typed
-  triage, then a written reply), with no optimisation; tokens, dollars and wall time. Rows for
-  caching (30% of tickets repeat), item batching of 8 and tiering (80% of tickets to the cheap
-  tier) have their places below, to be filled in by the items of issue 10 that build them.
+- **support workload**: 200 tickets, each a run of a support desk (a typed triage, then a
+  written reply that sees the ticket and its triage), in four ways: with no optimisation;
+  with caching (`cache=True`, on a SQLite file), when 30% of the tickets repeat an earlier one;
+  with the triage marked `batchable=8` (tickets triaged at the same time share a model call);
+  and with tiers (`fast` = gpt-4o-mini, `smart` = gpt-4o), a router sending billing tickets
+  (the customer's money, 22.5% of them) to `smart` and the rest to `fast`. Tokens, dollars,
+  wall time, and the saving against no optimisation.
 
 Deterministic: tickets come from a seeded generator; the models are `ScriptedModel`s whose
 answers depend only on the request and whose token counts are fixed sizes (about 4 characters
@@ -32,10 +35,12 @@ import math
 import os
 import platform
 import random
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,17 +50,20 @@ from pydantic import BaseModel
 
 from podium import (
     NO_RETRY,
+    Batch,
     Budget,
     BudgetExceeded,
     LLMAgent,
     Message,
     ModelResponse,
     OutputSchema,
+    Router,
+    RunContext,
     Runtime,
     ScriptedModel,
-    Sequential,
     ToolSpec,
     Usage,
+    agent,
     tool,
     tool_call,
 )
@@ -164,19 +172,53 @@ def _ticket_of(messages: Sequence[Message]) -> str:
     return users[-1] if users else ""
 
 
-def triage_model(name: str, latency: Latency) -> ScriptedModel:
+BATCH_ITEM = re.compile(r"^Item (\d+):\n(.*?)(?=\n\nItem \d+:\n|\Z)", re.S | re.M)
+
+
+def triage_of(ticket: str) -> dict[str, Any]:
+    """What the triage model answers for one ticket (a pure function of the ticket)."""
+    text = ticket.lower()
+    category = next((c for c, p in PROBLEMS if p.split("{p}")[0].lower() in text), "other")
+    urgent = "charged twice" in text or "third time" in text
+    return {
+        "category": category,
+        "priority": "high" if urgent else "normal",
+        "needs_human": category == "billing" and urgent,
+    }
+
+
+def reply_to(request: str) -> str:
+    """What the reply model writes for one request (the ticket and its triage)."""
+    ticket = request.split("\n", 1)[0].removeprefix("Ticket: ")
+    return (
+        "Hello, and thank you for getting in touch. I am sorry about the trouble: "
+        f"{ticket[7:120]}... Here is what happens next. Our team has your ticket and will "
+        "come back to you within two working days with a confirmation. In the meantime you "
+        "can try three things: update the firmware (Settings, then System, then Update), "
+        "restart the device, and check that the app is on its latest version. If none of "
+        "this helps, reply to this message and a specialist will call you. "
+        "Kind regards, The Support Team"
+    )
+
+
+def support_model(name: str, latency: Latency) -> ScriptedModel:
+    """One model for both agents of the desk: a typed triage (or a batch of them, numbered)
+    when asked for structured output, else a reply. Usage is counted from the request."""
+
     async def answer(
         messages: Sequence[Message], tools: Sequence[ToolSpec], schema: OutputSchema | None
     ) -> ModelResponse:
-        ticket = _ticket_of(messages).lower()
-        category = next((c for c, p in PROBLEMS if p.split("{p}")[0].lower() in ticket), "other")
-        urgent = "charged twice" in ticket or "third time" in ticket
-        out = {
-            "category": category,
-            "priority": "high" if urgent else "normal",
-            "needs_human": category == "billing" and urgent,
-        }
-        text = json.dumps(out)
+        request = _ticket_of(messages)
+        out: Any = None
+        if schema is None:
+            text = reply_to(request)
+        elif schema.name.endswith("_batch"):
+            items = BATCH_ITEM.findall(request)
+            out = {"items": [{"item": int(n), "output": triage_of(t)} for n, t in items]}
+            text = json.dumps(out)
+        else:
+            out = triage_of(request)
+            text = json.dumps(out)
         usage = Usage(input_tokens(messages, tools, schema), tokens(text), 1)
         await latency.wait(usage.output_tokens)
         return ModelResponse(text=text, output=out, usage=usage, finish_reason="stop")
@@ -184,36 +226,33 @@ def triage_model(name: str, latency: Latency) -> ScriptedModel:
     return ScriptedModel(answer, name=name)
 
 
-def reply_model(name: str, latency: Latency) -> ScriptedModel:
-    async def answer(
-        messages: Sequence[Message], tools: Sequence[ToolSpec], schema: OutputSchema | None
-    ) -> ModelResponse:
-        ticket = _ticket_of(messages)
-        text = (
-            "Hello, and thank you for getting in touch. I am sorry about the trouble: "
-            f"{ticket[7:120]}... Here is what happens next. Our team has your ticket and will "
-            "come back to you within two working days with a confirmation. In the meantime you "
-            "can try three things: update the firmware (Settings, then System, then Update), "
-            "restart the device, and check that the app is on its latest version. If none of "
-            "this helps, reply to this message and a specialist will call you. "
-            "Kind regards, The Support Team"
-        )
-        usage = Usage(input_tokens(messages, tools, schema), tokens(text), 1)
-        await latency.wait(usage.output_tokens)
-        return ModelResponse(text=text, usage=usage, finish_reason="stop")
-
-    return ScriptedModel(answer, name=name)
-
-
-def support_flow(model: str, latency: Latency) -> Sequential:
+def support_flow(
+    name: str = "support",
+    *,
+    model: Any = None,
+    tier: str | None = None,
+    cache: bool = False,
+    batchable: Batch | None = None,
+) -> Any:
+    """The desk: triage the ticket, then write the reply from the ticket and its triage."""
     triage = LLMAgent(
         "triage",
-        model=triage_model(model, latency),
+        model=model,
+        tier=tier,
         instructions=TRIAGE_INSTRUCTIONS,
         output_type=Triage,
+        cache=cache,
+        batchable=batchable,
     )
-    reply = LLMAgent("reply", model=reply_model(model, latency), instructions=REPLY_INSTRUCTIONS)
-    return Sequential("support", [triage, reply])
+    reply = LLMAgent("reply", model=model, tier=tier, instructions=REPLY_INSTRUCTIONS, cache=cache)
+
+    @agent(name=name)
+    async def support(ticket: str, ctx: RunContext) -> str:
+        sorted_out = await ctx.call(triage, ticket)
+        request = f"Ticket: {ticket}\nTriage: {sorted_out.model_dump_json()}"
+        return str(await ctx.call(reply, request))
+
+    return support
 
 
 @dataclass
@@ -228,6 +267,8 @@ class Figures:
     usd: float
     wall_s: float
     notes: str = ""
+    by_agent: dict[str, dict[str, float]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
@@ -241,65 +282,122 @@ async def run_tickets(
     flow: Any, tickets: Sequence[str], store_dir: Path, name: str, **runtime: Any
 ) -> Figures:
     """Every ticket a run of `flow` (`CONCURRENCY` at a time), journaled to a fresh SQLite
-    file; the figures add up the runs' usage."""
+    file; the figures add up the runs' usage, then (off the clock) split it by agent from the
+    runs' journals, with the cache's hits and what they saved."""
     rt = Runtime(f"sqlite:///{store_dir / f'{name}.db'}", retry=NO_RETRY, **runtime)
     gate = asyncio.Semaphore(CONCURRENCY)
     total = Usage()
-    completed = 0
+    run_ids: list[str] = []
 
     async def one(ticket: str) -> None:
-        nonlocal total, completed
+        nonlocal total
         async with gate:
             result = await rt.run(flow, ticket)
         if not result.ok:
             raise SystemExit(f"{name}: a run failed: {result.error}")
         total = total + result.usage
-        completed += 1
+        run_ids.append(result.run_id)
 
     t0 = time.perf_counter()
     try:
         await asyncio.gather(*(one(t) for t in tickets))
+        wall = time.perf_counter() - t0
+        by_agent, extra = await _split_by_agent(rt, run_ids)
     finally:
         await rt.close()
-    wall = time.perf_counter() - t0
     return Figures(
         len(tickets),
-        completed,
+        len(run_ids),
         total.requests,
         total.input_tokens,
         total.output_tokens,
         total.usd,
         wall,
+        by_agent=by_agent,
+        extra=extra,
     )
+
+
+async def _split_by_agent(
+    rt: Runtime, run_ids: Sequence[str]
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    by_agent: dict[str, dict[str, float]] = {}
+    hits, saved, models = 0, 0.0, Counter[str]()
+    for run_id in run_ids:
+        report = await rt.cost(run_id)
+        for line in report.by_agent:
+            row = by_agent.setdefault(line.name, {"tokens": 0, "usd": 0.0, "model_calls": 0})
+            row["tokens"] += line.tokens
+            row["usd"] = round(row["usd"] + line.usd, 10)
+            row["model_calls"] += line.model_calls
+        for line in report.by_model:
+            models[line.name] += line.model_calls
+        hits += report.cache_hits
+        saved += report.saved_usd
+    extra: dict[str, Any] = {"model_calls_by_model": dict(sorted(models.items()))}
+    if hits:
+        extra["cache_hits"] = hits
+        extra["saved_usd"] = round(saved, 6)
+    return by_agent, extra
 
 
 async def baseline(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures:
     """No optimisation: every ticket triaged and answered by the smart model, repeats too."""
-    figures = await run_tickets(support_flow(SMART, latency), tickets, store_dir, "baseline")
+    flow = support_flow(model=support_model(SMART, latency))
+    figures = await run_tickets(flow, tickets, store_dir, "baseline")
     figures.notes = f"all on {SMART}"
     return figures
 
 
-# Rows the other items of issue 10 fill in. Each takes the same tickets and returns Figures,
-# or None while its feature is not built (the table then says so). Keep the workload the same
-# (same tickets, prompts, token counts and prices) so the savings compare.
-async def cached(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures | None:
-    """Item 3: `cache=True` (or `Cache(ttl=...)`) on both agents; the ~30% of tickets that
-    repeat are hits: recorded at cost 0, with the saved cost in their events."""
-    return None
+async def cached(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures:
+    """Item 3: `cache=True` on both agents, the cache on a SQLite file. A repeated ticket is
+    answered from the cache (or shares the request of its twin still in flight): no tokens,
+    no dollars, a `cache.hit` event with what it saved."""
+    flow = support_flow(model=support_model(SMART, latency), cache=True)
+    cache = f"sqlite:///{store_dir / 'cache.db'}"
+    figures = await run_tickets(flow, tickets, store_dir, "cached", cache=cache)
+    hits = figures.extra.get("cache_hits", 0)
+    figures.notes = f"{hits} cache hits, saved ${figures.extra.get('saved_usd', 0):.4f}"
+    return figures
 
 
-async def batched(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures | None:
-    """Item 4: triage marked `batchable`, 8 tickets per model call (the triage instructions
-    sent once per 8 tickets, not once per ticket); replies unchanged. The goal: >= 50% fewer
-    tokens on the batchable part (triage)."""
-    return None
+async def batched(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures:
+    """Item 4: the triage marked `batchable=8`: triages that arrive within 50 ms of each other
+    (from the 20 runs going at once) share one model call, the instructions sent once for up
+    to 8 tickets; replies unchanged. The goal: >= 50% fewer tokens on the batchable part."""
+    flow = support_flow(model=support_model(SMART, latency), batchable=Batch(size=8))
+    figures = await run_tickets(flow, tickets, store_dir, "batched")
+    calls = int(figures.by_agent.get("triage", {}).get("model_calls", 0))
+    requests = figures.model_calls - int(figures.by_agent.get("reply", {}).get("model_calls", 0))
+    figures.extra["triage_requests"] = requests
+    figures.extra["items_per_request"] = round(calls / requests, 2) if requests else None
+    figures.notes = f"{figures.extra['items_per_request']} tickets per triage call"
+    return figures
 
 
-async def tiered(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures | None:
-    """Item 5: tiers `smart` = gpt-4o, `fast` = gpt-4o-mini; a router sends the 80% of
-    tickets that are easy (not billing, not urgent) to the `fast` tier."""
-    return None
+def is_hard(ticket: str) -> str:
+    """The router's rule: the customer's money (a charge, an invoice) goes to the smart tier."""
+    text = ticket.lower()
+    return "hard" if "charged" in text or "invoice" in text else "easy"
+
+
+async def tiered(tickets: Sequence[str], latency: Latency, store_dir: Path) -> Figures:
+    """Item 5: tiers `smart` = gpt-4o, `fast` = gpt-4o-mini, both agents asking for a tier;
+    a router sends billing tickets to the smart desk and the rest to the fast one."""
+    desk = Router(
+        "support",
+        {
+            "easy": support_flow("support_fast", tier="fast"),
+            "hard": support_flow("support_smart", tier="smart"),
+        },
+        classifier=is_hard,
+    )
+    tiers = {"fast": support_model(CHEAP, latency), "smart": support_model(SMART, latency)}
+    figures = await run_tickets(desk, tickets, store_dir, "tiered", tiers=tiers)
+    easy = sum(1 for t in tickets if is_hard(t) == "easy")
+    figures.extra["cheap_share"] = round(easy / len(tickets), 3)
+    figures.notes = f"{easy / len(tickets):.1%} of tickets on {CHEAP}"
+    return figures
 
 
 Row = Callable[[Sequence[str], Latency, Path], Awaitable[Figures | None]]
@@ -425,6 +523,25 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
             else {**row.to_dict(), "saving": None if row is base else saving(row, base)}
             for name, row in rows.items()
         },
+        "batchable_part": batchable_part(base, rows.get("item batching of 8")),
+    }
+
+
+def batchable_part(base: Figures, row: Figures | None) -> dict[str, Any] | None:
+    """The triage alone, without and with batching: the goal is >= 50% fewer tokens."""
+    if row is None or "triage" not in base.by_agent or "triage" not in row.by_agent:
+        return None
+    before, after = base.by_agent["triage"], row.by_agent["triage"]
+    saved = 1 - after["tokens"] / before["tokens"]
+    return {
+        "agent": "triage",
+        "tokens_before": int(before["tokens"]),
+        "tokens_after": int(after["tokens"]),
+        "usd_before": round(before["usd"], 6),
+        "usd_after": round(after["usd"], 6),
+        "tokens_saving_pct": round(100 * saved, 1),
+        "usd_saving_pct": round(100 * (1 - after["usd"] / before["usd"]), 1),
+        "goal_met": saved >= 0.5,
     }
 
 
@@ -443,18 +560,26 @@ def print_table(out: dict[str, Any]) -> None:
         f"${meta['smart_model']['output']} per M tokens (prices as of {meta['prices_as_of']}), "
         f"latency x{meta['latency_scale']}, {CONCURRENCY} runs at a time"
     )
-    head = f"{'row':34} {'calls':>6} {'tokens':>10} {'usd':>9} {'wall s':>7} {'saving':>16}"
+    head = f"{'row':34} {'calls':>6} {'tokens':>10} {'usd':>9} {'wall s':>7} {'saving':>21}  notes"
     print(head)
-    print("-" * len(head))
+    print("-" * (len(head) + 30))
     for name, row in out["support"].items():
         if row is None:
             print(f"{name:34} {'not built yet (issue 10, see bench/cost.py)':>51}")
             continue
         save = row["saving"]
-        shown = "-" if save is None else f"{save['tokens_pct']}% tok {save['usd_pct']}% $"
+        shown = "-" if save is None else f"{save['tokens_pct']}% tok, {save['usd_pct']}% $"
         print(
             f"{name:34} {row['model_calls']:>6} {row['tokens']:>10,} "
-            f"{'$' + format(row['usd'], '.4f'):>9} {row['wall_s']:>7.2f} {shown:>16}"
+            f"{'$' + format(row['usd'], '.4f'):>9} {row['wall_s']:>7.2f} {shown:>21}  "
+            f"{row['notes']}"
+        )
+    part = out.get("batchable_part")
+    if part is not None:
+        print(
+            f"\nbatchable part (triage): {part['tokens_before']:,} -> {part['tokens_after']:,} "
+            f"tokens ({part['tokens_saving_pct']}% fewer; ${part['usd_before']:.4f} -> "
+            f"${part['usd_after']:.4f}); goal >= 50%: {'met' if part['goal_met'] else 'NOT met'}"
         )
 
 
@@ -490,7 +615,9 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nfigures written to {args.json}")
-    return 0 if out["runaway"]["within_one_call"] else 1
+    part = out.get("batchable_part")
+    goals = out["runaway"]["within_one_call"] and (part is None or part["goal_met"])
+    return 0 if goals else 1
 
 
 if __name__ == "__main__":

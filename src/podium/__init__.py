@@ -7,6 +7,7 @@ Everything is an agent; patterns are agents made of agents; every hop goes throu
 from typing import TYPE_CHECKING, Any
 
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
+from podium.agents.batch import Batch
 from podium.agents.human import Decision, HumanAgent, HumanApproval
 from podium.errors import (
     BudgetExceeded,
@@ -53,6 +54,7 @@ from podium.models import (
     tool_call,
 )
 from podium.models.prices import Price, Prices
+from podium.models.tiers import Tiers
 from podium.observability.cost import CostReport
 from podium.patterns import (
     Adaptive,
@@ -105,6 +107,7 @@ from podium.runtime import (
 )
 from podium.runtime.breaker import Breaker, LocalBoard
 from podium.runtime.budget import Budget, BudgetAlert
+from podium.runtime.cache import Cache
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, ToolContext, tool
 
@@ -137,10 +140,12 @@ __all__ = [
     "Adaptive",
     "Agent",
     "AnthropicModel",
+    "Batch",
     "Breaker",
     "Budget",
     "BudgetAlert",
     "BudgetExceeded",
+    "Cache",
     "ChatMessage",
     "ChatResult",
     "ChatTurn",
@@ -225,6 +230,7 @@ __all__ = [
     "SweepFailed",
     "TargetError",
     "TaskLedger",
+    "Tiers",
     "Tool",
     "ToolCall",
     "ToolContext",

@@ -155,6 +155,11 @@ class NodeFields(Spec):
     budget: BudgetSpec | None = Field(
         None, description="limits on this agent and everything it calls"
     )
+    tiers: dict[str, str | list[str]] | None = Field(
+        None,
+        description="at the top of the file only: tier name to a model, or to a model and its "
+        "fallbacks, for `llm` nodes that ask for a `tier` (a runtime's tiers win)",
+    )
 
 
 def one_of(spec: BaseModel, keys: tuple[str, str], what: str, extras: tuple[str, ...]) -> None:
@@ -205,6 +210,10 @@ class Builder(Protocol):
     def common(self, spec: Any) -> dict[str, Any]:
         """`retry`, `timeout`, `description` and `budget` as constructor keywords; call it
         inside `construct` (a bad budget is the constructor's problem)."""
+
+    @property
+    def tiers(self) -> Any:
+        """The file's `tiers:` (a `Tiers`), for `llm` nodes that ask for a tier; or None."""
 
     def construct(self, loc: Loc, make: Callable[[], T]) -> T | None:
         """`make()`, with its `UsageError` a problem at `loc`; None then."""

@@ -35,15 +35,24 @@ import contextlib
 import copy
 import dataclasses
 import functools
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import (
+    Field,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import PydanticCustomError
 
 from podium.agents.answer import REASK, AnswerSpec, Asking
-from podium.agents.base import AgentBase
-from podium.agents.kinds import Builder, Loc, NodeFields, PythonRef, Ref, register
-from podium.core.bounds import COUNT, POSITIVE
+from podium.agents.base import AgentBase, check_name
+from podium.agents.batch import BATCH_SIZE, Batch, BatchStep, as_batch
+from podium.agents.kinds import Builder, Loc, NodeFields, PythonRef, Ref, Spec, register
+from podium.core.bounds import COUNT, POSITIVE, SECONDS
 from podium.errors import (
     MaxTurnsExceeded,
     ModelError,
@@ -62,6 +71,9 @@ from podium.models.base import (
     stream_response,
 )
 from podium.models.settings import parse_model_spec, resolve_model
+from podium.models.tiers import PREFIX as TIER_PREFIX
+from podium.models.tiers import Tiers
+from podium.runtime.cache import Cache, as_cache
 from podium.runtime.serde import describe_validation_error, dumps
 from podium.tools.tool import Tool
 
@@ -94,14 +106,17 @@ class _ModelStep:
     __slots__ = (
         "agent",
         "answer",
+        "batch",
         "breaker",
         "breaker_key",
+        "cache",
         "fallbacks",
         "model",
         "name",
         "output_schema",
         "retry",
         "settings",
+        "tier",
         "timeout",
         "tool_specs",
         "tools",
@@ -110,15 +125,28 @@ class _ModelStep:
     check_output = staticmethod(check_model_response)
 
     def __init__(
-        self, agent: LLMAgent, model: Model, fallback_models: Sequence[Model] = ()
+        self,
+        agent: LLMAgent,
+        model: Model,
+        fallback_models: Sequence[Model] = (),
+        tier: str | None = None,
+        *,
+        primary: bool = True,
     ) -> None:
         self.name = "model"
+        self.tier = tier  # the tier the model was chosen by (shown in `step.started`)
         self.agent = agent.name
         self.model = model
         # A breaker guards the model endpoint, shared by every agent that uses it.
         self.breaker = getattr(model, "breaker", None) or agent.model_breaker
         self.breaker_key = f"model:{getattr(model, 'endpoint', None) or model.name}"
-        self.fallbacks = tuple(_ModelStep(agent, m) for m in fallback_models)
+        # A model may carry its own cache policy; else the agent's (`cache=`) applies.
+        self.cache: Cache | None = (
+            as_cache(getattr(model, "cache", None), f"model {model.name!r}") or agent.model_cache
+        )
+        self.fallbacks = tuple(
+            _ModelStep(agent, m, tier=tier, primary=False) for m in fallback_models
+        )
         self.tools = agent.tools
         self.tool_specs: tuple[ToolSpec, ...] = tuple(t.spec for t in agent.tools.values())
         self.settings = agent.settings
@@ -126,11 +154,29 @@ class _ModelStep:
         self.timeout: float | None = None
         self.answer = agent.answer_spec
         self.output_schema = None if self.answer is None else self.answer.schema
+        # A batchable agent's first ask of an item joins a batch (fallbacks go alone).
+        self.batch = None if agent.batch is None or not primary else BatchStep(self, agent.batch)
 
     @property
     def model_name(self) -> str:
         """The model this step asks: its price, and its row in `podium cost`."""
         return self.model.name
+
+    def cache_identity(self, messages: Any) -> dict[str, Any]:
+        """What decides this step's answer, for the cache's key: the model and where it is
+        served, the settings, the messages, the tools and the answer's schema."""
+        model = self.model
+        return {
+            "model": self.breaker_key,
+            "model_settings": [
+                getattr(model, "settings", None),
+                getattr(model, "max_tokens", None),
+            ],
+            "settings": self.settings,
+            "messages": messages,
+            "tools": self.tool_specs,
+            "output_schema": self.output_schema,
+        }
 
     def unforced(self) -> _ModelStep:
         """This step without a forcing `tool_choice`: what the model is asked once a tool ran.
@@ -219,7 +265,18 @@ class LLMAgent(AgentBase[Any, Any]):
     `fallback_models` are tried in order when the model fails for good (after retries, or
     while its circuit is open); `model_breaker` guards the model endpoint (unless the model
     carries a `breaker` of its own). `budget` limits what each invocation of the agent may
-    spend, its model and tool calls together (see `podium.Budget`).
+    spend, its model and tool calls together (see `podium.Budget`). `cache` (`True` or a
+    `podium.Cache`) reuses the model's answer to the same request (see `podium.runtime.cache`).
+
+    `tier` (or `model="tier:<name>"`) asks for a kind of model instead of a model: the
+    runtime's tiers say which model and fallbacks that is (`Runtime(tiers=...)`), else the
+    agent's own `tiers` table (a workflow file's `tiers:`). `on_tier` makes a copy that asks
+    another tier, for a router that sends easy inputs to a cheap one.
+
+    `batchable` (`True` for 8 items, a number of items, or a `podium.Batch`) lets calls that
+    arrive together share one model call: each stays its own journaled step, the agent's
+    instructions are sent once for all of them (see `podium.agents.batch`). A batchable
+    agent answers in one turn, so it has no tools.
     """
 
     def __init__(
@@ -239,6 +296,10 @@ class LLMAgent(AgentBase[Any, Any]):
         fallback_models: Sequence[Model | str] = (),
         model_breaker: Breaker | None = None,
         budget: Budget | None = None,
+        cache: Cache | bool | None = False,
+        tier: str | None = None,
+        tiers: Tiers | Mapping[str, Any] | None = None,
+        batchable: Batch | int | bool | None = False,
     ) -> None:
         self._setup(
             name,
@@ -263,14 +324,25 @@ class LLMAgent(AgentBase[Any, Any]):
                 raise UsageError(f"agent {name!r}: two tools are named {t.name!r}")
             self.tools[t.name] = t
         _check_tool_choice(name, settings, self.tools)
+        self.batch = as_batch(batchable, f"agent {name!r}")
+        if self.batch is not None and self.tools:
+            raise UsageError(
+                f"agent {name!r}: a batchable agent answers each item in one model call, so it "
+                f"cannot use tools ({', '.join(sorted(self.tools))})"
+            )
         self.answer_spec = AnswerSpec.for_type(name, output_type)
-        for spec in (model, *fallback_models):
+        self.tier = _tier_of(name, model, tier)
+        self.tiers = _as_tiers(tiers, name)
+        own = () if self.tier is not None else (model,)  # a tier's models: its table's
+        for spec in (*own, *fallback_models):
             if isinstance(spec, str):
                 parse_model_spec(spec)  # a typo fails here, before any run starts
-        self._model_spec = model
+        self._model_spec = None if self.tier is not None else model
         self._fallback_specs = tuple(fallback_models)
         self.model_breaker = model_breaker
+        self.model_cache = as_cache(cache, f"agent {name!r}")
         self._step: _ModelStep | None = None
+        self._tier_steps: dict[int, tuple[Tiers, _ModelStep]] = {}
 
     @property
     def output_adapter(self) -> TypeAdapter[Any] | None:
@@ -279,8 +351,54 @@ class LLMAgent(AgentBase[Any, Any]):
 
     @property
     def model(self) -> Model:
-        """The model, resolved on first use so an agent can be declared before env is set."""
+        """The model, resolved on first use so an agent can be declared before env is set.
+        An agent that asks for a tier has no model of its own (the runtime picks it)."""
+        if self.tier is not None:
+            raise UsageError(
+                f"agent {self.name!r} asks for tier {self.tier!r}: the runtime's tiers pick "
+                "its model"
+            )
         return self._model_step().model
+
+    def on_tier(self, tier: str, *, name: str | None = None) -> LLMAgent:
+        """This agent asking for `tier` instead: the same instructions, tools, output and
+        settings, named `name` (default `<name>.<tier>`)."""
+        twin = copy.copy(self)
+        twin.name = check_name(name or f"{self.name}.{tier}")
+        twin.tier = _tier_of(twin.name, None, tier)
+        twin._model_spec = None
+        twin._step = None
+        twin._tier_steps = {}
+        return twin
+
+    def _step_for(self, ctx: RunContext) -> _ModelStep:
+        """The model step this run asks: the agent's model, or its tier's in this runtime."""
+        if self.tier is None:
+            return self._model_step()
+        table = ctx.tiers
+        if table is None or self.tier not in table:
+            table = self.tiers
+        if table is None or self.tier not in table:
+            tables = [t for t in (ctx.tiers, self.tiers) if t is not None]
+            known = sorted({name for t in tables for name in t.names()})
+            raise UsageError(
+                f"agent {self.name!r} at {ctx.key} asks for tier {self.tier!r}, which is not "
+                f"defined (tiers: {', '.join(known) or 'none'}): define it with "
+                "Runtime(tiers={...}), PODIUM_TIERS or `tiers:` in the workflow file"
+            )
+        found = self._tier_steps.get(id(table))
+        if found is None or found[0] is not table:
+            model, *fallbacks = table.models(self.tier)
+            own = [self._resolve_fallback(spec) for spec in self._fallback_specs]
+            step = _ModelStep(self, model, [*fallbacks, *own], tier=self.tier)
+            found = self._tier_steps[id(table)] = (table, step)
+        return found[1]
+
+    def _resolve_fallback(self, spec: Model | str) -> Model:
+        fb = resolve_model(spec)
+        if fb is None:
+            raise UsageError(f"agent {self.name!r}: fallback model {spec!r} is not set up")
+        return fb
 
     def _model_step(self) -> _ModelStep:
         if self._step is None:
@@ -290,21 +408,18 @@ class LLMAgent(AgentBase[Any, Any]):
                     f"agent {self.name!r} has no model: pass model= (a Model, "
                     "'openai:<name>' or 'scripted') or set PODIUM_MODEL"
                 )
-            fallbacks = []
-            for spec in self._fallback_specs:
-                fb = resolve_model(spec)
-                if fb is None:
-                    raise UsageError(f"agent {self.name!r}: fallback model {spec!r} is not set up")
-                fallbacks.append(fb)
+            fallbacks = [self._resolve_fallback(spec) for spec in self._fallback_specs]
             self._step = _ModelStep(self, model, fallbacks)
         return self._step
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
-        step = self._model_step()
+        step = self._step_for(ctx)
         messages = [Message.system(self.instructions), Message.user(_render(input))]
         asking = Asking(self.name, self.answer_spec, messages, max_reasks=self.max_reasks)
+        first = step.batch  # a batchable agent's first ask joins a batch; re-asks go alone
         for _ in range(self.max_turns):
-            response = await asking.ask(ctx, step)
+            response = await asking.ask(ctx, first or step)
+            first = None
             while not response.tool_calls:  # an answer: done, or sent back with the problem
                 value = asking.settle(ctx, step, response)
                 if value is not REASK:
@@ -359,6 +474,25 @@ def _first_failure(tasks: Sequence[asyncio.Task[Any]], group: BaseExceptionGroup
     return group.exceptions[0]
 
 
+def _as_tiers(tiers: Tiers | Mapping[str, Any] | None, agent: str) -> Tiers | None:
+    if tiers is None or isinstance(tiers, Tiers):
+        return tiers
+    return Tiers(tiers, where=f"agent {agent!r}: tiers")
+
+
+def _tier_of(agent: str, model: Any, tier: str | None) -> str | None:
+    """The tier an agent asks for: `tier=`, or `model="tier:<name>"`; not both."""
+    if isinstance(model, str) and model.startswith(TIER_PREFIX):
+        if tier is not None:
+            raise UsageError(f"agent {agent!r}: give tier= or model='tier:...', not both")
+        tier = model[len(TIER_PREFIX) :]
+    elif tier is not None and model is not None:
+        raise UsageError(f"agent {agent!r}: give model= or tier=, not both")
+    if tier is not None and (not isinstance(tier, str) or not tier.strip()):
+        raise UsageError(f"agent {agent!r}: tier must be a tier's name, got {tier!r}")
+    return tier
+
+
 def _check_tool_choice(agent: str, settings: ModelSettings | None, tools: dict[str, Tool]) -> None:
     choice = None if settings is None else settings.tool_choice
     if choice is None or choice in ("auto", "none"):
@@ -385,6 +519,22 @@ def _render(value: Any) -> str:
 
 
 # YAML: `kind: llm` ----------------------------------------------------------------------------
+class CacheSpec(Spec):
+    """Cache the model's answers for `ttl` seconds (none: as long as the cache keeps them)."""
+
+    ttl: float | None = SECONDS.field(None)
+
+
+def _batch_size(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One problem for a wrong `batchable`, not one per way it could have been right."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "batchable", "must be true, false or {words}", {"words": BATCH_SIZE.words}
+        ) from None
+
+
 class LLMSpec(NodeFields):
     """A model with instructions and tools. Without `model`, `PODIUM_MODEL` decides, else a
     scripted echo model (so a spec runs offline instead of calling a provider by surprise)."""
@@ -393,8 +543,8 @@ class LLMSpec(NodeFields):
     model: str | None = Field(
         None,
         min_length=1,
-        description="`scripted`, `openai:<model>` (any OpenAI-compatible), `anthropic:<model>` "
-        "or `local:<path.gguf>`",
+        description="`scripted`, `openai:<model>` (any OpenAI-compatible), `anthropic:<model>`, "
+        "`local:<path.gguf>` or `tier:<name>`",
     )
     instructions: str = ""
     tools: list[PythonRef] = Field(default_factory=list)
@@ -408,10 +558,19 @@ class LLMSpec(NodeFields):
     fallback_models: list[str] = Field(
         default_factory=list, description="models tried in order when `model` fails for good"
     )
+    tier: str | None = Field(
+        None, min_length=1, description="ask for a tier (`fast`, `smart`) instead of a `model`"
+    )
+    cache: StrictBool | CacheSpec = Field(
+        False, description="reuse the model's answer to the same request (true, or {ttl: s})"
+    )
+    batchable: Annotated[StrictBool | Annotated[int, BATCH_SIZE], WrapValidator(_batch_size)] = (
+        Field(False, description="answer items that arrive together in one model call (true: 8)")
+    )
 
 
 def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
-    model = b.model(spec.model, (*loc, "model"))
+    model = _yaml_model(b, spec, loc)
     tools = []
     for i, ref in enumerate(spec.tools):
         tool = b.import_object(ref.python, (*loc, "tools", i, "python"))
@@ -427,7 +586,9 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
     fallbacks = [
         b.model(m, (*loc, "fallback_models", i)) for i, m in enumerate(spec.fallback_models)
     ]
-    if model is None or any(t is None for t in tools) or any(m is None for m in fallbacks):
+    if (model is None and spec.tier is None) or any(t is None for t in tools):
+        return None
+    if any(m is None for m in fallbacks):
         return None
     return b.construct(
         loc,
@@ -440,9 +601,23 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
             max_turns=spec.max_turns,
             max_reasks=spec.max_reasks,
             fallback_models=fallbacks,
+            tier=spec.tier,
+            tiers=b.tiers,
+            cache=spec.cache if isinstance(spec.cache, bool) else Cache(ttl=spec.cache.ttl),
+            batchable=spec.batchable,
             **b.common(spec),
         ),
     )
+
+
+def _yaml_model(b: Builder, spec: LLMSpec, loc: Loc) -> Any:
+    """A model, or `tier:<name>` as written (the runtime's tiers pick the model), or None
+    when the node asks for a `tier`."""
+    if spec.tier is not None and spec.model is None:
+        return None
+    if spec.model is not None and spec.model.startswith(TIER_PREFIX):
+        return spec.model
+    return b.model(spec.model, (*loc, "model"))
 
 
 register(LLMSpec, _build, draws=LLMAgent, agent=True)

@@ -5,6 +5,7 @@
     podium show RUN --json
     podium trace RUN
     podium cost RUN [--json]
+    podium batch TARGET --input items.jsonl --out results.jsonl [--concurrency N]
     podium resume RUN
     podium inbox / approve RUN / reject RUN --comment ... / answer RUN JSON / sweep
 
@@ -536,6 +537,7 @@ def _project_last() -> None:
 
 
 # Commands kept in their own modules register themselves on `app`.
+from podium.cli import batch as _batch  # noqa: E402, F401
 from podium.cli import cost as _cost  # noqa: E402, F401
 from podium.cli import inbox as _inbox  # noqa: E402, F401
 from podium.cli import ops as _ops  # noqa: E402, F401

@@ -66,6 +66,11 @@ def print_cost(report: CostReport) -> None:
         )
         alert_at = report.budget.get("alert_at", 0.7)
         out.print(f"budget   {escape(limits)} (alert at {alert_at:.0%})")
+    if report.cache_hits:
+        out.print(
+            f"cache    [cyan]{_count(report.cache_hits, 'hit')} saved {money(report.saved_usd)}[/]"
+            f" ({report.saved_tokens:,} tokens)"
+        )
     for alert in report.alerts:
         out.print(_alert_line(alert))
     if not report.steps:
@@ -130,7 +135,7 @@ def _steps(lines: list[CostLine]) -> Table:
             escape(line.name),
             escape(line.agent),
             escape(line.model or ("(tool)" if line.kind == "tool" else "")),
-            render._status(line.status),
+            render._status(line.status) + (" [cyan]cached[/]" if line.cached else ""),
             str(attempts),
             f"{line.tokens:,}" if line.tokens else "",
             money(line.usd) if line.kind == "model" else "",

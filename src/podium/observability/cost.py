@@ -3,7 +3,9 @@
 `cost_report(run, steps, events)` adds up the usage of every model and tool step (each row
 carries its tokens and dollars, failed attempts included, priced when the run ran); a model
 step is charged to the agent that made it (the nearest agent step above it) and to the model
-its `step.started` event names. `Runtime.cost(run_id)` and `podium cost RUN` build it.
+its `step.started` event names. Steps answered from the cache cost nothing; their
+`cache.hit` events say what they saved, added up in `saved_usd` and `saved_tokens`.
+`Runtime.cost(run_id)` and `podium cost RUN` build it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class CostLine:
     model: str = ""  # a step's: the model it asked
     status: str = ""  # a step's
     kind: str = ""  # a step's: model or tool
+    cached: bool = False  # a step's: answered from the cache
 
     @property
     def usd(self) -> float:
@@ -59,6 +62,7 @@ class CostLine:
                 "agent": self.agent,
                 "model": self.model or None,
                 "status": self.status,
+                "cached": self.cached,
                 **data,
             }
         return {"name": self.name, **data}
@@ -77,6 +81,9 @@ class CostReport:
     steps: list[CostLine] = field(default_factory=list)
     budget: dict[str, float] | None = None  # the run's own budget, as stored with it
     alerts: list[dict[str, Any]] = field(default_factory=list)  # budget.alert / .exceeded
+    cache_hits: int = 0  # steps answered from the cache
+    saved_usd: float = 0.0  # what those answers would have cost
+    saved_tokens: int = 0
 
     @property
     def usd(self) -> float:
@@ -94,6 +101,9 @@ class CostReport:
             "agent": self.agent,
             "status": self.status,
             **totals,
+            "cache_hits": self.cache_hits,
+            "saved_usd": round(self.saved_usd, 10),
+            "saved_tokens": self.saved_tokens,
             "by_agent": [line.to_dict() for line in self.by_agent],
             "by_model": [line.to_dict() for line in self.by_model],
             "steps": [line.to_dict() for line in self.steps],
@@ -111,6 +121,7 @@ def cost_report(
     """The run's spend from its journal rows (and events: which model each step asked)."""
     rows = {s.key: s for s in steps}
     models = _models(events)
+    hits = _hits(events)
     total = CostLine("total")
     agents: dict[str, CostLine] = {}
     by_model: dict[str, CostLine] = {}
@@ -119,6 +130,7 @@ def cost_report(
         if step.kind not in ("model", "tool") and step.usage is None:
             continue
         line = _step_line(step, _owner(step.key, rows), models.get(step.key, ""))
+        line.cached = step.key in hits
         lines.append(line)
         _add(total, line)
         _add(agents.setdefault(line.agent, CostLine(line.agent)), line)
@@ -140,6 +152,9 @@ def cost_report(
         lines,
         budget,
         alerts,
+        len(hits),
+        sum(float(d.get("saved_usd", 0.0)) for d in hits.values()),
+        sum(int(d.get("saved_tokens", 0)) for d in hits.values()),
     )
 
 
@@ -175,6 +190,11 @@ def _owner(key: str, rows: dict[str, StepRecord]) -> str:
         if row is not None and row.kind == "agent":
             return row.agent
     return _UNKNOWN
+
+
+def _hits(events: Sequence[Event]) -> dict[str, dict[str, Any]]:
+    """The steps answered from the cache, with what each saved."""
+    return {e.key: e.data or {} for e in events if e.kind == "cache.hit"}
 
 
 def _models(events: Sequence[Event]) -> dict[str, str]:

@@ -50,6 +50,8 @@ class TraceNode:
     retries: list[str] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
     replayed: bool = False
+    cached: bool = False  # answered from the cache (`cache.hit`): no call was made
+    saved_usd: float = 0.0  # what that answer would have cost
     children: list[TraceNode] = field(default_factory=list)
 
     def walk(self) -> Iterable[TraceNode]:
@@ -72,6 +74,8 @@ class TraceNode:
             "retries": list(self.retries),
             "notes": list(self.notes),
             "replayed": self.replayed,
+            "cached": self.cached,
+            "saved_usd": round(self.saved_usd, 10),
             "children": [c.to_dict() for c in self.children],
         }
 
@@ -113,6 +117,9 @@ def _attach_events(nodes: dict[str, TraceNode], events: Sequence[Event]) -> None
             node.retries.append(str((e.data or {}).get("error", "")))
         elif e.kind == "step.replayed":
             node.replayed = True
+        elif e.kind == "cache.hit":
+            node.cached = True
+            node.saved_usd += float((e.data or {}).get("saved_usd", 0.0))
         elif e.kind not in _STEP_EVENTS and not e.kind.startswith("run."):
             node.notes.append({"kind": e.kind, **(e.data or {})})
 
@@ -176,6 +183,9 @@ def describe(node: TraceNode) -> str:
     usd = node.total_usage.usd
     if usd:
         parts.append(f"[magenta]${usd:,.4f}[/]")
+    if node.cached:
+        saved = f" (saved ${node.saved_usd:,.4f})" if node.saved_usd else ""
+        parts.append(f"[cyan]cached{saved}[/]")
     if node.replayed:
         parts.append("[dim]replayed[/]")
     return " ".join(parts)

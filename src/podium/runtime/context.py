@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
 from podium.errors import HandoffTypeError, OutputTypeError, UsageError
-from podium.runtime.door import Call, Handler
+from podium.runtime.door import Call, Doors, Handler
 from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.runtime.serde import answer_as, describe_validation_error
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
     from podium.models.prices import Prices
+    from podium.models.tiers import Tiers
     from podium.runtime.budget import Ledger
+    from podium.runtime.cache import CacheStore
     from podium.runtime.effects import Effect
     from podium.runtime.policies import Retry
     from podium.stores.base import Store
@@ -52,8 +54,10 @@ class RunState:
     """Shared by every step of one run."""
 
     __slots__ = (
-        "budget_door",
+        "cache",
+        "caching",
         "door",
+        "doors",
         "drain",
         "effects",
         "history",
@@ -61,14 +65,17 @@ class RunState:
         "listeners",
         "live",
         "lost",
+        "metered",
         "prices",
         "prior",
         "replay",
         "replay_only",
+        "replaying",
         "retry",
         "run_id",
         "seq",
         "store",
+        "tiers",
         "timeout",
         "usage",
     )
@@ -88,15 +95,19 @@ class RunState:
         live: Callable[[Event], None] | None = None,
         prices: Prices | None = None,
         history: list[Event] | None = None,
-        budget_door: Handler | None = None,
+        doors: Doors | None = None,
+        cache: CacheStore | None = None,
+        tiers: Tiers | None = None,
     ) -> None:
         self.run_id = run_id
         self.drain = drain or Drain()
         self.store = store
         self.door = door
-        # The same door with the budget slot filled, taken once a budget shows up: a run
-        # without any budget never pays for the slot.
-        self.budget_door = budget_door
+        # Fuller variants of the same door (the budget slot, the cache slot), taken once a
+        # budget or a cached model or tool shows up: a run with neither never pays for them.
+        self.doors = doors
+        self.replaying = bool(replay)
+        self.metered = self.caching = doors is None  # in the door already (or no other door)
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
@@ -113,11 +124,27 @@ class RunState:
         self.prices = prices  # what model calls cost (None: not priced)
         self.history = history  # a resumed run's earlier events, for its budgets
         self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
+        self.cache = cache  # where cached answers live (the runtime's cache store)
+        self.tiers = tiers  # which models the tiers agents ask for are (the runtime's)
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""
-        if self.budget_door is not None:
-            self.door, self.budget_door = self.budget_door, None
+        if not self.metered:
+            self.metered = True
+            self._switch()
+
+    def cache_on(self) -> None:
+        """Send this run's calls through the cache slot from now on."""
+        if not self.caching:
+            self.caching = True
+            self._switch()
+
+    def _switch(self) -> None:
+        if self.doors is not None:
+            on = frozenset(
+                slot for slot, used in (("budget", self.metered), ("cache", self.caching)) if used
+            )
+            self.door = self.doors.get(self.replaying, on)
 
     def emit(
         self,
@@ -161,6 +188,11 @@ class RunContext:
     @property
     def run_id(self) -> str:
         return self._run.run_id
+
+    @property
+    def tiers(self) -> Tiers | None:
+        """The runtime's model tiers (`Runtime(tiers=...)`), or None."""
+        return self._run.tiers
 
     @property
     def usage(self) -> Usage:
@@ -209,11 +241,32 @@ class RunContext:
                     sender or self.agent_name, agent.name, describe_validation_error(e)
                 ) from None
         run = self._run
-        if run.budget_door is not None and getattr(agent, "budget", None) is not None:
+        if not run.metered and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
         call = self._call(agent, "agent", input, timeout, retry)
         output = await self._enter(call)
         return output if expect is None else answer_as(expect, output, call.name, call.key)
+
+    async def map(
+        self, agent: Any, items: Iterable[Any], *, return_exceptions: bool = False
+    ) -> list[Any]:
+        """Call `agent` on every item at once, each its own step (`agent#0`, `agent#1`, ...,
+        in the items' order), and return the outputs in that order. A batchable agent
+        answers them in batches. The first failure is raised and the other calls cancelled
+        (what completed stays journaled: a resume does not run it again); with
+        `return_exceptions`, each failure takes its item's place instead."""
+        tasks = [asyncio.ensure_future(self.call(agent, item)) for item in items]
+        if not tasks:
+            return []
+        if return_exceptions:
+            return list(await asyncio.gather(*tasks, return_exceptions=True))
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def use(self, tool: Any, args: dict[str, Any] | None = None) -> Any:
         """Call a tool through the door with keyword arguments `args`."""
@@ -226,11 +279,17 @@ class RunContext:
                 raise HandoffTypeError(
                     self.agent_name, tool.name, describe_validation_error(e)
                 ) from None
+        run = self._run
+        if not run.caching and getattr(tool, "cache", None) is not None:
+            run.cache_on()
         return await self._through_door(tool, "tool", args, _UNSET, _UNSET)
 
     async def invoke(self, step: Any, kind: str, input: Any) -> Any:
         """Run any step-shaped object (`name`, `invoke(call)`) through the door: models use
         this so that their answers are journaled and replayed like any other step."""
+        run = self._run
+        if not run.caching and getattr(step, "cache", None) is not None:
+            run.cache_on()
         return await self._through_door(step, kind, input, _UNSET, _UNSET)
 
     def emit(self, kind: str, **data: Any) -> None:

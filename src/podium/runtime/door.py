@@ -1,10 +1,12 @@
 """The door: every hop from one agent to another, and every tool and model use, goes through
 one chain of small middlewares built once per runtime.
 
-    journal lookup (replay)  ->  events  ->  journal record  ->  [policy]  ->  [budget]
-      ->  [cache]  ->  [fallback]  ->  [breaker]  ->  retry  ->  timeout  ->  execute
+    journal lookup (replay)  ->  events  ->  journal record  ->  [policy]  ->  cache
+      ->  budget  ->  fallback  ->  breaker  ->  retry  ->  timeout  ->  execute
 
-Bracketed slots are empty until a later layer fills them (`Runtime(middleware={...})`). A
+The cache sits before the budget: a hit spends nothing, so an exhausted budget does not
+refuse it. Bracketed slots are empty until a layer fills them (`Runtime(middleware={...})`).
+The budget and cache slots are entered only by runs that need them (see `Doors`). A
 middleware is `async def mw(call, next) -> output`; it may look at and change the `Call`,
 call `next(call)` zero or more times, and must re-raise what it does not handle.
 """
@@ -30,8 +32,8 @@ SLOTS: tuple[str, ...] = (
     "events",
     "journal",
     "policy",
-    "budget",
     "cache",
+    "budget",
     "fallback",
     "breaker",
     "retry",
@@ -106,3 +108,42 @@ def build_chain(
         if mw is not None:
             chain.append(mw)
     return chain
+
+
+class Doors:
+    """The door in each variant a run may need, composed once per runtime on first use:
+    with or without the journal lookup (a resumed run replays), and with or without the
+    slots that only cost something to the runs that use them (`optional`: the budget, the
+    cache). A run starts on the leanest variant and moves to a fuller one when a budget, or
+    a cached model or tool, shows up, so a run with neither never enters those slots. A
+    middleware the caller gave for a slot (`extra`) is always in."""
+
+    __slots__ = ("_built", "_builtins", "_extra", "_optional", "_replay", "_terminal")
+
+    def __init__(
+        self,
+        builtins: Mapping[str, Middleware],
+        optional: Mapping[str, Middleware],
+        extra: Mapping[str, Middleware] | None,
+        terminal: Handler,
+        replay: Middleware,
+    ) -> None:
+        build_chain(builtins, extra)  # an unknown slot fails now, not at the first run
+        self._builtins = dict(builtins)
+        self._optional = dict(optional)
+        self._extra = dict(extra or {})
+        self._terminal = terminal
+        self._replay = replay
+        self._built: dict[tuple[bool, frozenset[str]], Handler] = {}
+
+    def get(self, replay: bool = False, on: frozenset[str] = frozenset()) -> Handler:
+        """The door with the journal lookup when `replay`, and the optional slots in `on`."""
+        key = (replay, on)
+        door = self._built.get(key)
+        if door is None:
+            slots = {**self._builtins, **{name: self._optional[name] for name in on}}
+            chain = build_chain(slots, self._extra)
+            if replay:
+                chain = [self._replay, *chain]
+            door = self._built[key] = compose(chain, self._terminal)
+        return door

@@ -58,6 +58,9 @@ async def events(call: Call, nxt: Handler) -> Any:
         model = getattr(call.target, "model_name", None)
         if model:
             data["model"] = model
+        tier = getattr(call.target, "tier", None)
+        if tier:
+            data["tier"] = tier
     run.emit("step.started", call.key, call.name, 1, data=data)
     t0 = time.perf_counter()
     try:

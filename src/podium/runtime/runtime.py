@@ -36,11 +36,13 @@ from podium.errors import (
     UsageError,
 )
 from podium.models.prices import Prices, resolve_prices
+from podium.models.tiers import Tiers, resolve_tiers
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
 from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
+from podium.runtime.cache import CacheStore, cache_middleware, open_cache
 from podium.runtime.context import Drain, RunState, execute
 from podium.runtime.dlq import DLQ, dead_letter, run_saga
-from podium.runtime.door import Call, Middleware, build_chain, compose
+from podium.runtime.door import Call, Doors, Middleware
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
 from podium.runtime.leases import (
@@ -144,6 +146,12 @@ class Runtime:
     model name to `{input, output, cached_input, cache_write}` dollars per million tokens, or
     a JSON or YAML file of them, laid over the defaults and `PODIUM_PRICES`.
     `on_budget_alert` is called with a `BudgetAlert` when a budget passes its alert mark.
+    `cache` is where the answers of cached models and tools live (`podium.Cache`): a URL
+    (`memory://`, `sqlite:///cache.db`, `redis://host:port/db`) or a `CacheStore`; by default
+    `PODIUM_CACHE`, else this runtime's memory. `tiers` names kinds of model (`fast`,
+    `smart`, any name) for agents that ask for a tier instead of a model: a `Tiers`, a
+    mapping of tier name to a model and its fallbacks, or a JSON or YAML file of them, laid
+    over `PODIUM_TIERS` (see `podium.models.tiers`).
     """
 
     def __init__(
@@ -160,6 +168,8 @@ class Runtime:
         targets: Sequence[str] = (),
         prices: Prices | Mapping[str, Any] | str | Path | None = None,
         on_budget_alert: AlertHandler | None = None,
+        cache: str | CacheStore | None = None,
+        tiers: Tiers | Mapping[str, Any] | str | Path | None = None,
     ) -> None:
         self._store_obj: Store = (
             open_store(store) if store is None or isinstance(store, str) else store
@@ -170,21 +180,17 @@ class Runtime:
         self.timeout = timeout
         self.breakers: Board = default_board(breakers)
         self.prices: Prices = resolve_prices(prices)
+        self.cache: CacheStore = open_cache(cache)
+        self.tiers: Tiers | None = resolve_tiers(tiers)
         builtins = {
             **BUILTINS,
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
-        # Two chains: without the budget slot for runs with no budget anywhere (it costs them
-        # nothing), with it for runs that have one, or switch to it when an agent brings one.
-        chain = build_chain(builtins, middleware)
-        metered = build_chain(
-            {**builtins, "budget": budget_middleware(on_budget_alert)}, middleware
-        )
-        self._door = compose(chain, execute)
-        self._replay_door = compose([replay, *chain], execute)
-        self._metered_door = compose(metered, execute)
-        self._metered_replay_door = compose([replay, *metered], execute)
+        # The budget and cache slots cost nothing to runs with no budget and no cached model
+        # or tool anywhere: they start on a door without them and switch when one shows up.
+        optional = {"budget": budget_middleware(on_budget_alert), "cache": cache_middleware()}
+        self._doors = Doors(builtins, optional, middleware, execute, replay)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._drain = Drain()
@@ -220,9 +226,12 @@ class Runtime:
         if self._beat is not None:
             self._beat.cancel()
             self._beat = None
-        if self._store is not None:
-            store, self._store = self._store, None
-            await store.close()
+        try:
+            if self._store is not None:
+                store, self._store = self._store, None
+                await store.close()
+        finally:
+            await self.cache.close()
 
     async def __aenter__(self) -> Runtime:
         await self.open()
@@ -740,13 +749,10 @@ class Runtime:
         if prior_steps is not None:
             prior = {s.key: s for s in prior_steps}
             replay_map = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
-        door, metered = self._door, self._metered_door
-        if replay_map:
-            door, metered = self._replay_door, self._metered_replay_door
         state = RunState(
             run_id,
             store,
-            door,
+            self._doors.get(bool(replay_map)),
             replay=replay_map,
             prior=prior,
             listeners=(*self._listeners, live) if live is not None else tuple(self._listeners),
@@ -756,7 +762,9 @@ class Runtime:
             live=live,
             prices=self.prices,
             history=history,
-            budget_door=metered,
+            doors=self._doors,
+            cache=self.cache,
+            tiers=self.tiers,
         )
         state.seq = seq
         # What earlier processes spent is the run's usage so far: completed steps never run
@@ -826,7 +834,7 @@ class Runtime:
         await state.store.flush()
         prior = {s.key: s for s in await state.store.load_steps(state.run_id)}
         done = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
-        find = RunState(state.run_id, state.store, self._replay_door, replay=done, prior=prior)
+        find = RunState(state.run_id, state.store, self._doors.get(True), replay=done, prior=prior)
         find.replay_only, find.seq = True, state.seq
         record = await state.store.get_run(state.run_id)
         input = _check_root_input(agent, None if record is None else record.input)

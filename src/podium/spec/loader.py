@@ -27,6 +27,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -145,7 +146,7 @@ def _load(text: str, base_dir: Path, source: str, notes: list[Problem]) -> tuple
     if clashes:
         raise SpecProblems(source, clashes)
     builder = _Builder(Path(base_dir), root)
-    agent = builder.node(spec, ())
+    agent = builder.top(spec)
     if builder.problems or agent is None:
         problems = sorted(builder.problems, key=lambda p: p.line or 0)
         raise SpecProblems(source, problems or [Problem("", "cannot build the workflow")])
@@ -500,6 +501,23 @@ class _Builder:
     base_dir: Path
     root: yaml.Node
     problems: list[Problem] = field(default_factory=list)
+    tiers: Any = None  # the file's `tiers:` table, for `llm` nodes that ask for a tier
+
+    def top(self, spec: Any) -> Any:
+        """The agent of the whole file: its `tiers:` first, then the node."""
+        table = getattr(spec, "tiers", None)
+        if table is not None:
+            from podium.models.tiers import Tiers
+
+            tiers: dict[str, Any] = {}
+            for name, models in table.items():
+                tier = self.construct(
+                    ("tiers", name), partial(Tiers, {name: models}, where="tiers")
+                )
+                if tier is not None:
+                    tiers.update(tier.table)
+            self.tiers = Tiers(tiers)
+        return self.node(spec, ())
 
     def problem(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(format_path(loc), message, _line(self.root, loc)))
@@ -507,6 +525,8 @@ class _Builder:
     def node(self, spec: Any, loc: Loc) -> Any:
         """The agent for one node, or None after recording why it cannot be built: its
         kind's builder, found in the registry."""
+        if loc and getattr(spec, "tiers", None) is not None:
+            self.problem((*loc, "tiers"), "`tiers:` goes at the top of the file only")
         return registry.kinds()[spec.kind].build(self, spec, loc)
 
     def nodes(self, specs: Sequence[Any], loc: Loc) -> list[Any] | None:
@@ -641,5 +661,5 @@ def build_spec(spec: Any, base_dir: str | Path = ".") -> tuple[Any, list[Problem
     building it, with no YAML behind it (so no lines): for tools and tests that make specs
     in code."""
     builder = _Builder(Path(base_dir), yaml.compose("{}"))
-    agent = builder.node(spec, ())
+    agent = builder.top(spec)
     return agent, builder.problems

@@ -16,6 +16,8 @@ pydantic model validates the arguments at the door. A parameter annotated `ToolC
 receives where the call is in the run (and an idempotency key), and is not in the schema.
 Whether a tool changes the world (`effect`), may safely run twice (`idempotent`) and how to
 check or undo it (`reconcile`, `compensate`) are declared here for the exactly-once layer.
+`cache=True` (or a `podium.Cache`) reuses a result for the same arguments; a tool with an
+effect cannot be cached (a cached result would skip the change it makes).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, create_mod
 from podium.agents.base import check_name
 from podium.errors import UsageError
 from podium.models.base import ToolSpec
+from podium.runtime.cache import Cache, as_cache
 from podium.runtime.serde import Validator, validator_for
 
 if TYPE_CHECKING:
@@ -80,6 +83,7 @@ class Tool:
         retry: Retry | None = None,
         timeout: float | None = None,
         thread: bool = False,
+        cache: Cache | bool | None = None,
     ) -> None:
         if not callable(fn):
             raise UsageError(f"Tool needs a callable, got {fn!r}")
@@ -87,6 +91,12 @@ class Tool:
         self.name = check_name(name or str(getattr(fn, "__name__", "tool")), "tool")
         if timeout is not None and timeout <= 0:
             raise UsageError(f"tool {self.name!r}: timeout must be positive, got {timeout}")
+        self.cache = as_cache(cache, f"tool {self.name!r}")
+        if self.cache is not None and effect:
+            raise UsageError(
+                f"tool {self.name!r}: a tool with an effect cannot be cached: a cached result "
+                "would skip the change it makes in the world (drop cache= or effect=True)"
+            )
         self.effect = effect
         # Pure tools may run twice; a tool that changes the world may not, unless it says so.
         self.idempotent = (not effect) if idempotent is None else idempotent
@@ -112,6 +122,10 @@ class Tool:
         (the door turns it into `HandoffTypeError` naming the tool and the field)."""
         model = self.args_model.model_validate({} if args is None else args)
         return {k: getattr(model, k) for k in self._arg_names}
+
+    def cache_identity(self, args: Any) -> dict[str, Any]:
+        """What decides this tool's result, for the cache's key."""
+        return {"tool": self.name, "parameters": self.parameters, "args": args}
 
     async def invoke(self, call: Call) -> Any:
         kwargs = dict(call.input)
@@ -275,6 +289,7 @@ def tool(
     retry: Retry | None = None,
     timeout: float | None = None,
     thread: bool = False,
+    cache: Cache | bool | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -291,10 +306,12 @@ def tool(
     retry: Retry | None = None,
     timeout: float | None = None,
     thread: bool = False,
+    cache: Cache | bool | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function into a `Tool`: `@tool` or `@tool(effect=True, idempotent=False)`.
 
-    `thread=True` runs a sync function in a worker thread (for blocking I/O)."""
+    `thread=True` runs a sync function in a worker thread (for blocking I/O); `cache=True`
+    reuses a result for the same arguments (not for a tool with an effect)."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return Tool(
@@ -308,6 +325,7 @@ def tool(
             retry=retry,
             timeout=timeout,
             thread=thread,
+            cache=cache,
         )
 
     return wrap if fn is None else wrap(fn)

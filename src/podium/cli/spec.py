@@ -9,7 +9,8 @@
 running it: the module is located on the path (or the file next to the spec) and its source
 read for the name. Importing runs a module's code, so only `--import` (and `graph`, which
 needs the agents) does it, loading the spec exactly as `podium run` does. None of them starts
-a run or opens a store.
+a run or opens a store. A key that a kind renamed (`max_rounds`, now `max_turns`) still loads
+for one release: each is a `warning:` line on stderr, never a problem.
 """
 
 from __future__ import annotations

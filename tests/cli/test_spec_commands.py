@@ -164,3 +164,47 @@ def test_graph_of_a_malformed_spec_lists_problems(project: Path) -> None:
     assert result.exit_code == 2
     assert "flowchart" not in result.stdout
     assert "steps[1].start (line 7)" in result.stdout
+
+
+OLD_KEYS = """\
+name: grow
+kind: loop
+max_iterations: 3
+no_progress: null
+body: {python: agents.py:extend}
+"""
+WARNINGS = [
+    "warning: old.yaml: max_iterations (line 3): `max_iterations` is deprecated: use "
+    "`max_turns`; the old name goes in the next release",
+    "warning: old.yaml: no_progress (line 4): `no_progress` is deprecated: use `max_stalls`; "
+    "the old name goes in the next release",
+]
+
+
+def test_old_keys_are_warning_lines_not_problems(project: Path) -> None:
+    (project / "old.yaml").write_text(OLD_KEYS)
+    for args in (["validate", "old.yaml"], ["validate", "old.yaml", "--import"]):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "ok: grow (loop)\n"
+        assert result.stderr.splitlines() == WARNINGS
+    drawn = cli("graph", "old.yaml")
+    assert drawn.exit_code == 0 and drawn.stdout.startswith("flowchart TD\n")
+    assert drawn.stderr.splitlines() == WARNINGS
+    ran = cli("run", "old.yaml", "-i", '"go"', "--store", "memory://", "--json")
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["output"]["turns"] == 3  # max_iterations: 3 was read
+    assert ran.stderr.splitlines()[:2] == WARNINGS
+
+
+def test_old_keys_beside_problems_and_old_and_new_together(project: Path) -> None:
+    (project / "old.yaml").write_text(OLD_KEYS + "max_turns: 4\nsurprise: 1\n")
+    result = cli("validate", "old.yaml")
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [
+        "old.yaml: max_iterations (line 3): give `max_turns` or its old name `max_iterations`, "
+        "not both",
+        "old.yaml: surprise (line 7): unknown field",
+    ]
+    assert result.stderr.splitlines()[:1] == WARNINGS[1:]
+    assert result.stderr.splitlines()[-1] == "error: old.yaml has 2 problems"

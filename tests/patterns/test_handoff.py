@@ -365,7 +365,7 @@ async def test_resume_replays_the_transfer_without_asking_the_model_again(
         ({"routes": {"triage": "billing"}}, "must be a list of agents"),
         ({"max_turns": 0}, "max_turns must be a positive integer"),
         ({"deadline": 0}, "deadline must be a positive number of seconds"),
-        ({"ping_pong": 0}, "ping_pong must be an integer >= 1"),
+        ({"ping_pong": 0}, "ping_pong must be a positive integer"),
     ],
 )
 def test_bad_configuration_is_a_usage_error(kwargs: dict[str, Any], message: str) -> None:

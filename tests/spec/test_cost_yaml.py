@@ -103,8 +103,8 @@ async def test_a_workflow_carries_its_tiers_and_its_nodes_ask_for_them() -> None
             instructions: x
             batchable: 1
             """,
-            "(top level)",
-            "Batch(size=...) must be an int of 2 or more",
+            "batchable (line 5)",
+            "must be true, false or an int of 2 or more",
         ),
         (
             """

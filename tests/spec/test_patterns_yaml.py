@@ -301,7 +301,7 @@ def test_model_managers_and_inline_agents_build() -> None:
                 name: polish
                 check_first: true
                 state: true
-                no_progress: null
+                max_stalls: null
                 body: {kind: llm, name: reviser, model: scripted, instructions: Revise.}
                 critic: {kind: llm, name: critic, model: scripted, instructions: Judge.}
               - kind: groupchat

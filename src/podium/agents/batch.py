@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podium.agents.answer import AnswerProblem
+from podium.core.bounds import Bound
 from podium.errors import ModelError, ModelResponseError, ProviderError, UsageError
 from podium.models.base import Message, ModelResponse, OutputSchema
 from podium.models.structured import parse_json_text
@@ -47,6 +48,9 @@ BATCH_NOTE = (
 )
 
 
+BATCH_SIZE = Bound("an int of 2 or more", integer=True, ge=2)  # one item is no batch
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """Up to `size` items per model call; a batch waits at most `window` seconds for more
@@ -56,7 +60,7 @@ class Batch:
     window: float = 0.05
 
     def __post_init__(self) -> None:
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 2:
+        if not BATCH_SIZE.ok(self.size):
             raise UsageError(f"Batch(size=...) must be an int of 2 or more, got {self.size!r}")
         window = self.window
         if isinstance(window, bool) or not isinstance(window, int | float) or window < 0:

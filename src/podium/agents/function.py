@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from podium.agents.base import AgentBase
+from podium.agents.kinds import Builder, Loc, PythonRef, register
 from podium.errors import UsageError
 
 if TYPE_CHECKING:
@@ -191,3 +192,11 @@ def agent(
         )
 
     return wrap if fn is None else wrap(fn)
+
+
+# YAML: `python: module:object` (`kind: python`, the default) ----------------------------------
+def _build_python(b: Builder, spec: PythonRef, loc: Loc) -> Any:
+    return b.agent(spec.python, (*loc, "python"))
+
+
+register(PythonRef, _build_python, draws=FunctionAgent, agent=True)

@@ -20,9 +20,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from podium.agents.base import AgentBase
+from podium.agents.kinds import REF, Builder, Loc, Ref, Spec, register
+from podium.core.bounds import SECONDS
 from podium.errors import Rejected, Suspended, UsageError
 from podium.runtime.serde import Validator, describe_validation_error, to_plain
 from podium.runtime.waiting import Decision, os_user
@@ -91,7 +93,7 @@ class _HumanBase(AgentBase[Any, Any]):
     def _init_wait(
         self, name: str, deadline: float | None, on_timeout: OnTimeout, escalate_to: str | None
     ) -> None:
-        if deadline is not None and deadline <= 0:
+        if deadline is not None and not SECONDS.ok(deadline):
             raise UsageError(f"{type(self).__name__} {name!r}: deadline must be positive")
         if on_timeout not in ("reject", "approve", "escalate"):
             raise UsageError(
@@ -203,3 +205,78 @@ def _fit(check: Validator | None, value: Any, what: str) -> Any:
         return value if check is None else check(value)
     except ValidationError as e:
         raise UsageError(f"{what} does not fit: {describe_validation_error(e)}") from None
+
+
+# YAML: `kind: human` and `kind: approval` -----------------------------------------------------
+class _PersonSpec(Spec):
+    """Fields a person's step has. No `retry`/`timeout`/`budget`: a person is waited for, with
+    a `deadline` and what happens when it passes (`on_timeout`)."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    assignee: str | None = Field(None, min_length=1, description="who is asked (shown in inbox)")
+    deadline: float | None = SECONDS.field(None, description="seconds a person has to answer")
+    on_timeout: Literal["reject", "approve", "escalate"] = "reject"
+    escalate_to: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _escalation(self) -> _PersonSpec:
+        if self.on_timeout == "escalate" and (self.escalate_to is None or self.deadline is None):
+            raise ValueError("on_timeout: escalate needs `escalate_to` and `deadline`")
+        return self
+
+    def waiting(self) -> dict[str, Any]:
+        """The constructor keywords every person's step shares."""
+        keys = ("assignee", "deadline", "on_timeout", "escalate_to", "description")
+        return {k: getattr(self, k) for k in keys}
+
+
+class HumanSpec(_PersonSpec):
+    """A person answers `question` about the input (`HumanAgent`); the run waits meanwhile."""
+
+    kind: Literal["human"]
+    question: str = Field(min_length=1)
+    answer_type: Ref | None = Field(
+        None, description=REF + " (a type the answer must fit; default: text)"
+    )
+
+
+class ApprovalSpec(_PersonSpec):
+    """A person approves, edits or rejects the input (`HumanApproval`); rejection stops the
+    flow with the reason recorded."""
+
+    kind: Literal["approval"]
+    prompt: str = ""
+    input_type: Ref | None = Field(None, description=REF + " (the proposed value)")
+
+
+def _build_human(b: Builder, spec: HumanSpec, loc: Loc) -> HumanAgent | None:
+    answer_type: Any = str
+    if spec.answer_type is not None:
+        answer_type = b.import_object(spec.answer_type, (*loc, "answer_type"))
+        if answer_type is None:
+            return None
+    return b.construct(
+        loc,
+        lambda: HumanAgent(
+            spec.name, question=spec.question, answer_type=answer_type, **spec.waiting()
+        ),
+    )
+
+
+def _build_approval(b: Builder, spec: ApprovalSpec, loc: Loc) -> HumanApproval | None:
+    input_type: Any = Any
+    if spec.input_type is not None:
+        input_type = b.import_object(spec.input_type, (*loc, "input_type"))
+        if input_type is None:
+            return None
+    return b.construct(
+        loc,
+        lambda: HumanApproval(
+            spec.name, prompt=spec.prompt, input_type=input_type, **spec.waiting()
+        ),
+    )
+
+
+register(HumanSpec, _build_human, draws=HumanAgent, shape="([])", agent=True)
+register(ApprovalSpec, _build_approval, draws=HumanApproval, shape="([])", agent=True)

@@ -36,13 +36,23 @@ import copy
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import (
+    Field,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import PydanticCustomError
 
 from podium.agents.answer import REASK, AnswerSpec, Asking
 from podium.agents.base import AgentBase, check_name
-from podium.agents.batch import Batch, BatchStep, as_batch
+from podium.agents.batch import BATCH_SIZE, Batch, BatchStep, as_batch
+from podium.agents.kinds import Builder, Loc, NodeFields, PythonRef, Ref, Spec, register
+from podium.core.bounds import COUNT, POSITIVE, SECONDS
 from podium.errors import (
     MaxTurnsExceeded,
     ModelError,
@@ -286,10 +296,10 @@ class LLMAgent(AgentBase[Any, Any]):
         fallback_models: Sequence[Model | str] = (),
         model_breaker: Breaker | None = None,
         budget: Budget | None = None,
-        cache: Cache | bool | None = None,
+        cache: Cache | bool | None = False,
         tier: str | None = None,
         tiers: Tiers | Mapping[str, Any] | None = None,
-        batchable: Batch | int | bool | None = None,
+        batchable: Batch | int | bool | None = False,
     ) -> None:
         self._setup(
             name,
@@ -300,10 +310,8 @@ class LLMAgent(AgentBase[Any, Any]):
             description=description,
             budget=budget,
         )
-        if max_turns < 1:
-            raise UsageError(f"agent {name!r}: max_turns must be at least 1, got {max_turns}")
-        if max_reasks < 0:
-            raise UsageError(f"agent {name!r}: max_reasks must be 0 or more, got {max_reasks}")
+        POSITIVE.check(f"agent {name!r}", "max_turns", max_turns)
+        COUNT.check(f"agent {name!r}", "max_reasks", max_reasks)
         self.instructions = instructions
         self.max_turns = max_turns
         self.max_reasks = max_reasks
@@ -508,3 +516,108 @@ def _note_cut_off_text(ctx: RunContext, response: ModelResponse, settings: Any) 
 
 def _render(value: Any) -> str:
     return value if isinstance(value, str) else dumps(value)
+
+
+# YAML: `kind: llm` ----------------------------------------------------------------------------
+class CacheSpec(Spec):
+    """Cache the model's answers for `ttl` seconds (none: as long as the cache keeps them)."""
+
+    ttl: float | None = SECONDS.field(None)
+
+
+def _batch_size(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One problem for a wrong `batchable`, not one per way it could have been right."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "batchable", "must be true, false or {words}", {"words": BATCH_SIZE.words}
+        ) from None
+
+
+class LLMSpec(NodeFields):
+    """A model with instructions and tools. Without `model`, `PODIUM_MODEL` decides, else a
+    scripted echo model (so a spec runs offline instead of calling a provider by surprise)."""
+
+    kind: Literal["llm"]
+    model: str | None = Field(
+        None,
+        min_length=1,
+        description="`scripted`, `openai:<model>` (any OpenAI-compatible), `anthropic:<model>`, "
+        "`local:<path.gguf>` or `tier:<name>`",
+    )
+    instructions: str = ""
+    tools: list[PythonRef] = Field(default_factory=list)
+    output_type: Ref | None = Field(
+        None, description="`module:Class`: a pydantic model the answer must fit"
+    )
+    max_turns: int = POSITIVE.field(10, description="model turns (tool calls) per invocation")
+    max_reasks: int = COUNT.field(
+        2, description="times a structured answer that does not fit is sent back"
+    )
+    fallback_models: list[str] = Field(
+        default_factory=list, description="models tried in order when `model` fails for good"
+    )
+    tier: str | None = Field(
+        None, min_length=1, description="ask for a tier (`fast`, `smart`) instead of a `model`"
+    )
+    cache: StrictBool | CacheSpec = Field(
+        False, description="reuse the model's answer to the same request (true, or {ttl: s})"
+    )
+    batchable: Annotated[StrictBool | Annotated[int, BATCH_SIZE], WrapValidator(_batch_size)] = (
+        Field(False, description="answer items that arrive together in one model call (true: 8)")
+    )
+
+
+def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
+    model = _yaml_model(b, spec, loc)
+    tools = []
+    for i, ref in enumerate(spec.tools):
+        tool = b.import_object(ref.python, (*loc, "tools", i, "python"))
+        if tool is not None and not isinstance(tool, Tool):
+            b.problem((*loc, "tools", i, "python"), f"{ref.python!r} is not a tool (use @tool)")
+            tool = None
+        tools.append(tool)
+    output_type = None
+    if spec.output_type is not None:
+        output_type = b.import_object(spec.output_type, (*loc, "output_type"))
+        if output_type is None:
+            return None
+    fallbacks = [
+        b.model(m, (*loc, "fallback_models", i)) for i, m in enumerate(spec.fallback_models)
+    ]
+    if (model is None and spec.tier is None) or any(t is None for t in tools):
+        return None
+    if any(m is None for m in fallbacks):
+        return None
+    return b.construct(
+        loc,
+        lambda: LLMAgent(
+            spec.name,
+            model=model,
+            instructions=spec.instructions,
+            tools=tools,
+            output_type=output_type,
+            max_turns=spec.max_turns,
+            max_reasks=spec.max_reasks,
+            fallback_models=fallbacks,
+            tier=spec.tier,
+            tiers=b.tiers,
+            cache=spec.cache if isinstance(spec.cache, bool) else Cache(ttl=spec.cache.ttl),
+            batchable=spec.batchable,
+            **b.common(spec),
+        ),
+    )
+
+
+def _yaml_model(b: Builder, spec: LLMSpec, loc: Loc) -> Any:
+    """A model, or `tier:<name>` as written (the runtime's tiers pick the model), or None
+    when the node asks for a `tier`."""
+    if spec.tier is not None and spec.model is None:
+        return None
+    if spec.model is not None and spec.model.startswith(TIER_PREFIX):
+        return spec.model
+    return b.model(spec.model, (*loc, "model"))
+
+
+register(LLMSpec, _build, draws=LLMAgent, agent=True)

@@ -191,10 +191,15 @@ def parse_budget(text: str | None) -> Budget | None:
 
 def load_agent(target: str) -> tuple[Any, str]:
     """The agent a target typed on the command line names (the user's own choice, loaded as
-    given), and the target as stored with the run (file paths made absolute)."""
+    given), and the target as stored with the run (file paths made absolute). A YAML file's
+    renamed keys are `warning:` lines on stderr, as `podium validate` prints them."""
     from podium.spec.targets import load_target, normalise
 
-    return load_target(target), normalise(target)
+    notes: list[Any] = []
+    agent = load_target(target, notes=notes)
+    for note in notes:
+        typer.echo(f"warning: {target}: {note}", err=True)
+    return agent, normalise(target)
 
 
 def check_input(agent: Any, value: Any) -> Any:

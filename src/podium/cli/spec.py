@@ -9,7 +9,8 @@
 running it: the module is located on the path (or the file next to the spec) and its source
 read for the name. Importing runs a module's code, so only `--import` (and `graph`, which
 needs the agents) does it, loading the spec exactly as `podium run` does. None of them starts
-a run or opens a store.
+a run or opens a store. A key that a kind renamed (`max_rounds`, now `max_turns`) still loads
+for one release: each is a `warning:` line on stderr, never a problem.
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ def validate(
     ] = False,
 ) -> None:
     """Check a workflow file: every problem with its path and line, or `ok: NAME (KIND)`.
-    Python references are located without running them, unless --import."""
+    Python references are located without running them, unless --import. A key that was
+    renamed (still read for one release) is a warning line on stderr, not a problem."""
     if build:
         spec, _ = _load(file)
     else:
-        spec = _report(lambda: check_yaml_refs(file))
+        notes: list[Any] = []
+        spec = _report(file, lambda: check_yaml_refs(file, notes), notes)
     typer.echo(f"ok: {spec.name} ({spec.kind})")
 
 
@@ -80,16 +83,16 @@ def _load(file: str) -> tuple[Any, Any]:
     """The spec and its agent, built (importing the spec's modules)."""
     from podium.spec.loader import load_yaml_spec
 
-    return _report(lambda: load_yaml_spec(file))
+    notes: list[Any] = []
+    return _report(file, lambda: load_yaml_spec(file, notes=notes), notes)
 
 
-def check_yaml_refs(file: str) -> Any:
+def check_yaml_refs(file: str, notes: list[Any] | None = None) -> Any:
     """The validated spec of `file`, its `python:` references found without importing
-    them; `SpecProblems` listing everything wrong."""
+    them; `SpecProblems` listing everything wrong. Renamed keys are noted in `notes`."""
     from pydantic import ValidationError
 
-    from podium.spec import loader
-    from podium.spec.schema import WORKFLOW
+    from podium.spec import loader, schema
     from podium.spec.targets import locate_ref
 
     path = Path(file)
@@ -99,14 +102,15 @@ def check_yaml_refs(file: str) -> Any:
         raise TargetError(f"no such file: {file}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise TargetError(f"cannot read {file}: {e}") from None
-    data, root = loader._parse(text, file)
-    spec, problems = None, []
+    data, root, problems = loader.read(text, file, [] if notes is None else notes)
+    spec = None
     try:
-        spec = WORKFLOW.validate_python(data)
+        spec = schema.workflow().validate_python(data)
     except ValidationError as e:
-        problems = loader._shape_problems(e, data, root)
+        problems += loader._shape_problems(e, data, root)
     where = loader._Builder(path.parent, root)  # only to place problems on their lines
-    for ref, loc in _refs(data, ()):
+    refs = schema.fields().refs
+    for ref, loc in _refs(data, (), refs):
         why = locate_ref(ref, path.parent)
         if why is not None:
             where.problem(loc, why)
@@ -116,43 +120,49 @@ def check_yaml_refs(file: str) -> Any:
     return spec
 
 
-# Fields whose string value is a `module:object` reference (as the loader imports them).
-_REF_FIELDS = frozenset(
-    {"python", "when", "output_type", "answer_type", "input_type", "speaker", "until"}
-    | {"success", "outcomes"}
-)
-
-
-def _refs(data: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[str, tuple[str | int, ...]]]:
-    """Every Python reference in a spec's data, with its place."""
+def _refs(
+    data: Any, loc: tuple[str | int, ...], fields: frozenset[str]
+) -> Iterator[tuple[str, tuple[str | int, ...]]]:
+    """Every Python reference in a spec's data, with its place: a `python:` string, or a
+    string with a `:` in a field the kinds declare a `Ref` (`until`, `output_type`, ...)."""
     if isinstance(data, dict):
         for key, value in data.items():
             here = (*loc, key)
             if isinstance(value, str) and (
-                value.startswith("python:") or (key in _REF_FIELDS and ":" in value)
+                value.startswith("python:") or (key in fields and ":" in value)
             ):
                 yield value, here
             else:
-                yield from _refs(value, here)
+                yield from _refs(value, here, fields)
     elif isinstance(data, list):
         for i, value in enumerate(data):
-            yield from _refs(value, (*loc, i))
+            yield from _refs(value, (*loc, i), fields)
     elif isinstance(data, str) and data.startswith("python:") and loc:
         yield data, loc
 
 
-def _report(load: Callable[[], T]) -> T:
+def _report(file: str, load: Callable[[], T], notes: list[Any]) -> T:
     """`load()`; a malformed spec prints each problem on its own line on stdout (`FILE: PATH
     (line N): MESSAGE`), a count on stderr, and exits 2; any other misuse (no such file) is
-    one `error:` line, as everywhere in the CLI."""
+    one `error:` line, as everywhere in the CLI. What `load` noted in `notes` (keys that
+    were renamed) goes first, each a `warning: FILE: PATH (line N): MESSAGE` line on stderr:
+    a warning, never a failure."""
     from podium.spec.loader import SpecProblems
 
     with usage_errors():
         try:
-            return load()
+            loaded = load()
         except SpecProblems as e:
+            _warn(file, notes)
             for problem in e.problems:
                 typer.echo(f"{e.source}: {problem}")
             n = len(e.problems)
             typer.echo(f"error: {e.source} has {n} problem{'s' if n != 1 else ''}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
+    _warn(file, notes)
+    return loaded
+
+
+def _warn(file: str, notes: list[Any]) -> None:
+    for note in notes:
+        typer.echo(f"warning: {file}: {note}", err=True)

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, Field, model_validator
 
+from podium.core.bounds import POSITIVE, SECONDS
 from podium.errors import BudgetExceeded, StepFailed, Suspended, UsageError
 from podium.patterns._progress import StallDetector
 from podium.runtime.budget import Budget
@@ -86,15 +87,13 @@ class Limits:
         max_stalls: int | None = None,
         deadline: float | None = None,
     ) -> Limits:
-        """Limits whose values make sense, or a `UsageError` naming the pattern."""
-        for what, value in (("max_turns", max_turns), ("max_stalls", max_stalls)):
-            wrong = isinstance(value, bool) or not isinstance(value, int) or value < 1
-            if value is not None and wrong:
-                raise UsageError(f"{owner}: {what} must be a positive integer, got {value!r}")
-        number = isinstance(deadline, int | float) and not isinstance(deadline, bool)
-        if deadline is not None and not (number and deadline > 0):
-            raise UsageError(f"{owner}: deadline must be a positive number of seconds")
-        return cls(max_turns, max_stalls, deadline)
+        """Limits whose values make sense, or a `UsageError` naming the pattern. The bounds
+        are the ones the YAML schema declares for the same keys (`podium.core.bounds`)."""
+        return cls(
+            POSITIVE.check_optional(owner, "max_turns", max_turns),
+            POSITIVE.check_optional(owner, "max_stalls", max_stalls),
+            SECONDS.check_optional(owner, "deadline", deadline),
+        )
 
 
 class Limited:

@@ -56,19 +56,34 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
+from podium.agents.kinds import (
+    FAILED,
+    REF,
+    Builder,
+    Canvas,
+    Loc,
+    NodeFields,
+    PythonRef,
+    Ref,
+    failed,
+    register,
+)
+from podium.core.bounds import NON_NEGATIVE
 from podium.errors import RunError, Suspended, UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
 from podium.patterns._common import Verdict, named_agents, shared_type
-from podium.patterns.router import Rule
+from podium.patterns.router import Rule, RuleSpec, build_rules
 from podium.runtime.serde import answer_as
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.door import Call
     from podium.runtime.policies import Retry
@@ -297,6 +312,7 @@ class Adaptive(AgentBase[Any, Any]):
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        budget: Budget | None = None,
     ) -> None:
         self.strategies = named_agents("Adaptive", name, strategies, "strategy")
         if classifier is None and not learning:
@@ -309,7 +325,7 @@ class Adaptive(AgentBase[Any, Any]):
             raise UsageError(f"Adaptive {name!r}: success must be a function or an agent")
         if outcomes is not None and not isinstance(outcomes, OutcomeStore):
             raise UsageError(f"Adaptive {name!r}: outcomes must be an OutcomeStore")
-        if min(cost_weight, latency_weight, prior) < 0:
+        if not all(NON_NEGATIVE.ok(w) for w in (cost_weight, latency_weight, prior)):
             raise UsageError(f"Adaptive {name!r}: weights and prior must not be negative")
         self.classifier = (
             None
@@ -343,6 +359,7 @@ class Adaptive(AgentBase[Any, Any]):
             retry=retry,
             timeout=timeout,
             description=description,
+            budget=budget,
         )
         self.check_input = None  # the classifier and the chosen strategy check it when called
 
@@ -572,3 +589,101 @@ def _llm_instructions(
         lines += ["", "Task kinds (answer one of these as task_kind):"]
         lines += [f"- {k}" for k in kinds]
     return "\n".join(lines)
+
+
+# YAML: `kind: adaptive` -----------------------------------------------------------------------
+class AdaptiveSpec(NodeFields):
+    """Strategies by name, picked per task by `classifier` (python), `rules` (whose `route`
+    is a strategy), or `model`, and/or learnt from outcomes (`learning`)."""
+
+    kind: Literal["adaptive"]
+    strategies: dict[str, NodeSpec] = Field(min_length=1)
+    classifier: PythonRef | None = None
+    rules: list[RuleSpec] | None = Field(None, min_length=1)
+    model: str | None = Field(None, min_length=1)
+    kinds: list[str] = Field(default_factory=list, description="task kinds told to the model")
+    instructions: str | None = None
+    learning: bool = False
+    default: str | None = Field(None, min_length=1)
+    success: Ref | None = Field(None, description=REF + ": output -> bool, or agent")
+    outcomes: Ref | None = Field(None, description=REF + ": an OutcomeStore")
+    namespace: str | None = Field(None, min_length=1)
+    cost_weight: float = NON_NEGATIVE.field(0.01)
+    latency_weight: float = NON_NEGATIVE.field(0.01)
+    prior: float = NON_NEGATIVE.field(1.0)
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _classified(self) -> AdaptiveSpec:
+        given = [k for k in ("classifier", "rules", "model") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"an adaptive takes at most one of `classifier`, `rules` or `model` (got "
+                f"{', '.join(given)})"
+            )
+        if not given and not self.learning:
+            raise ValueError("an adaptive needs `classifier`, `rules`, `model`, or `learning`")
+        return self
+
+
+def _build(b: Builder, spec: AdaptiveSpec, loc: Loc) -> Adaptive | None:
+    strategies = {k: b.node(v, (*loc, "strategies", k)) for k, v in spec.strategies.items()}
+    names = list(spec.strategies)
+    classifier: Any = None
+    if spec.classifier is not None:
+        cloc = (*loc, "classifier", "python")
+        classifier = b.function(spec.classifier.python, cloc, agents=True)
+    elif spec.rules is not None:
+        rules = build_rules(b, spec.rules, names, (*loc, "rules"), "strategy")
+        classifier = FAILED if rules is None else rules
+    model = None if spec.model is None else b.model(spec.model, (*loc, "model"))
+    success = b.function(spec.success, (*loc, "success"), agents=True)
+    outcomes = None
+    if spec.outcomes is not None:
+        outcomes = b.import_object(spec.outcomes, (*loc, "outcomes"))
+    ok = spec.default is None or b.known(spec.default, names, (*loc, "default"), "strategy")
+    if (
+        not ok
+        or any(s is None for s in strategies.values())
+        or failed(classifier, success)
+        or (spec.model is not None and model is None)
+        or (spec.outcomes is not None and outcomes is None)
+    ):
+        return None
+
+    def make() -> Adaptive:
+        options: dict[str, Any] = {
+            "learning": spec.learning,
+            "default": spec.default,
+            "success": success,
+            "outcomes": outcomes,
+            "namespace": spec.namespace,
+            "cost_weight": spec.cost_weight,
+            "latency_weight": spec.latency_weight,
+            "prior": spec.prior,
+            "seed": spec.seed,
+            **b.common(spec),
+        }
+        if model is None:
+            return Adaptive(spec.name, strategies, classifier=classifier, **options)
+        return Adaptive.llm(
+            spec.name,
+            strategies,
+            model=model,
+            kinds=spec.kinds,
+            instructions=spec.instructions,
+            **options,
+        )
+
+    return b.construct(loc, make)
+
+
+def _draw(d: Canvas, agent: Adaptive, me: str) -> None:
+    how = ["classifier"] if agent.classifier is not None else []
+    how += ["learned"] if agent.learning else []
+    choose = d.box(me, "choose", f"choose strategy ({' + '.join(how)})", "{}")
+    for key, strategy in agent.strategies.items():
+        d.edge(choose, d.draw(strategy, me), key)
+
+
+register(AdaptiveSpec, _build, draws=Adaptive, draw=_draw)

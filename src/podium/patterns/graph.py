@@ -43,9 +43,23 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field
 
 from podium.agents.base import AgentBase, check_name
+from podium.agents.kinds import (
+    FAILED,
+    REF,
+    Builder,
+    Canvas,
+    Loc,
+    NodeFields,
+    Ref,
+    Spec,
+    register,
+)
+from podium.core.bounds import POSITIVE, SECONDS
 from podium.errors import RunError, UsageError
 from podium.patterns._turns import (
     Act,
@@ -63,6 +77,7 @@ from podium.patterns._turns import (
 )
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
     from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
@@ -394,3 +409,74 @@ class Graph(Limited, AgentBase[Any, Any]):
 
 def _names(labels: Iterable[str]) -> str:
     return ", ".join(repr(n) for n in labels)
+
+
+# YAML: `kind: graph` --------------------------------------------------------------------------
+class EdgeSpec(Spec):
+    """From one node id to another (or `END`), when `when` (`python:module:function` of the
+    source's output) says so; without `when` the edge always matches."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: str = Field(alias="from", min_length=1)
+    target: str = Field(alias="to", min_length=1)
+    when: Ref | None = Field(None, description=REF)
+
+
+class GraphSpec(NodeFields):
+    """Nodes by id, edges in order (the first matching edge is taken), a `start` id."""
+
+    kind: Literal["graph"]
+    nodes: dict[str, NodeSpec] = Field(min_length=1)
+    edges: list[EdgeSpec] = Field(min_length=1)
+    start: str = Field(min_length=1)
+    max_turns: int = POSITIVE.field(50, description="nodes run at most")
+    deadline: float | None = SECONDS.field(None, description="seconds for the whole graph")
+
+
+def _build(b: Builder, spec: GraphSpec, loc: Loc) -> Graph | None:
+    nodes = {k: b.node(v, (*loc, "nodes", k)) for k, v in spec.nodes.items()}
+    ids = list(spec.nodes)
+    ok = b.known(spec.start, ids, (*loc, "start"), "node")
+    edges: list[tuple[str, str, Any]] = []
+    for i, e in enumerate(spec.edges):
+        where = (*loc, "edges", i)
+        good = b.known(e.source, ids, (*where, "from"), "node")
+        good = b.known(e.target, [*ids, "END"], (*where, "to"), "node") and good
+        when = b.function(e.when, (*where, "when"))
+        ok = ok and good and when is not FAILED
+        edges.append((e.source, e.target, when))
+    if not ok or any(n is None for n in nodes.values()):
+        return None
+
+    def make() -> Graph:
+        g = Graph(spec.name, max_turns=spec.max_turns, deadline=spec.deadline, **b.common(spec))
+        handles = {k: g.node(agent, label=k) for k, agent in nodes.items()}
+        handles["END"] = g.END
+        for source, target, when in edges:
+            g.edge(handles[source], handles[target], when=when)
+        g.start(handles[spec.start])
+        g.validate()  # unreachable nodes or no way to END: a problem now, not at run time
+        return g
+
+    return b.construct(loc, make)
+
+
+def _draw(d: Canvas, agent: Graph, me: str) -> None:
+    topology = agent.topology()
+    handles = agent._nodes
+    ids = {
+        label: d.draw(handles[label].agent, me)
+        if label in handles
+        else d.box(me, label, f"{label} ({name})")
+        for label, name in topology["nodes"].items()
+    }
+    end = d.box(me, "END", "END", "(())")
+    if topology["start"] is not None:
+        d.edge(d.box(me, "start", "start", "(())"), ids[topology["start"]])
+    for e in topology["edges"]:
+        target = end if e["target"] == "END" else ids[e["target"]]
+        d.edge(ids[e["source"]], target, None if e["when"] is None else f"when {e['when']}")
+
+
+register(GraphSpec, _build, draws=Graph, draw=_draw, renamed={"max_steps": "max_turns"})

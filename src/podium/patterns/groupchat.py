@@ -50,11 +50,23 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
 from podium.agents.human import HumanAgent
+from podium.agents.kinds import (
+    REF,
+    Builder,
+    Canvas,
+    Loc,
+    NodeFields,
+    Ref,
+    failed,
+    label_of,
+    register,
+)
+from podium.core.bounds import COUNT, MAJORITY, NON_NEGATIVE, POSITIVE, SECONDS
 from podium.errors import OutputTypeError, RunError, UsageError
 from podium.patterns._progress import fingerprint
 from podium.patterns._turns import (
@@ -77,6 +89,7 @@ from podium.runtime.budget import Budget
 from podium.runtime.serde import answer_as, to_plain
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -278,9 +291,7 @@ class GroupChat(Limited, AgentBase[Any, ChatResult]):
         self.on_deadlock = on_deadlock
         self.fallback = fallback
         max_reasks = old.get("max_reasks", max_reasks)
-        if isinstance(max_reasks, bool) or not isinstance(max_reasks, int) or max_reasks < 0:
-            raise UsageError(f"{where}: max_reasks must not be negative")
-        self.max_reasks = max_reasks
+        self.max_reasks = COUNT.check(where, "max_reasks", max_reasks)
         self._escalation = HumanAgent(
             f"{name}.escalation",
             question=_deadlock_question,
@@ -314,7 +325,7 @@ class GroupChat(Limited, AgentBase[Any, ChatResult]):
         proposers = list(proposers)
         if not proposers:
             raise UsageError(f"GroupChat {name!r}: a debate needs at least one proposer")
-        rounds = _positive(name, "rounds", rounds)
+        rounds = POSITIVE.check(f"GroupChat {name!r}", "rounds", rounds)
         return cls(
             name,
             [*proposers, critic],
@@ -585,12 +596,6 @@ def _deadlock_question(report: DeadlockReport) -> str:
 # helpers ---------------------------------------------------------------------------------
 
 
-def _positive(chat: str, what: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"GroupChat {chat!r}: {what} must be a positive integer, got {value!r}")
-    return value
-
-
 def _check_participants(name: str, participants: Sequence[Any]) -> dict[str, Any]:
     if isinstance(participants, str) or not isinstance(participants, Sequence):
         raise UsageError(f"GroupChat {name!r}: participants must be a list of agents")
@@ -652,11 +657,9 @@ def _check_weights(
                 f"GroupChat {name!r}: weight for {voter!r}, who is not a voting participant "
                 f"({voters})"
             )
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-            raise UsageError(
-                f"GroupChat {name!r}: weight for {voter!r} must be a number >= 0, got {weight!r}"
-            )
-        table[voter] = float(weight)
+        table[voter] = float(
+            NON_NEGATIVE.check(f"GroupChat {name!r}", f"weight for {voter!r}", weight)
+        )
     if consensus is not None and not any(table.values()):
         raise UsageError(f"GroupChat {name!r}: consensus needs at least one voter with weight")
     return table
@@ -669,8 +672,109 @@ def _check_threshold(name: str, consensus: Any, threshold: float | None) -> floa
         raise UsageError(
             f"GroupChat {name!r}: threshold applies to 'majority' or 'weighted' consensus"
         )
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise UsageError(f"GroupChat {name!r}: threshold must be a number, got {threshold!r}")
-    if not 0.5 < threshold <= 1.0:
-        raise UsageError(f"GroupChat {name!r}: threshold must be in (0.5, 1], got {threshold}")
-    return float(threshold)
+    return float(MAJORITY.check(f"GroupChat {name!r}", "threshold", threshold))
+
+
+# YAML: `kind: groupchat` ----------------------------------------------------------------------
+class GroupChatSpec(NodeFields):
+    """A shared conversation. `speaker` is `round_robin` or `python:module:object` (a
+    function `(transcript, names) -> name` or an agent); `manager` is an inline agent that
+    picks. `rounds` with a `critic` makes it a critic-reviewer debate."""
+
+    kind: Literal["groupchat"]
+    participants: list[NodeSpec] = Field(min_length=1)
+    speaker: str = Field("round_robin", min_length=1, description="round_robin or " + REF)
+    manager: NodeSpec | None = None
+    max_turns: int | None = POSITIVE.field(None, description="default 12 (a debate: from rounds)")
+    rounds: int | None = POSITIVE.field(None, description="debate rounds (needs `critic`)")
+    until: Ref | None = Field(None, description=REF + ": transcript -> bool")
+    consensus: Consensus | None = None
+    weights: dict[str, Annotated[float, NON_NEGATIVE]] | None = None
+    threshold: float | None = MAJORITY.field(
+        None, description="the share of the votes that agrees (majority or weighted consensus)"
+    )
+    options: list[str] | None = None
+    critic: str | None = Field(None, min_length=1, description="the name of a participant")
+    approve: list[str] = Field(default_factory=lambda: ["approve", "approved"])
+    max_stalls: int | None = POSITIVE.field(
+        None, description="turns in a row without progress (default: one full round)"
+    )
+    on_deadlock: OnDeadlock = "escalate"
+    fallback: NodeSpec | None = None
+    max_reasks: int = COUNT.field(2, description="times a manager's unknown pick is sent back")
+    deadline: float | None = SECONDS.field(None, description="seconds for the whole chat")
+
+    @model_validator(mode="after")
+    def _checks(self) -> GroupChatSpec:
+        if self.manager is not None and self.speaker != "round_robin":
+            raise ValueError("give `speaker` or `manager`, not both")
+        if self.rounds is not None and self.critic is None:
+            raise ValueError("`rounds` makes a debate, which needs a `critic`")
+        if self.rounds is not None and self.max_turns is not None:
+            raise ValueError("give `rounds` (a debate) or `max_turns`, not both")
+        if self.threshold is not None and self.consensus not in ("majority", "weighted"):
+            raise ValueError("`threshold` needs `consensus: majority` or `weighted`")
+        return self
+
+
+def _build(b: Builder, spec: GroupChatSpec, loc: Loc) -> GroupChat | None:
+    participants = b.nodes(spec.participants, (*loc, "participants"))
+    speaker: Any = spec.speaker
+    if spec.manager is not None:
+        speaker = b.maybe(spec.manager, (*loc, "manager"))
+    elif speaker != "round_robin":
+        speaker = b.function(speaker, (*loc, "speaker"), agents=True)
+    until = b.function(spec.until, (*loc, "until"))
+    fallback = b.maybe(spec.fallback, (*loc, "fallback"))
+    if participants is None or failed(speaker, until, fallback):
+        return None
+    names = [str(p.name) for p in participants]
+    ok = spec.critic is None or b.known(spec.critic, names, (*loc, "critic"), "participant")
+    for who in spec.weights or {}:
+        ok = b.known(who, names, (*loc, "weights", who), "participant") and ok
+    if not ok:
+        return None
+
+    def make() -> GroupChat:
+        options: dict[str, Any] = {
+            "speaker": speaker,
+            "until": until,
+            "consensus": spec.consensus,
+            "weights": spec.weights,
+            "threshold": spec.threshold,
+            "options": spec.options,
+            "approve": spec.approve,
+            "max_stalls": spec.max_stalls,
+            "on_deadlock": spec.on_deadlock,
+            "fallback": fallback,
+            "max_reasks": spec.max_reasks,
+            "deadline": spec.deadline,
+            **b.common(spec),
+        }
+        if spec.rounds is not None:
+            critic = participants[names.index(str(spec.critic))]
+            proposers = [p for p in participants if p is not critic]
+            return GroupChat.debate(
+                spec.name, proposers=proposers, critic=critic, rounds=spec.rounds, **options
+            )
+        if spec.max_turns is not None:
+            options["max_turns"] = spec.max_turns
+        return GroupChat(spec.name, participants, critic=spec.critic, **options)
+
+    return b.construct(loc, make)
+
+
+def _draw(d: Canvas, agent: GroupChat, me: str) -> None:
+    how = agent.selection if agent.selection != "function" else label_of(agent.speaker)
+    chat = d.box(me, "transcript", f"transcript (speaker: {how})", "(())")
+    for name, participant in agent.participants.items():
+        node = d.draw(participant, me)
+        d.edge(chat, node, "critic" if name == agent.critic else "turn")
+        d.edge(node, chat, dotted=True)
+    if agent.selection == "manager":
+        d.edge(d.draw(agent.speaker, me), chat, "picks speaker", dotted=True)
+    if agent.fallback is not None:
+        d.edge(chat, d.draw(agent.fallback, me), "deadlock", dotted=True)
+
+
+register(GroupChatSpec, _build, draws=GroupChat, draw=_draw, renamed=_RENAMED)

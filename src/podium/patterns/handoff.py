@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, create_model
 
 from podium.agents.base import AgentBase
+from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, Rename, register
+from podium.core.bounds import COUNT, POSITIVE, SECONDS
 from podium.errors import RunError, UsageError
 from podium.models.base import ToolSpec
 from podium.patterns._progress import ping_pong
@@ -70,6 +72,7 @@ from podium.runtime.serde import Validator, to_plain
 from podium.tools.tool import Tool
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
     from podium.runtime.context import RunContext
     from podium.runtime.door import Call
     from podium.runtime.policies import Retry
@@ -180,9 +183,7 @@ class Handoff(Limited, AgentBase[Any, HandoffResult]):
         if "max_turns" in old:
             max_turns = _turns_for(name, old["max_turns"])
         self.limits = Limits.checked(f"Handoff {name!r}", max_turns=max_turns, deadline=deadline)
-        if isinstance(ping_pong, bool) or not isinstance(ping_pong, int) or ping_pong < 1:
-            raise UsageError(f"Handoff {name!r}: ping_pong must be an integer >= 1")
-        self.ping_pong = ping_pong
+        self.ping_pong = POSITIVE.check(f"Handoff {name!r}", "ping_pong", ping_pong)
         self.budget = budget
         self.agents = table
         self.members = {n: _Member(a, [table[r] for r in self.routes[n]]) for n, a in table.items()}
@@ -392,9 +393,8 @@ def _wants_context(agent: Any) -> bool:
 
 def _turns_for(name: str, max_handoffs: Any) -> int:
     """The old `max_handoffs` (transfers) as turns: one more, the first agent's."""
-    if isinstance(max_handoffs, bool) or not isinstance(max_handoffs, int) or max_handoffs < 0:
-        raise UsageError(f"Handoff {name!r}: max_handoffs must be an integer >= 0")
-    return max_handoffs + 1
+    transfers: int = COUNT.check(f"Handoff {name!r}", "max_handoffs", max_handoffs)
+    return transfers + 1
 
 
 def _name_of(agent: str | Any) -> str:
@@ -444,3 +444,74 @@ def _check_routes(
             if receiver not in out[sender]:
                 out[sender].append(receiver)
     return out
+
+
+# YAML: `kind: handoff` ------------------------------------------------------------------------
+class HandoffSpec(NodeFields):
+    """Agents that pass the work along. `start` and the names in `routes` are agent names;
+    without `routes` every agent may hand off to every other."""
+
+    kind: Literal["handoff"]
+    agents: list[NodeSpec] = Field(min_length=1)
+    start: str | None = Field(None, min_length=1)
+    routes: dict[str, list[str]] | None = None
+    max_turns: int = POSITIVE.field(
+        11, description="agents' turns: the first agent's, then one per transfer"
+    )
+    ping_pong: int = POSITIVE.field(2, description="back-and-forth bounces that end the run")
+    deadline: float | None = SECONDS.field(None, description="seconds for the whole handoff")
+
+
+def _build(b: Builder, spec: HandoffSpec, loc: Loc) -> Handoff | None:
+    agents = b.nodes(spec.agents, (*loc, "agents"))
+    if agents is None:
+        return None
+    names = [str(a.name) for a in agents]
+    ok = spec.start is None or b.known(spec.start, names, (*loc, "start"), "agent")
+    for sender, receivers in (spec.routes or {}).items():
+        ok = b.known(sender, names, (*loc, "routes", sender), "agent") and ok
+        for i, receiver in enumerate(receivers):
+            ok = b.known(receiver, names, (*loc, "routes", sender, i), "agent") and ok
+    if not ok:
+        return None
+    return b.construct(
+        loc,
+        lambda: Handoff(
+            spec.name,
+            agents,
+            start=spec.start,
+            routes=spec.routes,
+            max_turns=spec.max_turns,
+            ping_pong=spec.ping_pong,
+            deadline=spec.deadline,
+            **b.common(spec),
+        ),
+    )
+
+
+def _draw(d: Canvas, agent: Handoff, me: str) -> None:
+    start = d.box(me, "start", "start", "(())")
+    ids = {name: d.draw(member, me) for name, member in agent.agents.items()}
+    d.edge(start, ids[agent.start])
+    for sender, receivers in agent.routes.items():
+        for receiver in receivers:
+            d.edge(ids[sender], ids[receiver], "handoff")
+
+
+def _transfers_as_turns(max_handoffs: Any) -> Any:
+    """`max_handoffs: n` (transfers) is `max_turns: n + 1` (the first agent's turn too)."""
+    number = isinstance(max_handoffs, int) and not isinstance(max_handoffs, bool)
+    return max_handoffs + 1 if number else max_handoffs
+
+
+register(
+    HandoffSpec,
+    _build,
+    draws=Handoff,
+    draw=_draw,
+    renamed={
+        "max_handoffs": Rename(
+            "max_turns", _transfers_as_turns, "one more: the first agent's turn counts too"
+        )
+    },
+)

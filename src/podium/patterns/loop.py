@@ -31,10 +31,22 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
+from podium.agents.kinds import (
+    REF,
+    Builder,
+    Canvas,
+    Loc,
+    NodeFields,
+    Ref,
+    failed,
+    label_of,
+    register,
+)
+from podium.core.bounds import POSITIVE, SECONDS
 from podium.errors import UsageError
 from podium.patterns._common import Verdict
 from podium.patterns._progress import fingerprint
@@ -58,6 +70,7 @@ from podium.patterns._turns import (
 from podium.runtime.serde import answer_as
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
     from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
@@ -254,3 +267,68 @@ def _result_type(out: Any) -> type[LoopResult[Any]]:
         return LoopResult[out]
     except Exception:  # a type pydantic cannot build a schema for
         return LoopResult
+
+
+# YAML: `kind: loop` ---------------------------------------------------------------------------
+class LoopSpec(NodeFields):
+    """`body` runs until `until` (`python:module:object`, a function or an agent) or an
+    inline `critic` agent says done, or `max_turns`."""
+
+    kind: Literal["loop"]
+    body: NodeSpec
+    until: Ref | None = Field(None, description=REF + ": value -> bool, or agent")
+    critic: NodeSpec | None = None
+    max_turns: int = POSITIVE.field(10, description="times the body runs at most")
+    max_stalls: int | None = POSITIVE.field(
+        1, description="repeated values in a row that stop the loop; null turns this off"
+    )
+    deadline: float | None = SECONDS.field(None, description="seconds for the whole loop")
+    state: bool = False
+    check_first: bool = False
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> LoopSpec:
+        if self.until is not None and self.critic is not None:
+            raise ValueError("give `until` or `critic`, not both")
+        if self.check_first and self.until is None and self.critic is None:
+            raise ValueError("`check_first` needs `until` or `critic`")
+        return self
+
+
+def _build(b: Builder, spec: LoopSpec, loc: Loc) -> Loop | None:
+    body = b.node(spec.body, (*loc, "body"))
+    until = b.function(spec.until, (*loc, "until"), agents=True)
+    critic = b.maybe(spec.critic, (*loc, "critic"))
+    if body is None or failed(until, critic):
+        return None
+    return b.construct(
+        loc,
+        lambda: Loop(
+            spec.name,
+            body,
+            until=critic if critic is not None else until,
+            max_turns=spec.max_turns,
+            max_stalls=spec.max_stalls,
+            deadline=spec.deadline,
+            state=spec.state,
+            check_first=spec.check_first,
+            **b.common(spec),
+        ),
+    )
+
+
+def _draw(d: Canvas, agent: Loop, me: str) -> None:
+    body = d.draw(agent.body, me)
+    until = agent.until
+    if until is None:
+        d.edge(body, body, f"again (max {agent.max_turns})", dotted=True)
+        return
+    if hasattr(until, "name") and hasattr(until, "run"):
+        check = d.draw(until, me)
+    else:
+        check = d.box(me, "until", f"until: {label_of(until)}", "{}")
+    d.edge(body, check)
+    d.edge(check, body, f"again (max {agent.max_turns})", dotted=True)
+
+
+register(LoopSpec, _build, draws=Loop, draw=_draw, renamed=_RENAMED)

@@ -44,6 +44,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
+from podium.agents.kinds import (
+    TOKENS_RENAMED,
+    Builder,
+    Canvas,
+    Loc,
+    NodeFields,
+    failed,
+    one_of,
+    register,
+)
+from podium.core.bounds import COUNT, POSITIVE, SECONDS
 from podium.errors import UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
@@ -71,6 +82,7 @@ from podium.patterns._turns import (
 from podium.runtime.budget import Budget
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -218,8 +230,7 @@ class Magentic(Limited, AgentBase[Any, MagenticResult]):
             max_stalls=max_stalls,
             deadline=deadline,
         )
-        if isinstance(max_replans, bool) or not isinstance(max_replans, int) or max_replans < 0:
-            raise UsageError(f"{where}: max_replans must be at least 0")
+        COUNT.check(where, "max_replans", max_replans)
         self.ledger = ledger
         self.progress = progress
         self.answer = answer
@@ -418,4 +429,80 @@ _PROGRESS = (
 _ANSWER = (
     "Write the final answer to the task from the transcript. If the team stopped before the "
     "request was satisfied, say what is missing."
+)
+
+
+# YAML: `kind: magentic` -----------------------------------------------------------------------
+class MagenticSpec(NodeFields):
+    """Participants, and either the three manager agents (`ledger`, `progress`, optional
+    `answer`) or a `model` that plays them."""
+
+    kind: Literal["magentic"]
+    participants: list[NodeSpec] = Field(min_length=1)
+    ledger: NodeSpec | None = None
+    progress: NodeSpec | None = None
+    answer: NodeSpec | None = None
+    model: str | None = Field(None, min_length=1)
+    instructions: str | None = None
+    max_turns: int = POSITIVE.field(20)
+    max_stalls: int = POSITIVE.field(3, description="stalled turns in a row before a re-plan")
+    max_replans: int = COUNT.field(3)
+    deadline: float | None = SECONDS.field(None, description="seconds for the whole loop")
+
+    @model_validator(mode="after")
+    def _one_manager(self) -> MagenticSpec:
+        one_of(self, ("ledger", "model"), "a magentic team", ("progress", "answer"))
+        if self.ledger is not None and self.progress is None:
+            raise ValueError("`ledger` needs `progress` too (or give `model` instead)")
+        return self
+
+
+def _build(b: Builder, spec: MagenticSpec, loc: Loc) -> Magentic | None:
+    participants = b.nodes(spec.participants, (*loc, "participants"))
+    ledger = b.maybe(spec.ledger, (*loc, "ledger"))
+    progress = b.maybe(spec.progress, (*loc, "progress"))
+    answer = b.maybe(spec.answer, (*loc, "answer"))
+    model = None if spec.model is None else b.model(spec.model, (*loc, "model"))
+    if participants is None or failed(ledger, progress, answer):
+        return None
+    if spec.model is not None and model is None:
+        return None
+
+    def make() -> Magentic:
+        options: dict[str, Any] = {
+            "max_turns": spec.max_turns,
+            "max_stalls": spec.max_stalls,
+            "max_replans": spec.max_replans,
+            "deadline": spec.deadline,
+            **b.common(spec),
+        }
+        if model is None:
+            roles = {"ledger": ledger, "progress": progress, "answer": answer}
+            return Magentic(spec.name, participants, **roles, **options)
+        return Magentic.llm(
+            spec.name, participants, model=model, instructions=spec.instructions, **options
+        )
+
+    return b.construct(loc, make)
+
+
+def _draw(d: Canvas, agent: Magentic, me: str) -> None:
+    ledger = d.draw(agent.ledger, me)
+    progress = d.draw(agent.progress, me)
+    d.edge(ledger, progress, "task ledger")
+    d.edge(progress, ledger, "re-plan", dotted=True)
+    for name, participant in agent.participants.items():
+        node = d.draw(participant, me)
+        d.edge(progress, node, f"next: {name}")
+        d.edge(node, progress, dotted=True)
+    if agent.answer is not None:
+        d.edge(progress, d.draw(agent.answer, me), "satisfied")
+
+
+register(
+    MagenticSpec,
+    _build,
+    draws=Magentic,
+    draw=_draw,
+    renamed={"max_rounds": "max_turns", "max_tokens": TOKENS_RENAMED},
 )

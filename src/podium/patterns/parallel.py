@@ -15,14 +15,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, model_serializer, model_validator
+from pydantic import BaseModel, Field, field_validator, model_serializer, model_validator
 
-from podium.agents.base import AgentBase
+from podium.agents.base import AgentBase, is_agent
+from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, label_of, register
+from podium.core.bounds import POSITIVE, SECONDS
 from podium.errors import BudgetExceeded, RunError, StepFailed, Suspended, UsageError
 from podium.patterns._common import shared_type
 from podium.runtime.serde import dumps
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -88,6 +92,7 @@ class Parallel(AgentBase[Any, ParallelResult]):
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        budget: Budget | None = None,
     ) -> None:
         branches = list(branches)
         if not branches:
@@ -96,8 +101,9 @@ class Parallel(AgentBase[Any, ParallelResult]):
             if not hasattr(b, "name") or not hasattr(b, "run"):
                 raise UsageError(f"Parallel {name!r}: branch {i} ({b!r}) is not an agent")
         n = len(branches)
-        if min_success is not None and not 1 <= min_success <= n:
+        if min_success is not None and not (POSITIVE.ok(min_success) and min_success <= n):
             raise UsageError(f"Parallel {name!r}: min_success must be between 1 and {n}")
+        SECONDS.check_optional(f"Parallel {name!r}", "branch_timeout", branch_timeout)
         if isinstance(merge, str) and merge not in ("collect", "vote"):
             raise UsageError(
                 f"Parallel {name!r}: merge {merge!r} is not 'collect', 'vote', a function "
@@ -115,6 +121,7 @@ class Parallel(AgentBase[Any, ParallelResult]):
             retry=retry,
             timeout=timeout,
             description=description,
+            budget=budget,
         )
         self.check_input = None  # every branch checks the input itself when called
 
@@ -197,3 +204,59 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, StepFailed):
         error = error.cause
     return f"{type(error).__name__}: {error}"
+
+
+# YAML: `kind: parallel` -----------------------------------------------------------------------
+class ParallelSpec(NodeFields):
+    kind: Literal["parallel"]
+    branches: list[NodeSpec] = Field(min_length=1)
+    merge: str = Field(
+        "collect",
+        min_length=1,
+        description="collect | vote | python:module:function (a reducer) or python:module:agent",
+    )
+    min_success: int | None = POSITIVE.field(None)
+    branch_timeout: float | None = SECONDS.field(None)
+
+    @field_validator("merge")
+    @classmethod
+    def _known_merge(cls, value: str) -> str:
+        if value in ("collect", "vote") or value.startswith("python:"):
+            return value
+        raise ValueError(f"merge {value!r} is not collect, vote or python:module:function")
+
+
+def _build(b: Builder, spec: ParallelSpec, loc: Loc) -> Parallel | None:
+    branches = b.nodes(spec.branches, (*loc, "branches"))
+    merge: Any = spec.merge
+    if merge.startswith("python:"):
+        merge = b.import_object(merge.removeprefix("python:"), (*loc, "merge"))
+        if merge is not None and not callable(merge) and not is_agent(merge):
+            b.problem((*loc, "merge"), f"{spec.merge!r} is neither a function nor an agent")
+            merge = None
+    if branches is None or merge is None:
+        return None
+    return b.construct(
+        loc,
+        lambda: Parallel(
+            spec.name,
+            branches,
+            merge=merge,
+            min_success=spec.min_success,
+            branch_timeout=spec.branch_timeout,
+            **b.common(spec),
+        ),
+    )
+
+
+def _draw(d: Canvas, agent: Parallel, me: str) -> None:
+    fan = d.box(me, "fan_out", "fan out", "(())")
+    merge = agent.merge
+    name = merge if isinstance(merge, str) else getattr(merge, "name", None) or label_of(merge)
+    join = d.box(me, "merge", f"merge: {name}", "(())")
+    for branch in d.draw_all(agent.branches, me):
+        d.edge(fan, branch)
+        d.edge(branch, join)
+
+
+register(ParallelSpec, _build, draws=Parallel, draw=_draw)

@@ -37,11 +37,23 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
 from podium.agents.human import HumanAgent
+from podium.agents.kinds import (
+    Builder,
+    Canvas,
+    Loc,
+    NodeFields,
+    PythonRef,
+    Ref,
+    Spec,
+    failed,
+    register,
+)
+from podium.core.bounds import FRACTION
 from podium.errors import UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
@@ -50,6 +62,8 @@ from podium.patterns._common import named_agents, shared_type
 from podium.runtime.serde import to_plain
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -87,11 +101,7 @@ class Rule:
             raise UsageError(f"Rule for route {self.route!r} needs `when=` or `keywords=`")
         if self.when is not None and not callable(self.when):
             raise UsageError(f"Rule for route {self.route!r}: `when` must be callable")
-        if not 0.0 <= self.confidence <= 1.0:
-            raise UsageError(
-                f"Rule for route {self.route!r}: confidence must be in [0, 1], "
-                f"got {self.confidence}"
-            )
+        FRACTION.check(f"Rule for route {self.route!r}", "confidence", self.confidence)
         if words:
             alternatives = "|".join(re.escape(w) for w in words)
             pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
@@ -159,12 +169,10 @@ class Router(AgentBase[Any, Any]):
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        budget: Budget | None = None,
     ) -> None:
         self.routes: dict[str, Any] = named_agents("Router", name, routes, "route")
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-            raise UsageError(f"Router {name!r}: threshold must be a number, got {threshold!r}")
-        if not 0.0 <= threshold <= 1.0:
-            raise UsageError(f"Router {name!r}: threshold must be in [0, 1], got {threshold}")
+        FRACTION.check(f"Router {name!r}", "threshold", threshold)
         if fallback is not None and not _is_agent(fallback):
             raise UsageError(f"Router {name!r}: fallback {fallback!r} is not an agent")
         self.threshold = float(threshold)
@@ -192,6 +200,7 @@ class Router(AgentBase[Any, Any]):
             retry=retry,
             timeout=timeout,
             description=description,
+            budget=budget,
         )
         self.check_input = None  # the classifier and the chosen route check it when called
 
@@ -209,6 +218,7 @@ class Router(AgentBase[Any, Any]):
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        budget: Budget | None = None,
     ) -> Router:
         """A router whose classifier is a model: an `LLMAgent` named `<name>.classify` told
         the routes and their descriptions, answering with a `RouteDecision`. `instructions`
@@ -233,6 +243,7 @@ class Router(AgentBase[Any, Any]):
             retry=retry,
             timeout=timeout,
             description=description,
+            budget=budget,
         )
 
     async def run(self, input: Any, ctx: RunContext) -> Any:
@@ -332,3 +343,134 @@ def _llm_instructions(routes: Mapping[str, Any], instructions: str | None) -> st
         about = " ".join((getattr(target, "description", "") or "").split("\n\n")[0].split())
         lines.append(f"- {route}: {about}" if about else f"- {route}")
     return "\n".join(lines)
+
+
+# YAML: `kind: router`, and the rules an adaptive shares --------------------------------------
+class RuleSpec(Spec):
+    """Route when the input's text holds one of `keywords` and/or `when` (a Python predicate,
+    `module:function`) says yes."""
+
+    route: str = Field(min_length=1)
+    keywords: list[str] = Field(default_factory=list)
+    when: Ref | None = None
+    confidence: float = FRACTION.field(1.0)
+
+    @model_validator(mode="after")
+    def _needs_a_test(self) -> RuleSpec:
+        if not self.keywords and self.when is None:
+            raise ValueError(f"rule for route {self.route!r} needs `keywords` or `when`")
+        return self
+
+
+class RouterSpec(NodeFields):
+    """Exactly one way to classify: `classifier` (a Python function or agent), `rules`, or
+    `model` (an LLM told the routes; `instructions` replace its opening paragraph)."""
+
+    kind: Literal["router"]
+    routes: dict[str, NodeSpec] = Field(min_length=1)
+    classifier: PythonRef | None = None
+    rules: list[RuleSpec] | None = Field(None, min_length=1)
+    model: str | None = Field(None, min_length=1)
+    instructions: str | None = None
+    threshold: float = FRACTION.field(0.0)
+    fallback: NodeSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_classifier(self) -> RouterSpec:
+        given = [k for k in ("classifier", "rules", "model") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a router needs exactly one of `classifier`, `rules` or `model`"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+def build_rules(
+    b: Builder, rules: Sequence[RuleSpec], names: Sequence[str], loc: Loc, what: str
+) -> list[Rule] | None:
+    """The `Rule`s of `rules` (at `loc`), each naming one of `names` (a `what`: route or
+    strategy); None if any cannot be had."""
+    built = [_rule(b, r, names, (*loc, i), what) for i, r in enumerate(rules)]
+    return None if any(r is None for r in built) else [r for r in built if r is not None]
+
+
+def _rule(b: Builder, r: RuleSpec, names: Sequence[str], loc: Loc, what: str) -> Rule | None:
+    if r.route not in names:
+        field = "routes" if what == "route" else "strategies"
+        b.problem((*loc, "route"), f"no {what} {r.route!r} in `{field}`")
+        return None
+    when = None
+    if r.when is not None:
+        when = b.import_object(r.when, (*loc, "when"))
+        if when is None:
+            return None
+        if not callable(when):
+            b.problem((*loc, "when"), f"{r.when!r} is not a function")
+            return None
+    return b.construct(
+        loc, lambda: Rule(r.route, when=when, keywords=r.keywords, confidence=r.confidence)
+    )
+
+
+def _build(b: Builder, spec: RouterSpec, loc: Loc) -> Router | None:
+    routes = {k: b.node(v, (*loc, "routes", k)) for k, v in spec.routes.items()}
+    fallback = b.maybe(spec.fallback, (*loc, "fallback"))
+    classifier = _classifier(b, spec, loc)
+    model = None if spec.model is None else b.model(spec.model, (*loc, "model"))
+    if (
+        any(r is None for r in routes.values())
+        or failed(fallback)
+        or (spec.model is None and classifier is None)
+        or (spec.model is not None and model is None)
+    ):
+        return None
+    if model is not None:
+        return b.construct(
+            loc,
+            lambda: Router.llm(
+                spec.name,
+                routes,
+                model=model,
+                instructions=spec.instructions,
+                threshold=spec.threshold,
+                fallback=fallback,
+                **b.common(spec),
+            ),
+        )
+    return b.construct(
+        loc,
+        lambda: Router(
+            spec.name,
+            routes,
+            classifier=classifier,
+            threshold=spec.threshold,
+            fallback=fallback,
+            **b.common(spec),
+        ),
+    )
+
+
+def _classifier(b: Builder, spec: RouterSpec, loc: Loc) -> Any:
+    """A function or agent from `classifier`, or `Rule`s from `rules` (None if neither)."""
+    if spec.classifier is not None:
+        cloc = (*loc, "classifier", "python")
+        found = b.import_object(spec.classifier.python, cloc)
+        if found is not None and not callable(found) and not _is_agent(found):
+            b.problem(cloc, f"{spec.classifier.python!r} is neither a function nor an agent")
+            return None
+        return found
+    if spec.rules is None:
+        return None
+    return build_rules(b, spec.rules, list(spec.routes), (*loc, "rules"), "route")
+
+
+def _draw(d: Canvas, agent: Router, me: str) -> None:
+    choose = d.box(me, "classify", "classify", "{}")
+    for route, target in agent.routes.items():
+        d.edge(choose, d.draw(target, me), route)
+    if agent.fallback is not None:
+        d.edge(choose, d.draw(agent.fallback, me), "fallback", dotted=True)
+
+
+register(RouterSpec, _build, draws=Router, draw=_draw)

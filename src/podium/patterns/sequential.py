@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 from podium.agents.base import AgentBase
+from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, register
 from podium.errors import UsageError
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
+    from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -25,6 +31,7 @@ class Sequential(AgentBase[Any, Any]):
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
+        budget: Budget | None = None,
     ) -> None:
         steps = list(steps)
         if not steps:
@@ -40,6 +47,7 @@ class Sequential(AgentBase[Any, Any]):
             retry=retry,
             timeout=timeout,
             description=description,
+            budget=budget,
         )
         # The first step checks the input itself when called; checking here too would
         # validate the same value twice.
@@ -53,3 +61,24 @@ class Sequential(AgentBase[Any, Any]):
             value = await ctx.call(step, value, sender=sender)
             sender = step.name
         return value
+
+
+# YAML: `kind: sequential` ---------------------------------------------------------------------
+class SequentialSpec(NodeFields):
+    kind: Literal["sequential"]
+    steps: list[NodeSpec] = Field(min_length=1)
+
+
+def _build(b: Builder, spec: SequentialSpec, loc: Loc) -> Sequential | None:
+    steps = b.nodes(spec.steps, (*loc, "steps"))
+    if steps is None:
+        return None
+    return b.construct(loc, lambda: Sequential(spec.name, steps, **b.common(spec)))
+
+
+def _draw(d: Canvas, agent: Sequential, me: str) -> None:
+    for a, b in pairwise(d.draw_all(agent.steps, me)):
+        d.edge(a, b)
+
+
+register(SequentialSpec, _build, draws=Sequential, draw=_draw)

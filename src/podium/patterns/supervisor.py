@@ -49,12 +49,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from podium.agents.base import AgentBase
 from podium.agents.base import is_agent as _is_agent
+from podium.agents.kinds import (
+    TOKENS_RENAMED,
+    Builder,
+    Canvas,
+    Loc,
+    NodeFields,
+    failed,
+    one_of,
+    register,
+)
+from podium.core.bounds import COUNT, POSITIVE, SECONDS
 from podium.errors import RunError, StepFailed, StepTimeout, UsageError
 from podium.models.base import ModelSettings
 from podium.models.base import closed_schema as _closed_schema
@@ -83,6 +94,7 @@ from podium.runtime.budget import Budget
 from podium.runtime.serde import dumps
 
 if TYPE_CHECKING:
+    from podium.agents.kinds import NodeSpec
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
@@ -274,8 +286,7 @@ class Supervisor(Limited, AgentBase[Any, SupervisorResult]):
         self.limits = Limits.checked(
             where, max_turns=max_turns, max_stalls=max_stalls, deadline=deadline
         )
-        if max_reasks < 0:
-            raise UsageError(f"{where}: max_reasks must not be negative")
+        COUNT.check(where, "max_reasks", max_reasks)
         if worker_errors not in ("fail", "gap"):
             raise UsageError(f"{where}: worker_errors must be 'fail' or 'gap'")
         self.planner = planner
@@ -609,7 +620,7 @@ def _check_timeouts(
     for worker, seconds in table.items():
         if worker not in workers:
             raise UsageError(f"Supervisor {name!r}: worker_timeout names unknown worker {worker!r}")
-        if seconds <= 0:
+        if not SECONDS.ok(seconds):
             raise UsageError(f"Supervisor {name!r}: worker_timeout for {worker!r} must be positive")
     return table
 
@@ -655,4 +666,106 @@ _REVIEWER = (
 _SYNTHESIZER = (
     "Write the final answer to the goal from the accepted results. Name any gaps plainly "
     "instead of guessing what they would have said."
+)
+
+
+# YAML: `kind: supervisor` ---------------------------------------------------------------------
+class SupervisorSpec(NodeFields):
+    """Named workers, and either `planner` (with optional `reviewer` and `synthesizer`)
+    agents, or a `model` that plays all three (`review` says whether it reviews)."""
+
+    kind: Literal["supervisor"]
+    workers: list[NodeSpec] = Field(min_length=1)
+    planner: NodeSpec | None = None
+    reviewer: NodeSpec | None = None
+    synthesizer: NodeSpec | None = None
+    model: str | None = Field(None, min_length=1)
+    instructions: str | None = None
+    review: bool = True
+    max_turns: int = POSITIVE.field(10, description="waves of work")
+    max_stalls: int = POSITIVE.field(1, description="turns in a row without progress")
+    max_reasks: int = COUNT.field(2, description="times a malformed plan is sent back")
+    deadline: float | None = SECONDS.field(None, description="seconds for the whole loop")
+    worker_timeout: float | None = SECONDS.field(None, description="seconds, for every worker")
+    worker_timeouts: dict[str, Annotated[float, SECONDS]] = Field(
+        default_factory=dict, description="seconds per worker name (overrides worker_timeout)"
+    )
+    worker_errors: Literal["fail", "gap"] = "fail"
+
+    @model_validator(mode="after")
+    def _one_manager(self) -> SupervisorSpec:
+        one_of(self, ("planner", "model"), "a supervisor", ("reviewer", "synthesizer"))
+        return self
+
+
+def _build(b: Builder, spec: SupervisorSpec, loc: Loc) -> Supervisor | None:
+    workers = b.nodes(spec.workers, (*loc, "workers"))
+    planner = b.maybe(spec.planner, (*loc, "planner"))
+    reviewer = b.maybe(spec.reviewer, (*loc, "reviewer"))
+    synthesizer = b.maybe(spec.synthesizer, (*loc, "synthesizer"))
+    model = None if spec.model is None else b.model(spec.model, (*loc, "model"))
+    if workers is None or failed(planner, reviewer, synthesizer):
+        return None
+    names = [str(w.name) for w in workers]
+    where = (*loc, "worker_timeouts")
+    known = [b.known(w, names, (*where, w), "worker") for w in spec.worker_timeouts]
+    if not all(known) or (spec.model is not None and model is None):
+        return None
+    timeout: Any = spec.worker_timeout
+    if spec.worker_timeouts:
+        every = {n: spec.worker_timeout for n in names if spec.worker_timeout is not None}
+        timeout = {**every, **spec.worker_timeouts}
+
+    def make() -> Supervisor:
+        # checked even when every worker has a timeout of its own, as the constructor would
+        SECONDS.check_optional(f"Supervisor {spec.name!r}", "worker_timeout", spec.worker_timeout)
+        options: dict[str, Any] = {
+            "max_turns": spec.max_turns,
+            "max_stalls": spec.max_stalls,
+            "max_reasks": spec.max_reasks,
+            "deadline": spec.deadline,
+            "worker_timeout": timeout,
+            "worker_errors": spec.worker_errors,
+            **b.common(spec),
+        }
+        if model is None:
+            roles = {"planner": planner, "reviewer": reviewer, "synthesizer": synthesizer}
+            return Supervisor(spec.name, workers, **roles, **options)
+        return Supervisor.llm(
+            spec.name,
+            workers,
+            model=model,
+            review=spec.review,
+            instructions=spec.instructions,
+            **options,
+        )
+
+    return b.construct(loc, make)
+
+
+def _draw(d: Canvas, agent: Supervisor, me: str) -> None:
+    planner = d.draw(agent.planner, me)
+    reviewer = None if agent.reviewer is None else d.draw(agent.reviewer, me)
+    synthesizer = None if agent.synthesizer is None else d.draw(agent.synthesizer, me)
+    for worker_name, worker in agent.workers.items():
+        node = d.draw(worker, me)
+        d.edge(planner, node, f"assigns {worker_name}")
+        if reviewer is not None:
+            d.edge(node, reviewer, "result")
+    if reviewer is not None:
+        d.edge(reviewer, planner, "retry / reassign", dotted=True)
+    if synthesizer is not None:
+        d.edge(reviewer or planner, synthesizer, "accepted")
+
+
+register(
+    SupervisorSpec,
+    _build,
+    draws=Supervisor,
+    draw=_draw,
+    renamed={
+        "max_rounds": "max_turns",
+        "max_plan_errors": "max_reasks",
+        "max_tokens": TOKENS_RENAMED,
+    },
 )

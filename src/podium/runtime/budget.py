@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from podium.core.bounds import POSITIVE_NUMBER, Bound
 from podium.errors import BudgetExceeded, UsageError
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ _NEARLY = 1 - 1e-9  # float sums of dollars land a hair under a limit they reach
 _SPENT = frozenset({"completed", "failed", "suspended"})  # journal rows whose spend counts
 
 logger = logging.getLogger("podium")
+ALERT_AT = Bound("a number in (0, 1]", gt=0, le=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +62,9 @@ class Budget:
     def __post_init__(self) -> None:
         for name in LIMITS:
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not value > 0):
+            if value is not None and not POSITIVE_NUMBER.ok(value):
                 raise UsageError(f"Budget({name}=...) must be a positive number, got {value!r}")
-        if not 0 < self.alert_at <= 1:
+        if not ALERT_AT.ok(self.alert_at):
             raise UsageError(f"Budget(alert_at=...) must be in (0, 1], got {self.alert_at!r}")
         if all(getattr(self, name) is None for name in LIMITS):
             raise UsageError(

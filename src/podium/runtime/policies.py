@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from podium.core.bounds import NON_NEGATIVE, POSITIVE, Bound
 from podium.errors import (
     BudgetExceeded,
     CircuitOpen,
@@ -18,6 +19,8 @@ from podium.errors import (
     TransientError,
     UsageError,
 )
+
+MULTIPLIER = Bound("a number >= 1", ge=1)  # a backoff that shrinks is not a backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +49,11 @@ class Retry:
     )
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
+        if not POSITIVE.ok(self.attempts):
             raise UsageError(f"Retry.attempts must be at least 1, got {self.attempts}")
-        if self.initial_delay < 0 or self.max_delay < 0:
+        if not (NON_NEGATIVE.ok(self.initial_delay) and NON_NEGATIVE.ok(self.max_delay)):
             raise UsageError("Retry delays must not be negative")
+        MULTIPLIER.check("Retry", "multiplier", self.multiplier)
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
         if attempt >= self.attempts or isinstance(error, self.never):

@@ -10,63 +10,46 @@
 
 Loading happens in three passes, and each collects every problem before giving up, so one
 `SpecError` lists them all with their place in the spec (`steps[1].branches[0].python`) and
-their line: YAML syntax, then the shape (pydantic, `podium.spec.schema`), then building
-(imports, pattern arguments). A spec that fails any pass never starts a run.
+their line: YAML syntax (with hostile files refused first), then the shape (pydantic, the
+union of every kind's spec model, `podium.spec.schema`), then building (imports, pattern
+arguments). A spec that fails any pass never starts a run.
+
+Nothing here knows a kind: each kind's builder is registered beside the agent or pattern it
+builds (`podium.agents.kinds`), and the loader hands it a `_Builder` that builds children,
+imports references and records problems. Between the first two passes, keys a kind renamed
+(`max_rounds`, now `max_turns`) are moved to their new names, each with a note.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
 
+from podium.agents import kinds as registry
 from podium.agents.base import is_agent as _is_agent
+from podium.agents.kinds import FAILED, Loc, Rename
 from podium.errors import SpecError, TargetError, UsageError
-from podium.runtime.budget import Budget
-from podium.spec.schema import (
-    NODE_KINDS,
-    WORKFLOW,
-    AdaptiveSpec,
-    ApprovalSpec,
-    GraphSpec,
-    GroupChatSpec,
-    HandoffSpec,
-    HumanSpec,
-    LLMSpec,
-    LoopSpec,
-    MagenticSpec,
-    ParallelSpec,
-    PythonRef,
-    RemoteSpec,
-    RetrySpec,
-    RouterSpec,
-    RuleSpec,
-    SequentialSpec,
-    SupervisorSpec,
-)
+from podium.spec import schema
 
-__all__ = ["Problem", "SpecProblems", "load_yaml", "load_yaml_spec", "load_yaml_text"]
+__all__ = [
+    "Problem",
+    "SpecProblems",
+    "build_spec",
+    "load_yaml",
+    "load_yaml_spec",
+    "load_yaml_text",
+]
 
-Loc = tuple[str | int, ...]
-
-# Fields whose values (list items or mapping values) are themselves nodes.
-_NODE_LISTS = frozenset({"steps", "branches", "workers", "participants", "agents"})
-_NODE_MAPS = frozenset({"routes", "nodes", "strategies"})
-_NODE_FIELDS = frozenset(
-    {"fallback", "planner", "reviewer", "synthesizer", "ledger", "progress", "answer"}
-    | {"manager", "body", "critic"}
-)
-# Fields holding a function or object (not an agent) as `{python: ...}`.
-_OBJECT_REFS = frozenset({"classifier", "tools"})
-# Marks a node that could not be built (None means "not given").
-_FAILED: Any = object()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +77,39 @@ class SpecProblems(SpecError):
         super().__init__(f"{source} has {what}: " + "; ".join(str(p) for p in self.problems))
 
 
-def load_yaml(path: str | Path) -> Any:
+def load_yaml(path: str | Path, *, notes: list[Problem] | None = None) -> Any:
     """The agent a YAML workflow file describes. Python references in it are resolved
-    relative to the file's folder. Raises `SpecError` listing every problem found."""
-    return load_yaml_spec(path)[1]
+    relative to the file's folder. Raises `SpecError` listing every problem found.
+
+    Keys a kind renamed (`max_rounds`, now `max_turns`) still load, for one release: each is
+    a note appended to `notes` if given, else a `DeprecationWarning`."""
+    return load_yaml_spec(path, notes=notes)[1]
 
 
-def load_yaml_spec(path: str | Path) -> tuple[Any, Any]:
-    """The validated spec (a `podium.spec.schema` model) and the agent built from it, for
-    tools that report on the spec itself (`podium validate`)."""
+def load_yaml_spec(path: str | Path, *, notes: list[Problem] | None = None) -> tuple[Any, Any]:
+    """The validated spec (a kind's spec model) and the agent built from it, for tools that
+    report on the spec itself (`podium validate`); `notes` as for `load_yaml`."""
+    collected: list[Problem] = [] if notes is None else notes
+    loaded = _load_file(path, collected)
+    _warn(str(path), collected, notes)
+    return loaded
+
+
+def load_yaml_text(
+    text: str,
+    *,
+    base_dir: str | Path = ".",
+    source: str = "<spec>",
+    notes: list[Problem] | None = None,
+) -> Any:
+    """`load_yaml` for a spec held in a string; `base_dir` anchors `file.py:object` refs."""
+    collected: list[Problem] = [] if notes is None else notes
+    agent = _load(text, Path(base_dir), source, collected)[1]
+    _warn(source, collected, notes)
+    return agent
+
+
+def _load_file(path: str | Path, notes: list[Problem]) -> tuple[Any, Any]:
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -110,35 +117,52 @@ def load_yaml_spec(path: str | Path) -> tuple[Any, Any]:
         raise TargetError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise TargetError(f"cannot read {path}: {e}") from None
-    spec, agent = _load(text, file.parent, str(path))
+    spec, agent = _load(text, file.parent, str(path), notes)
     with contextlib.suppress(AttributeError):  # lets `podium resume` find the file again
         agent.target = str(file.resolve())
     return spec, agent
 
 
-def load_yaml_text(text: str, *, base_dir: str | Path = ".", source: str = "<spec>") -> Any:
-    """`load_yaml` for a spec held in a string; `base_dir` anchors `file.py:object` refs."""
-    return _load(text, Path(base_dir), source)[1]
+def _warn(source: str, collected: list[Problem], notes: list[Problem] | None) -> None:
+    """Without a list of the caller's (which has the notes already, even when loading
+    failed), a `DeprecationWarning` for each note, at the caller's line."""
+    if notes is not None:
+        return
+    for note in collected:
+        warnings.warn(f"{source}: {note}", DeprecationWarning, stacklevel=3)
 
 
-def _load(text: str, base_dir: Path, source: str) -> tuple[Any, Any]:
-    data, root = _parse(text, source)
+def _load(text: str, base_dir: Path, source: str, notes: list[Problem]) -> tuple[Any, Any]:
+    data, root, clashes = read(text, source, notes)
     try:
-        spec = WORKFLOW.validate_python(data)
+        spec = schema.workflow().validate_python(data)
     except ValidationError as e:
         problems = _shape_problems(e, data, root)
         # Imports are checked too, so one attempt shows every problem, not just the first pass's.
         checker = _Builder(Path(base_dir), root)
         _check_refs(checker, data, ())
-        everything = sorted(problems + checker.problems, key=lambda p: p.line or 0)
+        everything = sorted(clashes + problems + checker.problems, key=lambda p: p.line or 0)
         raise SpecProblems(source, everything) from None
+    if clashes:
+        raise SpecProblems(source, clashes)
     builder = _Builder(Path(base_dir), root)
-    builder.tiers = _tiers(builder, getattr(spec, "tiers", None))
-    agent = builder.node(spec, ())
+    agent = builder.top(spec)
     if builder.problems or agent is None:
         problems = sorted(builder.problems, key=lambda p: p.line or 0)
         raise SpecProblems(source, problems or [Problem("", "cannot build the workflow")])
     return spec, agent
+
+
+def read(text: str, source: str, notes: list[Problem]) -> tuple[Any, yaml.Node, list[Problem]]:
+    """The spec's data with every renamed key under its new name (a note for each appended
+    to `notes`), its YAML tree (for lines), and the places where an old key and its new one
+    are both given. `SpecProblems` when the YAML itself is refused (pass 1)."""
+    data, root = _parse(text, source)
+    renamed: list[Problem] = []
+    clashes: list[Problem] = []
+    data = _Renames(root, renamed, clashes).node(data, root, ())
+    notes.extend(sorted(renamed, key=lambda p: p.line or 0))
+    return data, root, clashes
 
 
 # pass 1: YAML -----------------------------------------------------------------------------
@@ -239,6 +263,91 @@ def _refuse(source: str, event: yaml.Event, message: str) -> None:
     raise SpecProblems(source, [Problem("", message, line)])
 
 
+# renamed keys -----------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Renames:
+    """Moves the keys a kind renamed (`Kind.renamed`) to their new names, walking the spec's
+    nodes, with a note for each (where the old key is) and a problem where both names are
+    given. The YAML tree's key is renamed too, so later problems find its line."""
+
+    root: yaml.Node
+    notes: list[Problem]
+    clashes: list[Problem]
+
+    def node(self, value: Any, at: yaml.Node | None, loc: Loc) -> Any:
+        if not isinstance(value, dict):
+            return value
+        kind = registry.kinds().get(str(value.get("kind", "python")))
+        out = dict(value)
+        for old, rename in (kind.renamed if kind is not None else {}).items():
+            if old in out:
+                self._move(out, at, (*loc, old), rename)
+        shapes = schema.fields().nodes
+        for key, child in out.items():
+            shape = shapes.get(key)
+            if shape is None:
+                continue
+            where, _ = _child(at, key)
+            if shape == "one":
+                out[key] = self.node(child, where, (*loc, key))
+            elif isinstance(child, list) and shape == "list":
+                out[key] = [
+                    self.node(v, _child(where, i)[0], (*loc, key, i)) for i, v in enumerate(child)
+                ]
+            elif isinstance(child, dict) and shape == "map":
+                out[key] = {
+                    k: self.node(v, _child(where, k)[0], (*loc, key, k)) for k, v in child.items()
+                }
+        return out
+
+    def _move(self, out: dict[str, Any], at: yaml.Node | None, loc: Loc, rename: Rename) -> None:
+        old = str(loc[-1])
+        value = out.pop(old)
+        if rename.convert is not None:
+            value = rename.convert(value)
+        head, _, inner = rename.new.partition(".")
+        line = _line(self.root, loc)
+        if inner:  # a key inside a mapping: `max_tokens` is `budget: {tokens: ...}`
+            holder = out.get(head) or {}
+            given = not isinstance(holder, dict) or inner in holder
+            if not given:
+                out[head] = {**holder, inner: value}
+        else:
+            given = head in out
+            if not given:
+                out[head] = value
+                _rename_key(at, old, head)
+        path = format_path(loc)
+        if given:
+            message = f"give `{rename.new}` or its old name `{old}`, not both"
+            self.clashes.append(Problem(path, message, line))
+            return
+        how = f" ({rename.hint})" if rename.hint else ""
+        message = (
+            f"`{old}` is deprecated: use `{rename.new}`{how}; the old name goes in the next release"
+        )
+        self.notes.append(Problem(path, message, line))
+
+
+def _line(root: yaml.Node, loc: Loc) -> int:
+    """The line of the key or item at `loc` (or of the nearest place above it)."""
+    node: yaml.Node | None = root
+    line: int = root.start_mark.line + 1
+    for el in loc:
+        node, key_line = _child(node, el)
+        if key_line is None:
+            break
+        line = key_line
+    return line
+
+
+def _rename_key(node: yaml.Node | None, old: str, new: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, _ in node.value:
+            if key.value == old:
+                key.value = new
+
+
 # pass 2: shape ----------------------------------------------------------------------------
 def _shape_problems(error: ValidationError, data: Any, root: yaml.Node) -> list[Problem]:
     problems: list[Problem] = []
@@ -257,9 +366,10 @@ def _locate(raw: Sequence[Any], data: Any, root: yaml.Node) -> tuple[Loc, Any, i
     through the data, and find the YAML line it points at."""
     loc: list[str | int] = []
     node: yaml.Node | None = root
-    line = root.start_mark.line + 1
+    line: int = root.start_mark.line + 1
     at_node = True  # the next element may be the union tag pydantic inserts for a node
     parent: str | int | None = None
+    shapes = schema.fields().nodes
     for el in raw:
         if at_node and isinstance(el, str) and _kind_of(data) == el:
             at_node = False
@@ -273,9 +383,9 @@ def _locate(raw: Sequence[Any], data: Any, root: yaml.Node) -> tuple[Loc, Any, i
         if key_line is not None:
             line = key_line
         at_node = (
-            (parent in _NODE_LISTS and isinstance(el, int))
-            or parent in _NODE_MAPS
-            or el in _NODE_FIELDS
+            (shapes.get(str(parent)) == "list" and isinstance(el, int))
+            or shapes.get(str(parent)) == "map"
+            or shapes.get(str(el)) == "one"
         )
         parent = el
     return tuple(loc), data, line
@@ -285,7 +395,7 @@ def _kind_of(data: Any) -> str | None:
     if not isinstance(data, dict):
         return None
     kind = data.get("kind", "python")
-    return kind if isinstance(kind, str) and kind in NODE_KINDS else None
+    return kind if isinstance(kind, str) and kind in registry.kinds() else None
 
 
 def _has(data: Any, el: str | int) -> bool:
@@ -318,9 +428,8 @@ def _message(err: Any, value: Any) -> str:
                 f"expected a mapping with `python:` or `kind:`, got {type(value).__name__} "
                 f"{_short(value)}"
             )
-        return (
-            f"unknown kind {_short(value.get('kind'))} (expected one of: {', '.join(NODE_KINDS)})"
-        )
+        known = ", ".join(registry.kinds())
+        return f"unknown kind {_short(value.get('kind'))} (expected one of: {known})"
     msg = str(err.get("msg", "invalid"))
     msg = msg.removeprefix("Value error, ")
     msg = msg[:1].lower() + msg[1:]
@@ -339,13 +448,14 @@ def _check_refs(b: _Builder, data: Any, loc: Loc) -> None:
     imports, the names it refers to and its constructor are checked too), and try every
     `python:` reference inside the nodes that are wrong (agents where a node is expected,
     any object under `classifier` and `tools`, `python:module:object` strings)."""
+    objects = schema.fields().objects
     stack: list[tuple[Any, Loc]] = [(data, loc)]
     while stack:
         item, where = stack.pop()
         if isinstance(item, dict):
             parent = next((p for p in reversed(where) if isinstance(p, str)), None)
             ref = item.get("python")
-            if parent in _OBJECT_REFS:
+            if parent in objects:
                 if isinstance(ref, str) and ref:
                     b.import_object(ref, (*where, "python"))
                 continue
@@ -365,7 +475,7 @@ def _build_alone(b: _Builder, item: dict[str, Any], where: Loc) -> bool:
     if "kind" not in item and "python" not in item:
         return False
     try:
-        spec = WORKFLOW.validate_python(item)
+        spec = schema.workflow().validate_python(item)
     except ValidationError:
         return False
     b.node(spec, where)
@@ -393,28 +503,37 @@ class _Builder:
     problems: list[Problem] = field(default_factory=list)
     tiers: Any = None  # the file's `tiers:` table, for `llm` nodes that ask for a tier
 
+    def top(self, spec: Any) -> Any:
+        """The agent of the whole file: its `tiers:` first, then the node."""
+        table = getattr(spec, "tiers", None)
+        if table is not None:
+            from podium.models.tiers import Tiers
+
+            tiers: dict[str, Any] = {}
+            for name, models in table.items():
+                tier = self.construct(
+                    ("tiers", name), partial(Tiers, {name: models}, where="tiers")
+                )
+                if tier is not None:
+                    tiers.update(tier.table)
+            self.tiers = Tiers(tiers)
+        return self.node(spec, ())
+
     def problem(self, loc: Loc, message: str) -> None:
-        node: yaml.Node | None = self.root
-        line = self.root.start_mark.line + 1
-        for el in loc:
-            node, key_line = _child(node, el)
-            if key_line is None:
-                break
-            line = key_line
-        self.problems.append(Problem(format_path(loc), message, line))
+        self.problems.append(Problem(format_path(loc), message, _line(self.root, loc)))
 
     def node(self, spec: Any, loc: Loc) -> Any:
-        """The agent for one node, or None after recording why it cannot be built."""
+        """The agent for one node, or None after recording why it cannot be built: its
+        kind's builder, found in the registry."""
         if loc and getattr(spec, "tiers", None) is not None:
             self.problem((*loc, "tiers"), "`tiers:` goes at the top of the file only")
-        build = _BUILDERS[spec.kind]
-        return build(self, spec, loc)
+        return registry.kinds()[spec.kind].build(self, spec, loc)
 
     def nodes(self, specs: Sequence[Any], loc: Loc) -> list[Any] | None:
         built = [self.node(s, (*loc, i)) for i, s in enumerate(specs)]
         return None if any(b is None for b in built) else built
 
-    def construct(self, loc: Loc, make: Callable[[], Any]) -> Any:
+    def construct(self, loc: Loc, make: Callable[[], T]) -> T | None:
         """Call a pattern's constructor; its `UsageError` becomes a problem at this node."""
         try:
             return make()
@@ -472,26 +591,26 @@ class _Builder:
         return obj
 
     def maybe(self, spec: Any, loc: Loc) -> Any:
-        """An optional node: None when not given, `_FAILED` when it cannot be built."""
+        """An optional node: None when not given, `FAILED` when it cannot be built."""
         if spec is None:
             return None
         built = self.node(spec, loc)
-        return _FAILED if built is None else built
+        return FAILED if built is None else built
 
     def function(self, ref: str | None, loc: Loc, *, agents: bool = False) -> Any:
         """A function (or, with `agents`, also an agent) by import path: None when not
-        given, `_FAILED` when it cannot be had."""
+        given, `FAILED` when it cannot be had."""
         if ref is None:
             return None
         found = self.import_object(ref, loc)
         if found is None:
-            return _FAILED
+            return FAILED
         if _is_agent(found) and agents:
             return found
         if not callable(found) or (_is_agent(found) and not agents):
             what = "a function or an agent" if agents else "a function"
             self.problem(loc, f"{ref!r} is not {what} (a {type(found).__name__})")
-            return _FAILED
+            return FAILED
         return found
 
     def known(self, name: str, names: Sequence[str], loc: Loc, what: str) -> bool:
@@ -501,6 +620,34 @@ class _Builder:
         self.problem(loc, f"no {what} named {name!r} (there are: {', '.join(names) or 'none'})")
         return False
 
+    def model(self, spec: str | None, loc: Loc) -> Any:
+        """The model a spec names; with none named and none configured (`PODIUM_MODEL`), a
+        scripted echo, so a workflow runs offline rather than reaching a provider by
+        surprise."""
+        from podium.models.settings import resolve_model
+
+        try:
+            model = resolve_model(spec)
+        except UsageError as e:
+            self.problem(loc, str(e))
+            return None
+        if model is None:
+            from podium.models.scripted import ScriptedModel
+
+            model = ScriptedModel.echo()
+        return model
+
+    def common(self, spec: Any) -> dict[str, Any]:
+        """`retry`, `timeout`, `description` and `budget`, as every constructor takes them."""
+        from podium.runtime.budget import Budget
+        from podium.runtime.policies import Retry
+
+        out: dict[str, Any] = {"timeout": spec.timeout, "description": spec.description}
+        out["retry"] = None if spec.retry is None else Retry(**spec.retry.model_dump())
+        budget = spec.budget
+        out["budget"] = None if budget is None else Budget(**budget.model_dump(exclude_none=True))
+        return out
+
 
 def _add_to_path(folder: Path) -> None:
     """Modules next to the spec import without installing them (appended: never shadows)."""
@@ -509,552 +656,10 @@ def _add_to_path(folder: Path) -> None:
         sys.path.append(entry)
 
 
-def _retry(spec: RetrySpec | None) -> Any:
-    if spec is None:
-        return None
-    from podium.runtime.policies import Retry
-
-    return Retry(**spec.model_dump())
-
-
-def _common(spec: Any) -> dict[str, Any]:
-    return {"retry": _retry(spec.retry), "timeout": spec.timeout, "description": spec.description}
-
-
-def _build_python(b: _Builder, spec: PythonRef, loc: Loc) -> Any:
-    return b.agent(spec.python, (*loc, "python"))
-
-
-def _build_sequential(b: _Builder, spec: SequentialSpec, loc: Loc) -> Any:
-    from podium.patterns.sequential import Sequential
-
-    steps = b.nodes(spec.steps, (*loc, "steps"))
-    if steps is None:
-        return None
-    return b.construct(loc, lambda: Sequential(spec.name, steps, **_common(spec)))
-
-
-def _build_parallel(b: _Builder, spec: ParallelSpec, loc: Loc) -> Any:
-    from podium.patterns.parallel import Parallel
-
-    branches = b.nodes(spec.branches, (*loc, "branches"))
-    merge: Any = spec.merge
-    if merge.startswith("python:"):
-        merge = b.import_object(merge.removeprefix("python:"), (*loc, "merge"))
-        if merge is not None and not callable(merge) and not _is_agent(merge):
-            b.problem((*loc, "merge"), f"{spec.merge!r} is neither a function nor an agent")
-            merge = None
-    if branches is None or merge is None:
-        return None
-    return b.construct(
-        loc,
-        lambda: Parallel(
-            spec.name,
-            branches,
-            merge=merge,
-            min_success=spec.min_success,
-            branch_timeout=spec.branch_timeout,
-            **_common(spec),
-        ),
-    )
-
-
-def _build_router(b: _Builder, spec: RouterSpec, loc: Loc) -> Any:
-    from podium.patterns.router import Router
-
-    routes = {k: b.node(v, (*loc, "routes", k)) for k, v in spec.routes.items()}
-    fallback = None if spec.fallback is None else b.node(spec.fallback, (*loc, "fallback"))
-    classifier = _classifier(b, spec, loc)
-    model = None if spec.model is None else _model(b, spec.model, (*loc, "model"))
-    if (
-        any(r is None for r in routes.values())
-        or (spec.fallback is not None and fallback is None)
-        or (spec.model is None and classifier is None)
-        or (spec.model is not None and model is None)
-    ):
-        return None
-    common = {"threshold": spec.threshold, "fallback": fallback, **_common(spec)}
-    if model is not None:
-        return b.construct(
-            loc,
-            lambda: Router.llm(
-                spec.name, routes, model=model, instructions=spec.instructions, **common
-            ),
-        )
-    return b.construct(loc, lambda: Router(spec.name, routes, classifier=classifier, **common))
-
-
-def _classifier(b: _Builder, spec: RouterSpec, loc: Loc) -> Any:
-    """A function or agent from `classifier`, or `Rule`s from `rules` (None if neither)."""
-    if spec.classifier is not None:
-        cloc = (*loc, "classifier", "python")
-        found = b.import_object(spec.classifier.python, cloc)
-        if found is not None and not callable(found) and not _is_agent(found):
-            b.problem(cloc, f"{spec.classifier.python!r} is neither a function nor an agent")
-            return None
-        return found
-    names = list(spec.routes)
-    rules = [_rule(b, names, r, (*loc, "rules", i)) for i, r in enumerate(spec.rules or ())]
-    return rules if rules and all(r is not None for r in rules) else None
-
-
-def _rule(b: _Builder, routes: Sequence[str], r: RuleSpec, loc: Loc, field: str = "routes") -> Any:
-    from podium.patterns.router import Rule
-
-    if r.route not in routes:
-        what = "route" if field == "routes" else "strategy"
-        b.problem((*loc, "route"), f"no {what} {r.route!r} in `{field}`")
-        return None
-    when = None
-    if r.when is not None:
-        when = b.import_object(r.when, (*loc, "when"))
-        if when is None:
-            return None
-        if not callable(when):
-            b.problem((*loc, "when"), f"{r.when!r} is not a function")
-            return None
-    return b.construct(
-        loc, lambda: Rule(r.route, when=when, keywords=r.keywords, confidence=r.confidence)
-    )
-
-
-def _model(b: _Builder, spec: str | None, loc: Loc) -> Any:
-    """The model a spec names; with none named and none configured (`PODIUM_MODEL`), a
-    scripted echo, so a workflow runs offline rather than reaching a provider by surprise."""
-    try:
-        from podium.models.settings import resolve_model
-
-        model = resolve_model(spec)
-    except UsageError as e:
-        b.problem(loc, str(e))
-        return None
-    if model is None:
-        from podium.models.scripted import ScriptedModel
-
-        model = ScriptedModel.echo()
-    return model
-
-
-def _tiers(b: _Builder, table: dict[str, Any] | None) -> Any:
-    """The file's own tiers (`tiers:` at the top), each problem named at its tier."""
-    if table is None:
-        return None
-    from podium.models.tiers import Tiers
-
-    tiers: dict[str, Any] = {}
-    for name, models in table.items():
-        tier = b.construct(("tiers", name), partial(Tiers, {name: models}, where="tiers"))
-        if tier is not None:
-            tiers.update(tier.table)
-    return Tiers(tiers)
-
-
-def _llm_model(b: _Builder, spec: LLMSpec, loc: Loc) -> Any:
-    """A model, or `tier:<name>` as written (the runtime's tiers pick the model), or None
-    when the node asks for a `tier`."""
-    if spec.tier is not None and spec.model is None:
-        return None
-    if spec.model is not None and spec.model.startswith("tier:"):
-        return spec.model
-    return _model(b, spec.model, (*loc, "model"))
-
-
-def _llm_extras(spec: LLMSpec) -> dict[str, Any]:
-    """What an `llm` node adds for cost: its tier, cache and batching."""
-    from podium.runtime.cache import Cache
-
-    cache = spec.cache if isinstance(spec.cache, bool) else Cache(ttl=spec.cache.ttl)
-    return {"tier": spec.tier, "cache": cache, "batchable": spec.batchable}
-
-
-def _build_llm(b: _Builder, spec: LLMSpec, loc: Loc) -> Any:
-    from podium.agents.llm import LLMAgent
-    from podium.tools.tool import Tool
-
-    model = _llm_model(b, spec, loc)
-    tools = []
-    for i, ref in enumerate(spec.tools):
-        tool = b.import_object(ref.python, (*loc, "tools", i, "python"))
-        if tool is not None and not isinstance(tool, Tool):
-            b.problem((*loc, "tools", i, "python"), f"{ref.python!r} is not a tool (use @tool)")
-            tool = None
-        tools.append(tool)
-    output_type = None
-    if spec.output_type is not None:
-        output_type = b.import_object(spec.output_type, (*loc, "output_type"))
-        if output_type is None:
-            return None
-    fallbacks = [
-        _model(b, m, (*loc, "fallback_models", i)) for i, m in enumerate(spec.fallback_models)
-    ]
-    if (model is None and spec.tier is None) or any(t is None for t in tools):
-        return None
-    if any(m is None for m in fallbacks):
-        return None
-    return b.construct(
-        loc,
-        lambda: LLMAgent(
-            spec.name,
-            model=model,
-            instructions=spec.instructions,
-            tools=tools,
-            output_type=output_type,
-            max_turns=spec.max_turns,
-            fallback_models=fallbacks,
-            tiers=b.tiers,
-            **_llm_extras(spec),
-            **_common(spec),
-        ),
-    )
-
-
-# people and remote agents -------------------------------------------------------------------
-def _person(spec: HumanSpec | ApprovalSpec) -> dict[str, Any]:
-    return {
-        "assignee": spec.assignee,
-        "deadline": spec.deadline,
-        "on_timeout": spec.on_timeout,
-        "escalate_to": spec.escalate_to,
-        "description": spec.description,
-    }
-
-
-def _build_human(b: _Builder, spec: HumanSpec, loc: Loc) -> Any:
-    from podium.agents.human import HumanAgent
-
-    answer_type: Any = str
-    if spec.answer_type is not None:
-        answer_type = b.import_object(spec.answer_type, (*loc, "answer_type"))
-        if answer_type is None:
-            return None
-    return b.construct(
-        loc,
-        lambda: HumanAgent(
-            spec.name, question=spec.question, answer_type=answer_type, **_person(spec)
-        ),
-    )
-
-
-def _build_approval(b: _Builder, spec: ApprovalSpec, loc: Loc) -> Any:
-    from podium.agents.human import HumanApproval
-
-    input_type: Any = Any
-    if spec.input_type is not None:
-        input_type = b.import_object(spec.input_type, (*loc, "input_type"))
-        if input_type is None:
-            return None
-    return b.construct(
-        loc,
-        lambda: HumanApproval(
-            spec.name, prompt=spec.prompt, input_type=input_type, **_person(spec)
-        ),
-    )
-
-
-def _build_remote(b: _Builder, spec: RemoteSpec, loc: Loc) -> Any:
-    b.problem(
-        (*loc, "kind"),
-        f"remote agent {spec.name!r}: `kind: remote` (A2A) is not supported yet; wrap the "
-        "client in a Python agent and use `python: module:object` for now",
-    )
-    return None
-
-
-# managers and teams -------------------------------------------------------------------------
-def _names(agents: Sequence[Any]) -> list[str]:
-    return [str(a.name) for a in agents]
-
-
-def _failed(*values: Any) -> bool:
-    return any(v is _FAILED for v in values)
-
-
-def _build_supervisor(b: _Builder, spec: SupervisorSpec, loc: Loc) -> Any:
-    from podium.patterns.supervisor import Supervisor
-
-    workers = b.nodes(spec.workers, (*loc, "workers"))
-    planner = b.maybe(spec.planner, (*loc, "planner"))
-    reviewer = b.maybe(spec.reviewer, (*loc, "reviewer"))
-    synthesizer = b.maybe(spec.synthesizer, (*loc, "synthesizer"))
-    model = None if spec.model is None else _model(b, spec.model, (*loc, "model"))
-    if workers is None or _failed(planner, reviewer, synthesizer):
-        return None
-    names = _names(workers)
-    known = [
-        b.known(w, names, (*loc, "worker_timeouts", w), "worker") for w in spec.worker_timeouts
-    ]
-    if not all(known) or (spec.model is not None and model is None):
-        return None
-    timeout: Any = spec.worker_timeout
-    if spec.worker_timeouts:
-        every = {n: spec.worker_timeout for n in names if spec.worker_timeout is not None}
-        timeout = {**every, **spec.worker_timeouts}
-    options: dict[str, Any] = {
-        "max_turns": spec.max_rounds,
-        "budget": None if spec.max_tokens is None else Budget(tokens=spec.max_tokens),
-        "worker_timeout": timeout,
-        "worker_errors": spec.worker_errors,
-        "max_reasks": spec.max_plan_errors,
-        **_common(spec),
-    }
-    if model is not None:
-        return b.construct(
-            loc,
-            lambda: Supervisor.llm(
-                spec.name,
-                workers,
-                model=model,
-                review=spec.review,
-                instructions=spec.instructions,
-                **options,
-            ),
-        )
-    roles = {"planner": planner, "reviewer": reviewer, "synthesizer": synthesizer}
-    return b.construct(loc, lambda: Supervisor(spec.name, workers, **roles, **options))
-
-
-def _build_magentic(b: _Builder, spec: MagenticSpec, loc: Loc) -> Any:
-    from podium.patterns.magentic import Magentic
-
-    participants = b.nodes(spec.participants, (*loc, "participants"))
-    ledger = b.maybe(spec.ledger, (*loc, "ledger"))
-    progress = b.maybe(spec.progress, (*loc, "progress"))
-    answer = b.maybe(spec.answer, (*loc, "answer"))
-    model = None if spec.model is None else _model(b, spec.model, (*loc, "model"))
-    if participants is None or _failed(ledger, progress, answer):
-        return None
-    if spec.model is not None and model is None:
-        return None
-    options: dict[str, Any] = {
-        "max_turns": spec.max_rounds,
-        "max_stalls": spec.max_stalls,
-        "max_replans": spec.max_replans,
-        "budget": None if spec.max_tokens is None else Budget(tokens=spec.max_tokens),
-        **_common(spec),
-    }
-    if model is not None:
-        return b.construct(
-            loc,
-            lambda: Magentic.llm(
-                spec.name, participants, model=model, instructions=spec.instructions, **options
-            ),
-        )
-    return b.construct(
-        loc,
-        lambda: Magentic(
-            spec.name, participants, ledger=ledger, progress=progress, answer=answer, **options
-        ),
-    )
-
-
-def _build_groupchat(b: _Builder, spec: GroupChatSpec, loc: Loc) -> Any:
-    from podium.patterns.groupchat import GroupChat
-
-    participants = b.nodes(spec.participants, (*loc, "participants"))
-    speaker: Any = spec.speaker
-    if spec.manager is not None:
-        speaker = b.maybe(spec.manager, (*loc, "manager"))
-    elif speaker != "round_robin":
-        speaker = b.function(speaker, (*loc, "speaker"), agents=True)
-    until = b.function(spec.until, (*loc, "until"))
-    fallback = b.maybe(spec.fallback, (*loc, "fallback"))
-    if participants is None or _failed(speaker, until, fallback):
-        return None
-    names = _names(participants)
-    ok = spec.critic is None or b.known(spec.critic, names, (*loc, "critic"), "participant")
-    for who in spec.weights or {}:
-        ok = b.known(who, names, (*loc, "weights", who), "participant") and ok
-    if not ok:
-        return None
-    options: dict[str, Any] = {
-        "speaker": speaker,
-        "until": until,
-        "consensus": spec.consensus,
-        "weights": spec.weights,
-        "threshold": spec.threshold,
-        "options": spec.options,
-        "approve": spec.approve,
-        "max_stalls": spec.deadlock_turns,
-        "on_deadlock": spec.on_deadlock,
-        "fallback": fallback,
-        "max_reasks": spec.manager_retries,
-        **_common(spec),
-    }
-    rounds = spec.rounds
-    if rounds is not None:
-        critic = participants[names.index(str(spec.critic))]
-        proposers = [p for p in participants if p is not critic]
-        return b.construct(
-            loc,
-            lambda: GroupChat.debate(
-                spec.name, proposers=proposers, critic=critic, rounds=rounds, **options
-            ),
-        )
-    return b.construct(
-        loc,
-        lambda: GroupChat(
-            spec.name,
-            participants,
-            max_turns=spec.max_turns or 12,
-            critic=spec.critic,
-            **options,
-        ),
-    )
-
-
-def _build_handoff(b: _Builder, spec: HandoffSpec, loc: Loc) -> Any:
-    from podium.patterns.handoff import Handoff
-
-    agents = b.nodes(spec.agents, (*loc, "agents"))
-    if agents is None:
-        return None
-    names = _names(agents)
-    ok = spec.start is None or b.known(spec.start, names, (*loc, "start"), "agent")
-    for sender, receivers in (spec.routes or {}).items():
-        ok = b.known(sender, names, (*loc, "routes", sender), "agent") and ok
-        for i, receiver in enumerate(receivers):
-            ok = b.known(receiver, names, (*loc, "routes", sender, i), "agent") and ok
-    if not ok:
-        return None
-    return b.construct(
-        loc,
-        lambda: Handoff(
-            spec.name,
-            agents,
-            start=spec.start,
-            routes=spec.routes,
-            max_turns=spec.max_handoffs + 1,  # the first agent's turn, then one per transfer
-            ping_pong=spec.ping_pong,
-            **_common(spec),
-        ),
-    )
-
-
-# loops and graphs ---------------------------------------------------------------------------
-def _build_loop(b: _Builder, spec: LoopSpec, loc: Loc) -> Any:
-    from podium.patterns.loop import Loop
-
-    body = b.node(spec.body, (*loc, "body"))
-    until = b.function(spec.until, (*loc, "until"), agents=True)
-    critic = b.maybe(spec.critic, (*loc, "critic"))
-    if body is None or _failed(until, critic):
-        return None
-    return b.construct(
-        loc,
-        lambda: Loop(
-            spec.name,
-            body,
-            until=critic if critic is not None else until,
-            max_turns=spec.max_iterations,
-            max_stalls=spec.no_progress,
-            state=spec.state,
-            check_first=spec.check_first,
-            **_common(spec),
-        ),
-    )
-
-
-def _build_graph(b: _Builder, spec: GraphSpec, loc: Loc) -> Any:
-    from podium.patterns.graph import Graph
-
-    nodes = {k: b.node(v, (*loc, "nodes", k)) for k, v in spec.nodes.items()}
-    ids = list(spec.nodes)
-    ok = b.known(spec.start, ids, (*loc, "start"), "node")
-    edges: list[tuple[str, str, Any]] = []
-    for i, e in enumerate(spec.edges):
-        where = (*loc, "edges", i)
-        good = b.known(e.source, ids, (*where, "from"), "node")
-        good = b.known(e.target, [*ids, "END"], (*where, "to"), "node") and good
-        when = b.function(e.when, (*where, "when"))
-        ok = ok and good and when is not _FAILED
-        edges.append((e.source, e.target, when))
-    if not ok or any(n is None for n in nodes.values()):
-        return None
-
-    def make() -> Graph:
-        g = Graph(spec.name, max_turns=spec.max_steps, **_common(spec))
-        handles = {k: g.node(agent, label=k) for k, agent in nodes.items()}
-        handles["END"] = g.END
-        for source, target, when in edges:
-            g.edge(handles[source], handles[target], when=when)
-        g.start(handles[spec.start])
-        g.validate()  # unreachable nodes or no way to END: a problem now, not at run time
-        return g
-
-    return b.construct(loc, make)
-
-
-def _build_adaptive(b: _Builder, spec: AdaptiveSpec, loc: Loc) -> Any:
-    from podium.patterns.adaptive import Adaptive
-
-    strategies = {k: b.node(v, (*loc, "strategies", k)) for k, v in spec.strategies.items()}
-    names = list(spec.strategies)
-    classifier: Any = None
-    if spec.classifier is not None:
-        cloc = (*loc, "classifier", "python")
-        classifier = b.function(spec.classifier.python, cloc, agents=True)
-    elif spec.rules is not None:
-        rules = [
-            _rule(b, names, r, (*loc, "rules", i), "strategies") for i, r in enumerate(spec.rules)
-        ]
-        classifier = _FAILED if any(r is None for r in rules) else rules
-    model = None if spec.model is None else _model(b, spec.model, (*loc, "model"))
-    success = b.function(spec.success, (*loc, "success"), agents=True)
-    outcomes = None
-    if spec.outcomes is not None:
-        outcomes = b.import_object(spec.outcomes, (*loc, "outcomes"))
-    ok = spec.default is None or b.known(spec.default, names, (*loc, "default"), "strategy")
-    if (
-        not ok
-        or any(s is None for s in strategies.values())
-        or _failed(classifier, success)
-        or (spec.model is not None and model is None)
-        or (spec.outcomes is not None and outcomes is None)
-    ):
-        return None
-    options: dict[str, Any] = {
-        "learning": spec.learning,
-        "default": spec.default,
-        "success": success,
-        "outcomes": outcomes,
-        "namespace": spec.namespace,
-        "cost_weight": spec.cost_weight,
-        "latency_weight": spec.latency_weight,
-        "prior": spec.prior,
-        "seed": spec.seed,
-        **_common(spec),
-    }
-    if model is not None:
-        return b.construct(
-            loc,
-            lambda: Adaptive.llm(
-                spec.name,
-                strategies,
-                model=model,
-                kinds=spec.kinds,
-                instructions=spec.instructions,
-                **options,
-            ),
-        )
-    return b.construct(
-        loc, lambda: Adaptive(spec.name, strategies, classifier=classifier, **options)
-    )
-
-
-_BUILDERS: dict[str, Callable[[_Builder, Any, Loc], Any]] = {
-    "python": _build_python,
-    "llm": _build_llm,
-    "human": _build_human,
-    "approval": _build_approval,
-    "remote": _build_remote,
-    "sequential": _build_sequential,
-    "parallel": _build_parallel,
-    "router": _build_router,
-    "supervisor": _build_supervisor,
-    "magentic": _build_magentic,
-    "groupchat": _build_groupchat,
-    "handoff": _build_handoff,
-    "loop": _build_loop,
-    "graph": _build_graph,
-    "adaptive": _build_adaptive,
-}
+def build_spec(spec: Any, base_dir: str | Path = ".") -> tuple[Any, list[Problem]]:
+    """The agent a validated spec describes (None if it cannot be built) and every problem
+    building it, with no YAML behind it (so no lines): for tools and tests that make specs
+    in code."""
+    builder = _Builder(Path(base_dir), yaml.compose("{}"))
+    agent = builder.top(spec)
+    return agent, builder.problems

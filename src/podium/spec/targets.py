@@ -47,13 +47,13 @@ _HOW_TO_TRUST = "--target {ref} (or list it in [tool.podium] targets or PODIUM_T
 
 
 # loading -------------------------------------------------------------------------------------
-def load_target(ref: str) -> Any:
+def load_target(ref: str, *, notes: list[Any] | None = None) -> Any:
     """The agent a target names; `TargetError` (a one-line reason) if it cannot be had,
-    also when the module raises while it is imported."""
+    also when the module raises while it is imported. `notes`: as for `load_yaml`."""
     if ref.endswith((".yaml", ".yml")):
         from podium.spec.loader import load_yaml
 
-        return load_yaml(ref)
+        return load_yaml(ref, notes=notes)
     where, attr = _split(ref)
     try:
         module = _import_file(where) if where.endswith(".py") else _import_module(where)

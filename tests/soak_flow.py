@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from podium import Breaker, LLMAgent, LocalBoard, Retry, Runtime, ScriptedModel
-from podium.runtime.records import Event
+from podium.core.records import Event
 from podium.testing import Chaos, FaultKind, FaultyModel, Rates
 
 RETRY = Retry(attempts=4, initial_delay=0.001, max_delay=0.01, multiplier=2.0, jitter=True)

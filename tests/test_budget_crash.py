@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from podium import RunStatus, StepStatus
-from podium.runtime.records import RunRecord, StepRecord
+from podium.core.records import RunRecord, StepRecord
 from podium.stores import open_store
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 
 from podium import LLMAgent, ScriptedModel
 from podium.agents.function import FunctionAgent
-from podium.models.base import Message, OutputSchema, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import Message, OutputSchema
 
 POLICIES = ("hate", "violence", "spam", "privacy", "self_harm")
 MODEL_LABEL = "scripted (offline: ScriptedModels scoring lexicons)"

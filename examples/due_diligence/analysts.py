@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from podium import LLMAgent, ScriptedModel
-from podium.models.base import Message, OutputSchema, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import Message, OutputSchema
 
 AREAS = ("financial", "legal", "market", "technology", "esg")
 MODEL_LABEL = "scripted (offline: ScriptedModels computing from dossier.json)"

@@ -22,7 +22,8 @@ from examples.insurance_claim.schemas import (
     PayoutInput,
 )
 from podium import LLMAgent, Parallel, RunContext, ScriptedModel, agent, tool
-from podium.models.base import Message, OutputSchema, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import Message, OutputSchema
 
 # tools: the insurer's systems ----------------------------------------------------------------
 

@@ -25,7 +25,8 @@ from pydantic import BaseModel
 
 from podium import LLMAgent, Message, Model, RunContext, Runtime, ScriptedModel, agent
 from podium.agents.function import FunctionAgent
-from podium.models.base import OutputSchema, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import OutputSchema
 from podium.patterns.groupchat import ChatReply, ChatResult, ChatTurn, GroupChat
 from podium.stores import default_store_url
 

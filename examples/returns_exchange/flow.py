@@ -49,9 +49,9 @@ from examples.returns_exchange.understanding import INSTRUCTIONS, choose_model
 from podium import RunContext, RunResult, Runtime
 from podium.agents.base import AgentBase
 from podium.agents.llm import LLMAgent
+from podium.core.serde import validator_for
 from podium.models.base import Model
 from podium.patterns.router import Router, Rule
-from podium.runtime.serde import validator_for
 from podium.stores import default_store_url
 
 TARGET = "examples.returns_exchange.flow:flow"

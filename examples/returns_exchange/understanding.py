@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from examples.returns_exchange.schemas import Condition, Reason, ReturnRequest
-from podium.models.base import Message, Model, OutputSchema, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import Message, Model, OutputSchema
 from podium.models.scripted import ScriptedModel
 from podium.models.settings import resolve_model
 

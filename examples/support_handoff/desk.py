@@ -22,7 +22,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from podium import LLMAgent, Message, Model, Runtime, ScriptedModel, agent, tool_call
-from podium.models.base import OutputSchema, ToolCall, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import OutputSchema, ToolCall
 from podium.patterns.handoff import Handoff, HandoffInput, HandoffTo
 
 TARGET = "examples.support_handoff.desk:desk"

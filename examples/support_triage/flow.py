@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from examples.support_triage import tables
 from podium import RouteDecision, Router, RunContext, RunResult, Runtime, ScriptedModel, agent, tool
-from podium.models.base import Message, OutputSchema, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import Message, OutputSchema
 from podium.stores import default_store_url
 
 TARGET = "examples.support_triage.flow:flow"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
 from podium.agents.batch import Batch
 from podium.agents.human import Decision, HumanAgent, HumanApproval
+from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import (
     BudgetExceeded,
     CircuitOpen,
@@ -49,7 +50,6 @@ from podium.models import (
     ScriptedModel,
     StreamingModel,
     ToolCall,
-    ToolSpec,
     resolve_model,
     tool_call,
 )
@@ -109,7 +109,7 @@ from podium.runtime.breaker import Breaker, LocalBoard
 from podium.runtime.budget import Budget, BudgetAlert
 from podium.runtime.cache import Cache
 from podium.runtime.waiting import WaitingRequest
-from podium.tools import Tool, ToolContext, tool
+from podium.tools import Tool, tool
 
 if TYPE_CHECKING:
     from podium.runtime.breaker_redis import RedisBoard

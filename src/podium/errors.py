@@ -41,7 +41,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from podium.runtime.records import Usage
+    from podium.core.records import Usage
 
 
 class PodiumError(Exception):

@@ -30,7 +30,7 @@ from podium import (
     agent,
 )
 from podium.cli.app import app
-from podium.spec.targets import load_target
+from podium.core.targets import load_target
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = "tests/human_flow.py"

@@ -21,13 +21,14 @@ from podium import (
     UsageError,
 )
 from podium.agents.llm import LLMAgent, check_model_response
+from podium.core.records import StepRecord
+from podium.core.serde import dumps, loads, to_plain
+from podium.core.tools import ToolContext
 from podium.errors import MaxTurnsExceeded, OutputTruncated
 from podium.models.base import Message, ModelResponse, ModelSettings, ToolCall
 from podium.models.scripted import ScriptedModel, tool_call
-from podium.runtime.records import StepRecord
-from podium.runtime.serde import dumps, loads, to_plain
 from podium.stores.memory import MemoryStore
-from podium.tools import ToolContext, tool
+from podium.tools import tool
 
 FAST = Retry(attempts=3, initial_delay=0.0)
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from podium.cli.app import app
 from podium.cli.progress import ProgressView
-from podium.runtime.records import Event, Usage
+from podium.core.records import Event, Usage
 
 AGENTS = """
 import os

@@ -19,7 +19,7 @@ import pytest
 from rich.console import Console
 
 from podium.cli.stream import PlainStream, StreamView
-from podium.runtime.records import Event, Usage
+from podium.core.records import Event, Usage
 
 POEM = "Roses are red, violets are blue, the tide comes in and so do you."
 

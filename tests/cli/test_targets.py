@@ -154,7 +154,7 @@ def test_a_flow_only_in_a_script_says_at_run_time_how_to_make_it_resumable(proj:
 
 def test_find_target_checks_identity_and_skips_what_cannot_be_imported() -> None:
     import human_flow  # tests/ is on sys.path under pytest, as the project's folder would be
-    from podium.spec.targets import find_target
+    from podium.core.targets import find_target
 
     assert find_target(human_flow.flow) == "human_flow:flow"
     assert find_target(human_flow.ship) == "human_flow:ship"  # an @agent function
@@ -235,7 +235,7 @@ def test_a_module_target_that_is_nowhere_is_refused_before_importing(proj: Path)
 
 
 def test_locating_a_module_runs_none_of_its_packages(tmp_path: Path) -> None:
-    from podium.spec.targets import locate_module
+    from podium.core.targets import locate_module
 
     pkg = tmp_path / "lib" / "noisy_pkg_q"
     (pkg / "sub").mkdir(parents=True)
@@ -338,7 +338,7 @@ def test_podium_targets_and_the_project_config_pin_what_loads(
 
 
 def test_trust_rules_without_anything_pinned(proj: Path, tmp_path: Path) -> None:
-    from podium.spec.targets import TrustedTargets
+    from podium.core.targets import TrustedTargets
 
     trusted = TrustedTargets.load()
     assert trusted.root == proj and trusted.pinned == ()

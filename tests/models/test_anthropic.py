@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from podium import ModelError, ModelResponseError, ProviderError, Retry, Runtime, Usage, UsageError
 from podium.agents.llm import LLMAgent
+from podium.core.tools import ToolSpec
 from podium.models.anthropic import DEFAULT_MAX_TOKENS, AnthropicModel
 from podium.models.base import (
     Message,
@@ -31,7 +32,6 @@ from podium.models.base import (
     OutputSchema,
     StreamingModel,
     ToolCall,
-    ToolSpec,
 )
 from podium.models.settings import resolve_model
 from podium.spec.loader import load_yaml_text

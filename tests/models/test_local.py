@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 
 from podium import LLMAgent, ModelError, ModelResponseError, Runtime, UsageError
+from podium.core.tools import ToolSpec
 from podium.models.base import (
     Message,
     ModelDelta,
@@ -28,7 +29,6 @@ from podium.models.base import (
     OutputSchema,
     StreamingModel,
     ToolCall,
-    ToolSpec,
 )
 from podium.models.settings import resolve_model
 from podium.spec.loader import load_yaml_text

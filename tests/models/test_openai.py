@@ -28,6 +28,7 @@ from podium import (
     Usage,
 )
 from podium.agents.llm import LLMAgent
+from podium.core.tools import ToolSpec
 from podium.errors import OutputTruncated
 from podium.models.base import (
     Message,
@@ -36,7 +37,6 @@ from podium.models.base import (
     ModelSettings,
     OutputSchema,
     ToolCall,
-    ToolSpec,
 )
 from podium.models.openai import OpenAIModel
 from podium.tools import tool

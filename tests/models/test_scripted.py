@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import pytest
 
 from podium import ModelResponseError, Usage, UsageError
-from podium.models.base import Message, Model, ModelResponse, OutputSchema, ToolCall, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import Message, Model, ModelResponse, OutputSchema, ToolCall
 from podium.models.openai import OpenAIModel
 from podium.models.scripted import ScriptedModel, ScriptExhausted, tool_call
 from podium.models.settings import model_from_env, resolve_model

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from podium import ProviderError, UsageError
+from podium.core.tools import ToolSpec
 from podium.models.base import (
     Message,
     ModelDelta,
@@ -16,7 +17,6 @@ from podium.models.base import (
     ModelStreamEvent,
     OutputSchema,
     StreamingModel,
-    ToolSpec,
     stream_response,
 )
 from podium.models.scripted import ScriptedModel, tool_call

@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 
 from podium import Parallel, Retry, Runtime, Sequential, TransientError, Usage, agent
+from podium.core.records import Event, StepRecord, StepStatus
 from podium.observability.trace import build_trace, render_trace
-from podium.runtime.records import Event, StepRecord, StepStatus
 
 
 def step(key: str, status: StepStatus = StepStatus.COMPLETED, **kw: Any) -> StepRecord:

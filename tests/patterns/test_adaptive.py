@@ -19,6 +19,7 @@ from podium import (
     UsageError,
     agent,
 )
+from podium.core.records import Usage
 from podium.patterns.adaptive import (
     Adaptive,
     AdaptiveChoice,
@@ -30,7 +31,6 @@ from podium.patterns.adaptive import (
     thompson_choice,
 )
 from podium.patterns.router import Rule
-from podium.runtime.records import Usage
 from podium.stores import MemoryStore
 
 # hidden success rates: 3 task kinds x 4 strategies, a different best strategy for each kind

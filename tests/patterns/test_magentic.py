@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from podium import NO_RETRY, RunStatus, Runtime, Usage, UsageError, agent
-from podium.models.base import Message, OutputSchema, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import Message, OutputSchema
 from podium.models.scripted import ScriptedModel
 from podium.patterns.magentic import (
     AnswerRequest,

@@ -27,9 +27,9 @@ from podium import (
     UsageError,
     agent,
 )
+from podium.core.serde import dumps, loads
 from podium.models.scripted import ScriptedModel
 from podium.patterns.router import RouteDecision, Router, Rule
-from podium.runtime.serde import dumps, loads
 from podium.stores import MemoryStore
 
 

@@ -20,8 +20,9 @@ from podium import (
     UsageError,
     agent,
 )
+from podium.core.tools import ToolSpec
 from podium.errors import BudgetExceeded, OutputTypeError
-from podium.models.base import Message, OutputSchema, ToolSpec
+from podium.models.base import Message, OutputSchema
 from podium.models.scripted import ScriptedModel
 from podium.patterns.supervisor import (
     Assignment,

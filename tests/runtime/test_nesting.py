@@ -23,8 +23,8 @@ from podium import (
     UsageError,
     agent,
 )
+from podium.core.serde import dumps
 from podium.patterns.parallel import ParallelResult
-from podium.runtime.serde import dumps
 
 LEVELS = 120
 

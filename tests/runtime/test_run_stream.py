@@ -35,7 +35,8 @@ from podium import (
     tool,
     tool_call,
 )
-from podium.models.base import Message, ModelSettings, OutputSchema, ToolSpec
+from podium.core.tools import ToolSpec
+from podium.models.base import Message, ModelSettings, OutputSchema
 from podium.patterns.supervisor import Plan, Subtask, Supervisor
 
 FINAL = {"run.completed", "run.failed", "run.waiting", "run.cancelled", "run.parked"}

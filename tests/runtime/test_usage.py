@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from podium import LLMAgent, Runtime, ScriptedModel, Usage
-from podium.runtime.serde import dumps
+from podium.core.serde import dumps
 from podium.stores import open_store
 
 OLD_ROW = {"input_tokens": 3, "output_tokens": 4, "requests": 1}

@@ -11,9 +11,9 @@ import pytest
 
 from podium import Parallel, Runtime, Sequential, SpecError, TargetError
 from podium.agents.llm import LLMAgent
+from podium.core.targets import load_target
 from podium.patterns.router import Router
 from podium.spec.loader import SpecProblems, load_yaml, load_yaml_text
-from podium.spec.targets import load_target
 
 AGENTS = """
 from pydantic import BaseModel

@@ -14,6 +14,7 @@ import pytest
 from podium import Runtime
 from podium.agents.human import Decision, HumanAgent, HumanApproval
 from podium.agents.llm import LLMAgent
+from podium.core.records import RunStatus
 from podium.patterns.adaptive import Adaptive
 from podium.patterns.graph import Graph
 from podium.patterns.groupchat import GroupChat
@@ -24,7 +25,6 @@ from podium.patterns.parallel import Parallel
 from podium.patterns.router import Router
 from podium.patterns.sequential import Sequential
 from podium.patterns.supervisor import Supervisor
-from podium.runtime.records import RunStatus
 from podium.spec.loader import SpecProblems, load_yaml, load_yaml_spec, load_yaml_text
 from podium.spec.schema import NODE_KINDS, json_schema
 

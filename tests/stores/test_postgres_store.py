@@ -7,8 +7,8 @@ import asyncio
 import asyncpg
 import pytest
 
+from podium.core.records import RunRecord, RunStatus, StepRecord, StepStatus
 from podium.errors import UsageError
-from podium.runtime.records import RunRecord, RunStatus, StepRecord, StepStatus
 from podium.stores import open_store
 from podium.stores.postgres import PostgresStore, _safe
 

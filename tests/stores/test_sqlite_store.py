@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from podium import NO_RETRY, RunStatus, Runtime, Sequential, agent
+from podium.core.records import Event, RunRecord, StepRecord, StepStatus
 from podium.errors import UsageError
-from podium.runtime.records import Event, RunRecord, StepRecord, StepStatus
 from podium.stores import open_store
 from podium.stores.sqlite import SQLiteStore, parse_sqlite_url
 

@@ -15,9 +15,9 @@ import time
 import pytest
 from pydantic import BaseModel
 
+from podium.core.records import Event, RunRecord, RunStatus, StepRecord, StepStatus, Usage
+from podium.core.serde import to_plain
 from podium.errors import JournalUnavailable, LeaseLost, OutputTypeError, UsageError
-from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord, StepStatus, Usage
-from podium.runtime.serde import to_plain
 from podium.stores import Store, open_store
 
 

@@ -9,9 +9,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from podium import HandoffTypeError, Retry, RunContext, Runtime, StepFailed, agent
+from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import OutputTypeError, UsageError
-from podium.models.base import ToolSpec
-from podium.tools import Tool, ToolContext, parse_docstring, tool
+from podium.tools import Tool, parse_docstring, tool
 
 FAST = Retry(attempts=3, initial_delay=0.0)
 

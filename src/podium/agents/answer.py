@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
+from podium.core.serde import describe_validation_error, dumps
 from podium.errors import ModelResponseError, StepFailed, UsageError
 from podium.models.base import Message, ModelResponse, ModelSettings, OutputSchema
 from podium.models.structured import parse_json_text, truncated
-from podium.runtime.serde import describe_validation_error, dumps
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext

@@ -7,12 +7,12 @@ the `Agent` protocol (then nothing is validated for it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from podium.core.names import check_name
+from podium.core.serde import Validator, validator_for
 from podium.errors import UsageError
-from podium.runtime.serde import Validator, validator_for
 
 if TYPE_CHECKING:
     from podium.runtime.breaker import Breaker
@@ -25,9 +25,6 @@ Out = TypeVar("Out")
 In_contra = TypeVar("In_contra", contravariant=True)
 Out_co = TypeVar("Out_co", covariant=True)
 
-MAX_NAME_LENGTH = 200  # names make up step keys, which stores index
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]*$")
-
 
 @runtime_checkable
 class Agent(Protocol[In_contra, Out_co]):
@@ -39,19 +36,6 @@ class Agent(Protocol[In_contra, Out_co]):
 def is_agent(obj: object) -> bool:
     """Anything with a `name` and a `run` is an agent (the protocol is structural)."""
     return hasattr(obj, "name") and hasattr(obj, "run")
-
-
-def check_name(name: object, what: str = "agent") -> str:
-    """Names end up in step keys (`/flow/step#0`), so they may not hold `/`, `#` or spaces,
-    and stay short enough for a store to index a key of many of them."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise UsageError(
-            f"{what} name {name!r} is not valid: use letters, digits, '_', '-', '.' or ':'"
-        )
-    if len(name) > MAX_NAME_LENGTH:
-        too_long = f"{len(name)} characters, more than {MAX_NAME_LENGTH}"
-        raise UsageError(f"{what} name {name[:40]!r}... is too long ({too_long})")
-    return name
 
 
 class AgentBase(Generic[In, Out]):

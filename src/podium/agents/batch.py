@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from podium.agents.answer import AnswerProblem
 from podium.core.bounds import Bound
+from podium.core.records import ZERO_USAGE, Usage
+from podium.core.serde import dumps
 from podium.errors import ModelError, ModelResponseError, ProviderError, UsageError
 from podium.models.base import Message, ModelResponse, OutputSchema
 from podium.models.structured import parse_json_text
-from podium.runtime.records import ZERO_USAGE, Usage
-from podium.runtime.serde import dumps
 
 if TYPE_CHECKING:
     from podium.agents.llm import _ModelStep

@@ -25,8 +25,8 @@ from pydantic import Field, ValidationError, model_validator
 from podium.agents.base import AgentBase
 from podium.agents.kinds import REF, Builder, Loc, Ref, Spec, register
 from podium.core.bounds import SECONDS
+from podium.core.serde import Validator, describe_validation_error, to_plain
 from podium.errors import Rejected, Suspended, UsageError
-from podium.runtime.serde import Validator, describe_validation_error, to_plain
 from podium.runtime.waiting import Decision, os_user
 
 if TYPE_CHECKING:

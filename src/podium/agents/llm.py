@@ -49,10 +49,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from podium.agents.answer import REASK, AnswerSpec, Asking
-from podium.agents.base import AgentBase, check_name
+from podium.agents.base import AgentBase
 from podium.agents.batch import BATCH_SIZE, Batch, BatchStep, as_batch
 from podium.agents.kinds import Builder, Loc, NodeFields, PythonRef, Ref, Spec, register
 from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.names import check_name
+from podium.core.serde import describe_validation_error, dumps
+from podium.core.tools import ToolSpec
 from podium.errors import (
     MaxTurnsExceeded,
     ModelError,
@@ -67,23 +70,21 @@ from podium.models.base import (
     ModelResponse,
     ModelSettings,
     ToolCall,
-    ToolSpec,
     stream_response,
 )
 from podium.models.settings import parse_model_spec, resolve_model
 from podium.models.tiers import PREFIX as TIER_PREFIX
 from podium.models.tiers import Tiers
 from podium.runtime.cache import Cache, as_cache
-from podium.runtime.serde import describe_validation_error, dumps
 from podium.tools.tool import Tool
 
 if TYPE_CHECKING:
+    from podium.core.records import Usage
     from podium.runtime.breaker import Breaker
     from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
     from podium.runtime.door import Call
     from podium.runtime.policies import Retry
-    from podium.runtime.records import Usage
 
 
 @functools.cache

@@ -30,12 +30,12 @@ import typer
 from pydantic import ValidationError
 
 from podium.cli import render
+from podium.core.names import check_run_id
+from podium.core.records import Event, RunRecord, RunStatus, StepRecord
+from podium.core.serde import describe_validation_error, to_plain
 from podium.errors import UnknownRunError, UsageError
 from podium.runtime.budget import Budget
-from podium.runtime.leases import check_run_id
-from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult, Runtime, new_run_id
-from podium.runtime.serde import describe_validation_error, to_plain
 from podium.runtime.stream import RunStream
 from podium.stores import Store, open_store
 
@@ -193,7 +193,7 @@ def load_agent(target: str) -> tuple[Any, str]:
     """The agent a target typed on the command line names (the user's own choice, loaded as
     given), and the target as stored with the run (file paths made absolute). A YAML file's
     renamed keys are `warning:` lines on stderr, as `podium validate` prints them."""
-    from podium.spec.targets import load_target, normalise
+    from podium.core.targets import load_target, normalise
 
     notes: list[Any] = []
     agent = load_target(target, notes=notes)

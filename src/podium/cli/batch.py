@@ -48,11 +48,11 @@ from podium.cli.app import (
     parse_budget,
     usage_errors,
 )
+from podium.core.records import Event, RunRecord, RunStatus, Usage
+from podium.core.serde import describe_validation_error, to_plain
 from podium.errors import Parked, UsageError
 from podium.runtime.budget import Budget
-from podium.runtime.records import Event, RunRecord, RunStatus, Usage
 from podium.runtime.runtime import RunResult, Runtime
-from podium.runtime.serde import describe_validation_error, to_plain
 
 
 @dataclass(slots=True)

@@ -34,8 +34,8 @@ from podium.cli.app import (
     store_is_absent,
     usage_errors,
 )
+from podium.core.records import RunStatus
 from podium.errors import SweepFailed, UnknownRunError, UsageError
-from podium.runtime.records import RunStatus
 from podium.runtime.runtime import RunResult, Runtime
 from podium.runtime.waiting import WaitingRequest
 

@@ -37,8 +37,8 @@ from podium.cli.app import (
     store_is_absent,
     usage_errors,
 )
+from podium.core.names import check_run_id
 from podium.errors import UsageError
-from podium.runtime.leases import check_run_id
 from podium.runtime.runtime import Runtime
 
 dlq = typer.Typer(help="The dead-letter queue: runs that failed for good.", no_args_is_help=True)

@@ -15,7 +15,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from podium.runtime.records import Event
+from podium.core.records import Event
 
 __all__ = ["ProgressView"]
 

@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from podium.core.records import Event, RunRecord, RunStatus, StepRecord
+from podium.core.serde import to_plain
 from podium.errors import Suspended, format_spend
-from podium.runtime.records import Event, RunRecord, RunStatus, StepRecord
 from podium.runtime.runtime import RunResult
-from podium.runtime.serde import to_plain
 
 _STATUS_STYLE = {
     "completed": ("✓", "green"),

@@ -92,8 +92,8 @@ def check_yaml_refs(file: str, notes: list[Any] | None = None) -> Any:
     them; `SpecProblems` listing everything wrong. Renamed keys are noted in `notes`."""
     from pydantic import ValidationError
 
+    from podium.core.targets import locate_ref
     from podium.spec import loader, schema
-    from podium.spec.targets import locate_ref
 
     path = Path(file)
     try:

@@ -25,8 +25,8 @@ from rich.table import Table
 from rich.text import Text
 
 from podium.cli.progress import ProgressView
-from podium.runtime.records import Event
-from podium.runtime.serde import to_plain
+from podium.core.records import Event
+from podium.core.serde import to_plain
 from podium.runtime.stream import DELTA
 
 __all__ = ["JsonLines", "PlainStream", "StreamDisplay", "StreamView"]

@@ -5,6 +5,7 @@ Each provider loads its SDK (`openai`, `anthropic`, `llama_cpp`) only when it fi
 its model, so `import podium` stays light.
 """
 
+from podium.core.tools import ToolSpec
 from podium.models.anthropic import AnthropicModel
 from podium.models.base import (
     Message,
@@ -17,7 +18,6 @@ from podium.models.base import (
     OutputSchema,
     StreamingModel,
     ToolCall,
-    ToolSpec,
     stream_response,
 )
 from podium.models.local import LocalModel

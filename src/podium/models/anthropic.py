@@ -28,6 +28,9 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from podium.core.records import Usage
+from podium.core.serde import dumps
+from podium.core.tools import ToolSpec
 from podium.errors import ModelError, ModelResponseError, ProviderError, UsageError
 from podium.models._sdk import check_installed, env, import_sdk, transport_errors
 from podium.models.base import (
@@ -39,10 +42,7 @@ from podium.models.base import (
     ModelStreamEvent,
     OutputSchema,
     ToolCall,
-    ToolSpec,
 )
-from podium.runtime.records import Usage
-from podium.runtime.serde import dumps
 
 DEFAULT_MAX_TOKENS = 4096
 OUTPUT_TOOL = "final_result"

@@ -19,8 +19,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeAlias, runtime_checkable
 
+from podium.core.records import ZERO_USAGE, Usage
+from podium.core.tools import ToolSpec
 from podium.errors import ProviderError
-from podium.runtime.records import ZERO_USAGE, Usage
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -60,31 +61,12 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
-class ToolSpec:
-    """What a model is told about a tool: name, description and JSON Schema of arguments."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class OutputSchema:
     """Structured output: the model must answer with JSON matching `schema`."""
 
     name: str
     schema: dict[str, Any]
     strict: bool = True
-
-
-def closed_schema(schema: dict[str, Any]) -> None:
-    """A pydantic `json_schema_extra` hook: every property required and no others, as strict
-    structured output wants. Validation in Python stays lenient (defaults still apply)."""
-    props = schema.get("properties", {})
-    for prop in props.values():
-        prop.pop("default", None)  # strict providers reject `default`
-    schema["required"] = list(props)
-    schema["additionalProperties"] = False
 
 
 OutputMode = Literal["auto", "json_schema", "json_object_schema", "json_object", "prompt"]

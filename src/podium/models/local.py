@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podium.core.records import Usage
+from podium.core.tools import ToolSpec
 from podium.errors import ModelError, ModelResponseError, UsageError
 from podium.models._sdk import check_installed, import_sdk
 from podium.models.base import (
@@ -48,9 +50,7 @@ from podium.models.base import (
     ModelStreamEvent,
     OutputSchema,
     ToolCall,
-    ToolSpec,
 )
-from podium.runtime.records import Usage
 
 DEFAULT_CHAT_FORMAT = "chatml-function-calling"
 DEFAULT_CONTEXT = 4096

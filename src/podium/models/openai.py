@@ -31,6 +31,8 @@ import weakref
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from podium.core.records import Usage
+from podium.core.tools import ToolSpec
 from podium.errors import (
     ModelError,
     ModelResponseError,
@@ -49,10 +51,8 @@ from podium.models.base import (
     OutputMode,
     OutputSchema,
     ToolCall,
-    ToolSpec,
 )
 from podium.models.structured import parse_json_text, truncated, with_schema_in_prompt
-from podium.runtime.records import Usage
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podium.core.records import Usage
 from podium.errors import UsageError
-from podium.runtime.records import Usage
 
 PRICES_AS_OF = "2026-11-05"
 PRICE_SOURCES = (

@@ -26,6 +26,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from podium.core.records import Usage
+from podium.core.serde import dumps
+from podium.core.tools import ToolSpec
 from podium.errors import UsageError
 from podium.models.base import (
     Message,
@@ -36,10 +39,7 @@ from podium.models.base import (
     ModelStreamEvent,
     OutputSchema,
     ToolCall,
-    ToolSpec,
 )
-from podium.runtime.records import Usage
-from podium.runtime.serde import dumps
 
 Planned: TypeAlias = (
     ModelResponse

@@ -13,9 +13,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from podium.core.records import Usage
 from podium.errors import OutputTruncated
 from podium.models.base import Message, OutputSchema
-from podium.runtime.records import Usage
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)\n?[ \t]*```", re.DOTALL)
 

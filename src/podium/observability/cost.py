@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from podium.runtime.records import ZERO_USAGE, Event, RunRecord, StepRecord, Usage
+from podium.core.records import ZERO_USAGE, Event, RunRecord, StepRecord, Usage
 
 __all__ = ["CostLine", "CostReport", "cost_report"]
 

@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from podium.runtime.records import ZERO_USAGE, Event, StepRecord, StepStatus, Usage
+from podium.core.records import ZERO_USAGE, Event, StepRecord, StepStatus, Usage
 
 if TYPE_CHECKING:
     from rich.tree import Tree
 
-    from podium.runtime.records import RunRecord
+    from podium.core.records import RunRecord
 
 __all__ = ["TraceNode", "build_trace", "render_trace", "trace_to_dicts"]
 

@@ -92,7 +92,7 @@ def classifier_agent(
 def text_of(value: Any) -> str:
     """The words in a value, for keyword rules: a string as is; for dicts, lists and models,
     every string and number inside (values, not keys), one per line."""
-    from podium.runtime.serde import to_plain
+    from podium.core.serde import to_plain
 
     if isinstance(value, str):
         return value

@@ -21,7 +21,7 @@ import re
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from podium.runtime.serde import dumps
+from podium.core.serde import dumps
 
 _SPACE = re.compile(r"\s+")
 

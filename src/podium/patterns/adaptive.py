@@ -73,13 +73,13 @@ from podium.agents.kinds import (
     register,
 )
 from podium.core.bounds import NON_NEGATIVE
+from podium.core.serde import answer_as
+from podium.core.tools import closed_schema as _closed_schema
 from podium.errors import RunError, Suspended, UsageError
 from podium.models.base import ModelSettings
-from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
 from podium.patterns._common import Verdict, named_agents, shared_type
 from podium.patterns.router import Rule, RuleSpec, build_rules
-from podium.runtime.serde import answer_as
 
 if TYPE_CHECKING:
     from podium.agents.kinds import NodeSpec

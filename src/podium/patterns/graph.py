@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
-from podium.agents.base import AgentBase, check_name
+from podium.agents.base import AgentBase
 from podium.agents.kinds import (
     FAILED,
     REF,
@@ -60,6 +60,7 @@ from podium.agents.kinds import (
     register,
 )
 from podium.core.bounds import POSITIVE, SECONDS
+from podium.core.names import check_name
 from podium.errors import RunError, UsageError
 from podium.patterns._turns import (
     Act,

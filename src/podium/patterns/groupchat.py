@@ -67,6 +67,7 @@ from podium.agents.kinds import (
     register,
 )
 from podium.core.bounds import COUNT, MAJORITY, NON_NEGATIVE, POSITIVE, SECONDS
+from podium.core.serde import answer_as, to_plain
 from podium.errors import OutputTypeError, RunError, UsageError
 from podium.patterns._progress import fingerprint
 from podium.patterns._turns import (
@@ -86,7 +87,6 @@ from podium.patterns._turns import (
     renamed_options,
 )
 from podium.runtime.budget import Budget
-from podium.runtime.serde import answer_as, to_plain
 
 if TYPE_CHECKING:
     from podium.agents.kinds import NodeSpec

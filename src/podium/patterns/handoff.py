@@ -48,8 +48,9 @@ from pydantic import BaseModel, Field, create_model
 from podium.agents.base import AgentBase
 from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, Rename, register
 from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.serde import Validator, to_plain
+from podium.core.tools import ToolSpec
 from podium.errors import RunError, UsageError
-from podium.models.base import ToolSpec
 from podium.patterns._progress import ping_pong
 from podium.patterns._turns import (
     Act,
@@ -68,7 +69,6 @@ from podium.patterns._turns import (
     turn,
 )
 from podium.runtime.budget import Budget
-from podium.runtime.serde import Validator, to_plain
 from podium.tools.tool import Tool
 
 if TYPE_CHECKING:

@@ -47,6 +47,7 @@ from podium.agents.kinds import (
     register,
 )
 from podium.core.bounds import POSITIVE, SECONDS
+from podium.core.serde import answer_as
 from podium.errors import UsageError
 from podium.patterns._common import Verdict
 from podium.patterns._progress import fingerprint
@@ -67,7 +68,6 @@ from podium.patterns._turns import (
     renamed_options,
     turn,
 )
-from podium.runtime.serde import answer_as
 
 if TYPE_CHECKING:
     from podium.agents.kinds import NodeSpec

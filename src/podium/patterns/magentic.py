@@ -55,9 +55,9 @@ from podium.agents.kinds import (
     register,
 )
 from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.tools import closed_schema as _closed_schema
 from podium.errors import UsageError
 from podium.models.base import ModelSettings
-from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._common import named_agents
 from podium.patterns._progress import fingerprint
 from podium.patterns._turns import (

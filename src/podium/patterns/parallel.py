@@ -20,9 +20,9 @@ from pydantic import BaseModel, Field, field_validator, model_serializer, model_
 from podium.agents.base import AgentBase, is_agent
 from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, label_of, register
 from podium.core.bounds import POSITIVE, SECONDS
+from podium.core.serde import dumps
 from podium.errors import BudgetExceeded, RunError, StepFailed, Suspended, UsageError
 from podium.patterns._common import shared_type
-from podium.runtime.serde import dumps
 
 if TYPE_CHECKING:
     from podium.agents.kinds import NodeSpec

@@ -54,12 +54,12 @@ from podium.agents.kinds import (
     register,
 )
 from podium.core.bounds import FRACTION
+from podium.core.serde import to_plain
+from podium.core.tools import closed_schema as _closed_schema
 from podium.errors import UsageError
 from podium.models.base import ModelSettings
-from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._classify import classifier_agent
 from podium.patterns._common import named_agents, shared_type
-from podium.runtime.serde import to_plain
 
 if TYPE_CHECKING:
     from podium.agents.kinds import NodeSpec

@@ -66,9 +66,10 @@ from podium.agents.kinds import (
     register,
 )
 from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.serde import dumps
+from podium.core.tools import closed_schema as _closed_schema
 from podium.errors import RunError, StepFailed, StepTimeout, UsageError
 from podium.models.base import ModelSettings
-from podium.models.base import closed_schema as _closed_schema
 from podium.patterns._common import named_agents
 from podium.patterns._progress import fingerprint
 from podium.patterns._turns import (
@@ -91,7 +92,6 @@ from podium.patterns._turns import (
     with_max_tokens,
 )
 from podium.runtime.budget import Budget
-from podium.runtime.serde import dumps
 
 if TYPE_CHECKING:
     from podium.agents.kinds import NodeSpec

@@ -33,8 +33,8 @@ from podium.core.bounds import POSITIVE_NUMBER, Bound
 from podium.errors import BudgetExceeded, UsageError
 
 if TYPE_CHECKING:
+    from podium.core.records import Event, StepRecord, Usage
     from podium.runtime.door import Call, Handler, Middleware
-    from podium.runtime.records import Event, StepRecord, Usage
 
 LIMITS: tuple[str, ...] = ("tokens", "usd", "model_calls", "tool_calls", "seconds")
 BUDGET_KV = "budget"  # the store's key-value namespace where a run's own budget is kept

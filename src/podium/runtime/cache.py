@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
+from podium.core.records import Usage
+from podium.core.serde import to_plain
 from podium.errors import UsageError
-from podium.runtime.records import Usage
-from podium.runtime.serde import to_plain
 
 if TYPE_CHECKING:
     from podium.runtime.door import Call, Handler, Middleware

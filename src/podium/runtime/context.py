@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
+from podium.core.records import ZERO_USAGE, Event, StepRecord, Usage
+from podium.core.serde import answer_as, describe_validation_error
 from podium.errors import HandoffTypeError, OutputTypeError, UsageError
 from podium.runtime.door import Call, Doors, Handler
-from podium.runtime.records import ZERO_USAGE, Event, StepRecord, Usage
-from podium.runtime.serde import answer_as, describe_validation_error
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from podium.core.records import StepRecord, StepStatus
 from podium.errors import Rejected, StepFailed
 from podium.runtime.effects import SAGA_KEY, compensate
-from podium.runtime.records import StepRecord, StepStatus
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunState

@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from podium.runtime.serde import Validator
+from podium.core.serde import Validator
 
 if TYPE_CHECKING:
+    from podium.core.records import Usage
     from podium.runtime.context import RunState
     from podium.runtime.policies import Retry
-    from podium.runtime.records import Usage
 
 Handler = Callable[["Call"], Awaitable[Any]]
 Middleware = Callable[["Call", Handler], Awaitable[Any]]

@@ -59,8 +59,8 @@ async def _maybe_await(value: Any) -> Any:
 async def settle_unfinished(call: Call) -> Any:
     """For an effect step found started-not-completed on resume: the earlier result if the
     effect happened, or `_RUN` if the tool should run (again)."""
+    from podium.core.tools import ToolContext
     from podium.runtime.context import RunContext
-    from podium.tools.tool import ToolContext
 
     tool, run = call.target, call.run
     if tool.idempotent:
@@ -117,7 +117,7 @@ class _Compensation:
         self.timeout = getattr(effect.tool, "timeout", None)
 
     async def invoke(self, call: Call) -> Any:
-        from podium.tools.tool import ToolContext
+        from podium.core.tools import ToolContext
 
         e = self.effect
         run_id = call.run.run_id

@@ -20,33 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from podium.errors import UsageError
-from podium.runtime.records import Lease
-
-MAX_RUN_ID = 200
-
-
-def check_run_id(run_id: Any) -> str:
-    """A run id every store can keep and every terminal can show: printable text of 1 to
-    200 characters. Anything else is refused before anything is written."""
-    if not isinstance(run_id, str) or not run_id:
-        raise UsageError("a run id must be a non-empty string (omit it for a random one)")
-    if len(run_id) > MAX_RUN_ID:
-        raise UsageError(f"a run id has at most {MAX_RUN_ID} characters, not {len(run_id)}")
-    if not run_id.isprintable():
-        raise UsageError(
-            f"run id {run_id[:60]!r} holds characters that cannot be printed or stored "
-            "(control characters, NUL, invalid Unicode)"
-        )
-    return run_id
-
-
-def check_lookup_id(run_id: Any) -> str:
-    """A run id to look up: any length (stores made before ids were checked may hold longer
-    ones), but printable, so that no store driver chokes on it."""
-    if not isinstance(run_id, str) or not run_id.isprintable():
-        return check_run_id(run_id)  # raises, naming the problem
-    return run_id
+from podium.core.records import Lease
 
 
 def this_holder() -> dict[str, Any]:

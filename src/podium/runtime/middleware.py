@@ -9,6 +9,7 @@ import asyncio
 import time
 from typing import Any
 
+from podium.core.records import StepRecord, StepStatus, Usage
 from podium.errors import (
     BudgetExceeded,
     LeaseLost,
@@ -22,7 +23,6 @@ from podium.errors import (
 from podium.runtime.context import execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
-from podium.runtime.records import StepRecord, StepStatus, Usage
 
 
 async def replay(call: Call, nxt: Handler) -> Any:

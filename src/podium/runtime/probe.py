@@ -21,10 +21,10 @@ import asyncio
 import contextlib
 from typing import Any
 
+from podium.core.records import Event, StepRecord, StepStatus
 from podium.errors import Suspended, UsageError
 from podium.runtime.context import RunState, execute
 from podium.runtime.door import Call
-from podium.runtime.records import Event, StepRecord, StepStatus
 from podium.stores.memory import MemoryStore
 
 

@@ -23,6 +23,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
+from podium.core.names import check_lookup_id, check_run_id
+from podium.core.records import (
+    Event,
+    Lease,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+    Usage,
+)
+from podium.core.serde import describe_validation_error, to_plain
 from podium.errors import (
     JournalUnavailable,
     LeaseLost,
@@ -45,26 +56,10 @@ from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Doors, Middleware
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
-from podium.runtime.leases import (
-    check_lookup_id,
-    check_run_id,
-    describe_holder,
-    holder_is_gone,
-    this_holder,
-)
+from podium.runtime.leases import describe_holder, holder_is_gone, this_holder
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.probe import check_decision
-from podium.runtime.records import (
-    Event,
-    Lease,
-    RunRecord,
-    RunStatus,
-    StepRecord,
-    StepStatus,
-    Usage,
-)
-from podium.runtime.serde import describe_validation_error, to_plain
 from podium.runtime.stream import RunStream
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import QUEUE, Worker, WorkStats
@@ -102,7 +97,7 @@ class RunResult:
         raise RunError(f"run {self.run_id} is {self.status}: {self.error or 'no error recorded'}")
 
     def to_dict(self) -> dict[str, Any]:
-        from podium.runtime.serde import to_plain
+        from podium.core.serde import to_plain
 
         return {
             "run_id": self.run_id,
@@ -138,7 +133,7 @@ class Runtime:
     state lives: shared by every runtime of the process unless given; a `redis://` URL (or
     `PODIUM_REDIS_URL`) shares it across processes. `middleware` fills or replaces slots of
     the door (`podium.runtime.door.SLOTS`). `targets` pins the stored targets this runtime
-    may load to resume a run given without its agent (see `podium.spec.targets`: by default,
+    may load to resume a run given without its agent (see `podium.core.targets`: by default,
     with `PODIUM_TARGETS` and the project's `[tool.podium] targets` unset, those inside the
     project directory and installed modules).
 
@@ -451,7 +446,7 @@ class Runtime:
         """The target stored with a new run: the one given, else the one found by import.
         Where no other process could resume the run from it, say so now, and how to fix it
         (a store in memory dies with the process anyway: no search, no warning)."""
-        from podium.spec.targets import TrustedTargets, find_target
+        from podium.core.targets import TrustedTargets, find_target
 
         if self._store_obj.url.startswith("memory"):
             own = getattr(agent, "target", None)
@@ -467,7 +462,7 @@ class Runtime:
 
     def _agent_for(self, record: RunRecord, agent: Any) -> Any:
         if agent is None:
-            from podium.spec.targets import TrustedTargets
+            from podium.core.targets import TrustedTargets
 
             trusted = TrustedTargets.load(self.targets)
             agent = trusted.agent_for(record.target, record.agent, record.run_id)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from podium.errors import RunError
 
 if TYPE_CHECKING:
-    from podium.runtime.records import Event
+    from podium.core.records import Event
     from podium.runtime.runtime import RunResult
 
 DELTA = "model.delta"

@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, computed_field, model_validator
 
+from podium.core.records import RunRecord, StepRecord, StepStatus
+from podium.core.serde import describe_validation_error, to_plain
 from podium.errors import UsageError
-from podium.runtime.records import RunRecord, StepRecord, StepStatus
-from podium.runtime.serde import describe_validation_error, to_plain
 
 Action = Literal["approve", "reject", "answer"]
 

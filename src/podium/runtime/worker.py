@@ -31,7 +31,7 @@ import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from podium.runtime.records import TERMINAL_STATUSES, Lease
+from podium.core.records import TERMINAL_STATUSES, Lease
 
 if TYPE_CHECKING:
     from podium.runtime.runtime import RunResult, Runtime

@@ -550,7 +550,7 @@ class _Builder:
         if not sep or not where or not attr:
             self.problem(loc, f"{ref!r} is not `module:object` or `file.py:object`")
             return None
-        from podium.spec import targets
+        from podium.core import targets
 
         try:
             if where.endswith(".py"):

@@ -5,7 +5,7 @@ all of them. The hot path is `record_started` / `record_finished` / `record_even
 every hop: the first and last are buffered and never wait; `record_finished` returns only once
 the step (and everything buffered before it) would survive a process kill.
 
-Persistent stores keep outputs as JSON (`podium.runtime.serde.store_dumps`); the journal
+Persistent stores keep outputs as JSON (`podium.core.serde.store_dumps`); the journal
 re-validates them into the declared type when it replays a step. A value with no JSON form is
 refused when it is recorded (`OutputTypeError` naming agent, step and type), in every store.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from podium.runtime.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
+from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 
 
 @runtime_checkable

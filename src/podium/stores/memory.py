@@ -6,9 +6,9 @@ import copy
 import time
 from typing import Any
 
+from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
+from podium.core.serde import Unstorable, check_storable, store_dumps, unstorable_output
 from podium.errors import UsageError
-from podium.runtime.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
-from podium.runtime.serde import Unstorable, check_storable, store_dumps, unstorable_output
 
 
 class MemoryStore:

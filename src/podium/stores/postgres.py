@@ -27,9 +27,9 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
+from podium.core.serde import loads, store_dumps
 from podium.errors import JournalUnavailable, LeaseLost, UsageError
-from podium.runtime.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
-from podium.runtime.serde import loads, store_dumps
 from podium.stores.sqlite import (
     event_from_row,
     event_row,

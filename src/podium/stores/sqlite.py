@@ -63,8 +63,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from podium.errors import JournalUnavailable, LeaseLost, UsageError
-from podium.runtime.records import (
+from podium.core.records import (
     Event,
     Lease,
     RunRecord,
@@ -73,13 +72,14 @@ from podium.runtime.records import (
     StepStatus,
     Usage,
 )
-from podium.runtime.serde import (
+from podium.core.serde import (
     Unstorable,
     clean_text,
     loads,
     store_dumps,
     unstorable_output,
 )
+from podium.errors import JournalUnavailable, LeaseLost, UsageError
 from podium.stores.sqlite_file import (
     APPLICATION_ID,
     busy_timeout_ms,

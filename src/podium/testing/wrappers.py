@@ -13,16 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from podium.agents.base import AgentBase
+from podium.core.tools import ToolSpec
 from podium.errors import UsageError
-from podium.models.base import (
-    Message,
-    Model,
-    ModelResponse,
-    ModelSettings,
-    OutputSchema,
-    ToolCall,
-    ToolSpec,
-)
+from podium.models.base import Message, Model, ModelResponse, ModelSettings, OutputSchema, ToolCall
 from podium.testing.faults import (
     ErrorSpec,
     FailFirst,

@@ -26,39 +26,20 @@ import asyncio
 import inspect
 import re
 import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, create_model
 
-from podium.agents.base import check_name
+from podium.core.names import check_name
+from podium.core.serde import Validator, validator_for
+from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import UsageError
-from podium.models.base import ToolSpec
 from podium.runtime.cache import Cache, as_cache
-from podium.runtime.serde import Validator, validator_for
 
 if TYPE_CHECKING:
     from podium.runtime.door import Call
     from podium.runtime.policies import Retry
-
-
-@dataclass(frozen=True, slots=True)
-class ToolContext:
-    """Where a tool call is in the run. `idempotency_key` is stable across retries and
-    resumes of the same step, so a side effect can be deduplicated by the world outside."""
-
-    run_id: str
-    step: str
-    idempotency_key: str
-    attempt: int
-    args: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, call: Call) -> ToolContext:
-        """The context of a tool call: the key is the same on every retry and resume."""
-        run_id = call.run.run_id
-        return cls(run_id, call.key, f"{run_id}:{call.key}", call.attempt, call.input or {})
 
 
 class Tool:

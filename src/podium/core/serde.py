@@ -93,11 +93,16 @@ def describe_validation_error(error: ValidationError) -> str:
     for err in error.errors(include_url=False):
         loc = ".".join(str(p) for p in err.get("loc", ()))
         where = f"field {loc!r}" if loc else "value"
-        got = err.get("input")
-        shown = repr(got)
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "missing":
+            # The "input" of a missing field is the whole object: saying it once per missing
+            # field buries the one line this is meant to be.
+            parts.append(f"{where}: {msg}")
+            continue
+        shown = repr(err.get("input"))
         if len(shown) > 60:
             shown = shown[:57] + "..."
-        parts.append(f"{where}: {err.get('msg', 'invalid')} (got {shown})")
+        parts.append(f"{where}: {msg} (got {shown})")
     return "; ".join(parts)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from podium import LLMAgent, ModelError, Price, Prices, Runtime, ScriptedModel, Usage, UsageError
 from podium.models.prices import PRICES_AS_OF, load_prices
+from podium.models.tiers import load_tiers
 
 TEN_IN_FIVE_OUT = Usage(10, 5, 1)
 
@@ -138,3 +139,31 @@ async def test_a_failed_step_run_again_after_resume_keeps_what_it_spent(tmp_path
     (step,) = [s for s in await rt.steps("r1") if s.kind == "model"]
     assert step.usage == Usage(140, 14, 2, usd=pytest.approx(total))
     await rt.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("a: &a [*a]\n", r"recursive alias \*a"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n"
+                for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+            ),
+            r"more than 100000 nodes",
+        ),
+        ("a: " + "[" * 400 + "]" * 400 + "\n", r"nested deeper than 300 levels"),
+    ],
+    ids=["recursive-alias", "alias-bomb", "deep-nesting"],
+)
+def test_a_hostile_price_or_tiers_file_is_refused_before_it_is_loaded(
+    tmp_path: Path, text: str, refusal: str
+) -> None:
+    """The same first pass as workflow files: nothing is expanded, the file is named."""
+    bad = tmp_path / "table.yaml"
+    bad.write_text(text)
+    with pytest.raises(UsageError, match=rf"price file '.*table.yaml' is refused.*{refusal}"):
+        load_prices(bad)
+    with pytest.raises(UsageError, match=rf"tiers file '.*table.yaml' is refused.*{refusal}"):
+        load_tiers(bad)

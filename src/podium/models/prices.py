@@ -24,7 +24,6 @@ processing as of `PRICES_AS_OF`, from `PRICE_SOURCES`. Prices change: override w
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podium.core.datafile import read_table
 from podium.core.records import Usage
 from podium.errors import UsageError
 
@@ -228,23 +228,8 @@ def _parse_price(entry: Any, where: str) -> Price:
 
 def load_prices(path: str | Path) -> dict[str, Price]:
     """The entries of a JSON or YAML price file: model names at the top, or under `prices:`."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot read price file {str(file)!r}: {e.strerror or e}") from None
-    try:
-        if file.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as e:  # json.JSONDecodeError, yaml.YAMLError
-        raise UsageError(f"price file {str(file)!r} does not parse: {e}") from None
-    if isinstance(data, Mapping) and set(data) == {"prices"}:
-        data = data["prices"]
-    return parse_table(data or {}, f"price file {str(file)!r}")
+    data = read_table(path, "price file", "prices")
+    return parse_table(data or {}, f"price file {str(path)!r}")
 
 
 def resolve_prices(spec: Prices | Mapping[str, Any] | str | Path | None = None) -> Prices:

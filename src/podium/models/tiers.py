@@ -22,12 +22,12 @@ typo fails there, not at the first call.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from podium.core.datafile import read_table
 from podium.errors import UsageError
 from podium.models.base import Model
 from podium.models.settings import resolve_model
@@ -106,24 +106,9 @@ def _model(spec: Any, where: str) -> Model:
 
 def load_tiers(path: str | Path) -> dict[str, Any]:
     """The raw table of a JSON or YAML tiers file: tier names at the top, or under `tiers:`."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot read tiers file {str(file)!r}: {e.strerror or e}") from None
-    try:
-        if file.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as e:  # json.JSONDecodeError, yaml.YAMLError
-        raise UsageError(f"tiers file {str(file)!r} does not parse: {e}") from None
-    if isinstance(data, Mapping) and set(data) == {"tiers"}:
-        data = data["tiers"]
+    data = read_table(path, "tiers file", "tiers")
     if not isinstance(data, Mapping):
-        raise UsageError(f"tiers file {str(file)!r}: expected a mapping of tier name to models")
+        raise UsageError(f"tiers file {str(path)!r}: expected a mapping of tier name to models")
     return dict(data)
 
 

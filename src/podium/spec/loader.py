@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from podium.agents import kinds as registry
 from podium.agents.base import is_agent as _is_agent
 from podium.agents.kinds import FAILED, Loc, Rename
+from podium.core.datafile import HostileYAML, check_yaml_size
 from podium.errors import SpecError, TargetError, UsageError
 from podium.spec import schema
 
@@ -166,13 +167,6 @@ def read(text: str, source: str, notes: list[Problem]) -> tuple[Any, yaml.Node, 
 
 
 # pass 1: YAML -----------------------------------------------------------------------------
-# What a workflow file may ask of the loader. Aliases let a few hundred bytes describe a
-# billion nodes (or an infinite one), and each nesting level costs Python stack in the YAML
-# composer: both are refused before anything is built. Real workflows stay far below.
-MAX_NODES = 100_000
-MAX_DEPTH = 300
-
-
 def _parse(text: str, source: str) -> tuple[Any, yaml.Node]:
     _check_size(text, source)
     try:
@@ -207,60 +201,13 @@ def _syntax_error(e: yaml.YAMLError, text: str) -> tuple[str, int | None]:
     return str(problem), line
 
 
-# libyaml's parser where PyYAML has it: PyYAML's own scanner is quadratic in flow nesting.
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass(slots=True)
-class _Open:
-    """A collection whose end the size check has not reached yet."""
-
-    anchor: str | None
-    size: int = 1
-
-
 def _check_size(text: str, source: str) -> None:
-    """Refuse recursive aliases, more than `MAX_NODES` nodes once aliases are expanded, and
-    nesting deeper than `MAX_DEPTH`, from the event stream alone: nothing is composed or
-    expanded, so a hostile file costs time and memory in proportion to its own length."""
+    """Hostile YAML (alias bombs, recursive aliases, deep nesting) is refused before it is
+    composed; see `podium.core.datafile`."""
     try:
-        _count(yaml.parse(text, Loader=_FAST_LOADER), source)
-    except yaml.YAMLError:
-        return  # bad syntax: the loader reports it, in its own words and with its line
-
-
-def _count(events: Iterator[yaml.Event], source: str) -> None:
-    sizes: dict[str, int] = {}  # expanded node count of each anchored node seen so far
-    stack: list[_Open] = []
-    for event in events:
-        if isinstance(event, yaml.CollectionStartEvent):
-            stack.append(_Open(event.anchor))
-            if len(stack) > MAX_DEPTH:
-                _refuse(source, event, f"the YAML is nested deeper than {MAX_DEPTH} levels")
-            continue
-        if isinstance(event, yaml.AliasEvent):
-            if any(o.anchor == event.anchor for o in stack):
-                _refuse(source, event, f"recursive alias *{event.anchor} (it contains itself)")
-            # an alias to an anchor not seen yet counts 1: the composer then says it is unknown
-            size, anchor = sizes.get(str(event.anchor), 1), None
-        elif isinstance(event, yaml.CollectionEndEvent):
-            done = stack.pop()
-            size, anchor = done.size, done.anchor
-        elif isinstance(event, yaml.ScalarEvent):
-            size, anchor = 1, event.anchor
-        else:  # stream and document boundaries
-            continue
-        if anchor is not None:
-            sizes[anchor] = size
-        if stack:
-            stack[-1].size += size
-            if stack[-1].size > MAX_NODES:
-                _refuse(source, event, f"more than {MAX_NODES} nodes once its aliases are expanded")
-
-
-def _refuse(source: str, event: yaml.Event, message: str) -> None:
-    line = None if event.start_mark is None else event.start_mark.line + 1
-    raise SpecProblems(source, [Problem("", message, line)])
+        check_yaml_size(text)
+    except HostileYAML as e:
+        raise SpecProblems(source, [Problem("", e.message, e.line)]) from None
 
 
 # renamed keys -----------------------------------------------------------------------------

@@ -148,7 +148,7 @@ def load_tickets(path: Path = TICKETS) -> list[str]:
 
 async def run_all(tickets: Sequence[str], store: str | None = None) -> dict[str, Any]:
     """Every ticket a run, all at once; what it cost, by model, and what the cache saved."""
-    async with Runtime(store or "memory://") as rt:
+    async with Runtime(store) as rt:
         results = await asyncio.gather(*(rt.run(inbox, t) for t in tickets))
         reports = [await rt.cost(r.run_id) for r in results]
     by_model: dict[str, int] = {}
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m examples.cost_control.inbox [--tickets FILE] [--store URL]`."""
     parser = argparse.ArgumentParser(prog="python -m examples.cost_control.inbox")
     parser.add_argument("--tickets", type=Path, default=TICKETS, help="a JSONL file of tickets")
-    parser.add_argument("--store", help="store URL (default: memory)")
+    parser.add_argument("--store", help="store URL (default: $PODIUM_STORE or ./.podium/)")
     args = parser.parse_args(argv)
     out = asyncio.run(run_all(load_tickets(args.tickets), args.store))
     print(

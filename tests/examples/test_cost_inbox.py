@@ -13,11 +13,11 @@ from examples.cost_control import inbox as example
 from podium.cli.app import app
 
 
-async def test_the_inbox_batches_caches_and_tiers() -> None:
+async def test_the_inbox_batches_caches_and_tiers(tmp_path: Path) -> None:
     tickets = example.load_tickets()
     repeats = len(tickets) - len(set(tickets))
     billing = {t for t in tickets if example._sort(t)["category"] == "billing"}
-    out = await example.run_all(tickets)
+    out = await example.run_all(tickets, f"sqlite:///{tmp_path / 'runs.db'}")
     assert out["completed"] == len(tickets) == 24 and repeats == 7
     assert out["cache_hits"] == 2 * repeats  # triage and reply of every repeat
     unique = len(set(tickets))

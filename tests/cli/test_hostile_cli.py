@@ -58,6 +58,7 @@ HOSTILE_INPUT = {
     "a binary file": ("agents.py:shout", "@binary.json", "is not UTF-8 text"),
     "a directory": ("agents.py:shout", "@folder", "cannot read input file 'folder'"),
     "an empty name": ("agents.py:shout", "@", "cannot read input file ''"),
+    "a file that never ends": ("agents.py:shout", "@/dev/zero", "is larger than 64 MiB"),
 }
 
 

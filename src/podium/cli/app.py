@@ -119,11 +119,16 @@ def parse_input(text: str | None, option: str = "--input") -> Any:
         noun = "input" if option == "--input" else option
         source = f"{noun} file {path}"
         try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+            text = _read_capped(path).decode("utf-8")
         except OSError as e:
             raise UsageError(f"cannot read {noun} file {path!r}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
             raise UsageError(f"{noun} file {path!r} is not UTF-8 text: {e}") from None
+        except _TooLarge:
+            raise UsageError(
+                f"{noun} file {path!r} is larger than {MAX_INPUT_BYTES // 2**20} MiB: "
+                "a run's input is journaled whole; pass a path or a URL to the data instead"
+            ) from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
@@ -141,6 +146,24 @@ def parse_input(text: str | None, option: str = "--input") -> Any:
 
 
 MAX_INPUT_DEPTH = 200
+MAX_INPUT_BYTES = 64 * 2**20  # an input is journaled whole; /dev/zero must not be read forever
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_capped(path: str) -> bytes:
+    """The bytes of `path` (`-`: stdin), or `_TooLarge` once more than `MAX_INPUT_BYTES`
+    have come: a device or a pipe that never ends is refused, not read until memory runs out."""
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    else:
+        with open(path, "rb") as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise _TooLarge
+    return data
 
 
 def check_storable(value: Any, source: str) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
 from podium.agents.batch import Batch
 from podium.agents.human import Decision, HumanAgent, HumanApproval
+from podium.core import targets as _targets
 from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import (
     BudgetExceeded,
@@ -116,6 +117,18 @@ if TYPE_CHECKING:
     from podium.spec.loader import load_yaml
 
 __version__ = "0.1.0"
+
+
+def _load_yaml_target(path: str, *, notes: list[Any] | None = None) -> Any:
+    """A `.yaml` target: the spec loader, imported on first use (it is the heavier part)."""
+    from podium.spec.loader import load_yaml
+
+    return load_yaml(path, notes=notes)
+
+
+# Target loading lives in the leaf core, which may not import the spec loader above it; the
+# composition root plugs it in, and every import of podium runs this first.
+_targets.register_file_loader((".yaml", ".yml"), _load_yaml_target)
 
 # Names whose modules are heavier (YAML, vendor SDKs): imported on first use, so that
 # `import podium` stays fast.

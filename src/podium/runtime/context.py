@@ -19,6 +19,7 @@ from podium.core.records import ZERO_USAGE, Event, StepRecord, Usage
 from podium.core.serde import answer_as, describe_validation_error
 from podium.errors import HandoffTypeError, OutputTypeError, UsageError
 from podium.runtime.door import Call, Doors, Handler
+from podium.runtime.kv import KeyValue
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class RunState:
         "drain",
         "effects",
         "history",
+        "kv",
         "ledger",
         "listeners",
         "live",
@@ -102,6 +104,7 @@ class RunState:
         self.run_id = run_id
         self.drain = drain or Drain()
         self.store = store
+        self.kv = KeyValue.of(store)  # the key-value service steps use (`ctx.kv`)
         self.door = door
         # Fuller variants of the same door (the budget slot, the cache slot), taken once a
         # budget or a cached model or tool shows up: a run with neither never pays for them.
@@ -198,6 +201,12 @@ class RunContext:
     def usage(self) -> Usage:
         """Tokens, requests and dollars the whole run has spent so far."""
         return self._run.usage
+
+    @property
+    def kv(self) -> KeyValue | None:
+        """Values that outlive the run (`get`, `put`, `list`, atomic `update`), kept in the
+        run's store; None when that store has no key-value API."""
+        return self._run.kv
 
     def previous(self) -> StepRecord | None:
         """This step's journal row from before the run was resumed (a suspended or failed

@@ -6,32 +6,33 @@ Everything is an agent; patterns are agents made of agents; every hop goes throu
 
 from typing import TYPE_CHECKING, Any
 
+from podium import errors as _errors
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
 from podium.agents.batch import Batch
 from podium.agents.human import Decision, HumanAgent, HumanApproval
 from podium.core import targets as _targets
 from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import (
-    BudgetExceeded,
-    CircuitOpen,
+    BudgetExceededError,
+    CircuitOpenError,
     HandoffTypeError,
     JournalUnavailable,
     LeaseLost,
-    MaxTurnsExceeded,
+    MaxTurnsExceededError,
     ModelError,
     ModelResponseError,
-    OutputTruncated,
+    OutputTruncatedError,
     OutputTypeError,
     PodiumError,
-    PolicyDenied,
+    PolicyDeniedError,
     ProviderError,
-    Rejected,
+    RejectedError,
     RunError,
     SpecError,
-    StepFailed,
-    StepTimeout,
+    StepError,
+    StepTimeoutError,
     Suspended,
-    SweepFailed,
+    SweepError,
     TargetError,
     TransientError,
     UnknownRunError,
@@ -73,15 +74,15 @@ from podium.patterns import (
     LoopState,
     Magentic,
     MagenticResult,
-    MaxHandoffsExceeded,
-    MaxStepsExceeded,
+    MaxHandoffsExceededError,
+    MaxStepsExceededError,
     Parallel,
     ParallelResult,
-    PingPongDetected,
+    PingPongDetectedError,
     Plan,
     PlanError,
     ProgressLedger,
-    QuorumNotMet,
+    QuorumNotMetError,
     Review,
     RouteDecision,
     Router,
@@ -138,10 +139,13 @@ _LAZY = {
 }
 
 
+_old_name = _errors.renamed("podium", [n for n, new in _errors.RENAMED.items() if new in globals()])
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'podium' has no attribute {name!r}")
+        return _old_name(name)  # a renamed error (with a warning), else AttributeError
     import importlib
 
     value = getattr(importlib.import_module(module), name)
@@ -157,12 +161,12 @@ __all__ = [
     "Breaker",
     "Budget",
     "BudgetAlert",
-    "BudgetExceeded",
+    "BudgetExceededError",
     "Cache",
     "ChatMessage",
     "ChatResult",
     "ChatTurn",
-    "CircuitOpen",
+    "CircuitOpenError",
     "CostReport",
     "Decision",
     "Event",
@@ -186,9 +190,9 @@ __all__ = [
     "LoopState",
     "Magentic",
     "MagenticResult",
-    "MaxHandoffsExceeded",
-    "MaxStepsExceeded",
-    "MaxTurnsExceeded",
+    "MaxHandoffsExceededError",
+    "MaxStepsExceededError",
+    "MaxTurnsExceededError",
     "Message",
     "Model",
     "ModelDelta",
@@ -200,22 +204,22 @@ __all__ = [
     "NO_RETRY",
     "OpenAIModel",
     "OutputSchema",
-    "OutputTruncated",
+    "OutputTruncatedError",
     "OutputTypeError",
     "Parallel",
     "ParallelResult",
-    "PingPongDetected",
+    "PingPongDetectedError",
     "Plan",
     "PlanError",
     "PodiumError",
-    "PolicyDenied",
+    "PolicyDeniedError",
     "Price",
     "Prices",
     "ProgressLedger",
     "ProviderError",
-    "QuorumNotMet",
+    "QuorumNotMetError",
     "RedisBoard",
-    "Rejected",
+    "RejectedError",
     "Retry",
     "Review",
     "RouteDecision",
@@ -231,16 +235,16 @@ __all__ = [
     "ScriptedModel",
     "Sequential",
     "SpecError",
-    "StepFailed",
+    "StepError",
     "StepRecord",
     "StepStatus",
-    "StepTimeout",
+    "StepTimeoutError",
     "StreamingModel",
     "Subtask",
     "Supervisor",
     "SupervisorResult",
     "Suspended",
-    "SweepFailed",
+    "SweepError",
     "TargetError",
     "TaskLedger",
     "Tiers",

@@ -26,7 +26,7 @@ from podium.agents.base import AgentBase
 from podium.agents.kinds import REF, Builder, Loc, Ref, Spec, register
 from podium.core.bounds import SECONDS
 from podium.core.serde import Validator, describe_validation_error, to_plain
-from podium.errors import Rejected, Suspended, UsageError
+from podium.errors import RejectedError, Suspended, UsageError
 from podium.runtime.waiting import Decision, os_user
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class HumanApproval(_HumanBase):
     """Asks a person to approve, edit or reject its input (the proposed action).
 
     Approved: the input passes on unchanged, or as edited. Rejected: the flow stops with
-    `Rejected`, the person's comment recorded as the run's error.
+    `RejectedError`, the person's comment recorded as the run's error.
     """
 
     def __init__(
@@ -152,7 +152,7 @@ class HumanApproval(_HumanBase):
             edited=decision.edited is not None,
         )
         if not decision.approved:
-            raise Rejected(ctx.key, decision.comment, decision.by)
+            raise RejectedError(ctx.key, decision.comment, decision.by)
         if decision.edited is None:
             return input
         return _fit(self.check_input, decision.edited, f"{self.name!r}: the edited value")
@@ -192,7 +192,7 @@ class HumanAgent(_HumanBase):
         }
         decision: Decision = await ctx.call(self._wait, request)
         if not decision.approved:
-            raise Rejected(ctx.key, decision.comment or "no answer", decision.by)
+            raise RejectedError(ctx.key, decision.comment or "no answer", decision.by)
         ctx.emit("human.answer", by=decision.by, user=decision.user)
         return _fit(self.check_output, decision.answer, f"{self.name!r}: the answer")
 

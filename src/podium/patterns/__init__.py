@@ -1,6 +1,15 @@
 """Patterns: agents made of agents. Each only decides who runs next, with what; retries, the
 journal, events and limits come from the door."""
 
+from podium.errors import (
+    HandoffLoopError,
+    MaxHandoffsExceededError,
+    MaxStepsExceededError,
+    PingPongDetectedError,
+    PlanError,
+    QuorumNotMetError,
+    renamed,
+)
 from podium.patterns.adaptive import (
     Adaptive,
     AdaptiveChoice,
@@ -10,7 +19,7 @@ from podium.patterns.adaptive import (
     StoreOutcomes,
     StrategyChoice,
 )
-from podium.patterns.graph import Graph, MaxStepsExceeded
+from podium.patterns.graph import Graph
 from podium.patterns.groupchat import (
     ChatMessage,
     ChatReply,
@@ -24,12 +33,9 @@ from podium.patterns.groupchat import (
 from podium.patterns.handoff import (
     Handoff,
     HandoffInput,
-    HandoffLoopError,
     HandoffResult,
     HandoffTo,
     Hop,
-    MaxHandoffsExceeded,
-    PingPongDetected,
     TransferTool,
 )
 from podium.patterns.loop import Loop, LoopResult, LoopState
@@ -44,13 +50,12 @@ from podium.patterns.magentic import (
     TaskLedger,
     Turn,
 )
-from podium.patterns.parallel import Parallel, ParallelResult, QuorumNotMet
+from podium.patterns.parallel import Parallel, ParallelResult
 from podium.patterns.router import RouteDecision, Router, Rule
 from podium.patterns.sequential import Sequential
 from podium.patterns.supervisor import (
     Assignment,
     Plan,
-    PlanError,
     PlanRequest,
     Review,
     ReviewRequest,
@@ -85,20 +90,20 @@ __all__ = [
     "LoopState",
     "Magentic",
     "MagenticResult",
-    "MaxHandoffsExceeded",
-    "MaxStepsExceeded",
+    "MaxHandoffsExceededError",
+    "MaxStepsExceededError",
     "MemoryOutcomes",
     "OutcomeStats",
     "OutcomeStore",
     "Parallel",
     "ParallelResult",
-    "PingPongDetected",
+    "PingPongDetectedError",
     "Plan",
     "PlanError",
     "PlanRequest",
     "ProgressLedger",
     "ProgressRequest",
-    "QuorumNotMet",
+    "QuorumNotMetError",
     "Review",
     "ReviewRequest",
     "RouteDecision",
@@ -117,3 +122,7 @@ __all__ = [
     "TransferTool",
     "Turn",
 ]
+
+__getattr__ = renamed(
+    __name__, ["MaxHandoffsExceeded", "MaxStepsExceeded", "PingPongDetected", "QuorumNotMet"]
+)

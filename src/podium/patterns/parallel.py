@@ -5,7 +5,7 @@ a reducer function `(results: dict) -> value`, or a synthesis agent that receive
 `ParallelResult` and writes the final answer. With `min_success` below the number of branches
 the run goes on with what succeeded, and the gaps are named in the result. A branch stopped
 by a budget is a gap like any other; when too few branches are left, the budget's
-`BudgetExceeded` is what the `Parallel` fails with.
+`BudgetExceededError` is what the `Parallel` fails with.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from podium.agents.base import AgentBase, is_agent
 from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, label_of, register
 from podium.core.bounds import POSITIVE, SECONDS
 from podium.core.serde import dumps
-from podium.errors import BudgetExceeded, RunError, StepFailed, Suspended, UsageError
+from podium.errors import (
+    BudgetExceededError,
+    QuorumNotMetError,
+    StepError,
+    Suspended,
+    UsageError,
+    renamed,
+)
 from podium.patterns._common import shared_type
 
 if TYPE_CHECKING:
@@ -76,10 +83,6 @@ class ParallelResult(BaseModel):
         return ((k, v) for k, v in super().__repr_args__() if not (repeats and k == "results"))
 
 
-class QuorumNotMet(RunError):
-    """Fewer branches succeeded than `min_success` asks for."""
-
-
 class Parallel(AgentBase[Any, ParallelResult]):
     def __init__(
         self,
@@ -131,14 +134,14 @@ class Parallel(AgentBase[Any, ParallelResult]):
         )
         results: dict[str, Any] = {}
         gaps: dict[str, str] = {}
-        spent: BudgetExceeded | None = None
+        spent: BudgetExceededError | None = None
         for label, outcome in zip(self.labels, outcomes, strict=True):
             if isinstance(outcome, Suspended | asyncio.CancelledError):
                 raise outcome
             if isinstance(outcome, BaseException):
                 gaps[label] = _reason(outcome)
                 ctx.emit("parallel.gap", branch=label, reason=gaps[label])
-                if spent is None and isinstance(outcome, BudgetExceeded):
+                if spent is None and isinstance(outcome, BudgetExceededError):
                     spent = outcome
             else:
                 results[label] = outcome
@@ -146,7 +149,7 @@ class Parallel(AgentBase[Any, ParallelResult]):
             if spent is not None:
                 raise spent
             detail = "; ".join(f"{k}: {v}" for k, v in gaps.items())
-            raise QuorumNotMet(
+            raise QuorumNotMetError(
                 f"Parallel {self.name!r}: {len(results)} of {len(self.branches)} branches "
                 f"succeeded, {self.min_success} needed ({detail})"
             )
@@ -201,7 +204,7 @@ def _vote(results: dict[str, Any]) -> tuple[Any, dict[str, int]]:
 
 
 def _reason(error: BaseException) -> str:
-    if isinstance(error, StepFailed):
+    if isinstance(error, StepError):
         error = error.cause
     return f"{type(error).__name__}: {error}"
 
@@ -260,3 +263,6 @@ def _draw(d: Canvas, agent: Parallel, me: str) -> None:
 
 
 register(ParallelSpec, _build, draws=Parallel, draw=_draw)
+
+
+__getattr__ = renamed(__name__, ["QuorumNotMet"])

@@ -68,7 +68,7 @@ from podium.agents.kinds import (
 from podium.core.bounds import COUNT, POSITIVE, SECONDS
 from podium.core.serde import dumps
 from podium.core.tools import closed_schema as _closed_schema
-from podium.errors import RunError, StepFailed, StepTimeout, UsageError
+from podium.errors import PlanError, StepError, StepTimeoutError, UsageError
 from podium.models.base import ModelSettings
 from podium.patterns._common import named_agents
 from podium.patterns._progress import fingerprint
@@ -211,10 +211,6 @@ class SupervisorResult(PatternResult):
     @property
     def complete(self) -> bool:
         return self.status == "completed" and not self.gaps
-
-
-class PlanError(RunError):
-    """The planner (or reviewer) named a worker or subtask that does not exist."""
 
 
 @dataclass(slots=True)
@@ -523,8 +519,8 @@ class Supervisor(Limited, AgentBase[Any, SupervisorResult]):
     def _worker_failure(self, error: BaseException, ctx: RunContext) -> str:
         """The gap's reason for a worker that timed out; any other failure is re-raised
         unless `worker_errors="gap"`."""
-        cause = error.cause if isinstance(error, StepFailed) else error
-        timed_out = isinstance(cause, StepTimeout) and cause.step.rsplit("/", 1)[0] == ctx.key
+        cause = error.cause if isinstance(error, StepError) else error
+        timed_out = isinstance(cause, StepTimeoutError) and cause.step.rsplit("/", 1)[0] == ctx.key
         if not timed_out and self.worker_errors == "fail":
             raise error
         return f"{type(cause).__name__}: {cause}"

@@ -39,9 +39,9 @@ from podium.errors import (
     LeaseLost,
     Parked,
     RunError,
-    RunTimeout,
+    RunTimeoutError,
     Suspended,
-    SweepFailed,
+    SweepError,
     TargetError,
     UnknownRunError,
     UsageError,
@@ -264,7 +264,7 @@ class Runtime:
         past it every running branch is cancelled and the run fails (completed steps stay
         journaled, so a resume continues from them). `budget` limits what the whole run may
         spend (see `podium.Budget`); it is stored with the run, so a resume or a worker keeps
-        it, and past it the run fails with `BudgetExceeded`.
+        it, and past it the run fails with `BudgetExceededError`.
         """
         run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
@@ -485,7 +485,7 @@ class Runtime:
         applies its timeout rule (reject, approve or escalate). Run it from cron or a worker.
 
         A run that cannot be resumed (its target does not load, another process holds it)
-        does not stop the others: all are tried, then `SweepFailed` names each failure and
+        does not stop the others: all are tried, then `SweepError` names each failure and
         carries the results of the rest."""
         results: list[RunResult] = []
         failures: dict[str, str] = {}
@@ -500,7 +500,7 @@ class Runtime:
             except Exception as e:  # this run only: the others still get their turn
                 failures[run_id] = f"{type(e).__name__}: {e}"
         if failures:
-            raise SweepFailed(results, failures)
+            raise SweepError(results, failures)
         return results
 
     # workers -----------------------------------------------------------------------------
@@ -802,7 +802,7 @@ class Runtime:
         except TimeoutError as e:
             if not limit.expired():
                 return RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
-            error = RunTimeout(f"run {run_id} passed its deadline of {deadline:g}s")
+            error = RunTimeoutError(f"run {run_id} passed its deadline of {deadline:g}s")
             return RunResult(run_id, RunStatus.FAILED, None, str(error), state.usage, error)
         except Exception as e:
             return RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)

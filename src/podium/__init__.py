@@ -60,15 +60,19 @@ from podium.models.tiers import Tiers
 from podium.observability.cost import CostReport
 from podium.patterns import (
     Adaptive,
+    Assignment,
     ChatMessage,
+    ChatReply,
     ChatResult,
     ChatTurn,
     Graph,
     GroupChat,
     Handoff,
+    HandoffInput,
     HandoffLoopError,
     HandoffResult,
     HandoffTo,
+    Instruction,
     Loop,
     LoopResult,
     LoopState,
@@ -110,6 +114,7 @@ from podium.runtime import (
 from podium.runtime.breaker import Breaker, LocalBoard
 from podium.runtime.budget import Budget, BudgetAlert
 from podium.runtime.cache import Cache
+from podium.runtime.door import Call, Middleware
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, tool
 
@@ -157,13 +162,16 @@ __all__ = [
     "Adaptive",
     "Agent",
     "AnthropicModel",
+    "Assignment",
     "Batch",
     "Breaker",
     "Budget",
     "BudgetAlert",
     "BudgetExceededError",
     "Cache",
+    "Call",
     "ChatMessage",
+    "ChatReply",
     "ChatResult",
     "ChatTurn",
     "CircuitOpenError",
@@ -174,12 +182,14 @@ __all__ = [
     "Graph",
     "GroupChat",
     "Handoff",
+    "HandoffInput",
     "HandoffLoopError",
     "HandoffResult",
     "HandoffTo",
     "HandoffTypeError",
     "HumanAgent",
     "HumanApproval",
+    "Instruction",
     "JournalUnavailable",
     "LLMAgent",
     "LeaseLost",
@@ -194,6 +204,7 @@ __all__ = [
     "MaxStepsExceededError",
     "MaxTurnsExceededError",
     "Message",
+    "Middleware",
     "Model",
     "ModelDelta",
     "ModelDone",

@@ -881,10 +881,22 @@ class Runtime:
         *,
         run_id: str | None = None,
         target: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
         budget: Budget | None = None,
     ) -> RunResult:
-        """`run` for scripts and notebooks without an event loop."""
-        return self._sync(self.run(agent, input, run_id=run_id, target=target, budget=budget))
+        """`run` for scripts and notebooks without an event loop; takes what `run` takes."""
+        return self._sync(
+            self.run(
+                agent,
+                input,
+                run_id=run_id,
+                target=target,
+                retry=retry,
+                deadline=deadline,
+                budget=budget,
+            )
+        )
 
     def resume_sync(
         self,
@@ -893,9 +905,22 @@ class Runtime:
         *,
         decision: Any = None,
         step: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
         budget: Budget | None = None,
     ) -> RunResult:
-        return self._sync(self.resume(run_id, agent, decision=decision, step=step, budget=budget))
+        """`resume` without an event loop; takes what `resume` takes."""
+        return self._sync(
+            self.resume(
+                run_id,
+                agent,
+                decision=decision,
+                step=step,
+                retry=retry,
+                deadline=deadline,
+                budget=budget,
+            )
+        )
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         async def main() -> T:

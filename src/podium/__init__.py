@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from podium import errors as _errors
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
 from podium.agents.batch import Batch
-from podium.agents.human import Decision, HumanAgent, HumanApproval
+from podium.agents.human import Decision, HumanAgent, HumanApproval, OnTimeout
 from podium.core import targets as _targets
+from podium.core.records import CallKind
 from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import (
     BudgetExceededError,
@@ -65,6 +66,7 @@ from podium.patterns import (
     ChatReply,
     ChatResult,
     ChatTurn,
+    Consensus,
     Graph,
     GroupChat,
     Handoff,
@@ -80,6 +82,8 @@ from podium.patterns import (
     MagenticResult,
     MaxHandoffsExceededError,
     MaxStepsExceededError,
+    Merge,
+    OnDeadlock,
     Parallel,
     ParallelResult,
     PingPongDetectedError,
@@ -92,10 +96,12 @@ from podium.patterns import (
     Router,
     Rule,
     Sequential,
+    Speaker,
     Subtask,
     Supervisor,
     SupervisorResult,
     TaskLedger,
+    WorkerErrors,
 )
 from podium.runtime import (
     NO_RETRY,
@@ -170,11 +176,13 @@ __all__ = [
     "BudgetExceededError",
     "Cache",
     "Call",
+    "CallKind",
     "ChatMessage",
     "ChatReply",
     "ChatResult",
     "ChatTurn",
     "CircuitOpenError",
+    "Consensus",
     "CostReport",
     "Decision",
     "Event",
@@ -203,6 +211,7 @@ __all__ = [
     "MaxHandoffsExceededError",
     "MaxStepsExceededError",
     "MaxTurnsExceededError",
+    "Merge",
     "Message",
     "Middleware",
     "Model",
@@ -213,6 +222,8 @@ __all__ = [
     "ModelResponseError",
     "ModelSettings",
     "NO_RETRY",
+    "OnDeadlock",
+    "OnTimeout",
     "OpenAIModel",
     "OutputSchema",
     "OutputTruncatedError",
@@ -245,6 +256,7 @@ __all__ = [
     "Runtime",
     "ScriptedModel",
     "Sequential",
+    "Speaker",
     "SpecError",
     "StepError",
     "StepRecord",
@@ -268,6 +280,7 @@ __all__ = [
     "Usage",
     "UsageError",
     "WaitingRequest",
+    "WorkerErrors",
     "agent",
     "load_yaml",
     "resolve_model",

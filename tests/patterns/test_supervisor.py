@@ -564,7 +564,7 @@ def test_construction_errors_name_the_supervisor() -> None:
         ({"max_reasks": -1}, "max_reasks must be an integer >= 0"),
         ({"worker_timeout": {"x": 1.0}}, "worker_timeout names unknown worker 'x'"),
         ({"worker_timeout": -1.0}, "worker_timeout for 'w' must be positive"),
-        ({"worker_errors": "ignore"}, "worker_errors must be 'fail' or 'gap'"),
+        ({"worker_errors": "ignore"}, "worker_errors must be one of 'fail', 'gap'; got 'ignore'"),
     ]
     for overrides, message in cases:
         kwargs: dict[str, Any] = {"workers": [w], "planner": p, **overrides}

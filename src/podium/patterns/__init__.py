@@ -25,8 +25,11 @@ from podium.patterns.groupchat import (
     ChatReply,
     ChatResult,
     ChatTurn,
+    Consensus,
     DeadlockReport,
     GroupChat,
+    OnDeadlock,
+    Speaker,
     SpeakerChoice,
     SpeakerRequest,
 )
@@ -50,7 +53,7 @@ from podium.patterns.magentic import (
     TaskLedger,
     Turn,
 )
-from podium.patterns.parallel import Parallel, ParallelResult
+from podium.patterns.parallel import Merge, Parallel, ParallelResult
 from podium.patterns.router import RouteDecision, Router, Rule
 from podium.patterns.sequential import Sequential
 from podium.patterns.supervisor import (
@@ -63,6 +66,7 @@ from podium.patterns.supervisor import (
     Supervisor,
     SupervisorResult,
     SynthesisRequest,
+    WorkerErrors,
 )
 
 __all__ = [
@@ -74,6 +78,7 @@ __all__ = [
     "ChatReply",
     "ChatResult",
     "ChatTurn",
+    "Consensus",
     "DeadlockReport",
     "Graph",
     "GroupChat",
@@ -93,6 +98,8 @@ __all__ = [
     "MaxHandoffsExceededError",
     "MaxStepsExceededError",
     "MemoryOutcomes",
+    "Merge",
+    "OnDeadlock",
     "OutcomeStats",
     "OutcomeStore",
     "Parallel",
@@ -110,6 +117,7 @@ __all__ = [
     "Router",
     "Rule",
     "Sequential",
+    "Speaker",
     "SpeakerChoice",
     "SpeakerRequest",
     "StoreOutcomes",
@@ -121,6 +129,7 @@ __all__ = [
     "TaskLedger",
     "TransferTool",
     "Turn",
+    "WorkerErrors",
 ]
 
 __getattr__ = renamed(

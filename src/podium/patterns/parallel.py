@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_serializer, model_validator
@@ -37,7 +38,15 @@ if TYPE_CHECKING:
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
-Merge = Literal["collect", "vote"] | Callable[[dict[str, Any]], Any] | Any
+
+class Merge(StrEnum):
+    """How a `Parallel` merges its branches' outputs, when no function or agent does."""
+
+    COLLECT = "collect"  # a dict by branch name
+    VOTE = "vote"  # the most common answer
+
+
+MergeOption = Merge | str | Callable[[dict[str, Any]], Any] | Any
 
 
 class ParallelResult(BaseModel):
@@ -89,7 +98,7 @@ class Parallel(AgentBase[Any, ParallelResult]):
         name: str,
         branches: Sequence[Any],
         *,
-        merge: Merge = "collect",
+        merge: MergeOption = Merge.COLLECT,
         min_success: int | None = None,
         branch_timeout: float | None = None,
         retry: Retry | None = None,
@@ -107,11 +116,13 @@ class Parallel(AgentBase[Any, ParallelResult]):
         if min_success is not None and not (POSITIVE.ok(min_success) and min_success <= n):
             raise UsageError(f"Parallel {name!r}: min_success must be between 1 and {n}")
         SECONDS.check_optional(f"Parallel {name!r}", "branch_timeout", branch_timeout)
-        if isinstance(merge, str) and merge not in ("collect", "vote"):
-            raise UsageError(
-                f"Parallel {name!r}: merge {merge!r} is not 'collect', 'vote', a function "
-                "or an agent"
-            )
+        if isinstance(merge, str):
+            if merge not in set(Merge):
+                raise UsageError(
+                    f"Parallel {name!r}: merge {merge!r} is not 'collect', 'vote', a function "
+                    "or an agent"
+                )
+            merge = Merge(merge)
         self.branches = tuple(branches)
         self.labels = _labels(branches)
         self.merge = merge
@@ -214,7 +225,7 @@ class ParallelSpec(NodeFields):
     kind: Literal["parallel"]
     branches: list[NodeSpec] = Field(min_length=1)
     merge: str = Field(
-        "collect",
+        Merge.COLLECT,
         min_length=1,
         description="collect | vote | python:module:function (a reducer) or python:module:agent",
     )
@@ -224,7 +235,7 @@ class ParallelSpec(NodeFields):
     @field_validator("merge")
     @classmethod
     def _known_merge(cls, value: str) -> str:
-        if value in ("collect", "vote") or value.startswith("python:"):
+        if value in set(Merge) or value.startswith("python:"):
             return value
         raise ValueError(f"merge {value!r} is not collect, vote or python:module:function")
 

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from podium.core.names import check_lookup_id, check_run_id
 from podium.core.records import (
+    CallKind,
     Event,
     Lease,
     RunRecord,
@@ -651,7 +652,7 @@ class Runtime:
             state.meter()
         retry = getattr(agent, "retry", None) or limits.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
-        call = Call(state, "", agent, "agent", "/" + agent.name, input, retry, timeout)
+        call = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, retry, timeout)
         task = asyncio.current_task()
         assert task is not None
         self._active[run_id] = task
@@ -833,7 +834,7 @@ class Runtime:
         find.replay_only, find.seq = True, state.seq
         record = await state.store.get_run(state.run_id)
         input = _check_root_input(agent, None if record is None else record.input)
-        root = Call(find, "", agent, "agent", "/" + agent.name, input, None, None)
+        root = Call(find, "", agent, CallKind.AGENT, "/" + agent.name, input, None, None)
         with contextlib.suppress(Exception, Suspended):
             await find.door(root)
         state.seq = find.seq

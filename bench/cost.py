@@ -462,7 +462,9 @@ async def runaway(latency: Latency, store_dir: Path) -> Runaway:
         await rt.close()
     error = result.exception
     if not isinstance(error, BudgetExceededError):
-        raise SystemExit(f"runaway: expected BudgetExceededError, got {result.status}: {result.error}")
+        raise SystemExit(
+            f"runaway: expected BudgetExceededError, got {result.status}: {result.error}"
+        )
     costs = [s.usage.usd for s in steps if s.kind == "model" and s.usage is not None]
     out = Runaway(RUNAWAY_BUDGET, len(costs), sum(costs), costs[-1], sum(costs[:-1]))
     out.stopped_by = str(error)

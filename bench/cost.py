@@ -52,7 +52,7 @@ from podium import (
     NO_RETRY,
     Batch,
     Budget,
-    BudgetExceeded,
+    BudgetExceededError,
     LLMAgent,
     Message,
     ModelResponse,
@@ -461,8 +461,10 @@ async def runaway(latency: Latency, store_dir: Path) -> Runaway:
     finally:
         await rt.close()
     error = result.exception
-    if not isinstance(error, BudgetExceeded):
-        raise SystemExit(f"runaway: expected BudgetExceeded, got {result.status}: {result.error}")
+    if not isinstance(error, BudgetExceededError):
+        raise SystemExit(
+            f"runaway: expected BudgetExceededError, got {result.status}: {result.error}"
+        )
     costs = [s.usage.usd for s in steps if s.kind == "model" and s.usage is not None]
     out = Runaway(RUNAWAY_BUDGET, len(costs), sum(costs), costs[-1], sum(costs[:-1]))
     out.stopped_by = str(error)

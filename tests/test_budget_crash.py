@@ -92,7 +92,7 @@ def test_a_budget_holds_across_sigkill_and_resume(persistent_url: str, tmp_path:
     result = json.loads(out.strip().splitlines()[-1])
     assert (result["status"], result["error_type"], result["limit"]) == (
         "failed",
-        "BudgetExceeded",
+        "BudgetExceededError",
         "usd",
     )
     assert result["spent"] == pytest.approx(0.06)
@@ -109,4 +109,4 @@ def test_a_budget_holds_across_sigkill_and_resume(persistent_url: str, tmp_path:
     models = [s for s in steps if s.kind == "model"]
     assert [s.status for s in models] == [StepStatus.COMPLETED] * 6
     (refused,) = [s for s in steps if s.status == StepStatus.FAILED and s.kind == "tool"]
-    assert refused.attempt == 0 and "BudgetExceeded" in (refused.error or "")
+    assert refused.attempt == 0 and "BudgetExceededError" in (refused.error or "")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
+
+import pytest
 
 import podium
 
@@ -11,16 +14,21 @@ EXPECTED = [
     "Adaptive",
     "Agent",
     "AnthropicModel",
+    "Assignment",
     "Batch",
     "Breaker",
     "Budget",
     "BudgetAlert",
-    "BudgetExceeded",
+    "BudgetExceededError",
     "Cache",
+    "Call",
+    "CallKind",
     "ChatMessage",
+    "ChatReply",
     "ChatResult",
     "ChatTurn",
-    "CircuitOpen",
+    "CircuitOpenError",
+    "Consensus",
     "CostReport",
     "Decision",
     "Event",
@@ -28,12 +36,14 @@ EXPECTED = [
     "Graph",
     "GroupChat",
     "Handoff",
+    "HandoffInput",
     "HandoffLoopError",
     "HandoffResult",
     "HandoffTo",
     "HandoffTypeError",
     "HumanAgent",
     "HumanApproval",
+    "Instruction",
     "JournalUnavailable",
     "LLMAgent",
     "LeaseLost",
@@ -44,10 +54,12 @@ EXPECTED = [
     "LoopState",
     "Magentic",
     "MagenticResult",
-    "MaxHandoffsExceeded",
-    "MaxStepsExceeded",
-    "MaxTurnsExceeded",
+    "MaxHandoffsExceededError",
+    "MaxStepsExceededError",
+    "MaxTurnsExceededError",
+    "Merge",
     "Message",
+    "Middleware",
     "Model",
     "ModelDelta",
     "ModelDone",
@@ -56,24 +68,26 @@ EXPECTED = [
     "ModelResponseError",
     "ModelSettings",
     "NO_RETRY",
+    "OnDeadlock",
+    "OnTimeout",
     "OpenAIModel",
     "OutputSchema",
-    "OutputTruncated",
+    "OutputTruncatedError",
     "OutputTypeError",
     "Parallel",
     "ParallelResult",
-    "PingPongDetected",
+    "PingPongDetectedError",
     "Plan",
     "PlanError",
     "PodiumError",
-    "PolicyDenied",
+    "PolicyDeniedError",
     "Price",
     "Prices",
     "ProgressLedger",
     "ProviderError",
-    "QuorumNotMet",
+    "QuorumNotMetError",
     "RedisBoard",
-    "Rejected",
+    "RejectedError",
     "Retry",
     "Review",
     "RouteDecision",
@@ -88,17 +102,18 @@ EXPECTED = [
     "Runtime",
     "ScriptedModel",
     "Sequential",
+    "Speaker",
     "SpecError",
-    "StepFailed",
+    "StepError",
     "StepRecord",
     "StepStatus",
-    "StepTimeout",
+    "StepTimeoutError",
     "StreamingModel",
     "Subtask",
     "Supervisor",
     "SupervisorResult",
     "Suspended",
-    "SweepFailed",
+    "SweepError",
     "TargetError",
     "TaskLedger",
     "Tiers",
@@ -111,6 +126,7 @@ EXPECTED = [
     "Usage",
     "UsageError",
     "WaitingRequest",
+    "WorkerErrors",
     "agent",
     "load_yaml",
     "resolve_model",
@@ -138,3 +154,56 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _options(method: object) -> dict[str, tuple[object, object]]:
+    """A method's parameters after `self`, by name: (kind, default); annotations are strings
+    under `from __future__ import annotations`, so they are compared too."""
+    params = list(inspect.signature(method).parameters.values())[1:]  # type: ignore[arg-type]
+    return {p.name: (p.kind, p.default, p.annotation) for p in params}  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("reference", "others"),
+    [
+        ("run", ["run_sync", "stream"]),
+        ("resume", ["resume_sync", "stream_resume"]),
+    ],
+)
+def test_the_ways_to_run_take_the_same_options(reference: str, others: list[str]) -> None:
+    """`run_sync` and `stream` take exactly what `run` takes (and the resume family what
+    `resume` takes), with the same defaults: an option added to one must reach the others."""
+    want = _options(getattr(podium.Runtime, reference))
+    for name in others:
+        assert _options(getattr(podium.Runtime, name)) == want, name
+
+
+def test_run_and_resume_share_the_run_options() -> None:
+    run, resume = _options(podium.Runtime.run), _options(podium.Runtime.resume)
+    shared = {"retry", "deadline", "budget"}
+    assert {k: run[k] for k in shared} == {k: resume[k] for k in shared}
+    submit = _options(podium.Runtime.submit)
+    # A queued run is started by a worker's runtime, whose retry policy and deadline apply;
+    # only the budget is stored with the run.
+    assert set(run) - set(submit) == {"retry", "deadline"}
+    assert all(submit[k] == run[k] for k in submit)
+
+
+def test_run_sync_passes_every_option_on() -> None:
+    rt = podium.Runtime("memory://")
+    seen: dict[str, object] = {}
+
+    async def fake_run(agent: object, input: object = None, **options: object) -> str:
+        seen.update(options)
+        return "ok"
+
+    rt.run = fake_run  # type: ignore[method-assign]
+    options = {
+        "run_id": "r1",
+        "target": "m:o",
+        "retry": podium.NO_RETRY,
+        "deadline": 3.0,
+        "budget": podium.Budget(tokens=10),
+    }
+    assert rt.run_sync(object(), 1, **options) == "ok"  # type: ignore[arg-type]
+    assert seen == options

@@ -33,7 +33,7 @@ from examples.content_moderation.policies import (
 from podium import (
     HumanApproval,
     Parallel,
-    Rejected,
+    RejectedError,
     RunContext,
     RunResult,
     Runtime,
@@ -126,7 +126,7 @@ class ModerationDesk(AgentBase[Post, Moderated]):
             case = ReviewCase(post=post, reasons=decision.reasons, scores=decision.scores)
             try:
                 await ctx.call(self.review, case)
-            except Rejected as e:
+            except RejectedError as e:
                 status, reasons = "blocked", [*reasons, f"reviewer: {e.comment}"]
         args = {"post": post.model_dump(), "status": status, "decided_by": decided_by}
         await ctx.use(apply_decision, {**args, "reasons": reasons, "scores": decision.scores})

@@ -23,11 +23,22 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from podium import LLMAgent, Message, Model, RunContext, Runtime, ScriptedModel, agent
+from podium import (
+    ChatReply,
+    ChatResult,
+    ChatTurn,
+    GroupChat,
+    LLMAgent,
+    Message,
+    Model,
+    RunContext,
+    Runtime,
+    ScriptedModel,
+    agent,
+)
 from podium.agents.function import FunctionAgent
 from podium.core.tools import ToolSpec
 from podium.models.base import OutputSchema
-from podium.patterns.groupchat import ChatReply, ChatResult, ChatTurn, GroupChat
 from podium.stores import default_store_url
 
 TARGET = "examples.investment_committee.committee:flow"

@@ -21,10 +21,20 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from podium import LLMAgent, Message, Model, Runtime, ScriptedModel, agent, tool_call
+from podium import (
+    Handoff,
+    HandoffInput,
+    HandoffTo,
+    LLMAgent,
+    Message,
+    Model,
+    Runtime,
+    ScriptedModel,
+    agent,
+    tool_call,
+)
 from podium.core.tools import ToolSpec
 from podium.models.base import OutputSchema, ToolCall
-from podium.patterns.handoff import Handoff, HandoffInput, HandoffTo
 
 TARGET = "examples.support_handoff.desk:desk"
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from podium import agent
-from podium.patterns.groupchat import ChatMessage, ChatReply, ChatTurn
-from podium.patterns.handoff import HandoffTo
+from podium import ChatMessage, ChatReply, ChatTurn, HandoffTo, agent
 from podium.patterns.magentic import (
     AnswerRequest,
     LedgerRequest,

@@ -6,31 +6,34 @@ Everything is an agent; patterns are agents made of agents; every hop goes throu
 
 from typing import TYPE_CHECKING, Any
 
+from podium import errors as _errors
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
 from podium.agents.batch import Batch
-from podium.agents.human import Decision, HumanAgent, HumanApproval
+from podium.agents.human import Decision, HumanAgent, HumanApproval, OnTimeout
+from podium.core import targets as _targets
+from podium.core.records import CallKind
 from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import (
-    BudgetExceeded,
-    CircuitOpen,
+    BudgetExceededError,
+    CircuitOpenError,
     HandoffTypeError,
     JournalUnavailable,
     LeaseLost,
-    MaxTurnsExceeded,
+    MaxTurnsExceededError,
     ModelError,
     ModelResponseError,
-    OutputTruncated,
+    OutputTruncatedError,
     OutputTypeError,
     PodiumError,
-    PolicyDenied,
+    PolicyDeniedError,
     ProviderError,
-    Rejected,
+    RejectedError,
     RunError,
     SpecError,
-    StepFailed,
-    StepTimeout,
+    StepError,
+    StepTimeoutError,
     Suspended,
-    SweepFailed,
+    SweepError,
     TargetError,
     TransientError,
     UnknownRunError,
@@ -58,38 +61,47 @@ from podium.models.tiers import Tiers
 from podium.observability.cost import CostReport
 from podium.patterns import (
     Adaptive,
+    Assignment,
     ChatMessage,
+    ChatReply,
     ChatResult,
     ChatTurn,
+    Consensus,
     Graph,
     GroupChat,
     Handoff,
+    HandoffInput,
     HandoffLoopError,
     HandoffResult,
     HandoffTo,
+    Instruction,
     Loop,
     LoopResult,
     LoopState,
     Magentic,
     MagenticResult,
-    MaxHandoffsExceeded,
-    MaxStepsExceeded,
+    MaxHandoffsExceededError,
+    MaxStepsExceededError,
+    Merge,
+    OnDeadlock,
     Parallel,
     ParallelResult,
-    PingPongDetected,
+    PingPongDetectedError,
     Plan,
     PlanError,
     ProgressLedger,
-    QuorumNotMet,
+    QuorumNotMetError,
     Review,
     RouteDecision,
     Router,
     Rule,
     Sequential,
+    Speaker,
     Subtask,
     Supervisor,
     SupervisorResult,
     TaskLedger,
+    WorkerErrors,
 )
 from podium.runtime import (
     NO_RETRY,
@@ -108,6 +120,7 @@ from podium.runtime import (
 from podium.runtime.breaker import Breaker, LocalBoard
 from podium.runtime.budget import Budget, BudgetAlert
 from podium.runtime.cache import Cache
+from podium.runtime.door import Call, Middleware
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, tool
 
@@ -117,6 +130,18 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+
+def _load_yaml_target(path: str, *, notes: list[Any] | None = None) -> Any:
+    """A `.yaml` target: the spec loader, imported on first use (it is the heavier part)."""
+    from podium.spec.loader import load_yaml
+
+    return load_yaml(path, notes=notes)
+
+
+# Target loading lives in the leaf core, which may not import the spec loader above it; the
+# composition root plugs it in, and every import of podium runs this first.
+_targets.register_file_loader((".yaml", ".yml"), _load_yaml_target)
+
 # Names whose modules are heavier (YAML, vendor SDKs): imported on first use, so that
 # `import podium` stays fast.
 _LAZY = {
@@ -125,10 +150,13 @@ _LAZY = {
 }
 
 
+_old_name = _errors.renamed("podium", [n for n, new in _errors.RENAMED.items() if new in globals()])
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'podium' has no attribute {name!r}")
+        return _old_name(name)  # a renamed error (with a warning), else AttributeError
     import importlib
 
     value = getattr(importlib.import_module(module), name)
@@ -140,16 +168,21 @@ __all__ = [
     "Adaptive",
     "Agent",
     "AnthropicModel",
+    "Assignment",
     "Batch",
     "Breaker",
     "Budget",
     "BudgetAlert",
-    "BudgetExceeded",
+    "BudgetExceededError",
     "Cache",
+    "Call",
+    "CallKind",
     "ChatMessage",
+    "ChatReply",
     "ChatResult",
     "ChatTurn",
-    "CircuitOpen",
+    "CircuitOpenError",
+    "Consensus",
     "CostReport",
     "Decision",
     "Event",
@@ -157,12 +190,14 @@ __all__ = [
     "Graph",
     "GroupChat",
     "Handoff",
+    "HandoffInput",
     "HandoffLoopError",
     "HandoffResult",
     "HandoffTo",
     "HandoffTypeError",
     "HumanAgent",
     "HumanApproval",
+    "Instruction",
     "JournalUnavailable",
     "LLMAgent",
     "LeaseLost",
@@ -173,10 +208,12 @@ __all__ = [
     "LoopState",
     "Magentic",
     "MagenticResult",
-    "MaxHandoffsExceeded",
-    "MaxStepsExceeded",
-    "MaxTurnsExceeded",
+    "MaxHandoffsExceededError",
+    "MaxStepsExceededError",
+    "MaxTurnsExceededError",
+    "Merge",
     "Message",
+    "Middleware",
     "Model",
     "ModelDelta",
     "ModelDone",
@@ -185,24 +222,26 @@ __all__ = [
     "ModelResponseError",
     "ModelSettings",
     "NO_RETRY",
+    "OnDeadlock",
+    "OnTimeout",
     "OpenAIModel",
     "OutputSchema",
-    "OutputTruncated",
+    "OutputTruncatedError",
     "OutputTypeError",
     "Parallel",
     "ParallelResult",
-    "PingPongDetected",
+    "PingPongDetectedError",
     "Plan",
     "PlanError",
     "PodiumError",
-    "PolicyDenied",
+    "PolicyDeniedError",
     "Price",
     "Prices",
     "ProgressLedger",
     "ProviderError",
-    "QuorumNotMet",
+    "QuorumNotMetError",
     "RedisBoard",
-    "Rejected",
+    "RejectedError",
     "Retry",
     "Review",
     "RouteDecision",
@@ -217,17 +256,18 @@ __all__ = [
     "Runtime",
     "ScriptedModel",
     "Sequential",
+    "Speaker",
     "SpecError",
-    "StepFailed",
+    "StepError",
     "StepRecord",
     "StepStatus",
-    "StepTimeout",
+    "StepTimeoutError",
     "StreamingModel",
     "Subtask",
     "Supervisor",
     "SupervisorResult",
     "Suspended",
-    "SweepFailed",
+    "SweepError",
     "TargetError",
     "TaskLedger",
     "Tiers",
@@ -240,6 +280,7 @@ __all__ = [
     "Usage",
     "UsageError",
     "WaitingRequest",
+    "WorkerErrors",
     "agent",
     "load_yaml",
     "resolve_model",

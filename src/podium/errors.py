@@ -1,35 +1,55 @@
-"""Every error podium raises, in two roots and one set of signals.
+"""Every error podium raises, in one tree, and the signals that are not failures.
 
     PodiumError
-    ├── UsageError                you misused the API or gave bad input; never retried
-    │   ├── SpecError             a malformed workflow spec (YAML or Python)
-    │   ├── TargetError           a `module:object` or file target that cannot be loaded
-    │   └── UnknownRunError       no run with that id in the store
-    ├── SweepFailed               `sweep` could not resume some overdue runs (it did the rest)
-    └── RunError                  something failed while a run was executing
-        ├── HandoffTypeError      a value crossing the door has the wrong type
-        ├── OutputTypeError       an agent returned a value that is not its declared type
-        ├── StepFailed            a step failed for good (after retries); names agent and step
-        ├── MaxTurnsExceeded      an LLMAgent's tool loop ran past its bound
-        ├── Rejected              a person (or a deadline) rejected a proposed action
-        ├── CircuitOpen           a breaker is open: the call failed fast, without running
-        ├── PolicyDenied          a policy forbids this call; never retried
-        ├── BudgetExceeded        a token or cost budget ran out; never retried
-        ├── RunTimeout            the whole run passed its deadline
-        ├── TransientError        worth retrying: the retry layer acts on these by default
-        │   ├── StepTimeout       a step ran past its timeout (also a TimeoutError)
-        │   ├── ModelResponseError  a model answered with something malformed
-        │   └── ProviderError     a provider said 429/5xx or the connection broke
-        └── ModelError            a provider refused for good (400, 401, 404)
-            └── OutputTruncated   the answer was cut off at `max_tokens`; asking the same
-                                  again would be cut off again
+    ├── UsageError                     you misused the API or gave bad input; never retried
+    │   ├── SpecError                  a malformed workflow spec (YAML or Python)
+    │   │   └── SpecProblemsError      ... with its problems as data, one by one
+    │   ├── TargetError                a `module:object` or file target that cannot be loaded
+    │   ├── UnknownRunError            no run with that id in the store
+    │   └── ScriptExhaustedError       a `ScriptedModel` was asked more than its script holds
+    ├── SweepError                     `sweep` could not resume some overdue runs (it did
+    │                                  the rest)
+    └── RunError                       something failed while a run was executing
+        ├── HandoffTypeError           a value crossing the door has the wrong type
+        ├── OutputTypeError            an agent returned a value that is not its declared type
+        ├── StepError                  a step failed for good (after retries); names agent and
+        │                              step
+        ├── MaxTurnsExceededError      an LLMAgent's tool loop ran past its bound
+        ├── PlanError                  a planner or reviewer named a worker or subtask that
+        │                              does not exist
+        ├── HandoffLoopError           a handoff ran away
+        │   ├── MaxHandoffsExceededError  still handed on after `max_turns` turns
+        │   └── PingPongDetectedError  two agents bounced the work back and forth
+        ├── MaxStepsExceededError      a graph ran more nodes than `max_turns` allows
+        ├── QuorumNotMetError          fewer `Parallel` branches succeeded than `min_success`
+        ├── RejectedError              a person (or a deadline) rejected a proposed action
+        ├── CircuitOpenError           a breaker is open: the call failed fast, without running
+        ├── PolicyDeniedError          a policy forbids this call; never retried
+        ├── BudgetExceededError        a token or cost budget ran out; never retried
+        ├── RunTimeoutError            the whole run passed its deadline
+        ├── TransientError             worth retrying: the retry layer acts on these by default
+        │   ├── StepTimeoutError       a step ran past its timeout (also a TimeoutError)
+        │   ├── ModelResponseError     a model answered with something malformed
+        │   └── ProviderError          a provider said 429/5xx or the connection broke
+        └── ModelError                 a provider refused for good (400, 401, 404)
+            └── OutputTruncatedError   the answer was cut off at `max_tokens`; asking the same
+                                       again would be cut off again
 
-    Suspended                     a signal, not a failure: the run waits for the outside world
-    └── Parked                    the process is shutting down: the run stops at a step
-        │                         boundary and stays `running`, for any worker to resume
-        ├── LeaseLost             another process took over the run: this one stops driving it
-        └── JournalUnavailable    a journal row could not be made durable: the run stops
-                                  there and stays `running`, to be resumed
+    Suspended                          a signal, not a failure: the run waits for the outside
+    └── Parked                         world; Parked: the process is shutting down, the run
+        │                              stops at a step boundary and stays `running`, for any
+        │                              worker to resume
+        ├── LeaseLost                  another process took over the run: this one stops
+        │                              driving it
+        └── JournalUnavailable         a journal row could not be made durable: the run stops
+                                       there and stays `running`, to be resumed
+
+The naming rule: every failure's class ends in `Error` (PEP 8's rule for exceptions that are
+errors); a name that ended in `Failed` ends in `Error` instead (`StepError`), any other gained
+the suffix (`BudgetExceededError`). The signals under `Suspended` are not failures (a run
+that raises one goes on later), so they are named for the state they leave the run in. The
+errors a pattern raises are defined here too, so the whole tree is in one place. The names
+before the rule still work for one release, with a `DeprecationWarning` (`RENAMED`).
 
 Every message names the agent and the step it is about, so a line in a log is enough to
 find the place. Model errors that came with an answer carry its token `usage`, so a failed
@@ -38,6 +58,8 @@ attempt is paid for in the step's and the run's usage like a good one.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -54,6 +76,22 @@ class UsageError(PodiumError):
 
 class SpecError(UsageError):
     """A workflow spec is malformed; the message names the path inside the spec."""
+
+
+class SpecProblemsError(SpecError):
+    """A `SpecError` that keeps its problems (`podium.spec.Problem`s) as data, for tools that
+    show them one by one."""
+
+    def __init__(self, source: str, problems: Sequence[Any]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        n = len(self.problems)
+        what = "a problem" if n == 1 else f"{n} problems"
+        super().__init__(f"{source} has {what}: " + "; ".join(str(p) for p in self.problems))
+
+
+class ScriptExhaustedError(UsageError):
+    """The code asked a `ScriptedModel` for more answers than the test planned."""
 
 
 class TargetError(UsageError):
@@ -90,7 +128,7 @@ class OutputTypeError(RunError):
         self.step = step
 
 
-class StepFailed(RunError):
+class StepError(RunError):
     """A step failed for good; carries the agent, the step key and the last error."""
 
     def __init__(self, agent: str, step: str, cause: BaseException) -> None:
@@ -100,11 +138,49 @@ class StepFailed(RunError):
         self.cause = cause
 
 
-class MaxTurnsExceeded(RunError):
+class MaxTurnsExceededError(RunError):
     """An LLMAgent asked for tools more times than its `max_turns` allows."""
 
 
-class Rejected(RunError):
+# raised by the patterns
+class PlanError(RunError):
+    """The planner (or reviewer) named a worker or subtask that does not exist."""
+
+
+class HandoffLoopError(RunError):
+    """A handoff ran away: too many transfers, or two agents bouncing the work back and forth."""
+
+    def __init__(self, message: str, path: Sequence[str]) -> None:
+        super().__init__(message)
+        self.path = list(path)
+
+
+class MaxHandoffsExceededError(HandoffLoopError):
+    """The work was still being handed on after `max_turns` agents' turns."""
+
+
+class PingPongDetectedError(HandoffLoopError):
+    """Two agents handed the work back and forth `ping_pong` times."""
+
+
+class MaxStepsExceededError(RunError):
+    """A graph ran more nodes than its `max_turns` allows; names the last nodes it visited."""
+
+    def __init__(self, graph: str, steps: int, trail: Sequence[str]) -> None:
+        super().__init__(
+            f"Graph {graph!r} reached max_turns={steps} without reaching END; "
+            f"last nodes: {' -> '.join(trail)}"
+        )
+        self.graph = graph
+        self.steps = steps
+        self.trail = tuple(trail)
+
+
+class QuorumNotMetError(RunError):
+    """Fewer branches succeeded than `min_success` asks for."""
+
+
+class RejectedError(RunError):
     """A person, or a deadline acting for one, rejected what a `HumanApproval` proposed; the
     flow stops there and the reason is recorded."""
 
@@ -116,7 +192,7 @@ class Rejected(RunError):
         self.by = by
 
 
-class CircuitOpen(RunError):
+class CircuitOpenError(RunError):
     """A circuit breaker is open for this agent or model endpoint: the call fails fast so the
     fallback (if any) takes over while the endpoint recovers."""
 
@@ -126,13 +202,13 @@ class CircuitOpen(RunError):
         self.retry_in = retry_in
 
 
-class PolicyDenied(RunError):
+class PolicyDeniedError(RunError):
     """A policy forbids this call. Retrying cannot help."""
 
 
-class BudgetExceeded(RunError):
+class BudgetExceededError(RunError):
     """A budget (tokens, dollars, calls, seconds) ran out, so a model or tool call was not
-    started. Never retried, and not wrapped in `StepFailed`: it names the budget's `scope`
+    started. Never retried, and not wrapped in `StepError`: it names the budget's `scope`
     (`"run"`, or the agent and step key it covers), the `limit` that ran out, its `maximum`,
     what was `spent`, and the `step` that was refused. `key` is the scope's step key (`""`
     for the run): a pattern can tell its own budget (`key == ctx.key`) from one above it."""
@@ -173,7 +249,7 @@ def format_spend(limit: str, value: float) -> str:
     return f"{int(value):,}"
 
 
-class RunTimeout(RunError):
+class RunTimeoutError(RunError):
     """A run passed its deadline (`rt.run(..., deadline=s)`): every branch was cancelled."""
 
 
@@ -181,7 +257,7 @@ class TransientError(RunError):
     """A failure that may go away on its own; retried by default."""
 
 
-class StepTimeout(TransientError, TimeoutError):
+class StepTimeoutError(TransientError, TimeoutError):
     """A step ran longer than its timeout."""
 
     def __init__(self, agent: str, step: str, seconds: float) -> None:
@@ -226,7 +302,7 @@ class ModelError(RunError):
         self.usage = usage
 
 
-class OutputTruncated(ModelError):
+class OutputTruncatedError(ModelError):
     """The model stopped at its token limit (`finish_reason="length"`) in the middle of an
     answer that had to be whole (structured output, tool arguments). Not retried: the same
     request stops at the same limit. Raise `max_tokens`, or ask for less."""
@@ -236,7 +312,7 @@ class OutputTruncated(ModelError):
         self.max_tokens = max_tokens
 
 
-class SweepFailed(PodiumError):
+class SweepError(PodiumError):
     """`Runtime.sweep` resumed every overdue run it could, and could not resume these.
 
     `results` are the runs it did resume; `failures` maps each other run id to why not. The
@@ -299,3 +375,47 @@ class JournalUnavailable(Parked):
         super().__init__(step, reason)
         self.args = (reason,)
         self.cause = cause
+
+
+# Old name -> new name, for one release (see the naming rule above).
+RENAMED: dict[str, str] = {
+    "BudgetExceeded": "BudgetExceededError",
+    "CircuitOpen": "CircuitOpenError",
+    "MaxHandoffsExceeded": "MaxHandoffsExceededError",
+    "MaxStepsExceeded": "MaxStepsExceededError",
+    "MaxTurnsExceeded": "MaxTurnsExceededError",
+    "OutputTruncated": "OutputTruncatedError",
+    "PingPongDetected": "PingPongDetectedError",
+    "PolicyDenied": "PolicyDeniedError",
+    "QuorumNotMet": "QuorumNotMetError",
+    "Rejected": "RejectedError",
+    "RunTimeout": "RunTimeoutError",
+    "ScriptExhausted": "ScriptExhaustedError",
+    "SpecProblems": "SpecProblemsError",
+    "StepFailed": "StepError",
+    "StepTimeout": "StepTimeoutError",
+    "SweepFailed": "SweepError",
+}
+
+
+def renamed(module: str, old: Sequence[str]) -> Callable[[str], Any]:
+    """A module `__getattr__` that serves the old names in `old` (keys of `RENAMED`), each
+    with a `DeprecationWarning` on use: for the modules that exported them."""
+    served = frozenset(old)
+
+    def __getattr__(name: str) -> Any:
+        if name not in served:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        new = RENAMED[name]
+        warnings.warn(
+            f"{module}.{name} is now {new} (every podium error ends in Error); "
+            f"the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]
+
+    return __getattr__
+
+
+__getattr__ = renamed(__name__, list(RENAMED))

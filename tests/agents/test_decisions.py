@@ -25,7 +25,7 @@ from podium import (
     RunStatus,
     Runtime,
     Sequential,
-    SweepFailed,
+    SweepError,
     UsageError,
     agent,
 )
@@ -230,7 +230,7 @@ async def _overdue_pair(rt: Runtime) -> tuple[str, str]:
 
 async def test_sweep_goes_on_past_a_run_it_cannot_resume_and_reports_it(rt: Runtime) -> None:
     lost, due = await _overdue_pair(rt)
-    with pytest.raises(SweepFailed) as failed:
+    with pytest.raises(SweepError) as failed:
         await rt.sweep()
     assert [r.run_id for r in failed.value.results] == [due]
     assert failed.value.results[0].output == "size 7 shipped"

@@ -18,7 +18,7 @@ from podium import (
     NO_RETRY,
     HumanAgent,
     HumanApproval,
-    Rejected,
+    RejectedError,
     RunStatus,
     Runtime,
     Sequential,
@@ -93,7 +93,7 @@ async def test_rejection_stops_the_flow_with_the_reason(rt: Runtime) -> None:
         first.run_id, flow, decision={"approved": False, "comment": "duplicate claim"}
     )
     assert done.status == RunStatus.FAILED and paid == []
-    assert isinstance(done.exception, Rejected)
+    assert isinstance(done.exception, RejectedError)
     assert "duplicate claim" in (done.error or "")
 
 

@@ -18,7 +18,7 @@ from podium import (
     NO_RETRY,
     Batch,
     Budget,
-    BudgetExceeded,
+    BudgetExceededError,
     LLMAgent,
     Message,
     ModelResponse,
@@ -243,7 +243,7 @@ async def test_a_budget_refuses_items_before_they_join_a_batch() -> None:
 
     rt = Runtime("memory://")
     result = await rt.run(twice, TICKETS[:4], budget=Budget(model_calls=4))
-    assert isinstance(result.exception, BudgetExceeded)
+    assert isinstance(result.exception, BudgetExceededError)
     assert len(desk.batches) == 1  # the second batch never went out
 
 

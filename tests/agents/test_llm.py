@@ -15,7 +15,7 @@ from podium import (
     Retry,
     RunStatus,
     Runtime,
-    StepFailed,
+    StepError,
     StepStatus,
     Usage,
     UsageError,
@@ -24,7 +24,7 @@ from podium.agents.llm import LLMAgent, check_model_response
 from podium.core.records import StepRecord
 from podium.core.serde import dumps, loads, to_plain
 from podium.core.tools import ToolContext
-from podium.errors import MaxTurnsExceeded, OutputTruncated
+from podium.errors import MaxTurnsExceededError, OutputTruncatedError
 from podium.models.base import Message, ModelResponse, ModelSettings, ToolCall
 from podium.models.scripted import ScriptedModel, tool_call
 from podium.stores.memory import MemoryStore
@@ -186,7 +186,7 @@ async def test_re_asks_are_bounded_and_the_last_step_is_named(rt: Runtime) -> No
         "judge", model=model, instructions="Decide.", output_type=Decision, max_reasks=1
     )
     result = await rt.run(judge, "refund?")
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     assert result.exception.step == "/judge/model#1"
     assert isinstance(result.exception.cause, ModelResponseError)
     assert "after 1 re-ask(s) (max_reasks=1)" in str(result.exception)
@@ -213,8 +213,8 @@ async def test_a_cut_off_structured_answer_fails_naming_max_tokens(rt: Runtime) 
         settings=ModelSettings(max_tokens=5),
     )
     result = await rt.run(judge, "refund?")
-    assert isinstance(result.exception, StepFailed)
-    assert isinstance(result.exception.cause, OutputTruncated)
+    assert isinstance(result.exception, StepError)
+    assert isinstance(result.exception.cause, OutputTruncatedError)
     assert "max_tokens=5" in str(result.exception)
     assert len(model.calls) == 1
     assert result.usage == Usage(20, 5, 1)
@@ -248,8 +248,8 @@ async def test_max_turns_exceeded_names_the_agent(rt: Runtime) -> None:
     loopy = LLMAgent("loopy", model=model, instructions="x", tools=[price], max_turns=2)
     result = await rt.run(loopy, "go")
     assert result.status == RunStatus.FAILED
-    assert isinstance(result.exception, StepFailed)
-    assert isinstance(result.exception.cause, MaxTurnsExceeded)
+    assert isinstance(result.exception, StepError)
+    assert isinstance(result.exception.cause, MaxTurnsExceededError)
     assert "'loopy'" in str(result.exception) and "max_turns=2" in str(result.exception)
     model.assert_consumed()  # not retried: running out of turns is not transient
 
@@ -264,7 +264,7 @@ async def test_unknown_tool_is_retried_then_fails_naming_it(rt: Runtime) -> None
 
     stubborn = ScriptedModel([tool_call("refund_all")] * 3)
     failing = await rt.run(LLMAgent("helper", model=stubborn, instructions="x"), "go")
-    assert isinstance(failing.exception, StepFailed)
+    assert isinstance(failing.exception, StepError)
     assert failing.exception.step == "/helper/model#0"
     assert isinstance(failing.exception.cause, ModelResponseError)
     assert "unknown tool 'refund_all'" in str(failing.exception)
@@ -285,7 +285,7 @@ async def test_bad_tool_arguments_are_retried(rt: Runtime) -> None:
 async def test_a_refusal_for_good_is_not_retried(rt: Runtime) -> None:
     model = ScriptedModel([ModelError("model 'x': HTTP 400: bad", status=400), "unused"])
     result = await rt.run(LLMAgent("a", model=model, instructions="x"), "go")
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     assert isinstance(result.exception.cause, ModelError)
     assert len(model.calls) == 1
 
@@ -477,6 +477,6 @@ async def test_a_failing_parallel_tool_fails_the_agent_with_its_own_error(rt: Ru
 
     model = ScriptedModel([[tool_call("boom", n=1), tool_call("boom", n=2)]])
     result = await rt.run(LLMAgent("fan", model=model, instructions="x", tools=[boom]), "go")
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     assert result.exception.step == "/fan/boom#1"
     assert "no such thing as 2" in str(result.exception)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from examples.cost_control import desk as example
-from podium import NO_RETRY, Budget, BudgetExceeded, RunStatus, Runtime, ScriptedModel
+from podium import NO_RETRY, Budget, BudgetExceededError, RunStatus, Runtime, ScriptedModel
 
 
 async def test_the_runaway_analyst_is_stopped_by_its_budget_and_named_as_a_gap(
@@ -47,7 +47,7 @@ async def test_a_tight_run_budget_stops_the_desk_and_more_room_finishes_it(
         first = await rt.run(desk, example.SAMPLE_QUESTION, budget=Budget(usd=0.004))
         assert first.status == RunStatus.FAILED
         error = first.exception
-        assert isinstance(error, BudgetExceeded) and error.scope == "run"
+        assert isinstance(error, BudgetExceededError) and error.scope == "run"
         assert error.step == "/desk/writer#0/model#0"
         asked = [len(m.calls) for m in models if isinstance(m, ScriptedModel)]
 

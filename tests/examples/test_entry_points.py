@@ -16,7 +16,8 @@ USES_A_MODEL = ["returns_exchange", "investment_committee", "support_handoff"]
 
 def example(name: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
-    clean.update(PYTHONPATH=str(ROOT), RETURNS_DB=str(tmp_path / "business.db"), **env)
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    clean.update(PYTHONPATH=path, RETURNS_DB=str(tmp_path / "business.db"), **env)
     return subprocess.run(
         [sys.executable, "-m", f"examples.{name}"],
         cwd=tmp_path,

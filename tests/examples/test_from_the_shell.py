@@ -61,7 +61,7 @@ def shell(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`python ARGS` as a new user runs it: from a folder of their own, the repository on
     the path, no PODIUM_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )

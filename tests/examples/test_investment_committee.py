@@ -83,7 +83,7 @@ async def test_the_chairs_answer_with_a_note_and_a_refusal_to_decide(rt: Runtime
 
 def test_module_runs_from_the_command_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         [sys.executable, "-m", "examples.investment_committee", "GLOBX"],
         cwd=tmp_path,

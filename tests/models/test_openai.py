@@ -24,12 +24,12 @@ from podium import (
     ProviderError,
     Retry,
     Runtime,
-    StepFailed,
+    StepError,
     Usage,
 )
 from podium.agents.llm import LLMAgent
 from podium.core.tools import ToolSpec
-from podium.errors import OutputTruncated
+from podium.errors import OutputTruncatedError
 from podium.models.base import (
     Message,
     ModelDelta,
@@ -554,7 +554,7 @@ async def test_a_fixed_mode_is_not_stepped_down_and_the_refusal_is_not_retried(
         output_type=Forecast,
     )
     result = await Runtime("memory://", retry=Retry(initial_delay=0)).run(agent, "x")
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     assert isinstance(result.exception.cause, ModelError)  # a request the server cannot take
     assert "HTTP 500" in str(result.exception) and "'json_object'" in str(result.exception)
     assert len(llama.requests) == 1  # not retried: the same request gets the same answer
@@ -677,9 +677,9 @@ async def test_a_cut_off_structured_answer_names_max_tokens_and_is_not_asked_aga
     )
     rt = Runtime("memory://", retry=Retry(initial_delay=0))
     result = await rt.run(agent, "Rome?")
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     assert result.exception.step == "/f/model#0"
-    assert isinstance(result.exception.cause, OutputTruncated)
+    assert isinstance(result.exception.cause, OutputTruncatedError)
     assert result.exception.cause.max_tokens == 4
     assert "max_tokens=4" in str(result.exception) and "finish_reason='length'" in str(
         result.exception
@@ -691,7 +691,7 @@ async def test_a_cut_off_structured_answer_names_max_tokens_and_is_not_asked_aga
 
 async def test_a_cut_off_tool_call_is_a_truncation(server: FakeOpenAI, model: OpenAIModel) -> None:
     server.reply(completion(tool_calls_message(("c1", "f", '{"x": "abc')), finish="length"))
-    with pytest.raises(OutputTruncated, match="tool call was cut off at max_tokens=8"):
+    with pytest.raises(OutputTruncatedError, match="tool call was cut off at max_tokens=8"):
         await model.respond(HELLO, tools=[WEATHER], settings=ModelSettings(max_tokens=8))
 
 
@@ -898,8 +898,8 @@ async def test_stream_cut_offs_and_malformed_calls_are_read_as_respond_reads_the
     stream = rt.stream(agent, "Rome?")
     events = [e async for e in stream]
     result = await stream.result()
-    assert isinstance(result.exception, StepFailed)
-    assert isinstance(result.exception.cause, OutputTruncated)
+    assert isinstance(result.exception, StepError)
+    assert isinstance(result.exception.cause, OutputTruncatedError)
     assert "max_tokens=4" in str(result.exception)
     assert len(server.requests) == 1
     assert result.usage == Usage(50, 4, 1, usd=pytest.approx((50 * 0.15 + 4 * 0.60) / 1e6))

@@ -10,7 +10,7 @@ from podium import ModelResponseError, Usage, UsageError
 from podium.core.tools import ToolSpec
 from podium.models.base import Message, Model, ModelResponse, OutputSchema, ToolCall
 from podium.models.openai import OpenAIModel
-from podium.models.scripted import ScriptedModel, ScriptExhausted, tool_call
+from podium.models.scripted import ScriptedModel, ScriptExhaustedError, tool_call
 from podium.models.settings import model_from_env, resolve_model
 
 HELLO = [Message.system("be brief"), Message.user("hello there")]
@@ -58,7 +58,7 @@ async def test_usage_is_counted_deterministically_or_taken_as_given() -> None:
 async def test_exhausted_script_fails_loudly_naming_model_and_call() -> None:
     model = ScriptedModel(["only one"], name="planner")
     await model.respond(HELLO)
-    with pytest.raises(ScriptExhausted, match=r"'planner': call #2 .* only 1 response"):
+    with pytest.raises(ScriptExhaustedError, match=r"'planner': call #2 .* only 1 response"):
         await model.respond(HELLO)
     assert len(model.calls) == 2
 

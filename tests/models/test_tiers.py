@@ -14,7 +14,7 @@ from podium import (
     Router,
     Runtime,
     ScriptedModel,
-    StepFailed,
+    StepError,
     Tiers,
     Usage,
     UsageError,
@@ -66,7 +66,7 @@ async def test_an_unknown_tier_fails_the_run_naming_the_tiers_there_are() -> Non
     rt = Runtime("memory://", tiers={"fast": model("gpt-4o-mini")})
     result = await rt.run(LLMAgent("a", tier="smrt", instructions="x"), "hi")
     assert result.status == "failed"
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     assert isinstance(result.exception.cause, UsageError)
     assert "agent 'a' at /a asks for tier 'smrt', which is not defined (tiers: fast)" in str(
         result.error

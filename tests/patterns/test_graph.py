@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from podium import NO_RETRY, RunError, RunStatus, Runtime, Sequential, StepFailed, agent
+from podium import NO_RETRY, RunError, RunStatus, Runtime, Sequential, StepError, agent
 from podium.errors import UsageError
-from podium.patterns.graph import Graph, MaxStepsExceeded
+from podium.patterns.graph import Graph, MaxStepsExceededError
 from podium.runtime.budget import Budget
 
 
@@ -188,9 +188,9 @@ async def test_max_turns_ends_a_runaway_cycle_naming_the_last_nodes(rt: Runtime)
     g.edge(b, a)
     result = await rt.run(g, 0)
     assert result.status == RunStatus.FAILED
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     cause = result.exception.cause
-    assert isinstance(cause, MaxStepsExceeded) and isinstance(cause, RunError)
+    assert isinstance(cause, MaxStepsExceededError) and isinstance(cause, RunError)
     assert cause.trail == ("inc", "double", "inc", "double", "inc", "double (next)")
     assert "Graph 'spin' reached max_turns=5 without reaching END" in (result.error or "")
     assert await graph_events(rt, result.run_id, "graph.stop") == [
@@ -323,7 +323,7 @@ async def test_a_deadline_fails_the_graph_naming_where_it_was(rt: Runtime) -> No
 
 
 async def test_a_refused_call_fails_the_graph_with_the_budget_error() -> None:
-    from podium import BudgetExceeded, LLMAgent, ScriptedModel
+    from podium import BudgetExceededError, LLMAgent, ScriptedModel
 
     writer = LLMAgent("writer", model=ScriptedModel(["a", "b", "c"]), instructions="W.")
     g = Graph("g", budget=Budget(model_calls=1))
@@ -334,7 +334,7 @@ async def test_a_refused_call_fails_the_graph_with_the_budget_error() -> None:
     rt = Runtime("memory://", retry=NO_RETRY)
     result = await rt.run(g, "go")
     assert result.status == RunStatus.FAILED
-    assert isinstance(result.exception, BudgetExceeded) and result.exception.key == "/g"
+    assert isinstance(result.exception, BudgetExceededError) and result.exception.key == "/g"
     reason = str(result.exception)
     stops = [e.data for e in await rt.events(result.run_id) if e.kind == "graph.stop"]
     assert stops == [

@@ -17,7 +17,7 @@ from podium import (
     RunResult,
     RunStatus,
     Runtime,
-    StepFailed,
+    StepError,
     Suspended,
     UsageError,
     agent,
@@ -62,9 +62,9 @@ def talker(name: str) -> Any:
 
 
 def cause(result: RunResult) -> BaseException | None:
-    """The error under the `StepFailed` that names the chat's step."""
+    """The error under the `StepError` that names the chat's step."""
     error = result.exception
-    return error.cause if isinstance(error, StepFailed) else error
+    return error.cause if isinstance(error, StepError) else error
 
 
 async def kinds(rt: Runtime, run_id: str, prefix: str = "groupchat.") -> list[dict[str, Any]]:

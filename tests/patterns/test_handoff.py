@@ -18,7 +18,7 @@ from podium import (
     RunResult,
     RunStatus,
     Runtime,
-    StepFailed,
+    StepError,
     UsageError,
     agent,
     tool_call,
@@ -29,8 +29,8 @@ from podium.patterns.handoff import (
     HandoffInput,
     HandoffResult,
     HandoffTo,
-    MaxHandoffsExceeded,
-    PingPongDetected,
+    MaxHandoffsExceededError,
+    PingPongDetectedError,
     TransferTool,
 )
 from podium.runtime.budget import Budget
@@ -52,7 +52,7 @@ def rt() -> Runtime:
 
 def cause(result: RunResult) -> BaseException | None:
     error = result.exception
-    return error.cause if isinstance(error, StepFailed) else error
+    return error.cause if isinstance(error, StepError) else error
 
 
 @agent
@@ -203,7 +203,7 @@ async def test_ping_pong_ends_the_run(rt: Runtime) -> None:
     result = await rt.run(flow, "x")
     assert result.status == RunStatus.FAILED
     error = cause(result)
-    assert isinstance(error, PingPongDetected)
+    assert isinstance(error, PingPongDetectedError)
     assert error.path == ["a", "b", "a", "b"]
     assert "'a' and 'b' keep handing the work back and forth (a -> b -> a -> b)" in str(error)
     keys = [s.key for s in await rt.steps(result.run_id)]
@@ -217,7 +217,7 @@ async def test_max_turns_ends_a_longer_cycle(rt: Runtime) -> None:
     flow = Handoff("ring", [passer("a", "b"), passer("b", "c"), passer("c", "a")], max_turns=5)
     result = await rt.run(flow, "x")
     error = cause(result)
-    assert isinstance(error, MaxHandoffsExceeded)
+    assert isinstance(error, MaxHandoffsExceededError)
     assert error.path == ["a", "b", "c", "a", "b", "c"]
     assert "max_turns=5 turns ran and the work was handed on again" in str(error)
     keys = [s.key for s in await rt.steps(result.run_id)]

@@ -149,7 +149,7 @@ async def test_a_deep_failure_resumes_without_rerunning_finished_steps(
     assert first.status == RunStatus.FAILED
     # The error names the failing step two levels down, and the leaf's own error.
     assert (first.error or "").startswith(
-        "agent 'evaluation' at /desk/procurement#0/evaluation#0 failed: QuorumNotMet"
+        "agent 'evaluation' at /desk/procurement#0/evaluation#0 failed: QuorumNotMetError"
     )
     assert "(risk: ValueError: risk feed down)" in (first.error or "")
     before = Counter(desk.calls)

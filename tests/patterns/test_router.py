@@ -523,7 +523,7 @@ async def test_llm_decision_is_replayed_not_asked_again(rt: Runtime) -> None:
     assert first.status == RunStatus.FAILED
     second = await rt.resume(first.run_id, router)
     assert second.status == RunStatus.COMPLETED and second.output == "fixed"
-    assert len(model.calls) == 1  # a second ask would also raise ScriptExhausted
+    assert len(model.calls) == 1  # a second ask would also raise ScriptExhaustedError
 
 
 async def test_llm_out_of_range_confidence_is_asked_again(rt: Runtime) -> None:

@@ -15,13 +15,13 @@ from podium import (
     RunContext,
     RunStatus,
     Runtime,
-    StepFailed,
+    StepError,
     StepStatus,
     UsageError,
     agent,
 )
 from podium.core.tools import ToolSpec
-from podium.errors import BudgetExceeded, OutputTypeError
+from podium.errors import BudgetExceededError, OutputTypeError
 from podium.models.base import Message, OutputSchema
 from podium.models.scripted import ScriptedModel
 from podium.patterns.supervisor import (
@@ -359,7 +359,7 @@ async def test_a_budget_above_the_supervisor_fails_the_run_instead_of_a_partial_
     sup = Supervisor.llm("s", [echo_worker("w")], model=model, review=False)
     result = await rt.run(sup, "g", budget=Budget(model_calls=1))
     assert result.status == RunStatus.FAILED
-    assert isinstance(result.exception, BudgetExceeded) and result.exception.key == ""
+    assert isinstance(result.exception, BudgetExceededError) and result.exception.key == ""
     done = {s.agent for s in await rt.steps(result.run_id) if s.status == "completed"}
     assert {"w", "model"} <= done  # the plan and the work it led to stay journaled
 
@@ -423,7 +423,7 @@ async def test_a_worker_that_times_out_is_a_gap_and_the_rest_goes_on(rt: Runtime
     out: SupervisorResult = result.output
     assert out.status == "completed"
     assert out.results == {"b": "fast did skim"}
-    assert out.gaps["a"].startswith("StepTimeout: agent 'slow' at /s/slow#0 timed out")
+    assert out.gaps["a"].startswith("StepTimeoutError: agent 'slow' at /s/slow#0 timed out")
     assert out.gaps["c"] == "depends on 'a', which has no result"
     assert out.output == "from ['b'], missing ['a', 'c']"
     gaps = await events(rt, result.run_id, "supervisor.gap")
@@ -477,7 +477,7 @@ async def test_a_plan_that_stays_malformed_fails_with_a_clear_error(
     sup = Supervisor("s", [echo_worker("w")], planner=planner_of(bad), max_reasks=1)
     result = await rt.run(sup, "g")
     assert result.status == RunStatus.FAILED
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     assert isinstance(result.exception.cause, PlanError)
     assert "Supervisor 's' at /s: planner 'planner' gave 2 malformed plan(s)" in str(result.error)
     assert problem in str(result.error)
@@ -493,7 +493,7 @@ async def test_a_planner_answer_that_is_not_a_plan_names_the_planner_and_its_ste
     result = await rt.run(Supervisor("s", [echo_worker("w")], planner=sloppy), "g")
     assert result.status == RunStatus.FAILED
     error = result.exception
-    assert isinstance(error, StepFailed) and isinstance(error.cause, OutputTypeError)
+    assert isinstance(error, StepError) and isinstance(error.cause, OutputTypeError)
     assert (error.cause.agent, error.cause.step) == ("planner", "/s/planner#0")
     assert "is not a Plan: field 'subtasks.0.worker': Field required" in str(error.cause)
 
@@ -564,7 +564,7 @@ def test_construction_errors_name_the_supervisor() -> None:
         ({"max_reasks": -1}, "max_reasks must be an integer >= 0"),
         ({"worker_timeout": {"x": 1.0}}, "worker_timeout names unknown worker 'x'"),
         ({"worker_timeout": -1.0}, "worker_timeout for 'w' must be positive"),
-        ({"worker_errors": "ignore"}, "worker_errors must be 'fail' or 'gap'"),
+        ({"worker_errors": "ignore"}, "worker_errors must be one of 'fail', 'gap'; got 'ignore'"),
     ]
     for overrides, message in cases:
         kwargs: dict[str, Any] = {"workers": [w], "planner": p, **overrides}

@@ -14,7 +14,7 @@ import pytest
 from podium import (
     Budget,
     BudgetAlert,
-    BudgetExceeded,
+    BudgetExceededError,
     LLMAgent,
     Message,
     Parallel,
@@ -90,10 +90,10 @@ def runtime(**kwargs: Any) -> Runtime:
     return Runtime("memory://", prices=PRICES, **kwargs)
 
 
-def exceeded(result: Any) -> BudgetExceeded:
+def exceeded(result: Any) -> BudgetExceededError:
     assert result.status == "failed", result
     error = result.exception
-    assert isinstance(error, BudgetExceeded), f"{type(error).__name__}: {error}"
+    assert isinstance(error, BudgetExceededError), f"{type(error).__name__}: {error}"
     return error
 
 
@@ -142,7 +142,7 @@ async def test_budget_exceeded_is_never_retried_nor_wrapped() -> None:
     loop = Loop()
     rt = runtime(retry=Retry(attempts=5, initial_delay=0))
     result = await rt.run(loop.agent, "go", budget=Budget(model_calls=2))
-    exceeded(result)  # itself, not a StepFailed around it
+    exceeded(result)  # itself, not a StepError around it
     assert loop.model_calls == 2
     retried = [e for e in await rt.events(result.run_id) if e.kind == "step.retried"]
     assert retried == []
@@ -198,7 +198,7 @@ async def test_an_agent_budget_covers_its_own_calls_only_and_parallel_names_the_
     assert out.results == {"free": "finished"}  # five calls: not limited by capped's budget
     assert capped.model_calls == 3
     assert out.gaps["capped"].startswith(
-        "BudgetExceeded: agent 'capped' at /both/capped#0 budget exhausted: model_calls 3 of 3"
+        "BudgetExceededError: agent 'capped' at /both/capped#0 budget exhausted: model_calls 3 of 3"
     )
     gaps = [e.data for e in await rt.events(result.run_id) if e.kind == "parallel.gap"]
     assert gaps == [{"branch": "capped", "reason": out.gaps["capped"]}]

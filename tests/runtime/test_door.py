@@ -16,7 +16,7 @@ from podium import (
     RunStatus,
     Runtime,
     Sequential,
-    StepFailed,
+    StepError,
     StepStatus,
     TransientError,
     agent,
@@ -72,7 +72,7 @@ async def test_wrong_type_across_a_handoff_names_both_agents_and_the_field(rt: R
 
     result = await rt.run(Sequential("returns", [understand, eligibility]), "hi")
     assert result.status == RunStatus.FAILED
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     assert isinstance(result.exception.cause, HandoffTypeError)
     assert "'understand' to 'eligibility'" in (result.error or "")
     assert "order_id" in (result.error or "")
@@ -204,7 +204,7 @@ async def test_call_overrides_beat_agent_settings(rt: Runtime) -> None:
 
     result = await rt.run(impatient, 1)
     assert result.status == RunStatus.FAILED
-    assert "StepTimeout" in (result.error or "")
+    assert "StepTimeoutError" in (result.error or "")
 
 
 async def test_sync_functions_and_functions_without_ctx_work(rt: Runtime) -> None:
@@ -446,6 +446,6 @@ async def test_a_typed_call_names_the_agent_the_step_and_the_field(rt: Runtime) 
     result = await rt.run(caller, 1)
     assert result.status == RunStatus.FAILED
     error = result.exception
-    assert isinstance(error, StepFailed) and isinstance(error.cause, OutputTypeError)
+    assert isinstance(error, StepError) and isinstance(error.cause, OutputTypeError)
     assert (error.cause.agent, error.cause.step) == ("sloppy", "/caller/sloppy#0")
     assert "output is not a Order: field 'order_id': Field required" in str(error.cause)

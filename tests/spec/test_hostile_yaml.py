@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from podium import SpecError
-from podium.spec.loader import SpecProblems, load_yaml_text
+from podium.spec.loader import SpecProblemsError, load_yaml_text
 
 RECURSIVE = "name: x\nkind: sequential\nsteps: &s [*s]\n"
 RECURSIVE_MAP = "name: x\nkind: sequential\nsteps: [&m {python: a:b, more: *m}]\n"
@@ -31,12 +31,12 @@ def laughs(levels: int = 9, fan: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
-def refused(text: str) -> tuple[SpecProblems, float, int]:
+def refused(text: str) -> tuple[SpecProblemsError, float, int]:
     """The error loading `text` raises, the seconds it took and the peak bytes allocated."""
     tracemalloc.start()
     start = time.perf_counter()
     try:
-        with pytest.raises(SpecProblems) as caught:
+        with pytest.raises(SpecProblemsError) as caught:
             load_yaml_text(text)
         took = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1]

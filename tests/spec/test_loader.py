@@ -13,7 +13,7 @@ from podium import Parallel, Runtime, Sequential, SpecError, TargetError
 from podium.agents.llm import LLMAgent
 from podium.core.targets import load_target
 from podium.patterns.router import Router
-from podium.spec.loader import SpecProblems, load_yaml, load_yaml_text
+from podium.spec.loader import SpecProblemsError, load_yaml, load_yaml_text
 
 AGENTS = """
 from pydantic import BaseModel
@@ -168,7 +168,7 @@ def test_every_problem_is_listed_with_path_and_line(project: tuple[Path, str]) -
     with pytest.raises(SpecError) as info:
         load_yaml(path)
     err = info.value
-    assert isinstance(err, SpecProblems)
+    assert isinstance(err, SpecProblemsError)
     found = {(p.path, p.line) for p in err.problems}
     assert ("steps[1].merge", 7) in found
     assert ("steps[1].branches[0].python", 9) in found
@@ -195,7 +195,7 @@ def test_build_problems_name_the_place(project: tuple[Path, str]) -> None:
           a: {{python: {mod}:classify}}
         """,
     )
-    with pytest.raises(SpecProblems) as info:
+    with pytest.raises(SpecProblemsError) as info:
         load_yaml(path)
     paths = {p.path: p.message for p in info.value.problems}
     assert "is not an agent" in paths["routes.a.python"]

@@ -25,7 +25,7 @@ from podium.patterns.parallel import Parallel
 from podium.patterns.router import Router
 from podium.patterns.sequential import Sequential
 from podium.patterns.supervisor import Supervisor
-from podium.spec.loader import SpecProblems, load_yaml, load_yaml_spec, load_yaml_text
+from podium.spec.loader import SpecProblemsError, load_yaml, load_yaml_spec, load_yaml_text
 from podium.spec.schema import NODE_KINDS, json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def test_committed_schema_is_current() -> None:
 
 # problems -----------------------------------------------------------------------------------
 def problems(text: str) -> dict[str, tuple[int | None, str]]:
-    with pytest.raises(SpecProblems) as info:
+    with pytest.raises(SpecProblemsError) as info:
         load_yaml_text(textwrap.dedent(text), base_dir=EXAMPLES)
     return {p.path: (p.line, p.message) for p in info.value.problems}
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from podium import Budget, SpecError, agent
 from podium.agents import kinds as registry
 from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, Rename
-from podium.spec.loader import Problem, SpecProblems, build_spec, load_yaml_text
+from podium.spec.loader import Problem, SpecProblemsError, build_spec, load_yaml_text
 from podium.spec.mermaid import to_mermaid
 from podium.spec.schema import NODE_KINDS, WORKFLOW, json_schema, node_kinds
 
@@ -373,7 +373,7 @@ def test_old_keys_load_as_the_new_ones_with_a_note(kind: str, old: str, rename: 
         assert getattr(agent_old, attr, None) == getattr(agent_new, attr, None), attr
     with pytest.warns(DeprecationWarning, match=f"`{old}` is deprecated"):
         load({**base, old: value})
-    with pytest.raises(SpecProblems) as clash:
+    with pytest.raises(SpecProblemsError) as clash:
         load({**new, old: value}, notes=[])
     assert f"give `{rename.new}` or its old name `{old}`, not both" in str(clash.value)
 
@@ -391,7 +391,7 @@ def test_a_renamed_key_inside_a_nested_node_is_found_on_its_line() -> None:
         "    body: {python: agents.py:extend}\n    max_iterations: 0\n"
     )
     notes: list[Problem] = []
-    with pytest.raises(SpecProblems) as info:
+    with pytest.raises(SpecProblemsError) as info:
         load_yaml_text(text, base_dir=EXAMPLES, notes=notes)
     assert [(n.path, n.line) for n in notes] == [("steps[0].max_iterations", 7)]
     (problem,) = info.value.problems
@@ -462,7 +462,7 @@ def test_a_kind_registered_outside_podium_loads_validates_and_draws() -> None:
         flow = load_yaml_text(text, base_dir=EXAMPLES, notes=notes)
         assert len(flow.steps) == 3 and flow.steps[0].max_turns == 1
         assert [n.path for n in notes] == ["count", "body.max_iterations"]
-        with pytest.raises(SpecProblems) as info:
+        with pytest.raises(SpecProblemsError) as info:
             load_yaml_text("name: t\nkind: twice\nbody: {kind: twice}\n", base_dir=EXAMPLES)
         assert [p.path for p in info.value.problems] == ["body.name", "body.body"]
         assert 'subgraph n_t["t (sequential)"]' in to_mermaid(flow)

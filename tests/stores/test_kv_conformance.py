@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import pytest
+
 from podium.stores import Store, open_store
 
 
@@ -46,3 +51,38 @@ async def test_values_survive_reopening(persistent_url: str) -> None:
         assert await second.kv_get("learned", "routing") == {"buy": {"wins": 3}}
     finally:
         await second.close()
+
+
+async def test_update_computes_from_the_current_value_and_returns_it(store: Store) -> None:
+    seen: list[Any] = []
+
+    def bump(value: Any) -> dict[str, int]:
+        seen.append(value)
+        return {"n": (value or {"n": 0})["n"] + 1}
+
+    assert await store.kv_update("c", "k", bump) == {"n": 1}
+    assert await store.kv_update("c", "k", bump) == {"n": 2}
+    assert seen[0] is None and seen[-1] == {"n": 1}
+    assert await store.kv_get("c", "k") == {"n": 2}
+    assert await store.kv_list("c") == {"k": {"n": 2}}
+
+
+async def test_an_update_that_raises_changes_nothing(store: Store) -> None:
+    await store.kv_put("c", "k", 1)
+
+    def boom(value: Any) -> Any:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        await store.kv_update("c", "k", boom)
+    with pytest.raises(ValueError, match="no"):
+        await store.kv_update("c", "new", boom)
+    with pytest.raises(ValueError):  # a value no store can hold
+        await store.kv_update("c", "k", lambda v: object())
+    assert await store.kv_list("c") == {"k": 1}
+    assert await store.kv_update("c", "k", lambda v: v + 1) == 2
+
+
+async def test_concurrent_updates_in_one_process_all_count(store: Store) -> None:
+    await asyncio.gather(*(store.kv_update("c", "k", lambda v: (v or 0) + 1) for _ in range(50)))
+    assert await store.kv_get("c", "k") == 50

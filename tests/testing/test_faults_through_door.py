@@ -17,7 +17,7 @@ from podium import (
     RunStatus,
     Runtime,
     ScriptedModel,
-    StepTimeout,
+    StepTimeoutError,
     Tool,
     ToolContext,
     UsageError,
@@ -91,7 +91,7 @@ async def test_a_hanging_agent_is_cut_by_its_timeout_and_retried() -> None:
     assert result.output == "order 7"
     assert slow.stats.hangs == 1
     (error,) = await retried_errors(rt, result.run_id)
-    assert error.startswith("StepTimeout") and "0.05s" in error
+    assert error.startswith("StepTimeoutError") and "0.05s" in error
 
 
 async def test_a_hanging_model_is_cut_by_the_llm_agents_timeout() -> None:
@@ -233,7 +233,7 @@ async def test_a_hanging_tool_is_cut_by_its_own_timeout() -> None:
     result = await rt.run(price, "SHOE-10")
     assert result.output == 9.5
     (error,) = await retried_errors(rt, result.run_id)
-    assert error.startswith("StepTimeout")
+    assert error.startswith("StepTimeoutError")
 
 
 async def test_a_flaky_agent_keeps_what_the_door_reads() -> None:
@@ -320,4 +320,4 @@ async def test_fail_first_then_resume_replays_the_completed_steps(tmp_path: Path
 
 
 def test_step_timeout_is_what_a_cut_hang_raises() -> None:
-    assert issubclass(StepTimeout, TimeoutError)
+    assert issubclass(StepTimeoutError, TimeoutError)

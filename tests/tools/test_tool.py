@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from podium import HandoffTypeError, Retry, RunContext, Runtime, StepFailed, agent
+from podium import HandoffTypeError, Retry, RunContext, Runtime, StepError, agent
 from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import OutputTypeError, UsageError
 from podium.tools import Tool, parse_docstring, tool
@@ -174,7 +174,7 @@ async def test_bad_args_are_a_handoff_type_error_naming_tool_and_field() -> None
 
     result = await Runtime("memory://", retry=FAST).run(clerk, 1)
     assert not result.ok
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     cause = result.exception.cause
     assert isinstance(cause, HandoffTypeError)
     assert cause.receiver == "refund" and "order_id" in str(cause)
@@ -191,7 +191,7 @@ async def test_output_checked_against_return_annotation() -> None:
         return await ctx.use(wrong)
 
     result = await Runtime("memory://", retry=FAST).run(clerk, 1)
-    assert isinstance(result.exception, StepFailed)
+    assert isinstance(result.exception, StepError)
     assert isinstance(result.exception.cause, OutputTypeError)
     assert "wrong" in str(result.exception.cause)
 

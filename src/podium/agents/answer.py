@@ -12,7 +12,7 @@ re-asks replay in order, and every ask's tokens are counted.
 
 JSON is read leniently (Markdown fences stripped, raw newlines in strings allowed). An
 answer cut off at the token limit is not sent back: it would be cut off again
-(`OutputTruncated`, raised by the step itself via `AnswerSpec.check_whole`).
+(`OutputTruncatedError`, raised by the step itself via `AnswerSpec.check_whole`).
 
 `Asking` is the one place where "ask a model for a typed answer" lives: `LLMAgent` drives it
 between tool calls, and callers without tools use `answer()`.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import TypeAdapter, ValidationError
 
 from podium.core.serde import describe_validation_error, dumps
-from podium.errors import ModelResponseError, StepFailed, UsageError
+from podium.errors import ModelResponseError, StepError, UsageError
 from podium.models.base import Message, ModelResponse, ModelSettings, OutputSchema
 from podium.models.structured import parse_json_text, truncated
 
@@ -38,7 +38,7 @@ REASK: Final = object()
 """What `Asking.settle` returns when the model was sent back: ask again."""
 
 
-class AnswerProblem(Exception):
+class AnswerError(Exception):
     """Why a reply is not a valid answer, in words the model can act on."""
 
 
@@ -63,35 +63,35 @@ class AnswerSpec:
         return cls(adapter, schema, wrapped)
 
     def read(self, response: ModelResponse) -> Any:
-        """The answer as the declared type, or `AnswerProblem` saying what is wrong."""
+        """The answer as the declared type, or `AnswerError` saying what is wrong."""
         raw = response.output
         if raw is None:
             text = response.text.strip()
             if not text:
-                raise AnswerProblem("the answer was empty; a JSON object was expected")
+                raise AnswerError("the answer was empty; a JSON object was expected")
             try:
                 raw = parse_json_text(text)
             except ValueError as e:
-                raise AnswerProblem(f"the answer is not JSON ({e}): {text[:120]!r}") from None
+                raise AnswerError(f"the answer is not JSON ({e}): {text[:120]!r}") from None
         if self.wrapped and isinstance(raw, dict) and set(raw) == {WRAP_KEY}:
             raw = raw[WRAP_KEY]
         try:
             return self.adapter.validate_python(raw)
         except ValidationError as e:
-            raise AnswerProblem(
+            raise AnswerError(
                 f"the JSON does not fit the schema: {describe_validation_error(e)}"
             ) from None
 
     def check_whole(
         self, name: str, response: ModelResponse, settings: ModelSettings | None
     ) -> None:
-        """Raise `OutputTruncated` for an answer that stopped at the token limit and does not
+        """Raise `OutputTruncatedError` for an answer that stopped at the token limit and does not
         read: sending it back would only be cut off again."""
         if response.finish_reason != "length" or response.tool_calls:
             return
         try:
             self.read(response)
-        except AnswerProblem:
+        except AnswerError:
             limit = settings.max_tokens if settings is not None else None
             raise truncated(
                 name, "structured answer", limit, response.usage, response.text
@@ -133,12 +133,12 @@ class Asking:
     def settle(self, ctx: RunContext, step: Any, response: ModelResponse) -> Any:
         """The answer in `response` (text, or the declared type), or `REASK` after sending
         the model back with the problem. Past `max_reasks` the last ask's step is named in
-        a `StepFailed` (not retried: the re-asks were the retries)."""
+        a `StepError` (not retried: the re-asks were the retries)."""
         if self.spec is None:
             return response.text
         try:
             return self.spec.read(response)
-        except AnswerProblem as problem:
+        except AnswerError as problem:
             key = f"{ctx.key}/{step.name}#{self.asked - 1}"
             if self.reasks >= self.max_reasks:
                 error = ModelResponseError(
@@ -146,7 +146,7 @@ class Asking:
                     f"{self.reasks} re-ask(s) (max_reasks={self.max_reasks}): {problem}",
                     usage=response.usage,
                 )
-                raise StepFailed(self.owner, key, error) from None
+                raise StepError(self.owner, key, error) from None
             self.reasks += 1
             said = response.text or ("" if response.output is None else dumps(response.output))
             self.messages.append(Message.assistant(said))

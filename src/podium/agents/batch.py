@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from podium.agents.answer import AnswerProblem
+from podium.agents.answer import AnswerError
 from podium.core.bounds import Bound
 from podium.core.records import ZERO_USAGE, Usage
 from podium.core.serde import dumps
@@ -80,7 +80,7 @@ def as_batch(value: Any, owner: str) -> Batch | None:
     raise UsageError(f"{owner}: batchable must be True, a number of items or a podium.Batch")
 
 
-class ItemFailed(Exception):
+class ItemError(Exception):
     """The batch's answer has nothing usable for this item: it is asked again alone."""
 
 
@@ -124,7 +124,7 @@ class BatchStep:
             batcher = self._batchers[loop] = _Batcher(self, loop)
         try:
             response: ModelResponse = await batcher.submit(call)
-        except ItemFailed as failed:
+        except ItemError as failed:
             call.run.emit(
                 "batch.solo", call.key, call.name, call.attempt, data={"problem": str(failed)}
             )
@@ -196,7 +196,7 @@ async def _send(step: _ModelStep, items: list[tuple[Call, asyncio.Future[ModelRe
         _spend(call, step.model.name, share)
         try:
             answer = _item_answer(step, outputs, number, problem, share, response.model)
-        except ItemFailed as e:
+        except ItemError as e:
             _settle(future, error=e)
         else:
             _settle(future, answer)
@@ -277,18 +277,18 @@ def _item_answer(
     step: _ModelStep, outputs: dict[int, Any], number: int, problem: str, share: Usage, model: str
 ) -> ModelResponse:
     if number not in outputs:
-        raise ItemFailed(problem or f"the batch's answer has no output for item {number}")
+        raise ItemError(problem or f"the batch's answer has no output for item {number}")
     raw = outputs[number]
     spec = step.answer
     if spec is None:
         if not isinstance(raw, str):
-            raise ItemFailed(f"item {number}: expected text, got {dumps(raw)[:80]}")
+            raise ItemError(f"item {number}: expected text, got {dumps(raw)[:80]}")
         return ModelResponse(text=raw, usage=share, model=model, finish_reason="stop")
     response = ModelResponse(text=dumps(raw), output=raw, usage=share, model=model)
     try:
         spec.read(response)
-    except AnswerProblem as e:
-        raise ItemFailed(f"item {number}: {e}") from None
+    except AnswerError as e:
+        raise ItemError(f"item {number}: {e}") from None
     return ModelResponse(
         text=response.text, output=raw, usage=share, model=model, finish_reason="stop"
     )

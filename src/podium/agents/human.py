@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
@@ -25,14 +26,21 @@ from pydantic import Field, ValidationError, model_validator
 from podium.agents.base import AgentBase
 from podium.agents.kinds import REF, Builder, Loc, Ref, Spec, register
 from podium.core.bounds import SECONDS
+from podium.core.choices import choice
 from podium.core.serde import Validator, describe_validation_error, to_plain
-from podium.errors import Rejected, Suspended, UsageError
+from podium.errors import RejectedError, Suspended, UsageError
 from podium.runtime.waiting import Decision, os_user
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
 
-OnTimeout = Literal["reject", "approve", "escalate"]
+
+class OnTimeout(StrEnum):
+    """What a person's deadline passing does: `on_timeout=`."""
+
+    REJECT = "reject"  # the flow stops with RejectedError
+    APPROVE = "approve"  # the proposal passes as it is
+    ESCALATE = "escalate"  # `escalate_to` is asked, with a new deadline
 
 
 __all__ = ["Decision", "HumanAgent", "HumanApproval"]
@@ -91,26 +99,27 @@ class _WaitForPerson(AgentBase[dict[str, Any], Decision]):
 
 class _HumanBase(AgentBase[Any, Any]):
     def _init_wait(
-        self, name: str, deadline: float | None, on_timeout: OnTimeout, escalate_to: str | None
+        self,
+        name: str,
+        deadline: float | None,
+        on_timeout: OnTimeout | str,
+        escalate_to: str | None,
     ) -> None:
         if deadline is not None and not SECONDS.ok(deadline):
             raise UsageError(f"{type(self).__name__} {name!r}: deadline must be positive")
-        if on_timeout not in ("reject", "approve", "escalate"):
-            raise UsageError(
-                f"{type(self).__name__} {name!r}: on_timeout must be reject, approve or escalate"
-            )
-        if on_timeout == "escalate" and (not escalate_to or deadline is None):
+        when = choice(OnTimeout, f"{type(self).__name__} {name!r}", "on_timeout", on_timeout)
+        if when == OnTimeout.ESCALATE and (not escalate_to or deadline is None):
             raise UsageError(
                 f"{type(self).__name__} {name!r}: escalating needs escalate_to= and deadline="
             )
-        self._wait = _WaitForPerson(name, deadline, on_timeout, escalate_to)
+        self._wait = _WaitForPerson(name, deadline, when, escalate_to)
 
 
 class HumanApproval(_HumanBase):
     """Asks a person to approve, edit or reject its input (the proposed action).
 
     Approved: the input passes on unchanged, or as edited. Rejected: the flow stops with
-    `Rejected`, the person's comment recorded as the run's error.
+    `RejectedError`, the person's comment recorded as the run's error.
     """
 
     def __init__(
@@ -121,7 +130,7 @@ class HumanApproval(_HumanBase):
         input_type: Any = Any,
         assignee: str | None = None,
         deadline: float | None = None,
-        on_timeout: OnTimeout = "reject",
+        on_timeout: OnTimeout | str = OnTimeout.REJECT,
         escalate_to: str | None = None,
         description: str = "",
     ) -> None:
@@ -152,7 +161,7 @@ class HumanApproval(_HumanBase):
             edited=decision.edited is not None,
         )
         if not decision.approved:
-            raise Rejected(ctx.key, decision.comment, decision.by)
+            raise RejectedError(ctx.key, decision.comment, decision.by)
         if decision.edited is None:
             return input
         return _fit(self.check_input, decision.edited, f"{self.name!r}: the edited value")
@@ -171,7 +180,7 @@ class HumanAgent(_HumanBase):
         answer_type: Any = str,
         assignee: str | None = None,
         deadline: float | None = None,
-        on_timeout: OnTimeout = "reject",
+        on_timeout: OnTimeout | str = OnTimeout.REJECT,
         escalate_to: str | None = None,
         description: str = "",
     ) -> None:
@@ -192,7 +201,7 @@ class HumanAgent(_HumanBase):
         }
         decision: Decision = await ctx.call(self._wait, request)
         if not decision.approved:
-            raise Rejected(ctx.key, decision.comment or "no answer", decision.by)
+            raise RejectedError(ctx.key, decision.comment or "no answer", decision.by)
         ctx.emit("human.answer", by=decision.by, user=decision.user)
         return _fit(self.check_output, decision.answer, f"{self.name!r}: the answer")
 
@@ -216,7 +225,7 @@ class _PersonSpec(Spec):
     description: str = ""
     assignee: str | None = Field(None, min_length=1, description="who is asked (shown in inbox)")
     deadline: float | None = SECONDS.field(None, description="seconds a person has to answer")
-    on_timeout: Literal["reject", "approve", "escalate"] = "reject"
+    on_timeout: OnTimeout = OnTimeout.REJECT
     escalate_to: str | None = Field(None, min_length=1)
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ What can go wrong with an answer, and what happens:
   the model with the problem named, as a new step (`Asking`, at most `max_reasks` times);
 - a tool that does not exist, tool arguments that do not validate, a tool call that is not
   JSON: the model step fails with `ModelResponseError`, which the door retries;
-- an answer cut off at `max_tokens` where it had to be whole: `OutputTruncated`, not
+- an answer cut off at `max_tokens` where it had to be whole: `OutputTruncatedError`, not
   retried (the same request stops at the same place).
 
 Every attempt's tokens count in the step's usage, failed attempts' included.
@@ -57,7 +57,7 @@ from podium.core.names import check_name
 from podium.core.serde import describe_validation_error, dumps
 from podium.core.tools import ToolSpec
 from podium.errors import (
-    MaxTurnsExceeded,
+    MaxTurnsExceededError,
     ModelError,
     ModelResponseError,
     ProviderError,
@@ -435,7 +435,7 @@ class LLMAgent(AgentBase[Any, Any]):
             for tc, result in zip(response.tool_calls, results, strict=True):
                 asking.messages.append(Message.tool(tc.id, _render(result), tc.name))
             step = step.unforced()
-        raise MaxTurnsExceeded(
+        raise MaxTurnsExceededError(
             f"agent {self.name!r} at {ctx.key}: still asking for tools after "
             f"{self.max_turns} model turn(s) (max_turns={self.max_turns})"
         )

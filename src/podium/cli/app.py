@@ -124,7 +124,7 @@ def parse_input(text: str | None, option: str = "--input") -> Any:
             raise UsageError(f"cannot read {noun} file {path!r}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
             raise UsageError(f"{noun} file {path!r} is not UTF-8 text: {e}") from None
-        except _TooLarge:
+        except _TooLargeError:
             raise UsageError(
                 f"{noun} file {path!r} is larger than {MAX_INPUT_BYTES // 2**20} MiB: "
                 "a run's input is journaled whole; pass a path or a URL to the data instead"
@@ -149,12 +149,12 @@ MAX_INPUT_DEPTH = 200
 MAX_INPUT_BYTES = 64 * 2**20  # an input is journaled whole; /dev/zero must not be read forever
 
 
-class _TooLarge(Exception):
+class _TooLargeError(Exception):
     pass
 
 
 def _read_capped(path: str) -> bytes:
-    """The bytes of `path` (`-`: stdin), or `_TooLarge` once more than `MAX_INPUT_BYTES`
+    """The bytes of `path` (`-`: stdin), or `_TooLargeError` once more than `MAX_INPUT_BYTES`
     have come: a device or a pipe that never ends is refused, not read until memory runs out."""
     if path == "-":
         data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
@@ -162,7 +162,7 @@ def _read_capped(path: str) -> bytes:
         with open(path, "rb") as f:
             data = f.read(MAX_INPUT_BYTES + 1)
     if len(data) > MAX_INPUT_BYTES:
-        raise _TooLarge
+        raise _TooLargeError
     return data
 
 

@@ -35,7 +35,7 @@ from podium.cli.app import (
     usage_errors,
 )
 from podium.core.records import RunStatus
-from podium.errors import SweepFailed, UnknownRunError, UsageError
+from podium.errors import SweepError, UnknownRunError, UsageError
 from podium.runtime.runtime import RunResult, Runtime
 from podium.runtime.waiting import WaitingRequest
 
@@ -167,7 +167,7 @@ def sweep(target: TargetsOpt = None, store: StoreOpt = None, json_out: JsonOpt =
 async def _sweep(rt: Runtime) -> tuple[list[RunResult], dict[str, str]]:
     try:
         return await rt.sweep(), {}
-    except SweepFailed as e:
+    except SweepError as e:
         return e.results, e.failures
 
 

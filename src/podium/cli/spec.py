@@ -89,7 +89,7 @@ def _load(file: str) -> tuple[Any, Any]:
 
 def check_yaml_refs(file: str, notes: list[Any] | None = None) -> Any:
     """The validated spec of `file`, its `python:` references found without importing
-    them; `SpecProblems` listing everything wrong. Renamed keys are noted in `notes`."""
+    them; `SpecProblemsError` listing everything wrong. Renamed keys are noted in `notes`."""
     from pydantic import ValidationError
 
     from podium.core.targets import locate_ref
@@ -116,7 +116,7 @@ def check_yaml_refs(file: str, notes: list[Any] | None = None) -> Any:
             where.problem(loc, why)
     problems += where.problems
     if problems or spec is None:
-        raise loader.SpecProblems(file, sorted(problems, key=lambda p: p.line or 0))
+        raise loader.SpecProblemsError(file, sorted(problems, key=lambda p: p.line or 0))
     return spec
 
 
@@ -147,12 +147,12 @@ def _report(file: str, load: Callable[[], T], notes: list[Any]) -> T:
     one `error:` line, as everywhere in the CLI. What `load` noted in `notes` (keys that
     were renamed) goes first, each a `warning: FILE: PATH (line N): MESSAGE` line on stderr:
     a warning, never a failure."""
-    from podium.spec.loader import SpecProblems
+    from podium.spec.loader import SpecProblemsError
 
     with usage_errors():
         try:
             loaded = load()
-        except SpecProblems as e:
+        except SpecProblemsError as e:
             _warn(file, notes)
             for problem in e.problems:
                 typer.echo(f"{e.source}: {problem}")

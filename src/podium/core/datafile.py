@@ -12,20 +12,26 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from podium.errors import UsageError
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_NODES = 100_000
 MAX_DEPTH = 300
 
-# libyaml's parser where PyYAML has it: PyYAML's own scanner is quadratic in flow nesting.
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+def _fast_loader() -> Any:
+    """libyaml's safe loader where PyYAML has it: PyYAML's own scanner is quadratic in flow
+    nesting. Imported on first use: `import podium` does not pay for YAML."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class HostileYAML(ValueError):
+class HostileYAMLError(ValueError):
     """YAML refused before it is loaded; `line` is where (1-based), when known."""
 
     def __init__(self, message: str, line: int | None) -> None:
@@ -36,10 +42,12 @@ class HostileYAML(ValueError):
 
 def check_yaml_size(text: str) -> None:
     """Refuse recursive aliases, more than `MAX_NODES` nodes once aliases are expanded, and
-    nesting deeper than `MAX_DEPTH` (`HostileYAML`). Bad syntax passes: the loader reports it,
+    nesting deeper than `MAX_DEPTH` (`HostileYAMLError`). Bad syntax passes: the loader reports it,
     in its own words and with its line."""
+    import yaml
+
     try:
-        _count(yaml.parse(text, Loader=_FAST_LOADER))
+        _count(yaml.parse(text, Loader=_fast_loader()))
     except yaml.YAMLError:
         return
 
@@ -48,6 +56,8 @@ def read_table(path: str | Path, what: str, key: str) -> Any:
     """The data of a JSON (`.json`) or YAML file, unwrapped from a single top-level `key:`;
     a `UsageError` naming the file (as `what`) when it cannot be read, is hostile, or does not
     parse."""
+    import yaml
+
     file = Path(path)
     where = f"{what} {str(file)!r}"
     try:
@@ -60,8 +70,8 @@ def read_table(path: str | Path, what: str, key: str) -> Any:
             data = json.loads(text)
         else:
             check_yaml_size(text)
-            data = yaml.load(text, Loader=_FAST_LOADER)
-    except HostileYAML as e:
+            data = yaml.load(text, Loader=_fast_loader())
+    except HostileYAMLError as e:
         at = "" if e.line is None else f" (line {e.line})"
         raise UsageError(f"{where} is refused{at}: {e.message}") from None
     except (ValueError, yaml.YAMLError, RecursionError) as e:  # JSONDecodeError is a ValueError
@@ -80,6 +90,8 @@ class _Open:
 
 
 def _count(events: Iterator[yaml.Event]) -> None:
+    import yaml
+
     sizes: dict[str, int] = {}  # expanded node count of each anchored node seen so far
     stack: list[_Open] = []
     for event in events:
@@ -109,4 +121,4 @@ def _count(events: Iterator[yaml.Event]) -> None:
 
 
 def _refuse(event: yaml.Event, message: str) -> None:
-    raise HostileYAML(message, None if event.start_mark is None else event.start_mark.line + 1)
+    raise HostileYAMLError(message, None if event.start_mark is None else event.start_mark.line + 1)

@@ -23,6 +23,16 @@ class RunStatus(StrEnum):
 TERMINAL_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 
 
+class CallKind(StrEnum):
+    """What one hop through the door calls (`Call.kind`), stored as its step's `kind`."""
+
+    AGENT = "agent"
+    TOOL = "tool"
+    MODEL = "model"
+    HUMAN = "human"  # a person asked on a saga's behalf (an effect whose outcome is unknown)
+    COMPENSATION = "compensation"  # a saga undoing an effect
+
+
 class StepStatus(StrEnum):
     STARTED = "started"
     COMPLETED = "completed"
@@ -105,7 +115,7 @@ class StepRecord:
     run_id: str
     key: str
     agent: str
-    kind: str  # "agent", "tool" or "model"
+    kind: str  # a CallKind: "agent", "tool", "model", ...
     status: StepStatus
     attempt: int = 1
     output: Any = None

@@ -33,7 +33,7 @@ import os
 import sys
 import tomllib
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
@@ -47,13 +47,25 @@ _HOW_TO_TRUST = "--target {ref} (or list it in [tool.podium] targets or PODIUM_T
 
 
 # loading -------------------------------------------------------------------------------------
+# Loaders for targets that are files of another language than Python, by suffix. This module
+# sits below everything that could read such a file (the YAML spec loader builds agents and
+# patterns), so the layer above plugs its loader in: `podium/__init__.py` registers YAML's.
+FileLoader = Callable[..., Any]  # (path, *, notes=list | None) -> agent
+_FILE_LOADERS: dict[str, FileLoader] = {}
+
+
+def register_file_loader(suffixes: Sequence[str], load: FileLoader) -> None:
+    """Load targets whose path ends in one of `suffixes` with `load(path, notes=...)`."""
+    for suffix in suffixes:
+        _FILE_LOADERS[suffix] = load
+
+
 def load_target(ref: str, *, notes: list[Any] | None = None) -> Any:
     """The agent a target names; `TargetError` (a one-line reason) if it cannot be had,
     also when the module raises while it is imported. `notes`: as for `load_yaml`."""
-    if ref.endswith((".yaml", ".yml")):
-        from podium.spec.loader import load_yaml
-
-        return load_yaml(ref, notes=notes)
+    for suffix, load in _FILE_LOADERS.items():
+        if ref.endswith(suffix):
+            return load(ref, notes=notes)
     where, attr = _split(ref)
     try:
         module = _import_file(where) if where.endswith(".py") else _import_module(where)

@@ -6,6 +6,7 @@ its model, so `import podium` stays light.
 """
 
 from podium.core.tools import ToolSpec
+from podium.errors import ScriptExhaustedError, renamed
 from podium.models.anthropic import AnthropicModel
 from podium.models.base import (
     Message,
@@ -22,7 +23,7 @@ from podium.models.base import (
 )
 from podium.models.local import LocalModel
 from podium.models.openai import OpenAIModel
-from podium.models.scripted import ModelRequest, ScriptedModel, ScriptExhausted, tool_call
+from podium.models.scripted import ModelRequest, ScriptedModel, tool_call
 from podium.models.settings import model_from_env, resolve_model
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
     "ModelStreamEvent",
     "OpenAIModel",
     "OutputSchema",
-    "ScriptExhausted",
+    "ScriptExhaustedError",
     "ScriptedModel",
     "StreamingModel",
     "ToolCall",
@@ -48,3 +49,5 @@ __all__ = [
     "stream_response",
     "tool_call",
 ]
+
+__getattr__ = renamed(__name__, ["ScriptExhausted"])

@@ -29,7 +29,7 @@ from typing import Any, TypeAlias
 from podium.core.records import Usage
 from podium.core.serde import dumps
 from podium.core.tools import ToolSpec
-from podium.errors import UsageError
+from podium.errors import ScriptExhaustedError, UsageError, renamed
 from podium.models.base import (
     Message,
     ModelDelta,
@@ -53,10 +53,6 @@ Planned: TypeAlias = (
 ScriptFunction: TypeAlias = Callable[
     [Sequence[Message], Sequence[ToolSpec], OutputSchema | None], "Planned | Awaitable[Planned]"
 ]
-
-
-class ScriptExhausted(UsageError):
-    """The code asked a `ScriptedModel` for more answers than the test planned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +196,7 @@ class ScriptedModel:
         if number > len(self._script):
             last = messages[-1] if messages else None
             shown = "" if last is None else f"; last message ({last.role}): {last.content[:80]!r}"
-            raise ScriptExhausted(
+            raise ScriptExhaustedError(
                 f"scripted model {self.name!r}: call #{number} but the script plans only "
                 f"{len(self._script)} response(s){shown}"
             )
@@ -266,3 +262,6 @@ def count_usage(messages: Sequence[Message], response: ModelResponse) -> Usage:
     if response.output is not None and not response.text:
         said += _words(dumps(response.output))
     return Usage(max(1, seen), max(1, said), 1)
+
+
+__getattr__ = renamed(__name__, ["ScriptExhausted"])

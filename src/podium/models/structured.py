@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from podium.core.records import Usage
-from podium.errors import OutputTruncated
+from podium.errors import OutputTruncatedError
 from podium.models.base import Message, OutputSchema
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)\n?[ \t]*```", re.DOTALL)
@@ -57,12 +57,12 @@ def with_schema_in_prompt(messages: Sequence[Message], schema: OutputSchema) -> 
 
 def truncated(
     model: str, what: str, max_tokens: int | None, usage: Usage, text: str = ""
-) -> OutputTruncated:
+) -> OutputTruncatedError:
     """The error for an answer that stopped at the token limit where it had to be whole,
     naming the limit to raise."""
     limit = f"max_tokens={max_tokens}" if max_tokens is not None else "the server's max_tokens"
     shown = f": {text[:80]!r}" if text else ""
-    return OutputTruncated(
+    return OutputTruncatedError(
         f"model {model!r}: the {what} was cut off at {limit} (finish_reason='length'){shown}; "
         "asking again would stop at the same place: raise max_tokens or ask for less",
         max_tokens=max_tokens,

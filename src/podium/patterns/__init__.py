@@ -1,6 +1,15 @@
 """Patterns: agents made of agents. Each only decides who runs next, with what; retries, the
 journal, events and limits come from the door."""
 
+from podium.errors import (
+    HandoffLoopError,
+    MaxHandoffsExceededError,
+    MaxStepsExceededError,
+    PingPongDetectedError,
+    PlanError,
+    QuorumNotMetError,
+    renamed,
+)
 from podium.patterns.adaptive import (
     Adaptive,
     AdaptiveChoice,
@@ -10,26 +19,26 @@ from podium.patterns.adaptive import (
     StoreOutcomes,
     StrategyChoice,
 )
-from podium.patterns.graph import Graph, MaxStepsExceeded
+from podium.patterns.graph import Graph
 from podium.patterns.groupchat import (
     ChatMessage,
     ChatReply,
     ChatResult,
     ChatTurn,
+    Consensus,
     DeadlockReport,
     GroupChat,
+    OnDeadlock,
+    Speaker,
     SpeakerChoice,
     SpeakerRequest,
 )
 from podium.patterns.handoff import (
     Handoff,
     HandoffInput,
-    HandoffLoopError,
     HandoffResult,
     HandoffTo,
     Hop,
-    MaxHandoffsExceeded,
-    PingPongDetected,
     TransferTool,
 )
 from podium.patterns.loop import Loop, LoopResult, LoopState
@@ -44,13 +53,12 @@ from podium.patterns.magentic import (
     TaskLedger,
     Turn,
 )
-from podium.patterns.parallel import Parallel, ParallelResult, QuorumNotMet
+from podium.patterns.parallel import Merge, Parallel, ParallelResult
 from podium.patterns.router import RouteDecision, Router, Rule
 from podium.patterns.sequential import Sequential
 from podium.patterns.supervisor import (
     Assignment,
     Plan,
-    PlanError,
     PlanRequest,
     Review,
     ReviewRequest,
@@ -58,6 +66,7 @@ from podium.patterns.supervisor import (
     Supervisor,
     SupervisorResult,
     SynthesisRequest,
+    WorkerErrors,
 )
 
 __all__ = [
@@ -69,6 +78,7 @@ __all__ = [
     "ChatReply",
     "ChatResult",
     "ChatTurn",
+    "Consensus",
     "DeadlockReport",
     "Graph",
     "GroupChat",
@@ -85,26 +95,29 @@ __all__ = [
     "LoopState",
     "Magentic",
     "MagenticResult",
-    "MaxHandoffsExceeded",
-    "MaxStepsExceeded",
+    "MaxHandoffsExceededError",
+    "MaxStepsExceededError",
     "MemoryOutcomes",
+    "Merge",
+    "OnDeadlock",
     "OutcomeStats",
     "OutcomeStore",
     "Parallel",
     "ParallelResult",
-    "PingPongDetected",
+    "PingPongDetectedError",
     "Plan",
     "PlanError",
     "PlanRequest",
     "ProgressLedger",
     "ProgressRequest",
-    "QuorumNotMet",
+    "QuorumNotMetError",
     "Review",
     "ReviewRequest",
     "RouteDecision",
     "Router",
     "Rule",
     "Sequential",
+    "Speaker",
     "SpeakerChoice",
     "SpeakerRequest",
     "StoreOutcomes",
@@ -116,4 +129,9 @@ __all__ = [
     "TaskLedger",
     "TransferTool",
     "Turn",
+    "WorkerErrors",
 ]
+
+__getattr__ = renamed(
+    __name__, ["MaxHandoffsExceeded", "MaxStepsExceeded", "PingPongDetected", "QuorumNotMet"]
+)

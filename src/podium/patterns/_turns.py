@@ -20,11 +20,11 @@ rest:
   feeds `state.stall`), and `deadline` (seconds of wall time for this invocation; a resumed
   run gets them afresh, its replayed turns cost next to nothing);
 - the pattern's own budget (`budget=` on the pattern: the door's `budget` slot refuses a
-  call below it with a `BudgetExceeded` whose `key` is the pattern's step key) ends the loop
+  call below it with a `BudgetExceededError` whose `key` is the pattern's step key) ends the loop
   with status `budget_exhausted`: the pattern hears it as a `Halt` (after taking in what the
   other calls of a settled Act brought back), nothing more is asked, and its output is what
   it had, with the unfinished work named in `gaps`. A budget above the pattern (the run's, or
-  an enclosing pattern's) is not the pattern's to settle: its `BudgetExceeded` goes on up, so
+  an enclosing pattern's) is not the pattern's to settle: its `BudgetExceededError` goes on up, so
   the run fails (or the enclosing pattern ends with what it had). A member's own budget is
   that member failing, like any other failure;
 - the stop event, `<pattern>.stop` with `status`, `reason`, `turns` and the pattern's extras.
@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, get_args
 from pydantic import BaseModel, Field, model_validator
 
 from podium.core.bounds import POSITIVE, SECONDS
-from podium.errors import BudgetExceeded, StepFailed, Suspended, UsageError
+from podium.errors import BudgetExceededError, StepError, Suspended, UsageError
 from podium.patterns._progress import StallDetector
 from podium.runtime.budget import Budget
 
@@ -276,19 +276,19 @@ def _call(ctx: RunContext, a: Ask) -> Awaitable[Any]:
     return ctx.call(a.agent, a.input, timeout=a.timeout, sender=a.sender, expect=a.expect)
 
 
-def exhausted(error: BaseException, key: str | None = None) -> BudgetExceeded | None:
-    """The `BudgetExceeded` behind a failure (a call below refused, wrapped in `StepFailed`
+def exhausted(error: BaseException, key: str | None = None) -> BudgetExceededError | None:
+    """The `BudgetExceededError` behind a failure (a call below refused, wrapped in `StepError`
     by each step it went up through), or None; with `key`, only the budget of the agent at
     that step key (a pattern's own)."""
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, BudgetExceeded):
+        if isinstance(seen, BudgetExceededError):
             return seen if key is None or seen.key == key else None
-        seen = seen.cause if isinstance(seen, StepFailed) else seen.__cause__
+        seen = seen.cause if isinstance(seen, StepError) else seen.__cause__
     return None
 
 
-def _below(refused: BudgetExceeded | None, key: str) -> bool:
+def _below(refused: BudgetExceededError | None, key: str) -> bool:
     """Whether a refused budget belongs to an agent below the step `key` (a member's own)."""
     return refused is not None and refused.key.startswith(key + "/")
 

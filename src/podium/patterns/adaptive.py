@@ -40,8 +40,9 @@ Cost is the tokens the run spent while the strategy ran (inside a `Parallel`, ot
 tokens in that time count too); latency is wall time. Both are measured between child steps
 and handed to the record step, which journals them, so nothing decided depends on them.
 
-Outcomes live in an `OutcomeStore`: by default the run's store (through `StoreOutcomes`, on
-the store's key-value API), or memory held by this `Adaptive` object for a store without one.
+Outcomes live in an `OutcomeStore`: by default the run's key-value service (`ctx.kv`, kept in
+the run's store, through `StoreOutcomes`: each outcome one atomic update, so processes sharing
+a store lose none), or memory held by this `Adaptive` object for a store without one.
 Events: `adaptive.choice` (strategy, task kind, mode, the classifier's pick, the sampled
 utilities) and `adaptive.outcome` (success, cost, latency).
 """
@@ -80,6 +81,7 @@ from podium.models.base import ModelSettings
 from podium.patterns._classify import classifier_agent
 from podium.patterns._common import Verdict, named_agents, shared_type
 from podium.patterns.router import Rule, RuleSpec, build_rules
+from podium.runtime.kv import KeyValue, has_kv
 
 if TYPE_CHECKING:
     from podium.agents.kinds import NodeSpec
@@ -208,24 +210,30 @@ class MemoryOutcomes:
 
 
 class StoreOutcomes:
-    """Outcomes in a podium store, through its key-value API (`kv_get`, `kv_put`, `kv_list`):
+    """Outcomes kept through the runtime's key-value service (`ctx.kv`, on the run's store):
     the kv namespace `adaptive:<namespace>` holds one key per task kind, whose value maps each
     strategy to its sums.
 
-    A record is a read-modify-write of one task kind's key, serialised within this process by
-    a lock; two processes recording the same task kind at the same instant may lose one
-    outcome, which a bandit tolerates."""
+    A record is one atomic update of its task kind's key (`KeyValue.update`): two processes
+    recording outcomes of the same task kind at the same instant both count. Give it the
+    service, or a store with a key-value API."""
 
     PREFIX = "adaptive:"
 
-    def __init__(self, store: Any) -> None:
-        if not has_kv(store):
-            raise UsageError(f"store {store!r} has no key-value API (kv_get, kv_put, kv_list)")
-        self.store = store
-        self._lock = asyncio.Lock()
+    def __init__(self, kv: KeyValue | Any) -> None:
+        if not isinstance(kv, KeyValue):
+            if not has_kv(kv):
+                raise UsageError(f"store {kv!r} has no key-value API (kv_get, kv_put, kv_list)")
+            kv = KeyValue(kv)
+        self.kv = kv
+
+    @property
+    def store(self) -> Any:
+        """The store the values live in."""
+        return self.kv.store
 
     async def load(self, namespace: str) -> Outcomes:
-        raw: dict[str, Any] = await self.store.kv_list(self.PREFIX + namespace)
+        raw = await self.kv.list(self.PREFIX + namespace)
         return {
             kind: {s: OutcomeStats.from_dict(v) for s, v in per.items()}
             for kind, per in raw.items()
@@ -240,17 +248,14 @@ class StoreOutcomes:
         cost: float,
         latency: float,
     ) -> None:
-        space = self.PREFIX + namespace
-        async with self._lock:
-            per: dict[str, Any] = await self.store.kv_get(space, task_kind) or {}
+        def add(current: dict[str, Any] | None) -> dict[str, Any]:
+            per = dict(current or {})
             stats = OutcomeStats.from_dict(per.get(strategy, {}))
             stats.add(success, cost, latency)
             per[strategy] = stats.to_dict()
-            await self.store.kv_put(space, task_kind, per)
+            return per
 
-
-def has_kv(store: Any) -> bool:
-    return all(hasattr(store, m) for m in ("kv_get", "kv_put", "kv_list"))
+        await self.kv.update(self.PREFIX + namespace, task_kind, add)
 
 
 # the bandit ----------------------------------------------------------------------------------
@@ -391,14 +396,16 @@ class Adaptive(AgentBase[Any, Any]):
         )
         return cls(name, table, classifier=classifier, **options)
 
-    def outcomes_for(self, store: Any) -> OutcomeStore:
-        """Where outcomes go for a run on `store`: the explicit store, the run's store when it
-        has a key-value API, else this object's memory."""
+    def outcomes_for(self, kv: KeyValue | Any) -> OutcomeStore:
+        """Where outcomes go for a run whose key-value service (`ctx.kv`) is `kv`: the
+        explicit store, else that service (a store with a key-value API will do too), else
+        this object's memory when there is none."""
         if self._outcomes is not None:
             return self._outcomes
-        if has_kv(store):
+        store = kv.store if isinstance(kv, KeyValue) else kv
+        if kv is not None and has_kv(store):
             if self._store_outcomes is None or self._store_outcomes.store is not store:
-                self._store_outcomes = StoreOutcomes(store)
+                self._store_outcomes = StoreOutcomes(kv)
             return self._store_outcomes
         return self._memory
 
@@ -496,7 +503,7 @@ class _Choose:
     async def invoke(self, call: Call) -> AdaptiveChoice:
         ad = self.adaptive
         kind, suggested = call.input["task_kind"], call.input["suggested"]
-        table = await ad.outcomes_for(call.run.store).load(ad.namespace)
+        table = await ad.outcomes_for(call.run.kv).load(ad.namespace)
         strategy, utilities = thompson_choice(
             table.get(kind, {}), list(ad.strategies), self.rng, ad.weights, suggested
         )
@@ -524,7 +531,7 @@ class _Record:
 
     async def invoke(self, call: Call) -> dict[str, Any]:
         ad, o = self.adaptive, call.input
-        outcomes = ad.outcomes_for(call.run.store)
+        outcomes = ad.outcomes_for(call.run.kv)
         await outcomes.record(
             ad.namespace, o["task_kind"], o["strategy"], o["success"], o["cost"], o["latency"]
         )

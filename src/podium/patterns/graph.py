@@ -26,10 +26,10 @@ The graph is checked before it first runs (and by `g.validate()`): it needs a st
 node must be reachable from it, and every reachable node must have a path to `END`; a problem
 raises `UsageError` naming the graph and the nodes. At run time, an output that matches none
 of its node's edges is a `RunError`, and so is running more than `max_turns` nodes (default
-50): `MaxStepsExceeded` names the graph and the last nodes it went through. The walk runs on
+50): `MaxStepsExceededError` names the graph and the last nodes it went through. The walk runs on
 the turn driver (`_turns`), one node per turn; a graph has no result of its own to stop
 with, so a `deadline` that passes is a `RunError` too, and a call the door refuses for
-budget fails the graph with that `BudgetExceeded`.
+budget fails the graph with that `BudgetExceededError`.
 
 Events: `graph.edge` for every edge taken (`source`, `target`, `step`, `edge` index among the
 source's edges, `conditional`), `graph.stop` when the run leaves the graph (`status`
@@ -61,7 +61,7 @@ from podium.agents.kinds import (
 )
 from podium.core.bounds import POSITIVE, SECONDS
 from podium.core.names import check_name
-from podium.errors import RunError, UsageError
+from podium.errors import MaxStepsExceededError, RunError, UsageError, renamed
 from podium.patterns._turns import (
     Act,
     Ask,
@@ -111,19 +111,6 @@ class Edge:
 
 
 END = Node("END", None, object())
-
-
-class MaxStepsExceeded(RunError):
-    """A graph ran more nodes than its `max_turns` allows; names the last nodes it visited."""
-
-    def __init__(self, graph: str, steps: int, trail: Sequence[str]) -> None:
-        super().__init__(
-            f"Graph {graph!r} reached max_turns={steps} without reaching END; "
-            f"last nodes: {' -> '.join(trail)}"
-        )
-        self.graph = graph
-        self.steps = steps
-        self.trail = tuple(trail)
 
 
 @dataclass(slots=True)
@@ -374,7 +361,7 @@ class Graph(Limited, AgentBase[Any, Any]):
         trail = [*walk.trail, walk.node.label + " (next)"]
         error: BaseException
         if halt.status == "max_turns":
-            error = MaxStepsExceeded(self.name, int(self.limits.max_turns or 0), trail)
+            error = MaxStepsExceededError(self.name, int(self.limits.max_turns or 0), trail)
         elif halt.error is not None:
             error = halt.error
         else:
@@ -481,3 +468,6 @@ def _draw(d: Canvas, agent: Graph, me: str) -> None:
 
 
 register(GraphSpec, _build, draws=Graph, draw=_draw, renamed={"max_steps": "max_turns"})
+
+
+__getattr__ = renamed(__name__, ["MaxStepsExceeded"])

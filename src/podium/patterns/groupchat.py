@@ -47,6 +47,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -67,6 +68,7 @@ from podium.agents.kinds import (
     register,
 )
 from podium.core.bounds import COUNT, MAJORITY, NON_NEGATIVE, POSITIVE, SECONDS
+from podium.core.choices import choice
 from podium.core.serde import answer_as, to_plain
 from podium.errors import OutputTypeError, RunError, UsageError
 from podium.patterns._progress import fingerprint
@@ -93,8 +95,28 @@ if TYPE_CHECKING:
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
-Consensus = Literal["majority", "weighted", "unanimous"]
-OnDeadlock = Literal["escalate", "stop"]
+
+class Speaker(StrEnum):
+    """Who speaks next, when no function or manager agent picks: `speaker=`."""
+
+    ROUND_ROBIN = "round_robin"  # in the order given
+
+
+class Consensus(StrEnum):
+    """When the votes agree: `consensus=`."""
+
+    MAJORITY = "majority"  # more than `threshold` (default half) of the voters
+    WEIGHTED = "weighted"  # ... of the voters' weights
+    UNANIMOUS = "unanimous"  # every voter
+
+
+class OnDeadlock(StrEnum):
+    """What a chat that stops making progress does: `on_deadlock=`."""
+
+    ESCALATE = "escalate"  # a fallback agent (or a person) decides
+    STOP = "stop"  # the chat ends `stalled`
+
+
 SpeakerFunction = Callable[[list["ChatMessage"], list[str]], Any]
 Until = Callable[[list["ChatMessage"]], bool]
 Role = Literal["participant", "proposer", "critic"]
@@ -242,18 +264,18 @@ class GroupChat(Limited, AgentBase[Any, ChatResult]):
         name: str,
         participants: Sequence[Any],
         *,
-        speaker: Literal["round_robin"] | SpeakerFunction | Any = "round_robin",
+        speaker: Speaker | str | SpeakerFunction | Any = Speaker.ROUND_ROBIN,
         max_turns: int = 12,
         max_stalls: int | None = None,
         deadline: float | None = None,
         until: Until | None = None,
-        consensus: Consensus | None = None,
+        consensus: Consensus | str | None = None,
         weights: Mapping[str, float] | None = None,
         threshold: float | None = None,
         options: Sequence[str] | None = None,
         critic: str | Any | None = None,
         approve: Sequence[str] = ("approve", "approved"),
-        on_deadlock: OnDeadlock = "escalate",
+        on_deadlock: OnDeadlock | str = OnDeadlock.ESCALATE,
         fallback: Any = None,
         max_reasks: int = 2,
         budget: Budget | None = None,
@@ -280,12 +302,13 @@ class GroupChat(Limited, AgentBase[Any, ChatResult]):
         self.critic = _check_critic(name, critic, self.participants)
         self.approve = frozenset(a.strip().lower() for a in approve)
         self.voters = [n for n in self.names if n != self.critic]
+        if consensus is not None:
+            consensus = choice(Consensus, where, "consensus", consensus)
         self.consensus = consensus
         self.weights = _check_weights(name, consensus, weights, self.voters)
         self.threshold = _check_threshold(name, consensus, threshold)
         self.options = None if options is None else [str(o) for o in options]
-        if on_deadlock not in ("escalate", "stop"):
-            raise UsageError(f"{where}: on_deadlock must be 'escalate' or 'stop'")
+        on_deadlock = choice(OnDeadlock, where, "on_deadlock", on_deadlock)
         if fallback is not None and not _is_agent(fallback):
             raise UsageError(f"{where}: fallback {fallback!r} is not an agent")
         self.on_deadlock = on_deadlock
@@ -612,8 +635,8 @@ def _check_participants(name: str, participants: Sequence[Any]) -> dict[str, Any
 
 
 def _check_speaker(name: str, speaker: Any) -> tuple[Any, str]:
-    if speaker == "round_robin":
-        return speaker, "round_robin"
+    if isinstance(speaker, str) and speaker in set(Speaker):
+        return Speaker(speaker), Speaker.ROUND_ROBIN.value
     if _is_agent(speaker):
         return speaker, "manager"
     if callable(speaker):
@@ -641,11 +664,6 @@ def _check_critic(name: str, critic: Any, participants: Mapping[str, Any]) -> st
 def _check_weights(
     name: str, consensus: Any, weights: Mapping[str, float] | None, voters: list[str]
 ) -> dict[str, float]:
-    if consensus not in (None, "majority", "weighted", "unanimous"):
-        raise UsageError(
-            f"GroupChat {name!r}: consensus must be 'majority', 'weighted' or 'unanimous', "
-            f"got {consensus!r}"
-        )
     if consensus == "weighted" and not weights:
         raise UsageError(f"GroupChat {name!r}: consensus='weighted' needs weights=")
     if weights and consensus != "weighted":
@@ -683,7 +701,7 @@ class GroupChatSpec(NodeFields):
 
     kind: Literal["groupchat"]
     participants: list[NodeSpec] = Field(min_length=1)
-    speaker: str = Field("round_robin", min_length=1, description="round_robin or " + REF)
+    speaker: str = Field(Speaker.ROUND_ROBIN, min_length=1, description="round_robin or " + REF)
     manager: NodeSpec | None = None
     max_turns: int | None = POSITIVE.field(None, description="default 12 (a debate: from rounds)")
     rounds: int | None = POSITIVE.field(None, description="debate rounds (needs `critic`)")
@@ -699,7 +717,7 @@ class GroupChatSpec(NodeFields):
     max_stalls: int | None = POSITIVE.field(
         None, description="turns in a row without progress (default: one full round)"
     )
-    on_deadlock: OnDeadlock = "escalate"
+    on_deadlock: OnDeadlock = OnDeadlock.ESCALATE
     fallback: NodeSpec | None = None
     max_reasks: int = COUNT.field(2, description="times a manager's unknown pick is sent back")
     deadline: float | None = SECONDS.field(None, description="seconds for the whole chat")

@@ -50,7 +50,13 @@ from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, Rename, regist
 from podium.core.bounds import COUNT, POSITIVE, SECONDS
 from podium.core.serde import Validator, to_plain
 from podium.core.tools import ToolSpec
-from podium.errors import RunError, UsageError
+from podium.errors import (
+    MaxHandoffsExceededError,
+    PingPongDetectedError,
+    RunError,
+    UsageError,
+    renamed,
+)
 from podium.patterns._progress import ping_pong
 from podium.patterns._turns import (
     Act,
@@ -125,22 +131,6 @@ class HandoffResult(PatternResult):
     @property
     def handoffs(self) -> int:
         return len(self.hops)
-
-
-class HandoffLoopError(RunError):
-    """A handoff ran away: too many transfers, or two agents bouncing the work back and forth."""
-
-    def __init__(self, message: str, path: Sequence[str]) -> None:
-        super().__init__(message)
-        self.path = list(path)
-
-
-class MaxHandoffsExceeded(HandoffLoopError):
-    """The work was still being handed on after `max_turns` agents' turns."""
-
-
-class PingPongDetected(HandoffLoopError):
-    """Two agents handed the work back and forth `ping_pong` times."""
 
 
 @dataclass(slots=True)
@@ -238,7 +228,7 @@ class Handoff(Limited, AgentBase[Any, HandoffResult]):
         st.path.append(handoff.agent)
         pair = ping_pong(st.path, self.ping_pong)
         if pair is not None:
-            error = PingPongDetected(
+            error = PingPongDetectedError(
                 f"Handoff {self.name!r} at {ctx.key}: {pair[0]!r} and {pair[1]!r} keep handing "
                 f"the work back and forth ({' -> '.join(st.path)})",
                 st.path,
@@ -256,7 +246,7 @@ class Handoff(Limited, AgentBase[Any, HandoffResult]):
         data = {"agent": st.current, "handoffs": len(st.hops), "path": st.path}
         if halt.status != "max_turns":
             return Stop(halt.status, None, halt.reason, data)
-        error = MaxHandoffsExceeded(
+        error = MaxHandoffsExceededError(
             f"Handoff {self.name!r} at {ctx.key}: max_turns={self.limits.max_turns} turns ran "
             f"and the work was handed on again ({' -> '.join(st.path)})",
             st.path,
@@ -515,3 +505,6 @@ register(
         )
     },
 )
+
+
+__getattr__ = renamed(__name__, ["MaxHandoffsExceeded", "PingPongDetected"])

@@ -5,7 +5,7 @@ a reducer function `(results: dict) -> value`, or a synthesis agent that receive
 `ParallelResult` and writes the final answer. With `min_success` below the number of branches
 the run goes on with what succeeded, and the gaps are named in the result. A branch stopped
 by a budget is a gap like any other; when too few branches are left, the budget's
-`BudgetExceeded` is what the `Parallel` fails with.
+`BudgetExceededError` is what the `Parallel` fails with.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_serializer, model_validator
@@ -21,7 +22,14 @@ from podium.agents.base import AgentBase, is_agent
 from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, label_of, register
 from podium.core.bounds import POSITIVE, SECONDS
 from podium.core.serde import dumps
-from podium.errors import BudgetExceeded, RunError, StepFailed, Suspended, UsageError
+from podium.errors import (
+    BudgetExceededError,
+    QuorumNotMetError,
+    StepError,
+    Suspended,
+    UsageError,
+    renamed,
+)
 from podium.patterns._common import shared_type
 
 if TYPE_CHECKING:
@@ -30,7 +38,15 @@ if TYPE_CHECKING:
     from podium.runtime.context import RunContext
     from podium.runtime.policies import Retry
 
-Merge = Literal["collect", "vote"] | Callable[[dict[str, Any]], Any] | Any
+
+class Merge(StrEnum):
+    """How a `Parallel` merges its branches' outputs, when no function or agent does."""
+
+    COLLECT = "collect"  # a dict by branch name
+    VOTE = "vote"  # the most common answer
+
+
+MergeOption = Merge | str | Callable[[dict[str, Any]], Any] | Any
 
 
 class ParallelResult(BaseModel):
@@ -76,17 +92,13 @@ class ParallelResult(BaseModel):
         return ((k, v) for k, v in super().__repr_args__() if not (repeats and k == "results"))
 
 
-class QuorumNotMet(RunError):
-    """Fewer branches succeeded than `min_success` asks for."""
-
-
 class Parallel(AgentBase[Any, ParallelResult]):
     def __init__(
         self,
         name: str,
         branches: Sequence[Any],
         *,
-        merge: Merge = "collect",
+        merge: MergeOption = Merge.COLLECT,
         min_success: int | None = None,
         branch_timeout: float | None = None,
         retry: Retry | None = None,
@@ -104,11 +116,13 @@ class Parallel(AgentBase[Any, ParallelResult]):
         if min_success is not None and not (POSITIVE.ok(min_success) and min_success <= n):
             raise UsageError(f"Parallel {name!r}: min_success must be between 1 and {n}")
         SECONDS.check_optional(f"Parallel {name!r}", "branch_timeout", branch_timeout)
-        if isinstance(merge, str) and merge not in ("collect", "vote"):
-            raise UsageError(
-                f"Parallel {name!r}: merge {merge!r} is not 'collect', 'vote', a function "
-                "or an agent"
-            )
+        if isinstance(merge, str):
+            if merge not in set(Merge):
+                raise UsageError(
+                    f"Parallel {name!r}: merge {merge!r} is not 'collect', 'vote', a function "
+                    "or an agent"
+                )
+            merge = Merge(merge)
         self.branches = tuple(branches)
         self.labels = _labels(branches)
         self.merge = merge
@@ -131,14 +145,14 @@ class Parallel(AgentBase[Any, ParallelResult]):
         )
         results: dict[str, Any] = {}
         gaps: dict[str, str] = {}
-        spent: BudgetExceeded | None = None
+        spent: BudgetExceededError | None = None
         for label, outcome in zip(self.labels, outcomes, strict=True):
             if isinstance(outcome, Suspended | asyncio.CancelledError):
                 raise outcome
             if isinstance(outcome, BaseException):
                 gaps[label] = _reason(outcome)
                 ctx.emit("parallel.gap", branch=label, reason=gaps[label])
-                if spent is None and isinstance(outcome, BudgetExceeded):
+                if spent is None and isinstance(outcome, BudgetExceededError):
                     spent = outcome
             else:
                 results[label] = outcome
@@ -146,7 +160,7 @@ class Parallel(AgentBase[Any, ParallelResult]):
             if spent is not None:
                 raise spent
             detail = "; ".join(f"{k}: {v}" for k, v in gaps.items())
-            raise QuorumNotMet(
+            raise QuorumNotMetError(
                 f"Parallel {self.name!r}: {len(results)} of {len(self.branches)} branches "
                 f"succeeded, {self.min_success} needed ({detail})"
             )
@@ -201,7 +215,7 @@ def _vote(results: dict[str, Any]) -> tuple[Any, dict[str, int]]:
 
 
 def _reason(error: BaseException) -> str:
-    if isinstance(error, StepFailed):
+    if isinstance(error, StepError):
         error = error.cause
     return f"{type(error).__name__}: {error}"
 
@@ -211,7 +225,7 @@ class ParallelSpec(NodeFields):
     kind: Literal["parallel"]
     branches: list[NodeSpec] = Field(min_length=1)
     merge: str = Field(
-        "collect",
+        Merge.COLLECT,
         min_length=1,
         description="collect | vote | python:module:function (a reducer) or python:module:agent",
     )
@@ -221,7 +235,7 @@ class ParallelSpec(NodeFields):
     @field_validator("merge")
     @classmethod
     def _known_merge(cls, value: str) -> str:
-        if value in ("collect", "vote") or value.startswith("python:"):
+        if value in set(Merge) or value.startswith("python:"):
             return value
         raise ValueError(f"merge {value!r} is not collect, vote or python:module:function")
 
@@ -260,3 +274,6 @@ def _draw(d: Canvas, agent: Parallel, me: str) -> None:
 
 
 register(ParallelSpec, _build, draws=Parallel, draw=_draw)
+
+
+__getattr__ = renamed(__name__, ["QuorumNotMet"])

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -66,9 +67,10 @@ from podium.agents.kinds import (
     register,
 )
 from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.choices import choice
 from podium.core.serde import dumps
 from podium.core.tools import closed_schema as _closed_schema
-from podium.errors import RunError, StepFailed, StepTimeout, UsageError
+from podium.errors import PlanError, StepError, StepTimeoutError, UsageError
 from podium.models.base import ModelSettings
 from podium.patterns._common import named_agents
 from podium.patterns._progress import fingerprint
@@ -107,6 +109,13 @@ _RENAMED = {
 
 
 _CLOSED = ConfigDict(json_schema_extra=_closed_schema)
+
+
+class WorkerErrors(StrEnum):
+    """What a worker's failure does to a supervisor's run: `worker_errors=`."""
+
+    FAIL = "fail"  # the supervisor fails with it
+    GAP = "gap"  # the subtask becomes a gap, and the rest goes on
 
 
 class Subtask(BaseModel):
@@ -213,10 +222,6 @@ class SupervisorResult(PatternResult):
         return self.status == "completed" and not self.gaps
 
 
-class PlanError(RunError):
-    """The planner (or reviewer) named a worker or subtask that does not exist."""
-
-
 @dataclass(slots=True)
 class _Task:
     subtask: Subtask
@@ -263,7 +268,7 @@ class Supervisor(Limited, AgentBase[Any, SupervisorResult]):
         max_reasks: int = 2,
         budget: Budget | None = None,
         worker_timeout: float | Mapping[str, float] | None = None,
-        worker_errors: Literal["fail", "gap"] = "fail",
+        worker_errors: WorkerErrors | str = WorkerErrors.FAIL,
         retry: Retry | None = None,
         timeout: float | None = None,
         description: str = "",
@@ -287,8 +292,7 @@ class Supervisor(Limited, AgentBase[Any, SupervisorResult]):
             where, max_turns=max_turns, max_stalls=max_stalls, deadline=deadline
         )
         COUNT.check(where, "max_reasks", max_reasks)
-        if worker_errors not in ("fail", "gap"):
-            raise UsageError(f"{where}: worker_errors must be 'fail' or 'gap'")
+        worker_errors = choice(WorkerErrors, where, "worker_errors", worker_errors)
         self.planner = planner
         self.reviewer = reviewer
         self.synthesizer = synthesizer
@@ -523,8 +527,8 @@ class Supervisor(Limited, AgentBase[Any, SupervisorResult]):
     def _worker_failure(self, error: BaseException, ctx: RunContext) -> str:
         """The gap's reason for a worker that timed out; any other failure is re-raised
         unless `worker_errors="gap"`."""
-        cause = error.cause if isinstance(error, StepFailed) else error
-        timed_out = isinstance(cause, StepTimeout) and cause.step.rsplit("/", 1)[0] == ctx.key
+        cause = error.cause if isinstance(error, StepError) else error
+        timed_out = isinstance(cause, StepTimeoutError) and cause.step.rsplit("/", 1)[0] == ctx.key
         if not timed_out and self.worker_errors == "fail":
             raise error
         return f"{type(cause).__name__}: {cause}"
@@ -690,7 +694,7 @@ class SupervisorSpec(NodeFields):
     worker_timeouts: dict[str, Annotated[float, SECONDS]] = Field(
         default_factory=dict, description="seconds per worker name (overrides worker_timeout)"
     )
-    worker_errors: Literal["fail", "gap"] = "fail"
+    worker_errors: WorkerErrors = WorkerErrors.FAIL
 
     @model_validator(mode="after")
     def _one_manager(self) -> SupervisorSpec:

@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from podium.errors import CircuitOpen, StepFailed, TransientError, UsageError
+from podium.errors import CircuitOpenError, StepError, TransientError, UsageError
 
 if TYPE_CHECKING:
     from podium.runtime.door import Call, Handler, Middleware
@@ -52,13 +52,13 @@ class Breaker:
 
     def counts(self, error: BaseException) -> bool:
         """Whether an error says the endpoint is unhealthy."""
-        if isinstance(error, StepFailed):
+        if isinstance(error, StepError):
             error = error.cause
         return isinstance(error, self.on)
 
 
 class Board(Protocol):
-    """Where breaker state lives. `admit` raises `CircuitOpen` or returns the state the call
+    """Where breaker state lives. `admit` raises `CircuitOpenError` or returns the state the call
     goes in with ("closed", "half_open" when it is a probe); `record` returns the transition it
     caused ("opened", "closed") or "" ."""
 
@@ -93,10 +93,10 @@ class LocalBoard:
         if c.state == "open":
             wait = c.opened_at + cfg.cooldown - time.time()
             if wait > 0:
-                raise CircuitOpen(key, wait)
+                raise CircuitOpenError(key, wait)
             c.state, c.probes = "half_open", 0
         if c.probes >= cfg.probes:
-            raise CircuitOpen(key, 0.0)
+            raise CircuitOpenError(key, 0.0)
         c.probes += 1
         return "half_open"
 
@@ -147,9 +147,9 @@ def breaker_middleware(board: Board, default: Breaker | None = None) -> Middlewa
         key = breaker_key(call)
         try:
             entered = await board.admit(key, cfg)
-        except CircuitOpen as e:
+        except CircuitOpenError as e:
             call.run.emit("breaker.rejected", call.key, call.name, data={"circuit": key})
-            raise StepFailed(call.name, call.key, e) from e
+            raise StepError(call.name, call.key, e) from e
         if entered == "half_open":
             call.run.emit("breaker.half_open", call.key, call.name, data={"circuit": key})
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from podium.errors import CircuitOpen, UsageError
+from podium.errors import CircuitOpenError, UsageError
 from podium.runtime.breaker import Breaker
 
 _ADMIT = """
@@ -82,7 +82,7 @@ class RedisBoard:
             keys=self._keys(key)[:1], args=[time.time(), cfg.cooldown, cfg.probes]
         )
         if verdict == "reject":
-            raise CircuitOpen(key, float(wait))
+            raise CircuitOpenError(key, float(wait))
         return str(verdict)
 
     async def record(self, key: str, cfg: Breaker, ok: bool) -> str:

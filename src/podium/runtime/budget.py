@@ -7,7 +7,7 @@
 A budget is a set of limits; any of them may be left out. The door's `budget` slot enforces
 them: at `alert_at` of a limit (70% by default) it emits a `budget.alert` event once and calls
 the runtime's `on_budget_alert`; at 100% no new model or tool call starts and the call fails
-with `BudgetExceeded`, which is never retried. Only what completed counts, so a runaway agent
+with `BudgetExceededError`, which is never retried. Only what completed counts, so a runaway agent
 overshoots by at most the call that was in flight when the limit was reached (one per
 branch running at the same time).
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podium.core.bounds import POSITIVE_NUMBER, Bound
-from podium.errors import BudgetExceeded, UsageError
+from podium.errors import BudgetExceededError, UsageError
 
 if TYPE_CHECKING:
     from podium.core.records import Event, StepRecord, Usage
@@ -302,7 +302,7 @@ def _refuse(call: Call, meter: Meter, limit: str, maximum: float, spent: float) 
             call.name,
             data=_data(meter, limit, maximum, spent, call.key),
         )
-    raise BudgetExceeded(meter.label, limit, maximum, spent, call.key, call.kind, meter.key)
+    raise BudgetExceededError(meter.label, limit, maximum, spent, call.key, call.kind, meter.key)
 
 
 def _alert(call: Call, meters: list[Meter], on_alert: AlertHandler | None) -> None:

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from podium.core.records import ZERO_USAGE, Event, StepRecord, Usage
+from podium.core.choices import choice
+from podium.core.records import ZERO_USAGE, CallKind, Event, StepRecord, Usage
 from podium.core.serde import answer_as, describe_validation_error
 from podium.errors import HandoffTypeError, OutputTypeError, UsageError
 from podium.runtime.door import Call, Doors, Handler
+from podium.runtime.kv import KeyValue
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ class RunState:
         "drain",
         "effects",
         "history",
+        "kv",
         "ledger",
         "listeners",
         "live",
@@ -102,6 +105,7 @@ class RunState:
         self.run_id = run_id
         self.drain = drain or Drain()
         self.store = store
+        self.kv = KeyValue.of(store)  # the key-value service steps use (`ctx.kv`)
         self.door = door
         # Fuller variants of the same door (the budget slot, the cache slot), taken once a
         # budget or a cached model or tool shows up: a run with neither never pays for them.
@@ -199,6 +203,12 @@ class RunContext:
         """Tokens, requests and dollars the whole run has spent so far."""
         return self._run.usage
 
+    @property
+    def kv(self) -> KeyValue | None:
+        """Values that outlive the run (`get`, `put`, `list`, atomic `update`), kept in the
+        run's store; None when that store has no key-value API."""
+        return self._run.kv
+
     def previous(self) -> StepRecord | None:
         """This step's journal row from before the run was resumed (a suspended or failed
         attempt), or None. A waiting step reads it to keep its original deadline."""
@@ -243,7 +253,7 @@ class RunContext:
         run = self._run
         if not run.metered and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
-        call = self._call(agent, "agent", input, timeout, retry)
+        call = self._call(agent, CallKind.AGENT, input, timeout, retry)
         output = await self._enter(call)
         return output if expect is None else answer_as(expect, output, call.name, call.key)
 
@@ -282,11 +292,13 @@ class RunContext:
         run = self._run
         if not run.caching and getattr(tool, "cache", None) is not None:
             run.cache_on()
-        return await self._through_door(tool, "tool", args, _UNSET, _UNSET)
+        return await self._through_door(tool, CallKind.TOOL, args, _UNSET, _UNSET)
 
-    async def invoke(self, step: Any, kind: str, input: Any) -> Any:
+    async def invoke(self, step: Any, kind: CallKind | str, input: Any) -> Any:
         """Run any step-shaped object (`name`, `invoke(call)`) through the door: models use
-        this so that their answers are journaled and replayed like any other step."""
+        this so that their answers are journaled and replayed like any other step. `kind`
+        is a `CallKind` (or its name: `"tool"`, `"model"`, ...)."""
+        kind = choice(CallKind, f"step {step.name!r}", "kind", kind)
         run = self._run
         if not run.caching and getattr(step, "cache", None) is not None:
             run.cache_on()
@@ -297,11 +309,11 @@ class RunContext:
         self._run.emit(kind, self.key, self.agent_name, data=data or None)
 
     async def _through_door(
-        self, target: Any, kind: str, input: Any, timeout: Any, retry: Any
+        self, target: Any, kind: CallKind, input: Any, timeout: Any, retry: Any
     ) -> Any:
         return await self._enter(self._call(target, kind, input, timeout, retry))
 
-    def _call(self, target: Any, kind: str, input: Any, timeout: Any, retry: Any) -> Call:
+    def _call(self, target: Any, kind: CallKind, input: Any, timeout: Any, retry: Any) -> Call:
         run = self._run
         if retry is _UNSET:
             retry = getattr(target, "retry", None) or run.retry

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from podium.core.records import StepRecord, StepStatus
-from podium.errors import Rejected, StepFailed
+from podium.errors import RejectedError, StepError
 from podium.runtime.effects import SAGA_KEY, compensate
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ async def run_saga(state: RunState, error: str) -> dict[str, Any]:
     state.emit("saga.started", SAGA_KEY, "saga", data={"effects": keys, "error": error})
     try:
         done = await compensate(state, state.effects)
-    except StepFailed as e:
+    except StepError as e:
         marker.status, marker.ended_at = StepStatus.FAILED, time.time()
         marker.error = f"{error}; compensation of {e.step} failed: {e.cause}"
         await store.record_finished(marker)
@@ -61,7 +61,7 @@ async def dead_letter(
         "run_id": state.run_id,
         "agent": agent,
         "error": result.error,
-        "kind": "rejected" if isinstance(result.exception, Rejected) else "error",
+        "kind": "rejected" if isinstance(result.exception, RejectedError) else "error",
         "at": time.time(),
         "saga": saga,
     }

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from podium.core.records import CallKind
 from podium.core.serde import Validator
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class Call:
         run: RunState,
         parent: str,
         target: Any,
-        kind: str,
+        kind: CallKind,
         key: str,
         input: Any,
         retry: Retry | None,
@@ -74,7 +75,7 @@ class Call:
         self.parent = parent
         self.target = target
         self.name: str = target.name
-        self.kind = kind
+        self.kind = kind  # what the target is: an agent, a tool, a model, ...
         self.key = key
         self.input = input
         self.attempt = 1

@@ -25,7 +25,7 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from podium.errors import Rejected, Suspended
+from podium.errors import RejectedError, Suspended
 from podium.runtime.waiting import Decision
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ async def settle_unfinished(call: Call) -> Any:
     answered = await RunContext(run, call.key, call.name).invoke(ask, "human", request)
     decision = Decision.model_validate(answered)
     if decision.action == "reject":
-        raise Rejected(call.key, decision.comment or "effect outcome unknown", decision.by)
+        raise RejectedError(call.key, decision.comment or "effect outcome unknown", decision.by)
     if decision.action == "answer":
         return decision.answer  # it happened, with this result
     return RUN  # approved: it did not happen, run it
@@ -128,7 +128,7 @@ class _Compensation:
 
 async def compensate(state: RunState, effects: list[Effect]) -> list[str]:
     """Undo `effects` in reverse order, each a journaled, retried step. Returns the step keys
-    compensated. A compensation that fails for good raises `StepFailed`."""
+    compensated. A compensation that fails for good raises `StepError`."""
     from podium.runtime.context import RunContext
 
     done = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from podium.errors import StepFailed
+from podium.errors import StepError
 from podium.runtime.context import RunContext
 from podium.runtime.door import Call, Handler
 
@@ -21,7 +21,7 @@ async def fallback(call: Call, nxt: Handler) -> Any:
         return await nxt(call)
     try:
         return await nxt(call)
-    except StepFailed as first:
+    except StepError as first:
         failure = first
     ctx = RunContext(call.run, call.key, call.name)
     tried: list[str] = []
@@ -36,8 +36,8 @@ async def fallback(call: Call, nxt: Handler) -> Any:
             if call.kind == "agent":
                 return await ctx.call(fb, call.input)
             return await ctx.invoke(fb, call.kind, call.input)
-        except StepFailed as e:
+        except StepError as e:
             tried.append(f"{fb.name}: {type(e.cause).__name__}: {e.cause}")
-    err = StepFailed(call.name, call.key, failure.cause)
+    err = StepError(call.name, call.key, failure.cause)
     err.args = (f"{failure}; fallbacks failed too ({'; '.join(tried)})",)
     raise err from failure

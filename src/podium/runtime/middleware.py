@@ -11,13 +11,13 @@ from typing import Any
 
 from podium.core.records import StepRecord, StepStatus, Usage
 from podium.errors import (
-    BudgetExceeded,
+    BudgetExceededError,
     LeaseLost,
     OutputTypeError,
     Parked,
-    Rejected,
-    StepFailed,
-    StepTimeout,
+    RejectedError,
+    StepError,
+    StepTimeoutError,
     Suspended,
 )
 from podium.runtime.context import execute
@@ -199,7 +199,7 @@ def _finish(
 
 async def retry(call: Call, nxt: Handler) -> Any:
     """Retry what the policy calls transient, with backoff; wrap the final failure in
-    `StepFailed` once, at the step where it happened, so it names agent and step. An
+    `StepError` once, at the step where it happened, so it names agent and step. An
     exhausted budget passes as itself: it names the budget and the refused step already."""
     policy = call.retry
     attempt = 1
@@ -207,11 +207,11 @@ async def retry(call: Call, nxt: Handler) -> Any:
         call.attempt = attempt
         try:
             return await nxt(call)
-        except (Suspended, asyncio.CancelledError, StepFailed, Rejected, BudgetExceeded):
+        except (Suspended, asyncio.CancelledError, StepError, RejectedError, BudgetExceededError):
             raise
         except Exception as e:
             if policy is None or not policy.should_retry(e, attempt):
-                raise StepFailed(call.name, call.key, e) from e
+                raise StepError(call.name, call.key, e) from e
             delay = policy.delay(attempt)
             call.run.emit(
                 "step.retried",
@@ -226,7 +226,7 @@ async def retry(call: Call, nxt: Handler) -> Any:
 
 
 async def timeout(call: Call, nxt: Handler) -> Any:
-    """Bound one attempt's time; an expiry becomes `StepTimeout`, which is retryable."""
+    """Bound one attempt's time; an expiry becomes `StepTimeoutError`, which is retryable."""
     seconds = call.timeout
     if seconds is None:
         return await nxt(call)
@@ -236,7 +236,7 @@ async def timeout(call: Call, nxt: Handler) -> Any:
             return await nxt(call)
     except TimeoutError:
         if cm.expired():
-            raise StepTimeout(call.name, call.key, seconds) from None
+            raise StepTimeoutError(call.name, call.key, seconds) from None
         raise
 
 

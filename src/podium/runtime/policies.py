@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from podium.core.bounds import NON_NEGATIVE, POSITIVE, Bound
 from podium.errors import (
-    BudgetExceeded,
-    CircuitOpen,
-    PolicyDenied,
-    Rejected,
-    StepFailed,
+    BudgetExceededError,
+    CircuitOpenError,
+    PolicyDeniedError,
+    RejectedError,
+    StepError,
     TransientError,
     UsageError,
 )
@@ -41,11 +41,11 @@ class Retry:
     on: tuple[type[BaseException], ...] = (TransientError, TimeoutError, ConnectionError)
     never: tuple[type[BaseException], ...] = (
         UsageError,
-        StepFailed,
-        Rejected,
-        PolicyDenied,
-        BudgetExceeded,
-        CircuitOpen,
+        StepError,
+        RejectedError,
+        PolicyDeniedError,
+        BudgetExceededError,
+        CircuitOpenError,
     )
 
     def __post_init__(self) -> None:

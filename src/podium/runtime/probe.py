@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from podium.core.records import Event, StepRecord, StepStatus
+from podium.core.records import CallKind, Event, StepRecord, StepStatus
 from podium.errors import Suspended, UsageError
 from podium.runtime.context import RunState, execute
 from podium.runtime.door import Call
@@ -79,7 +79,7 @@ async def check_decision(
     done = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
     probe = _Probe(decided.key)
     state = RunState(run_id, _NoEvents(), probe.door, replay=done, prior=prior)
-    root = Call(state, "", agent, "agent", "/" + agent.name, input, None, None)
+    root = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, None, None)
     with contextlib.suppress(Exception):  # stopped, or failed not by the decision's doing
         await probe.door(root)
     if probe.error is not None:

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from podium.core.names import check_lookup_id, check_run_id
 from podium.core.records import (
+    CallKind,
     Event,
     Lease,
     RunRecord,
@@ -39,9 +40,9 @@ from podium.errors import (
     LeaseLost,
     Parked,
     RunError,
-    RunTimeout,
+    RunTimeoutError,
     Suspended,
-    SweepFailed,
+    SweepError,
     TargetError,
     UnknownRunError,
     UsageError,
@@ -264,7 +265,7 @@ class Runtime:
         past it every running branch is cancelled and the run fails (completed steps stay
         journaled, so a resume continues from them). `budget` limits what the whole run may
         spend (see `podium.Budget`); it is stored with the run, so a resume or a worker keeps
-        it, and past it the run fails with `BudgetExceeded`.
+        it, and past it the run fails with `BudgetExceededError`.
         """
         run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
@@ -485,7 +486,7 @@ class Runtime:
         applies its timeout rule (reject, approve or escalate). Run it from cron or a worker.
 
         A run that cannot be resumed (its target does not load, another process holds it)
-        does not stop the others: all are tried, then `SweepFailed` names each failure and
+        does not stop the others: all are tried, then `SweepError` names each failure and
         carries the results of the rest."""
         results: list[RunResult] = []
         failures: dict[str, str] = {}
@@ -500,7 +501,7 @@ class Runtime:
             except Exception as e:  # this run only: the others still get their turn
                 failures[run_id] = f"{type(e).__name__}: {e}"
         if failures:
-            raise SweepFailed(results, failures)
+            raise SweepError(results, failures)
         return results
 
     # workers -----------------------------------------------------------------------------
@@ -651,7 +652,7 @@ class Runtime:
             state.meter()
         retry = getattr(agent, "retry", None) or limits.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
-        call = Call(state, "", agent, "agent", "/" + agent.name, input, retry, timeout)
+        call = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, retry, timeout)
         task = asyncio.current_task()
         assert task is not None
         self._active[run_id] = task
@@ -802,7 +803,7 @@ class Runtime:
         except TimeoutError as e:
             if not limit.expired():
                 return RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
-            error = RunTimeout(f"run {run_id} passed its deadline of {deadline:g}s")
+            error = RunTimeoutError(f"run {run_id} passed its deadline of {deadline:g}s")
             return RunResult(run_id, RunStatus.FAILED, None, str(error), state.usage, error)
         except Exception as e:
             return RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
@@ -833,7 +834,7 @@ class Runtime:
         find.replay_only, find.seq = True, state.seq
         record = await state.store.get_run(state.run_id)
         input = _check_root_input(agent, None if record is None else record.input)
-        root = Call(find, "", agent, "agent", "/" + agent.name, input, None, None)
+        root = Call(find, "", agent, CallKind.AGENT, "/" + agent.name, input, None, None)
         with contextlib.suppress(Exception, Suspended):
             await find.door(root)
         state.seq = find.seq
@@ -881,10 +882,22 @@ class Runtime:
         *,
         run_id: str | None = None,
         target: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
         budget: Budget | None = None,
     ) -> RunResult:
-        """`run` for scripts and notebooks without an event loop."""
-        return self._sync(self.run(agent, input, run_id=run_id, target=target, budget=budget))
+        """`run` for scripts and notebooks without an event loop; takes what `run` takes."""
+        return self._sync(
+            self.run(
+                agent,
+                input,
+                run_id=run_id,
+                target=target,
+                retry=retry,
+                deadline=deadline,
+                budget=budget,
+            )
+        )
 
     def resume_sync(
         self,
@@ -893,9 +906,22 @@ class Runtime:
         *,
         decision: Any = None,
         step: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
         budget: Budget | None = None,
     ) -> RunResult:
-        return self._sync(self.resume(run_id, agent, decision=decision, step=step, budget=budget))
+        """`resume` without an event loop; takes what `resume` takes."""
+        return self._sync(
+            self.resume(
+                run_id,
+                agent,
+                decision=decision,
+                step=step,
+                retry=retry,
+                deadline=deadline,
+                budget=budget,
+            )
+        )
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         async def main() -> T:

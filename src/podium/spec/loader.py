@@ -37,13 +37,13 @@ from pydantic import ValidationError
 from podium.agents import kinds as registry
 from podium.agents.base import is_agent as _is_agent
 from podium.agents.kinds import FAILED, Loc, Rename
-from podium.core.datafile import HostileYAML, check_yaml_size
-from podium.errors import SpecError, TargetError, UsageError
+from podium.core.datafile import HostileYAMLError, check_yaml_size
+from podium.errors import SpecProblemsError, TargetError, UsageError, renamed
 from podium.spec import schema
 
 __all__ = [
     "Problem",
-    "SpecProblems",
+    "SpecProblemsError",
     "build_spec",
     "load_yaml",
     "load_yaml_spec",
@@ -65,17 +65,6 @@ class Problem:
         where = self.path or "(top level)"
         line = f" (line {self.line})" if self.line is not None else ""
         return f"{where}{line}: {self.message}"
-
-
-class SpecProblems(SpecError):
-    """A `SpecError` that keeps its problems as data, for tools that show them one by one."""
-
-    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        n = len(self.problems)
-        what = "a problem" if n == 1 else f"{n} problems"
-        super().__init__(f"{source} has {what}: " + "; ".join(str(p) for p in self.problems))
 
 
 def load_yaml(path: str | Path, *, notes: list[Problem] | None = None) -> Any:
@@ -143,21 +132,21 @@ def _load(text: str, base_dir: Path, source: str, notes: list[Problem]) -> tuple
         checker = _Builder(Path(base_dir), root)
         _check_refs(checker, data, ())
         everything = sorted(clashes + problems + checker.problems, key=lambda p: p.line or 0)
-        raise SpecProblems(source, everything) from None
+        raise SpecProblemsError(source, everything) from None
     if clashes:
-        raise SpecProblems(source, clashes)
+        raise SpecProblemsError(source, clashes)
     builder = _Builder(Path(base_dir), root)
     agent = builder.top(spec)
     if builder.problems or agent is None:
         problems = sorted(builder.problems, key=lambda p: p.line or 0)
-        raise SpecProblems(source, problems or [Problem("", "cannot build the workflow")])
+        raise SpecProblemsError(source, problems or [Problem("", "cannot build the workflow")])
     return spec, agent
 
 
 def read(text: str, source: str, notes: list[Problem]) -> tuple[Any, yaml.Node, list[Problem]]:
     """The spec's data with every renamed key under its new name (a note for each appended
     to `notes`), its YAML tree (for lines), and the places where an old key and its new one
-    are both given. `SpecProblems` when the YAML itself is refused (pass 1)."""
+    are both given. `SpecProblemsError` when the YAML itself is refused (pass 1)."""
     data, root = _parse(text, source)
     renamed: list[Problem] = []
     clashes: list[Problem] = []
@@ -178,15 +167,15 @@ def _parse(text: str, source: str) -> tuple[Any, yaml.Node]:
             loader.dispose()
     except yaml.YAMLError as e:
         problem, line = _syntax_error(e, text)
-        raise SpecProblems(source, [Problem("", f"YAML syntax: {problem}", line)]) from None
+        raise SpecProblemsError(source, [Problem("", f"YAML syntax: {problem}", line)]) from None
     except RecursionError:  # the size check caps nesting; this only guards a deeper stack
         msg = "the YAML is nested too deeply to load"
-        raise SpecProblems(source, [Problem("", msg)]) from None
+        raise SpecProblemsError(source, [Problem("", msg)]) from None
     if root is None or not isinstance(data, dict):
         got = "nothing" if root is None else type(data).__name__
         line = None if root is None else root.start_mark.line + 1
         msg = f"the spec must be a mapping with `name` and `kind` (got {got})"
-        raise SpecProblems(source, [Problem("", msg, line)])
+        raise SpecProblemsError(source, [Problem("", msg, line)])
     return data, root
 
 
@@ -206,8 +195,8 @@ def _check_size(text: str, source: str) -> None:
     composed; see `podium.core.datafile`."""
     try:
         check_yaml_size(text)
-    except HostileYAML as e:
-        raise SpecProblems(source, [Problem("", e.message, e.line)]) from None
+    except HostileYAMLError as e:
+        raise SpecProblemsError(source, [Problem("", e.message, e.line)]) from None
 
 
 # renamed keys -----------------------------------------------------------------------------
@@ -610,3 +599,6 @@ def build_spec(spec: Any, base_dir: str | Path = ".") -> tuple[Any, list[Problem
     builder = _Builder(Path(base_dir), yaml.compose("{}"))
     agent = builder.top(spec)
     return agent, builder.problems
+
+
+__getattr__ = renamed(__name__, ["SpecProblems"])

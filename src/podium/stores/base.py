@@ -22,6 +22,7 @@ statement, never a round trip of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
@@ -95,6 +96,11 @@ class Store(Protocol):
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         """Every key of a namespace with its value, in key order."""
+
+    async def kv_update(self, namespace: str, key: str, fn: Callable[[Any | None], Any]) -> Any:
+        """Store `fn(current value or None)` and return it, atomically: no other update of
+        the key, from any process, lands between the read and the write. `fn` must be pure
+        (a busy store may call it again) and must not await."""
 
     # leases
     async def claim_lease(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from typing import Any
 
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
@@ -104,6 +105,13 @@ class MemoryStore:
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         return self._kv.get(namespace, {}).pop(key, None) is not None
+
+    async def kv_update(self, namespace: str, key: str, fn: Callable[[Any | None], Any]) -> Any:
+        # No await between the read and the write: atomic on this event loop.
+        value = fn(copy.deepcopy(self._kv.get(namespace, {}).get(key)))
+        store_dumps(value)
+        self._kv.setdefault(namespace, {})[key] = copy.deepcopy(value)
+        return value
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         items = self._kv.get(namespace, {})

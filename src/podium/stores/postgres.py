@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
@@ -399,6 +400,31 @@ class PostgresStore:
     async def kv_delete(self, namespace: str, key: str) -> bool:
         sql = "DELETE FROM kv WHERE namespace = $1 AND key = $2"
         return str(await self._open_pool().execute(sql, namespace, key)) != "DELETE 0"
+
+    async def kv_update(self, namespace: str, key: str, fn: Callable[[Any | None], Any]) -> Any:
+        """One transaction: make sure the row exists, lock it (`SELECT ... FOR UPDATE`), write
+        what `fn` makes of it. A concurrent update of the key waits for the lock, then reads
+        the committed value; a new row is seen as None (and rolled back if `fn` raises)."""
+        async with self._open_pool().acquire() as conn, conn.transaction():
+            created = await conn.execute(
+                "INSERT INTO kv (namespace, key, value) VALUES ($1, $2, 'null') "
+                "ON CONFLICT (namespace, key) DO NOTHING",
+                namespace,
+                key,
+            )
+            current = await conn.fetchval(
+                "SELECT value FROM kv WHERE namespace = $1 AND key = $2 FOR UPDATE",
+                namespace,
+                key,
+            )
+            value = fn(None if created == "INSERT 0 1" else loads(current))
+            await conn.execute(
+                "UPDATE kv SET value = $3 WHERE namespace = $1 AND key = $2",
+                namespace,
+                key,
+                store_dumps(value),
+            )
+        return value
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         sql = "SELECT key, value FROM kv WHERE namespace = $1 ORDER BY key"

@@ -412,6 +412,32 @@ def _kv_put(conn: sqlite3.Connection, row: tuple[str, str, str]) -> None:
     conn.execute("INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)", row)
 
 
+class _Refused:
+    """What `_kv_update` hands back when the caller's function raised (or returned something
+    a store cannot hold): raised by the caller, so that the rest of the batch still commits."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _kv_update(conn: sqlite3.Connection, arg: tuple[str, str, Callable[[Any], Any]]) -> Any:
+    """Read, compute, write: inside the batch's `BEGIN IMMEDIATE` transaction, which holds the
+    database's write lock from the read on, so no other process writes in between."""
+    namespace, key, fn = arg
+    row = conn.execute(
+        "SELECT value FROM kv WHERE namespace = ? AND key = ?", (namespace, key)
+    ).fetchone()
+    try:
+        value = fn(None if row is None else loads(row[0]))
+        text = store_dumps(value)
+    except Exception as e:
+        return _Refused(e)
+    _kv_put(conn, (namespace, key, text))
+    return value
+
+
 def _kv_delete(conn: sqlite3.Connection, arg: tuple[str, str]) -> bool:
     return conn.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", arg).rowcount > 0
 
@@ -621,6 +647,12 @@ class SQLiteStore:
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         result: bool = await self._write(_kv_delete, (namespace, key))
+        return result
+
+    async def kv_update(self, namespace: str, key: str, fn: Callable[[Any | None], Any]) -> Any:
+        result = await self._write(_kv_update, (namespace, key, fn))
+        if isinstance(result, _Refused):
+            raise result.error
         return result
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:

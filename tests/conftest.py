@@ -1,10 +1,11 @@
 """Shared fixtures.
 
 Stores: `store_url` is parametrised over memory, SQLite (a file under `tmp_path`) and
-Postgres; `store` is that store, opened. Postgres tests use the server at 127.0.0.1:5432,
-database `test` (override with `PODIUM_TEST_PG`), each in a schema of its own that is dropped
-afterwards. An unreachable server fails those tests with a message rather than skipping
-them: CI starts the server, and a silent skip would hide a broken store.
+Postgres; `store` is that store, opened, on the test's `clock` (a `FakeClock`). Postgres tests
+use the server at 127.0.0.1:5432, database `test` (override with `PODIUM_TEST_PG`), each in a
+schema of its own that is dropped afterwards. An unreachable server fails those tests with a
+message rather than skipping them: CI starts the server, and a silent skip would hide a broken
+store.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from podium.stores import Store, open_store
+from podium.testing import FakeClock
 
 PG_BASE = os.environ.get("PODIUM_TEST_PG", "")
 PG_CANDIDATES = (
@@ -107,8 +109,14 @@ def persistent_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = open_store(store_url)
+def clock() -> FakeClock:
+    """Time that moves only when the test advances it (`store` reads it too)."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(store_url: str, clock: FakeClock) -> AsyncIterator[Store]:
+    s = open_store(store_url, clock=clock)
     await s.open()
     try:
         yield s

@@ -3,7 +3,6 @@ another process, on real SQLite files."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
@@ -17,6 +16,7 @@ import pytest
 
 from examples.insurance_claim.flow import SAMPLE_CLAIM, build_flow
 from podium import RunStatus, Runtime
+from podium.testing import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,17 +98,20 @@ async def test_an_edited_amount_is_what_gets_paid(rt: Runtime, biz: Path) -> Non
     assert "$3,000.00 (as adjusted)" in notice["body"]
 
 
-async def test_deadline_escalates_then_rejects(rt: Runtime, biz: Path) -> None:
-    flow = build_flow(deadline=0.2)
+async def test_deadline_escalates_then_rejects(rt: Runtime, biz: Path, clock: FakeClock) -> None:
+    flow = build_flow(deadline=86_400)
     waiting = await rt.run(flow, SAMPLE_CLAIM)
     assert waiting.status == RunStatus.WAITING
-    await asyncio.sleep(0.25)  # the adjuster's deadline passes
+    await clock.advance(86_399)
+    assert (await rt.resume(waiting.run_id, flow)).status == RunStatus.WAITING  # not yet
+    assert "human.escalated" not in [e.kind for e in await rt.events(waiting.run_id)]
+    await clock.advance(1)  # the adjuster's day passes
     escalated = await rt.resume(waiting.run_id, flow)
     assert escalated.status == RunStatus.WAITING
     (item,) = await rt.inbox()
     assert item.request["assignee"] == "claims_manager"
     assert "human.escalated" in [e.kind for e in await rt.events(waiting.run_id)]
-    await asyncio.sleep(0.25)  # and the manager's
+    await clock.advance(86_400)  # and the manager's
     done = await rt.resume(waiting.run_id, flow)
     assert done.status == RunStatus.FAILED
     assert "deadline passed" in (done.error or "")

@@ -7,7 +7,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from examples.insurance_claim.flow import SAMPLE_CLAIM, build_flow
+from forked import run_module
 from podium import RunStatus, Runtime
 from podium.testing import FakeClock
 
@@ -148,14 +148,7 @@ async def test_red_flags_raise_the_fraud_score_and_the_note(rt: Runtime, biz: Pa
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "podium", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("podium", *args, cwd=ROOT, env=env)
 
 
 def test_approval_from_another_process(tmp_path: Path) -> None:
@@ -189,14 +182,7 @@ def test_approval_from_another_process(tmp_path: Path) -> None:
 def test_python_dash_m_runs_the_example(tmp_path: Path) -> None:
     env = {**os.environ, "PODIUM_STORE": f"sqlite:///{tmp_path / 'podium.db'}"}
     env.pop("CLAIMS_DB", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "examples.insurance_claim"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_module("examples.insurance_claim", cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "waiting for a person (adjuster)" in proc.stdout
     assert "model: scripted" in proc.stdout

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +22,12 @@ import pytest
 
 from podium.stores import Store, open_store
 from podium.testing import FakeClock
+
+# pytest caches its assertion-rewritten test modules as bytecode, unless writing bytecode is
+# off (PYTHONDONTWRITEBYTECODE, set on some machines): then every run, and every xdist
+# worker, rewrites and compiles all ~100 test modules again, several seconds each time. The
+# cache lives in __pycache__ folders, which git ignores (so do modules imported from here on).
+sys.dont_write_bytecode = False
 
 PG_BASE = os.environ.get("PODIUM_TEST_PG", "")
 PG_CANDIDATES = (

@@ -129,3 +129,10 @@ async def store(store_url: str, clock: FakeClock) -> AsyncIterator[Store]:
         yield s
     finally:
         await s.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Heavy tests first: run last, the longest of them (a crash test, a live model) would
+    keep one xdist worker busy long after the other ran out of work. The order is otherwise
+    the collection order, the same in every worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

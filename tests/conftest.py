@@ -131,8 +131,14 @@ async def store(store_url: str, clock: FakeClock) -> AsyncIterator[Store]:
         await s.close()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Heavy tests first: run last, the longest of them (a crash test, a live model) would
     keep one xdist worker busy long after the other ran out of work. The order is otherwise
-    the collection order, the same in every worker."""
+    the collection order, the same in every worker. Tests of a real model all go to one
+    worker (`--dist loadgroup`): one llama.cpp server and one model in memory, not one per
+    worker fighting for the same cores."""
+    for item in items:
+        if item.get_closest_marker("live") is not None:
+            item.add_marker(pytest.mark.xdist_group("llama"))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -11,6 +11,10 @@ its exit code, output and error are what `subprocess.run(..., capture_output=Tru
 text=True)` would give. A call whose environment sets interpreter options (`PYTHON*` other
 than `PYTHONPATH`) differently from the helper's runs as a plain subprocess instead, and so
 does every call where `os.fork` does not exist.
+
+`spawn_module` starts one the same way and returns at once, with what the tests use of
+`subprocess.Popen` (poll, wait, kill, send_signal, communicate): for tests that start worker
+processes and SIGKILL them, many times over.
 """
 
 from __future__ import annotations
@@ -162,8 +166,11 @@ def run_module(
     env = dict(os.environ if env is None else env)
     argv = [sys.executable, "-m", module, *args]
     with _lock:
-        if not hasattr(os, "fork") or _interpreter_options(env) != _interpreter_options(
-            _helper_env if _helper is not None else os.environ
+        if (
+            _busy is not None
+            or not hasattr(os, "fork")
+            or _interpreter_options(env)
+            != _interpreter_options(_helper_env if _helper is not None else os.environ)
         ):
             return subprocess.run(
                 argv,
@@ -199,3 +206,99 @@ def run_module(
             return subprocess.CompletedProcess(
                 argv, int(status), _text(out.read_bytes()), _text(err.read_bytes())
             )
+
+
+class Forked:
+    """A child forked by `spawn_module`, as much of `subprocess.Popen` as the tests use."""
+
+    def __init__(self, argv: list[str], pid: int, tmp: tempfile.TemporaryDirectory[str]) -> None:
+        self.args = argv
+        self.pid = pid
+        self.returncode: int | None = None
+        self._tmp = tmp
+
+    def _reap(self, timeout: float | None) -> int | None:
+        global _busy
+        if self.returncode is None:
+            assert _helper is not None
+            status = _read_line(_helper, timeout)
+            if status is None:
+                return None
+            self.returncode = int(status)
+            _busy = None
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self._reap(0)
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self._reap(timeout)
+        if code is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self.wait(timeout)
+        out = _text(Path(self._tmp.name, "out").read_bytes())
+        err = _text(Path(self._tmp.name, "err").read_bytes())
+        self._tmp.cleanup()
+        return out, err
+
+
+_busy: Forked | None = None  # the helper waits for this child before it forks another
+
+
+def spawn_module(
+    module: str, *args: str, cwd: str | Path, env: Mapping[str, str] | None = None
+) -> Forked | subprocess.Popen[str]:
+    """`subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, env=env,
+    stdout=PIPE, stderr=PIPE, text=True)`, forked: poll, wait, kill, send_signal and
+    communicate work alike. One forked child at a time; while it runs, a plain Popen."""
+    global _busy
+    env = dict(os.environ if env is None else env)
+    argv = [sys.executable, "-m", module, *args]
+    with _lock:
+        if (
+            _busy is not None
+            or not hasattr(os, "fork")
+            or _interpreter_options(env)
+            != _interpreter_options(_helper_env if _helper is not None else os.environ)
+        ):
+            return subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
+        helper = _start()
+        tmp = tempfile.TemporaryDirectory(prefix="podium-forked-")
+        out, err = Path(tmp.name, "out"), Path(tmp.name, "err")
+        out.touch()
+        err.touch()
+        call = {
+            "module": module,
+            "args": list(args),
+            "cwd": str(Path(cwd).resolve()),
+            "env": env,
+            "out": str(out),
+            "err": str(err),
+        }
+        assert helper.stdin is not None
+        helper.stdin.write(json.dumps(call).encode() + b"\n")
+        helper.stdin.flush()
+        child = Forked(argv, int(_read_line(helper, 30) or "0"), tmp)
+        _busy = child
+        return child

@@ -6,13 +6,13 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
+from forked import run_module
 from podium import (
     NO_RETRY,
     HumanAgent,
@@ -178,14 +178,7 @@ def test_construction_errors() -> None:
 
 
 def _podium(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "podium", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
+    return run_module("podium", *args, cwd=ROOT, env=env)
 
 
 @pytest.mark.slow

@@ -18,13 +18,13 @@ import asyncio
 import os
 import random
 import sqlite3
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forked import spawn_module
 from podium import FunctionAgent, RunContext, Runtime, Sequential, ToolContext, tool
 from podium.stores import open_store
 
@@ -125,11 +125,10 @@ def effect_count(db: Path) -> int:
 
 
 def start_worker(url: str, env: dict[str, str], concurrency: int, lease: float, *extra: str) -> Any:
-    cmd = [sys.executable, "-m", "podium", "worker", "--store", url]
-    cmd += ["--concurrency", str(concurrency), "--lease", str(lease), "--grace", "1", *extra]
-    return subprocess.Popen(
-        cmd, env=env, cwd=TESTS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    """A `podium worker` process (forked from a helper that imported podium already: see
+    tests/forked.py), to be SIGKILLed."""
+    args = ["worker", "--store", url, "--concurrency", str(concurrency), "--lease", str(lease)]
+    return spawn_module("podium", *args, "--grace", "1", *extra, cwd=TESTS, env=env)
 
 
 async def submit_all(url: str, runs: int) -> list[str]:

@@ -1,10 +1,11 @@
 """Shared fixtures.
 
 Stores: `store_url` is parametrised over memory, SQLite (a file under `tmp_path`) and
-Postgres; `store` is that store, opened. Postgres tests use the server at 127.0.0.1:5432,
-database `test` (override with `PODIUM_TEST_PG`), each in a schema of its own that is dropped
-afterwards. An unreachable server fails those tests with a message rather than skipping
-them: CI starts the server, and a silent skip would hide a broken store.
+Postgres; `store` is that store, opened, on the test's `clock` (a `FakeClock`). Postgres tests
+use the server at 127.0.0.1:5432, database `test` (override with `PODIUM_TEST_PG`), each in a
+schema of its own that is dropped afterwards. An unreachable server fails those tests with a
+message rather than skipping them: CI starts the server, and a silent skip would hide a broken
+store.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +21,13 @@ from pathlib import Path
 import pytest
 
 from podium.stores import Store, open_store
+from podium.testing import FakeClock
+
+# pytest caches its assertion-rewritten test modules as bytecode, unless writing bytecode is
+# off (PYTHONDONTWRITEBYTECODE, set on some machines): then every run, and every xdist
+# worker, rewrites and compiles all ~100 test modules again, several seconds each time. The
+# cache lives in __pycache__ folders, which git ignores (so do modules imported from here on).
+sys.dont_write_bytecode = False
 
 PG_BASE = os.environ.get("PODIUM_TEST_PG", "")
 PG_CANDIDATES = (
@@ -107,10 +116,29 @@ def persistent_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = open_store(store_url)
+def clock() -> FakeClock:
+    """Time that moves only when the test advances it (`store` reads it too)."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(store_url: str, clock: FakeClock) -> AsyncIterator[Store]:
+    s = open_store(store_url, clock=clock)
     await s.open()
     try:
         yield s
     finally:
         await s.close()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Heavy tests first: run last, the longest of them (a crash test, a live model) would
+    keep one xdist worker busy long after the other ran out of work. The order is otherwise
+    the collection order, the same in every worker. Tests of a real model all go to one
+    worker (`--dist loadgroup`): one llama.cpp server and one model in memory, not one per
+    worker fighting for the same cores."""
+    for item in items:
+        if item.get_closest_marker("live") is not None:
+            item.add_marker(pytest.mark.xdist_group("llama"))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
+
 from soak_flow import soak
+
+pytestmark = pytest.mark.slow  # a thousand runs
 
 
 async def test_a_thousand_runs_through_faults_complete_and_the_breaker_cycles() -> None:

@@ -7,12 +7,12 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from forked import run_module, spawn_module
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -21,25 +21,16 @@ pytestmark = pytest.mark.slow
 def test_sigterm_parks_runs_and_another_worker_finishes_them(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path}/runs.db"
     env = {**os.environ, "PODIUM_STORE": store, "SIGTERM_LOG": str(tmp_path / "log.db")}
-    podium = [sys.executable, "-m", "podium"]
-    ids = [
-        subprocess.run(
-            [*podium, "submit", "tests/sigterm_flow.py:flow", "--input", str(i)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            check=True,
-        ).stdout.strip()
+    submitted = [
+        run_module(
+            "podium", "submit", "tests/sigterm_flow.py:flow", "--input", str(i), cwd=ROOT, env=env
+        )
         for i in range(3)
     ]
-    worker = subprocess.Popen(
-        [*podium, "worker", "--concurrency", "3", "--grace", "10", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
+    assert all(s.returncode == 0 for s in submitted), [s.stderr for s in submitted]
+    ids = [s.stdout.strip() for s in submitted]
+    worker = spawn_module(
+        "podium", "worker", "--concurrency", "3", "--grace", "10", "--json", cwd=ROOT, env=env
     )
     deadline = time.monotonic() + 30
     while _count(tmp_path, "slow started") < 3:  # every run is inside its slow step
@@ -52,23 +43,9 @@ def test_sigterm_parks_runs_and_another_worker_finishes_them(tmp_path: Path) -> 
     assert _count(tmp_path, "slow done") == 3  # running steps were allowed to finish
     assert _count(tmp_path, "last") == 0  # no new step started after SIGTERM
     for run_id in ids:
-        shown = subprocess.run(
-            [*podium, "show", run_id, "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            check=True,
-        )
+        shown = run_module("podium", "show", run_id, "--json", cwd=ROOT, env=env)
         assert json.loads(shown.stdout)["status"] == "running"  # parked, resumable
-    done = subprocess.run(
-        [*podium, "worker", "--until-idle", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
+    done = run_module("podium", "worker", "--until-idle", "--json", cwd=ROOT, env=env)
     assert json.loads(done.stdout)["completed"] == 3, done.stderr
     assert _count(tmp_path, "slow started") == 3  # the finished slow steps were not re-run
     assert _count(tmp_path, "last") == 3

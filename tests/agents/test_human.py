@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
+from forked import run_module
 from podium import (
     NO_RETRY,
     HumanAgent,
@@ -25,6 +24,7 @@ from podium import (
     UsageError,
     agent,
 )
+from podium.testing import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,8 +35,13 @@ class Payment(BaseModel):
 
 
 @pytest.fixture
-def rt() -> Runtime:
-    return Runtime("memory://", retry=NO_RETRY)
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def rt(clock: FakeClock) -> Runtime:
+    return Runtime("memory://", retry=NO_RETRY, clock=clock)
 
 
 def payment_flow(**approval: Any) -> tuple[Sequential, list[Payment]]:
@@ -123,14 +128,18 @@ async def test_human_agent_answers_a_question(rt: Runtime) -> None:
 
 
 @pytest.mark.parametrize(("rule", "status"), [("reject", "failed"), ("approve", "completed")])
-async def test_deadline_applies_the_timeout_rule(rt: Runtime, rule: str, status: str) -> None:
-    flow, paid = payment_flow(deadline=0.05, on_timeout=rule)
+async def test_deadline_applies_the_timeout_rule(
+    rt: Runtime, clock: FakeClock, rule: str, status: str
+) -> None:
+    flow, paid = payment_flow(deadline=3600, on_timeout=rule)
     first = await rt.run(flow, "ada")
     assert first.status == RunStatus.WAITING
     (item,) = await rt.inbox()
-    assert item.deadline_at is not None and not item.overdue
+    assert item.deadline_at == clock.now() + 3600 and not item.overdue
     assert await rt.sweep() == []  # not yet due: nothing happens
-    await asyncio.sleep(0.08)
+    await clock.advance(3599)
+    assert await _sweep_with(rt, flow) == []  # a second before: still not due
+    await clock.advance(1)
     (swept,) = await _sweep_with(rt, flow)
     assert swept.status == status
     if rule == "reject":
@@ -139,15 +148,18 @@ async def test_deadline_applies_the_timeout_rule(rt: Runtime, rule: str, status:
         assert len(paid) == 1
 
 
-async def test_escalation_asks_someone_else_then_rejects(rt: Runtime) -> None:
-    flow, paid = payment_flow(deadline=0.05, on_timeout="escalate", escalate_to="manager")
+async def test_escalation_asks_someone_else_then_rejects(rt: Runtime, clock: FakeClock) -> None:
+    flow, paid = payment_flow(deadline=3600, on_timeout="escalate", escalate_to="manager")
     first = await rt.run(flow, "ada")
-    await asyncio.sleep(0.08)
+    await clock.advance(3600)
     (escalated,) = await _sweep_with(rt, flow)
     assert escalated.status == RunStatus.WAITING
     (item,) = await rt.inbox()
     assert item.request["assignee"] == "manager" and item.request["escalated"] is True
-    await asyncio.sleep(0.08)
+    assert item.deadline_at == clock.now() + 3600  # a fresh deadline for the manager
+    await clock.advance(3599)
+    assert await _sweep_with(rt, flow) == []
+    await clock.advance(1)
     (final,) = await _sweep_with(rt, flow)
     assert final.status == RunStatus.FAILED and "deadline" in (final.error or "")
     assert paid == [] and first.run_id == final.run_id
@@ -166,14 +178,7 @@ def test_construction_errors() -> None:
 
 
 def _podium(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "podium", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
+    return run_module("podium", *args, cwd=ROOT, env=env)
 
 
 @pytest.mark.slow

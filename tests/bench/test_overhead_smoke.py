@@ -14,7 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow  # a whole benchmark run in a subprocess
 SCRIPT = ROOT / "bench" / "overhead.py"
 
 EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {

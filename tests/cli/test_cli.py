@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from io import StringIO
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from forked import run_module
 from podium.cli.app import app
 from podium.cli.progress import ProgressView
 from podium.core.records import Event, Usage
@@ -230,14 +230,7 @@ def test_progress_view_tracks_steps() -> None:
 
 def _podium(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PODIUM_STORE"}
-    return subprocess.run(
-        [sys.executable, "-m", "podium.cli.app", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("podium.cli.app", *args, cwd=cwd, env=env)
 
 
 def test_subprocess_bad_input_exits_2_and_creates_no_store(project: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from forked import run_module
 from podium.cli.stream import PlainStream, StreamView
 from podium.core.records import Event, Usage
 
@@ -54,14 +55,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def podium(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PODIUM_STORE"}
-    return subprocess.run(
-        [sys.executable, "-m", "podium.cli.app", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("podium.cli.app", *args, cwd=cwd, env=env)
 
 
 def test_piped_stream_is_plain_text_with_the_steps(project: Path) -> None:

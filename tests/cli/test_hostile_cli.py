@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from forked import run_module
 from podium import Runtime, UsageError
 
 AGENTS = """
@@ -40,14 +40,7 @@ def project(tmp_path: Path) -> Path:
 
 def podium(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
-    return subprocess.run(
-        [sys.executable, "-m", "podium.cli.app", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("podium.cli.app", *args, cwd=cwd, env=env)
 
 
 HOSTILE_INPUT = {

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from forked import run_module
 from podium import Runtime, agent
 
 AGENTS = """
@@ -30,14 +30,7 @@ def project(tmp_path: Path) -> Path:
 
 def podium(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PODIUM_STORE"}
-    return subprocess.run(
-        [sys.executable, "-m", "podium", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("podium", *args, cwd=cwd, env=env)
 
 
 def refused(done: subprocess.CompletedProcess[str], message: str) -> None:

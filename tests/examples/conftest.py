@@ -1,6 +1,6 @@
 """Shared by the example tests: the repository root on `sys.path` (so `examples.*` imports
 however pytest is started), the default store pointed under `tmp_path`, and a runtime on a
-SQLite file per test.
+SQLite file per test, on the test's `clock` (a `FakeClock`: deadlines pass when advanced).
 
 `rt` asks for the test module's `biz` fixture, which points the example's business database
 at the test's folder, so every example test writes only under `tmp_path`.
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from podium import NO_RETRY, Runtime
+from podium.testing import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -31,6 +32,7 @@ def default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-async def rt(tmp_path: Path, biz: Path) -> AsyncIterator[Runtime]:
-    async with Runtime(f"sqlite:///{tmp_path / 'podium.db'}", retry=NO_RETRY) as runtime:
+async def rt(tmp_path: Path, biz: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
+    url = f"sqlite:///{tmp_path / 'podium.db'}"
+    async with Runtime(url, retry=NO_RETRY, clock=clock) as runtime:
         yield runtime

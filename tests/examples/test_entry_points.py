@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from forked import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 USES_A_MODEL = ["returns_exchange", "investment_committee", "support_handoff"]
@@ -18,15 +19,7 @@ def example(name: str, tmp_path: Path, **env: str) -> subprocess.CompletedProces
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     clean.update(PYTHONPATH=path, RETURNS_DB=str(tmp_path / "business.db"), **env)
-    return subprocess.run(
-        [sys.executable, "-m", f"examples.{name}"],
-        cwd=tmp_path,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_module(f"examples.{name}", cwd=tmp_path, env=clean)
 
 
 @pytest.mark.parametrize("name", USES_A_MODEL)

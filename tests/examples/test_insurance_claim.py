@@ -3,12 +3,10 @@ another process, on real SQLite files."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,9 @@ from typing import Any
 import pytest
 
 from examples.insurance_claim.flow import SAMPLE_CLAIM, build_flow
+from forked import run_module
 from podium import RunStatus, Runtime
+from podium.testing import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,17 +98,20 @@ async def test_an_edited_amount_is_what_gets_paid(rt: Runtime, biz: Path) -> Non
     assert "$3,000.00 (as adjusted)" in notice["body"]
 
 
-async def test_deadline_escalates_then_rejects(rt: Runtime, biz: Path) -> None:
-    flow = build_flow(deadline=0.2)
+async def test_deadline_escalates_then_rejects(rt: Runtime, biz: Path, clock: FakeClock) -> None:
+    flow = build_flow(deadline=86_400)
     waiting = await rt.run(flow, SAMPLE_CLAIM)
     assert waiting.status == RunStatus.WAITING
-    await asyncio.sleep(0.25)  # the adjuster's deadline passes
+    await clock.advance(86_399)
+    assert (await rt.resume(waiting.run_id, flow)).status == RunStatus.WAITING  # not yet
+    assert "human.escalated" not in [e.kind for e in await rt.events(waiting.run_id)]
+    await clock.advance(1)  # the adjuster's day passes
     escalated = await rt.resume(waiting.run_id, flow)
     assert escalated.status == RunStatus.WAITING
     (item,) = await rt.inbox()
     assert item.request["assignee"] == "claims_manager"
     assert "human.escalated" in [e.kind for e in await rt.events(waiting.run_id)]
-    await asyncio.sleep(0.25)  # and the manager's
+    await clock.advance(86_400)  # and the manager's
     done = await rt.resume(waiting.run_id, flow)
     assert done.status == RunStatus.FAILED
     assert "deadline passed" in (done.error or "")
@@ -145,14 +148,7 @@ async def test_red_flags_raise_the_fraud_score_and_the_note(rt: Runtime, biz: Pa
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "podium", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("podium", *args, cwd=ROOT, env=env)
 
 
 def test_approval_from_another_process(tmp_path: Path) -> None:
@@ -186,14 +182,7 @@ def test_approval_from_another_process(tmp_path: Path) -> None:
 def test_python_dash_m_runs_the_example(tmp_path: Path) -> None:
     env = {**os.environ, "PODIUM_STORE": f"sqlite:///{tmp_path / 'podium.db'}"}
     env.pop("CLAIMS_DB", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "examples.insurance_claim"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_module("examples.insurance_claim", cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "waiting for a person (adjuster)" in proc.stdout
     assert "model: scripted" in proc.stdout

@@ -7,8 +7,6 @@ import importlib.util
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import pytest
 from examples.returns_exchange import systems
 from examples.returns_exchange.flow import SAMPLE_MESSAGE, build_flow
 from examples.returns_exchange.understanding import SCRIPTED_LABEL
+from forked import run_module
 from podium import RunStatus, Runtime
 from podium.models.scripted import ScriptedModel
 
@@ -240,14 +239,7 @@ def test_python_dash_m_runs_the_example(tmp_path: Path) -> None:
         "RETURNS_DB": str(tmp_path / "business.db"),
     }
     env.pop("PODIUM_MODEL", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "examples.returns_exchange"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_module("examples.returns_exchange", cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
     body, _, tail = proc.stdout.rpartition("}")
     out = json.loads(body + "}")
@@ -269,13 +261,8 @@ def test_podium_run_loads_the_flow_file(tmp_path: Path) -> None:
     env.pop("PODIUM_MODEL", None)
     message = json.dumps({"message": "I was charged twice for order 1004"})
     for target in ("examples/returns_exchange/flow.py:flow", "examples.returns_exchange.flow:flow"):
-        proc = subprocess.run(
-            [sys.executable, "-m", "podium.cli.app", "run", target, "--input", message, "--json"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        proc = run_module(
+            "podium.cli.app", "run", target, "--input", message, "--json", cwd=ROOT, env=env
         )
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout)

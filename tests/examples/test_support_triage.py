@@ -7,7 +7,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from examples.support_triage.flow import SAMPLE_MESSAGE, build_flow, score
+from forked import run_module
 from podium import RunStatus, Runtime, ScriptedModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,9 +117,7 @@ async def test_the_same_message_twice_is_one_ticket(rt: Runtime, biz: Path) -> N
 
 
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    return run_module(*args, cwd=ROOT, env=env)
 
 
 def test_python_dash_m_and_podium_answer_across_processes(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from podium.testing.llama_server import LlamaServer
 
-pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.timeout(240)]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "live_models.py"
 

@@ -28,7 +28,7 @@ from podium import (
 )
 from podium.testing.llama_server import MODEL_NAME
 
-pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 120.0  # seconds per run: the model is slow on two cores, but never this slow

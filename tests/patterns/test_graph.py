@@ -302,22 +302,25 @@ def test_the_renamed_max_steps_still_works_and_warns() -> None:
         assert g.max_steps == 7
 
 
-async def test_a_deadline_fails_the_graph_naming_where_it_was(rt: Runtime) -> None:
-    import asyncio
+async def test_a_deadline_fails_the_graph_naming_where_it_was() -> None:
+    from podium.testing import FakeClock
+
+    clock = FakeClock()
+    rt = Runtime("memory://", retry=NO_RETRY, clock=clock)
 
     @agent
     async def slow(n: int) -> int:
-        await asyncio.sleep(0.3)
+        await clock.advance(30)  # each node takes half a minute
         return n + 1
 
-    g = Graph("g", deadline=0.2)
+    g = Graph("g", deadline=20)
     s = g.node(slow)
     g.start(s)
     g.edge(s, g.END, when=lambda n: n > 5)
     g.edge(s, s)
     result = await rt.run(g, 0)
     assert result.status == RunStatus.FAILED
-    assert "Graph 'g': deadline of 0.2s passed before END; last nodes: slow -> slow (next)" in (
+    assert "Graph 'g': deadline of 20s passed before END; last nodes: slow -> slow (next)" in (
         result.error or ""
     )
 

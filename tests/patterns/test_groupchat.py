@@ -467,20 +467,22 @@ async def test_renamed_options_fields_and_statuses_still_work_and_warn(rt: Runti
 # limits the driver owns --------------------------------------------------------------------
 
 
-async def test_a_deadline_ends_the_chat_before_the_next_turn(rt: Runtime) -> None:
-    import asyncio
+async def test_a_deadline_ends_the_chat_before_the_next_turn() -> None:
+    from podium.testing import FakeClock
+
+    clock = FakeClock()
+    rt = Runtime("memory://", retry=NO_RETRY, clock=clock)
 
     @agent
     async def slow(turn: ChatTurn) -> str:
-        if turn.turn == 2:
-            await asyncio.sleep(0.6)  # the deadline passes during this turn
+        await clock.advance(31 if turn.turn == 2 else 29)  # 60 s are up after the second
         return f"point {turn.turn}"
 
-    chat = GroupChat("c", [slow], max_turns=10, max_stalls=10, deadline=0.5)
+    chat = GroupChat("c", [slow], max_turns=10, max_stalls=10, deadline=60)
     result = await rt.run(chat, "x")
     out: ChatResult = result.output
     assert result.ok and (out.status, out.turns) == ("deadline", 2)
-    assert out.reason == "deadline of 0.5s passed" and out.output == "point 2"
+    assert out.reason == "deadline of 60s passed" and out.output == "point 2"
 
 
 async def test_a_refused_model_call_ends_the_chat_with_what_was_said() -> None:

@@ -3,7 +3,6 @@ resume on a real SQLite store replaying completed iterations."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +223,7 @@ def test_renamed_options_fields_and_statuses_still_work_and_warn() -> None:
 
 async def test_a_spent_budget_or_a_deadline_ends_the_loop_with_the_last_value() -> None:
     from podium import LLMAgent, ScriptedModel
+    from podium.testing import FakeClock
 
     model = ScriptedModel([f"draft {i}" for i in range(5)])
     reviser = LLMAgent("reviser", model=model, instructions="Improve it.")
@@ -231,11 +231,14 @@ async def test_a_spent_budget_or_a_deadline_ends_the_loop_with_the_last_value() 
     out = (await rt.run(Loop("polish", reviser, budget=Budget(model_calls=2)), "draft")).output
     assert (out.status, out.output, out.turns) == ("budget_exhausted", "draft 1", 2)
 
+    clock = FakeClock()
+    rt = Runtime("memory://", retry=NO_RETRY, clock=clock)
+
     @agent
     async def slow(n: int) -> int:
-        await asyncio.sleep(0.3)
+        await clock.advance(30)  # each turn takes half a minute
         return n + 1
 
-    out = (await rt.run(Loop("count", slow, deadline=0.2), 0)).output
+    out = (await rt.run(Loop("count", slow, deadline=20), 0)).output
     assert (out.status, out.output, out.turns) == ("deadline", 1, 1)
-    assert out.reason == "deadline of 0.2s passed"
+    assert out.reason == "deadline of 20s passed"

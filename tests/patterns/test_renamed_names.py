@@ -4,6 +4,7 @@ errors, so each case also proves the old name warns rather than silently passing
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +17,11 @@ from podium.patterns.loop import Loop, LoopResult
 from podium.patterns.magentic import AnswerRequest, Magentic, MagenticResult, TaskLedger
 from podium.patterns.supervisor import Plan, Supervisor, SupervisorResult, SynthesisRequest
 from podium.runtime.budget import Budget
+
+
+def stable_id(value: object) -> str:
+    """A test id without memory addresses, so every xdist worker collects the same ids."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", str(value))
 
 
 @agent
@@ -62,7 +68,7 @@ OPTIONS: list[tuple[Any, dict[str, Any], str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("make", "old", "where", "value"), OPTIONS, ids=lambda v: str(v))
+@pytest.mark.parametrize(("make", "old", "where", "value"), OPTIONS, ids=stable_id)
 def test_an_old_keyword_still_sets_its_new_option_and_warns(
     make: Any, old: dict[str, Any], where: str, value: Any
 ) -> None:
@@ -94,7 +100,7 @@ ATTRIBUTES: list[tuple[Any, str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("pattern", "old", "value"), ATTRIBUTES, ids=lambda v: str(v))
+@pytest.mark.parametrize(("pattern", "old", "value"), ATTRIBUTES, ids=stable_id)
 def test_an_old_attribute_still_reads_and_warns(pattern: Any, old: str, value: Any) -> None:
     with pytest.warns(DeprecationWarning, match=rf"{type(pattern).__name__}\.{old} is deprec"):
         assert getattr(pattern, old) == value
@@ -145,7 +151,7 @@ FIELDS: list[tuple[Any, str, str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("cls", "old", "new", "value"), FIELDS, ids=lambda v: str(v))
+@pytest.mark.parametrize(("cls", "old", "new", "value"), FIELDS, ids=stable_id)
 def test_an_old_result_field_still_reads_and_builds_and_warns(
     cls: Any, old: str, new: str, value: Any
 ) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from podium import NO_RETRY, ProviderError, Retry, RunStatus, Runtime, agent
 from podium.runtime.breaker import Breaker, LocalBoard
+from podium.testing import FakeClock
 
 
 def flaky_agent(name: str, outcomes: list[bool], **kw: Any) -> tuple[Any, list[int]]:
@@ -46,17 +47,21 @@ async def test_consecutive_failures_open_the_circuit_and_fail_fast() -> None:
 
 
 async def test_half_open_probe_closes_or_reopens() -> None:
-    board = LocalBoard()
-    rt = Runtime("memory://", retry=NO_RETRY, breakers=board)
-    cfg = Breaker(failures=1, cooldown=0.05)
-    quote, _ = flaky_agent("quote", [False, False, True], breaker=cfg)
+    clock = FakeClock()
+    board = LocalBoard(clock)
+    rt = Runtime("memory://", retry=NO_RETRY, breakers=board, clock=clock)
+    cfg = Breaker(failures=1, cooldown=30)
+    quote, calls = flaky_agent("quote", [False, False, True], breaker=cfg)
     await rt.run(quote, 1)  # fails: opens
     assert board.state("agent:quote") == "open"
-    await asyncio.sleep(0.06)
+    await clock.advance(29.9)
+    early = await rt.run(quote, 9)  # still cooling down: rejected without a call
+    assert "is open" in (early.error or "") and calls == [1]
+    await clock.advance(0.1)
     probe = await rt.run(quote, 2)  # probe fails: open again
     assert probe.status == RunStatus.FAILED and board.state("agent:quote") == "open"
     assert "breaker.half_open" in await kinds(rt, probe.run_id)
-    await asyncio.sleep(0.06)
+    await clock.advance(30)
     ok = await rt.run(quote, 3)  # probe succeeds: closed
     assert ok.output == "quote:3" and board.state("agent:quote") == "closed"
     assert "breaker.closed" in await kinds(rt, ok.run_id)
@@ -137,9 +142,11 @@ async def test_redis_board_shares_state_across_runtimes() -> None:
     from podium.runtime.breaker_redis import RedisBoard
 
     prefix = f"podium-test:{uuid.uuid4().hex}:"
-    a, b = RedisBoard(_redis_url(), prefix=prefix), RedisBoard(_redis_url(), prefix=prefix)
+    clock = FakeClock()
+    a = RedisBoard(_redis_url(), prefix=prefix, clock=clock)
+    b = RedisBoard(_redis_url(), prefix=prefix, clock=clock)
     try:
-        cfg = Breaker(failures=2, cooldown=0.2)
+        cfg = Breaker(failures=2, cooldown=60)
         rt_a = Runtime("memory://", retry=NO_RETRY, breakers=a)
         rt_b = Runtime("memory://", retry=NO_RETRY, breakers=b)
         quote_a, _ = flaky_agent("quote", [False, False], breaker=cfg)
@@ -149,7 +156,7 @@ async def test_redis_board_shares_state_across_runtimes() -> None:
         assert await b.state("agent:quote") == "open"
         rejected = await rt_b.run(quote_b, 3)
         assert "is open" in (rejected.error or "") and calls_b == []
-        await asyncio.sleep(0.25)
+        await clock.advance(60)
         assert (await rt_b.run(quote_b, 4)).output == "quote:4"
         assert await a.state("agent:quote") == "closed"
     finally:

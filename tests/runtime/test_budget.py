@@ -32,6 +32,7 @@ from podium import (
     tool_call,
 )
 from podium.runtime.budget import BUDGET_KV
+from podium.testing import FakeClock
 
 CALL = Usage(100, 10, 1)  # every model call of the loops below: 110 tokens
 PRICES = {"loop": {"input": 100.0, "output": 0.0}}  # 100 input tokens at $100/M: $0.01 a call
@@ -40,15 +41,23 @@ PRICES = {"loop": {"input": 100.0, "output": 0.0}}  # 100 input tokens at $100/M
 class Loop:
     """An agent that never stops asking for its tool: what a budget is for."""
 
-    def __init__(self, name: str = "looper", *, budget: Budget | None = None, sleep: float = 0):
+    def __init__(
+        self,
+        name: str = "looper",
+        *,
+        budget: Budget | None = None,
+        takes: float = 0,
+        clock: FakeClock | None = None,
+    ):
+        """`takes`: seconds each tool call lasts on `clock` (it moves the clock forward)."""
         self.tool_runs = 0
 
         @tool
         async def work(step: int) -> str:
             """Do one more piece of work."""
             self.tool_runs += 1
-            if sleep:
-                await asyncio.sleep(sleep)
+            if takes and clock is not None:
+                await clock.advance(takes)
             return "more to do"
 
         def answer(messages: Sequence[Message], tools: Sequence[ToolSpec], schema: Any) -> Any:
@@ -131,11 +140,12 @@ async def test_the_hard_stop_of_each_limit(
 
 
 async def test_the_wall_time_limit_stops_new_calls() -> None:
-    loop = Loop(sleep=0.05)  # each tool call takes 50 ms
-    result = await runtime().run(loop.agent, "go", budget=Budget(seconds=0.2))
+    clock = FakeClock()
+    loop = Loop(takes=50, clock=clock)  # each tool call takes 50 s
+    result = await runtime(clock=clock).run(loop.agent, "go", budget=Budget(seconds=200))
     error = exceeded(result)
-    assert error.limit == "seconds" and error.spent >= 0.2
-    assert 3 <= loop.tool_runs <= 5  # ~4 tool calls fit in 0.2 s; then no new call starts
+    assert error.limit == "seconds" and error.spent == 200
+    assert loop.tool_runs == 4  # 4 tool calls fit in 200 s; then no new call starts
 
 
 async def test_budget_exceeded_is_never_retried_nor_wrapped() -> None:
@@ -348,18 +358,19 @@ async def test_an_agent_budget_counts_on_after_resume(persistent_url: str) -> No
 
 
 async def test_wall_time_counts_on_after_resume_but_not_the_time_between(tmp_path: Any) -> None:
-    loop = Loop(sleep=0.1)
-    async with Runtime(f"sqlite:///{tmp_path / 'runs.db'}", prices=PRICES) as rt:
-        first = await rt.run(loop.agent, "go", budget=Budget(seconds=0.3))
+    clock = FakeClock()
+    loop = Loop(takes=100, clock=clock)
+    async with Runtime(f"sqlite:///{tmp_path / 'runs.db'}", prices=PRICES, clock=clock) as rt:
+        first = await rt.run(loop.agent, "go", budget=Budget(seconds=300))
         assert exceeded(first).limit == "seconds"
         before = loop.tool_runs
-        await asyncio.sleep(0.4)  # stopped: this wait is not the run's time
-        again = await rt.resume(first.run_id, loop.agent, budget=Budget(seconds=0.6))
+        await clock.advance(400)  # stopped: this wait is not the run's time
+        again = await rt.resume(first.run_id, loop.agent, budget=Budget(seconds=600))
         error = exceeded(again)
-    assert error.limit == "seconds" and error.spent >= 0.6
-    # about 0.3 s were left: ~3 more tool calls, not the ~6 a fresh 0.6 s would allow, and
-    # at least one, which the 0.4 s wait would have used up had it counted
-    assert 1 <= loop.tool_runs - before <= 4
+    assert error.limit == "seconds" and error.spent >= 600
+    # 300 s were left: 3 more tool calls, not the 6 a fresh 600 s would allow, and not
+    # none, which the 400 s wait would have left had it counted
+    assert loop.tool_runs - before == 3
 
 
 async def test_a_streamed_run_has_its_budget_and_its_reader_sees_the_alert() -> None:

@@ -1,14 +1,22 @@
-"""Workers: submitted runs, leases, takeover after a dead worker, graceful shutdown."""
+"""Workers: submitted runs, leases, takeover after a dead worker, graceful shutdown.
+
+Time is a `FakeClock`: polls, leases and deadlines pass when a test advances it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 from podium import NO_RETRY, RunStatus, Runtime, Sequential, agent
+from podium.testing import FakeClock
 
 SEEN: list[str] = []
+# Set by a test that needs `slow_two` to be in the middle of its step: the step waits for it.
+HOLD: asyncio.Event | None = None
+TWO_STARTED: asyncio.Event | None = None
 
 
 @agent
@@ -20,7 +28,10 @@ async def step_one(x: int) -> int:
 @agent
 async def slow_two(x: int) -> int:
     SEEN.append(f"two:{x}")
-    await asyncio.sleep(0.2)
+    if TWO_STARTED is not None and sum(s.startswith("two:") for s in SEEN) >= 2:
+        TWO_STARTED.set()
+    if HOLD is not None:
+        await HOLD.wait()
     return x * 10
 
 
@@ -33,11 +44,32 @@ async def step_three(x: int) -> int:
 FLOW = Sequential("chain", [step_one, slow_two, step_three])
 
 
+def sqlite_rt(tmp_path: Path, clock: FakeClock) -> Runtime:
+    return Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY, clock=clock)
+
+
+async def advance_until(clock: FakeClock, work: Awaitable[Any], step: float, limit: int) -> Any:
+    """Advance `clock` by `step` each time something sleeps on it, until `work` is done (at
+    most `limit` steps); return its result."""
+    task = asyncio.ensure_future(work)
+    for _ in range(limit):
+        sleeping = asyncio.ensure_future(clock.wait_for_sleepers())
+        await asyncio.wait([task, sleeping], return_when=asyncio.FIRST_COMPLETED)
+        sleeping.cancel()
+        if task.done():
+            return task.result()
+        await clock.advance(step)
+    task.cancel()
+    raise AssertionError(f"not done after {limit} steps of {step}s")
+
+
 async def test_submitted_runs_are_driven_to_the_end(tmp_path: Path) -> None:
     SEEN.clear()
-    rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
+    clock = FakeClock()
+    rt = sqlite_rt(tmp_path, clock)
     ids = [await rt.submit(FLOW, i) for i in range(6)]
-    stats = await rt.work(concurrency=3, poll=0.01, until_idle=True, agents=[FLOW])
+    work = rt.work(concurrency=3, poll=1, until_idle=True, agents=[FLOW])
+    stats = await advance_until(clock, work, 1, 100)
     assert stats.completed == 6 and stats.failed == 0
     outputs = [(await rt.get_run(r)).output for r in ids]
     assert outputs == [(i + 1) * 10 + 3 for i in range(6)]
@@ -49,12 +81,16 @@ async def test_submitted_runs_are_driven_to_the_end(tmp_path: Path) -> None:
 
 
 async def test_a_run_held_by_a_live_worker_is_not_taken(tmp_path: Path) -> None:
-    rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
+    clock = FakeClock()
+    rt = sqlite_rt(tmp_path, clock)
     run_id = await rt.submit(FLOW, 1)
     store = await rt.open()
     assert await store.claim_lease(run_id, "someone-else", 60)
-    worker = asyncio.create_task(rt.work(poll=0.01, until_idle=True, agents=[FLOW]))
-    await asyncio.sleep(0.3)
+    worker = asyncio.create_task(rt.work(poll=1, until_idle=True, agents=[FLOW]))
+    for _ in range(59):  # 59 polls: the lease is live all along
+        await clock.wait_for_sleepers()
+        await clock.advance(1)
+    await clock.wait_for_sleepers()
     assert not worker.done()  # it waits for the run a live worker holds; it does not take it
     rt.stop()
     stats = await worker
@@ -64,26 +100,35 @@ async def test_a_run_held_by_a_live_worker_is_not_taken(tmp_path: Path) -> None:
 
 
 async def test_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
-    rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
+    clock = FakeClock()
+    rt = sqlite_rt(tmp_path, clock)
     run_id = await rt.submit(FLOW, 2)
     store = await rt.open()
-    assert await store.claim_lease(run_id, "a-dead-worker", 0.05)
-    await asyncio.sleep(0.06)
-    stats = await rt.work(poll=0.01, until_idle=True, agents=[FLOW])
+    assert await store.claim_lease(run_id, "a-dead-worker", 30)
+    assert await rt.claim(store, run_id) is None  # live until it runs out
+    await clock.advance(30.01)
+    stats = await rt.work(poll=1, until_idle=True, agents=[FLOW])
     assert stats.completed == 1
     assert (await rt.get_run(run_id)).output == 33
     await rt.close()
 
 
 async def test_graceful_stop_parks_runs_at_a_step_boundary(tmp_path: Path) -> None:
+    global HOLD, TWO_STARTED
     SEEN.clear()
-    rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
+    HOLD, TWO_STARTED = asyncio.Event(), asyncio.Event()
+    clock = FakeClock()
+    rt = sqlite_rt(tmp_path, clock)
     ids = [await rt.submit(FLOW, i) for i in range(2)]
-    worker = asyncio.create_task(rt.work(concurrency=2, poll=0.01, agents=[FLOW]))
-    while sum(s.startswith("two:") for s in SEEN) < 2:
-        await asyncio.sleep(0.01)
-    rt.stop()  # as SIGTERM does
-    stats = await worker
+    try:
+        worker = asyncio.create_task(rt.work(concurrency=2, poll=1, agents=[FLOW]))
+        async with asyncio.timeout(10):
+            await TWO_STARTED.wait()  # both runs are inside slow_two
+        rt.stop()  # as SIGTERM does
+        HOLD.set()  # the running steps finish
+        stats = await worker
+    finally:
+        HOLD = TWO_STARTED = None
     assert stats.parked == 2
     for run_id in ids:
         record = await rt.get_run(run_id)
@@ -93,8 +138,8 @@ async def test_graceful_stop_parks_runs_at_a_step_boundary(tmp_path: Path) -> No
         assert "/chain/step_three#0" not in steps  # no new step started
     assert not [s for s in SEEN if s.startswith("three:")]
     # another worker (here: a fresh runtime) finishes them from the journal
-    rt2 = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
-    stats2 = await rt2.work(poll=0.01, until_idle=True, agents=[FLOW])
+    rt2 = sqlite_rt(tmp_path, clock)
+    stats2 = await rt2.work(poll=1, until_idle=True, agents=[FLOW])
     assert stats2.completed == 2
     assert sum(s.startswith("two:") for s in SEEN) == 2  # slow_two was not run again
     await rt.close()
@@ -102,12 +147,15 @@ async def test_graceful_stop_parks_runs_at_a_step_boundary(tmp_path: Path) -> No
 
 
 async def test_until_idle_waits_for_runs_a_dead_worker_still_holds(tmp_path: Path) -> None:
-    rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
+    clock = FakeClock()
+    rt = sqlite_rt(tmp_path, clock)
     run_id = await rt.submit(FLOW, 3)
     store = await rt.open()
-    assert await store.claim_lease(run_id, "a-worker-that-died", 0.3)
-    stats = await rt.work(poll=0.05, until_idle=True, agents=[FLOW])
+    assert await store.claim_lease(run_id, "a-worker-that-died", 30)
+    started = clock.now()
+    stats = await advance_until(clock, rt.work(poll=1, until_idle=True, agents=[FLOW]), 1, 100)
     assert stats.completed == 1  # it waited for the lease to run out, then took the run
+    assert clock.now() - started >= 30  # not before
     assert (await rt.get_run(run_id)).output == 43
     await rt.close()
 
@@ -115,12 +163,15 @@ async def test_until_idle_waits_for_runs_a_dead_worker_still_holds(tmp_path: Pat
 async def test_a_worker_applies_overdue_deadlines(tmp_path: Path) -> None:
     from podium import HumanApproval
 
-    gate = Sequential("gate", [step_one, HumanApproval("ok", deadline=0.05, on_timeout="approve")])
-    rt = Runtime(f"sqlite:///{tmp_path}/w.db", retry=NO_RETRY)
+    gate = Sequential("gate", [step_one, HumanApproval("ok", deadline=3600, on_timeout="approve")])
+    clock = FakeClock()
+    rt = sqlite_rt(tmp_path, clock)
     waiting = await rt.run(gate, 1)
     assert waiting.status == RunStatus.WAITING
-    await asyncio.sleep(0.06)
-    stats = await rt.work(poll=0.01, sweep_every=0.0, until_idle=True, agents=[gate])
+    await rt.work(poll=1, sweep_every=0.0, until_idle=True, agents=[gate])
+    assert (await rt.get_run(waiting.run_id)).status == RunStatus.WAITING  # not due yet
+    await clock.advance(3600)
+    stats = await rt.work(poll=1, sweep_every=0.0, until_idle=True, agents=[gate])
     assert stats.completed == 1
     assert (await rt.get_run(waiting.run_id)).output == 2
     await rt.close()

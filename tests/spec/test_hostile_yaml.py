@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from forked import run_module
 from podium import SpecError
 from podium.spec.loader import SpecProblemsError, load_yaml_text
 
@@ -97,14 +97,7 @@ def test_ordinary_aliases_and_merge_keys_still_load(tmp_path: Path) -> None:
 
 def _podium(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PODIUM_STORE"}
-    return subprocess.run(
-        [sys.executable, "-m", "podium.cli.app", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("podium.cli.app", *args, cwd=cwd, env=env)
 
 
 HOSTILE = {

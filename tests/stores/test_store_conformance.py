@@ -19,6 +19,7 @@ from podium.core.records import Event, RunRecord, RunStatus, StepRecord, StepSta
 from podium.core.serde import to_plain
 from podium.errors import JournalUnavailable, LeaseLost, OutputTypeError, UsageError
 from podium.stores import Store, open_store
+from podium.testing import FakeClock
 
 
 class Address(BaseModel):
@@ -444,16 +445,20 @@ async def test_a_row_that_cannot_be_written_fails_alone(persistent_url: str) -> 
 
 
 # leases ------------------------------------------------------------------------------------------
-async def test_a_lease_is_exclusive_until_it_runs_out(store: Store) -> None:
-    first = await store.claim_lease("run-1", "worker-a", 0.3, holder={"host": "h", "pid": 1})
+async def test_a_lease_is_exclusive_until_it_runs_out(store: Store, clock: FakeClock) -> None:
+    first = await store.claim_lease("run-1", "worker-a", 30, holder={"host": "h", "pid": 1})
     assert first is not None and first.epoch >= 1 and first.holder == {"host": "h", "pid": 1}
-    assert await store.claim_lease("run-1", "worker-b", 0.3) is None
+    assert first.until == clock.now() + 30
+    assert await store.claim_lease("run-1", "worker-b", 30) is None
     held = await store.get_lease("run-1")
     assert held is not None and (held.owner, held.epoch) == ("worker-a", first.epoch)
-    renewed = await store.renew_lease(first, 0.3)
-    assert renewed is not None and renewed.until >= first.until
-    await asyncio.sleep(0.35)
-    second = await store.claim_lease("run-1", "worker-b", 0.3)  # ran out: taken
+    await clock.advance(20)
+    renewed = await store.renew_lease(first, 30)
+    assert renewed is not None and renewed.until == first.until + 20
+    await clock.advance(29)
+    assert await store.claim_lease("run-1", "worker-b", 30) is None  # renewed: still live
+    await clock.advance(1.5)
+    second = await store.claim_lease("run-1", "worker-b", 30)  # ran out: taken
     assert second is not None and second.epoch > first.epoch
     assert await store.renew_lease(first, 0.3) is None  # the old holder cannot renew it
     await store.release_lease(first)  # nor let it go
@@ -479,21 +484,24 @@ async def test_a_lease_of_a_known_dead_holder_can_be_stolen(store: Store) -> Non
     assert (await store.get_lease("r")).owner == "me"  # type: ignore[union-attr]
 
 
-async def test_a_holder_that_lost_its_lease_is_fenced(persistent_url: str) -> None:
+async def test_a_holder_that_lost_its_lease_is_fenced(
+    persistent_url: str, clock: FakeClock
+) -> None:
     """Store `a` (a process that stalled) holds the run; its lease runs out and store `b`
     (another process) claims it. Every later write of `a` for that run is refused, inside
     the write itself; `b` writes as usual."""
-    a, b = open_store(persistent_url), open_store(persistent_url)
+    a, b = open_store(persistent_url, clock=clock), open_store(persistent_url, clock=clock)
     await a.open()
     await b.open()
     try:
         await a.create_run(make_run("r", 1.0))
-        lease = await a.claim_lease("r", "a", 0.2)
+        lease = await a.claim_lease("r", "a", 30)
         assert lease is not None
         step = make_step("r", "/flow/one#0", 1.0)
         step.status, step.output = StepStatus.COMPLETED, "a did it"
         await a.record_finished(step)  # still the holder
-        await asyncio.sleep(0.25)
+        assert await b.claim_lease("r", "b", 30) is None  # live: b waits
+        await clock.advance(30.5)
         assert await b.claim_lease("r", "b", 30) is not None
         late = make_step("r", "/flow/two#0", 2.0)
         a.record_started(late)

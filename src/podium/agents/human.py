@@ -16,7 +16,6 @@ fresh deadline; rejected if that one passes too).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,9 +65,10 @@ class _WaitForPerson(AgentBase[dict[str, Any], Decision]):
         if asked is not None:
             request = asked  # keep the original deadline and escalation state
         elif self.deadline is not None:
-            request = {**request, "deadline_at": time.time() + self.deadline, "escalated": False}
+            due = ctx.clock.now() + self.deadline
+            request = {**request, "deadline_at": due, "escalated": False}
         deadline_at = request.get("deadline_at")
-        if deadline_at is not None and time.time() >= float(deadline_at):
+        if deadline_at is not None and ctx.clock.now() >= float(deadline_at):
             return self._expired(request, ctx)
         assignee = request.get("assignee")
         who = f" ({assignee})" if assignee else ""
@@ -81,7 +81,7 @@ class _WaitForPerson(AgentBase[dict[str, Any], Decision]):
                 **request,
                 "escalated": True,
                 "assignee": self.escalate_to,
-                "deadline_at": time.time() + self.deadline,
+                "deadline_at": ctx.clock.now() + self.deadline,
             }
             ctx.emit("human.escalated", to=self.escalate_to)
             raise Suspended(

@@ -49,7 +49,6 @@ opens a turn by asking its planner and counts it when the wave of workers has ru
 from __future__ import annotations
 
 import asyncio
-import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -188,10 +187,13 @@ async def drive(
     state: S,
     limits: Limits,
     *,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] | None = None,
 ) -> Stop:
     """Run `decide` until it stops; see the module docstring. `kind` prefixes the stop
-    event (`supervisor` -> `supervisor.stop`)."""
+    event (`supervisor` -> `supervisor.stop`). The deadline is measured on `clock`, by
+    default the runtime's (`ctx.clock.monotonic`)."""
+    if clock is None:
+        clock = ctx.clock.monotonic
     state.stall = StallDetector(limits.max_stalls or 1)
     started = clock()
     last: Outcomes | Halt | None = None

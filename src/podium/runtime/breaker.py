@@ -17,11 +17,12 @@ provider errors, timeouts, connection errors); a bug in an agent does not open i
 
 from __future__ import annotations
 
-import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from podium.core.clock import SYSTEM_CLOCK, Clock, clock_or_default
 from podium.errors import CircuitOpenError, StepError, TransientError, UsageError
 
 if TYPE_CHECKING:
@@ -77,9 +78,10 @@ class _Circuit:
 
 
 class LocalBoard:
-    """Breaker state in this process."""
+    """Breaker state in this process; cool-downs run on `clock` (default: the real one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock_or_default(clock)
         self._circuits: dict[str, _Circuit] = {}
 
     def state(self, key: str) -> str:
@@ -91,7 +93,7 @@ class LocalBoard:
         if c is None or c.state == "closed":
             return "closed"
         if c.state == "open":
-            wait = c.opened_at + cfg.cooldown - time.time()
+            wait = c.opened_at + cfg.cooldown - self.clock.now()
             if wait > 0:
                 raise CircuitOpenError(key, wait)
             c.state, c.probes = "half_open", 0
@@ -106,7 +108,7 @@ class LocalBoard:
             if ok:
                 self._circuits[key] = _Circuit()
                 return "closed"
-            return _trip(c)
+            return self._trip(c)
         if c.state == "open":
             return ""
         c.outcomes.append(ok)
@@ -117,13 +119,12 @@ class LocalBoard:
             return ""
         c.consecutive += 1
         if c.consecutive >= cfg.failures or _rate_exceeded(c.outcomes, cfg):
-            return _trip(c)
+            return self._trip(c)
         return ""
 
-
-def _trip(c: _Circuit) -> str:
-    c.state, c.opened_at, c.probes = "open", time.time(), 0
-    return "opened"
+    def _trip(self, c: _Circuit) -> str:
+        c.state, c.opened_at, c.probes = "open", self.clock.now(), 0
+        return "opened"
 
 
 def _rate_exceeded(outcomes: deque[bool], cfg: Breaker) -> bool:
@@ -174,11 +175,15 @@ async def _note(board: Board, call: Call, key: str, cfg: Breaker, *, ok: bool) -
 
 
 _process_board: LocalBoard | None = None
+# Runtimes on a clock of their own (a test's `FakeClock`) share a board per clock: a circuit
+# opened on one clock must not cool down by another's time.
+_clock_boards: weakref.WeakKeyDictionary[Clock, LocalBoard] = weakref.WeakKeyDictionary()
 
 
-def default_board(spec: Board | str | None = None) -> Board:
+def default_board(spec: Board | str | None = None, clock: Clock | None = None) -> Board:
     """The board a runtime uses: the one given, a `RedisBoard` for a `redis://` URL (or
-    `PODIUM_REDIS_URL`), else the process's shared `LocalBoard`."""
+    `PODIUM_REDIS_URL`), else the process's shared `LocalBoard` (one per clock, for runtimes
+    on a clock other than the real one). A board made here reads `clock`."""
     import os
 
     if spec is not None and not isinstance(spec, str):
@@ -187,7 +192,15 @@ def default_board(spec: Board | str | None = None) -> Board:
     if url:
         from podium.runtime.breaker_redis import RedisBoard
 
-        return RedisBoard(url)
+        return RedisBoard(url, clock=clock)
+    if clock is not None and clock is not SYSTEM_CLOCK:
+        try:
+            board = _clock_boards.get(clock)
+            if board is None:
+                board = _clock_boards[clock] = LocalBoard(clock)
+        except TypeError:  # a clock that cannot be weakly referenced: a board of its own
+            board = LocalBoard(clock)
+        return board
     global _process_board
     if _process_board is None:
         _process_board = LocalBoard()

@@ -1,15 +1,15 @@
 """Breaker state in Redis, shared by every process that names the same Redis and prefix.
 
 Each decision (admit a call, record an outcome) is one Lua script, so concurrent processes
-see one consistent state machine; the clock is the caller's (`time.time()`), passed in.
+see one consistent state machine; the time is the board's clock's (`now()`), passed in.
 Needs the `redis` package: `pip install 'podium[redis]'`.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from podium.core.clock import Clock, clock_or_default
 from podium.errors import CircuitOpenError, UsageError
 from podium.runtime.breaker import Breaker
 
@@ -63,13 +63,16 @@ return ''
 class RedisBoard:
     """`RedisBoard("redis://127.0.0.1:6379/0")`: breaker state shared across processes."""
 
-    def __init__(self, url: str, *, prefix: str = "podium:breaker:") -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "podium:breaker:", clock: Clock | None = None
+    ) -> None:
         try:
             import redis.asyncio as aioredis
         except ImportError:  # pragma: no cover - depends on the install
             raise UsageError("RedisBoard needs redis: pip install 'podium[redis]'") from None
         self.url = url
         self.prefix = prefix
+        self.clock = clock_or_default(clock)
         self._redis: Any = aioredis.from_url(url, decode_responses=True)
         self._admit = self._redis.register_script(_ADMIT)
         self._record = self._redis.register_script(_RECORD)
@@ -79,7 +82,7 @@ class RedisBoard:
 
     async def admit(self, key: str, cfg: Breaker) -> str:
         verdict, wait = await self._admit(
-            keys=self._keys(key)[:1], args=[time.time(), cfg.cooldown, cfg.probes]
+            keys=self._keys(key)[:1], args=[self.clock.now(), cfg.cooldown, cfg.probes]
         )
         if verdict == "reject":
             raise CircuitOpenError(key, float(wait))
@@ -87,7 +90,7 @@ class RedisBoard:
 
     async def record(self, key: str, cfg: Breaker, ok: bool) -> str:
         rate = -1.0 if cfg.failure_rate is None else cfg.failure_rate
-        args = [1 if ok else 0, time.time(), cfg.failures, cfg.window, cfg.min_calls, rate]
+        args = [1 if ok else 0, self.clock.now(), cfg.failures, cfg.window, cfg.min_calls, rate]
         return str(await self._record(keys=self._keys(key), args=args) or "")
 
     async def state(self, key: str) -> str:

@@ -24,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podium.core.bounds import POSITIVE_NUMBER, Bound
+from podium.core.clock import Clock, clock_or_default
 from podium.errors import BudgetExceededError, UsageError
 
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ class Meter:
     __slots__ = (
         "alerted",
         "budget",
+        "clock",
         "key",
         "label",
         "limits",
@@ -131,7 +132,8 @@ class Meter:
         "usd",
     )
 
-    def __init__(self, key: str, budget: Budget, label: str) -> None:
+    def __init__(self, key: str, budget: Budget, label: str, clock: Clock | None = None) -> None:
+        self.clock = clock_or_default(clock)  # `seconds` are this clock's
         self.key = key
         self.prefix = key + "/"
         self.budget = budget
@@ -142,7 +144,7 @@ class Meter:
         self.model_calls = 0.0
         self.tool_calls = 0.0
         self.seconds_before = 0.0
-        self.started = time.monotonic()
+        self.started = self.clock.monotonic()
         self.alerted: set[str] = set()
         self.refused: set[str] = set()
 
@@ -151,7 +153,7 @@ class Meter:
 
     def used(self, limit: str) -> float:
         if limit == "seconds":
-            return self.seconds_before + time.monotonic() - self.started
+            return self.seconds_before + self.clock.monotonic() - self.started
         value: float = getattr(self, limit)
         return value
 
@@ -194,17 +196,21 @@ class Ledger:
     """A run's open budget scopes. Created only when a budget shows up, so a run without any
     pays one attribute test per call for all this."""
 
-    __slots__ = ("history", "meters", "prior")
+    __slots__ = ("clock", "history", "meters", "prior")
 
     def __init__(
-        self, prior: dict[str, StepRecord] | None, history: Sequence[Event] | None
+        self,
+        prior: dict[str, StepRecord] | None,
+        history: Sequence[Event] | None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock_or_default(clock)
         self.prior = prior
         self.history = history
         self.meters: list[Meter] = []
 
     def open(self, key: str, budget: Budget, label: str) -> Meter:
-        meter = Meter(key, budget, label)
+        meter = Meter(key, budget, label, self.clock)
         if self.prior:
             _seed_spend(meter, self.prior.values())
         if self.history:
@@ -264,7 +270,7 @@ def budget_middleware(on_alert: AlertHandler | None = None) -> Middleware:
                 return await nxt(call)
             return await _metered(call, nxt, ledger, on_alert)
         if ledger is None:
-            ledger = run.ledger = Ledger(run.prior, run.history)
+            ledger = run.ledger = Ledger(run.prior, run.history, run.clock)
         meter = ledger.open(call.key, own, f"agent {call.name!r} at {call.key}")
         try:
             return await nxt(call)

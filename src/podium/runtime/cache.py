@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
+from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Usage
 from podium.core.serde import to_plain
 from podium.errors import UsageError
@@ -275,9 +276,11 @@ def _sqlite_path(url: str) -> str:
     return path
 
 
-def open_cache(spec: str | CacheStore | None = None) -> CacheStore:
+def open_cache(spec: str | CacheStore | None = None, clock: Clock | None = None) -> CacheStore:
     """The cache store a runtime uses: the one given, or the one a URL names (`memory://`,
-    `sqlite:///path.db`, `redis://host:port/db`); by default `PODIUM_CACHE`, else memory."""
+    `sqlite:///path.db`, `redis://host:port/db`); by default `PODIUM_CACHE`, else memory.
+    Memory and SQLite entries expire by `clock` (default: the real one); Redis's by Redis."""
+    now = clock_or_default(clock).now
     if spec is not None and not isinstance(spec, str):
         if isinstance(spec, CacheStore):
             return spec
@@ -285,9 +288,9 @@ def open_cache(spec: str | CacheStore | None = None) -> CacheStore:
     url = spec or os.environ.get(ENV) or "memory://"
     scheme = url.split(":", 1)[0].lower()
     if scheme == "memory":
-        return MemoryCache(url)
+        return MemoryCache(url, clock=now)
     if scheme == "sqlite":
-        return SQLiteCache(url)
+        return SQLiteCache(url, clock=now)
     if scheme in ("redis", "rediss"):
         return RedisCache(url)
     raise UsageError(
@@ -313,7 +316,7 @@ def _entry(call: Call, output: Any) -> dict[str, Any]:
     usage = getattr(output, "usage", None)
     if not isinstance(usage, Usage):
         usage = None
-    entry: dict[str, Any] = {"output": to_plain(output), "at": time.time()}
+    entry: dict[str, Any] = {"output": to_plain(output), "at": call.run.clock.now()}
     if usage is not None:
         entry["usage"] = usage.to_dict()
     model = getattr(call.target, "model_name", None)

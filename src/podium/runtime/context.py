@@ -9,13 +9,13 @@ the garbage collector.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
 from podium.core.choices import choice
+from podium.core.clock import Clock, clock_or_default
 from podium.core.records import ZERO_USAGE, CallKind, Event, StepRecord, Usage
 from podium.core.serde import answer_as, describe_validation_error
 from podium.errors import HandoffTypeError, OutputTypeError, UsageError
@@ -58,6 +58,7 @@ class RunState:
     __slots__ = (
         "cache",
         "caching",
+        "clock",
         "door",
         "doors",
         "drain",
@@ -101,8 +102,10 @@ class RunState:
         doors: Doors | None = None,
         cache: CacheStore | None = None,
         tiers: Tiers | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.run_id = run_id
+        self.clock = clock_or_default(clock)  # the runtime's: timestamps, backoff, deadlines
         self.drain = drain or Drain()
         self.store = store
         self.kv = KeyValue.of(store)  # the key-value service steps use (`ctx.kv`)
@@ -161,9 +164,8 @@ class RunState:
         data: dict[str, Any] | None = None,
     ) -> None:
         self.seq += 1
-        event = Event(
-            self.run_id, self.seq, time.time(), kind, key, agent, attempt, duration, usage, data
-        )
+        now = self.clock.now()
+        event = Event(self.run_id, self.seq, now, kind, key, agent, attempt, duration, usage, data)
         self.store.record_event(event)
         for listener in self.listeners:
             listener(event)
@@ -173,7 +175,7 @@ class RunState:
         journaled nor counted in `seq` (the step's journaled answer holds the whole text)."""
         live = self.live
         if live is not None:
-            event = Event(self.run_id, self.seq, time.time(), DELTA, key, agent, attempt)
+            event = Event(self.run_id, self.seq, self.clock.now(), DELTA, key, agent, attempt)
             event.data = {"text": text}
             live(event)
 
@@ -192,6 +194,12 @@ class RunContext:
     @property
     def run_id(self) -> str:
         return self._run.run_id
+
+    @property
+    def clock(self) -> Clock:
+        """The runtime's clock (`Runtime(clock=...)`): read it, rather than the `time` module,
+        for anything a test should be able to move forward (deadlines, timestamps)."""
+        return self._run.clock
 
     @property
     def tiers(self) -> Tiers | None:

@@ -9,7 +9,6 @@ last completed step (after a fix), never from scratch.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from podium.core.records import StepRecord, StepStatus
@@ -34,7 +33,7 @@ async def run_saga(state: RunState, error: str) -> dict[str, Any]:
         "saga",
         StepStatus.STARTED,
         error=error,
-        started_at=time.time(),
+        started_at=state.clock.now(),
     )
     await store.record_finished(marker)  # from here on, a resume finishes the saga
     keys = [e.key for e in state.effects]
@@ -42,12 +41,12 @@ async def run_saga(state: RunState, error: str) -> dict[str, Any]:
     try:
         done = await compensate(state, state.effects)
     except StepError as e:
-        marker.status, marker.ended_at = StepStatus.FAILED, time.time()
+        marker.status, marker.ended_at = StepStatus.FAILED, state.clock.now()
         marker.error = f"{error}; compensation of {e.step} failed: {e.cause}"
         await store.record_finished(marker)
         state.emit("saga.failed", SAGA_KEY, "saga", data={"step": e.step, "error": str(e.cause)})
         return {"status": "failed", "error": f"{e.step}: {e.cause}", "effects": keys}
-    marker.status, marker.ended_at = StepStatus.COMPLETED, time.time()
+    marker.status, marker.ended_at = StepStatus.COMPLETED, state.clock.now()
     marker.output = {"compensated": done}
     await store.record_finished(marker)
     state.emit("saga.completed", SAGA_KEY, "saga", data={"compensated": done})
@@ -62,7 +61,7 @@ async def dead_letter(
         "agent": agent,
         "error": result.error,
         "kind": "rejected" if isinstance(result.exception, RejectedError) else "error",
-        "at": time.time(),
+        "at": state.clock.now(),
         "saga": saga,
     }
     await state.store.kv_put(DLQ, state.run_id, entry)

@@ -113,7 +113,7 @@ async def journal(call: Call, nxt: Handler) -> Any:
         raise LeaseLost(run.run_id, call.key)
     store = run.store
     rec = StepRecord(
-        run.run_id, call.key, call.name, call.kind, StepStatus.STARTED, started_at=time.time()
+        run.run_id, call.key, call.name, call.kind, StepStatus.STARTED, started_at=run.clock.now()
     )
     effect = is_effect(call)
     if effect:
@@ -194,7 +194,7 @@ def _finish(
     if carried is not None:
         usage = carried if usage is None else carried + usage
     rec.usage = usage
-    rec.ended_at = time.time()
+    rec.ended_at = call.run.clock.now()
 
 
 async def retry(call: Call, nxt: Handler) -> Any:
@@ -221,7 +221,7 @@ async def retry(call: Call, nxt: Handler) -> Any:
                 data={"error": f"{type(e).__name__}: {e}", "delay": round(delay, 4)},
             )
             if delay > 0:
-                await asyncio.sleep(delay)
+                await call.run.clock.sleep(delay)
             attempt += 1
 
 

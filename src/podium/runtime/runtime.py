@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
+from podium.core.clock import Clock, clock_or_default
 from podium.core.names import check_lookup_id, check_run_id
 from podium.core.records import (
     CallKind,
@@ -147,7 +147,10 @@ class Runtime:
     `PODIUM_CACHE`, else this runtime's memory. `tiers` names kinds of model (`fast`,
     `smart`, any name) for agents that ask for a tier instead of a model: a `Tiers`, a
     mapping of tier name to a model and its fallbacks, or a JSON or YAML file of them, laid
-    over `PODIUM_TIERS` (see `podium.models.tiers`).
+    over `PODIUM_TIERS` (see `podium.models.tiers`). `clock` is the time this runtime, its
+    store (when given as a URL), breakers, workers and budgets read (`podium.core.clock`; by
+    default the real one): a test passes `podium.testing.FakeClock` and advances it instead
+    of sleeping.
     """
 
     def __init__(
@@ -166,17 +169,21 @@ class Runtime:
         on_budget_alert: AlertHandler | None = None,
         cache: str | CacheStore | None = None,
         tiers: Tiers | Mapping[str, Any] | str | Path | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        self._store_obj: Store = (
-            open_store(store) if store is None or isinstance(store, str) else store
-        )
+        self.clock: Clock = clock_or_default(clock)
+        self._store_obj: Store
+        if store is None or isinstance(store, str):
+            self._store_obj = open_store(store, clock=self.clock)
+        else:
+            self._store_obj = store  # a store made elsewhere keeps its own clock
         self._store: Store | None = None
         self._open_lock = asyncio.Lock()
         self.retry = retry
         self.timeout = timeout
-        self.breakers: Board = default_board(breakers)
+        self.breakers: Board = default_board(breakers, self.clock)
         self.prices: Prices = resolve_prices(prices)
-        self.cache: CacheStore = open_cache(cache)
+        self.cache: CacheStore = open_cache(cache, self.clock)
         self.tiers: Tiers | None = resolve_tiers(tiers)
         builtins = {
             **BUILTINS,
@@ -311,7 +318,7 @@ class Runtime:
         live: Callable[[Event], None] | None,
     ) -> RunResult:
         store = await self.open()
-        now = time.time()
+        now = self.clock.now()
         record = RunRecord(
             run_id,
             agent.name,
@@ -416,7 +423,7 @@ class Runtime:
                     f"run {run_id} failed and its side effects were compensated; start a new run"
                 )
             if decided is not None:
-                answered = decided_step(run_id, steps, decided, step)
+                answered = decided_step(run_id, steps, decided, step, self.clock.now())
                 await check_decision(agent, input, run_id, steps, answered)
                 await store.record_finished(answered)
                 steps = [answered if s.key == answered.key else s for s in steps]
@@ -478,7 +485,8 @@ class Runtime:
         store = await self.open()
         out: list[WaitingRequest] = []
         for run in await store.list_runs(status=RunStatus.WAITING, limit=10_000):
-            out.extend(waiting_requests(run, await store.load_steps(run.run_id)))
+            steps = await store.load_steps(run.run_id)
+            out.extend(waiting_requests(run, steps, self.clock.now()))
         return sorted(out, key=lambda w: w.since)
 
     async def sweep(self) -> list[RunResult]:
@@ -531,7 +539,7 @@ class Runtime:
         budget = _check_budget(budget)
         store = await self.open()
         target = self._target_of(agent, target, run_id)
-        now = time.time()
+        now = self.clock.now()
         record = RunRecord(
             run_id,
             agent.name,
@@ -720,7 +728,7 @@ class Runtime:
         step (and the store already refuses its writes)."""
         store = await self.open()
         while self._active:
-            await asyncio.sleep(self.lease / 3)
+            await self.clock.sleep(self.lease / 3)
             for run_id, lease in list(self._leases.items()):
                 try:
                     renewed = await store.renew_lease(lease, self.lease)
@@ -761,6 +769,7 @@ class Runtime:
             doors=self._doors,
             cache=self.cache,
             tiers=self.tiers,
+            clock=self.clock,
         )
         state.seq = seq
         # What earlier processes spent is the run's usage so far: completed steps never run
@@ -771,7 +780,7 @@ class Runtime:
                 state.usage = state.usage + row.usage
         if limits.budget is not None:
             state.meter()
-            state.ledger = Ledger(prior, history)
+            state.ledger = Ledger(prior, history, self.clock)
             state.ledger.open("", limits.budget, "run")
         return state
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, computed_field, model_validator
@@ -153,10 +153,12 @@ class WaitingRequest:
     request: Any
     since: float
     deadline_at: float | None
+    # when the request was read: `overdue` compares against it, so a runtime's clock decides
+    as_of: float = field(default_factory=time.time, compare=False, repr=False)
 
     @property
     def overdue(self) -> bool:
-        return self.deadline_at is not None and time.time() >= self.deadline_at
+        return self.deadline_at is not None and self.as_of >= self.deadline_at
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,8 +173,12 @@ class WaitingRequest:
         }
 
 
-def waiting_requests(run: RunRecord, steps: list[StepRecord]) -> list[WaitingRequest]:
-    """The steps of `run` that wait for a decision."""
+def waiting_requests(
+    run: RunRecord, steps: list[StepRecord], now: float | None = None
+) -> list[WaitingRequest]:
+    """The steps of `run` that wait for a decision, overdue or not as of `now` (default: the
+    real time)."""
+    as_of = time.time() if now is None else now
     out = []
     for s in steps:
         if s.status != StepStatus.SUSPENDED:
@@ -188,6 +194,7 @@ def waiting_requests(run: RunRecord, steps: list[StepRecord]) -> list[WaitingReq
                 request,
                 s.ended_at or s.started_at,
                 float(deadline) if deadline is not None else None,
+                as_of,
             )
         )
     return out
@@ -241,7 +248,11 @@ def os_user() -> str:
 
 
 def decided_step(
-    run_id: str, steps: list[StepRecord], decision: Decision, step: str | None
+    run_id: str,
+    steps: list[StepRecord],
+    decision: Decision,
+    step: str | None,
+    now: float | None = None,
 ) -> StepRecord:
     """The journal row that records `decision` as the output of the waiting step: only a
     decision that fits the request, stamped with the account that recorded it."""
@@ -267,5 +278,5 @@ def decided_step(
         attempt=w.attempt,
         output=to_plain(stamped),
         started_at=w.started_at,
-        ended_at=time.time(),
+        ended_at=time.time() if now is None else now,
     )

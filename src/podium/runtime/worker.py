@@ -21,6 +21,9 @@ whose request is overdue, so the waiting step rejects, approves or escalates on 
 Graceful shutdown: on SIGTERM (or `Worker.stop()`) the worker takes no new runs, lets the
 steps already running finish, starts no new step (the run is parked: still `running`, lease
 released, ready for any worker), and after `grace` seconds cancels what is left.
+
+Polls and sweeps run on the runtime's clock (`Runtime(clock=...)`), so a test can advance a
+`podium.testing.FakeClock` past `poll` or `sweep_every` instead of waiting for them.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class Worker:
         sweep_every: float | None = 30.0,
     ) -> None:
         self.rt = rt
+        self.clock = rt.clock
         self.sweep_every = sweep_every
         self.concurrency = concurrency
         self.lease = lease
@@ -86,11 +90,14 @@ class Worker:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, self.stop)
-        last_sweep = 0.0
+        last_sweep: float | None = None
         try:
             while not self._stopping.is_set():
-                if self.sweep_every is not None and loop.time() - last_sweep >= self.sweep_every:
-                    last_sweep = loop.time()
+                now = self.clock.monotonic()
+                if self.sweep_every is not None and (
+                    last_sweep is None or now - last_sweep >= self.sweep_every
+                ):
+                    last_sweep = now
                     await self._sweep()
                 took = await self._take()
                 # idle means nothing left to take: runs a dead worker still holds are not
@@ -143,15 +150,16 @@ class Worker:
                 self._tasks[run_id] = asyncio.create_task(self._drive(lease))
 
     async def _wait_a_little(self) -> None:
+        """Until `poll` seconds pass on the clock, a run ends, or `stop()`."""
         stop = asyncio.ensure_future(self._stopping.wait())
+        tick = asyncio.ensure_future(self.clock.sleep(self.poll))
         try:
             await asyncio.wait(
-                [stop, *self._tasks.values()],
-                timeout=self.poll,
-                return_when=asyncio.FIRST_COMPLETED,
+                [stop, tick, *self._tasks.values()], return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             stop.cancel()
+            tick.cancel()
 
     async def _drive(self, lease: Lease) -> None:
         run_id = lease.run_id

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from typing import Any
 
+from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.core.serde import Unstorable, check_storable, store_dumps, unstorable_output
 from podium.errors import UsageError
@@ -20,8 +20,9 @@ class MemoryStore:
     one process, and every writer of a run shares it (fencing tells one store instance from
     another, so there is nothing to tell apart)."""
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(self, url: str = "memory://", *, clock: Clock | None = None) -> None:
         self.url = url
+        self.clock = clock_or_default(clock)  # lease expiry and timestamps
         self._runs: dict[str, RunRecord] = {}
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._events: dict[str, list[Event]] = {}
@@ -61,7 +62,7 @@ class MemoryStore:
         run.error = error
         if usage is not None:
             run.usage = usage
-        run.updated_at = time.time()
+        run.updated_at = self.clock.now()
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self._runs.get(run_id)
@@ -127,7 +128,7 @@ class MemoryStore:
         holder: dict[str, Any] | None = None,
         steal: int | None = None,
     ) -> Lease | None:
-        now = time.time()
+        now = self.clock.now()
         held = self._leases.get(run_id)
         if (
             held is not None
@@ -146,7 +147,7 @@ class MemoryStore:
         held = self._leases.get(lease.run_id)
         if held is None or held.owner != lease.owner or held.epoch != lease.epoch:
             return None
-        renewed = Lease(lease.run_id, lease.owner, lease.epoch, time.time() + ttl, held.holder)
+        renewed = Lease(lease.run_id, lease.owner, lease.epoch, self.clock.now() + ttl, held.holder)
         self._leases[lease.run_id] = renewed
         return renewed
 

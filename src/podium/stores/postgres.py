@@ -24,10 +24,10 @@ row only while its epoch is current, returning the runs whose lease was taken.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.core.serde import loads, store_dumps
 from podium.errors import JournalUnavailable, LeaseLost, UsageError
@@ -222,11 +222,14 @@ class PostgresStore:
     that loop (`Runtime.run_sync` does this for you on every call).
     """
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 10, clock: Clock | None = None
+    ) -> None:
         scheme = url.split(":", 1)[0].lower()
         if scheme not in ("postgres", "postgresql"):
             raise UsageError(f"Postgres store URL {url!r} must start with postgresql://")
         self.url = url
+        self.clock = clock_or_default(clock)  # lease expiry and timestamps
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
@@ -308,7 +311,7 @@ class PostgresStore:
         error: str | None = None,
         usage: Usage | None = None,
     ) -> None:
-        updates = run_updates(run_id, status, output, error, usage, time.time())
+        updates = run_updates(run_id, status, output, error, usage, self.clock.now())
         sets = ", ".join(
             f"{col} = ${i}{'::json' if col in ('output', 'usage') else ''}"
             for i, (col, _) in enumerate(updates, start=2)
@@ -441,7 +444,7 @@ class PostgresStore:
         holder: dict[str, Any] | None = None,
         steal: int | None = None,
     ) -> Lease | None:
-        now = time.time()
+        now = self.clock.now()
         info = dict(holder or {})
         epoch = await self._open_pool().fetchval(
             _CLAIM, run_id, owner, now + ttl, store_dumps(info), now, steal
@@ -452,7 +455,7 @@ class PostgresStore:
         return Lease(run_id, owner, int(epoch), now + ttl, info)
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease | None:
-        until = time.time() + ttl
+        until = self.clock.now() + ttl
         sql = "UPDATE leases SET until = $1 WHERE run_id = $2 AND owner = $3 AND epoch = $4"
         status = await self._open_pool().execute(sql, until, lease.run_id, lease.owner, lease.epoch)
         if str(status).endswith(" 0"):

@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from podium.core.clock import Clock, clock_or_default
 from podium.core.records import (
     Event,
     Lease,
@@ -510,8 +511,9 @@ def _stop(conn: sqlite3.Connection, arg: Any) -> None:
 class SQLiteStore:
     """Runs, journal and events in one SQLite file; see the module docstring for the design."""
 
-    def __init__(self, url: str, *, busy_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, busy_timeout: float = 10.0, clock: Clock | None = None) -> None:
         self.url = url
+        self.clock = clock_or_default(clock)  # lease expiry and timestamps
         path, options = parse_sqlite_url(url)
         self.path = path
         sync = options.pop("synchronous", "normal").lower()
@@ -595,7 +597,7 @@ class SQLiteStore:
         error: str | None = None,
         usage: Usage | None = None,
     ) -> None:
-        updates = run_updates(run_id, status, output, error, usage, time.time())
+        updates = run_updates(run_id, status, output, error, usage, self.clock.now())
         sets = ", ".join(f"{column} = ?" for column, _ in updates)
         values = [value for _, value in updates]
         sql = f"UPDATE runs SET {sets} WHERE run_id = ?"
@@ -669,7 +671,7 @@ class SQLiteStore:
         holder: dict[str, Any] | None = None,
         steal: int | None = None,
     ) -> Lease | None:
-        now = time.time()
+        now = self.clock.now()
         info = dict(holder or {})
         arg = (run_id, owner, now + ttl, store_dumps(info), now, steal)
         epoch: int | None = await self._write(_claim_lease, arg)
@@ -679,7 +681,7 @@ class SQLiteStore:
         return Lease(run_id, owner, epoch, now + ttl, info)
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease | None:
-        until = time.time() + ttl
+        until = self.clock.now() + ttl
         arg = (until, lease.run_id, lease.owner, lease.epoch)
         if not await self._write(_renew_lease, arg):
             return None

@@ -9,10 +9,14 @@ seeded schedule, and provider errors by name.
 
 Everything is deterministic under its seed: each wrapper owns its `random.Random(seed)`.
 
+`FakeClock` is time that moves only when a test advances it: hand it to `Runtime(clock=...)`
+and test deadlines, cool-downs, backoff and leases without sleeping.
+
 `LlamaServer` starts a real OpenAI-compatible server (llama.cpp's, with a small packaged
 model) on loopback, for tests that need the real wire.
 """
 
+from podium.testing.clock import FakeClock
 from podium.testing.faults import (
     Chaos,
     ErrorSpec,
@@ -42,6 +46,7 @@ from podium.testing.wrappers import (
 __all__ = [
     "Chaos",
     "ErrorSpec",
+    "FakeClock",
     "FailFirst",
     "FailOnce",
     "Fault",

@@ -10,7 +10,9 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from podium import NO_RETRY, RunStatus, Runtime, Sequential, agent
+import pytest
+
+from podium import NO_RETRY, RunStatus, Runtime, Sequential, UsageError, agent
 from podium.testing import FakeClock
 
 SEEN: list[str] = []
@@ -211,3 +213,35 @@ async def test_a_run_driven_elsewhere_cannot_be_resumed_twice(tmp_path: Path) ->
     assert (await rt.resume(run_id, FLOW)).output == 53
     assert await store.get_lease(run_id) is None  # released at the end
     await rt.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("lease", float("inf")),
+        ("lease", 0),
+        ("poll", float("nan")),
+        ("poll", float("inf")),
+        ("grace", -1),
+        ("grace", float("inf")),
+        ("concurrency", 0),
+        ("sweep_every", float("inf")),
+    ],
+)
+async def test_durations_that_never_end_are_refused_before_any_run_is_taken(
+    tmp_path: Path, option: str, value: float
+) -> None:
+    """A lease of `inf` is one no other worker could ever take over: the Python API refuses
+    it as the CLI does, naming the option, and no run is claimed."""
+    async with Runtime(f"sqlite:///{tmp_path / 'runs.db'}") as rt:
+        run_id = await rt.submit(_noop, 1)
+        with pytest.raises(UsageError, match=rf"{option} must be"):
+            await rt.work(until_idle=True, agents=[_noop], **{option: value})
+        assert (await rt.get_run(run_id)).status == RunStatus.RUNNING
+    with pytest.raises(UsageError, match="Runtime: lease must be a positive, finite"):
+        Runtime("memory://", lease=float("inf"))
+
+
+@agent
+async def _noop(x: int) -> int:
+    return x

@@ -98,6 +98,10 @@ POSITIVE = Bound("a positive integer", integer=True, ge=1)
 COUNT = Bound("an integer >= 0", integer=True, ge=0)
 """Re-asks, re-plans: how many more times, so 0 is allowed."""
 SECONDS = Bound("a positive number of seconds", gt=0)
+# A lease or a polling interval must end: `inf` would be a lease no other worker could take
+# over. Not for a spec field (JSON Schema has no infinity), only for constructors.
+FINITE_SECONDS = Bound("a positive, finite number of seconds", gt=0, lt=math.inf)
+FINITE_WAIT = Bound("a finite number of seconds >= 0", ge=0, lt=math.inf)
 """Timeouts and deadlines."""
 POSITIVE_NUMBER = Bound("a positive number", gt=0)
 NON_NEGATIVE = Bound("a number >= 0", ge=0)

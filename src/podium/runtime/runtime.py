@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
+from podium.core.bounds import FINITE_SECONDS
 from podium.core.clock import Clock, clock_or_default
 from podium.core.names import check_lookup_id, check_run_id
 from podium.core.records import (
@@ -202,7 +203,7 @@ class Runtime:
         # no other process drives it at the same time (`podium resume` twice, a worker). The
         # runtime is known by a random id; the store fences its writes with the lease's epoch.
         self.owner = os.urandom(8).hex()
-        self.lease = lease
+        self.lease = FINITE_SECONDS.check("Runtime", "lease", lease)
         self._leases: dict[str, Lease] = {}  # the leases of the runs driven now
         self._states: dict[str, RunState] = {}
         self._beat: asyncio.Task[None] | None = None
@@ -569,7 +570,8 @@ class Runtime:
         """Drive submitted runs until stopped (SIGTERM), or until none is left with
         `until_idle`. `agents` are used instead of loading each run's target. Every
         `sweep_every` seconds, overdue requests to people get their timeout rule applied."""
-        self.lease = lease  # the leases this runtime takes and renews last this long
+        # the leases this runtime takes and renews last this long
+        self.lease = FINITE_SECONDS.check("Runtime.work", "lease", lease)
         worker = Worker(
             self,
             concurrency=concurrency,

@@ -34,6 +34,7 @@ import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from podium.core.bounds import FINITE_SECONDS, FINITE_WAIT, POSITIVE
 from podium.core.records import TERMINAL_STATUSES, Lease
 
 if TYPE_CHECKING:
@@ -68,11 +69,11 @@ class Worker:
     ) -> None:
         self.rt = rt
         self.clock = rt.clock
-        self.sweep_every = sweep_every
-        self.concurrency = concurrency
-        self.lease = lease
-        self.poll = poll
-        self.grace = grace
+        self.sweep_every = FINITE_WAIT.check_optional("Worker", "sweep_every", sweep_every)
+        self.concurrency = POSITIVE.check("Worker", "concurrency", concurrency)
+        self.lease = FINITE_SECONDS.check("Worker", "lease", lease)
+        self.poll = FINITE_SECONDS.check("Worker", "poll", poll)
+        self.grace = FINITE_WAIT.check("Worker", "grace", grace)
         self.agents = agents or {}
         self.owner = rt.owner  # the runtime renews the leases of the runs it drives
         self.stats = WorkStats()

@@ -154,6 +154,17 @@ def _text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def _must_spawn(env: Mapping[str, str]) -> bool:
+    """A plain subprocess instead of a fork: while another forked child runs, where there is
+    no fork, or when the interpreter options asked for differ from the helper's."""
+    helper_env = _helper_env if _helper is not None else os.environ
+    return (
+        _busy is not None
+        or not hasattr(os, "fork")
+        or _interpreter_options(env) != _interpreter_options(helper_env)
+    )
+
+
 def run_module(
     module: str,
     *args: str,
@@ -166,12 +177,7 @@ def run_module(
     env = dict(os.environ if env is None else env)
     argv = [sys.executable, "-m", module, *args]
     with _lock:
-        if (
-            _busy is not None
-            or not hasattr(os, "fork")
-            or _interpreter_options(env)
-            != _interpreter_options(_helper_env if _helper is not None else os.environ)
-        ):
+        if _must_spawn(env):
             return subprocess.run(
                 argv,
                 cwd=cwd,
@@ -268,12 +274,7 @@ def spawn_module(
     env = dict(os.environ if env is None else env)
     argv = [sys.executable, "-m", module, *args]
     with _lock:
-        if (
-            _busy is not None
-            or not hasattr(os, "fork")
-            or _interpreter_options(env)
-            != _interpreter_options(_helper_env if _helper is not None else os.environ)
-        ):
+        if _must_spawn(env):
             return subprocess.Popen(
                 argv,
                 cwd=cwd,

@@ -97,9 +97,12 @@ def test_every_failure_is_defined_in_errors_and_drawn_in_its_tree() -> None:
 )
 def test_an_old_name_still_works_for_one_release_with_a_warning(module: str, old: str) -> None:
     mod = importlib.import_module(module)
-    with pytest.warns(DeprecationWarning, match=rf"{module}\.{old} is now {errors.RENAMED[old]}"):
+    with pytest.warns(
+        DeprecationWarning, match=rf"{module}\.{old} is now {errors.RENAMED[old]}"
+    ) as seen:
         cls = getattr(mod, old)
     assert cls is getattr(errors, errors.RENAMED[old])
+    assert seen[0].filename == __file__  # the warning points at the line that used the name
 
 
 def test_every_old_name_maps_to_a_class_of_the_tree() -> None:

@@ -150,7 +150,9 @@ _LAZY = {
 }
 
 
-_old_name = _errors.renamed("podium", [n for n, new in _errors.RENAMED.items() if new in globals()])
+_old_name = _errors.renamed(
+    "podium", [n for n, new in _errors.RENAMED.items() if new in globals()], depth=1
+)
 
 
 def __getattr__(name: str) -> Any:

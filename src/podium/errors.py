@@ -398,9 +398,11 @@ RENAMED: dict[str, str] = {
 }
 
 
-def renamed(module: str, old: Sequence[str]) -> Callable[[str], Any]:
+def renamed(module: str, old: Sequence[str], *, depth: int = 0) -> Callable[[str], Any]:
     """A module `__getattr__` that serves the old names in `old` (keys of `RENAMED`), each
-    with a `DeprecationWarning` on use: for the modules that exported them."""
+    with a `DeprecationWarning` on use: for the modules that exported them. `depth`: how many
+    calls the module's own `__getattr__` wraps around this one, so that the warning points
+    at the user's line."""
     served = frozenset(old)
 
     def __getattr__(name: str) -> Any:
@@ -411,7 +413,7 @@ def renamed(module: str, old: Sequence[str]) -> Callable[[str], Any]:
             f"{module}.{name} is now {new} (every podium error ends in Error); "
             f"the old name goes in the next release",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=2 + depth,
         )
         return globals()[new]
 

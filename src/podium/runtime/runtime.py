@@ -205,6 +205,7 @@ class Runtime:
         self.owner = os.urandom(8).hex()
         self.lease = FINITE_SECONDS.check("Runtime", "lease", lease)
         self._leases: dict[str, Lease] = {}  # the leases of the runs driven now
+        self._resumable: dict[tuple[str, str | None, str, str | None], str | None] = {}
         self._states: dict[str, RunState] = {}
         self._beat: asyncio.Task[None] | None = None
         self._cancel_requested: set[str] = set()
@@ -461,12 +462,19 @@ class Runtime:
             own = getattr(agent, "target", None)
             return target or (own if isinstance(own, str) else None)
         stored = target or find_target(agent)
-        try:
-            why = TrustedTargets.load(self.targets).resumable(stored)
-        except TargetError as e:  # a broken [tool.podium] table: say so, run anyway
-            why = str(e)
-        if why is not None:
-            logger.warning("run %s of agent %r: %s", run_id, agent.name, why)
+        # The rules depend on the working directory and PODIUM_TARGETS (and read the
+        # project's pyproject.toml): checked once per target and place, not on every run.
+        where = (agent.name, stored, os.getcwd(), os.environ.get("PODIUM_TARGETS"))
+        if where not in self._resumable:
+            try:
+                why = TrustedTargets.load(self.targets).resumable(stored)
+            except TargetError as e:  # a broken [tool.podium] table: say so, run anyway
+                why = str(e)
+            self._resumable[where] = why
+            if why is not None:  # once per agent and reason: a loop of runs is not a flood
+                logger.warning(
+                    "run %s of agent %r: %s (said once for this agent)", run_id, agent.name, why
+                )
         return stored
 
     def _agent_for(self, record: RunRecord, agent: Any) -> Any:

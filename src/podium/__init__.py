@@ -16,17 +16,23 @@ from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import (
     BudgetExceededError,
     CircuitOpenError,
+    HandoffLoopError,
     HandoffTypeError,
     JournalUnavailable,
     LeaseLost,
+    MaxHandoffsExceededError,
+    MaxStepsExceededError,
     MaxTurnsExceededError,
     ModelError,
     ModelResponseError,
     OutputTruncatedError,
     OutputTypeError,
+    PingPongDetectedError,
+    PlanError,
     PodiumError,
     PolicyDeniedError,
     ProviderError,
+    QuorumNotMetError,
     RejectedError,
     RunError,
     SpecError,
@@ -59,50 +65,6 @@ from podium.models import (
 from podium.models.prices import Price, Prices
 from podium.models.tiers import Tiers
 from podium.observability.cost import CostReport
-from podium.patterns import (
-    Adaptive,
-    Assignment,
-    ChatMessage,
-    ChatReply,
-    ChatResult,
-    ChatTurn,
-    Consensus,
-    Graph,
-    GroupChat,
-    Handoff,
-    HandoffInput,
-    HandoffLoopError,
-    HandoffResult,
-    HandoffTo,
-    Instruction,
-    Loop,
-    LoopResult,
-    LoopState,
-    Magentic,
-    MagenticResult,
-    MaxHandoffsExceededError,
-    MaxStepsExceededError,
-    Merge,
-    OnDeadlock,
-    Parallel,
-    ParallelResult,
-    PingPongDetectedError,
-    Plan,
-    PlanError,
-    ProgressLedger,
-    QuorumNotMetError,
-    Review,
-    RouteDecision,
-    Router,
-    Rule,
-    Sequential,
-    Speaker,
-    Subtask,
-    Supervisor,
-    SupervisorResult,
-    TaskLedger,
-    WorkerErrors,
-)
 from podium.runtime import (
     NO_RETRY,
     Event,
@@ -125,6 +87,47 @@ from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, tool
 
 if TYPE_CHECKING:
+    from podium.patterns import (
+        Adaptive,
+        Assignment,
+        ChatMessage,
+        ChatReply,
+        ChatResult,
+        ChatTurn,
+        Consensus,
+        Graph,
+        GroupChat,
+        Handoff,
+        HandoffInput,
+        HandoffResult,
+        HandoffTo,
+        Instruction,
+        Loop,
+        LoopResult,
+        LoopState,
+        Magentic,
+        MagenticResult,
+        Merge,
+        OnDeadlock,
+        Parallel,
+        ParallelResult,
+        Plan,
+        ProgressLedger,
+        Review,
+        RouteDecision,
+        Router,
+        Rule,
+        Sequential,
+        Speaker,
+        Subtask,
+        Supervisor,
+        SupervisorResult,
+        TaskLedger,
+        WorkerErrors,
+    )
+
+
+if TYPE_CHECKING:
     from podium.runtime.breaker_redis import RedisBoard
     from podium.spec.loader import load_yaml
 
@@ -142,11 +145,53 @@ def _load_yaml_target(path: str, *, notes: list[Any] | None = None) -> Any:
 # composition root plugs it in, and every import of podium runs this first.
 _targets.register_file_loader((".yaml", ".yml"), _load_yaml_target)
 
+_PATTERN_NAMES = (
+    "Adaptive",
+    "Assignment",
+    "ChatMessage",
+    "ChatReply",
+    "ChatResult",
+    "ChatTurn",
+    "Consensus",
+    "Graph",
+    "GroupChat",
+    "Handoff",
+    "HandoffInput",
+    "HandoffResult",
+    "HandoffTo",
+    "Instruction",
+    "Loop",
+    "LoopResult",
+    "LoopState",
+    "Magentic",
+    "MagenticResult",
+    "Merge",
+    "OnDeadlock",
+    "Parallel",
+    "ParallelResult",
+    "Plan",
+    "ProgressLedger",
+    "Review",
+    "RouteDecision",
+    "Router",
+    "Rule",
+    "Sequential",
+    "Speaker",
+    "Subtask",
+    "Supervisor",
+    "SupervisorResult",
+    "TaskLedger",
+    "WorkerErrors",
+)
+
 # Names whose modules are heavier (YAML, vendor SDKs): imported on first use, so that
 # `import podium` stays fast.
 _LAZY = {
     "load_yaml": "podium.spec.loader",
     "RedisBoard": "podium.runtime.breaker_redis",
+    # the patterns: a program that runs one agent, or only loads a store, does not pay for
+    # the classes of every pattern (their YAML kinds register when podium.patterns loads)
+    **dict.fromkeys(_PATTERN_NAMES, "podium.patterns"),
 }
 
 
@@ -289,3 +334,8 @@ __all__ = [
     "tool",
     "tool_call",
 ]
+
+
+def __dir__() -> list[str]:
+    """The public names, loaded or not yet (the patterns load on first use)."""
+    return sorted({*globals(), *__all__})

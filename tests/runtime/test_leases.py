@@ -20,6 +20,7 @@ import pytest
 
 from podium import NO_RETRY, LeaseLost, RunStatus, Runtime, Sequential, UsageError, agent
 from podium.stores import open_store
+from podium.testing import FakeClock
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -238,3 +239,45 @@ async def _statuses(url: str, ids: list[str]) -> dict[str, int]:
     finally:
         await store.close()
     return dict(Counter(str(r.status) if r else "missing" for r in runs))
+
+
+async def test_a_lease_taken_while_a_step_runs_starts_no_further_step(
+    store_url: str, clock: FakeClock
+) -> None:
+    """The heartbeat on its own: while a step runs, another holder takes the run's lease;
+    the next renewal fails, and the step after never starts, on every store (the memory
+    store fences no writes, and a buffered SQLite write fails only after the next step has
+    begun: the heartbeat is what stops it)."""
+    entered, go_on = asyncio.Event(), asyncio.Event()
+    calls: Counter[str] = Counter()
+
+    @agent
+    async def waits(x: int) -> int:
+        calls["waits"] += 1
+        entered.set()
+        await go_on.wait()
+        return x + 1
+
+    @agent
+    async def after(x: int) -> int:
+        calls["after"] += 1
+        return x * 10
+
+    flow = Sequential("job", [waits, after])
+    store = open_store(store_url, clock=clock)
+    rt = Runtime(store, retry=NO_RETRY, lease=30, clock=clock)
+    try:
+        running = asyncio.create_task(rt.run(flow, 1, run_id="job-hb"))
+        await asyncio.wait_for(entered.wait(), 10)
+        held = await store.get_lease("job-hb")
+        assert held is not None and held.owner == rt.owner
+        assert await store.claim_lease("job-hb", "thief", 600, steal=held.epoch)
+        await clock.wait_for_sleepers(1)  # the heartbeat sleeps a third of the lease
+        await clock.advance(10)  # it wakes, and its renewal is refused
+        go_on.set()
+        result = await asyncio.wait_for(running, 10)
+        assert isinstance(result.exception, LeaseLost), result.error
+        assert calls == Counter(waits=1)  # `after` never started
+    finally:
+        go_on.set()
+        await rt.close()

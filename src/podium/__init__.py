@@ -46,15 +46,12 @@ from podium.errors import (
     UsageError,
 )
 from podium.models import (
-    AnthropicModel,
-    LocalModel,
     Message,
     Model,
     ModelDelta,
     ModelDone,
     ModelResponse,
     ModelSettings,
-    OpenAIModel,
     OutputSchema,
     ScriptedModel,
     StreamingModel,
@@ -87,6 +84,9 @@ from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, tool
 
 if TYPE_CHECKING:
+    from podium.models.anthropic import AnthropicModel
+    from podium.models.local import LocalModel
+    from podium.models.openai import OpenAIModel
     from podium.patterns import (
         Adaptive,
         Assignment,
@@ -125,9 +125,6 @@ if TYPE_CHECKING:
         TaskLedger,
         WorkerErrors,
     )
-
-
-if TYPE_CHECKING:
     from podium.runtime.breaker_redis import RedisBoard
     from podium.spec.loader import load_yaml
 
@@ -189,6 +186,9 @@ _PATTERN_NAMES = (
 _LAZY = {
     "load_yaml": "podium.spec.loader",
     "RedisBoard": "podium.runtime.breaker_redis",
+    "AnthropicModel": "podium.models.anthropic",
+    "LocalModel": "podium.models.local",
+    "OpenAIModel": "podium.models.openai",
     # the patterns: a program that runs one agent, or only loads a store, does not pay for
     # the classes of every pattern (their YAML kinds register when podium.patterns loads)
     **dict.fromkeys(_PATTERN_NAMES, "podium.patterns"),

@@ -86,3 +86,38 @@ async def test_an_update_that_raises_changes_nothing(store: Store) -> None:
 async def test_concurrent_updates_in_one_process_all_count(store: Store) -> None:
     await asyncio.gather(*(store.kv_update("c", "k", lambda v: (v or 0) + 1) for _ in range(50)))
     assert await store.kv_get("c", "k") == 50
+
+
+class _OlderStore:
+    """A store written before `kv_update` existed, whose reads yield to the loop."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], Any] = {}
+
+    async def kv_get(self, namespace: str, key: str) -> Any:
+        value = self.values.get((namespace, key))
+        await asyncio.sleep(0)  # a round trip: another update may land before this returns
+        return value
+
+    async def kv_put(self, namespace: str, key: str, value: Any) -> None:
+        self.values[namespace, key] = value
+
+    async def kv_list(self, namespace: str) -> dict[str, Any]:
+        return {k: v for (ns, k), v in sorted(self.values.items()) if ns == namespace}
+
+
+async def test_updates_on_a_store_without_kv_update_are_serialised_across_runs() -> None:
+    """Each run has its own `ctx.kv`; on such a store, every run's updates still share one
+    lock in this process, so none is lost."""
+    from podium.runtime.kv import KeyValue
+
+    store = _OlderStore()
+    runs = [KeyValue.of(store) for _ in range(4)]
+
+    async def count(kv: KeyValue | None) -> None:
+        assert kv is not None
+        for _ in range(25):
+            await kv.update("n", "seen", lambda n: (n or 0) + 1)
+
+    await asyncio.gather(*(count(kv) for kv in runs))
+    assert store.values["n", "seen"] == 100

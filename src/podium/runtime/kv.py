@@ -16,10 +16,15 @@ while the row is locked.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 KV_METHODS = ("kv_get", "kv_put", "kv_list")
+
+# For a store without `kv_update` (one written before it existed), updates of one store are
+# serialised within this process only: one lock per store, shared by every run on it.
+_FALLBACK_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def has_kv(store: Any) -> bool:
@@ -30,13 +35,10 @@ def has_kv(store: Any) -> bool:
 class KeyValue:
     """Small JSON values per (namespace, key) that outlive a run, on a store's key-value API."""
 
-    __slots__ = ("_lock", "store")
+    __slots__ = ("store",)
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        # For a store without `kv_update` (one written before it existed): updates are
-        # serialised within this process only.
-        self._lock: asyncio.Lock | None = None
 
     @classmethod
     def of(cls, store: Any) -> KeyValue | None:
@@ -62,9 +64,10 @@ class KeyValue:
         update = getattr(self.store, "kv_update", None)
         if update is not None:
             return await update(namespace, key, fn)
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        lock = _FALLBACK_LOCKS.get(self.store)
+        if lock is None:
+            lock = _FALLBACK_LOCKS[self.store] = asyncio.Lock()
+        async with lock:
             value = fn(await self.store.kv_get(namespace, key))
             await self.store.kv_put(namespace, key, value)
             return value

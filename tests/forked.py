@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 _HELPER = r"""
@@ -154,6 +154,29 @@ def _text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def _ask(
+    helper: subprocess.Popen[bytes],
+    module: str,
+    args: Sequence[str],
+    cwd: str | Path,
+    env: Mapping[str, str],
+    out: Path,
+    err: Path,
+) -> None:
+    """Tell the helper to fork a child running `python -m module args` with these streams."""
+    call = {
+        "module": module,
+        "args": list(args),
+        "cwd": str(Path(cwd).resolve()),
+        "env": dict(env),
+        "out": str(out),
+        "err": str(err),
+    }
+    assert helper.stdin is not None
+    helper.stdin.write(json.dumps(call).encode() + b"\n")
+    helper.stdin.flush()
+
+
 def _must_spawn(env: Mapping[str, str]) -> bool:
     """A plain subprocess instead of a fork: while another forked child runs, where there is
     no fork, or when the interpreter options asked for differ from the helper's."""
@@ -192,17 +215,7 @@ def run_module(
             out, err = Path(tmp, "out"), Path(tmp, "err")
             out.touch()
             err.touch()
-            call = {
-                "module": module,
-                "args": list(args),
-                "cwd": str(Path(cwd).resolve()),
-                "env": env,
-                "out": str(out),
-                "err": str(err),
-            }
-            assert helper.stdin is not None
-            helper.stdin.write(json.dumps(call).encode() + b"\n")
-            helper.stdin.flush()
+            _ask(helper, module, args, cwd, env, out, err)
             pid = int(_read_line(helper, 30) or "0")
             status = _read_line(helper, timeout)
             if status is None:
@@ -289,17 +302,7 @@ def spawn_module(
         out, err = Path(tmp.name, "out"), Path(tmp.name, "err")
         out.touch()
         err.touch()
-        call = {
-            "module": module,
-            "args": list(args),
-            "cwd": str(Path(cwd).resolve()),
-            "env": env,
-            "out": str(out),
-            "err": str(err),
-        }
-        assert helper.stdin is not None
-        helper.stdin.write(json.dumps(call).encode() + b"\n")
-        helper.stdin.flush()
+        _ask(helper, module, args, cwd, env, out, err)
         child = Forked(argv, int(_read_line(helper, 30) or "0"), tmp)
         _busy = child
         return child

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from podium import Runtime
 from podium.agents.human import Decision, HumanAgent, HumanApproval
 from podium.agents.llm import LLMAgent
+from podium.cli.app import app
 from podium.core.records import RunStatus
 from podium.patterns.adaptive import Adaptive
 from podium.patterns.graph import Graph
@@ -255,6 +257,27 @@ def test_shape_problems_in_new_kinds_have_paths_and_lines() -> None:
     )
     assert found["steps[3].edges[0].when"][0] == 18
     assert found["steps[4].agents[0].python"][0] == 21
+
+
+def test_a_misspelt_speaker_is_a_problem_before_anything_is_imported(tmp_path: Path) -> None:
+    """`round_robn` is neither the built-in speaker nor a `module:object`: said by the shape
+    pass, so `podium validate` (which imports nothing) reports it too."""
+    found = problems(
+        """\
+        name: chat
+        kind: groupchat
+        speaker: round_robn
+        participants: [{python: agents.py:draft}]
+        """
+    )
+    assert found["speaker"][0] == 3 and "'round_robn' is not round_robin" in found["speaker"][1]
+    spec = tmp_path / "chat.yaml"
+    spec.write_text(
+        "name: chat\nkind: groupchat\nspeaker: round_robn\nparticipants: [{python: a.py:x}]\n"
+    )
+    (tmp_path / "a.py").write_text("x = 1\n")
+    result = CliRunner().invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 2 and "speaker (line 3)" in result.output
 
 
 def test_remote_is_reserved() -> None:

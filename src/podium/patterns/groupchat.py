@@ -722,6 +722,16 @@ class GroupChatSpec(NodeFields):
     max_reasks: int = COUNT.field(2, description="times a manager's unknown pick is sent back")
     deadline: float | None = SECONDS.field(None, description="seconds for the whole chat")
 
+    @field_validator("speaker")
+    @classmethod
+    def _known_speaker(cls, value: str) -> str:
+        if value in set(Speaker) or ":" in value:
+            return value
+        raise ValueError(
+            f"speaker {value!r} is not round_robin or python:module:object "
+            "(a function (transcript, names) -> name, or an agent)"
+        )
+
     @model_validator(mode="after")
     def _checks(self) -> GroupChatSpec:
         if self.manager is not None and self.speaker != "round_robin":

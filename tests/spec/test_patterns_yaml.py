@@ -280,6 +280,26 @@ def test_a_misspelt_speaker_is_a_problem_before_anything_is_imported(tmp_path: P
     assert result.exit_code == 2 and "speaker (line 3)" in result.output
 
 
+def test_an_unknown_key_close_to_a_field_says_which_was_meant() -> None:
+    found = problems(
+        """\
+        name: s
+        kind: sequential
+        steps:
+          - kind: groupchat
+            name: chat
+            max_turn: 4
+            participants: [{python: agents.py:draft}]
+          - kind: parallel
+            name: p
+            colour: red
+            branches: [{python: agents.py:draft}]
+        """
+    )
+    assert found["steps[0].max_turn"] == (6, "unknown field (did you mean `max_turns`?)")
+    assert found["steps[1].colour"] == (10, "unknown field")  # nothing close: no guess
+
+
 def test_remote_is_reserved() -> None:
     found = problems("name: r\nkind: remote\nurl: http://x\n")
     assert "not supported yet" in found["kind"][1] and found["kind"][0] == 2

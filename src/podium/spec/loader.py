@@ -23,6 +23,7 @@ imports references and records problems. Between the first two passes, keys a ki
 from __future__ import annotations
 
 import contextlib
+import difflib
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -357,7 +358,7 @@ def _message(err: Any, value: Any) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        return "unknown field"
+        return "unknown field" + _did_you_mean(err["loc"])
     if kind == "unknown_kind":
         if not isinstance(value, dict):
             return (
@@ -372,6 +373,19 @@ def _message(err: Any, value: Any) -> str:
     if kind not in ("value_error", "assertion_error") and "input" in err:
         msg += f" (got {_short(err['input'])})"
     return msg
+
+
+def _did_you_mean(raw: Sequence[Any]) -> str:
+    """` (did you mean `max_turns`?)` when the unknown key is close to one or two of its
+    kind's fields (pydantic names the kind just before the key), else ``."""
+    if len(raw) < 2 or not isinstance(raw[-1], str):
+        return ""
+    owner = registry.kinds().get(str(raw[-2]))
+    if owner is None:
+        return ""
+    fields = [*owner.spec.model_fields, *owner.renamed]
+    close = difflib.get_close_matches(raw[-1], fields, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(f'`{c}`' for c in close)}?)" if close else ""
 
 
 def _short(value: Any) -> str:

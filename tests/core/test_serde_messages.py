@@ -1,8 +1,9 @@
 """The one-line validation message people and models read when an answer does not fit."""
 
+import pytest
 from pydantic import BaseModel, ValidationError
 
-from podium.core.serde import describe_validation_error
+from podium.core.serde import Unstorable, describe_validation_error, store_dumps
 
 
 class Order(BaseModel):
@@ -29,3 +30,10 @@ def test_a_wrong_value_shows_what_was_given_cut_to_one_line() -> None:
     assert "field 'order_id': Input should be a valid integer" in message
     assert "(got 'seven')" in message
     assert "(got 'yyyy" in message and message.endswith("...)")
+
+
+def test_a_value_without_json_form_is_named_with_its_type() -> None:
+    with pytest.raises(Unstorable, match=r"^an object with no JSON form"):
+        store_dumps(object())
+    with pytest.raises(Unstorable, match=r"^a dict with no JSON form"):
+        store_dumps({"when": object()})

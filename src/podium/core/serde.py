@@ -162,7 +162,9 @@ def unstorable_output(agent: str, step: str, error: Unstorable) -> OutputTypeErr
 
 def _unstorable_reason(value: Any, error: Exception) -> str:
     detail = str(error).removeprefix("Error serializing to JSON: ")
-    return f"a {type(value).__name__} with no JSON form ({detail})"
+    name = type(value).__name__
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    return f"{article} {name} with no JSON form ({detail})"
 
 
 def _tag_non_finite(out: str) -> str:

@@ -121,3 +121,13 @@ async def test_updates_on_a_store_without_kv_update_are_serialised_across_runs()
 
     await asyncio.gather(*(count(kv) for kv in runs))
     assert store.values["n", "seen"] == 100
+
+
+async def test_a_value_reads_back_in_its_json_shape_on_every_store(store: Store) -> None:
+    """What a persistent store gives back (a set as a list, a tuple as a list, NaN as NaN),
+    the memory store gives back too, so a test on memory means the same on SQLite."""
+    await store.kv_put("shapes", "k", {"tags": {"b"}, "pair": (1, 2), "n": float("inf")})
+    assert await store.kv_get("shapes", "k") == {"tags": ["b"], "pair": [1, 2], "n": float("inf")}
+    assert await store.kv_list("shapes") == {
+        "k": {"tags": ["b"], "pair": [1, 2], "n": float("inf")}
+    }

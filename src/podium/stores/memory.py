@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
-from podium.core.serde import Unstorable, check_storable, store_dumps, unstorable_output
+from podium.core.serde import Unstorable, check_storable, loads, store_dumps, unstorable_output
 from podium.errors import UsageError
 
 
@@ -97,26 +96,26 @@ class MemoryStore:
     async def flush(self, run_id: str | None = None) -> None:
         return None
 
+    # Values are kept as the JSON text a persistent store would keep: a value reads back in
+    # the same shape on every store (a set comes back a list), and what they refuse is refused.
     async def kv_get(self, namespace: str, key: str) -> Any | None:
-        return copy.deepcopy(self._kv.get(namespace, {}).get(key))
+        return loads(self._kv.get(namespace, {}).get(key))
 
     async def kv_put(self, namespace: str, key: str, value: Any) -> None:
-        store_dumps(value)  # what a persistent store would refuse is refused here too
-        self._kv.setdefault(namespace, {})[key] = copy.deepcopy(value)
+        self._kv.setdefault(namespace, {})[key] = store_dumps(value)
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         return self._kv.get(namespace, {}).pop(key, None) is not None
 
     async def kv_update(self, namespace: str, key: str, fn: Callable[[Any | None], Any]) -> Any:
         # No await between the read and the write: atomic on this event loop.
-        value = fn(copy.deepcopy(self._kv.get(namespace, {}).get(key)))
-        store_dumps(value)
-        self._kv.setdefault(namespace, {})[key] = copy.deepcopy(value)
+        value = fn(loads(self._kv.get(namespace, {}).get(key)))
+        self._kv.setdefault(namespace, {})[key] = store_dumps(value)
         return value
 
     async def kv_list(self, namespace: str) -> dict[str, Any]:
         items = self._kv.get(namespace, {})
-        return {k: copy.deepcopy(items[k]) for k in sorted(items)}
+        return {k: loads(items[k]) for k in sorted(items)}
 
     # leases --------------------------------------------------------------------------------
     async def claim_lease(

@@ -578,9 +578,7 @@ class Runtime:
         """Drive submitted runs until stopped (SIGTERM), or until none is left with
         `until_idle`. `agents` are used instead of loading each run's target. Every
         `sweep_every` seconds, overdue requests to people get their timeout rule applied."""
-        # the leases this runtime takes and renews last this long
-        self.lease = FINITE_SECONDS.check("Runtime.work", "lease", lease)
-        worker = Worker(
+        worker = Worker(  # checks every option before anything changes here
             self,
             concurrency=concurrency,
             lease=lease,
@@ -589,6 +587,7 @@ class Runtime:
             agents={a.name: a for a in agents or ()},
             sweep_every=sweep_every,
         )
+        self.lease = worker.lease  # the leases this runtime takes and renews last this long
         self._worker = worker
         return await worker.run(until_idle=until_idle)
 

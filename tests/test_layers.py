@@ -7,6 +7,7 @@ The layers, bottom up:
 - stores and models never import runtime, patterns or agents;
 - patterns never import stores (a pattern reaches state through the run context);
 - runtime never imports a pattern (it runs any agent and knows none);
+- governance (rules, verdicts, hashes) imports only core and errors;
 - no import cycle between podium's parts (the subpackages, plus the top-level modules
   `errors` and the package `podium` itself): a part that imports another may not be
   imported back by it, directly or around a longer loop.
@@ -215,6 +216,13 @@ def test_stores_and_models_stay_below_the_runtime(low: str) -> None:
 def test_patterns_never_import_stores() -> None:
     bad = _breaking({"patterns"}, {"stores"})
     assert not bad, "a pattern reaches state through the run context:\n" + "\n".join(bad)
+
+
+def test_governance_is_pure_logic() -> None:
+    """Rules, verdicts and hashes import only core and errors: the door's wiring of them
+    lives in the runtime, so a check gives the same verdict in every process."""
+    bad = _breaking({"governance"}, (PARTS | {"podium"}) - {"governance", "core"})
+    assert not bad, "podium.governance may import only core and errors:\n" + "\n".join(bad)
 
 
 def test_runtime_never_imports_a_pattern() -> None:

@@ -4,6 +4,7 @@
     ├── UsageError                     you misused the API or gave bad input; never retried
     │   ├── SpecError                  a malformed workflow spec (YAML or Python)
     │   │   └── SpecProblemsError      ... with its problems as data, one by one
+    │   ├── PolicyError                a malformed policy; names the field
     │   ├── TargetError                a `module:object` or file target that cannot be loaded
     │   ├── UnknownRunError            no run with that id in the store
     │   └── ScriptExhaustedError       a `ScriptedModel` was asked more than its script holds
@@ -72,6 +73,17 @@ class PodiumError(Exception):
 
 class UsageError(PodiumError):
     """The caller misused the API or handed in bad input; retrying will not help."""
+
+
+class PolicyError(UsageError):
+    """A malformed policy (code or a workflow file's `policies:`): `path` names the field
+    (`grants[0].when.amount.max`), `problem` what is wrong with it."""
+
+    def __init__(self, path: Sequence[str | int], problem: str) -> None:
+        self.path = tuple(path)
+        self.problem = problem
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path)
+        super().__init__(f"policy {where.lstrip('.') or '(top level)'}: {problem}")
 
 
 class SpecError(UsageError):
@@ -203,7 +215,27 @@ class CircuitOpenError(RunError):
 
 
 class PolicyDeniedError(RunError):
-    """A policy forbids this call. Retrying cannot help."""
+    """A policy forbids this call, or a person rejected it. Retrying cannot help. In an
+    `LLMAgent`'s tool loop it goes back to the model as a refusal it can act on; from
+    `ctx.use` it reaches the caller. `tool`, `agent`, `rule`, `reason` and `args_hash` say
+    which call was refused, by which rule, and why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool: str = "",
+        agent: str = "",
+        rule: str = "",
+        reason: str = "",
+        args_hash: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.agent = agent
+        self.rule = rule
+        self.reason = reason or message
+        self.args_hash = args_hash
 
 
 class BudgetExceededError(RunError):

@@ -52,6 +52,7 @@ class AgentBase(Generic[In, Out]):
     fallbacks: tuple[Any, ...] = ()
     breaker: Breaker | None = None
     budget: Budget | None = None  # limits on this agent and everything it calls
+    roles: tuple[str, ...] = ()  # the roles whose grants a policy gives its tool calls
 
     def _setup(
         self,
@@ -65,8 +66,12 @@ class AgentBase(Generic[In, Out]):
         fallbacks: Sequence[Any] = (),
         breaker: Breaker | None = None,
         budget: Budget | None = None,
+        roles: Sequence[str] = (),
     ) -> None:
         self.name = check_name(name)
+        if isinstance(roles, str) or not all(isinstance(r, str) and r for r in roles):
+            raise UsageError(f"agent {name!r}: roles must be a list of role names, got {roles!r}")
+        self.roles = tuple(roles)
         for fb in fallbacks:
             if not hasattr(fb, "name") or not hasattr(fb, "run"):
                 raise UsageError(f"agent {name!r}: fallback {fb!r} is not an agent")

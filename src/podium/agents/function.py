@@ -58,6 +58,7 @@ class FunctionAgent(AgentBase[Any, Any]):
         fallbacks: Sequence[Any] = (),
         breaker: Breaker | None = None,
         budget: Budget | None = None,
+        roles: Sequence[str] = (),
     ) -> None:
         if not callable(fn):
             raise UsageError(f"FunctionAgent needs a callable, got {fn!r}")
@@ -102,6 +103,7 @@ class FunctionAgent(AgentBase[Any, Any]):
             fallbacks=fallbacks,
             breaker=breaker,
             budget=budget,
+            roles=roles,
         )
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
@@ -159,6 +161,7 @@ def agent(
     fallbacks: Sequence[Any] = (),
     breaker: Breaker | None = None,
     budget: Budget | None = None,
+    roles: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], FunctionAgent]: ...
 
 
@@ -174,9 +177,11 @@ def agent(
     fallbacks: Sequence[Any] = (),
     breaker: Breaker | None = None,
     budget: Budget | None = None,
+    roles: Sequence[str] = (),
 ) -> FunctionAgent | Callable[[Callable[..., Any]], FunctionAgent]:
     """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`.
-    `budget` covers every call the function makes through its context, and below."""
+    `budget` covers every call the function makes through its context, and below; `roles`
+    are the roles whose grants a policy gives its tool calls."""
 
     def wrap(f: Callable[..., Any]) -> FunctionAgent:
         return FunctionAgent(
@@ -189,6 +194,7 @@ def agent(
             fallbacks=fallbacks,
             breaker=breaker,
             budget=budget,
+            roles=roles,
         )
 
     return wrap if fn is None else wrap(fn)

@@ -23,6 +23,10 @@ What can go wrong with an answer, and what happens:
 
 Every attempt's tokens count in the step's usage, failed attempts' included.
 
+A tool call the run's policy refuses (or a person rejects) goes back to the model as a tool
+message, "refused by policy: <reason>; do not retry this call, ...", so the agent can go on;
+a call that needs a person's approval suspends the run at that call.
+
 Tool calls of one turn run concurrently, each through the door; their results go back to the
 model in the order it asked. A forcing `tool_choice` (`"required"` or a tool's name) applies
 until a tool has run, then the model is asked without it, so it cannot loop.
@@ -60,6 +64,7 @@ from podium.errors import (
     MaxTurnsExceededError,
     ModelError,
     ModelResponseError,
+    PolicyDeniedError,
     ProviderError,
     UsageError,
 )
@@ -301,6 +306,7 @@ class LLMAgent(AgentBase[Any, Any]):
         tier: str | None = None,
         tiers: Tiers | Mapping[str, Any] | None = None,
         batchable: Batch | int | bool | None = False,
+        roles: Sequence[str] = (),
     ) -> None:
         self._setup(
             name,
@@ -310,6 +316,7 @@ class LLMAgent(AgentBase[Any, Any]):
             timeout=timeout,
             description=description,
             budget=budget,
+            roles=roles,
         )
         POSITIVE.check(f"agent {name!r}", "max_turns", max_turns)
         COUNT.check(f"agent {name!r}", "max_reasks", max_reasks)
@@ -452,7 +459,7 @@ class LLMAgent(AgentBase[Any, Any]):
         if len(calls) == 1 or any(getattr(t, "ends_turn", False) for t in tools):
             results = []
             for tool, tc in zip(tools, calls, strict=True):
-                results.append(await ctx.use(tool, tc.arguments))
+                results.append(await _use(ctx, tool, tc.arguments))
                 if getattr(tool, "ends_turn", False):
                     return True, results
             return False, results
@@ -460,10 +467,22 @@ class LLMAgent(AgentBase[Any, Any]):
         try:
             async with asyncio.TaskGroup() as group:
                 for tool, tc in zip(tools, calls, strict=True):
-                    tasks.append(group.create_task(ctx.use(tool, tc.arguments)))
+                    tasks.append(group.create_task(_use(ctx, tool, tc.arguments)))
         except BaseExceptionGroup as failed:
             raise _first_failure(tasks, failed) from None
         return False, [t.result() for t in tasks]
+
+
+REFUSAL = "refused by policy: {reason}; do not retry this call, choose another way or answer"
+
+
+async def _use(ctx: RunContext, tool: Tool, args: Any) -> Any:
+    """The tool's result, or, when a policy (or a person asked to approve) refuses the call,
+    a refusal the model reads and can act on: the agent goes on instead of failing."""
+    try:
+        return await ctx.use(tool, args)
+    except PolicyDeniedError as e:
+        return REFUSAL.format(reason=e.reason)
 
 
 def _first_failure(tasks: Sequence[asyncio.Task[Any]], group: BaseExceptionGroup[Any]) -> Any:

@@ -72,6 +72,11 @@ def inbox(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
             due = " (overdue)" if left <= 0 else f" (due in {int(left)}s)"
         typer.echo(f"{w.run_id}  {w.step}{due}\n  {w.reason}")
         request = w.request if isinstance(w.request, dict) else {}
+        if request.get("kind") == "approval" and "tool" in request:  # a tool call, exactly
+            typer.echo(f"  agent {request.get('agent')!r} calls {request['tool']}:")
+            typer.echo(f"  args: {render.dumps(request.get('args'))}")
+            typer.echo(f"  args_hash: {request.get('args_hash')}")
+            typer.echo(f"  why: {request.get('reason') or 'needs approval'}")
         for field in ("proposed", "context", "input", "candidates"):
             if field in request:
                 typer.echo(f"  {field}: {render.dumps(request[field])}")

@@ -502,9 +502,9 @@ class Policy:
 
     def approval_ttl_for(self, verdict: Verdict) -> float | None:
         """How long an approval asked for by `verdict` stays good (the grant's, else ours)."""
-        if verdict.rule.startswith("grants["):
-            i = int(verdict.rule[len("grants[") : -1])
-            ttl = self.grants[i].approval_ttl
+        index = verdict.rule.removeprefix("grants[").removesuffix("]")
+        if verdict.rule.startswith("grants[") and index.isdigit() and int(index) < len(self.grants):
+            ttl = self.grants[int(index)].approval_ttl
             if ttl is not None:
                 return ttl
         return self.approval_ttl

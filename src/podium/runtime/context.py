@@ -24,11 +24,13 @@ from podium.runtime.kv import KeyValue
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
+    from podium.governance.policy import Policy
     from podium.models.prices import Prices
     from podium.models.tiers import Tiers
     from podium.runtime.budget import Ledger
     from podium.runtime.cache import CacheStore
     from podium.runtime.effects import Effect
+    from podium.runtime.guard import Guard
     from podium.runtime.policies import Retry
     from podium.stores.base import Store
 
@@ -63,6 +65,7 @@ class RunState:
         "doors",
         "drain",
         "effects",
+        "guard",
         "history",
         "kv",
         "ledger",
@@ -133,6 +136,18 @@ class RunState:
         self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
         self.cache = cache  # where cached answers live (the runtime's cache store)
         self.tiers = tiers  # which models the tiers agents ask for are (the runtime's)
+        # What its tool calls are checked against (`podium.runtime.guard`), once the run has
+        # a policy or uses a tool that needs approval: until then the policy slot is skipped.
+        self.guard: Guard | None = None
+
+    def guard_on(self, policies: Iterable[Policy] = ()) -> None:
+        """Send this run's calls through the policy slot from now on, checked against
+        `policies` (and every tool's own `needs_approval`)."""
+        if self.guard is None:
+            from podium.runtime.guard import Guard
+
+            self.guard = Guard(policies)
+            self._switch()
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""
@@ -148,9 +163,12 @@ class RunState:
 
     def _switch(self) -> None:
         if self.doors is not None:
-            on = frozenset(
-                slot for slot, used in (("budget", self.metered), ("cache", self.caching)) if used
+            used = (
+                ("budget", self.metered),
+                ("cache", self.caching),
+                ("policy", self.guard is not None),
             )
+            on = frozenset(slot for slot, is_used in used if is_used)
             self.door = self.doors.get(self.replaying, on)
 
     def emit(
@@ -300,6 +318,8 @@ class RunContext:
         run = self._run
         if not run.caching and getattr(tool, "cache", None) is not None:
             run.cache_on()
+        if run.guard is None and getattr(tool, "needs_approval", False):
+            run.guard_on()
         return await self._through_door(tool, CallKind.TOOL, args, _UNSET, _UNSET)
 
     async def invoke(self, step: Any, kind: CallKind | str, input: Any) -> Any:
@@ -310,6 +330,8 @@ class RunContext:
         run = self._run
         if not run.caching and getattr(step, "cache", None) is not None:
             run.cache_on()
+        if run.guard is None and kind == "tool" and getattr(step, "needs_approval", False):
+            run.guard_on()
         return await self._through_door(step, kind, input, _UNSET, _UNSET)
 
     def emit(self, kind: str, **data: Any) -> None:
@@ -334,7 +356,7 @@ class RunContext:
                 f"characters (at most {MAX_KEY_LENGTH}): the run tree is nested too deeply, or "
                 "its names are too long, to be journaled"
             )
-        return Call(run, self.key, target, kind, key, input, retry, timeout)
+        return Call(run, self.key, target, kind, key, input, retry, timeout, self.agent_name)
 
     def _enter(self, call: Call) -> Awaitable[Any]:
         """The door for `call`, to be awaited. Each level of nesting stacks a dozen Python

@@ -1,12 +1,15 @@
 """The door: every hop from one agent to another, and every tool and model use, goes through
 one chain of small middlewares built once per runtime.
 
-    journal lookup (replay)  ->  events  ->  journal record  ->  [policy]  ->  cache
+    journal lookup (replay)  ->  events  ->  [policy]  ->  journal record  ->  cache
       ->  budget  ->  fallback  ->  breaker  ->  retry  ->  timeout  ->  execute
 
-The cache sits before the budget: a hit spends nothing, so an exhausted budget does not
+The policy slot sits before the journal record: a refused call writes no step row (its
+`policy.denied` event is the record), and a call that waits for a person's approval waits
+before an effect's `started` row is durable (see `podium.runtime.guard`). The cache sits
+before the budget: a hit spends nothing, so an exhausted budget does not
 refuse it. Bracketed slots are empty until a layer fills them (`Runtime(middleware={...})`).
-The budget and cache slots are entered only by runs that need them (see `Doors`). A
+The policy, budget and cache slots are entered only by runs that need them (see `Doors`). A
 middleware is `async def mw(call, next) -> output`; it may look at and change the `Call`,
 call `next(call)` zero or more times, and must re-raise what it does not handle.
 """
@@ -31,8 +34,8 @@ Middleware = Callable[["Call", Handler], Awaitable[Any]]
 # The named slots, in chain order. Built-ins fill some; the rest wait for later layers.
 SLOTS: tuple[str, ...] = (
     "events",
-    "journal",
     "policy",
+    "journal",
     "cache",
     "budget",
     "fallback",
@@ -46,6 +49,7 @@ class Call:
     """One hop through the door. Created per call; middlewares read and annotate it."""
 
     __slots__ = (
+        "agent",
         "attempt",
         "check_output",
         "input",
@@ -70,9 +74,11 @@ class Call:
         input: Any,
         retry: Retry | None,
         timeout: float | None,
+        agent: str = "",
     ) -> None:
         self.run = run
         self.parent = parent
+        self.agent = agent  # the agent whose step makes this call (its policy grants apply)
         self.target = target
         self.name: str = target.name
         self.kind = kind  # what the target is: an agent, a tool, a model, ...

@@ -48,6 +48,7 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
+from podium.governance.policy import Policy
 from podium.models.prices import Prices, resolve_prices
 from podium.models.tiers import Tiers, resolve_tiers
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
@@ -58,6 +59,7 @@ from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Doors, Middleware
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
+from podium.runtime.guard import POLICY_KV, guard
 from podium.runtime.leases import describe_holder, holder_is_gone, this_holder
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
@@ -118,6 +120,7 @@ class _Limits:
     retry: Retry | None
     deadline: float | None
     budget: Budget | None = None
+    policies: tuple[Policy, ...] = ()
 
 
 def new_run_id() -> str:
@@ -151,7 +154,10 @@ class Runtime:
     over `PODIUM_TIERS` (see `podium.models.tiers`). `clock` is the time this runtime, its
     store (when given as a URL), breakers, workers and budgets read (`podium.core.clock`; by
     default the real one): a test passes `podium.testing.FakeClock` and advances it instead
-    of sleeping.
+    of sleeping. `policy` (a `podium.Policy`, or its mapping form) is checked on every tool
+    call of every run, whoever asks (see `podium.runtime.guard`); a run keeps the policies it
+    started with in the store, so every process that resumes it checks the same ones (and
+    this runtime's too). A workflow file's `policies:` apply to its runs as well.
     """
 
     def __init__(
@@ -171,8 +177,10 @@ class Runtime:
         cache: str | CacheStore | None = None,
         tiers: Tiers | Mapping[str, Any] | str | Path | None = None,
         clock: Clock | None = None,
+        policy: Policy | Mapping[str, Any] | None = None,
     ) -> None:
         self.clock: Clock = clock_or_default(clock)
+        self.policy: Policy | None = None if policy is None else Policy.from_dict(policy)
         self._store_obj: Store
         if store is None or isinstance(store, str):
             self._store_obj = open_store(store, clock=self.clock)
@@ -193,7 +201,11 @@ class Runtime:
         }
         # The budget and cache slots cost nothing to runs with no budget and no cached model
         # or tool anywhere: they start on a door without them and switch when one shows up.
-        optional = {"budget": budget_middleware(on_budget_alert), "cache": cache_middleware()}
+        optional = {
+            "budget": budget_middleware(on_budget_alert),
+            "cache": cache_middleware(),
+            "policy": guard,
+        }
         self._doors = Doors(builtins, optional, middleware, execute, replay)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
@@ -333,6 +345,7 @@ class Runtime:
         await store.create_run(record)
         if limits.budget is not None:
             await store.kv_put(BUDGET_KV, run_id, limits.budget.to_dict())
+        limits = replace(limits, policies=await self._run_policies(store, run_id, agent, True))
         lease = await self.claim(store, run_id)
         if lease is None:  # another process claimed the run the moment it was made
             holder = describe_holder(await store.get_lease(run_id))
@@ -435,9 +448,10 @@ class Runtime:
             raise
         events = await store.list_events(run_id)
         budget = await _run_budget(store, run_id, limits.budget)
+        policies = await self._run_policies(store, run_id, agent, False)
         await store.update_run(run_id, status=RunStatus.RUNNING)
         seq = events[-1].seq if events else 0
-        limits = replace(limits, budget=budget)
+        limits = replace(limits, budget=budget, policies=policies)
         return await self._drive(
             store,
             agent,
@@ -451,6 +465,23 @@ class Runtime:
             history=events,
             lease=lease,
         )
+
+    async def _run_policies(
+        self, store: Store, run_id: str, agent: Any, start: bool
+    ) -> tuple[Policy, ...]:
+        """The policies a run is checked against: those it was started with (kept in the
+        store, so a resume in any process checks them), this runtime's, and its workflow
+        file's (`agent.policy`). Any new to the run are kept with it from now on."""
+        stored = None if start else await store.kv_get(POLICY_KV, run_id)
+        kept = [Policy.from_dict(p) for p in (stored or {}).get("policies", [])]
+        given = [p for p in (self.policy, getattr(agent, "policy", None)) if p is not None]
+        out: dict[str, Policy] = {p.digest(): p for p in kept}
+        for p in given:
+            out.setdefault(Policy.from_dict(p).digest(), Policy.from_dict(p))
+        if len(out) > len(kept):
+            plain = {"policies": [p.to_dict() for p in out.values()]}
+            await store.kv_put(POLICY_KV, run_id, plain)
+        return tuple(out.values())
 
     def _target_of(self, agent: Any, target: str | None, run_id: str) -> str | None:
         """The target stored with a new run: the one given, else the one found by import.
@@ -561,6 +592,7 @@ class Runtime:
         await store.create_run(record)
         if budget is not None:
             await store.kv_put(BUDGET_KV, run_id, budget.to_dict())
+        await self._run_policies(store, run_id, agent, True)
         await store.kv_put(QUEUE, run_id, {"at": now, "agent": agent.name})
         return run_id
 
@@ -787,6 +819,8 @@ class Runtime:
         for row in (prior or {}).values():
             if row.usage is not None:
                 state.usage = state.usage + row.usage
+        if limits.policies:
+            state.guard_on(limits.policies)
         if limits.budget is not None:
             state.meter()
             state.ledger = Ledger(prior, history, self.clock)

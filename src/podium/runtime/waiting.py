@@ -53,6 +53,12 @@ class Decision(BaseModel):
     user: str | None = None
     identity: str | None = None
     at: float = Field(default_factory=time.time)
+    # An approval of a tool call: how long it stays good (seconds; set by the caller), and,
+    # stamped by podium when the decision is recorded, the hash of the exact call approved
+    # (the edited arguments, if edited) and when the approval runs out.
+    ttl: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    args_hash: str | None = None
+    expires_at: float | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -268,7 +274,10 @@ def decided_step(
         raise UsageError(f"run {run_id} waits at several steps ({keys}); name one with step=")
     (w,) = waiting
     _check_fits(run_id, w, decision)
-    stamped = decision.model_copy(update={"user": os_user(), "identity": None})
+    at = time.time() if now is None else now
+    stamped = decision.model_copy(
+        update={"user": os_user(), "identity": None, **_binding(w.output, decision, at)}
+    )
     return StepRecord(
         run_id,
         w.key,
@@ -278,5 +287,20 @@ def decided_step(
         attempt=w.attempt,
         output=to_plain(stamped),
         started_at=w.started_at,
-        ended_at=time.time() if now is None else now,
+        ended_at=at,
     )
+
+
+def _binding(request: Any, decision: Decision, now: float) -> dict[str, Any]:
+    """What binds an approval of a tool call to that call: the hash of the arguments that
+    will run (the edited ones, if edited) and when it runs out. Only here, where a person's
+    decision is recorded, is it set: whatever a caller (or a model) put there is dropped."""
+    if not (isinstance(request, dict) and request.get("args_hash")) or decision.action != "approve":
+        return {"args_hash": None, "expires_at": None}
+    from podium.governance.hashing import args_hash
+
+    tool = str(request.get("tool", ""))
+    edited = decision.edited
+    bound = request["args_hash"] if edited is None else args_hash(tool, to_plain(edited))
+    ttl = decision.ttl if decision.ttl is not None else request.get("ttl")
+    return {"args_hash": bound, "expires_at": None if ttl is None else now + float(ttl)}

@@ -65,6 +65,7 @@ class Tool:
         timeout: float | None = None,
         thread: bool = False,
         cache: Cache | bool | None = None,
+        needs_approval: bool = False,
     ) -> None:
         if not callable(fn):
             raise UsageError(f"Tool needs a callable, got {fn!r}")
@@ -79,6 +80,10 @@ class Tool:
                 "would skip the change it makes in the world (drop cache= or effect=True)"
             )
         self.effect = effect
+        if not isinstance(needs_approval, bool):
+            raise UsageError(f"tool {self.name!r}: needs_approval must be True or False")
+        # Every call waits for a person's approval of its exact arguments (podium.governance).
+        self.needs_approval = needs_approval
         # Pure tools may run twice; a tool that changes the world may not, unless it says so.
         self.idempotent = (not effect) if idempotent is None else idempotent
         self.reconcile = reconcile
@@ -271,6 +276,7 @@ def tool(
     timeout: float | None = None,
     thread: bool = False,
     cache: Cache | bool | None = None,
+    needs_approval: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -288,11 +294,14 @@ def tool(
     timeout: float | None = None,
     thread: bool = False,
     cache: Cache | bool | None = None,
+    needs_approval: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function into a `Tool`: `@tool` or `@tool(effect=True, idempotent=False)`.
 
     `thread=True` runs a sync function in a worker thread (for blocking I/O); `cache=True`
-    reuses a result for the same arguments (not for a tool with an effect)."""
+    reuses a result for the same arguments (not for a tool with an effect);
+    `needs_approval=True` suspends the run at every call until a person approves its exact
+    arguments (`podium approve RUN`), inside an agent's tool loop too."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return Tool(
@@ -307,6 +316,7 @@ def tool(
             timeout=timeout,
             thread=thread,
             cache=cache,
+            needs_approval=needs_approval,
         )
 
     return wrap if fn is None else wrap(fn)

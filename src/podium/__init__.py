@@ -31,6 +31,7 @@ from podium.errors import (
     PlanError,
     PodiumError,
     PolicyDeniedError,
+    PolicyError,
     ProviderError,
     QuorumNotMetError,
     RejectedError,
@@ -45,6 +46,7 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
+from podium.governance.policy import Grant, Policy
 from podium.models import (
     Message,
     Model,
@@ -234,6 +236,7 @@ __all__ = [
     "Decision",
     "Event",
     "FunctionAgent",
+    "Grant",
     "Graph",
     "GroupChat",
     "Handoff",
@@ -281,7 +284,9 @@ __all__ = [
     "Plan",
     "PlanError",
     "PodiumError",
+    "Policy",
     "PolicyDeniedError",
+    "PolicyError",
     "Price",
     "Prices",
     "ProgressLedger",

@@ -1,7 +1,7 @@
 """People's side of the CLI: what waits for them, and their decisions.
 
     podium inbox [--json]
-    podium approve RUN [--comment ...] [--edit JSON] [--step KEY] [--by NAME]
+    podium approve RUN [--comment ...] [--edit JSON] [--step KEY] [--by NAME] [--ttl S]
     podium reject RUN --comment ...
     podium answer RUN JSON
     podium sweep            # apply deadlines to overdue requests
@@ -95,14 +95,24 @@ def approve(
     ] = None,
     step: StepOpt = None,
     by: ByOpt = None,
+    ttl: Annotated[
+        float | None,
+        typer.Option(
+            "--ttl",
+            help="Seconds the approval of a tool call stays good; past them the run asks again.",
+        ),
+    ] = None,
     target: TargetsOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Approve what a waiting run proposes (optionally edited) and resume it."""
+    """Approve what a waiting run proposes (optionally edited) and resume it. A tool call's
+    approval is bound to its exact arguments (the edited ones, with --edit) and used once."""
     with usage_errors():
         edited = None if edit is None else parse_input(edit, "--edit")
-        decision = Decision.approve(edited, comment=comment, by=_who(by))
+        if ttl is not None and not (0 < ttl < float("inf")):
+            raise UsageError(f"--ttl must be a positive number of seconds, got {ttl}")
+        decision = Decision.approve(edited, comment=comment, by=_who(by), ttl=ttl)
         result, agent = _decide(store, run_id, decision, step, json_out, target)
     _finish(result, agent, json_out, store=store)
 

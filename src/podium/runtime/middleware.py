@@ -15,6 +15,7 @@ from podium.errors import (
     LeaseLost,
     OutputTypeError,
     Parked,
+    PolicyDeniedError,
     RejectedError,
     StepError,
     StepTimeoutError,
@@ -200,14 +201,22 @@ def _finish(
 async def retry(call: Call, nxt: Handler) -> Any:
     """Retry what the policy calls transient, with backoff; wrap the final failure in
     `StepError` once, at the step where it happened, so it names agent and step. An
-    exhausted budget passes as itself: it names the budget and the refused step already."""
+    exhausted budget and a policy denial pass as themselves: they name the refused step
+    already (a denial is a security event, which callers and audits look for by type)."""
     policy = call.retry
     attempt = 1
     while True:
         call.attempt = attempt
         try:
             return await nxt(call)
-        except (Suspended, asyncio.CancelledError, StepError, RejectedError, BudgetExceededError):
+        except (
+            Suspended,
+            asyncio.CancelledError,
+            StepError,
+            RejectedError,
+            BudgetExceededError,
+            PolicyDeniedError,
+        ):
             raise
         except Exception as e:
             if policy is None or not policy.should_retry(e, attempt):

@@ -160,6 +160,17 @@ class NodeFields(Spec):
         description="at the top of the file only: tier name to a model, or to a model and its "
         "fallbacks, for `llm` nodes that ask for a `tier` (a runtime's tiers win)",
     )
+    roles: list[str] = Field(
+        default_factory=list,
+        description="roles this agent holds: the `policies:` grants to a role apply to its "
+        "tool calls",
+    )
+    policies: dict[str, Any] | None = Field(
+        None,
+        description="at the top of the file only: deny-by-default grants checked on every tool "
+        "call (`grants: [{agent|role, tools, when, needs_approval, approval_above, "
+        "approval_ttl}]`, `roles: {agent: [role]}`, `approval_ttl`); see docs/security.md",
+    )
 
 
 def one_of(spec: BaseModel, keys: tuple[str, str], what: str, extras: tuple[str, ...]) -> None:

@@ -12,6 +12,7 @@ completion (or to its next wait) in this process.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any
 
@@ -74,7 +75,8 @@ def inbox(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
         request = w.request if isinstance(w.request, dict) else {}
         if request.get("kind") == "approval" and "tool" in request:  # a tool call, exactly
             typer.echo(f"  agent {request.get('agent')!r} calls {request['tool']}:")
-            typer.echo(f"  args: {render.dumps(request.get('args'))}")
+            args = json.dumps(request.get("args"), ensure_ascii=False, default=str)
+            typer.echo(f"  args: {args}")
             typer.echo(f"  args_hash: {request.get('args_hash')}")
             typer.echo(f"  why: {request.get('reason') or 'needs approval'}")
         for field in ("proposed", "context", "input", "candidates"):

@@ -46,7 +46,7 @@ def validate(
         typer.Option(
             "--import",
             help="Also build the workflow: imports its Python modules (running their code) "
-            "and checks pattern arguments and the names nodes refer to.",
+            "and checks pattern arguments and the names nodes and `policies:` grants refer to.",
         ),
     ] = False,
 ) -> None:
@@ -109,6 +109,12 @@ def check_yaml_refs(file: str, notes: list[Any] | None = None) -> Any:
     except ValidationError as e:
         problems += loader._shape_problems(e, data, root)
     where = loader._Builder(path.parent, root)  # only to place problems on their lines
+    if spec is not None and getattr(spec, "policies", None) is not None:
+        from podium.governance.policy import policy_problems
+
+        # its shape; the tools and agents it names are checked with --import
+        for e in policy_problems(spec.policies):
+            where.problem(("policies", *e.path), e.problem)
     refs = schema.fields().refs
     for ref, loc in _refs(data, (), refs):
         why = locate_ref(ref, path.parent)

@@ -530,4 +530,36 @@ class Policy:
         return out
 
 
-__all__ = ["ALLOW", "CONSTRAINTS", "Constraint", "Grant", "Policy", "host_of", "resolved_path"]
+def policy_problems(data: Any) -> list[PolicyError]:
+    """Every problem of a policy's mapping form, one per grant (and one for the rest), so
+    `podium validate` lists them all at once; empty when it is well formed."""
+    try:
+        Policy.from_dict(data)
+        return []
+    except PolicyError as first:
+        grants = data.get("grants") if isinstance(data, Mapping) else None
+        if not isinstance(grants, list):
+            return [first]
+        out: list[PolicyError] = []
+        for i, g in enumerate(grants):
+            try:
+                Grant.from_dict(g, ("grants", i))
+            except PolicyError as e:
+                out.append(e)
+        try:
+            Policy.from_dict({**data, "grants": []})
+        except PolicyError as e:
+            out.append(e)
+        return out or [first]
+
+
+__all__ = [
+    "ALLOW",
+    "CONSTRAINTS",
+    "Constraint",
+    "Grant",
+    "Policy",
+    "host_of",
+    "policy_problems",
+    "resolved_path",
+]

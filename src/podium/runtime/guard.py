@@ -76,7 +76,9 @@ async def guard(call: Call, nxt: Handler) -> Any:
         if roles:
             g.roles[call.key] = tuple(roles)
         return await nxt(call)
-    if call.kind != "tool":
+    if call.kind != "tool" or getattr(call.target, "ends_turn", False):
+        # A handoff's transfer tool changes who speaks, not the world, and goes only to
+        # the receivers its pattern declares: the receiver's own tool calls are checked.
         return await nxt(call)
     verdict = g.verdict(call, call.input)
     if verdict.action == Action.DENY:
@@ -117,8 +119,7 @@ def _denied_before(call: Call, data: dict[str, Any]) -> bool:
     counted once."""
     history = call.run.history
     return bool(history) and any(
-        e.kind == "policy.denied" and e.key == call.key and e.data == data
-        for e in history or ()
+        e.kind == "policy.denied" and e.key == call.key and e.data == data for e in history or ()
     )
 
 

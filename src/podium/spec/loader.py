@@ -467,7 +467,32 @@ class _Builder:
                 if tier is not None:
                     tiers.update(tier.table)
             self.tiers = Tiers(tiers)
-        return self.node(spec, ())
+        built = self.node(spec, ())
+        policy = self._policy(spec)
+        if built is not None and policy is not None:
+            with contextlib.suppress(AttributeError):  # the runtime reads it when it runs
+                built.policy = policy
+        return built
+
+    def _policy(self, spec: Any) -> Any:
+        """The file's `policies:` as a `Policy`, each problem at its field; a grant that
+        names a tool or agent the workflow does not have is a problem too."""
+        data = getattr(spec, "policies", None)
+        if data is None:
+            return None
+        from podium.governance.policy import Policy, policy_problems
+
+        problems = policy_problems(data)
+        for e in problems:
+            self.problem(("policies", *e.path), e.problem)
+        if problems:
+            return None
+        policy = Policy.from_dict(data)
+        tools, agents, opaque = _names_in(self, spec)
+        if not opaque:  # every agent and tool is in the file: a name not there is a typo
+            for path, message in policy.unknown_names(tools, agents):
+                self.problem(("policies", *path), message)
+        return policy
 
     def problem(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(format_path(loc), message, _line(self.root, loc)))
@@ -477,7 +502,13 @@ class _Builder:
         kind's builder, found in the registry."""
         if loc and getattr(spec, "tiers", None) is not None:
             self.problem((*loc, "tiers"), "`tiers:` goes at the top of the file only")
-        return registry.kinds()[spec.kind].build(self, spec, loc)
+        if loc and getattr(spec, "policies", None) is not None:
+            self.problem((*loc, "policies"), "`policies:` goes at the top of the file only")
+        built = registry.kinds()[spec.kind].build(self, spec, loc)
+        roles = getattr(spec, "roles", None)
+        if built is not None and roles:
+            built.roles = tuple(roles)
+        return built
 
     def nodes(self, specs: Sequence[Any], loc: Loc) -> list[Any] | None:
         built = [self.node(s, (*loc, i)) for i, s in enumerate(specs)]
@@ -597,6 +628,38 @@ class _Builder:
         budget = spec.budget
         out["budget"] = None if budget is None else Budget(**budget.model_dump(exclude_none=True))
         return out
+
+
+def _names_in(b: _Builder, spec: Any) -> tuple[set[str], set[str], bool]:
+    """The names of the tools (imported again: already loaded) and agents a validated spec
+    holds, for grants that name others; and whether it holds Python agents, whose own
+    tools and sub-agents the file does not show (then no name can be called unknown)."""
+    from pydantic import BaseModel
+
+    tools: set[str] = set()
+    agents: set[str] = set()
+    opaque = False
+    stack: list[Any] = [spec]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseModel):
+            if getattr(item, "kind", None) == "python":
+                opaque = True
+                continue
+            name = getattr(item, "name", None)
+            if isinstance(name, str):
+                agents.add(name)
+            for tool_ref in getattr(item, "tools", None) or ():
+                found = b.import_object(getattr(tool_ref, "python", ""), ())
+                if isinstance(getattr(found, "name", None), str):
+                    tools.add(found.name)
+            fields = (f for f in type(item).model_fields if f not in ("tools", "policies"))
+            stack.extend(getattr(item, f) for f in fields)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return tools, agents, opaque
 
 
 def _add_to_path(folder: Path) -> None:

@@ -301,7 +301,7 @@ async def test_the_run_keeps_its_policy_when_another_runtime_resumes_it(tmp_path
 
 
 async def test_a_denial_replays_the_same_and_counts_once(tmp_path: Path) -> None:
-    a, model = payer(
+    a, _ = payer(
         tool_call("send_money", to="mallory", amount=10),
         tool_call("send_money", to="alice", amount=2000),
         "done",

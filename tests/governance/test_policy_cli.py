@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from forked import run_module, spawn_module
 from typer.testing import CliRunner
 
+from forked import run_module, spawn_module
 from podium.cli.app import app
 
 FLOW = '''

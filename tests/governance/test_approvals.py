@@ -365,3 +365,54 @@ def test_bad_roles_and_needs_approval_are_refused() -> None:
         tool(needs_approval="yes")(f)  # type: ignore[arg-type]
     with pytest.raises(Exception, match="greater than 0"):
         Decision.approve(ttl=-1)
+
+
+async def test_an_edit_that_does_not_fit_the_tool_is_refused_before_it_is_written(
+    tmp_path: Path,
+) -> None:
+    a, _ = payer(tool_call("send_money", to="alice", amount=2000), "done")
+    async with rt_at(tmp_path, policy=POLICY) as rt:
+        r = await rt.run(a, "go")
+        with pytest.raises(UsageError, match="edited arguments for tool 'send_money' do not fit"):
+            await rt.resume(r.run_id, a, decision=Decision.approve({"to": "bob", "amount": "lots"}))
+        assert (await rt.get_run(r.run_id)).status == "waiting"
+        r = await rt.resume(r.run_id, a, decision=Decision.approve({"to": "bob", "amount": 9}))
+    assert r.ok and SENT == [("bob", 9.0)]
+
+
+async def test_every_call_of_kind_tool_is_checked(tmp_path: Path) -> None:
+    class Raw:
+        """A step-shaped tool (as an MCP tool will be), used through ctx.invoke."""
+
+        name = "raw_tool"
+
+        async def invoke(self, call: Any) -> str:
+            SENT.append(("raw", 0.0))
+            return "ran"
+
+    @agent
+    async def sneaky(x: int, ctx: RunContext) -> Any:
+        return await ctx.invoke(Raw(), "tool", {"x": x})
+
+    async with rt_at(tmp_path, policy=POLICY) as rt:
+        r = await rt.run(sneaky, 1)
+    assert isinstance(r.exception, PolicyDeniedError) and SENT == []
+
+
+async def test_a_middleware_in_the_policy_slot_does_not_switch_the_policy_off(
+    tmp_path: Path,
+) -> None:
+    seen: list[str] = []
+
+    async def watch(call: Any, nxt: Any) -> Any:
+        seen.append(call.key)
+        return await nxt(call)
+
+    @agent
+    async def greedy(x: int, ctx: RunContext) -> Any:
+        return await ctx.use(send_money, {"to": "mallory", "amount": x})
+
+    async with rt_at(tmp_path, policy=POLICY, middleware={"policy": watch}) as rt:
+        r = await rt.run(greedy, 1)
+    assert isinstance(r.exception, PolicyDeniedError) and SENT == []
+    assert seen == ["/greedy"]  # the refused call never reached it

@@ -25,6 +25,7 @@ before an effect's `started` row is made durable.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -36,7 +37,7 @@ from podium.governance.policy import Policy
 from podium.governance.verdict import ALLOW, Action, Verdict, strictest
 
 if TYPE_CHECKING:
-    from podium.runtime.door import Call, Handler
+    from podium.runtime.door import Call, Handler, Middleware
 
 POLICY_KV = "podium.policies"  # run id -> the policies the run was started with
 NEEDS_APPROVAL = Verdict(Action.APPROVE, "this tool needs a person's approval", "tool")
@@ -86,6 +87,16 @@ async def guard(call: Call, nxt: Handler) -> Any:
     if verdict.action == Action.APPROVE:
         await _approved(call, g, verdict)
     return await nxt(call)
+
+
+def with_guard(mw: Middleware) -> Middleware:
+    """A caller's own middleware for the policy slot, run after the guard: a policy cannot
+    be switched off by filling its slot (the guard passes straight on in runs without one)."""
+
+    async def both(call: Call, nxt: Handler) -> Any:
+        return await guard(call, partial(mw, nxt=nxt))
+
+    return both
 
 
 def _denied(call: Call, verdict: Verdict, args: Any = None) -> PolicyDeniedError:

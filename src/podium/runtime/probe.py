@@ -21,7 +21,10 @@ import asyncio
 import contextlib
 from typing import Any
 
+from pydantic import ValidationError
+
 from podium.core.records import CallKind, Event, StepRecord, StepStatus
+from podium.core.serde import describe_validation_error
 from podium.errors import Suspended, UsageError
 from podium.runtime.context import RunState, execute
 from podium.runtime.door import Call
@@ -40,12 +43,26 @@ class _NoEvents(MemoryStore):
 
 
 class _Probe:
-    __slots__ = ("decided", "error", "owner")
+    __slots__ = ("decided", "edited", "error", "owner")
 
-    def __init__(self, decided: str) -> None:
+    def __init__(self, decided: str, edited: Any = None) -> None:
         self.decided = decided
         self.owner = decided.rpartition("/")[0]  # the agent that asked, and consumes it
         self.error: Exception | None = None
+        self.edited = edited
+
+    def _check_edit(self, call: Call) -> None:
+        """The edited arguments of an approved tool call must fit the tool."""
+        check = getattr(call.target, "check_input", None)
+        if check is None:
+            return
+        try:
+            check(self.edited)
+        except ValidationError as e:
+            self.error = UsageError(
+                f"the edited arguments for tool {call.name!r} do not fit: "
+                f"{describe_validation_error(e)}"
+            )
 
     async def door(self, call: Call) -> Any:
         run = call.run
@@ -55,6 +72,8 @@ class _Probe:
             check = call.check_output
             return output if check is None or output is None else check(output)
         on_path = call.key == self.decided or self.decided.startswith(call.key + "/")
+        if call.kind == "tool" and call.key == self.owner and self.edited is not None:
+            self._check_edit(call)  # an approval of this tool call, edited
         if call.kind != "agent" or not on_path:
             raise _Stop(call.key, "a step that would run")
         try:
@@ -77,7 +96,8 @@ async def check_decision(
     prior = {s.key: s for s in steps}
     prior[decided.key] = decided
     done = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
-    probe = _Probe(decided.key)
+    edited = decided.output.get("edited") if isinstance(decided.output, dict) else None
+    probe = _Probe(decided.key, edited)
     state = RunState(run_id, _NoEvents(), probe.door, replay=done, prior=prior)
     root = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, None, None)
     with contextlib.suppress(Exception):  # stopped, or failed not by the decision's doing

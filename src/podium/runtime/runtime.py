@@ -59,7 +59,7 @@ from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Doors, Middleware
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
-from podium.runtime.guard import POLICY_KV, guard
+from podium.runtime.guard import POLICY_KV, guard, with_guard
 from podium.runtime.leases import describe_holder, holder_is_gone, this_holder
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
@@ -206,6 +206,8 @@ class Runtime:
             "cache": cache_middleware(),
             "policy": guard,
         }
+        if middleware and "policy" in middleware:  # the guard stays in front of it
+            middleware = {**middleware, "policy": with_guard(middleware["policy"])}
         self._doors = Doors(builtins, optional, middleware, execute, replay)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}

@@ -113,8 +113,8 @@ def check_yaml_refs(file: str, notes: list[Any] | None = None) -> Any:
         from podium.governance.policy import policy_problems
 
         # its shape; the tools and agents it names are checked with --import
-        for e in policy_problems(spec.policies):
-            where.problem(("policies", *e.path), e.problem)
+        for bad in policy_problems(spec.policies):
+            where.problem(("policies", *bad.path), bad.problem)
     refs = schema.fields().refs
     for ref, loc in _refs(data, (), refs):
         why = locate_ref(ref, path.parent)

@@ -94,7 +94,7 @@ def with_guard(mw: Middleware) -> Middleware:
     be switched off by filling its slot (the guard passes straight on in runs without one)."""
 
     async def both(call: Call, nxt: Handler) -> Any:
-        return await guard(call, partial(mw, nxt=nxt))
+        return await guard(call, partial(mw, nxt=nxt))  # type: ignore[call-arg]
 
     return both
 

@@ -416,3 +416,25 @@ async def test_a_middleware_in_the_policy_slot_does_not_switch_the_policy_off(
         r = await rt.run(greedy, 1)
     assert isinstance(r.exception, PolicyDeniedError) and SENT == []
     assert seen == ["/greedy"]  # the refused call never reached it
+
+
+async def test_pinned_policy_and_bound_approval_on_every_persistent_store(
+    persistent_url: str,
+) -> None:
+    a, _ = payer(
+        tool_call("send_money", to="alice", amount=2000),
+        tool_call("send_money", to="mallory", amount=10),
+        "done",
+    )
+    async with Runtime(persistent_url, policy=POLICY) as rt:
+        r = await rt.run(a, "go")
+        (request,) = await rt.inbox()
+    assert r.status == "waiting" and request.request["tool"] == "send_money"
+    async with Runtime(persistent_url) as bare:
+        r = await bare.resume(r.run_id, a, decision=Decision.approve())
+        denied = await kinds(bare, r.run_id, "policy.denied")
+        steps = await bare.steps(r.run_id)
+    assert r.ok and SENT == [("alice", 2000.0)] and len(denied) == 1
+    (approval,) = [s for s in steps if "/approval." in s.key]
+    assert approval.output["args_hash"] == request.request["args_hash"]
+    assert approval.output["user"]

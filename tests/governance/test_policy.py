@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from podium import Grant, Policy, PolicyError
+from podium import Grant, Policy, PolicyError, UsageError
 from podium.governance.hashing import args_hash
 from podium.governance.verdict import Action
 
@@ -226,3 +226,19 @@ def test_unknown_tools_and_agents_are_reported() -> None:
     messages = [m for _, m in found]
     assert any("no tool named 'ticket'" in m for m in messages)
     assert any("no agent named 'auditor'" in m and "auditr" in m for m in messages)
+
+
+def test_a_policy_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "policies:\n  grants:\n"
+        "    - {agent: payer, tools: [send_money], when: {amount: {max: 5}}}\n"
+    )
+    (tmp_path / "p.json").write_text('{"grants": [{"role": "r", "tools": ["t"]}]}')
+    p = Policy.of(tmp_path / "p.yaml")
+    assert p.check("payer", (), "send_money", {"amount": 5}).allowed
+    assert Policy.of(str(tmp_path / "p.json")).check("x", ("r",), "t", {}).allowed
+    (tmp_path / "bad.yaml").write_text("grants:\n  - {agent: a, tools: [t], when: {n: {max: x}}}\n")
+    with pytest.raises(PolicyError, match=r"grants\[0\]\.when\.n\.max: must be a finite number"):
+        Policy.load(tmp_path / "bad.yaml")
+    with pytest.raises(UsageError, match="cannot read policy file"):
+        Policy.load(tmp_path / "missing.yaml")

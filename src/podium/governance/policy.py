@@ -42,9 +42,11 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 from urllib.parse import urlsplit
 
+from podium.core.datafile import read_table
 from podium.errors import PolicyError
 from podium.governance.verdict import ALLOW, Action, Verdict
 
@@ -465,6 +467,21 @@ class Policy:
             data.get("roles") or {},
             data.get("approval_ttl"),
         )
+
+    @classmethod
+    def load(cls, path: str | PathLike[str]) -> Policy:
+        """A policy from a YAML or JSON file: its mapping, or a file whose only key is
+        `policies:` holding it (so a workflow's block can be kept in a file of its own)."""
+        return cls.from_dict(read_table(os.fspath(path), "policy file", "policies"))
+
+    @classmethod
+    def of(cls, value: Policy | Mapping[str, Any] | str | PathLike[str]) -> Policy:
+        """A `Policy` as given, from its mapping form, or from a file path."""
+        if isinstance(value, Policy):
+            return value
+        if isinstance(value, str | PathLike):
+            return cls.load(value)
+        return cls.from_dict(value)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"grants": [g.to_dict() for g in self.grants]}

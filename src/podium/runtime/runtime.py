@@ -154,7 +154,8 @@ class Runtime:
     over `PODIUM_TIERS` (see `podium.models.tiers`). `clock` is the time this runtime, its
     store (when given as a URL), breakers, workers and budgets read (`podium.core.clock`; by
     default the real one): a test passes `podium.testing.FakeClock` and advances it instead
-    of sleeping. `policy` (a `podium.Policy`, or its mapping form) is checked on every tool
+    of sleeping. `policy` (a `podium.Policy`, its mapping form, or a YAML or JSON file of
+    it) is checked on every tool
     call of every run, whoever asks (see `podium.runtime.guard`); a run keeps the policies it
     started with in the store, so every process that resumes it checks the same ones (and
     this runtime's too). A workflow file's `policies:` apply to its runs as well.
@@ -177,10 +178,10 @@ class Runtime:
         cache: str | CacheStore | None = None,
         tiers: Tiers | Mapping[str, Any] | str | Path | None = None,
         clock: Clock | None = None,
-        policy: Policy | Mapping[str, Any] | None = None,
+        policy: Policy | Mapping[str, Any] | str | Path | None = None,
     ) -> None:
         self.clock: Clock = clock_or_default(clock)
-        self.policy: Policy | None = None if policy is None else Policy.from_dict(policy)
+        self.policy: Policy | None = None if policy is None else Policy.of(policy)
         self._store_obj: Store
         if store is None or isinstance(store, str):
             self._store_obj = open_store(store, clock=self.clock)

@@ -456,3 +456,24 @@ async def test_a_model_calling_a_fake_approve_tool_or_writing_one_approves_nothi
         assert r.status == "waiting" and SENT == []
         events = [e.kind for e in await rt.events(r.run_id)]
     assert "step.retried" in events and "approval.granted" not in events
+
+
+async def test_a_handoff_under_a_policy_keeps_the_receivers_roles(tmp_path: Path) -> None:
+    from podium import Handoff
+
+    front = LLMAgent(
+        "front",
+        model=ScriptedModel([tool_call("transfer_to_payer", note="a payment")]),
+        instructions="route",
+    )
+    paying = LLMAgent(
+        "payer",
+        model=ScriptedModel([tool_call("send_money", to="alice", amount=5), "paid"]),
+        instructions="pay",
+        tools=[send_money],
+        roles=["finance"],
+    )
+    policy = Policy(grants=[Grant(role="finance", tools=["send_money"])])
+    async with rt_at(tmp_path, policy=policy) as rt:
+        r = await rt.run(Handoff("desk", [front, paying]), "pay alice 5")
+    assert r.ok and r.output.agent == "payer" and SENT == [("alice", 5.0)]

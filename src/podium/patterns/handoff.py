@@ -295,6 +295,7 @@ class _Member(AgentBase[Any, Any]):
             agent = _with_transfers(agent, receivers)
         self.agent = agent
         self.name = agent.name
+        self.roles = tuple(getattr(agent, "roles", ()))  # its policy grants go with it
         self.description = getattr(agent, "description", "")
         self.input_type = getattr(agent, "input_type", Any)
         self.output_type = getattr(agent, "output_type", Any)

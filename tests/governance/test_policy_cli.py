@@ -202,6 +202,7 @@ def _events(project: Path, run_id: str) -> list[Any]:
     return asyncio.run(read())
 
 
+@pytest.mark.slow
 def test_an_approval_holds_across_a_sigkill(project: Path) -> None:
     """run -> waits at the payment; approve from another process, which is SIGKILLed while
     the payment runs; a third process resumes: the payment happened exactly once, the

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from podium import (
     Decision,
@@ -477,3 +478,30 @@ async def test_a_handoff_under_a_policy_keeps_the_receivers_roles(tmp_path: Path
     async with rt_at(tmp_path, policy=policy) as rt:
         r = await rt.run(Handoff("desk", [front, paying]), "pay alice 5")
     assert r.ok and r.output.agent == "payer" and SENT == [("alice", 5.0)]
+
+
+class Payee(BaseModel):
+    name: str
+    iban: str
+
+
+@tool(effect=True)
+def pay(payee: Payee, amount: float) -> str:
+    """Pay a payee."""
+    SENT.append((payee.name, amount))
+    return "ok"
+
+
+async def test_a_pydantic_argument_is_checked_as_its_mapping(tmp_path: Path) -> None:
+    policy = Policy(
+        grants=[Grant(agent="*", tools=["pay"], when={"payee.iban": {"regex": "DE[0-9]{4}"}})]
+    )
+
+    @agent
+    async def payer_fn(iban: str, ctx: RunContext) -> Any:
+        return await ctx.use(pay, {"payee": {"name": "bob", "iban": iban}, "amount": 1})
+
+    async with rt_at(tmp_path, policy=policy) as rt:
+        assert (await rt.run(payer_fn, "DE1234")).ok
+        assert isinstance((await rt.run(payer_fn, "GB1234")).exception, PolicyDeniedError)
+    assert SENT == [("bob", 1.0)]

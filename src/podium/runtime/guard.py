@@ -54,9 +54,11 @@ class Guard:
         self.roles: dict[str, tuple[str, ...]] = {}
 
     def verdict(self, call: Call, args: Any) -> Verdict:
-        """The strictest verdict of the policies and the tool's own `needs_approval`."""
+        """The strictest verdict of the policies and the tool's own `needs_approval`, on the
+        arguments' JSON form (a pydantic argument is checked as the mapping it sends)."""
         roles = self.roles.get(call.parent, ())
-        verdicts = [p.check(call.agent, roles, call.name, args) for p in self.policies]
+        plain = to_plain(args) if self.policies else None
+        verdicts = [p.check(call.agent, roles, call.name, plain) for p in self.policies]
         if getattr(call.target, "needs_approval", False):
             verdicts.append(NEEDS_APPROVAL)
         return strictest(*verdicts) if verdicts else ALLOW

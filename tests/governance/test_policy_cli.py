@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from forked import run_module, spawn_module
 from podium.cli.app import app
+from podium.governance.hashing import args_hash
 
 FLOW = '''
 import os, time
@@ -242,6 +243,14 @@ def test_an_approval_holds_across_a_sigkill(project: Path) -> None:
 def test_approve_with_ttl_and_nothing_waiting(project: Path) -> None:
     store = ("--store", "sqlite:///runs.db")
     run = json.loads(_podium(project, "run", "flow.yaml", *store, "--json").stdout)
+    inbox = _podium(project, "inbox", *store)
+    assert "agent 'payer' calls send_money:" in inbox.stdout
+    assert 'args: {"to": "alice", "amount": 2000.0}' in inbox.stdout
+    assert "why: argument 'amount' = 2000 is above 1000" in inbox.stdout
+    listed = json.loads(_podium(project, "inbox", *store, "--json").stdout)
+    assert listed[0]["request"]["args_hash"] == args_hash(
+        "send_money", {"to": "alice", "amount": 2000.0}
+    )
     bad = _podium(project, "approve", run["run_id"], *store, "--ttl", "-3")
     assert bad.returncode != 0 and "--ttl must be a positive number" in bad.stderr
     done = _podium(project, "approve", run["run_id"], *store, "--ttl", "600", "--json")

@@ -205,10 +205,11 @@ async def test_a_rejection_is_a_refusal_the_model_reads(tmp_path: Path) -> None:
     async with rt_at(tmp_path, policy=POLICY) as rt:
         r = await rt.run(a, "go")
         r = await rt.resume(r.run_id, a, decision=Decision.reject("not this month", by="cfo"))
+        assert (await rt.resume(r.run_id, a)).ok  # a completed run: nothing runs again
         rejected = await kinds(rt, r.run_id, "approval.rejected")
     assert r.ok and r.output == "ok, not paid" and SENT == []
     assert tool_messages(model)[0].startswith("refused by policy: rejected by cfo: not this month")
-    assert rejected[0].data["by"] == "cfo"
+    assert len(rejected) == 1 and rejected[0].data["by"] == "cfo"
 
 
 async def test_a_rejection_reaches_a_function_agent_as_a_denial(tmp_path: Path) -> None:
@@ -505,3 +506,20 @@ async def test_a_pydantic_argument_is_checked_as_its_mapping(tmp_path: Path) -> 
         assert (await rt.run(payer_fn, "DE1234")).ok
         assert isinstance((await rt.run(payer_fn, "GB1234")).exception, PolicyDeniedError)
     assert SENT == [("bob", 1.0)]
+
+
+async def test_a_rejection_replayed_on_resume_is_counted_once(tmp_path: Path) -> None:
+    a, _ = payer(
+        tool_call("send_money", to="alice", amount=2000),
+        tool_call("send_money", to="bob", amount=3000),
+        "done",
+    )
+    async with rt_at(tmp_path, policy=POLICY) as rt:
+        r = await rt.run(a, "go")
+        r = await rt.resume(r.run_id, a, decision=Decision.reject("no", by="cfo"))
+        assert r.status == "waiting"
+        r = await rt.resume(r.run_id, a, decision=Decision.approve())
+        events = [e.kind for e in await rt.events(r.run_id)]
+    assert r.ok and SENT == [("bob", 3000.0)]
+    assert events.count("approval.rejected") == 1 and events.count("policy.denied") == 1
+    assert events.count("approval.requested") == 2 and events.count("approval.used") == 1

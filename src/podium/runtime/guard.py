@@ -113,8 +113,7 @@ def _denied(call: Call, verdict: Verdict, args: Any = None) -> PolicyDeniedError
         "reason": verdict.reason,
         "args_hash": h,
     }
-    if not _denied_before(call, data):
-        call.run.emit("policy.denied", call.key, agent, data=data)
+    _emit_once(call, "policy.denied", data)
     return PolicyDeniedError(
         f"agent {agent!r} may not call tool {call.name!r} at {call.key}: {verdict.reason} "
         f"(rule {verdict.rule or 'policy'}); a policy refusal is never retried",
@@ -126,14 +125,14 @@ def _denied(call: Call, verdict: Verdict, args: Any = None) -> PolicyDeniedError
     )
 
 
-def _denied_before(call: Call, data: dict[str, Any]) -> bool:
-    """Whether an earlier process of this run refused the same call at the same step: a
-    resumed run replays its denials (the same policy, the same verdict), and a denial is
-    counted once."""
+def _emit_once(call: Call, kind: str, data: dict[str, Any]) -> None:
+    """Emit a security event of this step, unless an earlier process of the run did: a
+    resumed run replays its denials and approvals (the same policy, the same decision, the
+    same verdict), and each is counted once."""
     history = call.run.history
-    return bool(history) and any(
-        e.kind == "policy.denied" and e.key == call.key and e.data == data for e in history or ()
-    )
+    if history and any(e.kind == kind and e.key == call.key and e.data == data for e in history):
+        return
+    call.run.emit(kind, call.key, call.agent, data=data)
 
 
 class _AskApproval:
@@ -187,18 +186,14 @@ async def _approved(call: Call, g: Guard, verdict: Verdict) -> None:
             raise _denied(call, Verdict(Action.DENY, "an approval nobody recorded", "approval"))
         who = {"by": decision.by, "user": decision.user}
         if decision.action == "reject":
-            run.emit(
-                "approval.rejected",
-                call.key,
-                call.agent,
-                data={"tool": tool, "args_hash": h, **who},
-            )
+            _emit_once(call, "approval.rejected", {"tool": tool, "args_hash": h, **who})
             why = decision.comment or "no reason given"
             reason = f"rejected by {decision.by or decision.user}: {why}"
             raise _denied(call, Verdict(Action.DENY, reason, "approval"))
         expires = decision.expires_at
         if expires is not None and run.clock.now() > expires:
-            run.emit("approval.expired", call.key, call.agent, data={"tool": tool, "args_hash": h})
+            gone = {"tool": tool, "args_hash": h, "expires_at": expires}
+            _emit_once(call, "approval.expired", gone)
             continue  # ran out before the call could use it: ask again
         break
     args = plain if decision.edited is None else to_plain(decision.edited)
@@ -208,8 +203,8 @@ async def _approved(call: Call, g: Guard, verdict: Verdict) -> None:
     if decision.edited is not None:
         _take_edit(call, g, args)
     data = {"tool": tool, "args_hash": bound, **who, "ttl": decision.ttl or ttl}
-    run.emit("approval.granted", call.key, call.agent, data=data)
-    run.emit("approval.used", call.key, call.agent, data={"args_hash": bound})
+    _emit_once(call, "approval.granted", data)
+    _emit_once(call, "approval.used", {"args_hash": bound})
 
 
 def _take_edit(call: Call, g: Guard, args: Any) -> None:

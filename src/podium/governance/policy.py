@@ -40,7 +40,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any
@@ -379,12 +379,12 @@ class Grant:
         given = {str(k): v for k, v in data.items() if v is not None}
         return cls(**given, _at=path)
 
-    def covers(self, agent: str, roles: Iterable[str], tool: str) -> bool:
+    def covers(self, agent: str, roles: Collection[str], tool: str) -> bool:
         if tool not in self.tools:
             return False
         if self.agent is not None:
             return self.agent == ANY or self.agent == agent
-        return self.role is not None and self.role in set(roles)
+        return self.role is not None and self.role in roles
 
     def judge(self, args: Mapping[str, Any], rule: str) -> Verdict:
         """This grant's verdict on a call it covers."""

@@ -21,6 +21,7 @@ from podium.core.serde import answer_as, describe_validation_error
 from podium.errors import HandoffTypeError, OutputTypeError, UsageError
 from podium.runtime.door import Call, Doors, Handler
 from podium.runtime.kv import KeyValue
+from podium.runtime.privacy import scrub_secrets, scrub_text
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from podium.runtime.cache import CacheStore
     from podium.runtime.effects import Effect
     from podium.runtime.policies import Retry
+    from podium.runtime.privacy import RunPrivacy
     from podium.stores.base import Store
 
 Out = TypeVar("Out")
@@ -72,6 +74,7 @@ class RunState:
         "metered",
         "prices",
         "prior",
+        "privacy",
         "replay",
         "replay_only",
         "replaying",
@@ -133,6 +136,8 @@ class RunState:
         self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
         self.cache = cache  # where cached answers live (the runtime's cache store)
         self.tiers = tiers  # which models the tiers agents ask for are (the runtime's)
+        # Who may see which PII (`Runtime(pii=...)`); None: PII as it is, secrets masked.
+        self.privacy: RunPrivacy | None = None
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""
@@ -153,6 +158,20 @@ class RunState:
             )
             self.door = self.doors.get(self.replaying, on)
 
+    def scrub(self, value: Any) -> Any:
+        """`value` as this run may store or print it: secrets masked, and with `Privacy`
+        every sensitive value a token. The one function every stored value goes through."""
+        privacy = self.privacy
+        return scrub_secrets(value) if privacy is None else privacy.store_form(value)
+
+    def scrub_text(self, text: str | None) -> str | None:
+        """An error message as this run may store or print it (see `scrub`)."""
+        privacy = self.privacy
+        if privacy is None or text is None:
+            return scrub_text(text)
+        result: str = privacy.store_form(text)
+        return result
+
     def emit(
         self,
         kind: str,
@@ -165,6 +184,8 @@ class RunState:
     ) -> None:
         self.seq += 1
         now = self.clock.now()
+        if data is not None:
+            data = self.scrub(data)
         event = Event(self.run_id, self.seq, now, kind, key, agent, attempt, duration, usage, data)
         self.store.record_event(event)
         for listener in self.listeners:

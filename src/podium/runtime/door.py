@@ -1,7 +1,7 @@
 """The door: every hop from one agent to another, and every tool and model use, goes through
 one chain of small middlewares built once per runtime.
 
-    journal lookup (replay)  ->  events  ->  journal record  ->  [policy]  ->  cache
+    journal lookup (replay)  ->  events  ->  journal record  ->  [privacy]  ->  [policy]  ->  cache
       ->  budget  ->  fallback  ->  breaker  ->  retry  ->  timeout  ->  execute
 
 The cache sits before the budget: a hit spends nothing, so an exhausted budget does not
@@ -32,6 +32,7 @@ Middleware = Callable[["Call", Handler], Awaitable[Any]]
 SLOTS: tuple[str, ...] = (
     "events",
     "journal",
+    "privacy",
     "policy",
     "cache",
     "budget",

@@ -45,6 +45,8 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
+from podium.governance.pii import Finding, find_sensitive, mask_sensitive
+from podium.governance.privacy import Privacy
 from podium.models import (
     Message,
     Model,
@@ -233,6 +235,7 @@ __all__ = [
     "CostReport",
     "Decision",
     "Event",
+    "Finding",
     "FunctionAgent",
     "Graph",
     "GroupChat",
@@ -284,6 +287,7 @@ __all__ = [
     "PolicyDeniedError",
     "Price",
     "Prices",
+    "Privacy",
     "ProgressLedger",
     "ProviderError",
     "QuorumNotMetError",
@@ -329,7 +333,9 @@ __all__ = [
     "WaitingRequest",
     "WorkerErrors",
     "agent",
+    "find_sensitive",
     "load_yaml",
+    "mask_sensitive",
     "resolve_model",
     "tool",
     "tool_call",

@@ -146,17 +146,45 @@ _DIGIT = re.compile(r"\d")
 def _cards(text: str) -> Iterable[Finding]:
     for m in _CARD_RE.finditer(text):
         raw = m.group()
-        digits = raw.replace(" ", "").replace("-", "")
         seps = set(raw) - set("0123456789")
-        if len(seps) > 1 or not 13 <= len(digits) <= 19:
+        if len(seps) > 1:
             continue
-        if seps:
-            groups = re.split(r"[ -]", raw)
-            if len(groups[0]) != 4 or any(not 1 <= len(g) <= 6 for g in groups[1:]):
-                continue
-        issuer = _card_issuer(digits)
-        if issuer is not None and luhn_ok(digits):
-            yield Finding(CARD, m.start(), m.end(), issuer)
+        if not seps:
+            found = _card_at(raw, m.start())
+        else:  # a run of groups may hold more than the card (an amount after it, ...)
+            found = _card_in_groups(raw, seps.pop(), m.start())
+        if found is not None:
+            yield found
+
+
+def _card_at(digits: str, start: int) -> Finding | None:
+    if not 13 <= len(digits) <= 19:
+        return None
+    issuer = _card_issuer(digits)
+    if issuer is None or not luhn_ok(digits):
+        return None
+    return Finding(CARD, start, start + len(digits), issuer)
+
+
+def _card_in_groups(raw: str, sep: str, start: int) -> Finding | None:
+    """The longest run of groups that is a card written in groups (the first of 4 digits)."""
+    groups = raw.split(sep)
+    offsets = [0]
+    for g in groups[:-1]:
+        offsets.append(offsets[-1] + len(g) + 1)
+    spans = sorted(
+        ((i, j) for i in range(len(groups)) for j in range(i + 2, len(groups) + 1)),
+        key=lambda ij: ij[0] - ij[1],
+    )
+    for i, j in spans:
+        part = groups[i:j]
+        if len(part[0]) != 4 or any(not 1 <= len(g) <= 6 for g in part[1:]):
+            continue
+        found = _card_at("".join(part), start + offsets[i])
+        if found is not None:
+            end = start + offsets[j - 1] + len(groups[j - 1])
+            return Finding(CARD, found.start, end, found.detail)
+    return None
 
 
 def _emails(text: str) -> Iterable[Finding]:
@@ -273,7 +301,7 @@ def replace_findings(text: str, findings: list[Finding], fn: Callable[[Finding, 
     return "".join(parts)
 
 
-def mask(text: str, kinds: Iterable[str] = KINDS) -> str:
+def mask_sensitive(text: str, kinds: Iterable[str] = KINDS) -> str:
     """`text` with each sensitive value of the given kinds replaced by `<kind>`
     (`<secret:SHAPE>` for a secret): a mask cannot be turned back into the value."""
     return replace_findings(text, find_sensitive(text, kinds), _mask_one)

@@ -54,7 +54,7 @@ SECRET_SHAPES: Final[dict[str, tuple[tuple[str, ...], str]]] = {
     "bearer_token": (("bearer",), r"\b[Bb]earer\s+[A-Za-z0-9._~+/-]{16,}=*"),
     "assigned_secret": (
         ("pass", "pwd", "secret", "key", "token"),
-        r"(?i:\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|token)"
+        r"(?<!<)(?i:\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|token)"
         r"\b[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"'<>,;]{8,})",
     ),
 }

@@ -16,6 +16,7 @@ and test deadlines, cool-downs, backoff and leases without sleeping.
 model) on loopback, for tests that need the real wire.
 """
 
+from podium.testing.canaries import Canary, canaries
 from podium.testing.clock import FakeClock
 from podium.testing.faults import (
     Chaos,
@@ -44,6 +45,7 @@ from podium.testing.wrappers import (
 )
 
 __all__ = [
+    "Canary",
     "Chaos",
     "ErrorSpec",
     "FakeClock",
@@ -59,6 +61,7 @@ __all__ = [
     "Rates",
     "Schedule",
     "auth_error",
+    "canaries",
     "connection_reset",
     "fail_first",
     "flaky_agent",

@@ -1,0 +1,177 @@
+"""PII and secrets through a multi-agent workflow on a real SQLite file: canaries seeded in
+the input reach only the agent and the tool allowed to see them, and nothing the run stores
+or the CLI prints holds a raw canary."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from podium import LLMAgent, Parallel, Privacy, Runtime, Sequential, agent, tool
+from podium.cli.app import app
+from podium.models.scripted import ScriptedModel, tool_call
+from podium.testing import canaries
+
+CARD = "4539 1488 0343 6467"
+EMAIL = "jane.doe.4821@example.com"
+KEY = "sk-proj-Zq8vX2mN4bT7yR1wK9pL3sD6fG0hJ5cA"
+CHARGED: list[dict[str, Any]] = []
+
+
+@tool
+def charge_card(card: str, amount: int) -> str:
+    """Charge a card (a test double that remembers what it was given)."""
+    CHARGED.append({"card": card, "amount": amount})
+    return f"charged {amount} to the card"
+
+
+def _flow(summariser: ScriptedModel, biller: ScriptedModel) -> Sequential:
+    summarise = LLMAgent("summarise", model=summariser, instructions="Summarise the request.")
+    billing = LLMAgent(
+        "billing", model=biller, instructions="Charge the card.", tools=[charge_card]
+    )
+
+    @agent
+    def intake(text: str) -> str:
+        return text
+
+    return Sequential("support", [intake, Parallel("work", [summarise, billing])])
+
+
+def _request() -> str:
+    return f"Please charge {CARD} 40 EUR, mail the receipt to {EMAIL}. My key is {KEY}."
+
+
+def _leaks(text: str, values: list[str]) -> list[str]:
+    return [v for v in values if v in text]
+
+
+async def test_canaries_reach_only_the_allowed_agent_and_tool(tmp_path: Path) -> None:
+    CHARGED.clear()
+    summariser = ScriptedModel(["A customer wants a charge and a receipt."])
+
+    def bill(messages: Any, tools: Any, schema: Any) -> Any:
+        if any(m.role == "tool" for m in messages):
+            return f"charged the card {CARD}"  # an answer that repeats the card
+        text = messages[-1].content
+        # the billing model reads the raw card it may see, and hands it to the tool
+        card = CARD if CARD in text else "<no card seen>"
+        return tool_call("charge_card", card=card, amount=40)
+
+    biller = ScriptedModel(bill)
+    db = tmp_path / "runs.db"
+    privacy = Privacy({"billing": {"card"}, "charge_card": {"card"}}, key="test-key")
+    async with Runtime(f"sqlite:///{db}", pii=privacy) as rt:
+        result = await rt.run(_flow(summariser, biller), _request())
+        assert result.ok, result.error
+        events = await rt.events(result.run_id)
+        steps = await rt.steps(result.run_id)
+    raw = [CARD, EMAIL, KEY]
+    # the summariser (allowed nothing) saw tokens only
+    prompt = " ".join(m.content for c in summariser.calls for m in c.messages)
+    assert not _leaks(prompt, raw)
+    assert "<card:" in prompt and "<email:" in prompt and "<secret:" in prompt
+    # the billing agent's model saw the card, not the email or the key
+    billing_prompt = " ".join(m.content for c in biller.calls for m in c.messages)
+    assert CARD in billing_prompt
+    assert not _leaks(billing_prompt, [EMAIL, KEY])
+    # the tool got the raw card; the card in billing's answer is a token to the others
+    assert CHARGED == [{"card": CARD, "amount": 40}]
+    assert not _leaks(repr(result.output), raw) and "<card:" in repr(result.output)
+    # every reveal is recorded, without the value
+    reveals = [e for e in events if e.kind == "pii.reveal"]
+    assert {(e.data or {}).get("agent") for e in reveals} == {"billing"}
+    assert all(set(e.data or {}) == {"token_kind", "agent"} for e in reveals)
+    # nothing stored holds a canary: rows, events, and the file's bytes
+    assert not _leaks(repr(steps) + repr(events), raw)
+    for path in tmp_path.iterdir():
+        data = path.read_bytes().decode("utf-8", "replace")
+        assert not _leaks(data, raw), path
+    # nor does what the CLI prints
+    cli = CliRunner()
+    store = f"sqlite:///{db}"
+    for args in (
+        ["show", result.run_id, "--store", store],
+        ["trace", result.run_id, "--store", store],
+        ["trace", result.run_id, "--store", store, "--json"],
+        ["runs", "--store", store],
+        ["dlq", "list", "--store", store],
+    ):
+        out = await asyncio.to_thread(cli.invoke, app, args)
+        assert out.exit_code == 0, (args, out.output)
+        assert not _leaks(out.output, raw), args
+
+
+async def test_a_resumed_run_reveals_from_the_vault(tmp_path: Path) -> None:
+    """A fresh runtime (another process, the same key) reveals the stored tokens to the
+    allowed tool: the vault, not this process's memory, holds the values."""
+    CHARGED.clear()
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    privacy = Privacy({"charge_card": {"card"}}, key="k")
+
+    @agent
+    async def clerk(text: str, ctx: Any) -> str:
+        return str(await ctx.use(charge_card, {"card": text, "amount": 5}))
+
+    async with Runtime(db, pii=privacy) as rt:
+        run = await rt.run(clerk, CARD)
+        assert run.ok, run.error
+        stored = (await rt.get_run(run.run_id)).input
+        reveals = [e.data for e in await rt.events(run.run_id) if e.kind == "pii.reveal"]
+    assert reveals == [{"token_kind": "card", "agent": "charge_card"}]
+    assert stored.startswith("<card:") and CHARGED[-1]["card"] == CARD
+    async with Runtime(db, pii=privacy) as rt:  # a new runtime: nothing known in memory
+        again = await rt.run(clerk, stored)  # the token alone, in a new run: not revealed
+        assert again.ok
+    assert CHARGED[-1]["card"] == stored  # tokens are per run: another run cannot use them
+
+
+async def test_without_privacy_secrets_are_masked_and_pii_kept(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+
+    @agent
+    def leaky(text: str) -> str:
+        raise RuntimeError(f"upstream refused key {KEY} for {EMAIL}")
+
+    @agent
+    def echo(text: str) -> dict[str, str]:
+        return {"said": text}
+
+    async with Runtime(f"sqlite:///{db}") as rt:
+        ok = await rt.run(echo, f"{EMAIL} {KEY}")
+        failed = await rt.run(leaky, "x")
+        assert not failed.ok
+        out = (await rt.get_run(ok.run_id)).output
+        entries = await rt.dead_letters()
+    assert out == {"said": f"{EMAIL} <secret:openai_key>"}  # PII kept, the key masked
+    assert KEY not in (failed.error or "") and "<secret:openai_key>" in (failed.error or "")
+    assert KEY not in json.dumps(entries)
+    data = db.read_bytes().decode("utf-8", "replace")
+    assert KEY not in data and EMAIL in data
+
+
+async def test_a_thousand_canaries_leave_no_trace(tmp_path: Path) -> None:
+    seeded = canaries(40, seed=3)  # 40 of each kind: 240 values
+    text = "\n".join(f"{c.kind}: {c.value}" for c in seeded)
+    summariser = ScriptedModel(lambda messages, tools, schema: "ok")
+    db = tmp_path / "runs.db"
+
+    @agent
+    def intake(text: str) -> str:
+        return text
+
+    flow = Sequential(
+        "s", [intake, LLMAgent("summarise", model=summariser, instructions="Summarise.")]
+    )
+    async with Runtime(f"sqlite:///{db}", pii=Privacy(key="k")) as rt:
+        result = await rt.run(flow, text)
+        assert result.ok, result.error
+    prompt = " ".join(m.content for c in summariser.calls for m in c.messages)
+    values = [c.value for c in seeded]
+    assert not _leaks(prompt, values)
+    data = db.read_bytes().decode("utf-8", "replace")
+    assert not _leaks(data, values)

@@ -166,6 +166,14 @@ def _card_at(digits: str, start: int) -> Finding | None:
     return Finding(CARD, start, start + len(digits), issuer)
 
 
+def _card_groups(sizes: tuple[int, ...]) -> bool:
+    """How cards are printed: fours (the last group may be shorter), or Amex and Diners'
+    4-6-5 and 4-6-4."""
+    if sizes in ((4, 6, 5), (4, 6, 4)):
+        return True
+    return all(n == 4 for n in sizes[:-1]) and 1 <= sizes[-1] <= 4
+
+
 def _card_in_groups(raw: str, sep: str, start: int) -> Finding | None:
     """The longest run of groups that is a card written in groups (the first of 4 digits)."""
     groups = raw.split(sep)
@@ -178,7 +186,7 @@ def _card_in_groups(raw: str, sep: str, start: int) -> Finding | None:
     )
     for i, j in spans:
         part = groups[i:j]
-        if len(part[0]) != 4 or any(not 1 <= len(g) <= 6 for g in part[1:]):
+        if not _card_groups(tuple(len(g) for g in part)):
             continue
         found = _card_at("".join(part), start + offsets[i])
         if found is not None:

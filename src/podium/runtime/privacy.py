@@ -15,6 +15,7 @@ Two things happen here:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 from podium.governance.pii import KINDS, Finding, find_sensitive, replace_findings, rewrite
@@ -132,7 +133,7 @@ class RunPrivacy:
         if "<" not in text:
             return text
 
-        def one(m: Any) -> str:
+        def one(m: re.Match[str]) -> str:
             token = m.group(0)
             return self.known.get(token, token) if m.group(1) in sees else token
 

@@ -66,7 +66,9 @@ def _email(r: random.Random) -> str:
 
 
 def _phone(r: random.Random) -> str:
-    d = lambda n: "".join(r.choice(string.digits) for _ in range(n))  # noqa: E731
+    def d(n: int) -> str:
+        return "".join(r.choice(string.digits) for _ in range(n))
+
     return r.choice(
         [
             f"+33 6 {d(2)} {d(2)} {d(2)} {d(2)}",

@@ -22,7 +22,7 @@ KEY = "sk-proj-Zq8vX2mN4bT7yR1wK9pL3sD6fG0hJ5cA"
 CHARGED: list[dict[str, Any]] = []
 
 
-@tool
+@tool(sees_pii={"card"})  # the tool declares what it may see
 def charge_card(card: str, amount: int) -> str:
     """Charge a card (a test double that remembers what it was given)."""
     CHARGED.append({"card": card, "amount": amount})
@@ -64,7 +64,7 @@ async def test_canaries_reach_only_the_allowed_agent_and_tool(tmp_path: Path) ->
 
     biller = ScriptedModel(bill)
     db = tmp_path / "runs.db"
-    privacy = Privacy({"billing": {"card"}, "charge_card": {"card"}}, key="test-key")
+    privacy = Privacy({"billing": {"card"}}, key="test-key")  # or LLMAgent(sees_pii=...)
     async with Runtime(f"sqlite:///{db}", pii=privacy) as rt:
         result = await rt.run(_flow(summariser, biller), _request())
         assert result.ok, result.error
@@ -111,7 +111,7 @@ async def test_a_resumed_run_reveals_from_the_vault(tmp_path: Path) -> None:
     allowed tool: the vault, not this process's memory, holds the values."""
     CHARGED.clear()
     db = f"sqlite:///{tmp_path / 'runs.db'}"
-    privacy = Privacy({"charge_card": {"card"}}, key="k")
+    privacy = Privacy(key="k")  # charge_card declares sees_pii={"card"} itself
 
     @agent
     async def clerk(text: str, ctx: Any) -> str:

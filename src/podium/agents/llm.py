@@ -35,7 +35,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -63,6 +63,7 @@ from podium.errors import (
     ProviderError,
     UsageError,
 )
+from podium.governance.privacy import check_sees
 from podium.models.base import (
     Message,
     Model,
@@ -301,6 +302,7 @@ class LLMAgent(AgentBase[Any, Any]):
         tier: str | None = None,
         tiers: Tiers | Mapping[str, Any] | None = None,
         batchable: Batch | int | bool | None = False,
+        sees_pii: Iterable[str] = (),
     ) -> None:
         self._setup(
             name,
@@ -314,6 +316,8 @@ class LLMAgent(AgentBase[Any, Any]):
         POSITIVE.check(f"agent {name!r}", "max_turns", max_turns)
         COUNT.check(f"agent {name!r}", "max_reasks", max_reasks)
         self.instructions = instructions
+        # The kinds of PII it (and so its model) may see raw under `Runtime(pii=...)`.
+        self.sees_pii = check_sees(sees_pii, f"agent {name!r}")
         self.max_turns = max_turns
         self.max_reasks = max_reasks
         self.settings = settings

@@ -24,6 +24,15 @@ Mode = Literal["tokenize", "mask"]
 MODES: Final = ("tokenize", "mask")
 
 
+def check_sees(kinds: Iterable[str] | str, owner: str) -> frozenset[str]:
+    """What an agent or tool declares it may see (`sees_pii=`), checked: a `UsageError`
+    names an unknown kind and the known ones."""
+    try:
+        return check_kinds([kinds] if isinstance(kinds, str) else kinds, f"{owner}: sees_pii")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 class Privacy:
     """What each agent or tool (by name) may see; see the module docstring. `kinds` are the
     kinds looked for (all by default: `podium.governance.pii.KINDS`); `key` seals the vault

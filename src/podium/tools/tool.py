@@ -26,7 +26,7 @@ import asyncio
 import inspect
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, create_model
@@ -35,6 +35,7 @@ from podium.core.names import check_name
 from podium.core.serde import Validator, validator_for
 from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import UsageError
+from podium.governance.privacy import check_sees
 from podium.runtime.cache import Cache, as_cache
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class Tool:
         timeout: float | None = None,
         thread: bool = False,
         cache: Cache | bool | None = None,
+        sees_pii: Iterable[str] = (),
     ) -> None:
         if not callable(fn):
             raise UsageError(f"Tool needs a callable, got {fn!r}")
@@ -86,6 +88,9 @@ class Tool:
         self.retry = retry
         self.timeout = timeout
         self.thread = thread
+        # The kinds of PII this tool gets raw under `Runtime(pii=...)` (a token it was
+        # handed is revealed at the door): a `charge_card` tool sees `{"card"}`.
+        self.sees_pii = check_sees(sees_pii, f"tool {self.name!r}")
         self.is_async = inspect.iscoroutinefunction(fn)
         summary, param_docs = parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else summary
@@ -271,6 +276,7 @@ def tool(
     timeout: float | None = None,
     thread: bool = False,
     cache: Cache | bool | None = None,
+    sees_pii: Iterable[str] = (),
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -288,11 +294,13 @@ def tool(
     timeout: float | None = None,
     thread: bool = False,
     cache: Cache | bool | None = None,
+    sees_pii: Iterable[str] = (),
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function into a `Tool`: `@tool` or `@tool(effect=True, idempotent=False)`.
 
     `thread=True` runs a sync function in a worker thread (for blocking I/O); `cache=True`
-    reuses a result for the same arguments (not for a tool with an effect)."""
+    reuses a result for the same arguments (not for a tool with an effect); `sees_pii` are
+    the kinds of personal data it gets raw under `Runtime(pii=...)` (`{"card"}`)."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return Tool(
@@ -307,6 +315,7 @@ def tool(
             timeout=timeout,
             thread=thread,
             cache=cache,
+            sees_pii=sees_pii,
         )
 
     return wrap if fn is None else wrap(fn)

@@ -85,7 +85,11 @@ def might_hold_secret(text: str) -> bool:
     if len(text) < MIN_SECRET_LENGTH:
         return False
     low = text.lower()
-    return any(hint in low for hint in _HINTS)
+    # a plain loop: `any()` over a generator costs twice as much here
+    for hint in _HINTS:  # noqa: SIM110
+        if hint in low:
+            return True
+    return False
 
 
 def _candidates(text: str) -> list[tuple[str, re.Pattern[str]]]:

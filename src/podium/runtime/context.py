@@ -44,6 +44,11 @@ MAX_KEY_LENGTH = 2000
 
 _UNSET: Any = object()
 
+# Events whose data podium makes from names and numbers it chose (the kind of step, a
+# model's name and tier, a completed run's usage): nothing a user or a model wrote, so no
+# scan. `step.started` is on every hop.
+_OWN_DATA = frozenset({"step.started", "run.completed"})
+
 
 class Drain:
     """Shared by a runtime and its runs: when `on`, no new step starts (graceful shutdown)."""
@@ -80,6 +85,8 @@ class RunState:
         "replaying",
         "retry",
         "run_id",
+        "scrub",
+        "scrub_text",
         "seq",
         "store",
         "tiers",
@@ -138,6 +145,18 @@ class RunState:
         self.tiers = tiers  # which models the tiers agents ask for are (the runtime's)
         # Who may see which PII (`Runtime(pii=...)`); None: PII as it is, secrets masked.
         self.privacy: RunPrivacy | None = None
+        # What every stored value and error message goes through (the journal's outputs and
+        # errors, event data, the run's output): secrets masked, and with `privacy` every
+        # sensitive value a token (`use_privacy`). Attributes, not methods: one call less.
+        self.scrub: Callable[[Any], Any] = scrub_secrets
+        self.scrub_text: Callable[[str | None], str | None] = scrub_text
+
+    def use_privacy(self, privacy: RunPrivacy) -> None:
+        """Apply `privacy` to this run: the door's privacy slot reads it, and what the run
+        stores keeps tokens."""
+        self.privacy = privacy
+        self.scrub = privacy.store_form
+        self.scrub_text = privacy.store_text
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""
@@ -158,20 +177,6 @@ class RunState:
             )
             self.door = self.doors.get(self.replaying, on)
 
-    def scrub(self, value: Any) -> Any:
-        """`value` as this run may store or print it: secrets masked, and with `Privacy`
-        every sensitive value a token. The one function every stored value goes through."""
-        privacy = self.privacy
-        return scrub_secrets(value) if privacy is None else privacy.store_form(value)
-
-    def scrub_text(self, text: str | None) -> str | None:
-        """An error message as this run may store or print it (see `scrub`)."""
-        privacy = self.privacy
-        if privacy is None or text is None:
-            return scrub_text(text)
-        result: str = privacy.store_form(text)
-        return result
-
     def emit(
         self,
         kind: str,
@@ -184,7 +189,7 @@ class RunState:
     ) -> None:
         self.seq += 1
         now = self.clock.now()
-        if data is not None:
+        if data is not None and kind not in _OWN_DATA:
             data = self.scrub(data)
         event = Event(self.run_id, self.seq, now, kind, key, agent, attempt, duration, usage, data)
         self.store.record_event(event)

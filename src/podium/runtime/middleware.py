@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from podium.core.records import StepRecord, StepStatus, Usage
@@ -178,10 +179,17 @@ async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
     return output
 
 
-async def _write(run: RunState, rec: StepRecord) -> None:
-    """Journal `rec`; with `Privacy`, the vault first gets the tokens its row holds."""
-    if run.privacy is not None:
-        await run.privacy.flush()
+def _write(run: RunState, rec: StepRecord) -> Awaitable[None]:
+    """Journal `rec`; with `Privacy`, the vault first gets the tokens its row holds (a plain
+    function: a run without privacy awaits the store directly, with no frame in between)."""
+    if run.privacy is None:
+        return run.store.record_finished(rec)
+    return _flush_then_write(run, rec)
+
+
+async def _flush_then_write(run: RunState, rec: StepRecord) -> None:
+    assert run.privacy is not None
+    await run.privacy.flush()
     await run.store.record_finished(rec)
 
 
@@ -196,7 +204,7 @@ def _finish(
     run = call.run
     rec.status = status
     rec.output = None if output is None else run.scrub(output)
-    rec.error = run.scrub_text(error)
+    rec.error = None if error is None else run.scrub_text(error)
     rec.attempt = call.attempt
     usage = call.usage
     if carried is not None:

@@ -72,6 +72,10 @@ class RunPrivacy:
         """`value` as the run stores it: every sensitive value a token."""
         return rewrite(value, self._tokenize_all)
 
+    def store_text(self, text: str | None) -> str | None:
+        """An error message as the run stores it (see `store_form`)."""
+        return None if text is None else self._tokenize_all(text)
+
     def _tokenize_all(self, text: str) -> str:
         findings = find_sensitive(text, self.config.kinds | {SECRET})
         return replace_findings(text, findings, self._token) if findings else text

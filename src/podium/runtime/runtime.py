@@ -805,7 +805,7 @@ class Runtime:
         )
         state.seq = seq
         if self.pii is not None:
-            state.privacy = RunPrivacy(self.pii, self._pii_key, run_id, store)
+            state.use_privacy(RunPrivacy(self.pii, self._pii_key, run_id, store))
         # What earlier processes spent is the run's usage so far: completed steps never run
         # again (whether replayed one by one or inside a parent replayed whole), and a failed
         # step that runs again keeps its earlier spend in its row (see the journal).

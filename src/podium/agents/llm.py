@@ -540,6 +540,9 @@ def _batch_size(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         ) from None
 
 
+PiiKind = Literal["card", "email", "phone", "iban", "national_id", "secret"]
+
+
 class LLMSpec(NodeFields):
     """A model with instructions and tools. Without `model`, `PODIUM_MODEL` decides, else a
     scripted echo model (so a spec runs offline instead of calling a provider by surprise)."""
@@ -571,6 +574,11 @@ class LLMSpec(NodeFields):
     )
     batchable: Annotated[StrictBool | Annotated[int, BATCH_SIZE], WrapValidator(_batch_size)] = (
         Field(False, description="answer items that arrive together in one model call (true: 8)")
+    )
+    sees_pii: list[PiiKind] = Field(
+        default_factory=list,
+        description="kinds of personal data it (and its model) may see raw when the runtime "
+        "has privacy on (`PODIUM_PII`); it gets tokens for the others",
     )
 
 
@@ -610,6 +618,7 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
             tiers=b.tiers,
             cache=spec.cache if isinstance(spec.cache, bool) else Cache(ttl=spec.cache.ttl),
             batchable=spec.batchable,
+            sees_pii=spec.sees_pii,
             **b.common(spec),
         ),
     )

@@ -155,8 +155,9 @@ class Runtime:
     default the real one): a test passes `podium.testing.FakeClock` and advances it instead
     of sleeping. `pii` is who may see which personal data (`podium.Privacy`): agents, tools
     and model steps not allowed a kind get tokens in its place, and what runs store keeps
-    tokens; without it PII is left as it is. Secrets (API keys, tokens, private keys) are
-    masked in everything a run stores either way.
+    tokens; without it (and with `PODIUM_PII` unset: `tokenize` or `mask` turns it on with
+    what agents and tools declare as `sees_pii`) PII is left as it is. Secrets (API keys,
+    tokens, private keys) are masked in everything a run stores either way.
     """
 
     def __init__(
@@ -198,7 +199,7 @@ class Runtime:
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
-        if pii is not None:  # a runtime without it has no privacy slot in its door at all
+        if self.pii is not None:  # a runtime without it has no privacy slot in its door at all
             builtins["privacy"] = privacy_middleware
         # The budget and cache slots cost nothing to runs with no budget and no cached model
         # or tool anywhere: they start on a door without them and switch when one shows up.
@@ -987,7 +988,12 @@ def _check_pii(pii: Any) -> tuple[Privacy | None, bytes]:
     from podium.governance.vault import key_from
 
     if pii is None:
-        return None, b""
+        mode = os.environ.get("PODIUM_PII")
+        if not mode:
+            return None, b""
+        if mode not in ("tokenize", "mask"):
+            raise UsageError(f"PODIUM_PII must be `tokenize` or `mask`, got {mode!r}")
+        pii = Privacy(mode=mode)  # type: ignore[arg-type]
     if not isinstance(pii, Privacy):
         raise UsageError(f"pii must be a podium.Privacy, got {pii!r}")
     key, random_key = key_from(pii.key)

@@ -11,7 +11,17 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from podium import LLMAgent, Parallel, Privacy, Runtime, Sequential, agent, tool
+from podium import (
+    Decision,
+    HumanAgent,
+    LLMAgent,
+    Parallel,
+    Privacy,
+    Runtime,
+    Sequential,
+    agent,
+    tool,
+)
 from podium.cli.app import app
 from podium.models.scripted import ScriptedModel, tool_call
 from podium.testing import canaries
@@ -130,6 +140,52 @@ async def test_a_resumed_run_reveals_from_the_vault(tmp_path: Path) -> None:
     assert CHARGED[-1]["card"] == stored  # tokens are per run: another run cannot use them
 
 
+async def test_a_resumed_run_reveals_its_tokens_from_the_vault(
+    tmp_path: Path, persistent_url: str
+) -> None:
+    """The run fails after its input was tokenized; a new runtime (as another process
+    would, with the same key) resumes it, and the tool still gets the raw card: from the
+    sealed vault, since nothing is in this runtime's memory."""
+    CHARGED.clear()
+    flag = tmp_path / "down"
+    db = persistent_url
+
+    @agent
+    def intake(text: str) -> str:
+        return f"card on file: {text}"
+
+    @agent
+    async def pay(text: str, ctx: Any) -> str:
+        if flag.exists():
+            raise RuntimeError("the payment service is down")
+        card = text.removeprefix("card on file: ")
+        return str(await ctx.use(charge_card, {"card": card, "amount": 9}))
+
+    flow = Sequential("checkout", [intake, pay])
+
+    async def fail_then_resume(key: str) -> None:
+        flag.touch()
+        async with Runtime(db, pii=Privacy(key="shared"), retry=None) as rt:
+            failed = await rt.run(flow, CARD)
+            assert not failed.ok
+        flag.unlink()
+        async with Runtime(db, pii=Privacy(key=key)) as rt:  # nothing in its memory
+            done = await rt.resume(failed.run_id, flow)
+            assert done.ok, done.error
+
+    await fail_then_resume("shared")
+    assert CHARGED == [{"card": CARD, "amount": 9}]
+    await fail_then_resume("another key")  # the vault opens only with its own key
+    assert CHARGED[1]["card"].startswith("<card:")
+    async with Runtime(db) as rt:
+        store = await rt.open()
+        kept = [await rt.steps(r.run_id) for r in await rt.list_runs()]
+        kept += [await rt.events(r.run_id) for r in await rt.list_runs()]
+        kept.append(await store.kv_list("pii-vault"))
+    assert len(kept[-1]) == 2  # one sealed card per run
+    assert CARD not in repr(kept)
+
+
 async def test_without_privacy_secrets_are_masked_and_pii_kept(tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
 
@@ -175,3 +231,16 @@ async def test_a_thousand_canaries_leave_no_trace(tmp_path: Path) -> None:
     assert not _leaks(prompt, values)
     data = db.read_bytes().decode("utf-8", "replace")
     assert not _leaks(data, values)
+
+
+async def test_a_persons_decision_keeps_no_secret(tmp_path: Path) -> None:
+    ask = HumanAgent("desk", question="Which key should we use?", answer_type=str)
+    async with Runtime(f"sqlite:///{tmp_path / 'runs.db'}") as rt:
+        waiting = await rt.run(ask, "hello")
+        done = await rt.resume(waiting.run_id, ask, decision=Decision(answer=f"use {KEY}"))
+        assert done.ok, done.error
+        steps = await rt.steps(waiting.run_id)
+        events = await rt.events(waiting.run_id)
+    assert done.output == "use <secret:openai_key>"
+    assert KEY not in repr(steps) + repr(events)
+    assert KEY not in (tmp_path / "runs.db").read_bytes().decode("utf-8", "replace")

@@ -437,6 +437,9 @@ class Runtime:
             if decided is not None:
                 answered = decided_step(run_id, steps, decided, step, self.clock.now())
                 await check_decision(agent, input, run_id, steps, answered)
+                # a person's words are kept as any step's output is: secrets masked, and
+                # with privacy, PII as tokens
+                answered.output = await self._stored_input(store, run_id, answered.output)
                 await store.record_finished(answered)
                 steps = [answered if s.key == answered.key else s for s in steps]
                 decision = answered.output
@@ -463,8 +466,8 @@ class Runtime:
         )
 
     async def _stored_input(self, store: Store, run_id: str, input: Any) -> Any:
-        """A run's input as its record keeps it: secrets masked, and with `pii` every
-        sensitive value a token (sealed in the vault first)."""
+        """A run's input (or a person's decision) as the store keeps it: secrets masked,
+        and with `pii` every sensitive value a token (sealed in the vault first)."""
         if self.pii is None:
             return scrub_secrets(input)
         privacy = RunPrivacy(self.pii, self._pii_key, run_id, store)

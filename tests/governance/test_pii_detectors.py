@@ -199,3 +199,27 @@ def test_privacy_checks_its_kinds() -> None:
     assert Privacy({"billing": "card"}).sees("billing") == {"card"}
     assert Privacy().sees("x", {"email"}) == {"email"}
     assert isinstance(find_sensitive("a@b.example")[0], Finding)
+
+
+def test_a_secret_by_its_field_name_is_masked_where_stored_only() -> None:
+    from podium.runtime.privacy import scrub_secrets
+
+    value = {"api_key": "x9f8e7d6c5", "user": {"password": "hunter2hunter2", "name": "Ann"}}
+    assert scrub_secrets(value) == {
+        "api_key": "<secret:field>",
+        "user": {"password": "<secret:field>", "name": "Ann"},
+    }
+    assert scrub_secrets({"max_tokens": "a long value", "token": "<card:0123456789>"}) == {
+        "max_tokens": "a long value",
+        "token": "<card:0123456789>",
+    }
+    assert rewrite(value, mask_sensitive) is value  # the door's walk hands keys to tools
+
+
+def test_presidio_is_optional() -> None:
+    from podium.governance.pii import presidio_findings
+
+    try:
+        import presidio_analyzer  # noqa: F401
+    except ImportError:
+        assert presidio_findings("My name is Ann Smith") == []

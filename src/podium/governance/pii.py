@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from podium.governance.secrets import SECRET, secret_spans
+from podium.governance.secrets import FIELD_MASK, SECRET, secret_field, secret_spans
 
 CARD: Final = "card"
 EMAIL: Final = "email"
@@ -322,24 +322,27 @@ def _mask_one(f: Finding, _value: str) -> str:
 # -- the walk -------------------------------------------------------------------------------
 
 
-def rewrite(value: Any, fn: Callable[[str], str]) -> Any:
+def rewrite(value: Any, fn: Callable[[str], str], *, secret_fields: bool = False) -> Any:
     """`value` with `fn` applied to every string inside it (dict keys and values, lists,
     tuples, sets, dataclasses, pydantic models). What `fn` leaves alone is not copied: an
     unchanged value comes back as the same object. A container met twice (a value that
-    shares its parts, as a `ParallelResult` does) is walked once."""
+    shares its parts, as a `ParallelResult` does) is walked once. With `secret_fields`, a
+    string under a key or field named like a secret (`api_key`, `password`) is masked
+    whatever its shape (for what is stored: a tool handed its key keeps it)."""
     kind = type(value)
     if kind is str:
         return fn(value)
     if value is None or kind is int or kind is float or kind is bool:
         return value
-    return _Walk(fn).walk(value)
+    return _Walk(fn, secret_fields).walk(value)
 
 
 class _Walk:
-    __slots__ = ("fn", "seen")
+    __slots__ = ("fields", "fn", "seen")
 
-    def __init__(self, fn: Callable[[str], str]) -> None:
+    def __init__(self, fn: Callable[[str], str], fields: bool) -> None:
         self.fn = fn
+        self.fields = fields
         self.seen: dict[int, tuple[Any, Any]] = {}  # id -> (the value, what it became)
 
     def walk(self, value: Any) -> Any:
@@ -355,13 +358,19 @@ class _Walk:
         self.seen[id(value)] = (value, out)  # holds `value`: its id is not reused meanwhile
         return out
 
+    def field(self, name: Any, value: Any) -> Any:
+        """A value under a key or field: a secret by its name (`api_key`) is masked."""
+        if self.fields and type(value) is str and type(name) is str and secret_field(name, value):
+            return FIELD_MASK
+        return self.walk(value)
+
     def _container(self, value: Any, kind: type) -> Any:
         walk = self.walk
         if kind is dict:
             changed = False
             out: dict[Any, Any] = {}
             for k, v in value.items():
-                k2, v2 = walk(k), walk(v)
+                k2, v2 = walk(k), self.field(k, v)
                 changed = changed or k2 is not k or v2 is not v
                 out[k2] = v2
             return out if changed else value
@@ -379,7 +388,7 @@ class _Walk:
                 if not f.init:
                     continue
                 old = getattr(value, f.name)
-                new = self.walk(old)
+                new = self.field(f.name, old)
                 if new is not old:
                     changes[f.name] = new
             return dataclasses.replace(value, **changes) if changes else value
@@ -388,7 +397,7 @@ class _Walk:
             changes = {}
             for name in fields:
                 old = getattr(value, name, None)
-                new = self.walk(old)
+                new = self.field(name, old)
                 if new is not old:
                     changes[name] = new
             return value.model_copy(update=changes) if changes else value

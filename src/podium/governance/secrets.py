@@ -119,6 +119,24 @@ def _looks_like_placeholder(value: str) -> bool:
     return value.startswith("<") or set(value) <= {"*", "x", "X", "."}
 
 
+_SECRET_FIELD: Final = re.compile(
+    r"(?i)(?:.*[_-])?(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?key"
+    r"|auth[_-]?token|token|private[_-]?key|client[_-]?secret|credentials?)"
+)
+FIELD_MASK: Final = "<secret:field>"
+
+
+def secret_field(name: str, value: str) -> bool:
+    """Whether `value`, held under the field or key `name` (`api_key`, `password`,
+    `client_secret`...), is a secret by its name, whatever its shape: `{"api_key": "x9..."}`
+    walked value by value would show nothing a shape can recognise."""
+    return (
+        len(value) >= 8
+        and _SECRET_FIELD.fullmatch(name) is not None
+        and not _looks_like_placeholder(value)
+    )
+
+
 def mask_secrets(text: str) -> str:
     """`text` with every secret replaced by `<secret:SHAPE>` (the shape, never the value)."""
     spans = secret_spans(text)

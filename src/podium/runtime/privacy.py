@@ -43,7 +43,7 @@ def scrub_secrets(value: Any) -> Any:
         return mask_secrets(value) if might_hold_secret(value) else value
     if value is None or kind is int or kind is float or kind is bool:
         return value
-    return rewrite(value, _mask_text)
+    return rewrite(value, _mask_text, secret_fields=True)
 
 
 def scrub_text(text: str | None) -> str | None:
@@ -70,7 +70,7 @@ class RunPrivacy:
     # what is stored --------------------------------------------------------------------------
     def store_form(self, value: Any) -> Any:
         """`value` as the run stores it: every sensitive value a token."""
-        return rewrite(value, self._tokenize_all)
+        return rewrite(value, self._tokenize_all, secret_fields=True)
 
     def store_text(self, text: str | None) -> str | None:
         """An error message as the run stores it (see `store_form`)."""

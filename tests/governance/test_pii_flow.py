@@ -24,7 +24,7 @@ from podium import (
 )
 from podium.cli.app import app
 from podium.models.scripted import ScriptedModel, tool_call
-from podium.testing import canaries
+from podium.testing import canaries, leaks
 
 CARD = "4539 1488 0343 6467"
 EMAIL = "jane.doe.4821@example.com"
@@ -211,9 +211,12 @@ async def test_without_privacy_secrets_are_masked_and_pii_kept(tmp_path: Path) -
 
 
 async def test_a_thousand_canaries_leave_no_trace(tmp_path: Path) -> None:
-    seeded = canaries(40, seed=3)  # 40 of each kind: 240 values
-    text = "\n".join(f"{c.kind}: {c.value}" for c in seeded)
-    summariser = ScriptedModel(lambda messages, tools, schema: "ok")
+    """1,002 canaries (167 of each kind), one request each, through intake -> (summarise |
+    billing, which may see cards) on SQLite: raw canaries in the prompts of the agent
+    allowed nothing, the stored rows and events, the file, and the CLI's output: 0."""
+    seeded = canaries(167, seed=3)
+    summariser = ScriptedModel(lambda messages, tools, schema: "noted")
+    biller = ScriptedModel(lambda messages, tools, schema: messages[-1].content)
     db = tmp_path / "runs.db"
 
     @agent
@@ -221,16 +224,38 @@ async def test_a_thousand_canaries_leave_no_trace(tmp_path: Path) -> None:
         return text
 
     flow = Sequential(
-        "s", [intake, LLMAgent("summarise", model=summariser, instructions="Summarise.")]
+        "desk",
+        [
+            intake,
+            Parallel(
+                "work",
+                [
+                    LLMAgent("summarise", model=summariser, instructions="Summarise."),
+                    LLMAgent("billing", model=biller, instructions="Bill.", sees_pii={"card"}),
+                ],
+            ),
+        ],
     )
     async with Runtime(f"sqlite:///{db}", pii=Privacy(key="k")) as rt:
-        result = await rt.run(flow, text)
-        assert result.ok, result.error
+        runs = await asyncio.gather(*(rt.run(flow, f"{c.kind}: {c.value}") for c in seeded))
+        assert all(r.ok for r in runs)
+        stored = [await rt.steps(r.run_id) for r in runs] + [
+            await rt.events(r.run_id) for r in runs
+        ]
     prompt = " ".join(m.content for c in summariser.calls for m in c.messages)
-    values = [c.value for c in seeded]
-    assert not _leaks(prompt, values)
-    data = db.read_bytes().decode("utf-8", "replace")
-    assert not _leaks(data, values)
+    assert leaks(prompt, seeded) == []
+    billed = " ".join(m.content for c in biller.calls for m in c.messages)
+    cards = [c for c in seeded if c.kind == "card"]
+    assert leaks(billed, seeded) == cards  # the allowed agent saw every card, and only cards
+    assert leaks(repr(stored) + repr([r.output for r in runs]), seeded) == []
+    assert leaks(db.read_bytes().decode("utf-8", "replace"), seeded) == []
+    cli = CliRunner()
+    printed = [
+        await asyncio.to_thread(cli.invoke, app, [cmd, r.run_id, "--store", f"sqlite:///{db}"])
+        for r in runs[::50]
+        for cmd in ("show", "trace")
+    ]
+    assert leaks(" ".join(p.output for p in printed), seeded) == []
 
 
 async def test_a_persons_decision_keeps_no_secret(tmp_path: Path) -> None:

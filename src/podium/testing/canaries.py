@@ -83,8 +83,11 @@ def _national_id(r: random.Random) -> str:
     if r.random() < 0.5:
         return f"{r.randrange(100, 666)}-{r.randrange(10, 100)}-{r.randrange(1000, 10000)}"
     letters = "ABCEHJKLMPRSTWXYZ"
+    prefix = "ZZ"
+    while prefix in ("BG", "GB", "KN", "NK", "NT", "TN", "ZZ"):  # never issued
+        prefix = r.choice(letters) + r.choice(letters)
     digits = "".join(r.choice(string.digits) for _ in range(6))
-    return f"{r.choice(letters)}{r.choice(letters)} {digits[:2]} {digits[2:4]} {digits[4:]} A"
+    return f"{prefix} {digits[:2]} {digits[2:4]} {digits[4:]} A"
 
 
 def _secret(r: random.Random) -> str:
@@ -112,6 +115,12 @@ _MAKERS: dict[str, Callable[[random.Random], str]] = {
     "national_id": _national_id,
     "secret": _secret,
 }
+
+
+def leaks(text: str, seeded: Iterable[Canary]) -> list[Canary]:
+    """The canaries whose raw value appears in `text` (a prompt, a store file's bytes
+    decoded, a CLI's output): what a leak count counts."""
+    return [c for c in seeded if c.value in text]
 
 
 def canaries(n: int, kinds: Iterable[str] = KINDS, *, seed: int = 0) -> list[Canary]:

@@ -92,6 +92,24 @@ def might_hold_secret(text: str) -> bool:
     return False
 
 
+# The same pieces as bytes, plus what only a secret's field name holds (`credentials`): to
+# look at a whole value at once in its JSON form.
+_HINT_BYTES: Final = (*(h.encode() for h in _HINTS), b"credential")
+
+
+def might_hold_secret_json(data: bytes) -> bool:
+    """False when a value whose JSON form is `data` certainly holds no secret, neither by
+    shape nor under a field named like one: one pass in C over the whole value, where a
+    walk visits each part in Python."""
+    if len(data) < MIN_SECRET_LENGTH:
+        return False
+    low = data.lower()
+    for hint in _HINT_BYTES:  # noqa: SIM110
+        if hint in low:
+            return True
+    return False
+
+
 def _candidates(text: str) -> list[tuple[str, re.Pattern[str]]]:
     """The shapes whose literal pieces `text` holds: only their expressions run."""
     low = text.lower()

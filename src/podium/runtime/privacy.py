@@ -18,8 +18,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+from pydantic_core import to_json
+
 from podium.governance.pii import KINDS, Finding, find_sensitive, replace_findings, rewrite
-from podium.governance.secrets import SECRET, mask_secrets, might_hold_secret
+from podium.governance.secrets import (
+    SECRET,
+    mask_secrets,
+    might_hold_secret,
+    might_hold_secret_json,
+)
 from podium.governance.vault import TOKEN_RE, seal, token_for, unseal
 
 if TYPE_CHECKING:
@@ -37,11 +44,19 @@ def _mask_text(text: str) -> str:
 
 
 def scrub_secrets(value: Any) -> Any:
-    """`value` with every secret in its strings masked; the same object when it holds none."""
+    """`value` with every secret in its strings masked; the same object when it holds none.
+    A container is first looked at whole, in its JSON form (C speed), and walked only when
+    that form holds a piece of a secret's shape or name."""
     kind = type(value)
     if kind is str:
         return mask_secrets(value) if might_hold_secret(value) else value
     if value is None or kind is int or kind is float or kind is bool:
+        return value
+    try:
+        data = to_json(value)
+    except Exception:  # no JSON form (the store will say so): walk it
+        data = None
+    if data is not None and not might_hold_secret_json(data):
         return value
     return rewrite(value, _mask_text, secret_fields=True)
 

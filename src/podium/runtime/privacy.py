@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from podium.stores.base import Store
 
 VAULT: Final = "pii-vault"
+_FOUND_CACHE: Final = 4096  # texts whose findings a run remembers
 _ALL: Final = frozenset(KINDS)
 
 
@@ -70,10 +71,21 @@ class RunPrivacy:
     """One run's privacy: the config, the vault key, what each agent step may see, and the
     tokens this process knows (so a value is sealed and a token looked up once)."""
 
-    __slots__ = ("config", "key", "known", "pending", "run_id", "sees_at", "store")
+    __slots__ = (
+        "config",
+        "detect",
+        "found",
+        "key",
+        "known",
+        "pending",
+        "run_id",
+        "sees_at",
+        "store",
+    )
 
     def __init__(self, config: Privacy, key: bytes, run_id: str, store: Store) -> None:
         self.config = config
+        self.detect = config.kinds | {SECRET}  # secrets are looked for whatever the kinds
         self.key = key
         self.run_id = run_id
         self.store = store
@@ -81,6 +93,17 @@ class RunPrivacy:
         self.sees_at: dict[str, tuple[str, frozenset[str]]] = {}
         self.known: dict[str, str] = {}  # token -> value (this process's, never stored raw)
         self.pending: dict[str, str] = {}  # token -> value not yet in the vault
+        # text -> what the detectors found in it: a value crosses many doors unchanged
+        self.found: dict[str, list[Finding]] = {}
+
+    def _find(self, text: str) -> list[Finding]:
+        found = self.found.get(text)
+        if found is None:
+            found = find_sensitive(text, self.detect)
+            if len(self.found) >= _FOUND_CACHE:
+                self.found.clear()
+            self.found[text] = found
+        return found
 
     # what is stored --------------------------------------------------------------------------
     def store_form(self, value: Any) -> Any:
@@ -92,7 +115,7 @@ class RunPrivacy:
         return None if text is None else self._tokenize_all(text)
 
     def _tokenize_all(self, text: str) -> str:
-        findings = find_sensitive(text, self.config.kinds | {SECRET})
+        findings = self._find(text)
         return replace_findings(text, findings, self._token) if findings else text
 
     def _token(self, f: Finding, value: str) -> str:
@@ -141,7 +164,7 @@ class RunPrivacy:
         return rewrite(hidden, lambda text: self._reveal(text, sees))
 
     def _hide(self, text: str, sees: frozenset[str]) -> str:
-        findings = [f for f in find_sensitive(text, self.config.kinds) if f.kind not in sees]
+        findings = [f for f in self._find(text) if f.kind not in sees]
         if not findings:
             return text
         if self.config.mode == "mask":

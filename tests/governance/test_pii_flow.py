@@ -269,3 +269,15 @@ async def test_a_persons_decision_keeps_no_secret(tmp_path: Path) -> None:
     assert done.output == "use <secret:openai_key>"
     assert KEY not in repr(steps) + repr(events)
     assert KEY not in (tmp_path / "runs.db").read_bytes().decode("utf-8", "replace")
+
+
+async def test_mask_mode_shows_bare_kinds_and_still_stores_tokens(tmp_path: Path) -> None:
+    summariser = ScriptedModel(["ok"])
+    flow = LLMAgent("summarise", model=summariser, instructions="Summarise.")
+    async with Runtime(f"sqlite:///{tmp_path / 'r.db'}", pii=Privacy(mode="mask")) as rt:
+        result = await rt.run(flow, _request())
+        stored = (await rt.get_run(result.run_id)).input
+    said = summariser.calls[0].messages[-1].content
+    assert "<card>" in said and "<email>" in said and "<secret>" not in said
+    assert "<secret:" in said and not _leaks(said, [CARD, EMAIL, KEY])
+    assert "<card:" in stored and not _leaks(stored, [CARD, EMAIL, KEY])

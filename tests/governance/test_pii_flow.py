@@ -281,3 +281,22 @@ async def test_mask_mode_shows_bare_kinds_and_still_stores_tokens(tmp_path: Path
     assert "<card>" in said and "<email>" in said and "<secret>" not in said
     assert "<secret:" in said and not _leaks(said, [CARD, EMAIL, KEY])
     assert "<card:" in stored and not _leaks(stored, [CARD, EMAIL, KEY])
+
+
+async def test_a_cached_answer_keeps_no_secret(tmp_path: Path) -> None:
+    @tool(cache=True)
+    def lookup(name: str) -> str:
+        return f"the key of {name} is {KEY}"
+
+    @agent
+    async def ask(text: str, ctx: Any) -> str:
+        return str(await ctx.use(lookup, {"name": text}))
+
+    cache = tmp_path / "cache.db"
+    async with Runtime(f"sqlite:///{tmp_path / 'r.db'}", cache=f"sqlite:///{cache}") as rt:
+        first = await rt.run(ask, "billing")
+        second = await rt.run(ask, "billing")  # a hit: served from the cache, masked
+    assert KEY in str(first.output)  # in this process, the tool's own answer
+    assert second.output == "the key of billing is <secret:openai_key>"
+    for path in tmp_path.iterdir():  # the cache's file, the store's, their journals
+        assert KEY not in path.read_bytes().decode("utf-8", "replace"), path

@@ -213,16 +213,16 @@ def test_stores_and_models_stay_below_the_runtime(low: str) -> None:
     assert not bad, f"podium.{low} may not import runtime, patterns or agents:\n" + "\n".join(bad)
 
 
+def test_governance_is_pure_logic() -> None:
+    """Rules, verdicts, detectors, labels: podium.governance imports only core and errors;
+    the runtime wires them into the door."""
+    bad = _breaking({"governance"}, (PARTS | {"podium"}) - {"governance", "core", "errors"})
+    assert not bad, "podium.governance may import only core and errors:\n" + "\n".join(bad)
+
+
 def test_patterns_never_import_stores() -> None:
     bad = _breaking({"patterns"}, {"stores"})
     assert not bad, "a pattern reaches state through the run context:\n" + "\n".join(bad)
-
-
-def test_governance_is_pure_logic() -> None:
-    """Rules, verdicts and hashes import only core and errors: the door's wiring of them
-    lives in the runtime, so a check gives the same verdict in every process."""
-    bad = _breaking({"governance"}, (PARTS | {"podium"}) - {"governance", "core"})
-    assert not bad, "podium.governance may import only core and errors:\n" + "\n".join(bad)
 
 
 def test_runtime_never_imports_a_pattern() -> None:

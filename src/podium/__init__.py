@@ -46,7 +46,9 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
+from podium.governance.pii import Finding, find_sensitive, mask_sensitive
 from podium.governance.policy import Grant, Policy
+from podium.governance.privacy import Privacy
 from podium.models import (
     Message,
     Model,
@@ -235,6 +237,7 @@ __all__ = [
     "CostReport",
     "Decision",
     "Event",
+    "Finding",
     "FunctionAgent",
     "Grant",
     "Graph",
@@ -289,6 +292,7 @@ __all__ = [
     "PolicyError",
     "Price",
     "Prices",
+    "Privacy",
     "ProgressLedger",
     "ProviderError",
     "QuorumNotMetError",
@@ -334,7 +338,9 @@ __all__ = [
     "WaitingRequest",
     "WorkerErrors",
     "agent",
+    "find_sensitive",
     "load_yaml",
+    "mask_sensitive",
     "resolve_model",
     "tool",
     "tool_call",

@@ -14,12 +14,13 @@ import asyncio
 import inspect
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from podium.agents.base import AgentBase
 from podium.agents.kinds import Builder, Loc, PythonRef, register
 from podium.errors import UsageError
+from podium.governance.privacy import check_sees
 
 if TYPE_CHECKING:
     from podium.runtime.breaker import Breaker
@@ -59,6 +60,7 @@ class FunctionAgent(AgentBase[Any, Any]):
         breaker: Breaker | None = None,
         budget: Budget | None = None,
         roles: Sequence[str] = (),
+        sees_pii: Iterable[str] = (),
     ) -> None:
         if not callable(fn):
             raise UsageError(f"FunctionAgent needs a callable, got {fn!r}")
@@ -105,6 +107,8 @@ class FunctionAgent(AgentBase[Any, Any]):
             budget=budget,
             roles=roles,
         )
+        # The kinds of PII this agent may see raw where the runtime has `pii=Privacy(...)`.
+        self.sees_pii = check_sees(sees_pii, f"agent {self.name!r}")
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -162,6 +166,7 @@ def agent(
     breaker: Breaker | None = None,
     budget: Budget | None = None,
     roles: Sequence[str] = (),
+    sees_pii: Iterable[str] = (),
 ) -> Callable[[Callable[..., Any]], FunctionAgent]: ...
 
 
@@ -178,10 +183,13 @@ def agent(
     breaker: Breaker | None = None,
     budget: Budget | None = None,
     roles: Sequence[str] = (),
+    sees_pii: Iterable[str] = (),
 ) -> FunctionAgent | Callable[[Callable[..., Any]], FunctionAgent]:
     """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`.
     `budget` covers every call the function makes through its context, and below; `roles`
-    are the roles whose grants a policy gives its tool calls."""
+    are the roles whose grants a policy gives its tool calls.
+    `sees_pii` are the kinds of personal data it may see raw (`{"card"}`) when the runtime
+    has `pii=Privacy(...)`; it gets tokens for the others."""
 
     def wrap(f: Callable[..., Any]) -> FunctionAgent:
         return FunctionAgent(
@@ -195,6 +203,7 @@ def agent(
             breaker=breaker,
             budget=budget,
             roles=roles,
+            sees_pii=sees_pii,
         )
 
     return wrap if fn is None else wrap(fn)

@@ -39,7 +39,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -68,6 +68,7 @@ from podium.errors import (
     ProviderError,
     UsageError,
 )
+from podium.governance.privacy import check_sees
 from podium.models.base import (
     Message,
     Model,
@@ -307,6 +308,7 @@ class LLMAgent(AgentBase[Any, Any]):
         tiers: Tiers | Mapping[str, Any] | None = None,
         batchable: Batch | int | bool | None = False,
         roles: Sequence[str] = (),
+        sees_pii: Iterable[str] = (),
     ) -> None:
         self._setup(
             name,
@@ -321,6 +323,8 @@ class LLMAgent(AgentBase[Any, Any]):
         POSITIVE.check(f"agent {name!r}", "max_turns", max_turns)
         COUNT.check(f"agent {name!r}", "max_reasks", max_reasks)
         self.instructions = instructions
+        # The kinds of PII it (and so its model) may see raw under `Runtime(pii=...)`.
+        self.sees_pii = check_sees(sees_pii, f"agent {name!r}")
         self.max_turns = max_turns
         self.max_reasks = max_reasks
         self.settings = settings
@@ -555,6 +559,9 @@ def _batch_size(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         ) from None
 
 
+PiiKind = Literal["card", "email", "phone", "iban", "national_id", "secret"]
+
+
 class LLMSpec(NodeFields):
     """A model with instructions and tools. Without `model`, `PODIUM_MODEL` decides, else a
     scripted echo model (so a spec runs offline instead of calling a provider by surprise)."""
@@ -586,6 +593,11 @@ class LLMSpec(NodeFields):
     )
     batchable: Annotated[StrictBool | Annotated[int, BATCH_SIZE], WrapValidator(_batch_size)] = (
         Field(False, description="answer items that arrive together in one model call (true: 8)")
+    )
+    sees_pii: list[PiiKind] = Field(
+        default_factory=list,
+        description="kinds of personal data it (and its model) may see raw when the runtime "
+        "has privacy on (`PODIUM_PII`); it gets tokens for the others",
     )
 
 
@@ -625,6 +637,7 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
             tiers=b.tiers,
             cache=spec.cache if isinstance(spec.cache, bool) else Cache(ttl=spec.cache.ttl),
             batchable=spec.batchable,
+            sees_pii=spec.sees_pii,
             **b.common(spec),
         ),
     )

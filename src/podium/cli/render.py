@@ -21,6 +21,7 @@ from rich.table import Table
 from podium.core.records import Event, RunRecord, RunStatus, StepRecord
 from podium.core.serde import to_plain
 from podium.errors import Suspended, format_spend
+from podium.runtime.privacy import scrub_secrets, scrub_text
 from podium.runtime.runtime import RunResult
 
 _STATUS_STYLE = {
@@ -41,7 +42,9 @@ def console() -> Console:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(to_plain(value), indent=2, ensure_ascii=False)
+    """JSON for people, secrets masked (what runs store has them masked already; this
+    also covers a value straight from a run in this process, and older stores)."""
+    return json.dumps(to_plain(scrub_secrets(value)), indent=2, ensure_ascii=False)
 
 
 def step_dict(step: StepRecord) -> dict[str, Any]:
@@ -55,16 +58,17 @@ def step_dict(step: StepRecord) -> dict[str, Any]:
         "ended_at": step.ended_at,
         "duration": step.duration,
         "usage": None if step.usage is None else step.usage.to_dict(),
-        "error": step.error,
-        "output": to_plain(step.output),
+        "error": scrub_text(step.error),
+        "output": to_plain(scrub_secrets(step.output)),
     }
 
 
 def run_dict(run: RunRecord, steps: Sequence[StepRecord] | None = None) -> dict[str, Any]:
     """A run as JSON: what `podium show --json` and `podium runs --json` print."""
     data = run.to_dict()
-    data["input"] = to_plain(run.input)
-    data["output"] = to_plain(run.output)
+    data["input"] = to_plain(scrub_secrets(run.input))
+    data["output"] = to_plain(scrub_secrets(run.output))
+    data["error"] = scrub_text(run.error)
     data["duration"] = (run.updated_at - run.created_at) if run.created_at else None
     if steps is not None:
         data["steps"] = [step_dict(s) for s in steps]
@@ -81,7 +85,7 @@ def _when(ts: float) -> str:
 
 
 def _value(value: Any) -> str:
-    return value if isinstance(value, str) else dumps(value)
+    return scrub_text(value) or "" if isinstance(value, str) else dumps(value)
 
 
 def money(usd: float) -> str:
@@ -123,7 +127,7 @@ def print_result(result: RunResult, agent: str, store: str | None = None) -> Non
         for line in waiting_hints(result):
             out.print(escape(line + where))
     else:
-        out.print(f"[red]{escape(result.error or 'no error recorded')}[/]")
+        out.print(f"[red]{escape(scrub_text(result.error) or 'no error recorded')}[/]")
 
 
 def waiting_hints(result: RunResult) -> list[str]:

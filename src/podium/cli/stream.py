@@ -27,6 +27,7 @@ from rich.text import Text
 from podium.cli.progress import ProgressView
 from podium.core.records import Event
 from podium.core.serde import to_plain
+from podium.runtime.privacy import scrub_secrets
 from podium.runtime.stream import DELTA
 
 __all__ = ["JsonLines", "PlainStream", "StreamDisplay", "StreamView"]
@@ -161,9 +162,12 @@ class JsonLines:
         self.out = out or sys.stdout
 
     def on_event(self, event: Event) -> None:
-        self.out.write(json.dumps(to_plain(event.to_dict()), ensure_ascii=False) + "\n")
+        # secrets masked (stored events have them masked already; a model's streamed text
+        # is masked piece by piece, so a key cut across two pieces can pass: see security.md)
+        data = scrub_secrets(to_plain(event.to_dict()))
+        self.out.write(json.dumps(data, ensure_ascii=False) + "\n")
         self.out.flush()
 
     def write(self, value: Any) -> None:
-        self.out.write(json.dumps(to_plain(value), ensure_ascii=False) + "\n")
+        self.out.write(json.dumps(scrub_secrets(to_plain(value)), ensure_ascii=False) + "\n")
         self.out.flush()

@@ -18,6 +18,16 @@ def env(*names: str) -> str | None:
     return None
 
 
+def hide_key(error: Exception, key: str | None) -> Exception:
+    """`error` with the API key, where a server echoed it in its message (a 401 body saying
+    "invalid key sk-..."), replaced by `<secret:api_key>`: the message goes to the journal,
+    events and the CLI. Keys of any shape, not only the ones the secret detectors know."""
+    said = error.args[0] if error.args else None
+    if key and len(key) >= 8 and isinstance(said, str) and key in said:
+        error.args = (error.args[0].replace(key, "<secret:api_key>"), *error.args[1:])
+    return error
+
+
 def install_hint(what: str, module: str, extra: str) -> str:
     return f"{what} needs the {module} package: pip install 'podium[{extra}]'"
 

@@ -32,7 +32,7 @@ from podium.core.records import Usage
 from podium.core.serde import dumps
 from podium.core.tools import ToolSpec
 from podium.errors import ModelError, ModelResponseError, ProviderError, UsageError
-from podium.models._sdk import check_installed, env, import_sdk, transport_errors
+from podium.models._sdk import check_installed, env, hide_key, import_sdk, transport_errors
 from podium.models.base import (
     Message,
     ModelDelta,
@@ -172,7 +172,7 @@ class AnthropicModel:
             text = raw.text  # a method in SDK 2.x, a property before
             body = await text() if callable(text) else text
         except sdk.APIError as e:
-            raise map_error(self.name, sdk, e) from e
+            raise hide_key(map_error(self.name, sdk, e), self._api_key) from e
         try:
             data = json.loads(body)
         except ValueError:
@@ -204,7 +204,7 @@ class AnthropicModel:
             finally:
                 await events.close()
         except sdk.APIError as e:
-            raise map_error(self.name, sdk, e) from e
+            raise hide_key(map_error(self.name, sdk, e), self._api_key) from e
         except transport_errors() as e:
             raise ProviderError(f"model {self.name!r}: stream broke off: {e!r}") from e
         yield ModelDone(state.response())

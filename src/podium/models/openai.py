@@ -39,7 +39,7 @@ from podium.errors import (
     ProviderError,
     UsageError,
 )
-from podium.models._sdk import transport_errors
+from podium.models._sdk import hide_key, transport_errors
 from podium.models.base import (
     OUTPUT_MODES,
     Message,
@@ -258,7 +258,7 @@ class OpenAIModel:
         try:
             return await client.chat.completions.create(**request)
         except openai.APIError as e:
-            raise _map_error(self.name, openai, e) from e
+            raise hide_key(_map_error(self.name, openai, e), self._api_key) from e
 
     async def _read_stream(
         self, chunks: Any, state: StreamState
@@ -273,7 +273,7 @@ class OpenAIModel:
             finally:
                 await chunks.close()
         except openai.APIError as e:  # an error event inside the 200 stream, or a cut
-            raise _map_error(self.name, openai, e, state.usage()) from e
+            raise hide_key(_map_error(self.name, openai, e, state.usage()), self._api_key) from e
         except transport_errors() as e:
             raise ProviderError(
                 f"model {self.name!r}: stream broke off: {e!r}", usage=state.usage()
@@ -292,7 +292,7 @@ class OpenAIModel:
             raw = await client.chat.completions.with_raw_response.create(**request)
             body = raw.text
         except openai.APIError as e:
-            raise _map_error(self.name, openai, e) from e
+            raise hide_key(_map_error(self.name, openai, e), self._api_key) from e
         try:
             data = json.loads(body)
         except ValueError:

@@ -48,6 +48,7 @@ from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Usage
 from podium.core.serde import to_plain
 from podium.errors import UsageError
+from podium.runtime.privacy import scrub_secrets
 
 if TYPE_CHECKING:
     from podium.runtime.door import Call, Handler, Middleware
@@ -316,7 +317,9 @@ def _entry(call: Call, output: Any) -> dict[str, Any]:
     usage = getattr(output, "usage", None)
     if not isinstance(usage, Usage):
         usage = None
-    entry: dict[str, Any] = {"output": to_plain(output), "at": call.run.clock.now()}
+    # secrets masked, as everywhere a run keeps values (a hit then serves them masked)
+    kept = scrub_secrets(to_plain(output))
+    entry: dict[str, Any] = {"output": kept, "at": call.run.clock.now()}
     if usage is not None:
         entry["usage"] = usage.to_dict()
     model = getattr(call.target, "model_name", None)

@@ -21,6 +21,7 @@ from podium.core.serde import answer_as, describe_validation_error
 from podium.errors import HandoffTypeError, OutputTypeError, UsageError
 from podium.runtime.door import Call, Doors, Handler
 from podium.runtime.kv import KeyValue
+from podium.runtime.privacy import scrub_secrets, scrub_text
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from podium.runtime.effects import Effect
     from podium.runtime.guard import Guard
     from podium.runtime.policies import Retry
+    from podium.runtime.privacy import RunPrivacy
     from podium.stores.base import Store
 
 Out = TypeVar("Out")
@@ -43,6 +45,11 @@ FRESH_STACK_EVERY = 16
 MAX_KEY_LENGTH = 2000
 
 _UNSET: Any = object()
+
+# Events whose data podium makes from names and numbers it chose (the kind of step, a
+# model's name and tier, a completed run's usage): nothing a user or a model wrote, so no
+# scan. `step.started` is on every hop.
+_OWN_DATA = frozenset({"step.started", "run.completed"})
 
 
 class Drain:
@@ -75,11 +82,14 @@ class RunState:
         "metered",
         "prices",
         "prior",
+        "privacy",
         "replay",
         "replay_only",
         "replaying",
         "retry",
         "run_id",
+        "scrub",
+        "scrub_text",
         "seq",
         "store",
         "tiers",
@@ -139,6 +149,13 @@ class RunState:
         # What its tool calls are checked against (`podium.runtime.guard`), once the run has
         # a policy or uses a tool that needs approval: until then the policy slot is skipped.
         self.guard: Guard | None = None
+        # Who may see which PII (`Runtime(pii=...)`); None: PII as it is, secrets masked.
+        self.privacy: RunPrivacy | None = None
+        # What every stored value and error message goes through (the journal's outputs and
+        # errors, event data, the run's output): secrets masked, and with `privacy` every
+        # sensitive value a token (`use_privacy`). Attributes, not methods: one call less.
+        self.scrub: Callable[[Any], Any] = scrub_secrets
+        self.scrub_text: Callable[[str | None], str | None] = scrub_text
 
     def guard_on(self, policies: Iterable[Policy] = ()) -> None:
         """Send this run's calls through the policy slot from now on, checked against
@@ -148,6 +165,13 @@ class RunState:
 
             self.guard = Guard(policies)
             self._switch()
+
+    def use_privacy(self, privacy: RunPrivacy) -> None:
+        """Apply `privacy` to this run: the door's privacy slot reads it, and what the run
+        stores keeps tokens."""
+        self.privacy = privacy
+        self.scrub = privacy.store_form
+        self.scrub_text = privacy.store_text
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""
@@ -183,6 +207,8 @@ class RunState:
     ) -> None:
         self.seq += 1
         now = self.clock.now()
+        if data is not None and kind not in _OWN_DATA:
+            data = self.scrub(data)
         event = Event(self.run_id, self.seq, now, kind, key, agent, attempt, duration, usage, data)
         self.store.record_event(event)
         for listener in self.listeners:

@@ -1,9 +1,11 @@
 """The door: every hop from one agent to another, and every tool and model use, goes through
 one chain of small middlewares built once per runtime.
 
-    journal lookup (replay)  ->  events  ->  [policy]  ->  journal record  ->  cache
-      ->  budget  ->  fallback  ->  breaker  ->  retry  ->  timeout  ->  execute
+    journal lookup (replay)  ->  events  ->  [privacy]  ->  [policy]  ->  journal record
+      ->  cache  ->  budget  ->  fallback  ->  breaker  ->  retry  ->  timeout  ->  execute
 
+The privacy slot comes first: the target gets its input as it may see it (tokens in place of
+the personal data it is not allowed), so the policy checks the arguments the tool will get.
 The policy slot sits before the journal record: a refused call writes no step row (its
 `policy.denied` event is the record), and a call that waits for a person's approval waits
 before an effect's `started` row is durable (see `podium.runtime.guard`). The cache sits
@@ -34,6 +36,7 @@ Middleware = Callable[["Call", Handler], Awaitable[Any]]
 # The named slots, in chain order. Built-ins fill some; the rest wait for later layers.
 SLOTS: tuple[str, ...] = (
     "events",
+    "privacy",
     "policy",
     "journal",
     "cache",

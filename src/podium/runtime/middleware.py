@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from podium.core.records import StepRecord, StepStatus, Usage
@@ -21,7 +22,7 @@ from podium.errors import (
     StepTimeoutError,
     Suspended,
 )
-from podium.runtime.context import execute
+from podium.runtime.context import RunState, execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
 
@@ -130,22 +131,22 @@ async def journal(call: Call, nxt: Handler) -> Any:
         if s.step != call.key:
             raise  # a parent of the waiting step: not finished, re-entered on resume
         _finish(rec, call, StepStatus.SUSPENDED, s.payload, s.reason, carried)
-        await store.record_finished(rec)
+        await _write(run, rec)
         raise
     except BaseException as e:
         _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}", carried)
         if call.usage is not None:  # a failed model step's attempts were paid for too
             run.usage = run.usage + call.usage
-        await store.record_finished(rec)
+        await _write(run, rec)
         raise
     _finish(rec, call, StepStatus.COMPLETED, output, None, carried)
     if call.usage is not None:
         run.usage = run.usage + call.usage
     try:
-        await store.record_finished(rec)
+        await _write(run, rec)
     except OutputTypeError as e:
         _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}", carried)
-        await store.record_finished(rec)
+        await _write(run, rec)
         raise
     return output
 
@@ -153,30 +154,44 @@ async def journal(call: Call, nxt: Handler) -> Any:
 async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
     """An effect's `started` row is durable before it runs; one found unfinished on resume
     is settled first (idempotent re-run, reconcile, or a person)."""
-    run, store = call.run, call.run.store
+    run = call.run
     prior = run.prior.get(call.key) if run.prior else None
     if prior is not None and prior.status == StepStatus.STARTED:
         settled = await settle_unfinished(call)
         if settled is not RUN:
             _finish(rec, call, StepStatus.COMPLETED, settled, None)
-            await store.record_finished(rec)
+            await _write(run, rec)
             note_effect(call, settled)
             return settled
-    await store.record_finished(rec)  # durable `started`: a crash now leaves a trace
+    await _write(run, rec)  # durable `started`: a crash now leaves a trace
     try:
         output = await nxt(call)
     except asyncio.CancelledError:
         raise
     except BaseException as e:
         _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}")
-        await store.record_finished(rec)
+        await _write(run, rec)
         raise
     _finish(rec, call, StepStatus.COMPLETED, output, None)
     if call.usage is not None:
         run.usage = run.usage + call.usage
-    await store.record_finished(rec)
+    await _write(run, rec)
     note_effect(call, output)
     return output
+
+
+def _write(run: RunState, rec: StepRecord) -> Awaitable[None]:
+    """Journal `rec`; with `Privacy`, the vault first gets the tokens its row holds (a plain
+    function: a run without privacy awaits the store directly, with no frame in between)."""
+    if run.privacy is None:
+        return run.store.record_finished(rec)
+    return _flush_then_write(run, rec)
+
+
+async def _flush_then_write(run: RunState, rec: StepRecord) -> None:
+    assert run.privacy is not None
+    await run.privacy.flush()
+    await run.store.record_finished(rec)
 
 
 def _finish(
@@ -187,15 +202,16 @@ def _finish(
     error: str | None,
     carried: Usage | None = None,
 ) -> None:
+    run = call.run
     rec.status = status
-    rec.output = output
-    rec.error = error
+    rec.output = None if output is None else run.scrub(output)
+    rec.error = None if error is None else run.scrub_text(error)
     rec.attempt = call.attempt
     usage = call.usage
     if carried is not None:
         usage = carried if usage is None else carried + usage
     rec.usage = usage
-    rec.ended_at = call.run.clock.now()
+    rec.ended_at = run.clock.now()
 
 
 async def retry(call: Call, nxt: Handler) -> Any:

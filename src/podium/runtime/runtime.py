@@ -63,6 +63,7 @@ from podium.runtime.guard import POLICY_KV, guard, with_guard
 from podium.runtime.leases import describe_holder, holder_is_gone, this_holder
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
+from podium.runtime.privacy import RunPrivacy, privacy_middleware, scrub_secrets
 from podium.runtime.probe import check_decision
 from podium.runtime.stream import RunStream
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
@@ -70,6 +71,7 @@ from podium.runtime.worker import QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
 
 if TYPE_CHECKING:
+    from podium.governance.privacy import Privacy
     from podium.observability.cost import CostReport
 
 T = TypeVar("T")
@@ -159,6 +161,11 @@ class Runtime:
     call of every run, whoever asks (see `podium.runtime.guard`); a run keeps the policies it
     started with in the store, so every process that resumes it checks the same ones (and
     this runtime's too). A workflow file's `policies:` apply to its runs as well.
+    of sleeping. `pii` is who may see which personal data (`podium.Privacy`): agents, tools
+    and model steps not allowed a kind get tokens in its place, and what runs store keeps
+    tokens; without it (and with `PODIUM_PII` unset: `tokenize` or `mask` turns it on with
+    what agents and tools declare as `sees_pii`) PII is left as it is. Secrets (API keys,
+    tokens, private keys) are masked in everything a run stores either way.
     """
 
     def __init__(
@@ -179,9 +186,11 @@ class Runtime:
         tiers: Tiers | Mapping[str, Any] | str | Path | None = None,
         clock: Clock | None = None,
         policy: Policy | Mapping[str, Any] | str | Path | None = None,
+        pii: Privacy | None = None,
     ) -> None:
         self.clock: Clock = clock_or_default(clock)
         self.policy: Policy | None = None if policy is None else Policy.of(policy)
+        self.pii, self._pii_key = _check_pii(pii)
         self._store_obj: Store
         if store is None or isinstance(store, str):
             self._store_obj = open_store(store, clock=self.clock)
@@ -200,6 +209,8 @@ class Runtime:
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
+        if self.pii is not None:  # a runtime without it has no privacy slot in its door at all
+            builtins["privacy"] = privacy_middleware
         # The budget and cache slots cost nothing to runs with no budget and no cached model
         # or tool anywhere: they start on a door without them and switch when one shows up.
         optional = {
@@ -340,7 +351,7 @@ class Runtime:
             run_id,
             agent.name,
             RunStatus.RUNNING,
-            input=input,
+            input=await self._stored_input(store, run_id, input),
             target=self._target_of(agent, target, run_id),
             created_at=now,
             updated_at=now,
@@ -443,6 +454,9 @@ class Runtime:
             if decided is not None:
                 answered = decided_step(run_id, steps, decided, step, self.clock.now())
                 await check_decision(agent, input, run_id, steps, answered)
+                # a person's words are kept as any step's output is: secrets masked, and
+                # with privacy, PII as tokens
+                answered.output = await self._stored_input(store, run_id, answered.output)
                 await store.record_finished(answered)
                 steps = [answered if s.key == answered.key else s for s in steps]
                 decision = answered.output
@@ -485,6 +499,16 @@ class Runtime:
             plain = {"policies": [p.to_dict() for p in out.values()]}
             await store.kv_put(POLICY_KV, run_id, plain)
         return tuple(out.values())
+
+    async def _stored_input(self, store: Store, run_id: str, input: Any) -> Any:
+        """A run's input (or a person's decision) as the store keeps it: secrets masked,
+        and with `pii` every sensitive value a token (sealed in the vault first)."""
+        if self.pii is None:
+            return scrub_secrets(input)
+        privacy = RunPrivacy(self.pii, self._pii_key, run_id, store)
+        stored = privacy.store_form(input)
+        await privacy.flush()
+        return stored
 
     def _target_of(self, agent: Any, target: str | None, run_id: str) -> str | None:
         """The target stored with a new run: the one given, else the one found by import.
@@ -587,7 +611,7 @@ class Runtime:
             run_id,
             agent.name,
             RunStatus.RUNNING,
-            input=input,
+            input=await self._stored_input(store, run_id, input),
             target=target,
             created_at=now,
             updated_at=now,
@@ -735,14 +759,18 @@ class Runtime:
         A run whose lease was lost is not ours to conclude."""
         if isinstance(result.exception, LeaseLost):
             return result
+        result.error = state.scrub_text(result.error)
         if result.status == RunStatus.FAILED:
             result = await self._fail_for_good(state, agent, result)
         kind = "run.parked" if isinstance(result.exception, Parked) else f"run.{result.status}"
         state.emit(kind, agent=agent.name, data=_run_event_data(result))
+        output = None if result.output is None else state.scrub(result.output)
+        if state.privacy is not None:
+            await state.privacy.flush()
         await state.store.update_run(
             state.run_id,
             status=result.status,
-            output=result.output,
+            output=output,
             error=result.error,
             usage=result.usage,
         )
@@ -816,6 +844,8 @@ class Runtime:
             clock=self.clock,
         )
         state.seq = seq
+        if self.pii is not None:
+            state.use_privacy(RunPrivacy(self.pii, self._pii_key, run_id, store))
         # What earlier processes spent is the run's usage so far: completed steps never run
         # again (whether replayed one by one or inside a parent replayed whole), and a failed
         # step that runs again keeps its earlier spend in its row (see the journal).
@@ -991,6 +1021,29 @@ class Runtime:
             return asyncio.run(main())
         coro.close()
         raise UsageError("run_sync cannot be called from a running event loop; use `await rt.run`")
+
+
+def _check_pii(pii: Any) -> tuple[Privacy | None, bytes]:
+    """The runtime's privacy and its vault key (see `podium.governance.vault.key_from`)."""
+    from podium.governance.privacy import Privacy
+    from podium.governance.vault import key_from
+
+    if pii is None:
+        mode = os.environ.get("PODIUM_PII")
+        if not mode:
+            return None, b""
+        if mode not in ("tokenize", "mask"):
+            raise UsageError(f"PODIUM_PII must be `tokenize` or `mask`, got {mode!r}")
+        pii = Privacy(mode=mode)  # type: ignore[arg-type]
+    if not isinstance(pii, Privacy):
+        raise UsageError(f"pii must be a podium.Privacy, got {pii!r}")
+    key, random_key = key_from(pii.key)
+    if random_key:
+        logger.info(
+            "Runtime(pii=...): no key given and PODIUM_PII_KEY unset; tokens are sealed "
+            "with a key of this process only (a run resumed elsewhere cannot reveal them)"
+        )
+    return pii, key
 
 
 def _check_budget(budget: Any) -> Budget | None:

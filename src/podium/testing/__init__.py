@@ -12,10 +12,14 @@ Everything is deterministic under its seed: each wrapper owns its `random.Random
 `FakeClock` is time that moves only when a test advances it: hand it to `Runtime(clock=...)`
 and test deadlines, cool-downs, backoff and leases without sleeping.
 
+`canaries(n)` makes valid, unique PII and secret values of every kind to seed into a run,
+and `leaks(text, seeded)` says which of them show raw in a text.
+
 `LlamaServer` starts a real OpenAI-compatible server (llama.cpp's, with a small packaged
 model) on loopback, for tests that need the real wire.
 """
 
+from podium.testing.canaries import Canary, canaries, leaks
 from podium.testing.clock import FakeClock
 from podium.testing.faults import (
     Chaos,
@@ -44,6 +48,7 @@ from podium.testing.wrappers import (
 )
 
 __all__ = [
+    "Canary",
     "Chaos",
     "ErrorSpec",
     "FakeClock",
@@ -59,10 +64,12 @@ __all__ = [
     "Rates",
     "Schedule",
     "auth_error",
+    "canaries",
     "connection_reset",
     "fail_first",
     "flaky_agent",
     "flaky_tool",
+    "leaks",
     "malformed_output",
     "rate_limited",
     "server_error",

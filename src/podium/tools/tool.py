@@ -26,7 +26,7 @@ import asyncio
 import inspect
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, create_model
@@ -35,6 +35,7 @@ from podium.core.names import check_name
 from podium.core.serde import Validator, validator_for
 from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import UsageError
+from podium.governance.privacy import check_sees
 from podium.runtime.cache import Cache, as_cache
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class Tool:
         thread: bool = False,
         cache: Cache | bool | None = None,
         needs_approval: bool = False,
+        sees_pii: Iterable[str] = (),
     ) -> None:
         if not callable(fn):
             raise UsageError(f"Tool needs a callable, got {fn!r}")
@@ -91,6 +93,9 @@ class Tool:
         self.retry = retry
         self.timeout = timeout
         self.thread = thread
+        # The kinds of PII this tool gets raw under `Runtime(pii=...)` (a token it was
+        # handed is revealed at the door): a `charge_card` tool sees `{"card"}`.
+        self.sees_pii = check_sees(sees_pii, f"tool {self.name!r}")
         self.is_async = inspect.iscoroutinefunction(fn)
         summary, param_docs = parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else summary
@@ -277,6 +282,7 @@ def tool(
     thread: bool = False,
     cache: Cache | bool | None = None,
     needs_approval: bool = False,
+    sees_pii: Iterable[str] = (),
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -295,13 +301,15 @@ def tool(
     thread: bool = False,
     cache: Cache | bool | None = None,
     needs_approval: bool = False,
+    sees_pii: Iterable[str] = (),
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function into a `Tool`: `@tool` or `@tool(effect=True, idempotent=False)`.
 
     `thread=True` runs a sync function in a worker thread (for blocking I/O); `cache=True`
     reuses a result for the same arguments (not for a tool with an effect);
     `needs_approval=True` suspends the run at every call until a person approves its exact
-    arguments (`podium approve RUN`), inside an agent's tool loop too."""
+    arguments (`podium approve RUN`), inside an agent's tool loop too; `sees_pii` are the
+    kinds of personal data it gets raw under `Runtime(pii=...)` (`{"card"}`)."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return Tool(
@@ -317,6 +325,7 @@ def tool(
             thread=thread,
             cache=cache,
             needs_approval=needs_approval,
+            sees_pii=sees_pii,
         )
 
     return wrap if fn is None else wrap(fn)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar, ge
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from podium.core.bounds import NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER, SECONDS
+from podium.core.bounds import ATTEMPTS, DELAY, POSITIVE, POSITIVE_NUMBER, SECONDS
 from podium.runtime.budget import ALERT_AT, LIMITS
 from podium.runtime.policies import MULTIPLIER
 
@@ -113,9 +113,9 @@ if TYPE_CHECKING:
 
 
 class RetrySpec(Spec):
-    attempts: int = POSITIVE.field(3)
-    initial_delay: float = NON_NEGATIVE.field(0.2)
-    max_delay: float = NON_NEGATIVE.field(10.0)
+    attempts: int = ATTEMPTS.field(3)
+    initial_delay: float = DELAY.field(0.2)
+    max_delay: float = DELAY.field(10.0)
     multiplier: float = MULTIPLIER.field(2.0)
     jitter: bool = True
 

@@ -52,7 +52,7 @@ from podium.agents.answer import REASK, AnswerSpec, Asking
 from podium.agents.base import AgentBase
 from podium.agents.batch import BATCH_SIZE, Batch, BatchStep, as_batch
 from podium.agents.kinds import Builder, Loc, NodeFields, PythonRef, Ref, Spec, register
-from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.bounds import REASKS, SECONDS, TURNS
 from podium.core.names import check_name
 from podium.core.serde import describe_validation_error, dumps
 from podium.core.tools import ToolSpec
@@ -311,8 +311,8 @@ class LLMAgent(AgentBase[Any, Any]):
             description=description,
             budget=budget,
         )
-        POSITIVE.check(f"agent {name!r}", "max_turns", max_turns)
-        COUNT.check(f"agent {name!r}", "max_reasks", max_reasks)
+        TURNS.check(f"agent {name!r}", "max_turns", max_turns)
+        REASKS.check(f"agent {name!r}", "max_reasks", max_reasks)
         self.instructions = instructions
         self.max_turns = max_turns
         self.max_reasks = max_reasks
@@ -552,8 +552,8 @@ class LLMSpec(NodeFields):
     output_type: Ref | None = Field(
         None, description="`module:Class`: a pydantic model the answer must fit"
     )
-    max_turns: int = POSITIVE.field(10, description="model turns (tool calls) per invocation")
-    max_reasks: int = COUNT.field(
+    max_turns: int = TURNS.field(10, description="model turns (tool calls) per invocation")
+    max_reasks: int = REASKS.field(
         2, description="times a structured answer that does not fit is sent back"
     )
     fallback_models: list[str] = Field(

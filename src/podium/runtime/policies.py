@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from podium.core.bounds import NON_NEGATIVE, POSITIVE, Bound
+from podium.core.bounds import ATTEMPTS, DELAY, Bound
 from podium.errors import (
     BudgetExceededError,
     CircuitOpenError,
@@ -49,10 +49,9 @@ class Retry:
     )
 
     def __post_init__(self) -> None:
-        if not POSITIVE.ok(self.attempts):
-            raise UsageError(f"Retry.attempts must be at least 1, got {self.attempts}")
-        if not (NON_NEGATIVE.ok(self.initial_delay) and NON_NEGATIVE.ok(self.max_delay)):
-            raise UsageError("Retry delays must not be negative")
+        ATTEMPTS.check("Retry", "attempts", self.attempts)
+        DELAY.check("Retry", "initial_delay", self.initial_delay)
+        DELAY.check("Retry", "max_delay", self.max_delay)
         MULTIPLIER.check("Retry", "multiplier", self.multiplier)
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:

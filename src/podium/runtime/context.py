@@ -18,9 +18,10 @@ from podium.core.choices import choice
 from podium.core.clock import Clock, clock_or_default
 from podium.core.records import ZERO_USAGE, CallKind, Event, StepRecord, Usage
 from podium.core.serde import answer_as, describe_validation_error
-from podium.errors import HandoffTypeError, OutputTypeError, UsageError
+from podium.errors import HandoffTypeError, OutputTypeError, RunLimitExceededError, UsageError
 from podium.runtime.door import Call, Doors, Handler
 from podium.runtime.kv import KeyValue
+from podium.runtime.limits import DEFAULT_LIMITS
 from podium.runtime.stream import DELTA
 
 if TYPE_CHECKING:
@@ -63,12 +64,16 @@ class RunState:
         "doors",
         "drain",
         "effects",
+        "exceeded",
         "history",
+        "journal_bytes",
         "kv",
         "ledger",
         "listeners",
         "live",
         "lost",
+        "max_journal_bytes",
+        "max_steps",
         "metered",
         "prices",
         "prior",
@@ -78,6 +83,7 @@ class RunState:
         "retry",
         "run_id",
         "seq",
+        "steps",
         "store",
         "tiers",
         "timeout",
@@ -133,6 +139,24 @@ class RunState:
         self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
         self.cache = cache  # where cached answers live (the runtime's cache store)
         self.tiers = tiers  # which models the tiers agents ask for are (the runtime's)
+        # The run's limits (`podium.runtime.limits`): steps journaled and output bytes kept,
+        # counted on from the journal when the run resumes. Passing one is sticky: the run
+        # fails with it even if a pattern carried on without the refused step.
+        self.steps = 0
+        self.max_steps = DEFAULT_LIMITS.max_steps
+        self.journal_bytes = 0
+        self.max_journal_bytes = DEFAULT_LIMITS.max_journal_bytes
+        self.exceeded: RunLimitExceededError | None = None
+
+    def over_limit(
+        self, limit: str, maximum: float, used: float, key: str
+    ) -> RunLimitExceededError:
+        """The error of a limit this run passed at step `key`, remembered (see `exceeded`)."""
+        error = RunLimitExceededError(self.run_id, limit, maximum, used, key)
+        if self.exceeded is None:
+            self.exceeded = error
+            self.emit("run.limit", key, data={"limit": limit, "maximum": maximum, "used": used})
+        return error
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""

@@ -16,11 +16,12 @@ from podium.errors import (
     OutputTypeError,
     Parked,
     RejectedError,
+    RunLimitExceededError,
     StepError,
     StepTimeoutError,
     Suspended,
 )
-from podium.runtime.context import execute
+from podium.runtime.context import RunState, execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
 
@@ -111,6 +112,11 @@ async def journal(call: Call, nxt: Handler) -> Any:
         raise Parked(call.key, "the worker is shutting down")
     if run.lost:
         raise LeaseLost(run.run_id, call.key)
+    prior = run.prior
+    if prior is None or call.key not in prior:  # a new row: counted once, even across resumes
+        run.steps += 1
+        if run.steps > run.max_steps:
+            raise run.over_limit("max_steps", run.max_steps, run.steps, call.key)
     store = run.store
     rec = StepRecord(
         run.run_id, call.key, call.name, call.kind, StepStatus.STARTED, started_at=run.clock.now()
@@ -141,12 +147,24 @@ async def journal(call: Call, nxt: Handler) -> Any:
     if call.usage is not None:
         run.usage = run.usage + call.usage
     try:
-        await store.record_finished(rec)
-    except OutputTypeError as e:
+        size = await store.record_finished(rec)
+    except (OutputTypeError, RunLimitExceededError) as e:
         _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}", carried)
         await store.record_finished(rec)
+        if isinstance(e, RunLimitExceededError):
+            raise run.over_limit(e.limit, e.maximum, e.used, call.key) from None
         raise
+    if size:
+        _count_bytes(run, size, call.key)
     return output
+
+
+def _count_bytes(run: RunState, size: int, key: str) -> None:
+    """Add a step's kept output to the run's journal; past its limit, the run stops here
+    (the step itself stays completed: a resume with a larger limit replays it)."""
+    run.journal_bytes += size
+    if run.journal_bytes > run.max_journal_bytes:
+        raise run.over_limit("max_journal_bytes", run.max_journal_bytes, run.journal_bytes, key)
 
 
 async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
@@ -173,8 +191,15 @@ async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
     _finish(rec, call, StepStatus.COMPLETED, output, None)
     if call.usage is not None:
         run.usage = run.usage + call.usage
-    await store.record_finished(rec)
+    try:
+        size = await store.record_finished(rec)
+    except RunLimitExceededError as e:  # the effect happened: its row says so, and why
+        _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}")
+        await store.record_finished(rec)
+        raise run.over_limit(e.limit, e.maximum, e.used, call.key) from None
     note_effect(call, output)
+    if size:
+        _count_bytes(run, size, call.key)
     return output
 
 
@@ -207,7 +232,14 @@ async def retry(call: Call, nxt: Handler) -> Any:
         call.attempt = attempt
         try:
             return await nxt(call)
-        except (Suspended, asyncio.CancelledError, StepError, RejectedError, BudgetExceededError):
+        except (
+            Suspended,
+            asyncio.CancelledError,
+            StepError,
+            RejectedError,
+            BudgetExceededError,
+            RunLimitExceededError,
+        ):
             raise
         except Exception as e:
             if policy is None or not policy.should_retry(e, attempt):

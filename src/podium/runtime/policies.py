@@ -15,6 +15,7 @@ from podium.errors import (
     CircuitOpenError,
     PolicyDeniedError,
     RejectedError,
+    RunLimitExceededError,
     StepError,
     TransientError,
     UsageError,
@@ -30,7 +31,7 @@ class Retry:
     Only errors listed in `on` are retried: transient provider errors, timeouts and malformed
     model output by default. A bug in an agent (a `ValueError`, say) fails at once, and so do
     errors in `never`: misuse, a step that already failed for good below this one, a policy
-    denial, an exhausted budget, an open circuit.
+    denial, an exhausted budget or run limit, an open circuit.
     """
 
     attempts: int = 3
@@ -45,6 +46,7 @@ class Retry:
         RejectedError,
         PolicyDeniedError,
         BudgetExceededError,
+        RunLimitExceededError,
         CircuitOpenError,
     )
 

@@ -27,6 +27,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 
+MAX_INPUT_BYTES = 16 << 20
+MAX_OUTPUT_BYTES = 16 << 20
+"""What a store keeps at most, as JSON bytes: a run's input, one step's output. Every store
+has them as attributes (`store.max_input_bytes`, `store.max_output_bytes`), which its
+runtime sets from its limits (`podium.runtime.limits`); a value over them is refused with
+`RunLimitExceededError` before anything is written, measured on the text the store writes."""
+
 
 @runtime_checkable
 class Store(Protocol):
@@ -64,10 +71,12 @@ class Store(Protocol):
     def record_started(self, step: StepRecord) -> None:
         """Buffer a `started` row for this step; does not wait."""
 
-    async def record_finished(self, step: StepRecord) -> None:
-        """Write the step's final state; durable when this returns. Raises `OutputTypeError`
-        for an output with no JSON form (nothing written), `LeaseLost` if the run's lease was
-        taken, `JournalUnavailable` if the row could not be written."""
+    async def record_finished(self, step: StepRecord) -> int | None:
+        """Write the step's final state; durable when this returns, with the size of its
+        output as kept, in bytes (what the run's journal limit counts). Raises
+        `OutputTypeError` for an output with no JSON form, `RunLimitExceededError` for one
+        over `max_output_bytes` (nothing written in either case), `LeaseLost` if the run's
+        lease was taken, `JournalUnavailable` if the row could not be written."""
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
         """Every journal row of a run, in the order steps started."""

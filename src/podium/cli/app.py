@@ -481,7 +481,8 @@ def list_runs(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first: status, time, tokens, cost and the start of any error,
+    never their inputs or outputs (`podium show RUN` has those)."""
     with usage_errors():
         wanted = None if status is None else _status(status)
         st = make_store(store)
@@ -491,7 +492,7 @@ def list_runs(
             else _read(st, lambda rt: rt.list_runs(status=wanted, limit=limit))
         )
     if json_out:
-        typer.echo(render.dumps([render.run_dict(r) for r in runs]))
+        typer.echo(render.dumps([render.summary_dict(r) for r in runs]))
     else:
         render.print_runs(runs)
 

@@ -953,8 +953,11 @@ class Runtime:
     async def list_runs(
         self, *, status: RunStatus | str | None = None, limit: int = 100
     ) -> list[RunRecord]:
-        """The newest `limit` runs. A limit beyond any count means all of them: it is capped
-        at the largest integer a store's LIMIT takes (SQL stores read it as 64 bits)."""
+        """The newest `limit` runs, as summaries: without their input and output (a listing
+        of thousands of runs must not read what each produced), the error cut to 1,000
+        characters; `get_run` reads one whole. A limit beyond any count means all of them: it
+        is capped at the largest integer a store's LIMIT takes (SQL stores read it as 64
+        bits)."""
         if limit < 1:
             raise UsageError(f"limit must be at least 1, got {limit}")
         return await (await self.open()).list_runs(

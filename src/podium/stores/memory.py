@@ -9,7 +9,7 @@ from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.core.serde import Unstorable, check_storable, loads, store_dumps, unstorable_output
 from podium.errors import RunLimitExceededError, UsageError
-from podium.stores.base import MAX_INPUT_BYTES, MAX_OUTPUT_BYTES
+from podium.stores.base import MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, summary
 
 
 class MemoryStore:
@@ -79,7 +79,7 @@ class MemoryStore:
     ) -> list[RunRecord]:
         runs = [r for r in self._runs.values() if status is None or r.status == status]
         runs.sort(key=lambda r: r.created_at, reverse=True)
-        return runs[:limit]
+        return [summary(r) for r in runs[:limit]]
 
     def record_started(self, step: StepRecord) -> None:
         self._steps[step.run_id][step.key] = step

@@ -31,7 +31,7 @@ from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.core.serde import loads, store_dumps
 from podium.errors import JournalUnavailable, LeaseLost, UsageError
-from podium.stores.base import MAX_INPUT_BYTES, MAX_OUTPUT_BYTES
+from podium.stores.base import LISTED_ERROR_CHARS, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES
 from podium.stores.sqlite import (
     event_from_row,
     event_row,
@@ -107,6 +107,11 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 _RUN_COLUMNS = "run_id, agent, status, input, output, error, target, created_at, updated_at, usage"
+# A listing reads neither input nor output, and at most the start of an error.
+_SUMMARY_COLUMNS = (
+    f"run_id, agent, status, NULL::json, NULL::json, left(error, {LISTED_ERROR_CHARS}), "
+    "target, created_at, updated_at, usage"
+)
 _STEP_COLUMNS = (
     "run_id, key, agent, kind, status, attempt, output, error, started_at, ended_at, usage"
 )
@@ -344,9 +349,9 @@ class PostgresStore:
         order = "ORDER BY created_at DESC, id DESC LIMIT $1"
         pool = self._open_pool()
         if status is None:
-            rows = await pool.fetch(f"SELECT {_RUN_COLUMNS} FROM runs {order}", limit)
+            rows = await pool.fetch(f"SELECT {_SUMMARY_COLUMNS} FROM runs {order}", limit)
         else:
-            sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = $2 {order}"
+            sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE status = $2 {order}"
             rows = await pool.fetch(sql, limit, str(status))
         return [run_from_row(r) for r in rows]
 

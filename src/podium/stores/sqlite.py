@@ -82,7 +82,7 @@ from podium.core.serde import (
     unstorable_output,
 )
 from podium.errors import JournalUnavailable, LeaseLost, RunLimitExceededError, UsageError
-from podium.stores.base import MAX_INPUT_BYTES, MAX_OUTPUT_BYTES
+from podium.stores.base import LISTED_ERROR_CHARS, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES
 from podium.stores.sqlite_file import (
     APPLICATION_ID,
     busy_timeout_ms,
@@ -174,6 +174,11 @@ _INSERT_EVENT = (
     "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) DO NOTHING"
 )
 _RUN_COLUMNS = "run_id, agent, status, input, output, error, target, created_at, updated_at, usage"
+# A listing reads neither input nor output, and at most the start of an error.
+_SUMMARY_COLUMNS = (
+    f"run_id, agent, status, NULL, NULL, substr(error, 1, {LISTED_ERROR_CHARS}), target, "
+    "created_at, updated_at, usage"
+)
 _STEP_COLUMNS = (
     "run_id, key, agent, kind, status, attempt, output, error, started_at, ended_at, usage"
 )
@@ -412,7 +417,9 @@ def _list_runs(conn: sqlite3.Connection, arg: tuple[str | None, int]) -> list[Ru
     status, limit = arg
     where = "" if status is None else "WHERE status = ?"
     params: tuple[Any, ...] = (limit,) if status is None else (status, limit)
-    sql = f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    sql = (
+        f"SELECT {_SUMMARY_COLUMNS} FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    )
     return [run_from_row(r) for r in conn.execute(sql, params)]
 
 

@@ -33,9 +33,10 @@ from podium.testing import FakeClock
 MIB = 1 << 20
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'runs.db'}"
+@pytest.fixture
+def url(store_url: str) -> str:
+    """Each store: memory, a SQLite file, a Postgres schema."""
+    return store_url
 
 
 calls: list[int] = []

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from podium import LLMAgent, Loop, Retry, UsageError, agent
+from podium import LLMAgent, Loop, Retry, RunLimitExceededError, Runtime, UsageError, agent
 from podium.core.bounds import CEILINGS, MAX_REASKS, MAX_SECONDS, MAX_TURNS, TURNS
 from podium.errors import SpecError
 from podium.models.scripted import ScriptedModel
@@ -115,3 +115,52 @@ def test_the_schema_carries_the_ceilings_as_maximum() -> None:
 def test_loop_constructor_refuses_a_billion_turns() -> None:
     with pytest.raises(UsageError, match=r"max_turns is 1000000000, above its ceiling of 1,000"):
         Loop("l", _body, max_turns=1_000_000_000)
+
+
+WITH_LIMITS = """
+name: flow
+kind: sequential
+limits: {max_steps: 2, deadline: 600}
+steps:
+  - python: "tests.spec.test_ceilings:_body"
+  - python: "tests.spec.test_ceilings:_body"
+"""
+
+
+async def test_a_workflow_file_sets_the_limits_of_its_runs() -> None:
+    flow = load(WITH_LIMITS)
+    assert flow.run_limits == {"max_steps": 2, "deadline": 600}
+    rt = Runtime("memory://")
+    failed = await rt.run(flow, 1)
+    assert isinstance(failed.exception, RunLimitExceededError)
+    assert failed.exception.maximum == 2
+    done = await rt.run(flow, 1, max_steps=3)  # the run's own option wins
+    assert done.ok
+
+
+@pytest.mark.parametrize(
+    ("limits", "problem"),
+    [
+        ("{max_steps: 0}", "greater than or equal to 1"),
+        ("{max_steps: 100000000}", "less than or equal to 10000000"),
+        ("{deadline: .nan}", "deadline"),
+        ("{max_turns: 5}", "max_turns"),
+    ],
+)
+def test_wrong_workflow_limits_are_problems(limits: str, problem: str) -> None:
+    with pytest.raises(SpecError, match=problem):
+        load(WITH_LIMITS.replace("{max_steps: 2, deadline: 600}", limits))
+
+
+def test_limits_go_at_the_top_of_the_file_only() -> None:
+    nested = """
+name: flow
+kind: sequential
+steps:
+  - name: inner
+    kind: sequential
+    limits: {max_steps: 5}
+    steps: [{python: "tests.spec.test_ceilings:_body"}]
+"""
+    with pytest.raises(SpecError, match="`limits:` goes at the top of the file only"):
+        load(nested)

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from podium.core.bounds import ATTEMPTS, DELAY, POSITIVE, POSITIVE_NUMBER, SECONDS
 from podium.runtime.budget import ALERT_AT, LIMITS
+from podium.runtime.limits import JOURNAL_BYTES, STEPS
 from podium.runtime.policies import MULTIPLIER
 
 __all__ = [
@@ -137,6 +138,19 @@ class BudgetSpec(Spec):
         return self
 
 
+class LimitsSpec(Spec):
+    """The run's limits, at the top of a workflow file (`podium.runtime.limits`): they apply
+    to every run of the workflow, unless the run is given its own (`--max-steps`, ...)."""
+
+    deadline: float | None = SECONDS.field(
+        None, description="seconds of running (waits for people not counted); default 24 h"
+    )
+    max_steps: int | None = STEPS.field(None, description="steps journaled; default 10,000")
+    max_journal_bytes: int | None = JOURNAL_BYTES.field(
+        None, description="bytes of step outputs in all; default 1 GiB"
+    )
+
+
 class PythonRef(Spec):
     """An agent (or, for `classifier` and `tools`, a function or object) found by import path:
     `package.module:object` or `file.py:object` relative to the YAML file's folder."""
@@ -159,6 +173,11 @@ class NodeFields(Spec):
         None,
         description="at the top of the file only: tier name to a model, or to a model and its "
         "fallbacks, for `llm` nodes that ask for a `tier` (a runtime's tiers win)",
+    )
+    limits: LimitsSpec | None = Field(
+        None,
+        description="at the top of the file only: the limits of every run of this workflow "
+        "(a run's own options win)",
     )
 
 

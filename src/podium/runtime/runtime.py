@@ -317,6 +317,7 @@ class Runtime:
         given = given_limits(
             deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
         )
+        given = {**_workflow_limits(agent), **given}
         limits = _Limits(retry or self.retry, given, _check_budget(budget))
         return await self._start(agent, input, run_id, target, limits, None)
 
@@ -351,6 +352,7 @@ class Runtime:
         given = given_limits(
             deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
         )
+        given = {**_workflow_limits(agent), **given}
         limits = _Limits(retry or self.retry, given, _check_budget(budget))
         return RunStream(rid, lambda live: self._start(agent, input, rid, target, limits, live))
 
@@ -612,6 +614,7 @@ class Runtime:
         given = given_limits(
             deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
         )
+        given = {**_workflow_limits(agent), **given}
         store = await self.open()
         target = self._target_of(agent, target, run_id)
         now = self.clock.now()
@@ -1056,6 +1059,17 @@ def _check_budget(budget: Any) -> Budget | None:
     if budget is None or isinstance(budget, Budget):
         return budget
     raise UsageError(f"budget must be a podium.Budget, got {budget!r}")
+
+
+def _workflow_limits(agent: Any) -> dict[str, Any]:
+    """The limits a workflow file gives its runs (`limits:` at its top), checked again here
+    (an agent may carry any `run_limits`)."""
+    limits = getattr(agent, "run_limits", None)
+    if not limits:
+        return {}
+    if not isinstance(limits, dict):
+        raise UsageError(f"agent {agent.name!r}: run_limits must be a dict, got {limits!r}")
+    return given_limits(**limits)
 
 
 def _failed(state: RunState, error: BaseException) -> RunResult:

@@ -467,7 +467,19 @@ class _Builder:
                 if tier is not None:
                     tiers.update(tier.table)
             self.tiers = Tiers(tiers)
-        return self.node(spec, ())
+        agent = self.node(spec, ())
+        limits = getattr(spec, "limits", None)
+        if limits is not None and agent is not None:
+            from podium.runtime.limits import given_limits
+
+            # the run's limits ride on the root agent: `Runtime.run` reads `run_limits`
+            given = limits.model_dump(exclude_none=True)
+            if self.construct(("limits",), lambda: given_limits(**given)) is not None:
+                try:
+                    agent.run_limits = given
+                except AttributeError:
+                    self.problem(("limits",), f"{type(agent).__name__} cannot carry `limits:`")
+        return agent
 
     def problem(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(format_path(loc), message, _line(self.root, loc)))
@@ -477,6 +489,8 @@ class _Builder:
         kind's builder, found in the registry."""
         if loc and getattr(spec, "tiers", None) is not None:
             self.problem((*loc, "tiers"), "`tiers:` goes at the top of the file only")
+        if loc and getattr(spec, "limits", None) is not None:
+            self.problem((*loc, "limits"), "`limits:` goes at the top of the file only")
         return registry.kinds()[spec.kind].build(self, spec, loc)
 
     def nodes(self, specs: Sequence[Any], loc: Loc) -> list[Any] | None:

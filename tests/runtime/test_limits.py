@@ -102,7 +102,7 @@ def test_limits_come_from_code_then_the_environment(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("text", ["many", "1e3x", "-5", "0", "inf", "99999999999999"])
 def test_a_bad_environment_value_is_named(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     monkeypatch.setenv("PODIUM_MAX_STEPS", text)
-    with pytest.raises(UsageError, match=r"max_steps|PODIUM_MAX_STEPS"):
+    with pytest.raises(UsageError, match=f"PODIUM_MAX_STEPS='{text}'"):
         Runtime("memory://")
 
 
@@ -193,6 +193,15 @@ async def test_a_limit_given_to_a_run_is_kept_for_its_resumes(tmp_path: Path) ->
     second = await rt.resume(first.run_id, flow, decision=Decision.approve())
     assert isinstance(second.exception, RunLimitExceededError)
     assert second.exception.maximum == 7
+    await rt.close()
+
+
+async def test_a_queued_run_keeps_the_limits_it_was_submitted_with(tmp_path: Path) -> None:
+    rt = Runtime(f"sqlite:///{tmp_path / 'runs.db'}")
+    run_id = await rt.submit(chatter, 10, max_steps=3)
+    await rt.work(until_idle=True, agents=[chatter], sweep_every=None)
+    record = await rt.get_run(run_id)
+    assert record.status == RunStatus.FAILED and "max_steps limit" in (record.error or "")
     await rt.close()
 
 

@@ -103,7 +103,12 @@ class RunLimits:
         for f in fields(cls):
             text = environ.get(ENV[f.name], "").strip()
             if text:
-                given[f.name] = _parse(ENV[f.name], text, f.name == "deadline")
+                value = _parse(ENV[f.name], text, f.name == "deadline")
+                try:
+                    cls().over({f.name: value})
+                except UsageError as e:
+                    raise UsageError(f"{ENV[f.name]}={text!r}: {e}") from None
+                given[f.name] = value
         return cls().over(given)
 
 

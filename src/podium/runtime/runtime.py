@@ -115,7 +115,7 @@ class RunResult:
 class _Limits:
     """Per-run policy: the default retry for its calls, the limits given to this run
     (`deadline`, `max_steps`, `max_journal_bytes`: over the runtime's, kept with the run),
-    and the run's budget; `run` is what applies once resolved (`Runtime._run_limits`)."""
+    and the run's budget; `run` is what applies, once `given` is laid over the runtime's."""
 
     retry: Retry | None
     given: dict[str, Any] = field(default_factory=dict)
@@ -207,9 +207,11 @@ class Runtime:
         else:
             self._store_obj = store  # a store made elsewhere keeps its own clock
         self._store: Store | None = None
-        # the store measures what it writes: it refuses an input or output over the limits
-        self._store_obj.max_input_bytes = self.limits.max_input_bytes  # type: ignore[attr-defined]
-        self._store_obj.max_output_bytes = self.limits.max_output_bytes  # type: ignore[attr-defined]
+        # The store measures what it writes: it refuses an input or output over the limits. A
+        # store of another make that cannot take them keeps its own (see `stores.base`).
+        with contextlib.suppress(AttributeError):
+            self._store_obj.max_input_bytes = self.limits.max_input_bytes  # type: ignore[attr-defined]
+            self._store_obj.max_output_bytes = self.limits.max_output_bytes  # type: ignore[attr-defined]
         self._open_lock = asyncio.Lock()
         self.retry = retry
         self.timeout = timeout

@@ -90,7 +90,8 @@ class Store(Protocol):
         output as kept, in bytes (what the run's journal limit counts). Raises
         `OutputTypeError` for an output with no JSON form, `RunLimitExceededError` for one
         over `max_output_bytes` (nothing written in either case), `LeaseLost` if the run's
-        lease was taken, `JournalUnavailable` if the row could not be written."""
+        lease was taken, `JournalUnavailable` if the row could not be written. A store that
+        does not measure returns None: its runs' journal total is then not counted."""
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
         """Every journal row of a run, in the order steps started."""

@@ -337,3 +337,26 @@ def test_run_limits_check_every_field() -> None:
     assert RunLimits(max_steps=1).max_steps == 1
     with pytest.raises(UsageError, match="above its ceiling of 10,000,000"):
         RunLimits(max_steps=10_000_001)
+
+
+async def test_a_far_deadline_is_watched_by_the_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deadline beyond `WATCHED_BEYOND` has no timer of its own: the lease heartbeat
+    (every lease / 3 seconds) cancels the run once it is past it."""
+    import asyncio
+
+    import podium.runtime.runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "WATCHED_BEYOND", 0.01)
+
+    @agent
+    async def stuck(x: int) -> int:
+        await asyncio.sleep(30)
+        return x
+
+    rt = Runtime("memory://", deadline=0.1, lease=0.3)  # a beat every 0.1 s
+    result = await asyncio.wait_for(rt.run(stuck, 1), 5)
+    assert isinstance(result.exception, RunTimeoutError)
+    assert result.exception.maximum == 0.1
+    assert not rt._deadlines and not rt._expired
+    ok = await rt.run(solo, 2)  # a quick run is not cancelled, and leaves nothing behind
+    assert ok.output == 2 and not rt._deadlines

@@ -86,6 +86,8 @@ class RunLimits:
 
     def over(self, given: Mapping[str, Any]) -> RunLimits:
         """These limits with the ones in `given` that are set (not None) in their place."""
+        if not given:  # the common case, once per run: nothing to lay over
+            return self
         changes = {k: v for k, v in given.items() if v is not None}
         unknown = set(changes) - set(ENV)
         if unknown:
@@ -124,11 +126,27 @@ def _parse(name: str, text: str, seconds: bool) -> float | int:
 DEFAULT_LIMITS = RunLimits()
 
 
-def given_limits(**given: Any) -> dict[str, Any]:
-    """The limits a caller set for one run (None: not set), checked now, before anything is
-    written: a bad value is a `UsageError` naming it."""
-    chosen = {k: v for k, v in given.items() if v is not None}
-    DEFAULT_LIMITS.over(chosen)  # checks each value against its bound
+def given_limits(
+    workflow: Mapping[str, Any] | None = None,
+    *,
+    deadline: Any = None,
+    max_steps: Any = None,
+    max_journal_bytes: Any = None,
+) -> dict[str, Any]:
+    """The limits set for one run, checked now, before anything is written (a bad value is a
+    `UsageError` naming it): those of its `workflow` file (`limits:`), and in their place
+    those the caller set (None: not set)."""
+    if workflow is not None and not isinstance(workflow, Mapping):
+        raise UsageError(f"run_limits must be a mapping of limit to value, got {workflow!r}")
+    chosen = dict(workflow) if workflow else {}
+    if deadline is not None:
+        chosen["deadline"] = deadline
+    if max_steps is not None:
+        chosen["max_steps"] = max_steps
+    if max_journal_bytes is not None:
+        chosen["max_journal_bytes"] = max_journal_bytes
+    if chosen:
+        DEFAULT_LIMITS.over(chosen)  # checks each value against its bound
     return chosen
 
 

@@ -75,6 +75,12 @@ T = TypeVar("T")
 
 logger = logging.getLogger("podium")
 
+WATCHED_BEYOND = 300.0
+"""A run's deadline further off than this (seconds) is watched by the lease heartbeat, which
+wakes every `lease / 3` seconds anyway, instead of by a timer of its own: a timer per run costs
+every run (the default deadline is 24 h), and a deadline of hours needs no sub-second
+precision. A nearer one gets a timer, exact."""
+
 
 @dataclass(slots=True)
 class RunResult:
@@ -242,6 +248,8 @@ class Runtime:
         self._states: dict[str, RunState] = {}
         self._beat: asyncio.Task[None] | None = None
         self._cancel_requested: set[str] = set()
+        self._deadlines: dict[str, float] = {}  # loop time each watched run must end by
+        self._expired: set[str] = set()  # runs the heartbeat cancelled for their deadline
         self.targets = tuple(targets)
 
     # store lifecycle -----------------------------------------------------------------------
@@ -317,10 +325,12 @@ class Runtime:
         run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
         given = given_limits(
-            deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
+            getattr(agent, "run_limits", None),
+            deadline=deadline,
+            max_steps=max_steps,
+            max_journal_bytes=max_journal_bytes,
         )
-        given = {**_workflow_limits(agent), **given}
-        limits = _Limits(retry or self.retry, given, _check_budget(budget))
+        limits = _Limits(retry or self.retry, given, _check_budget(budget), self.limits.over(given))
         return await self._start(agent, input, run_id, target, limits, None)
 
     def stream(
@@ -352,10 +362,12 @@ class Runtime:
         rid = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
         given = given_limits(
-            deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
+            getattr(agent, "run_limits", None),
+            deadline=deadline,
+            max_steps=max_steps,
+            max_journal_bytes=max_journal_bytes,
         )
-        given = {**_workflow_limits(agent), **given}
-        limits = _Limits(retry or self.retry, given, _check_budget(budget))
+        limits = _Limits(retry or self.retry, given, _check_budget(budget), self.limits.over(given))
         return RunStream(rid, lambda live: self._start(agent, input, rid, target, limits, live))
 
     async def _start(
@@ -383,7 +395,6 @@ class Runtime:
             await store.kv_put(BUDGET_KV, run_id, limits.budget.to_dict())
         if limits.given:
             await store.kv_put(LIMITS_KV, run_id, limits.given)
-        limits = replace(limits, run=self.limits.over(limits.given))
         lease = await self.claim(store, run_id)
         if lease is None:  # another process claimed the run the moment it was made
             holder = describe_holder(await store.get_lease(run_id))
@@ -614,9 +625,11 @@ class Runtime:
         input = _check_root_input(agent, input)
         budget = _check_budget(budget)
         given = given_limits(
-            deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
+            getattr(agent, "run_limits", None),
+            deadline=deadline,
+            max_steps=max_steps,
+            max_journal_bytes=max_journal_bytes,
         )
-        given = {**_workflow_limits(agent), **given}
         store = await self.open()
         target = self._target_of(agent, target, run_id)
         now = self.clock.now()
@@ -811,6 +824,7 @@ class Runtime:
         store = await self.open()
         while self._active:
             await self.clock.sleep(self.lease / 3)
+            self._expire()
             for run_id, lease in list(self._leases.items()):
                 try:
                     renewed = await store.renew_lease(lease, self.lease)
@@ -820,6 +834,15 @@ class Runtime:
                     self._leases[run_id] = renewed
                 elif (state := self._states.get(run_id)) is not None:
                     state.lost = True
+
+    def _expire(self) -> None:
+        """Cancel every watched run past its deadline (see `WATCHED_BEYOND`)."""
+        now = asyncio.get_running_loop().time()
+        for run_id, at in list(self._deadlines.items()):
+            task = self._active.get(run_id)
+            if at <= now and task is not None and run_id not in self._expired:
+                self._expired.add(run_id)
+                task.cancel()
 
     def _new_state(
         self,
@@ -890,7 +913,11 @@ class Runtime:
         if spent >= deadline and not state.replay_only:
             error = RunTimeoutError(run_id, deadline, spent)
             return RunResult(run_id, RunStatus.FAILED, None, str(error), state.usage, error)
-        limit = asyncio.timeout(deadline - spent)
+        remaining = deadline - spent
+        watched = remaining > WATCHED_BEYOND
+        if watched:
+            self._deadlines[run_id] = asyncio.get_running_loop().time() + remaining
+        limit = asyncio.timeout(None if watched else remaining)
         try:
             async with limit:
                 output = await state.door(call)
@@ -901,6 +928,11 @@ class Runtime:
         except Suspended as s:
             return RunResult(run_id, RunStatus.WAITING, None, str(s), state.usage, s)
         except asyncio.CancelledError:
+            if run_id in self._expired:  # the heartbeat found it past its deadline
+                self._expired.discard(run_id)
+                task.uncancel()
+                error = RunTimeoutError(run_id, deadline)
+                return RunResult(run_id, RunStatus.FAILED, None, str(error), state.usage, error)
             if run_id not in self._cancel_requested:
                 raise  # the process is going away: the run stays `running`, resumable
             self._cancel_requested.discard(run_id)
@@ -913,6 +945,9 @@ class Runtime:
             return RunResult(run_id, RunStatus.FAILED, None, str(error), state.usage, error)
         except Exception as e:
             return _failed(state, e)
+        finally:
+            if watched:
+                self._deadlines.pop(run_id, None)
         if state.replay_only:  # every step replayed: the saga still has to finish
             return RunResult(run_id, RunStatus.FAILED, None, saga_error, state.usage)
         if state.exceeded is not None:  # a pattern carried on without the refused step
@@ -1061,17 +1096,6 @@ def _check_budget(budget: Any) -> Budget | None:
     if budget is None or isinstance(budget, Budget):
         return budget
     raise UsageError(f"budget must be a podium.Budget, got {budget!r}")
-
-
-def _workflow_limits(agent: Any) -> dict[str, Any]:
-    """The limits a workflow file gives its runs (`limits:` at its top), checked again here
-    (an agent may carry any `run_limits`)."""
-    limits = getattr(agent, "run_limits", None)
-    if not limits:
-        return {}
-    if not isinstance(limits, dict):
-        raise UsageError(f"agent {agent.name!r}: run_limits must be a dict, got {limits!r}")
-    return given_limits(**limits)
 
 
 def _failed(state: RunState, error: BaseException) -> RunResult:

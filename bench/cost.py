@@ -451,7 +451,7 @@ async def runaway(latency: Latency, store_dir: Path) -> Runaway:
         model=ScriptedModel(answer, name=SMART),
         instructions=REPLY_INSTRUCTIONS,
         tools=[search],
-        max_turns=100_000,
+        max_turns=1_000,  # the ceiling: the budget must stop it first
     )
     rt = Runtime(f"sqlite:///{store_dir / 'runaway.db'}", retry=NO_RETRY)
     try:

@@ -100,10 +100,13 @@ EXPECTED = [
     "Rule",
     "RunContext",
     "RunError",
+    "RunLimitExceededError",
+    "RunLimits",
     "RunRecord",
     "RunResult",
     "RunStatus",
     "RunStream",
+    "RunTimeoutError",
     "Runtime",
     "ScriptedModel",
     "Sequential",
@@ -187,12 +190,12 @@ def test_the_ways_to_run_take_the_same_options(reference: str, others: list[str]
 
 def test_run_and_resume_share_the_run_options() -> None:
     run, resume = _options(podium.Runtime.run), _options(podium.Runtime.resume)
-    shared = {"retry", "deadline", "budget"}
+    shared = {"retry", "deadline", "budget", "max_steps", "max_journal_bytes"}
     assert {k: run[k] for k in shared} == {k: resume[k] for k in shared}
     submit = _options(podium.Runtime.submit)
-    # A queued run is started by a worker's runtime, whose retry policy and deadline apply;
-    # only the budget is stored with the run.
-    assert set(run) - set(submit) == {"retry", "deadline"}
+    # A queued run is started by a worker's runtime, whose retry policy applies; the budget
+    # and the limits are stored with the run.
+    assert set(run) - set(submit) == {"retry"}
     assert all(submit[k] == run[k] for k in submit)
 
 
@@ -211,6 +214,8 @@ def test_run_sync_passes_every_option_on() -> None:
         "retry": podium.NO_RETRY,
         "deadline": 3.0,
         "budget": podium.Budget(tokens=10),
+        "max_steps": 50,
+        "max_journal_bytes": 1000,
     }
     assert rt.run_sync(object(), 1, **options) == "ok"  # type: ignore[arg-type]
     assert seen == options

@@ -36,6 +36,8 @@ from podium.errors import (
     QuorumNotMetError,
     RejectedError,
     RunError,
+    RunLimitExceededError,
+    RunTimeoutError,
     SpecError,
     StepError,
     StepTimeoutError,
@@ -84,6 +86,7 @@ from podium.runtime.breaker import Breaker, LocalBoard
 from podium.runtime.budget import Budget, BudgetAlert
 from podium.runtime.cache import Cache
 from podium.runtime.door import Call, Middleware
+from podium.runtime.limits import RunLimits
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, tool
 
@@ -305,10 +308,13 @@ __all__ = [
     "Rule",
     "RunContext",
     "RunError",
+    "RunLimitExceededError",
+    "RunLimits",
     "RunRecord",
     "RunResult",
     "RunStatus",
     "RunStream",
+    "RunTimeoutError",
     "Runtime",
     "ScriptedModel",
     "Sequential",

@@ -27,7 +27,9 @@
         ├── CircuitOpenError           a breaker is open: the call failed fast, without running
         ├── PolicyDeniedError          a policy forbids this call; never retried
         ├── BudgetExceededError        a token or cost budget ran out; never retried
-        ├── RunTimeoutError            the whole run passed its deadline
+        ├── RunLimitExceededError      a run passed one of its limits (steps, deadline,
+        │   │                          input, output or journal size); never retried
+        │   └── RunTimeoutError        the whole run passed its deadline
         ├── TransientError             worth retrying: the retry layer acts on these by default
         │   ├── StepTimeoutError       a step ran past its timeout (also a TimeoutError)
         │   ├── ModelResponseError     a model answered with something malformed
@@ -281,8 +283,54 @@ def format_spend(limit: str, value: float) -> str:
     return f"{int(value):,}"
 
 
-class RunTimeoutError(RunError):
-    """A run passed its deadline (`rt.run(..., deadline=s)`): every branch was cancelled."""
+class RunLimitExceededError(RunError):
+    """A run passed one of the limits every run has (OWASP LLM10, unbounded consumption):
+    `limit` is `max_steps`, `deadline`, `max_input_bytes`, `max_output_bytes` or
+    `max_journal_bytes`, `maximum` its value, `used` what the run reached, `step` the step
+    key refused (or "" for the run). Never retried, and not wrapped in `StepError`: trying
+    again cannot fit a run into a limit it passed. What completed stays journaled: resume
+    with a larger limit (`rt.resume(run_id, max_steps=...)`, `podium resume --max-steps`)."""
+
+    def __init__(
+        self, run_id: str, limit: str, maximum: float, used: float, step: str = ""
+    ) -> None:
+        where = f" at {step}" if step else ""
+        unit = {"deadline": "s of running", "max_steps": " steps"}.get(limit, " bytes")
+        env = "PODIUM_RUN_DEADLINE" if limit == "deadline" else f"PODIUM_{limit.upper()}"
+        flag = "--" + limit.replace("_", "-")
+        then = (
+            "nothing was stored; give a smaller input or raise the limit"
+            if limit == "max_input_bytes"
+            else "what completed stays journaled; raise the limit and resume the run"
+        )
+        super().__init__(
+            f"run {run_id}{where} passed its {limit} limit: {_figure(used)}{unit}, the limit "
+            f"is {_figure(maximum)}{unit}; {then} ({limit}=... on Runtime, or {flag} on "
+            f"podium run and resume, or {env})"
+        )
+        self.run_id = run_id
+        self.limit = limit
+        self.maximum = maximum
+        self.used = used
+        self.step = step
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.run_id, self.limit, self.maximum, self.used, self.step))
+
+
+def _figure(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+class RunTimeoutError(RunLimitExceededError):
+    """A run passed its deadline (`deadline`, seconds of running, waits for people not
+    counted): every branch was cancelled."""
+
+    def __init__(self, run_id: str, maximum: float, used: float | None = None) -> None:
+        super().__init__(run_id, "deadline", maximum, maximum if used is None else used)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.run_id, self.maximum, self.used))
 
 
 class TransientError(RunError):

@@ -281,7 +281,7 @@ def test_batchable_needs_no_tools_and_a_sensible_size() -> None:
 
     with pytest.raises(UsageError, match="a batchable agent answers each item in one model"):
         LLMAgent("a", model="scripted", instructions="x", tools=[lookup], batchable=True)
-    with pytest.raises(UsageError, match=r"Batch\(size=...\) must be an int of 2 or more"):
+    with pytest.raises(UsageError, match=r"Batch\(size=...\) must be an int from 2 to 1,000"):
         LLMAgent("a", model="scripted", instructions="x", batchable=1)
     with pytest.raises(UsageError, match="batchable must be True, a number of items"):
         LLMAgent("a", model="scripted", instructions="x", batchable="yes")

@@ -419,7 +419,7 @@ async def test_resume_after_a_failed_turn_replays_earlier_turns_on_sqlite(tmp_pa
         ({"max_turns": 0}, "max_turns must be a positive integer"),
         ({"max_stalls": 0}, "max_stalls must be a positive integer"),
         ({"deadline": -1}, "deadline must be a positive number of seconds"),
-        ({"max_reasks": -1}, "max_reasks must be an integer >= 0"),
+        ({"max_reasks": -1}, "max_reasks must be an integer from 0 to 100"),
         ({"critic": "zed"}, "critic 'zed' is not a participant"),
         ({"speaker": 42}, "speaker must be 'round_robin'"),
         ({"on_deadlock": "panic"}, "on_deadlock must be"),

@@ -320,7 +320,7 @@ def test_construction_errors_name_the_team() -> None:
         ({"progress": "p"}, "progress 'p' is not an agent"),
         ({"max_turns": 0}, "max_turns must be a positive integer"),
         ({"max_stalls": 0}, "max_stalls must be a positive integer"),
-        ({"max_replans": -1}, "max_replans must be an integer >= 0"),
+        ({"max_replans": -1}, "max_replans must be an integer from 0 to 100"),
     ]
     for overrides, message in cases:
         kwargs: dict[str, Any] = {

@@ -561,7 +561,7 @@ def test_construction_errors_name_the_supervisor() -> None:
         ({"max_turns": 0}, "max_turns must be a positive integer"),
         ({"max_stalls": 0}, "max_stalls must be a positive integer"),
         ({"deadline": 0}, "deadline must be a positive number of seconds"),
-        ({"max_reasks": -1}, "max_reasks must be an integer >= 0"),
+        ({"max_reasks": -1}, "max_reasks must be an integer from 0 to 100"),
         ({"worker_timeout": {"x": 1.0}}, "worker_timeout names unknown worker 'x'"),
         ({"worker_timeout": -1.0}, "worker_timeout for 'w' must be positive"),
         ({"worker_errors": "ignore"}, "worker_errors must be one of 'fail', 'gap'; got 'ignore'"),

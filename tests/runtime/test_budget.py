@@ -173,7 +173,7 @@ async def test_a_runaway_agent_overshoots_by_at_most_the_call_in_flight() -> Non
 
     model = ScriptedModel(answer, name="gpt-4o")  # word counts as tokens, at gpt-4o's prices
     runaway = LLMAgent(
-        "runaway", model=model, instructions="Find leads.", tools=[search], max_turns=10_000
+        "runaway", model=model, instructions="Find leads.", tools=[search], max_turns=1_000
     )
     rt = Runtime("memory://")
     result = await rt.run(runaway, "go", budget=Budget(usd=0.10))

@@ -238,7 +238,9 @@ async def test_durations_that_never_end_are_refused_before_any_run_is_taken(
         with pytest.raises(UsageError, match=rf"{option} must be"):
             await rt.work(until_idle=True, agents=[_noop], **{option: value})
         assert (await rt.get_run(run_id)).status == RunStatus.RUNNING
-    with pytest.raises(UsageError, match="Runtime: lease must be a positive, finite"):
+    with pytest.raises(
+        UsageError, match="Runtime: lease must be a positive number of seconds up to"
+    ):
         Runtime("memory://", lease=float("inf"))
 
 

@@ -104,7 +104,7 @@ async def test_a_workflow_carries_its_tiers_and_its_nodes_ask_for_them() -> None
             batchable: 1
             """,
             "batchable (line 5)",
-            "must be true, false or an int of 2 or more",
+            "must be true, false or an int from 2 to 1,000",
         ),
         (
             """

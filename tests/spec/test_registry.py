@@ -118,7 +118,12 @@ BASES: dict[str, list[dict[str, Any]]] = {
 }
 
 # A sub-model the bases leave out, given so that its numbers get probed too.
-NESTED: dict[str, dict[str, Any]] = {"retry": {}, "budget": {"usd": 1.0}, "cache": {}}
+NESTED: dict[str, dict[str, Any]] = {
+    "retry": {},
+    "budget": {"usd": 1.0},
+    "cache": {},
+    "limits": {},
+}
 
 Path_ = tuple[str | int, ...]
 

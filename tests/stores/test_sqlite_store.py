@@ -84,14 +84,14 @@ def test_survives_a_new_event_loop_per_call(tmp_path: Path) -> None:
     first = rt.run_sync(flow, 1)
     second = rt.run_sync(flow, 5)
     assert (first.output, second.output) == (4, 20)
-    runs = asyncio.run(_list(rt))
+    runs = asyncio.run(_get(rt, first.run_id, second.run_id))
     assert sorted(r.output for r in runs) == [4, 20]
     assert calls == [1, 2, 5, 10]
 
 
-async def _list(rt: Runtime) -> list[RunRecord]:
+async def _get(rt: Runtime, *run_ids: str) -> list[RunRecord]:
     try:
-        return await rt.list_runs()
+        return [await rt.get_run(run_id) for run_id in run_ids]
     finally:
         await rt.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from podium.core.bounds import SECONDS
 from podium.core.names import check_name
 from podium.core.serde import Validator, validator_for
 from podium.errors import UsageError
@@ -86,8 +87,7 @@ class AgentBase(Generic[In, Out]):
         self.description = description
         self.input_type = input_type
         self.output_type = output_type
-        if timeout is not None and timeout <= 0:
-            raise UsageError(f"agent {name!r}: timeout must be positive, got {timeout}")
+        SECONDS.check_optional(f"agent {name!r}", "timeout", timeout)
         self.retry = retry
         self.timeout = timeout
         self.check_input = validator_for(input_type)

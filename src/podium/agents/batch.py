@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podium.agents.answer import AnswerError
-from podium.core.bounds import Bound
+from podium.core.bounds import BATCH
 from podium.core.records import ZERO_USAGE, Usage
 from podium.core.serde import dumps
 from podium.errors import ModelError, ModelResponseError, ProviderError, UsageError
@@ -48,7 +48,7 @@ BATCH_NOTE = (
 )
 
 
-BATCH_SIZE = Bound("an int of 2 or more", integer=True, ge=2)  # one item is no batch
+BATCH_SIZE = BATCH  # 2 to 1,000 items: one item is no batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class Batch:
 
     def __post_init__(self) -> None:
         if not BATCH_SIZE.ok(self.size):
-            raise UsageError(f"Batch(size=...) must be an int of 2 or more, got {self.size!r}")
+            raise UsageError(f"Batch(size=...) must be {BATCH_SIZE.words}, got {self.size!r}")
         window = self.window
         if isinstance(window, bool) or not isinstance(window, int | float) or window < 0:
             raise UsageError(f"Batch(window=...) must be seconds >= 0, got {window!r}")

@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar, ge
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from podium.core.bounds import NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER, SECONDS
+from podium.core.bounds import ATTEMPTS, DELAY, POSITIVE, POSITIVE_NUMBER, SECONDS
 from podium.runtime.budget import ALERT_AT, LIMITS
+from podium.runtime.limits import JOURNAL_BYTES, STEPS
 from podium.runtime.policies import MULTIPLIER
 
 __all__ = [
@@ -113,9 +114,9 @@ if TYPE_CHECKING:
 
 
 class RetrySpec(Spec):
-    attempts: int = POSITIVE.field(3)
-    initial_delay: float = NON_NEGATIVE.field(0.2)
-    max_delay: float = NON_NEGATIVE.field(10.0)
+    attempts: int = ATTEMPTS.field(3)
+    initial_delay: float = DELAY.field(0.2)
+    max_delay: float = DELAY.field(10.0)
     multiplier: float = MULTIPLIER.field(2.0)
     jitter: bool = True
 
@@ -135,6 +136,19 @@ class BudgetSpec(Spec):
         if all(getattr(self, name) is None for name in LIMITS):
             raise ValueError(f"a budget needs at least one of {', '.join(LIMITS)}")
         return self
+
+
+class LimitsSpec(Spec):
+    """The run's limits, at the top of a workflow file (`podium.runtime.limits`): they apply
+    to every run of the workflow, unless the run is given its own (`--max-steps`, ...)."""
+
+    deadline: float | None = SECONDS.field(
+        None, description="seconds of running (waits for people not counted); default 24 h"
+    )
+    max_steps: int | None = STEPS.field(None, description="steps journaled; default 10,000")
+    max_journal_bytes: int | None = JOURNAL_BYTES.field(
+        None, description="bytes of step outputs in all; default 1 GiB"
+    )
 
 
 class PythonRef(Spec):
@@ -170,6 +184,11 @@ class NodeFields(Spec):
         description="at the top of the file only: deny-by-default grants checked on every tool "
         "call (`grants: [{agent|role, tools, when, needs_approval, approval_above, "
         "approval_ttl}]`, `roles: {agent: [role]}`, `approval_ttl`); see docs/security.md",
+    )
+    limits: LimitsSpec | None = Field(
+        None,
+        description="at the top of the file only: the limits of every run of this workflow "
+        "(a run's own options win)",
     )
 
 

@@ -56,7 +56,7 @@ from podium.agents.answer import REASK, AnswerSpec, Asking
 from podium.agents.base import AgentBase
 from podium.agents.batch import BATCH_SIZE, Batch, BatchStep, as_batch
 from podium.agents.kinds import Builder, Loc, NodeFields, PythonRef, Ref, Spec, register
-from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.bounds import REASKS, SECONDS, TURNS
 from podium.core.names import check_name
 from podium.core.serde import describe_validation_error, dumps
 from podium.core.tools import ToolSpec
@@ -320,8 +320,8 @@ class LLMAgent(AgentBase[Any, Any]):
             budget=budget,
             roles=roles,
         )
-        POSITIVE.check(f"agent {name!r}", "max_turns", max_turns)
-        COUNT.check(f"agent {name!r}", "max_reasks", max_reasks)
+        TURNS.check(f"agent {name!r}", "max_turns", max_turns)
+        REASKS.check(f"agent {name!r}", "max_reasks", max_reasks)
         self.instructions = instructions
         # The kinds of PII it (and so its model) may see raw under `Runtime(pii=...)`.
         self.sees_pii = check_sees(sees_pii, f"agent {name!r}")
@@ -578,8 +578,8 @@ class LLMSpec(NodeFields):
     output_type: Ref | None = Field(
         None, description="`module:Class`: a pydantic model the answer must fit"
     )
-    max_turns: int = POSITIVE.field(10, description="model turns (tool calls) per invocation")
-    max_reasks: int = COUNT.field(
+    max_turns: int = TURNS.field(10, description="model turns (tool calls) per invocation")
+    max_reasks: int = REASKS.field(
         2, description="times a structured answer that does not fit is sent back"
     )
     fallback_models: list[str] = Field(

@@ -21,7 +21,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -35,6 +35,7 @@ from podium.core.records import Event, RunRecord, RunStatus, StepRecord
 from podium.core.serde import describe_validation_error, to_plain
 from podium.errors import UnknownRunError, UsageError
 from podium.runtime.budget import Budget
+from podium.runtime.limits import RunLimits, given_limits
 from podium.runtime.runtime import RunResult, Runtime, new_run_id
 from podium.runtime.stream import RunStream
 from podium.stores import Store, open_store
@@ -78,6 +79,50 @@ BudgetOpt = Annotated[
         "--budget",
         help="Limits on the run's spend, e.g. 'usd=0.50,tokens=20000' (also model_calls, "
         "tool_calls, seconds, alert_at). Stored with the run: a resume keeps it.",
+        show_default=False,
+    ),
+]
+DeadlineOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--deadline",
+        help="Seconds the run may spend running (waiting for a person does not count; "
+        "default 24 h, or PODIUM_RUN_DEADLINE). Stored with the run: a resume keeps it.",
+        show_default=False,
+    ),
+]
+MaxStepsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-steps",
+        help="Steps the run may journal (default 10,000, or PODIUM_MAX_STEPS). Stored with "
+        "the run: a resume keeps it.",
+        show_default=False,
+    ),
+]
+MaxJournalOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-journal-bytes",
+        help="Bytes of step outputs the run may keep in all (default 1 GiB, or "
+        "PODIUM_MAX_JOURNAL_BYTES). Stored with the run: a resume keeps it.",
+        show_default=False,
+    ),
+]
+MaxOutputOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-output-bytes",
+        help="Bytes one step's output may take as JSON (default 16 MiB, or "
+        "PODIUM_MAX_OUTPUT_BYTES).",
+        show_default=False,
+    ),
+]
+MaxInputOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-input-bytes",
+        help="Bytes the run's input may take as JSON (default 16 MiB, or PODIUM_MAX_INPUT_BYTES).",
         show_default=False,
     ),
 ]
@@ -191,6 +236,13 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
+def _sizes(max_input_bytes: int | None, max_output_bytes: int | None) -> dict[str, int | None]:
+    """The size limits given on the command line, for the runtime (checked by it)."""
+    sizes = {"max_input_bytes": max_input_bytes, "max_output_bytes": max_output_bytes}
+    RunLimits().over(sizes)  # a wrong one fails here, before anything is loaded
+    return sizes
+
+
 def parse_budget(text: str | None) -> Budget | None:
     """`--budget usd=0.5,tokens=20000` as a `Budget`; a mistake names the option."""
     if text is None:
@@ -296,6 +348,7 @@ def _drive(
     run_id: str,
     json_out: bool,
     targets: Sequence[str] = (),
+    sizes: Mapping[str, Any] | None = None,
 ) -> T:
     """Open the store, start or resume the run under a live view, close the store. The
     runtime loads stored targets only as `targets` and the project allow."""
@@ -309,7 +362,7 @@ def _drive(
             typer.echo(warning, err=True)
 
     async def go() -> T:
-        rt = Runtime(store, on_event=on_event, targets=targets)
+        rt = Runtime(store, on_event=on_event, targets=targets, **(sizes or {}))
         try:
             return await start(await opened(rt, store))
         finally:
@@ -331,6 +384,7 @@ def _drive_stream(
     run_id: str,
     json_out: bool,
     targets: Sequence[str] = (),
+    sizes: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """`_drive` for `--stream`: read the run's events as they happen and show them (the
     text beside the step tree on a terminal, plain text when piped, JSON lines with
@@ -350,7 +404,7 @@ def _drive_stream(
         display = PlainStream()
 
     async def go() -> RunResult:
-        rt = Runtime(store, targets=targets)
+        rt = Runtime(store, targets=targets, **(sizes or {}))
         try:
             async with open_stream(await opened(rt, store)) as stream:
                 async for event in stream:
@@ -410,10 +464,20 @@ def run(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     stream: StreamOpt = False,
+    deadline: DeadlineOpt = None,
+    max_steps: MaxStepsOpt = None,
+    max_journal_bytes: MaxJournalOpt = None,
+    max_output_bytes: MaxOutputOpt = None,
+    max_input_bytes: MaxInputOpt = None,
 ) -> None:
-    """Run an agent on an input and show the result."""
+    """Run an agent on an input and show the result. Every run has limits (steps, running
+    time, sizes: see docs/security.md); --deadline and the --max-* options set them."""
     with usage_errors():
         limits = parse_budget(budget)
+        bounds = given_limits(
+            deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
+        )
+        sizes = _sizes(max_input_bytes, max_output_bytes)
         agent, stored = load_agent(target)
         value = check_input(agent, parse_input(input))
         rid = new_run_id() if run_id is None else check_run_id(run_id)
@@ -421,16 +485,20 @@ def run(
         if stream:
             result = _drive_stream(
                 st,
-                lambda rt: rt.stream(agent, value, run_id=rid, target=stored, budget=limits),
+                lambda rt: rt.stream(
+                    agent, value, run_id=rid, target=stored, budget=limits, **bounds
+                ),
                 rid,
                 json_out,
+                sizes=sizes,
             )
         else:
             result = _drive(
                 st,
-                lambda rt: rt.run(agent, value, run_id=rid, target=stored, budget=limits),
+                lambda rt: rt.run(agent, value, run_id=rid, target=stored, budget=limits, **bounds),
                 rid,
                 json_out,
+                sizes=sizes,
             )
     _finish(result, agent.name, json_out, store=store, lines=stream)
 
@@ -443,12 +511,22 @@ def resume(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     stream: StreamOpt = False,
+    deadline: DeadlineOpt = None,
+    max_steps: MaxStepsOpt = None,
+    max_journal_bytes: MaxJournalOpt = None,
+    max_output_bytes: MaxOutputOpt = None,
+    max_input_bytes: MaxInputOpt = None,
 ) -> None:
     """Continue a run that crashed, was interrupted or waits: completed steps are replayed
     from the journal, the rest run. Its stored target loads only if trusted (--target). It
-    keeps its budget, counting on from what it spent; --budget replaces it."""
+    keeps its budget and its limits, counting on from what it spent; --budget, --deadline
+    and --max-* replace them (to give a run that passed one more room)."""
     with usage_errors():
         limits = parse_budget(budget)
+        bounds = given_limits(
+            deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
+        )
+        sizes = _sizes(max_input_bytes, max_output_bytes)
         st = make_store(store)
         if store_is_absent(st):
             raise UnknownRunError(run_id)
@@ -456,18 +534,20 @@ def resume(
         if stream:
             result = _drive_stream(
                 make_store(store),
-                lambda rt: rt.stream_resume(run_id, budget=limits),
+                lambda rt: rt.stream_resume(run_id, budget=limits, **bounds),
                 run_id,
                 json_out,
                 target or (),
+                sizes,
             )
         else:
             result = _drive(
                 make_store(store),
-                lambda rt: rt.resume(run_id, budget=limits),
+                lambda rt: rt.resume(run_id, budget=limits, **bounds),
                 run_id,
                 json_out,
                 target or (),
+                sizes,
             )
     _finish(result, record.agent, json_out, store=store, lines=stream)
 
@@ -481,7 +561,8 @@ def list_runs(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first: status, time, tokens, cost and the start of any error,
+    never their inputs or outputs (`podium show RUN` has those)."""
     with usage_errors():
         wanted = None if status is None else _status(status)
         st = make_store(store)
@@ -491,7 +572,7 @@ def list_runs(
             else _read(st, lambda rt: rt.list_runs(status=wanted, limit=limit))
         )
     if json_out:
-        typer.echo(render.dumps([render.run_dict(r) for r in runs]))
+        typer.echo(render.dumps([render.summary_dict(r) for r in runs]))
     else:
         render.print_runs(runs)
 

@@ -48,6 +48,7 @@ from podium.cli.app import (
     parse_budget,
     usage_errors,
 )
+from podium.core.bounds import MAX_CONCURRENCY
 from podium.core.records import Event, RunRecord, RunStatus, Usage
 from podium.core.serde import describe_validation_error, to_plain
 from podium.errors import Parked, UsageError
@@ -96,7 +97,9 @@ def batch(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where results go: one JSON line per item.")
     ],
-    concurrency: Annotated[int, typer.Option(min=1, help="Items run at once.")] = 4,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=MAX_CONCURRENCY, help="Items run at once (at most 10,000).")
+    ] = 4,
     budget: BudgetOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,

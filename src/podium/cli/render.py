@@ -75,6 +75,14 @@ def run_dict(run: RunRecord, steps: Sequence[StepRecord] | None = None) -> dict[
     return data
 
 
+def summary_dict(run: RunRecord) -> dict[str, Any]:
+    """A run as `podium runs --json` lists it: no input, no output (`podium show` has them)."""
+    data = run.to_dict()
+    del data["input"], data["output"]
+    data["duration"] = (run.updated_at - run.created_at) if run.created_at else None
+    return data
+
+
 def _status(status: str) -> str:
     mark, color = _STATUS_STYLE.get(status, ("?", "white"))
     return f"[{color}]{mark} {status}[/]"

@@ -133,20 +133,29 @@ def store_dumps(value: Any) -> str:
     return text
 
 
-def check_storable(value: Any) -> None:
-    """Raise `Unstorable` if a store could not keep `value` (for stores that keep objects)."""
+def text_bytes(text: str | None) -> int:
+    """The UTF-8 size of a store's JSON text: its length when it is ASCII (which CPython
+    knows without looking), else the length of its encoding."""
+    if text is None:
+        return 0
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def check_storable(value: Any) -> int:
+    """Raise `Unstorable` if a store could not keep `value` (for stores that keep objects);
+    else its size as JSON in bytes (a string's without the escapes JSON would add)."""
     kind = type(value)
     if kind is str:
-        if not value.isascii():
-            try:
-                value.encode()
-            except UnicodeEncodeError as e:
-                raise Unstorable(f"a str that is not valid Unicode ({e})") from None
-        return
+        if value.isascii():
+            return len(value) + 2
+        try:
+            return len(value.encode()) + 2
+        except UnicodeEncodeError as e:
+            raise Unstorable(f"a str that is not valid Unicode ({e})") from None
     if value is None or kind is int or kind is float or kind is bool:
-        return
+        return 0 if value is None else len(repr(value))
     try:
-        to_json(value)
+        return len(to_json(value))
     except PydanticSerializationError as e:
         raise Unstorable(_unstorable_reason(value, e)) from None
 

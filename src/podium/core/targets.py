@@ -239,7 +239,7 @@ def _find_top(name: str, extra: Sequence[str]) -> ModuleSpec | None:
         else:
             spec = find(name, None)
         if spec is not None:
-            return spec  # type: ignore[no-any-return]
+            return spec  # type: ignore[no-any-return,unused-ignore]
     return None
 
 

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, Field, model_validator
 
-from podium.core.bounds import POSITIVE, SECONDS
+from podium.core.bounds import SECONDS, TURNS
 from podium.errors import BudgetExceededError, StepError, Suspended, UsageError
 from podium.patterns._progress import StallDetector
 from podium.runtime.budget import Budget
@@ -89,8 +89,8 @@ class Limits:
         """Limits whose values make sense, or a `UsageError` naming the pattern. The bounds
         are the ones the YAML schema declares for the same keys (`podium.core.bounds`)."""
         return cls(
-            POSITIVE.check_optional(owner, "max_turns", max_turns),
-            POSITIVE.check_optional(owner, "max_stalls", max_stalls),
+            TURNS.check_optional(owner, "max_turns", max_turns),
+            TURNS.check_optional(owner, "max_stalls", max_stalls),
             SECONDS.check_optional(owner, "deadline", deadline),
         )
 

@@ -59,7 +59,7 @@ from podium.agents.kinds import (
     Spec,
     register,
 )
-from podium.core.bounds import POSITIVE, SECONDS
+from podium.core.bounds import SECONDS, TURNS
 from podium.core.names import check_name
 from podium.errors import MaxStepsExceededError, RunError, UsageError, renamed
 from podium.patterns._turns import (
@@ -418,7 +418,7 @@ class GraphSpec(NodeFields):
     nodes: dict[str, NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(min_length=1)
     start: str = Field(min_length=1)
-    max_turns: int = POSITIVE.field(50, description="nodes run at most")
+    max_turns: int = TURNS.field(50, description="nodes run at most")
     deadline: float | None = SECONDS.field(None, description="seconds for the whole graph")
 
 

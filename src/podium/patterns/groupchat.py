@@ -67,7 +67,7 @@ from podium.agents.kinds import (
     label_of,
     register,
 )
-from podium.core.bounds import COUNT, MAJORITY, NON_NEGATIVE, POSITIVE, SECONDS
+from podium.core.bounds import MAJORITY, NON_NEGATIVE, REASKS, SECONDS, TURNS
 from podium.core.choices import choice
 from podium.core.serde import answer_as, to_plain
 from podium.errors import OutputTypeError, RunError, UsageError
@@ -314,7 +314,7 @@ class GroupChat(Limited, AgentBase[Any, ChatResult]):
         self.on_deadlock = on_deadlock
         self.fallback = fallback
         max_reasks = old.get("max_reasks", max_reasks)
-        self.max_reasks = COUNT.check(where, "max_reasks", max_reasks)
+        self.max_reasks = REASKS.check(where, "max_reasks", max_reasks)
         self._escalation = HumanAgent(
             f"{name}.escalation",
             question=_deadlock_question,
@@ -348,7 +348,7 @@ class GroupChat(Limited, AgentBase[Any, ChatResult]):
         proposers = list(proposers)
         if not proposers:
             raise UsageError(f"GroupChat {name!r}: a debate needs at least one proposer")
-        rounds = POSITIVE.check(f"GroupChat {name!r}", "rounds", rounds)
+        rounds = TURNS.check(f"GroupChat {name!r}", "rounds", rounds)
         return cls(
             name,
             [*proposers, critic],
@@ -703,8 +703,8 @@ class GroupChatSpec(NodeFields):
     participants: list[NodeSpec] = Field(min_length=1)
     speaker: str = Field(Speaker.ROUND_ROBIN, min_length=1, description="round_robin or " + REF)
     manager: NodeSpec | None = None
-    max_turns: int | None = POSITIVE.field(None, description="default 12 (a debate: from rounds)")
-    rounds: int | None = POSITIVE.field(None, description="debate rounds (needs `critic`)")
+    max_turns: int | None = TURNS.field(None, description="default 12 (a debate: from rounds)")
+    rounds: int | None = TURNS.field(None, description="debate rounds (needs `critic`)")
     until: Ref | None = Field(None, description=REF + ": transcript -> bool")
     consensus: Consensus | None = None
     weights: dict[str, Annotated[float, NON_NEGATIVE]] | None = None
@@ -714,12 +714,12 @@ class GroupChatSpec(NodeFields):
     options: list[str] | None = None
     critic: str | None = Field(None, min_length=1, description="the name of a participant")
     approve: list[str] = Field(default_factory=lambda: ["approve", "approved"])
-    max_stalls: int | None = POSITIVE.field(
+    max_stalls: int | None = TURNS.field(
         None, description="turns in a row without progress (default: one full round)"
     )
     on_deadlock: OnDeadlock = OnDeadlock.ESCALATE
     fallback: NodeSpec | None = None
-    max_reasks: int = COUNT.field(2, description="times a manager's unknown pick is sent back")
+    max_reasks: int = REASKS.field(2, description="times a manager's unknown pick is sent back")
     deadline: float | None = SECONDS.field(None, description="seconds for the whole chat")
 
     @field_validator("speaker")

@@ -47,7 +47,7 @@ from pydantic import BaseModel, Field, create_model
 
 from podium.agents.base import AgentBase
 from podium.agents.kinds import Builder, Canvas, Loc, NodeFields, Rename, register
-from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.bounds import COUNT, SECONDS, TURNS
 from podium.core.serde import Validator, to_plain
 from podium.core.tools import ToolSpec
 from podium.errors import (
@@ -173,7 +173,7 @@ class Handoff(Limited, AgentBase[Any, HandoffResult]):
         if "max_turns" in old:
             max_turns = _turns_for(name, old["max_turns"])
         self.limits = Limits.checked(f"Handoff {name!r}", max_turns=max_turns, deadline=deadline)
-        self.ping_pong = POSITIVE.check(f"Handoff {name!r}", "ping_pong", ping_pong)
+        self.ping_pong = TURNS.check(f"Handoff {name!r}", "ping_pong", ping_pong)
         self.budget = budget
         self.agents = table
         self.members = {n: _Member(a, [table[r] for r in self.routes[n]]) for n, a in table.items()}
@@ -446,10 +446,10 @@ class HandoffSpec(NodeFields):
     agents: list[NodeSpec] = Field(min_length=1)
     start: str | None = Field(None, min_length=1)
     routes: dict[str, list[str]] | None = None
-    max_turns: int = POSITIVE.field(
+    max_turns: int = TURNS.field(
         11, description="agents' turns: the first agent's, then one per transfer"
     )
-    ping_pong: int = POSITIVE.field(2, description="back-and-forth bounces that end the run")
+    ping_pong: int = TURNS.field(2, description="back-and-forth bounces that end the run")
     deadline: float | None = SECONDS.field(None, description="seconds for the whole handoff")
 
 

@@ -46,7 +46,7 @@ from podium.agents.kinds import (
     label_of,
     register,
 )
-from podium.core.bounds import POSITIVE, SECONDS
+from podium.core.bounds import SECONDS, TURNS
 from podium.core.serde import answer_as
 from podium.errors import UsageError
 from podium.patterns._common import Verdict
@@ -278,8 +278,8 @@ class LoopSpec(NodeFields):
     body: NodeSpec
     until: Ref | None = Field(None, description=REF + ": value -> bool, or agent")
     critic: NodeSpec | None = None
-    max_turns: int = POSITIVE.field(10, description="times the body runs at most")
-    max_stalls: int | None = POSITIVE.field(
+    max_turns: int = TURNS.field(10, description="times the body runs at most")
+    max_stalls: int | None = TURNS.field(
         1, description="repeated values in a row that stop the loop; null turns this off"
     )
     deadline: float | None = SECONDS.field(None, description="seconds for the whole loop")

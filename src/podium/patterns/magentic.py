@@ -54,7 +54,7 @@ from podium.agents.kinds import (
     one_of,
     register,
 )
-from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.bounds import REASKS, SECONDS, TURNS
 from podium.core.tools import closed_schema as _closed_schema
 from podium.errors import UsageError
 from podium.models.base import ModelSettings
@@ -230,7 +230,7 @@ class Magentic(Limited, AgentBase[Any, MagenticResult]):
             max_stalls=max_stalls,
             deadline=deadline,
         )
-        COUNT.check(where, "max_replans", max_replans)
+        REASKS.check(where, "max_replans", max_replans)
         self.ledger = ledger
         self.progress = progress
         self.answer = answer
@@ -444,9 +444,9 @@ class MagenticSpec(NodeFields):
     answer: NodeSpec | None = None
     model: str | None = Field(None, min_length=1)
     instructions: str | None = None
-    max_turns: int = POSITIVE.field(20)
-    max_stalls: int = POSITIVE.field(3, description="stalled turns in a row before a re-plan")
-    max_replans: int = COUNT.field(3)
+    max_turns: int = TURNS.field(20)
+    max_stalls: int = TURNS.field(3, description="stalled turns in a row before a re-plan")
+    max_replans: int = REASKS.field(3)
     deadline: float | None = SECONDS.field(None, description="seconds for the whole loop")
 
     @model_validator(mode="after")

@@ -66,7 +66,7 @@ from podium.agents.kinds import (
     one_of,
     register,
 )
-from podium.core.bounds import COUNT, POSITIVE, SECONDS
+from podium.core.bounds import REASKS, SECONDS, TURNS
 from podium.core.choices import choice
 from podium.core.serde import dumps
 from podium.core.tools import closed_schema as _closed_schema
@@ -291,7 +291,7 @@ class Supervisor(Limited, AgentBase[Any, SupervisorResult]):
         self.limits = Limits.checked(
             where, max_turns=max_turns, max_stalls=max_stalls, deadline=deadline
         )
-        COUNT.check(where, "max_reasks", max_reasks)
+        REASKS.check(where, "max_reasks", max_reasks)
         worker_errors = choice(WorkerErrors, where, "worker_errors", worker_errors)
         self.planner = planner
         self.reviewer = reviewer
@@ -686,9 +686,9 @@ class SupervisorSpec(NodeFields):
     model: str | None = Field(None, min_length=1)
     instructions: str | None = None
     review: bool = True
-    max_turns: int = POSITIVE.field(10, description="waves of work")
-    max_stalls: int = POSITIVE.field(1, description="turns in a row without progress")
-    max_reasks: int = COUNT.field(2, description="times a malformed plan is sent back")
+    max_turns: int = TURNS.field(10, description="waves of work")
+    max_stalls: int = TURNS.field(1, description="turns in a row without progress")
+    max_reasks: int = REASKS.field(2, description="times a malformed plan is sent back")
     deadline: float | None = SECONDS.field(None, description="seconds for the whole loop")
     worker_timeout: float | None = SECONDS.field(None, description="seconds, for every worker")
     worker_timeouts: dict[str, Annotated[float, SECONDS]] = Field(

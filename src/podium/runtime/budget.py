@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from podium.core.bounds import POSITIVE_NUMBER, Bound
+from podium.core.bounds import POSITIVE_NUMBER, SECONDS, Bound
 from podium.core.clock import Clock, clock_or_default
 from podium.errors import BudgetExceededError, UsageError
 
@@ -62,7 +62,9 @@ class Budget:
     def __post_init__(self) -> None:
         for name in LIMITS:
             value = getattr(self, name)
-            if value is not None and not POSITIVE_NUMBER.ok(value):
+            if name == "seconds":
+                SECONDS.check_optional("Budget", "seconds", value)
+            elif value is not None and not POSITIVE_NUMBER.ok(value):
                 raise UsageError(f"Budget({name}=...) must be a positive number, got {value!r}")
         if not ALERT_AT.ok(self.alert_at):
             raise UsageError(f"Budget(alert_at=...) must be in (0, 1], got {self.alert_at!r}")

@@ -18,9 +18,10 @@ from podium.core.choices import choice
 from podium.core.clock import Clock, clock_or_default
 from podium.core.records import ZERO_USAGE, CallKind, Event, StepRecord, Usage
 from podium.core.serde import answer_as, describe_validation_error
-from podium.errors import HandoffTypeError, OutputTypeError, UsageError
+from podium.errors import HandoffTypeError, OutputTypeError, RunLimitExceededError, UsageError
 from podium.runtime.door import Call, Doors, Handler
 from podium.runtime.kv import KeyValue
+from podium.runtime.limits import DEFAULT_LIMITS
 from podium.runtime.privacy import scrub_secrets, scrub_text
 from podium.runtime.stream import DELTA
 
@@ -72,13 +73,17 @@ class RunState:
         "doors",
         "drain",
         "effects",
+        "exceeded",
         "guard",
         "history",
+        "journal_bytes",
         "kv",
         "ledger",
         "listeners",
         "live",
         "lost",
+        "max_journal_bytes",
+        "max_steps",
         "metered",
         "prices",
         "prior",
@@ -91,6 +96,7 @@ class RunState:
         "scrub",
         "scrub_text",
         "seq",
+        "steps",
         "store",
         "tiers",
         "timeout",
@@ -156,6 +162,14 @@ class RunState:
         # sensitive value a token (`use_privacy`). Attributes, not methods: one call less.
         self.scrub: Callable[[Any], Any] = scrub_secrets
         self.scrub_text: Callable[[str | None], str | None] = scrub_text
+        # The run's limits (`podium.runtime.limits`): steps journaled and output bytes kept,
+        # counted on from the journal when the run resumes. Passing one is sticky: the run
+        # fails with it even if a pattern carried on without the refused step.
+        self.steps = 0
+        self.max_steps = DEFAULT_LIMITS.max_steps
+        self.journal_bytes = 0
+        self.max_journal_bytes = DEFAULT_LIMITS.max_journal_bytes
+        self.exceeded: RunLimitExceededError | None = None
 
     def guard_on(self, policies: Iterable[Policy] = ()) -> None:
         """Send this run's calls through the policy slot from now on, checked against
@@ -172,6 +186,16 @@ class RunState:
         self.privacy = privacy
         self.scrub = privacy.store_form
         self.scrub_text = privacy.store_text
+
+    def over_limit(
+        self, limit: str, maximum: float, used: float, key: str
+    ) -> RunLimitExceededError:
+        """The error of a limit this run passed at step `key`, remembered (see `exceeded`)."""
+        error = RunLimitExceededError(self.run_id, limit, maximum, used, key)
+        if self.exceeded is None:
+            self.exceeded = error
+            self.emit("run.limit", key, data={"limit": limit, "maximum": maximum, "used": used})
+        return error
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""

@@ -18,6 +18,7 @@ from podium.errors import (
     Parked,
     PolicyDeniedError,
     RejectedError,
+    RunLimitExceededError,
     StepError,
     StepTimeoutError,
     Suspended,
@@ -113,6 +114,11 @@ async def journal(call: Call, nxt: Handler) -> Any:
         raise Parked(call.key, "the worker is shutting down")
     if run.lost:
         raise LeaseLost(run.run_id, call.key)
+    prior = run.prior
+    if prior is None or call.key not in prior:  # a new row: counted once, even across resumes
+        run.steps += 1
+        if run.steps > run.max_steps:
+            raise run.over_limit("max_steps", run.max_steps, run.steps, call.key)
     store = run.store
     rec = StepRecord(
         run.run_id, call.key, call.name, call.kind, StepStatus.STARTED, started_at=run.clock.now()
@@ -143,12 +149,24 @@ async def journal(call: Call, nxt: Handler) -> Any:
     if call.usage is not None:
         run.usage = run.usage + call.usage
     try:
-        await _write(run, rec)
-    except OutputTypeError as e:
+        size = await _write(run, rec)
+    except (OutputTypeError, RunLimitExceededError) as e:
         _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}", carried)
         await _write(run, rec)
+        if isinstance(e, RunLimitExceededError):
+            raise run.over_limit(e.limit, e.maximum, e.used, call.key) from None
         raise
+    if size:
+        _count_bytes(run, size, call.key)
     return output
+
+
+def _count_bytes(run: RunState, size: int, key: str) -> None:
+    """Add a step's kept output to the run's journal; past its limit, the run stops here
+    (the step itself stays completed: a resume with a larger limit replays it)."""
+    run.journal_bytes += size
+    if run.journal_bytes > run.max_journal_bytes:
+        raise run.over_limit("max_journal_bytes", run.max_journal_bytes, run.journal_bytes, key)
 
 
 async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
@@ -175,12 +193,19 @@ async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
     _finish(rec, call, StepStatus.COMPLETED, output, None)
     if call.usage is not None:
         run.usage = run.usage + call.usage
-    await _write(run, rec)
+    try:
+        size = await _write(run, rec)
+    except RunLimitExceededError as e:  # the effect happened: its row says so, and why
+        _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}")
+        await _write(run, rec)
+        raise run.over_limit(e.limit, e.maximum, e.used, call.key) from None
     note_effect(call, output)
+    if size:
+        _count_bytes(run, size, call.key)
     return output
 
 
-def _write(run: RunState, rec: StepRecord) -> Awaitable[None]:
+def _write(run: RunState, rec: StepRecord) -> Awaitable[int | None]:
     """Journal `rec`; with `Privacy`, the vault first gets the tokens its row holds (a plain
     function: a run without privacy awaits the store directly, with no frame in between)."""
     if run.privacy is None:
@@ -188,10 +213,10 @@ def _write(run: RunState, rec: StepRecord) -> Awaitable[None]:
     return _flush_then_write(run, rec)
 
 
-async def _flush_then_write(run: RunState, rec: StepRecord) -> None:
+async def _flush_then_write(run: RunState, rec: StepRecord) -> int | None:
     assert run.privacy is not None
     await run.privacy.flush()
-    await run.store.record_finished(rec)
+    return await run.store.record_finished(rec)
 
 
 def _finish(
@@ -232,6 +257,7 @@ async def retry(call: Call, nxt: Handler) -> Any:
             RejectedError,
             BudgetExceededError,
             PolicyDeniedError,
+            RunLimitExceededError,
         ):
             raise
         except Exception as e:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from podium.core.bounds import NON_NEGATIVE, POSITIVE, Bound
+from podium.core.bounds import ATTEMPTS, DELAY, Bound
 from podium.errors import (
     BudgetExceededError,
     CircuitOpenError,
     PolicyDeniedError,
     RejectedError,
+    RunLimitExceededError,
     StepError,
     TransientError,
     UsageError,
@@ -30,7 +31,7 @@ class Retry:
     Only errors listed in `on` are retried: transient provider errors, timeouts and malformed
     model output by default. A bug in an agent (a `ValueError`, say) fails at once, and so do
     errors in `never`: misuse, a step that already failed for good below this one, a policy
-    denial, an exhausted budget, an open circuit.
+    denial, an exhausted budget or run limit, an open circuit.
     """
 
     attempts: int = 3
@@ -45,14 +46,14 @@ class Retry:
         RejectedError,
         PolicyDeniedError,
         BudgetExceededError,
+        RunLimitExceededError,
         CircuitOpenError,
     )
 
     def __post_init__(self) -> None:
-        if not POSITIVE.ok(self.attempts):
-            raise UsageError(f"Retry.attempts must be at least 1, got {self.attempts}")
-        if not (NON_NEGATIVE.ok(self.initial_delay) and NON_NEGATIVE.ok(self.max_delay)):
-            raise UsageError("Retry delays must not be negative")
+        ATTEMPTS.check("Retry", "attempts", self.attempts)
+        DELAY.check("Retry", "initial_delay", self.initial_delay)
+        DELAY.check("Retry", "max_delay", self.max_delay)
         MULTIPLIER.check("Retry", "multiplier", self.multiplier)
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:

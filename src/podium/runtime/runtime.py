@@ -35,7 +35,7 @@ from podium.core.records import (
     StepStatus,
     Usage,
 )
-from podium.core.serde import describe_validation_error, to_plain
+from podium.core.serde import describe_validation_error, store_dumps, text_bytes, to_plain
 from podium.errors import (
     JournalUnavailable,
     LeaseLost,
@@ -61,6 +61,7 @@ from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
 from podium.runtime.guard import POLICY_KV, guard, with_guard
 from podium.runtime.leases import describe_holder, holder_is_gone, this_holder
+from podium.runtime.limits import LIMITS_KV, RunLimits, active_seconds, given_limits
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.privacy import RunPrivacy, privacy_middleware, scrub_secrets
@@ -77,6 +78,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 logger = logging.getLogger("podium")
+
+WATCHED_BEYOND = 300.0
+"""A run's deadline further off than this (seconds) is watched by the lease heartbeat, which
+wakes every `lease / 3` seconds anyway, instead of by a timer of its own: a timer per run costs
+every run (the default deadline is 24 h), and a deadline of hours needs no sub-second
+precision. A nearer one gets a timer, exact."""
 
 
 @dataclass(slots=True)
@@ -116,13 +123,15 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class _Limits:
-    """Per-run policy: the default retry for its calls, the deadline of the whole run, and
-    the run's budget."""
+    """Per-run policy: the default retry for its calls, the limits given to this run
+    (`deadline`, `max_steps`, `max_journal_bytes`: over the runtime's, kept with the run),
+    and the run's budget; `run` is what applies, once `given` is laid over the runtime's."""
 
     retry: Retry | None
-    deadline: float | None
+    given: dict[str, Any] = field(default_factory=dict)
     budget: Budget | None = None
     policies: tuple[Policy, ...] = ()
+    run: RunLimits | None = None
 
 
 def new_run_id() -> str:
@@ -157,15 +166,24 @@ class Runtime:
     store (when given as a URL), breakers, workers and budgets read (`podium.core.clock`; by
     default the real one): a test passes `podium.testing.FakeClock` and advances it instead
     of sleeping. `policy` (a `podium.Policy`, its mapping form, or a YAML or JSON file of
-    it) is checked on every tool
-    call of every run, whoever asks (see `podium.runtime.guard`); a run keeps the policies it
-    started with in the store, so every process that resumes it checks the same ones (and
-    this runtime's too). A workflow file's `policies:` apply to its runs as well.
-    of sleeping. `pii` is who may see which personal data (`podium.Privacy`): agents, tools
-    and model steps not allowed a kind get tokens in its place, and what runs store keeps
-    tokens; without it (and with `PODIUM_PII` unset: `tokenize` or `mask` turns it on with
-    what agents and tools declare as `sees_pii`) PII is left as it is. Secrets (API keys,
+    it) is checked on every tool call of every run, whoever asks (see
+    `podium.runtime.guard`); a run keeps the policies it started with in the store, so every
+    process that resumes it checks the same ones (and this runtime's too). A workflow file's
+    `policies:` apply to its runs as well. `pii` is who may see which personal data
+    (`podium.Privacy`): agents, tools and model steps not allowed a kind get tokens in its
+    place, and what runs store keeps tokens; without it (and with `PODIUM_PII` unset:
+    `tokenize` or `mask` turns it on with what agents and tools declare as `sees_pii`) PII
+    is left as it is. Secrets (API keys,
     tokens, private keys) are masked in everything a run stores either way.
+
+    Every run has limits (`podium.runtime.limits`, OWASP LLM10): `deadline` (seconds of
+    running, 24 h; waiting for a person does not count), `max_steps` (10,000 journaled steps),
+    `max_input_bytes` and `max_output_bytes` (16 MiB each, as JSON), `max_journal_bytes` (1 GiB
+    of step outputs per run). Each is taken from here, else from `PODIUM_RUN_DEADLINE`,
+    `PODIUM_MAX_STEPS`, `PODIUM_MAX_INPUT_BYTES`, `PODIUM_MAX_OUTPUT_BYTES`,
+    `PODIUM_MAX_JOURNAL_BYTES`, else the default; it may be raised up to its ceiling
+    (`podium.core.bounds.CEILINGS`), never switched off. A run passing one fails with
+    `RunLimitExceededError`.
     """
 
     def __init__(
@@ -187,16 +205,37 @@ class Runtime:
         clock: Clock | None = None,
         policy: Policy | Mapping[str, Any] | str | Path | None = None,
         pii: Privacy | None = None,
+        deadline: float | None = None,
+        max_steps: int | None = None,
+        max_input_bytes: int | None = None,
+        max_output_bytes: int | None = None,
+        max_journal_bytes: int | None = None,
     ) -> None:
         self.clock: Clock = clock_or_default(clock)
         self.policy: Policy | None = None if policy is None else Policy.of(policy)
         self.pii, self._pii_key = _check_pii(pii)
+        # Every run's limits (`podium.runtime.limits`): those given here, else PODIUM_...,
+        # else the defaults. Checked first: a bad one fails before a store is opened.
+        self.limits = RunLimits.from_env().over(
+            {
+                "deadline": deadline,
+                "max_steps": max_steps,
+                "max_input_bytes": max_input_bytes,
+                "max_output_bytes": max_output_bytes,
+                "max_journal_bytes": max_journal_bytes,
+            }
+        )
         self._store_obj: Store
         if store is None or isinstance(store, str):
             self._store_obj = open_store(store, clock=self.clock)
         else:
             self._store_obj = store  # a store made elsewhere keeps its own clock
         self._store: Store | None = None
+        # The store measures what it writes: it refuses an input or output over the limits. A
+        # store of another make that cannot take them keeps its own (see `stores.base`).
+        with contextlib.suppress(AttributeError):
+            self._store_obj.max_input_bytes = self.limits.max_input_bytes  # type: ignore[attr-defined]
+            self._store_obj.max_output_bytes = self.limits.max_output_bytes  # type: ignore[attr-defined]
         self._open_lock = asyncio.Lock()
         self.retry = retry
         self.timeout = timeout
@@ -235,6 +274,8 @@ class Runtime:
         self._states: dict[str, RunState] = {}
         self._beat: asyncio.Task[None] | None = None
         self._cancel_requested: set[str] = set()
+        self._deadlines: dict[str, float] = {}  # loop time each watched run must end by
+        self._expired: set[str] = set()  # runs the heartbeat cancelled for their deadline
         self.targets = tuple(targets)
 
     # store lifecycle -----------------------------------------------------------------------
@@ -288,6 +329,8 @@ class Runtime:
         retry: Retry | None = None,
         deadline: float | None = None,
         budget: Budget | None = None,
+        max_steps: int | None = None,
+        max_journal_bytes: int | None = None,
     ) -> RunResult:
         """Start a run of `agent` on `input` and wait for it to finish, suspend or fail.
 
@@ -296,15 +339,26 @@ class Runtime:
         name of an importable module; when it cannot be (an agent built inside a function,
         or in a script run as a file), or another process would not trust it, the `podium`
         logger warns and says what to do. `retry` replaces the
-        runtime's default retry policy for this run; `deadline` (seconds) bounds the whole run:
-        past it every running branch is cancelled and the run fails (completed steps stay
-        journaled, so a resume continues from them). `budget` limits what the whole run may
-        spend (see `podium.Budget`); it is stored with the run, so a resume or a worker keeps
-        it, and past it the run fails with `BudgetExceededError`.
+        runtime's default retry policy for this run. `deadline` (seconds of running, waits for
+        people not counted), `max_steps` and `max_journal_bytes` replace the runtime's limits
+        for this run (see `Runtime`); they are stored with the run, so a resume or a worker
+        keeps them. Past one every running branch is cancelled and the run fails with
+        `RunLimitExceededError` (`RunTimeoutError` for the deadline); completed steps stay
+        journaled, so a resume with a larger limit continues from them. `budget` limits what
+        the whole run may spend (see `podium.Budget`); it is stored with the run too, and past
+        it the run fails with `BudgetExceededError`.
         """
         run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
-        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
+        given = given_limits(
+            getattr(agent, "run_limits", None),
+            deadline=deadline,
+            max_steps=max_steps,
+            max_journal_bytes=max_journal_bytes,
+        )
+        limits = _Limits(
+            retry or self.retry, given, _check_budget(budget), run=self.limits.over(given)
+        )
         return await self._start(agent, input, run_id, target, limits, None)
 
     def stream(
@@ -317,6 +371,8 @@ class Runtime:
         retry: Retry | None = None,
         deadline: float | None = None,
         budget: Budget | None = None,
+        max_steps: int | None = None,
+        max_journal_bytes: int | None = None,
     ) -> RunStream:
         """Start a run as `run` does, and read its events as they happen:
 
@@ -333,7 +389,15 @@ class Runtime:
         """
         rid = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
-        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
+        given = given_limits(
+            getattr(agent, "run_limits", None),
+            deadline=deadline,
+            max_steps=max_steps,
+            max_journal_bytes=max_journal_bytes,
+        )
+        limits = _Limits(
+            retry or self.retry, given, _check_budget(budget), run=self.limits.over(given)
+        )
         return RunStream(rid, lambda live: self._start(agent, input, rid, target, limits, live))
 
     async def _start(
@@ -360,6 +424,8 @@ class Runtime:
         if limits.budget is not None:
             await store.kv_put(BUDGET_KV, run_id, limits.budget.to_dict())
         limits = replace(limits, policies=await self._run_policies(store, run_id, agent, True))
+        if limits.given:
+            await store.kv_put(LIMITS_KV, run_id, limits.given)
         lease = await self.claim(store, run_id)
         if lease is None:  # another process claimed the run the moment it was made
             holder = describe_holder(await store.get_lease(run_id))
@@ -378,12 +444,16 @@ class Runtime:
         retry: Retry | None = None,
         deadline: float | None = None,
         budget: Budget | None = None,
+        max_steps: int | None = None,
+        max_journal_bytes: int | None = None,
     ) -> RunResult:
         """Continue a run that crashed, was interrupted, or waits: completed steps return their
         journaled output, the rest run. A completed run just returns its result.
-        `retry` and `deadline` apply to this resumption, as in `run`. The run keeps the budget
-        it was started with, counting on from what it spent; `budget` replaces it (to give a
-        run that ran out more room), and is stored in its place.
+        `retry` applies to this resumption, as in `run`. The run keeps the budget and the
+        limits it was started with, counting on from what it spent (steps journaled, seconds
+        of running, output bytes kept); `budget`, `deadline`, `max_steps` and
+        `max_journal_bytes` replace them (to give a run that ran out more room), and are
+        stored in their place.
 
         `decision` answers a waiting run (`Decision.approve()`, `Decision.reject(comment)`,
         `Decision.answer(value)`): it is recorded as the output of the step that waits (`step`,
@@ -392,7 +462,10 @@ class Runtime:
         refuses (an edit or answer of the wrong type) raises `UsageError`, and nothing is
         written.
         """
-        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
+        given = given_limits(
+            deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
+        )
+        limits = _Limits(retry or self.retry, given, _check_budget(budget))
         return await self._resume(run_id, agent, decision, step, limits, None)
 
     def stream_resume(
@@ -405,12 +478,17 @@ class Runtime:
         retry: Retry | None = None,
         deadline: float | None = None,
         budget: Budget | None = None,
+        max_steps: int | None = None,
+        max_journal_bytes: int | None = None,
     ) -> RunStream:
         """Resume a run as `resume` does, and read its events as they happen (see `stream`).
         Steps completed before are not run again, so their text is not streamed again:
         each shows as one `step.replayed` event. Misuse (an unknown run, a decision that
         does not fit) raises from the first read, before anything is written."""
-        limits = _Limits(retry or self.retry, deadline, _check_budget(budget))
+        given = given_limits(
+            deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
+        )
+        limits = _Limits(retry or self.retry, given, _check_budget(budget))
         return RunStream(
             run_id, lambda live: self._resume(run_id, agent, decision, step, limits, live)
         )
@@ -466,9 +544,12 @@ class Runtime:
         events = await store.list_events(run_id)
         budget = await _run_budget(store, run_id, limits.budget)
         policies = await self._run_policies(store, run_id, agent, False)
+        given = await _run_limits(store, run_id, limits.given)
         await store.update_run(run_id, status=RunStatus.RUNNING)
         seq = events[-1].seq if events else 0
-        limits = replace(limits, budget=budget, policies=policies)
+        limits = replace(
+            limits, budget=budget, policies=policies, given=given, run=self.limits.over(given)
+        )
         return await self._drive(
             store,
             agent,
@@ -597,13 +678,22 @@ class Runtime:
         run_id: str | None = None,
         target: str | None = None,
         budget: Budget | None = None,
+        deadline: float | None = None,
+        max_steps: int | None = None,
+        max_journal_bytes: int | None = None,
     ) -> str:
         """Queue a run for workers (`rt.work()`, `podium worker`) and return its id at once.
         The agent must be loadable by a worker: `target`, or an importable `@agent`. The
-        worker that takes the run applies `budget` to it."""
+        worker that takes the run applies `budget` and the limits given here to it."""
         run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
         budget = _check_budget(budget)
+        given = given_limits(
+            getattr(agent, "run_limits", None),
+            deadline=deadline,
+            max_steps=max_steps,
+            max_journal_bytes=max_journal_bytes,
+        )
         store = await self.open()
         target = self._target_of(agent, target, run_id)
         now = self.clock.now()
@@ -620,6 +710,8 @@ class Runtime:
         if budget is not None:
             await store.kv_put(BUDGET_KV, run_id, budget.to_dict())
         await self._run_policies(store, run_id, agent, True)
+        if given:
+            await store.kv_put(LIMITS_KV, run_id, given)
         await store.kv_put(QUEUE, run_id, {"at": now, "agent": agent.name})
         return run_id
 
@@ -712,7 +804,7 @@ class Runtime:
         *,
         lease: Lease | None = None,
     ) -> RunResult:
-        limits = limits or _Limits(self.retry, None)
+        limits = limits or _Limits(self.retry)
         state = self._new_state(store, run_id, prior_steps, seq, limits, live, history)
         marker = state.prior.get(SAGA_KEY) if state.prior else None
         saga_error = None
@@ -736,7 +828,7 @@ class Runtime:
             self._leases[run_id], self._states[run_id] = lease, state
         self._keep_leases()
         try:
-            result = await self._outcome(state, call, task, saga_error, limits.deadline)
+            result = await self._outcome(state, call, task, saga_error, limits.run or self.limits)
             try:
                 result = await self._conclude(state, agent, result)
             except LeaseLost as e:  # taken while failing or concluding: the new holder ends it
@@ -801,6 +893,7 @@ class Runtime:
         store = await self.open()
         while self._active:
             await self.clock.sleep(self.lease / 3)
+            self._expire()
             for run_id, lease in list(self._leases.items()):
                 try:
                     renewed = await store.renew_lease(lease, self.lease)
@@ -810,6 +903,15 @@ class Runtime:
                     self._leases[run_id] = renewed
                 elif (state := self._states.get(run_id)) is not None:
                     state.lost = True
+
+    def _expire(self) -> None:
+        """Cancel every watched run past its deadline (see `WATCHED_BEYOND`)."""
+        now = asyncio.get_running_loop().time()
+        for run_id, at in list(self._deadlines.items()):
+            task = self._active.get(run_id)
+            if at <= now and task is not None and run_id not in self._expired:
+                self._expired.add(run_id)
+                task.cancel()
 
     def _new_state(
         self,
@@ -854,6 +956,16 @@ class Runtime:
                 state.usage = state.usage + row.usage
         if limits.policies:
             state.guard_on(limits.policies)
+        run_limits = limits.run or self.limits
+        state.max_steps = run_limits.max_steps
+        state.max_journal_bytes = run_limits.max_journal_bytes
+        if prior:  # the journal so far counts: a resume goes on from it
+            state.steps = len(prior)
+            state.journal_bytes = sum(
+                text_bytes(store_dumps(row.output))
+                for row in prior.values()
+                if row.output is not None
+            )
         if limits.budget is not None:
             state.meter()
             state.ledger = Ledger(prior, history, self.clock)
@@ -866,10 +978,19 @@ class Runtime:
         call: Call,
         task: asyncio.Task[Any],
         saga_error: str | None,
-        deadline: float | None,
+        run_limits: RunLimits,
     ) -> RunResult:
         run_id = state.run_id
-        limit = asyncio.timeout(deadline)
+        deadline = run_limits.deadline
+        spent = active_seconds(state.history) if state.history else 0.0
+        if spent >= deadline and not state.replay_only:
+            error = RunTimeoutError(run_id, deadline, spent)
+            return RunResult(run_id, RunStatus.FAILED, None, str(error), state.usage, error)
+        remaining = deadline - spent
+        watched = remaining > WATCHED_BEYOND
+        if watched:
+            self._deadlines[run_id] = asyncio.get_running_loop().time() + remaining
+        limit = asyncio.timeout(None if watched else remaining)
         try:
             async with limit:
                 output = await state.door(call)
@@ -880,6 +1001,11 @@ class Runtime:
         except Suspended as s:
             return RunResult(run_id, RunStatus.WAITING, None, str(s), state.usage, s)
         except asyncio.CancelledError:
+            if run_id in self._expired:  # the heartbeat found it past its deadline
+                self._expired.discard(run_id)
+                task.uncancel()
+                error = RunTimeoutError(run_id, deadline)
+                return RunResult(run_id, RunStatus.FAILED, None, str(error), state.usage, error)
             if run_id not in self._cancel_requested:
                 raise  # the process is going away: the run stays `running`, resumable
             self._cancel_requested.discard(run_id)
@@ -887,13 +1013,18 @@ class Runtime:
             return RunResult(run_id, RunStatus.CANCELLED, None, "cancelled", state.usage)
         except TimeoutError as e:
             if not limit.expired():
-                return RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
-            error = RunTimeoutError(f"run {run_id} passed its deadline of {deadline:g}s")
+                return _failed(state, e)
+            error = RunTimeoutError(run_id, deadline)
             return RunResult(run_id, RunStatus.FAILED, None, str(error), state.usage, error)
         except Exception as e:
-            return RunResult(run_id, RunStatus.FAILED, None, str(e), state.usage, e)
+            return _failed(state, e)
+        finally:
+            if watched:
+                self._deadlines.pop(run_id, None)
         if state.replay_only:  # every step replayed: the saga still has to finish
             return RunResult(run_id, RunStatus.FAILED, None, saga_error, state.usage)
+        if state.exceeded is not None:  # a pattern carried on without the refused step
+            return _failed(state, state.exceeded)
         return RunResult(run_id, RunStatus.COMPLETED, output, None, state.usage)
 
     async def _fail_for_good(self, state: RunState, agent: Any, result: RunResult) -> RunResult:
@@ -935,8 +1066,11 @@ class Runtime:
     async def list_runs(
         self, *, status: RunStatus | str | None = None, limit: int = 100
     ) -> list[RunRecord]:
-        """The newest `limit` runs. A limit beyond any count means all of them: it is capped
-        at the largest integer a store's LIMIT takes (SQL stores read it as 64 bits)."""
+        """The newest `limit` runs, as summaries: without their input and output (a listing
+        of thousands of runs must not read what each produced), the error cut to 1,000
+        characters; `get_run` reads one whole. A limit beyond any count means all of them: it
+        is capped at the largest integer a store's LIMIT takes (SQL stores read it as 64
+        bits)."""
         if limit < 1:
             raise UsageError(f"limit must be at least 1, got {limit}")
         return await (await self.open()).list_runs(
@@ -970,6 +1104,8 @@ class Runtime:
         retry: Retry | None = None,
         deadline: float | None = None,
         budget: Budget | None = None,
+        max_steps: int | None = None,
+        max_journal_bytes: int | None = None,
     ) -> RunResult:
         """`run` for scripts and notebooks without an event loop; takes what `run` takes."""
         return self._sync(
@@ -981,6 +1117,8 @@ class Runtime:
                 retry=retry,
                 deadline=deadline,
                 budget=budget,
+                max_steps=max_steps,
+                max_journal_bytes=max_journal_bytes,
             )
         )
 
@@ -994,6 +1132,8 @@ class Runtime:
         retry: Retry | None = None,
         deadline: float | None = None,
         budget: Budget | None = None,
+        max_steps: int | None = None,
+        max_journal_bytes: int | None = None,
     ) -> RunResult:
         """`resume` without an event loop; takes what `resume` takes."""
         return self._sync(
@@ -1005,6 +1145,8 @@ class Runtime:
                 retry=retry,
                 deadline=deadline,
                 budget=budget,
+                max_steps=max_steps,
+                max_journal_bytes=max_journal_bytes,
             )
         )
 
@@ -1050,6 +1192,25 @@ def _check_budget(budget: Any) -> Budget | None:
     if budget is None or isinstance(budget, Budget):
         return budget
     raise UsageError(f"budget must be a podium.Budget, got {budget!r}")
+
+
+def _failed(state: RunState, error: BaseException) -> RunResult:
+    """A failed run's result: a limit it passed is the reason, whatever a pattern made of the
+    refused step."""
+    if state.exceeded is not None:
+        error = state.exceeded
+    return RunResult(state.run_id, RunStatus.FAILED, None, str(error), state.usage, error)
+
+
+async def _run_limits(store: Store, run_id: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The limits a resumed run goes on with: those it was started with, the ones given now
+    in their place (and stored so)."""
+    stored = await store.kv_get(LIMITS_KV, run_id) or {}
+    if not given:
+        return dict(stored)
+    merged = {**stored, **given}
+    await store.kv_put(LIMITS_KV, run_id, merged)
+    return merged
 
 
 async def _run_budget(store: Store, run_id: str, given: Budget | None) -> Budget | None:

@@ -34,7 +34,7 @@ import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from podium.core.bounds import FINITE_SECONDS, FINITE_WAIT, POSITIVE
+from podium.core.bounds import CONCURRENCY, FINITE_SECONDS, FINITE_WAIT
 from podium.core.records import TERMINAL_STATUSES, Lease
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Worker:
         self.rt = rt
         self.clock = rt.clock
         self.sweep_every = FINITE_WAIT.check_optional("Worker", "sweep_every", sweep_every)
-        self.concurrency = POSITIVE.check("Worker", "concurrency", concurrency)
+        self.concurrency = CONCURRENCY.check("Worker", "concurrency", concurrency)
         self.lease = FINITE_SECONDS.check("Worker", "lease", lease)
         self.poll = FINITE_SECONDS.check("Worker", "poll", poll)
         self.grace = FINITE_WAIT.check("Worker", "grace", grace)

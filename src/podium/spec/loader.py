@@ -472,6 +472,17 @@ class _Builder:
         if built is not None and policy is not None:
             with contextlib.suppress(AttributeError):  # the runtime reads it when it runs
                 built.policy = policy
+        limits = getattr(spec, "limits", None)
+        if limits is not None and built is not None:
+            from podium.runtime.limits import given_limits
+
+            # the run's limits ride on the root agent: `Runtime.run` reads `run_limits`
+            given = limits.model_dump(exclude_none=True)
+            if self.construct(("limits",), lambda: given_limits(**given)) is not None:
+                try:
+                    built.run_limits = given
+                except AttributeError:
+                    self.problem(("limits",), f"{type(built).__name__} cannot carry `limits:`")
         return built
 
     def _policy(self, spec: Any) -> Any:
@@ -504,6 +515,8 @@ class _Builder:
             self.problem((*loc, "tiers"), "`tiers:` goes at the top of the file only")
         if loc and getattr(spec, "policies", None) is not None:
             self.problem((*loc, "policies"), "`policies:` goes at the top of the file only")
+        if loc and getattr(spec, "limits", None) is not None:
+            self.problem((*loc, "limits"), "`limits:` goes at the top of the file only")
         built = registry.kinds()[spec.kind].build(self, spec, loc)
         roles = getattr(spec, "roles", None)
         if built is not None and roles:

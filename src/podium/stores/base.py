@@ -23,9 +23,29 @@ statement, never a round trip of its own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
+
+MAX_INPUT_BYTES = 16 << 20
+MAX_OUTPUT_BYTES = 16 << 20
+"""What a store keeps at most, as JSON bytes: a run's input, one step's output. Every store
+has them as attributes (`store.max_input_bytes`, `store.max_output_bytes`), which its
+runtime sets from its limits (`podium.runtime.limits`); a value over them is refused with
+`RunLimitExceededError` before anything is written, measured on the text the store writes."""
+
+LISTED_ERROR_CHARS = 1000
+"""How much of a run's error a listing (`list_runs`) reads."""
+
+
+def summary(run: RunRecord) -> RunRecord:
+    """A run as `list_runs` gives it: no input, no output, the start of its error. Listing
+    thousands of runs must not read (or hold) what each of them produced."""
+    error = run.error
+    if error is not None and len(error) > LISTED_ERROR_CHARS:
+        error = error[:LISTED_ERROR_CHARS]
+    return replace(run, input=None, output=None, error=error)
 
 
 @runtime_checkable
@@ -58,16 +78,20 @@ class Store(Protocol):
     async def list_runs(
         self, *, status: RunStatus | None = None, limit: int = 100
     ) -> list[RunRecord]:
-        """Newest first."""
+        """Newest first, as summaries (`summary`): without input and output, the error cut
+        to `LISTED_ERROR_CHARS`; the whole of one run is `get_run`'s."""
 
     # journal
     def record_started(self, step: StepRecord) -> None:
         """Buffer a `started` row for this step; does not wait."""
 
-    async def record_finished(self, step: StepRecord) -> None:
-        """Write the step's final state; durable when this returns. Raises `OutputTypeError`
-        for an output with no JSON form (nothing written), `LeaseLost` if the run's lease was
-        taken, `JournalUnavailable` if the row could not be written."""
+    async def record_finished(self, step: StepRecord) -> int | None:
+        """Write the step's final state; durable when this returns, with the size of its
+        output as kept, in bytes (what the run's journal limit counts). Raises
+        `OutputTypeError` for an output with no JSON form, `RunLimitExceededError` for one
+        over `max_output_bytes` (nothing written in either case), `LeaseLost` if the run's
+        lease was taken, `JournalUnavailable` if the row could not be written. A store that
+        does not measure returns None: its runs' journal total is then not counted."""
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
         """Every journal row of a run, in the order steps started."""

@@ -8,7 +8,8 @@ from typing import Any
 from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.core.serde import Unstorable, check_storable, loads, store_dumps, unstorable_output
-from podium.errors import UsageError
+from podium.errors import RunLimitExceededError, UsageError
+from podium.stores.base import MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, summary
 
 
 class MemoryStore:
@@ -18,6 +19,11 @@ class MemoryStore:
     Leases are exclusive as in every store, but writes are not fenced: the store lives in
     one process, and every writer of a run shares it (fencing tells one store instance from
     another, so there is nothing to tell apart)."""
+
+    # What it keeps at most: a run's input, one step's output, as JSON bytes (its runtime
+    # sets them from its limits: `podium.runtime.limits`).
+    max_input_bytes: int = MAX_INPUT_BYTES
+    max_output_bytes: int = MAX_OUTPUT_BYTES
 
     def __init__(self, url: str = "memory://", *, clock: Clock | None = None) -> None:
         self.url = url
@@ -38,9 +44,11 @@ class MemoryStore:
         if run.run_id in self._runs:
             raise UsageError(f"a run with id {run.run_id!r} already exists")
         try:
-            check_storable(run.input)
+            size = check_storable(run.input)
         except Unstorable as e:
             raise UsageError(f"input of run {run.run_id}: {e}") from None
+        if size > self.max_input_bytes:
+            raise RunLimitExceededError(run.run_id, "max_input_bytes", self.max_input_bytes, size)
         self._runs[run.run_id] = run
         self._steps[run.run_id] = {}
         self._events[run.run_id] = []
@@ -71,17 +79,21 @@ class MemoryStore:
     ) -> list[RunRecord]:
         runs = [r for r in self._runs.values() if status is None or r.status == status]
         runs.sort(key=lambda r: r.created_at, reverse=True)
-        return runs[:limit]
+        return [summary(r) for r in runs[:limit]]
 
     def record_started(self, step: StepRecord) -> None:
         self._steps[step.run_id][step.key] = step
 
-    async def record_finished(self, step: StepRecord) -> None:
+    async def record_finished(self, step: StepRecord) -> int:
         try:
-            check_storable(step.output)
+            size = check_storable(step.output)
         except Unstorable as e:
             raise unstorable_output(step.agent, step.key, e) from None
+        limit = self.max_output_bytes
+        if size > limit:
+            raise RunLimitExceededError(step.run_id, "max_output_bytes", limit, size, step.key)
         self._steps[step.run_id][step.key] = step
+        return size
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
         steps = self._steps.get(run_id, {})

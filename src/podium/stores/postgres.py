@@ -31,13 +31,15 @@ from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.core.serde import loads, store_dumps
 from podium.errors import JournalUnavailable, LeaseLost, UsageError
+from podium.stores.base import LISTED_ERROR_CHARS, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES
 from podium.stores.sqlite import (
     event_from_row,
     event_row,
     lease_from_row,
     run_from_row,
-    run_row,
     run_updates,
+    sized_run_row,
+    sized_step_row,
     step_from_row,
     step_row,
 )
@@ -105,6 +107,11 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 _RUN_COLUMNS = "run_id, agent, status, input, output, error, target, created_at, updated_at, usage"
+# A listing reads neither input nor output, and at most the start of an error.
+_SUMMARY_COLUMNS = (
+    f"run_id, agent, status, NULL::json, NULL::json, left(error, {LISTED_ERROR_CHARS}), "
+    "target, created_at, updated_at, usage"
+)
 _STEP_COLUMNS = (
     "run_id, key, agent, kind, status, attempt, output, error, started_at, ended_at, usage"
 )
@@ -222,6 +229,11 @@ class PostgresStore:
     that loop (`Runtime.run_sync` does this for you on every call).
     """
 
+    # What it keeps at most: a run's input, one step's output, as JSON bytes (its runtime
+    # sets them from its limits: `podium.runtime.limits`).
+    max_input_bytes: int = MAX_INPUT_BYTES
+    max_output_bytes: int = MAX_OUTPUT_BYTES
+
     def __init__(
         self, url: str, *, min_size: int = 1, max_size: int = 10, clock: Clock | None = None
     ) -> None:
@@ -298,7 +310,7 @@ class PostgresStore:
             "VALUES ($1, $2, $3, $4::json, $5::json, $6, $7, $8, $9, $10::json)"
         )
         try:
-            await self._open_pool().execute(sql, *run_row(run))
+            await self._open_pool().execute(sql, *sized_run_row(run, self.max_input_bytes))
         except asyncpg.UniqueViolationError:
             raise UsageError(f"a run with id {run.run_id!r} already exists") from None
 
@@ -337,9 +349,9 @@ class PostgresStore:
         order = "ORDER BY created_at DESC, id DESC LIMIT $1"
         pool = self._open_pool()
         if status is None:
-            rows = await pool.fetch(f"SELECT {_RUN_COLUMNS} FROM runs {order}", limit)
+            rows = await pool.fetch(f"SELECT {_SUMMARY_COLUMNS} FROM runs {order}", limit)
         else:
-            sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = $2 {order}"
+            sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE status = $2 {order}"
             rows = await pool.fetch(sql, limit, str(status))
         return [run_from_row(r) for r in rows]
 
@@ -349,10 +361,11 @@ class PostgresStore:
         self._steps[(step.run_id, step.key)] = (step_row(step), self._fences.get(step.run_id))
         self._wake_soon()
 
-    async def record_finished(self, step: StepRecord) -> None:
+    async def record_finished(self, step: StepRecord) -> int:
         self._check_open()
         key = (step.run_id, step.key)
-        self._steps[key] = (step_row(step), self._fences.get(step.run_id))
+        row, size = sized_step_row(step, self.max_output_bytes)
+        self._steps[key] = (row, self._fences.get(step.run_id))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((fut, key))
         self._wake_soon()
@@ -362,6 +375,7 @@ class PostgresStore:
             raise
         except Exception as e:
             raise JournalUnavailable(step.key, e) from e
+        return size
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
         await self._flush_pending()

@@ -78,9 +78,11 @@ from podium.core.serde import (
     clean_text,
     loads,
     store_dumps,
+    text_bytes,
     unstorable_output,
 )
-from podium.errors import JournalUnavailable, LeaseLost, UsageError
+from podium.errors import JournalUnavailable, LeaseLost, RunLimitExceededError, UsageError
+from podium.stores.base import LISTED_ERROR_CHARS, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES
 from podium.stores.sqlite_file import (
     APPLICATION_ID,
     busy_timeout_ms,
@@ -172,6 +174,11 @@ _INSERT_EVENT = (
     "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) DO NOTHING"
 )
 _RUN_COLUMNS = "run_id, agent, status, input, output, error, target, created_at, updated_at, usage"
+# A listing reads neither input nor output, and at most the start of an error.
+_SUMMARY_COLUMNS = (
+    f"run_id, agent, status, NULL, NULL, substr(error, 1, {LISTED_ERROR_CHARS}), target, "
+    "created_at, updated_at, usage"
+)
 _STEP_COLUMNS = (
     "run_id, key, agent, kind, status, attempt, output, error, started_at, ended_at, usage"
 )
@@ -239,6 +246,26 @@ def step_row(step: StepRecord) -> tuple[Any, ...]:
         step.ended_at,
         None if step.usage is None else store_dumps(step.usage.to_dict()),
     )
+
+
+def sized_step_row(step: StepRecord, limit: int) -> tuple[tuple[Any, ...], int]:
+    """`step_row`, and the size of the output the store keeps, measured on the JSON text it
+    writes anyway; an output over `limit` bytes is `RunLimitExceededError`, before anything
+    is written."""
+    row = step_row(step)
+    size = text_bytes(row[6])
+    if size > limit:
+        raise RunLimitExceededError(step.run_id, "max_output_bytes", limit, size, step.key)
+    return row, size
+
+
+def sized_run_row(run: RunRecord, limit: int) -> tuple[Any, ...]:
+    """`run_row`; an input over `limit` bytes as JSON is `RunLimitExceededError`."""
+    row = run_row(run)
+    size = text_bytes(row[3])
+    if size > limit:
+        raise RunLimitExceededError(run.run_id, "max_input_bytes", limit, size)
+    return row
 
 
 def event_row(event: Event) -> tuple[Any, ...]:
@@ -390,7 +417,9 @@ def _list_runs(conn: sqlite3.Connection, arg: tuple[str | None, int]) -> list[Ru
     status, limit = arg
     where = "" if status is None else "WHERE status = ?"
     params: tuple[Any, ...] = (limit,) if status is None else (status, limit)
-    sql = f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    sql = (
+        f"SELECT {_SUMMARY_COLUMNS} FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    )
     return [run_from_row(r) for r in conn.execute(sql, params)]
 
 
@@ -511,6 +540,11 @@ def _stop(conn: sqlite3.Connection, arg: Any) -> None:
 class SQLiteStore:
     """Runs, journal and events in one SQLite file; see the module docstring for the design."""
 
+    # What it keeps at most: a run's input, one step's output, as JSON bytes (its runtime
+    # sets them from its limits: `podium.runtime.limits`).
+    max_input_bytes: int = MAX_INPUT_BYTES
+    max_output_bytes: int = MAX_OUTPUT_BYTES
+
     def __init__(self, url: str, *, busy_timeout: float = 10.0, clock: Clock | None = None) -> None:
         self.url = url
         self.clock = clock_or_default(clock)  # lease expiry and timestamps
@@ -586,7 +620,7 @@ class SQLiteStore:
 
     # runs ----------------------------------------------------------------------------------
     async def create_run(self, run: RunRecord) -> None:
-        await self._write(_create_run, run_row(run))
+        await self._write(_create_run, sized_run_row(run, self.max_input_bytes))
 
     async def update_run(
         self,
@@ -619,14 +653,15 @@ class SQLiteStore:
         run = step.run_id
         self._buffer((True, _upsert_step, step_row(step), None, run, self._fences.get(run)))
 
-    async def record_finished(self, step: StepRecord) -> None:
-        row = step_row(step)
+    async def record_finished(self, step: StepRecord) -> int:
+        row, size = sized_step_row(step, self.max_output_bytes)
         try:
             await self._write(_upsert_step, row, step.run_id)
         except LeaseLost:
             raise LeaseLost(step.run_id, step.key) from None
         except Exception as e:
             raise JournalUnavailable(step.key, e) from e
+        return size
 
     async def load_steps(self, run_id: str) -> list[StepRecord]:
         result: list[StepRecord] = await self._read(_load_steps, run_id)

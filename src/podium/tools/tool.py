@@ -170,7 +170,7 @@ def _fields(
 def _args_model(name: str, fields: dict[str, Any]) -> tuple[type[BaseModel], dict[str, Any]]:
     """The pydantic model that validates arguments, and the JSON Schema a model is shown."""
     try:
-        model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        model: type[BaseModel] = create_model(  # type: ignore[call-overload,unused-ignore]
             f"{name}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
         return model, _clean_schema(model.model_json_schema())

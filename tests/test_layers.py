@@ -7,6 +7,7 @@ The layers, bottom up:
 - stores and models never import runtime, patterns or agents;
 - patterns never import stores (a pattern reaches state through the run context);
 - runtime never imports a pattern (it runs any agent and knows none);
+- governance (pure rules and verdicts) imports only core and errors;
 - no import cycle between podium's parts (the subpackages, plus the top-level modules
   `errors` and the package `podium` itself): a part that imports another may not be
   imported back by it, directly or around a longer loop.
@@ -204,6 +205,13 @@ def test_errors_import_nothing_of_podium() -> None:
 def test_core_imports_nothing_of_podium_but_errors() -> None:
     bad = _breaking({"core"}, (PARTS | {"podium"}) - {"core"})
     assert not bad, "podium.core may import only podium.errors:\n" + "\n".join(bad)
+
+
+def test_governance_is_pure_rules_over_core() -> None:
+    """Governance (policy, taint, guardrails, audit, PII) decides; the runtime wires it into
+    the door. So it may import core and errors only, never the runtime or what is above."""
+    bad = _breaking({"governance"}, (PARTS | {"podium"}) - {"core", "governance"})
+    assert not bad, "podium.governance may import only core and errors:\n" + "\n".join(bad)
 
 
 @pytest.mark.parametrize("low", ["stores", "models"])

@@ -16,6 +16,7 @@ from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import (
     BudgetExceededError,
     CircuitOpenError,
+    GuardrailTrippedError,
     HandoffLoopError,
     HandoffTypeError,
     JournalUnavailable,
@@ -45,6 +46,8 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
+from podium.governance.guardrails import Guardrail, GuardResult, guardrail
+from podium.governance.taint import PinnedPlan, PlannedCall, planned
 from podium.models import (
     Message,
     Model,
@@ -81,7 +84,7 @@ from podium.runtime.budget import Budget, BudgetAlert
 from podium.runtime.cache import Cache
 from podium.runtime.door import Call, Middleware
 from podium.runtime.waiting import WaitingRequest
-from podium.tools import Tool, tool
+from podium.tools import Tool, sanitiser, tool
 
 if TYPE_CHECKING:
     from podium.models.anthropic import AnthropicModel
@@ -236,6 +239,9 @@ __all__ = [
     "FunctionAgent",
     "Graph",
     "GroupChat",
+    "GuardResult",
+    "Guardrail",
+    "GuardrailTrippedError",
     "Handoff",
     "HandoffInput",
     "HandoffLoopError",
@@ -278,8 +284,10 @@ __all__ = [
     "Parallel",
     "ParallelResult",
     "PingPongDetectedError",
+    "PinnedPlan",
     "Plan",
     "PlanError",
+    "PlannedCall",
     "PodiumError",
     "PolicyDeniedError",
     "Price",
@@ -329,8 +337,11 @@ __all__ = [
     "WaitingRequest",
     "WorkerErrors",
     "agent",
+    "guardrail",
     "load_yaml",
+    "planned",
     "resolve_model",
+    "sanitiser",
     "tool",
     "tool_call",
 ]

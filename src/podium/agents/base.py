@@ -15,6 +15,7 @@ from podium.core.serde import Validator, validator_for
 from podium.errors import UsageError
 
 if TYPE_CHECKING:
+    from podium.governance.guardrails import Guardrail
     from podium.runtime.breaker import Breaker
     from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
@@ -52,6 +53,15 @@ class AgentBase(Generic[In, Out]):
     fallbacks: tuple[Any, ...] = ()
     breaker: Breaker | None = None
     budget: Budget | None = None  # limits on this agent and everything it calls
+    # checks of the value crossing the door into and out of the agent (podium.governance)
+    input_guardrails: tuple[Guardrail, ...] = ()
+    output_guardrails: tuple[Guardrail, ...] = ()
+
+    def _guardrails(self, input: Sequence[Any] | None, output: Sequence[Any] | None) -> None:
+        from podium.governance.guardrails import as_guardrails
+
+        self.input_guardrails = as_guardrails(input, f"agent {self.name!r}", "input")
+        self.output_guardrails = as_guardrails(output, f"agent {self.name!r}", "output")
 
     def _setup(
         self,

@@ -58,6 +58,8 @@ class FunctionAgent(AgentBase[Any, Any]):
         fallbacks: Sequence[Any] = (),
         breaker: Breaker | None = None,
         budget: Budget | None = None,
+        input_guardrails: Sequence[Any] = (),
+        output_guardrails: Sequence[Any] = (),
     ) -> None:
         if not callable(fn):
             raise UsageError(f"FunctionAgent needs a callable, got {fn!r}")
@@ -103,6 +105,7 @@ class FunctionAgent(AgentBase[Any, Any]):
             breaker=breaker,
             budget=budget,
         )
+        self._guardrails(input_guardrails, output_guardrails)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -159,6 +162,8 @@ def agent(
     fallbacks: Sequence[Any] = (),
     breaker: Breaker | None = None,
     budget: Budget | None = None,
+    input_guardrails: Sequence[Any] = (),
+    output_guardrails: Sequence[Any] = (),
 ) -> Callable[[Callable[..., Any]], FunctionAgent]: ...
 
 
@@ -174,9 +179,12 @@ def agent(
     fallbacks: Sequence[Any] = (),
     breaker: Breaker | None = None,
     budget: Budget | None = None,
+    input_guardrails: Sequence[Any] = (),
+    output_guardrails: Sequence[Any] = (),
 ) -> FunctionAgent | Callable[[Callable[..., Any]], FunctionAgent]:
     """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`.
-    `budget` covers every call the function makes through its context, and below."""
+    `budget` covers every call the function makes through its context, and below;
+    `input_guardrails` / `output_guardrails` check its input and output at the door."""
 
     def wrap(f: Callable[..., Any]) -> FunctionAgent:
         return FunctionAgent(
@@ -189,6 +197,8 @@ def agent(
             fallbacks=fallbacks,
             breaker=breaker,
             budget=budget,
+            input_guardrails=input_guardrails,
+            output_guardrails=output_guardrails,
         )
 
     return wrap if fn is None else wrap(fn)

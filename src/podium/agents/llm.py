@@ -56,6 +56,7 @@ from podium.core.bounds import COUNT, POSITIVE, SECONDS
 from podium.core.names import check_name
 from podium.core.serde import describe_validation_error, dumps
 from podium.core.tools import ToolSpec
+from podium.governance.taint import PinnedPlan
 from podium.errors import (
     MaxTurnsExceededError,
     ModelError,
@@ -301,6 +302,9 @@ class LLMAgent(AgentBase[Any, Any]):
         tier: str | None = None,
         tiers: Tiers | Mapping[str, Any] | None = None,
         batchable: Batch | int | bool | None = False,
+        plan: PinnedPlan | Sequence[Any] | None = None,
+        input_guardrails: Sequence[Any] = (),
+        output_guardrails: Sequence[Any] = (),
     ) -> None:
         self._setup(
             name,
@@ -344,6 +348,15 @@ class LLMAgent(AgentBase[Any, Any]):
         self.model_cache = as_cache(cache, f"agent {name!r}")
         self._step: _ModelStep | None = None
         self._tier_steps: dict[int, tuple[Tiers, _ModelStep]] = {}
+        self.plan = _as_plan(plan, name, self.tools)
+        self._guardrails(input_guardrails, output_guardrails)
+
+    def with_plan(self, plan: PinnedPlan | Sequence[Any]) -> LLMAgent:
+        """This agent with `plan` pinned instead: for a plan made at run time, by code or a
+        planner that read only trusted input, before this agent reads anything untrusted."""
+        twin = copy.copy(self)
+        twin.plan = _as_plan(plan, self.name, self.tools)
+        return twin
 
     @property
     def output_adapter(self) -> TypeAdapter[Any] | None:
@@ -473,6 +486,28 @@ def _first_failure(tasks: Sequence[asyncio.Task[Any]], group: BaseExceptionGroup
         if task.done() and not task.cancelled() and task.exception() is not None:
             return task.exception()
     return group.exceptions[0]
+
+
+def _as_plan(plan: Any, agent: str, tools: Mapping[str, Tool]) -> PinnedPlan | None:
+    """A pinned plan that names only the agent's own side-effecting tools."""
+    if plan is None:
+        return None
+    if not isinstance(plan, PinnedPlan):
+        if isinstance(plan, str | bytes) or not isinstance(plan, Sequence):
+            raise UsageError(
+                f"agent {agent!r}: plan must be a PinnedPlan or a list of planned(...) calls, "
+                f"got {plan!r}"
+            )
+        plan = PinnedPlan(plan)
+    for c in plan.calls:
+        tool = tools.get(c.tool)
+        if tool is None or not tool.effect:
+            effects = sorted(n for n, t in tools.items() if t.effect)
+            raise UsageError(
+                f"agent {agent!r}: its plan names {c.tool!r}, which is not one of its "
+                f"side-effecting tools ({', '.join(effects) or 'none'}); a plan pins effects"
+            )
+    return plan
 
 
 def _as_tiers(tiers: Tiers | Mapping[str, Any] | None, agent: str) -> Tiers | None:

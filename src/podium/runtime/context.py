@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from podium.runtime.cache import CacheStore
     from podium.runtime.effects import Effect
     from podium.runtime.policies import Retry
+    from podium.runtime.taint import TaintState
     from podium.stores.base import Store
 
 Out = TypeVar("Out")
@@ -79,6 +80,7 @@ class RunState:
         "run_id",
         "seq",
         "store",
+        "taint",
         "tiers",
         "timeout",
         "usage",
@@ -133,6 +135,7 @@ class RunState:
         self.ledger: Ledger | None = None  # open budget scopes, once a budget shows up
         self.cache = cache  # where cached answers live (the runtime's cache store)
         self.tiers = tiers  # which models the tiers agents ask for are (the runtime's)
+        self.taint: TaintState | None = None  # labels of untrusted content (`taint=True`)
 
     def meter(self) -> None:
         """Send this run's calls through the budget slot from now on."""

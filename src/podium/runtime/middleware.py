@@ -23,6 +23,7 @@ from podium.errors import (
 from podium.runtime.context import execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
+from podium.runtime.taint import on_replay
 
 
 async def replay(call: Call, nxt: Handler) -> Any:
@@ -45,6 +46,8 @@ async def replay(call: Call, nxt: Handler) -> Any:
         output = check(output)
     if is_effect(call):
         note_effect(call, output)
+    if run.taint is not None:  # labels are rebuilt as the run replays
+        on_replay(call, output)
     run.emit("step.replayed", call.key, call.name, done.attempt)
     return output
 

@@ -63,6 +63,7 @@ from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.probe import check_decision
 from podium.runtime.stream import RunStream
+from podium.runtime.taint import TaintState, containment
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
@@ -151,7 +152,13 @@ class Runtime:
     over `PODIUM_TIERS` (see `podium.models.tiers`). `clock` is the time this runtime, its
     store (when given as a URL), breakers, workers and budgets read (`podium.core.clock`; by
     default the real one): a test passes `podium.testing.FakeClock` and advances it instead
-    of sleeping.
+    of sleeping. `taint=True` contains prompt injection: content from tools, documents and
+    other agents is labelled untrusted, and a side-effecting tool call whose arguments
+    derive from it waits for a person unless the agent's pinned plan names it or a
+    sanitiser vouched for its arguments (see `podium.runtime.taint`). Agents'
+    `input_guardrails` / `output_guardrails` run in the door's `policy` slot either way (a
+    `middleware={"policy": ...}` of your own replaces it: compose it with
+    `podium.runtime.taint.containment`).
     """
 
     def __init__(
@@ -171,8 +178,10 @@ class Runtime:
         cache: str | CacheStore | None = None,
         tiers: Tiers | Mapping[str, Any] | str | Path | None = None,
         clock: Clock | None = None,
+        taint: bool = False,
     ) -> None:
         self.clock: Clock = clock_or_default(clock)
+        self.taint = taint
         self._store_obj: Store
         if store is None or isinstance(store, str):
             self._store_obj = open_store(store, clock=self.clock)
@@ -188,6 +197,7 @@ class Runtime:
         self.tiers: Tiers | None = resolve_tiers(tiers)
         builtins = {
             **BUILTINS,
+            "policy": containment,
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
@@ -781,6 +791,8 @@ class Runtime:
             clock=self.clock,
         )
         state.seq = seq
+        if self.taint:
+            state.taint = TaintState(history)
         # What earlier processes spent is the run's usage so far: completed steps never run
         # again (whether replayed one by one or inside a parent replayed whole), and a failed
         # step that runs again keeps its earlier spend in its row (see the journal).

@@ -33,6 +33,7 @@ from podium.testing.faults import (
     rate_limited,
     server_error,
 )
+from podium.testing.injection import compromised_model, parse_injection
 from podium.testing.llama_server import LlamaServer
 from podium.testing.wrappers import (
     FaultyModel,
@@ -59,11 +60,13 @@ __all__ = [
     "Rates",
     "Schedule",
     "auth_error",
+    "compromised_model",
     "connection_reset",
     "fail_first",
     "flaky_agent",
     "flaky_tool",
     "malformed_output",
+    "parse_injection",
     "rate_limited",
     "server_error",
 ]

@@ -65,6 +65,8 @@ class Tool:
         timeout: float | None = None,
         thread: bool = False,
         cache: Cache | bool | None = None,
+        trusted: bool = False,
+        sanitiser: bool = False,
     ) -> None:
         if not callable(fn):
             raise UsageError(f"Tool needs a callable, got {fn!r}")
@@ -79,6 +81,15 @@ class Tool:
                 "would skip the change it makes in the world (drop cache= or effect=True)"
             )
         self.effect = effect
+        # Its output is untrusted content (prompt injection) unless declared trusted; a
+        # sanitiser's output is trusted and vouches for the values in it (podium.governance.taint).
+        self.trusted = trusted or sanitiser
+        self.sanitiser = sanitiser
+        if sanitiser and effect:
+            raise UsageError(
+                f"tool {self.name!r}: a sanitiser checks values and changes nothing; it cannot "
+                "have an effect (drop effect=True)"
+            )
         # Pure tools may run twice; a tool that changes the world may not, unless it says so.
         self.idempotent = (not effect) if idempotent is None else idempotent
         self.reconcile = reconcile
@@ -271,6 +282,7 @@ def tool(
     timeout: float | None = None,
     thread: bool = False,
     cache: Cache | bool | None = None,
+    trusted: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -288,11 +300,14 @@ def tool(
     timeout: float | None = None,
     thread: bool = False,
     cache: Cache | bool | None = None,
+    trusted: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function into a `Tool`: `@tool` or `@tool(effect=True, idempotent=False)`.
 
     `thread=True` runs a sync function in a worker thread (for blocking I/O); `cache=True`
-    reuses a result for the same arguments (not for a tool with an effect)."""
+    reuses a result for the same arguments (not for a tool with an effect). `trusted=True`
+    says its output is not attacker-controlled (a clock, a calculator, your own database):
+    reading it does not taint the agent (see `podium.governance.taint`)."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return Tool(
@@ -307,6 +322,36 @@ def tool(
             timeout=timeout,
             thread=thread,
             cache=cache,
+            trusted=trusted,
         )
+
+    return wrap if fn is None else wrap(fn)
+
+
+@overload
+def sanitiser(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def sanitiser(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def sanitiser(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """A tool that checks values derived from untrusted content and returns the ones it
+    vouches for (raise to refuse): against a schema, an allowlist, a limit. Its output is
+    trusted, and a side-effecting call whose every argument value came out of a sanitiser
+    runs without a person's approval (see `podium.governance.taint`). It goes through the
+    door like any tool, so what it vouched for is journaled and replayed."""
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        return Tool(f, name=name, description=description, sanitiser=True)
 
     return wrap if fn is None else wrap(fn)

@@ -151,7 +151,7 @@ async def test_an_approval_is_bound_to_the_arguments_hash(rt: Runtime) -> None:
     """The waiting step's key carries the hash: a decision recorded there cannot approve a
     call with other arguments, which would wait at another key."""
     bank = Bank()
-    result = await rt.run(payer(bank, [tool_call("read_invoice", invoice=7)]), "pay invoice 7")
+    await rt.run(payer(bank, [tool_call("read_invoice", invoice=7)]), "pay invoice 7")
     (waiting,) = await rt.inbox()
     digest = args_hash("send_money", {"to": "attacker", "amount": 5000})
     assert waiting.step.endswith(f"/approval.{digest[:16]}#0")

@@ -56,7 +56,6 @@ from podium.core.bounds import COUNT, POSITIVE, SECONDS
 from podium.core.names import check_name
 from podium.core.serde import describe_validation_error, dumps
 from podium.core.tools import ToolSpec
-from podium.governance.taint import PinnedPlan
 from podium.errors import (
     MaxTurnsExceededError,
     ModelError,
@@ -64,6 +63,7 @@ from podium.errors import (
     ProviderError,
     UsageError,
 )
+from podium.governance.taint import PinnedPlan
 from podium.models.base import (
     Message,
     Model,
@@ -492,14 +492,16 @@ def _as_plan(plan: Any, agent: str, tools: Mapping[str, Tool]) -> PinnedPlan | N
     """A pinned plan that names only the agent's own side-effecting tools."""
     if plan is None:
         return None
-    if not isinstance(plan, PinnedPlan):
-        if isinstance(plan, str | bytes) or not isinstance(plan, Sequence):
-            raise UsageError(
-                f"agent {agent!r}: plan must be a PinnedPlan or a list of planned(...) calls, "
-                f"got {plan!r}"
-            )
-        plan = PinnedPlan(plan)
-    for c in plan.calls:
+    if isinstance(plan, PinnedPlan):
+        pinned = plan
+    elif isinstance(plan, str | bytes) or not isinstance(plan, Sequence):
+        raise UsageError(
+            f"agent {agent!r}: plan must be a PinnedPlan or a list of planned(...) calls, "
+            f"got {plan!r}"
+        )
+    else:
+        pinned = PinnedPlan(plan)
+    for c in pinned.calls:
         tool = tools.get(c.tool)
         if tool is None or not tool.effect:
             effects = sorted(n for n, t in tools.items() if t.effect)
@@ -507,7 +509,7 @@ def _as_plan(plan: Any, agent: str, tools: Mapping[str, Tool]) -> PinnedPlan | N
                 f"agent {agent!r}: its plan names {c.tool!r}, which is not one of its "
                 f"side-effecting tools ({', '.join(effects) or 'none'}); a plan pins effects"
             )
-    return plan
+    return pinned
 
 
 def _as_tiers(tiers: Tiers | Mapping[str, Any] | None, agent: str) -> Tiers | None:

@@ -12,6 +12,7 @@ from typing import Any
 from podium.core.records import StepRecord, StepStatus, Usage
 from podium.errors import (
     BudgetExceededError,
+    GuardrailTrippedError,
     LeaseLost,
     OutputTypeError,
     Parked,
@@ -210,7 +211,14 @@ async def retry(call: Call, nxt: Handler) -> Any:
         call.attempt = attempt
         try:
             return await nxt(call)
-        except (Suspended, asyncio.CancelledError, StepError, RejectedError, BudgetExceededError):
+        except (
+            Suspended,
+            asyncio.CancelledError,
+            StepError,
+            RejectedError,
+            BudgetExceededError,
+            GuardrailTrippedError,  # the same value trips it again; it names agent and step
+        ):
             raise
         except Exception as e:
             if policy is None or not policy.should_retry(e, attempt):

@@ -250,7 +250,12 @@ class _AskApproval:
         request = call.input
         run, effect_key = call.run, call.parent
         data = {"tool": request["tool"], "reason": request["reason"]}
-        run.emit("taint.escalated", effect_key, request["tool"], data={**data, "sources": request["sources"]})
+        run.emit(
+            "taint.escalated",
+            effect_key,
+            request["tool"],
+            data={**data, "sources": request["sources"]},
+        )
         run.emit(
             "approval.requested",
             effect_key,
@@ -284,7 +289,10 @@ async def require_approval(call: Call, verdict: Verdict) -> Decision:
     who = {"by": decision.by, "user": decision.user}
     if decision.action == "reject":
         call.run.emit(
-            "approval.rejected", call.key, call.name, data={"tool": call.name, "args_hash": digest, **who}
+            "approval.rejected",
+            call.key,
+            call.name,
+            data={"tool": call.name, "args_hash": digest, **who},
         )
         raise RejectedError(call.key, decision.comment or "a person rejected the call", decision.by)
     call.run.emit(
@@ -332,10 +340,16 @@ async def _guard(call: Call, guards: tuple[Guardrail, ...], value: Any, where: s
             raise GuardrailTrippedError(g.name, where, call.name, call.key, info)
 
 
+def _guards(target: Any, attr: str) -> tuple[Guardrail, ...]:
+    found: tuple[Guardrail, ...] = getattr(target, attr, ())
+    return found
+
+
 async def containment(call: Call, nxt: Handler) -> Any:
     """Guardrails and the taint rule together: the door's `policy` slot by default."""
+    target = call.target
     if call.kind == "agent" and (
-        getattr(call.target, "input_guardrails", ()) or getattr(call.target, "output_guardrails", ())
+        _guards(target, "input_guardrails") or _guards(target, "output_guardrails")
     ):
         return await guardrails_check(call, lambda c: taint_check(c, nxt))
     return await taint_check(call, nxt)

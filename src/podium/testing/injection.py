@@ -70,8 +70,7 @@ def compromised_model(
         own = sum(
             1
             for m in messages
-            if m.role == "assistant"
-            and not any(c.id.startswith(INJECTED_ID) for c in m.tool_calls)
+            if m.role == "assistant" and not any(c.id.startswith(INJECTED_ID) for c in m.tool_calls)
         )
         if own < len(planned):
             return planned[own]

@@ -64,7 +64,8 @@ flow = Sequential("billing", [reader, pause, payer])
 
 def main(argv: list[str]) -> int:
     mode, url, run_id, *rest = argv
-    rt = Runtime(url, retry=NO_RETRY, taint=True)
+    # only the first process asks for containment: the run keeps it when others resume it
+    rt = Runtime(url, retry=NO_RETRY, taint=mode == "run")
     if mode == "run":
         result = rt.run_sync(flow, "invoice 7", run_id=run_id, target="taint_worker:flow")
     elif mode == "resume":

@@ -296,6 +296,7 @@ def _drive(
     run_id: str,
     json_out: bool,
     targets: Sequence[str] = (),
+    taint: bool | None = None,
 ) -> T:
     """Open the store, start or resume the run under a live view, close the store. The
     runtime loads stored targets only as `targets` and the project allow."""
@@ -309,7 +310,7 @@ def _drive(
             typer.echo(warning, err=True)
 
     async def go() -> T:
-        rt = Runtime(store, on_event=on_event, targets=targets)
+        rt = Runtime(store, on_event=on_event, targets=targets, taint=taint)
         try:
             return await start(await opened(rt, store))
         finally:
@@ -331,6 +332,7 @@ def _drive_stream(
     run_id: str,
     json_out: bool,
     targets: Sequence[str] = (),
+    taint: bool | None = None,
 ) -> RunResult:
     """`_drive` for `--stream`: read the run's events as they happen and show them (the
     text beside the step tree on a terminal, plain text when piped, JSON lines with
@@ -350,7 +352,7 @@ def _drive_stream(
         display = PlainStream()
 
     async def go() -> RunResult:
-        rt = Runtime(store, targets=targets)
+        rt = Runtime(store, targets=targets, taint=taint)
         try:
             async with open_stream(await opened(rt, store)) as stream:
                 async for event in stream:
@@ -410,6 +412,17 @@ def run(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     stream: StreamOpt = False,
+    taint: Annotated[
+        bool | None,
+        typer.Option(
+            "--taint/--no-taint",
+            help="Contain prompt injection: a side-effecting tool call derived from untrusted "
+            "content (tool results, documents, other agents) waits for a person unless the "
+            "agent's plan pins it or a sanitiser vouched for it. Default: $PODIUM_TAINT. "
+            "Stored with the run: a resume keeps it.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run an agent on an input and show the result."""
     with usage_errors():
@@ -424,6 +437,7 @@ def run(
                 lambda rt: rt.stream(agent, value, run_id=rid, target=stored, budget=limits),
                 rid,
                 json_out,
+                taint=taint,
             )
         else:
             result = _drive(
@@ -431,6 +445,7 @@ def run(
                 lambda rt: rt.run(agent, value, run_id=rid, target=stored, budget=limits),
                 rid,
                 json_out,
+                taint=taint,
             )
     _finish(result, agent.name, json_out, store=store, lines=stream)
 

@@ -63,7 +63,7 @@ from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.probe import check_decision
 from podium.runtime.stream import RunStream
-from podium.runtime.taint import TaintState, containment
+from podium.runtime.taint import TAINT_ON, TaintState, contained, containment, taint_default
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
@@ -158,7 +158,8 @@ class Runtime:
     sanitiser vouched for its arguments (see `podium.runtime.taint`). Agents'
     `input_guardrails` / `output_guardrails` run in the door's `policy` slot either way (a
     `middleware={"policy": ...}` of your own replaces it: compose it with
-    `podium.runtime.taint.containment`).
+    `podium.runtime.taint.containment`). By default `taint` is `PODIUM_TAINT` (`1`, `true`);
+    a run started contained stays contained when any runtime resumes it.
     """
 
     def __init__(
@@ -178,10 +179,10 @@ class Runtime:
         cache: str | CacheStore | None = None,
         tiers: Tiers | Mapping[str, Any] | str | Path | None = None,
         clock: Clock | None = None,
-        taint: bool = False,
+        taint: bool | None = None,
     ) -> None:
         self.clock: Clock = clock_or_default(clock)
-        self.taint = taint
+        self.taint = taint_default() if taint is None else taint
         self._store_obj: Store
         if store is None or isinstance(store, str):
             self._store_obj = open_store(store, clock=self.clock)
@@ -672,6 +673,8 @@ class Runtime:
             saga_error = marker.error
         if prior_steps is None:
             state.emit("run.started", agent=agent.name)
+            if state.taint is not None:
+                state.emit(TAINT_ON, agent=agent.name)
         else:
             data = None if decision is None else {"decision": to_plain(decision)}
             state.emit("run.resumed", agent=agent.name, data=data)
@@ -791,7 +794,7 @@ class Runtime:
             clock=self.clock,
         )
         state.seq = seq
-        if self.taint:
+        if self.taint or contained(history):  # a contained run stays so when resumed
             state.taint = TaintState(history)
         # What earlier processes spent is the run's usage so far: completed steps never run
         # again (whether replayed one by one or inside a parent replayed whole), and a failed

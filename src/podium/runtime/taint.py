@@ -32,6 +32,7 @@ another policy middleware.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,17 @@ if TYPE_CHECKING:
     from podium.runtime.door import Call, Handler
 
 LABEL_EVENT = "taint.label"
+TAINT_ON = "taint.on"  # at the start of a contained run: its resumes stay contained
+
+
+def taint_default() -> bool:
+    """`PODIUM_TAINT` as a flag: `1`, `true`, `yes` or `on` turn containment on."""
+    return os.environ.get("PODIUM_TAINT", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def contained(history: Iterable[Event] | None) -> bool:
+    """Whether a run was started with containment on (its events say so)."""
+    return any(e.kind == TAINT_ON for e in history or ())
 
 
 class TaintState:

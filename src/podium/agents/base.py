@@ -56,12 +56,14 @@ class AgentBase(Generic[In, Out]):
     # checks of the value crossing the door into and out of the agent (podium.governance)
     input_guardrails: tuple[Guardrail, ...] = ()
     output_guardrails: tuple[Guardrail, ...] = ()
+    guarded: bool = False  # has guardrails: its calls go through the door's policy slot
 
     def _guardrails(self, input: Sequence[Any] | None, output: Sequence[Any] | None) -> None:
         from podium.governance.guardrails import as_guardrails
 
         self.input_guardrails = as_guardrails(input, f"agent {self.name!r}", "input")
         self.output_guardrails = as_guardrails(output, f"agent {self.name!r}", "output")
+        self.guarded = bool(self.input_guardrails or self.output_guardrails)
 
     def _setup(
         self,

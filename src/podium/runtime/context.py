@@ -64,6 +64,7 @@ class RunState:
         "doors",
         "drain",
         "effects",
+        "guarded",
         "history",
         "kv",
         "ledger",
@@ -117,6 +118,7 @@ class RunState:
         self.doors = doors
         self.replaying = bool(replay)
         self.metered = self.caching = doors is None  # in the door already (or no other door)
+        self.guarded = doors is None  # the policy slot: guardrails, taint (see `guard`)
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
@@ -149,11 +151,17 @@ class RunState:
             self.caching = True
             self._switch()
 
+    def guard(self) -> None:
+        """Send this run's calls through the policy slot from now on (an agent with
+        guardrails showed up, or the run is contained: see `podium.runtime.taint`)."""
+        if not self.guarded:
+            self.guarded = True
+            self._switch()
+
     def _switch(self) -> None:
         if self.doors is not None:
-            on = frozenset(
-                slot for slot, used in (("budget", self.metered), ("cache", self.caching)) if used
-            )
+            slots = (("budget", self.metered), ("cache", self.caching), ("policy", self.guarded))
+            on = frozenset(slot for slot, used in slots if used)
             self.door = self.doors.get(self.replaying, on)
 
     def emit(
@@ -264,6 +272,8 @@ class RunContext:
         run = self._run
         if not run.metered and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
+        if not run.guarded and getattr(agent, "guarded", False):
+            run.guard()  # an agent with guardrails: they run in the policy slot
         call = self._call(agent, CallKind.AGENT, input, timeout, retry)
         output = await self._enter(call)
         return output if expect is None else answer_as(expect, output, call.name, call.key)

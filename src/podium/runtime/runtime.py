@@ -198,13 +198,17 @@ class Runtime:
         self.tiers: Tiers | None = resolve_tiers(tiers)
         builtins = {
             **BUILTINS,
-            "policy": containment,
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
         # The budget and cache slots cost nothing to runs with no budget and no cached model
         # or tool anywhere: they start on a door without them and switch when one shows up.
-        optional = {"budget": budget_middleware(on_budget_alert), "cache": cache_middleware()}
+        # So does the policy slot (guardrails, taint) to runs with neither.
+        optional = {
+            "budget": budget_middleware(on_budget_alert),
+            "cache": cache_middleware(),
+            "policy": containment,
+        }
         self._doors = Doors(builtins, optional, middleware, execute, replay)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
@@ -680,6 +684,8 @@ class Runtime:
             state.emit("run.resumed", agent=agent.name, data=data)
         if getattr(agent, "budget", None) is not None:
             state.meter()
+        if getattr(agent, "guarded", False):
+            state.guard()
         retry = getattr(agent, "retry", None) or limits.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
         call = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, retry, timeout)
@@ -796,6 +802,7 @@ class Runtime:
         state.seq = seq
         if self.taint or contained(history):  # a contained run stays so when resumed
             state.taint = TaintState(history)
+            state.guard()
         # What earlier processes spent is the run's usage so far: completed steps never run
         # again (whether replayed one by one or inside a parent replayed whole), and a failed
         # step that runs again keeps its earlier spend in its row (see the journal).

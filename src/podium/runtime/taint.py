@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from podium.core.records import Event
@@ -106,11 +107,12 @@ class TaintState:
         content; its pinned plan (if any) is noted for the calls it makes."""
         if call.kind != "agent":
             return
-        label = self.sources_of(call)
-        if label:
-            self.labels[call.key] = label
+        if self.labels or self.texts:
+            label = self.sources_of(call)
+            if label:
+                self.labels[call.key] = label
         plan = getattr(call.target, "plan", None)
-        if isinstance(plan, PinnedPlan):
+        if plan is not None and isinstance(plan, PinnedPlan):
             self.plans[call.key] = plan
 
     def leave(self, call: Call, output: Any, live: bool) -> None:
@@ -133,6 +135,10 @@ class TaintState:
 
     def _agent_output(self, call: Call, output: Any, live: bool) -> Label:
         key = call.key
+        if not (self.labels or self.plans or self.journaled) and not getattr(
+            call.target, "untrusted", False
+        ):
+            return CLEAN  # nothing untrusted read anywhere yet: nothing to carry
         if live:
             out = self.labels.pop(key, CLEAN)
             if getattr(call.target, "untrusted", False):
@@ -352,16 +358,9 @@ async def _guard(call: Call, guards: tuple[Guardrail, ...], value: Any, where: s
             raise GuardrailTrippedError(g.name, where, call.name, call.key, info)
 
 
-def _guards(target: Any, attr: str) -> tuple[Guardrail, ...]:
-    found: tuple[Guardrail, ...] = getattr(target, attr, ())
-    return found
-
-
 async def containment(call: Call, nxt: Handler) -> Any:
-    """Guardrails and the taint rule together: the door's `policy` slot by default."""
-    target = call.target
-    if call.kind == "agent" and (
-        _guards(target, "input_guardrails") or _guards(target, "output_guardrails")
-    ):
-        return await guardrails_check(call, lambda c: taint_check(c, nxt))
+    """Guardrails and the taint rule together: the door's `policy` slot, entered only by
+    runs that are contained or have an agent with guardrails."""
+    if call.kind == "agent" and getattr(call.target, "guarded", False):
+        return await guardrails_check(call, partial(taint_check, nxt=nxt))
     return await taint_check(call, nxt)

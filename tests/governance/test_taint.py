@@ -148,15 +148,26 @@ async def test_an_approved_escalation_runs_the_exact_call_once(rt: Runtime) -> N
 
 
 async def test_an_approval_is_bound_to_the_arguments_hash(rt: Runtime) -> None:
-    """The waiting step's key carries the hash: a decision recorded there cannot approve a
-    call with other arguments, which would wait at another key."""
+    """The waiting step's key carries the arguments' hash. Someone edits the journal so that
+    the model asked for another amount, then approves the waiting request: the approval is
+    recorded for the call it was shown, the edited call waits at another key, unapproved."""
     bank = Bank()
-    await rt.run(payer(bank, [tool_call("read_invoice", invoice=7)]), "pay invoice 7")
+    flow = payer(bank, [tool_call("read_invoice", invoice=7)])
+    result = await rt.run(flow, "pay invoice 7")
     (waiting,) = await rt.inbox()
     digest = args_hash("send_money", {"to": "attacker", "amount": 5000})
-    assert waiting.step.endswith(f"/approval.{digest[:16]}#0")
+    assert waiting.step == f"/payer/send_money#0/approval.{digest[:32]}#0"
+    store = await rt.open()
+    (turn,) = [s for s in await store.load_steps(result.run_id) if s.key == "/payer/model#1"]
+    assert turn.output["tool_calls"][0]["arguments"] == {"to": "attacker", "amount": 5000}
+    turn.output["tool_calls"][0]["arguments"]["amount"] = 4999
+    await store.record_finished(turn)
+    again = await rt.resume(result.run_id, flow, decision=Decision.approve())
+    assert again.status == RunStatus.WAITING
+    assert bank.sent == []
+    (still,) = await rt.inbox()
     other = args_hash("send_money", {"to": "attacker", "amount": 4999})
-    assert other[:16] != digest[:16]
+    assert still.step == f"/payer/send_money#0/approval.{other[:32]}#0"
 
 
 async def test_legitimate_work_without_untrusted_reads_is_untouched(rt: Runtime) -> None:
@@ -470,3 +481,70 @@ async def test_podium_taint_turns_it_on(tmp_path: Path, monkeypatch: pytest.Monk
     assert Runtime("memory://").taint is True
     monkeypatch.setenv("PODIUM_TAINT", "0")
     assert Runtime("memory://").taint is False
+
+
+async def test_a_person_may_approve_an_edited_call(rt: Runtime) -> None:
+    bank = Bank()
+    flow = payer(bank, [tool_call("read_invoice", invoice=7)])
+    result = await rt.run(flow, "pay invoice 7")
+    edit = Decision.approve(edited={"to": "alice", "amount": "20"})
+    done = await rt.resume(result.run_id, flow, decision=edit)
+    assert done.status == RunStatus.COMPLETED, done.error
+    assert bank.sent == [("alice", 20)]  # the edit, checked as the tool checks arguments
+    store = await rt.open()
+    granted = [
+        e.data for e in await store.list_events(result.run_id) if e.kind == "approval.granted"
+    ]
+    assert granted and granted[0]["args_hash"] == args_hash(
+        "send_money", {"to": "alice", "amount": 20}
+    )
+
+
+async def test_a_wrong_edit_fails_the_call_and_nothing_runs(rt: Runtime) -> None:
+    bank = Bank()
+    flow = payer(bank, [tool_call("read_invoice", invoice=7)])
+    result = await rt.run(flow, "pay invoice 7")
+    done = await rt.resume(result.run_id, flow, decision=Decision.approve(edited={"to": 3}))
+    assert done.status == RunStatus.FAILED
+    assert "handoff from 'the approver' to 'send_money'" in (done.error or "")
+    assert bank.sent == []
+
+
+def plan_then_execute(bank: Bank, planner_reads: bool) -> Any:
+    """A planner that saw only the task fixes the payments; the executor, which reads the
+    invoice, may make only those on its own."""
+
+    @agent
+    async def planner(task: str, ctx: Any) -> list[dict[str, Any]]:
+        if planner_reads:  # a planner that read the invoice first: its plan is not trusted
+            await ctx.use(bank.read_invoice, {"invoice": 7})
+        return [{"tool": "send_money", "args": {"to": "alice", "amount": 20}}]
+
+    executor = payer(
+        bank,
+        [tool_call("read_invoice", invoice=7), tool_call("send_money", to="alice", amount=20)],
+    )
+
+    @agent
+    async def pay_invoice(task: str, ctx: Any) -> Any:
+        plan = await ctx.call(planner, task)
+        return await ctx.call(executor.with_plan(plan), task)
+
+    return pay_invoice
+
+
+async def test_plan_then_execute_lets_the_planned_call_go(rt: Runtime) -> None:
+    bank = Bank(document="Thanks.")
+    result = await rt.run(plan_then_execute(bank, planner_reads=False), "pay alice's invoice")
+    assert result.status == RunStatus.COMPLETED, result.error
+    assert bank.sent == [("alice", 20)]
+
+
+async def test_a_plan_made_after_reading_untrusted_content_is_refused(rt: Runtime) -> None:
+    bank = Bank(document="Thanks.")
+    result = await rt.run(plan_then_execute(bank, planner_reads=True), "pay alice's invoice")
+    assert result.status == RunStatus.WAITING  # alice's payment waits: the plan did not count
+    assert bank.sent == []
+    store = await rt.open()
+    kinds = [e.kind for e in await store.list_events(result.run_id)]
+    assert "taint.plan_refused" in kinds

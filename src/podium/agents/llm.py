@@ -352,10 +352,13 @@ class LLMAgent(AgentBase[Any, Any]):
         self._guardrails(input_guardrails, output_guardrails)
 
     def with_plan(self, plan: PinnedPlan | Sequence[Any]) -> LLMAgent:
-        """This agent with `plan` pinned instead: for a plan made at run time, by code or a
-        planner that read only trusted input, before this agent reads anything untrusted."""
+        """This agent with `plan` pinned instead, a plan made while the run runs (a
+        planner's output: `[{"tool": ..., "args": {...}}, ...]`). It counts only when the
+        agent is called by a caller that has read nothing untrusted (plan-then-execute:
+        plan from the trusted task, then execute); else the agent runs with no plan."""
         twin = copy.copy(self)
-        twin.plan = _as_plan(plan, self.name, self.tools)
+        pinned = _as_plan(plan, self.name, self.tools)
+        twin.plan = None if pinned is None else PinnedPlan(pinned.calls, at_run=True)
         return twin
 
     @property

@@ -146,12 +146,19 @@ class PinnedPlan:
     """The side-effecting calls an agent may make after it read untrusted content, fixed
     before it read any (in code, or by a planner that saw only trusted input): the CaMeL
     and plan-then-execute idea. A call that matches goes, as often as `times` allows; any
-    other effect call derived from untrusted content is escalated to a person."""
+    other effect call derived from untrusted content is escalated to a person.
 
-    __slots__ = ("calls",)
+    `at_run=True` marks a plan made while the run runs (by a planner agent, from its
+    output): it counts only if whoever handed it on had read nothing untrusted, since a
+    plan written after reading the attacker's text is the attacker's plan."""
 
-    def __init__(self, calls: Iterable[PlannedCall | Mapping[str, Any]]) -> None:
+    __slots__ = ("at_run", "calls")
+
+    def __init__(
+        self, calls: Iterable[PlannedCall | Mapping[str, Any]], *, at_run: bool = False
+    ) -> None:
         self.calls: tuple[PlannedCall, ...] = tuple(_as_planned(c) for c in calls)
+        self.at_run = at_run
 
     def match(self, tool: str, args: Mapping[str, Any], used: Sequence[int] = ()) -> int | None:
         """The index of the first planned call that `tool(args)` matches and that has uses

@@ -107,13 +107,25 @@ class TaintState:
         content; its pinned plan (if any) is noted for the calls it makes."""
         if call.kind != "agent":
             return
+        label = CLEAN
         if self.labels or self.texts:
             label = self.sources_of(call)
             if label:
                 self.labels[call.key] = label
         plan = getattr(call.target, "plan", None)
         if plan is not None and isinstance(plan, PinnedPlan):
-            self.plans[call.key] = plan
+            if plan.at_run and label:  # made after reading untrusted text: not a plan
+                call.run.emit(
+                    "taint.plan_refused",
+                    call.key,
+                    call.name,
+                    data={
+                        "reason": "the plan was handed on by a caller that read untrusted content",
+                        "sources": sorted(label)[:MAX_SHOWN],
+                    },
+                )
+            else:
+                self.plans[call.key] = plan
 
     def leave(self, call: Call, output: Any, live: bool) -> None:
         """`call` returned `output` to its caller: label the output, taint the caller."""
@@ -262,7 +274,7 @@ class _AskApproval:
 
     def __init__(self, digest: str) -> None:
         self.digest = digest
-        self.name = f"approval.{digest[:16]}"
+        self.name = f"approval.{digest[:32]}"  # 128 bits: no other call's arguments match
 
     async def invoke(self, call: Call) -> Any:
         request = call.input
@@ -313,6 +325,9 @@ async def require_approval(call: Call, verdict: Verdict) -> Decision:
             data={"tool": call.name, "args_hash": digest, **who},
         )
         raise RejectedError(call.key, decision.comment or "a person rejected the call", decision.by)
+    if decision.edited is not None:  # the person approved the call as they edited it
+        call.input = _edited_args(call, decision.edited)
+        digest = args_hash(call.name, call.input)
     call.run.emit(
         "approval.granted",
         call.key,
@@ -321,6 +336,23 @@ async def require_approval(call: Call, verdict: Verdict) -> Decision:
     )
     call.run.emit("approval.used", call.key, call.name, data={"args_hash": digest})
     return decision
+
+
+def _edited_args(call: Call, edited: Any) -> Any:
+    """The arguments a person put in place of the proposed ones, checked as the tool checks
+    any arguments; a wrong edit fails the call, naming the tool and the field."""
+    from pydantic import ValidationError
+
+    from podium.core.serde import describe_validation_error
+    from podium.errors import HandoffTypeError
+
+    check = getattr(call.target, "check_input", None)
+    if check is None:
+        return edited
+    try:
+        return check(edited)
+    except ValidationError as e:
+        raise HandoffTypeError("the approver", call.name, describe_validation_error(e)) from None
 
 
 def _show_args(args: Any) -> str:

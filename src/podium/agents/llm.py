@@ -576,6 +576,16 @@ def _batch_size(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         ) from None
 
 
+class PlannedSpec(Spec):
+    """A call the agent's pinned plan allows (see `podium.governance.taint`)."""
+
+    tool: str = Field(min_length=1, description="one of the agent's side-effecting tools")
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="the exact arguments (all of them) the call may have"
+    )
+    times: int = Field(1, description="how often per invocation (at least 1)")
+
+
 class LLMSpec(NodeFields):
     """A model with instructions and tools. Without `model`, `PODIUM_MODEL` decides, else a
     scripted echo model (so a spec runs offline instead of calling a provider by surprise)."""
@@ -608,6 +618,17 @@ class LLMSpec(NodeFields):
     batchable: Annotated[StrictBool | Annotated[int, BATCH_SIZE], WrapValidator(_batch_size)] = (
         Field(False, description="answer items that arrive together in one model call (true: 8)")
     )
+    plan: list[PlannedSpec] | None = Field(
+        None,
+        description="the side-effecting calls it may make after reading untrusted content "
+        "(with a contained runtime; any other waits for a person)",
+    )
+    input_guardrails: list[PythonRef] = Field(
+        default_factory=list, description="checks of the input: `module:function`s"
+    )
+    output_guardrails: list[PythonRef] = Field(
+        default_factory=list, description="checks of the answer: `module:function`s"
+    )
 
 
 def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
@@ -631,6 +652,16 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
         return None
     if any(m is None for m in fallbacks):
         return None
+    guards = {
+        where: [
+            b.import_object(ref.python, (*loc, where, i, "python"))
+            for i, ref in enumerate(getattr(spec, where))
+        ]
+        for where in ("input_guardrails", "output_guardrails")
+    }
+    if any(g is None for found in guards.values() for g in found):
+        return None
+    plan = None if spec.plan is None else [p.model_dump() for p in spec.plan]
     return b.construct(
         loc,
         lambda: LLMAgent(
@@ -646,6 +677,8 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
             tiers=b.tiers,
             cache=spec.cache if isinstance(spec.cache, bool) else Cache(ttl=spec.cache.ttl),
             batchable=spec.batchable,
+            plan=plan,
+            **guards,
             **b.common(spec),
         ),
     )

@@ -652,14 +652,14 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
         return None
     if any(m is None for m in fallbacks):
         return None
-    guards = {
-        where: [
+    before, after = (
+        [
             b.import_object(ref.python, (*loc, where, i, "python"))
             for i, ref in enumerate(getattr(spec, where))
         ]
         for where in ("input_guardrails", "output_guardrails")
-    }
-    if any(g is None for found in guards.values() for g in found):
+    )
+    if any(g is None for g in (*before, *after)):
         return None
     plan = None if spec.plan is None else [p.model_dump() for p in spec.plan]
     return b.construct(
@@ -678,7 +678,8 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
             cache=spec.cache if isinstance(spec.cache, bool) else Cache(ttl=spec.cache.ttl),
             batchable=spec.batchable,
             plan=plan,
-            **guards,
+            input_guardrails=before,
+            output_guardrails=after,
             **b.common(spec),
         ),
     )

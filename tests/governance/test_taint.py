@@ -227,8 +227,8 @@ async def test_a_sanitiser_declassifies_what_it_vouches_for(rt: Runtime) -> None
 
 
 async def test_a_sanitiser_refuses_what_it_does_not_vouch_for(rt: Runtime) -> None:
-    """The injected call goes through the sanitiser too: it refuses, so the payment that
-    follows is not declassified and waits for a person."""
+    """What a sanitiser vouched for covers only those values: the attacker's payment, which
+    the compromised model makes right after reading, is not covered and waits."""
     bank = Bank()
     script = [
         tool_call("read_invoice", invoice=7),

@@ -72,7 +72,9 @@ def inbox(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
             due = " (overdue)" if left <= 0 else f" (due in {int(left)}s)"
         typer.echo(f"{w.run_id}  {w.step}{due}\n  {w.reason}")
         request = w.request if isinstance(w.request, dict) else {}
-        for field in ("proposed", "context", "input", "candidates"):
+        # an approval at a tool call shows the exact call (`tool`, `args`) and, when the
+        # taint rule escalated it, the untrusted content its arguments derive from
+        for field in ("proposed", "context", "input", "candidates", "tool", "args", "sources"):
             if field in request:
                 typer.echo(f"  {field}: {render.dumps(request[field])}")
 

@@ -33,7 +33,7 @@ from podium.testing.faults import (
     rate_limited,
     server_error,
 )
-from podium.testing.injection import compromised_model, parse_injection
+from podium.testing.injection import compromised_model, inject, parse_injection
 from podium.testing.llama_server import LlamaServer
 from podium.testing.wrappers import (
     FaultyModel,
@@ -65,6 +65,7 @@ __all__ = [
     "fail_first",
     "flaky_agent",
     "flaky_tool",
+    "inject",
     "malformed_output",
     "parse_injection",
     "rate_limited",

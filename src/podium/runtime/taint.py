@@ -95,10 +95,11 @@ class TaintState:
         return self.labels.get(call.parent, CLEAN)
 
     def sources_of(self, call: Call) -> Label:
-        """What `call`'s input derives from: its caller's context and its values."""
+        """What `call`'s input derives from: its caller's context, else its values (a
+        tainted caller decides alone: matching values would only name more sources)."""
         found = self.labels.get(call.parent, CLEAN)
-        if self.texts:
-            found = found | derived_sources(call.input, self.texts)
+        if not found and self.texts:
+            found = derived_sources(call.input, self.texts)
         return found
 
     # entering and leaving a call --------------------------------------------------------

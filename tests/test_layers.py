@@ -207,6 +207,13 @@ def test_core_imports_nothing_of_podium_but_errors() -> None:
     assert not bad, "podium.core may import only podium.errors:\n" + "\n".join(bad)
 
 
+def test_governance_is_pure_rules_over_core() -> None:
+    """Governance (policy, taint, guardrails, audit, PII) decides; the runtime wires it into
+    the door. So it may import core and errors only, never the runtime or what is above."""
+    bad = _breaking({"governance"}, (PARTS | {"podium"}) - {"core", "governance"})
+    assert not bad, "podium.governance may import only core and errors:\n" + "\n".join(bad)
+
+
 @pytest.mark.parametrize("low", ["stores", "models"])
 def test_stores_and_models_stay_below_the_runtime(low: str) -> None:
     bad = _breaking({low}, {"runtime", "patterns", "agents"})

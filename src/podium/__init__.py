@@ -16,6 +16,7 @@ from podium.core.tools import ToolContext, ToolSpec
 from podium.errors import (
     BudgetExceededError,
     CircuitOpenError,
+    GuardrailTrippedError,
     HandoffLoopError,
     HandoffTypeError,
     JournalUnavailable,
@@ -48,9 +49,11 @@ from podium.errors import (
     UnknownRunError,
     UsageError,
 )
+from podium.governance.guardrails import Guardrail, GuardResult, guardrail
 from podium.governance.pii import Finding, find_sensitive, mask_sensitive
 from podium.governance.policy import Grant, Policy
 from podium.governance.privacy import Privacy
+from podium.governance.taint import PinnedPlan, PlannedCall, planned
 from podium.models import (
     Message,
     Model,
@@ -88,7 +91,7 @@ from podium.runtime.cache import Cache
 from podium.runtime.door import Call, Middleware
 from podium.runtime.limits import RunLimits
 from podium.runtime.waiting import WaitingRequest
-from podium.tools import Tool, tool
+from podium.tools import Tool, sanitiser, tool
 
 if TYPE_CHECKING:
     from podium.models.anthropic import AnthropicModel
@@ -245,6 +248,9 @@ __all__ = [
     "Grant",
     "Graph",
     "GroupChat",
+    "GuardResult",
+    "Guardrail",
+    "GuardrailTrippedError",
     "Handoff",
     "HandoffInput",
     "HandoffLoopError",
@@ -287,8 +293,10 @@ __all__ = [
     "Parallel",
     "ParallelResult",
     "PingPongDetectedError",
+    "PinnedPlan",
     "Plan",
     "PlanError",
+    "PlannedCall",
     "PodiumError",
     "Policy",
     "PolicyDeniedError",
@@ -345,9 +353,12 @@ __all__ = [
     "WorkerErrors",
     "agent",
     "find_sensitive",
+    "guardrail",
     "load_yaml",
     "mask_sensitive",
+    "planned",
     "resolve_model",
+    "sanitiser",
     "tool",
     "tool_call",
 ]

@@ -26,6 +26,8 @@
         ├── RejectedError              a person (or a deadline) rejected a proposed action
         ├── CircuitOpenError           a breaker is open: the call failed fast, without running
         ├── PolicyDeniedError          a policy forbids this call; never retried
+        ├── GuardrailTrippedError      an agent's input or output guardrail tripped; never
+        │                              retried
         ├── BudgetExceededError        a token or cost budget ran out; never retried
         ├── RunLimitExceededError      a run passed one of its limits (steps, deadline,
         │   │                          input, output or journal size); never retried
@@ -238,6 +240,23 @@ class PolicyDeniedError(RunError):
         self.rule = rule
         self.reason = reason or message
         self.args_hash = args_hash
+
+
+class GuardrailTrippedError(RunError):
+    """An agent's input or output guardrail tripped: the value crossing the door was stopped.
+    The same value trips it again, so it is never retried."""
+
+    def __init__(self, guard: str, where: str, agent: str, step: str, info: object = None) -> None:
+        why = "" if info is None else f": {info}"
+        super().__init__(
+            f"{where} guardrail {guard!r} of agent {agent!r} tripped at {step}{why}; the "
+            f"{where} was stopped (change the {where}, or the guardrail if it is wrong)"
+        )
+        self.guard = guard
+        self.where = where
+        self.agent = agent
+        self.step = step
+        self.info = info
 
 
 class BudgetExceededError(RunError):

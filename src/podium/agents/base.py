@@ -16,6 +16,7 @@ from podium.core.serde import Validator, validator_for
 from podium.errors import UsageError
 
 if TYPE_CHECKING:
+    from podium.governance.guardrails import Guardrail
     from podium.runtime.breaker import Breaker
     from podium.runtime.budget import Budget
     from podium.runtime.context import RunContext
@@ -54,6 +55,17 @@ class AgentBase(Generic[In, Out]):
     breaker: Breaker | None = None
     budget: Budget | None = None  # limits on this agent and everything it calls
     roles: tuple[str, ...] = ()  # the roles whose grants a policy gives its tool calls
+    # checks of the value crossing the door into and out of the agent (podium.governance)
+    input_guardrails: tuple[Guardrail, ...] = ()
+    output_guardrails: tuple[Guardrail, ...] = ()
+    guarded: bool = False  # has guardrails: its calls go through the door's policy slot
+
+    def _guardrails(self, input: Sequence[Any] | None, output: Sequence[Any] | None) -> None:
+        from podium.governance.guardrails import as_guardrails
+
+        self.input_guardrails = as_guardrails(input, f"agent {self.name!r}", "input")
+        self.output_guardrails = as_guardrails(output, f"agent {self.name!r}", "output")
+        self.guarded = bool(self.input_guardrails or self.output_guardrails)
 
     def _setup(
         self,

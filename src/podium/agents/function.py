@@ -61,6 +61,8 @@ class FunctionAgent(AgentBase[Any, Any]):
         budget: Budget | None = None,
         roles: Sequence[str] = (),
         sees_pii: Iterable[str] = (),
+        input_guardrails: Sequence[Any] = (),
+        output_guardrails: Sequence[Any] = (),
     ) -> None:
         if not callable(fn):
             raise UsageError(f"FunctionAgent needs a callable, got {fn!r}")
@@ -109,6 +111,7 @@ class FunctionAgent(AgentBase[Any, Any]):
         )
         # The kinds of PII this agent may see raw where the runtime has `pii=Privacy(...)`.
         self.sees_pii = check_sees(sees_pii, f"agent {self.name!r}")
+        self._guardrails(input_guardrails, output_guardrails)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -167,6 +170,8 @@ def agent(
     budget: Budget | None = None,
     roles: Sequence[str] = (),
     sees_pii: Iterable[str] = (),
+    input_guardrails: Sequence[Any] = (),
+    output_guardrails: Sequence[Any] = (),
 ) -> Callable[[Callable[..., Any]], FunctionAgent]: ...
 
 
@@ -184,12 +189,15 @@ def agent(
     budget: Budget | None = None,
     roles: Sequence[str] = (),
     sees_pii: Iterable[str] = (),
+    input_guardrails: Sequence[Any] = (),
+    output_guardrails: Sequence[Any] = (),
 ) -> FunctionAgent | Callable[[Callable[..., Any]], FunctionAgent]:
     """Turn a function into an agent named after it: `@agent` or `@agent(timeout=5)`.
     `budget` covers every call the function makes through its context, and below; `roles`
     are the roles whose grants a policy gives its tool calls.
     `sees_pii` are the kinds of personal data it may see raw (`{"card"}`) when the runtime
-    has `pii=Privacy(...)`; it gets tokens for the others."""
+    has `pii=Privacy(...)`; it gets tokens for the others. `input_guardrails` /
+    `output_guardrails` check its input and output at the door."""
 
     def wrap(f: Callable[..., Any]) -> FunctionAgent:
         return FunctionAgent(
@@ -204,6 +212,8 @@ def agent(
             budget=budget,
             roles=roles,
             sees_pii=sees_pii,
+            input_guardrails=input_guardrails,
+            output_guardrails=output_guardrails,
         )
 
     return wrap if fn is None else wrap(fn)

@@ -69,6 +69,7 @@ from podium.errors import (
     UsageError,
 )
 from podium.governance.privacy import check_sees
+from podium.governance.taint import PinnedPlan
 from podium.models.base import (
     Message,
     Model,
@@ -309,6 +310,9 @@ class LLMAgent(AgentBase[Any, Any]):
         batchable: Batch | int | bool | None = False,
         roles: Sequence[str] = (),
         sees_pii: Iterable[str] = (),
+        plan: PinnedPlan | Sequence[Any] | None = None,
+        input_guardrails: Sequence[Any] = (),
+        output_guardrails: Sequence[Any] = (),
     ) -> None:
         self._setup(
             name,
@@ -355,6 +359,18 @@ class LLMAgent(AgentBase[Any, Any]):
         self.model_cache = as_cache(cache, f"agent {name!r}")
         self._step: _ModelStep | None = None
         self._tier_steps: dict[int, tuple[Tiers, _ModelStep]] = {}
+        self.plan = _as_plan(plan, name, self.tools)
+        self._guardrails(input_guardrails, output_guardrails)
+
+    def with_plan(self, plan: PinnedPlan | Sequence[Any]) -> LLMAgent:
+        """This agent with `plan` pinned instead, a plan made while the run runs (a
+        planner's output: `[{"tool": ..., "args": {...}}, ...]`). It counts only when the
+        agent is called by a caller that has read nothing untrusted (plan-then-execute:
+        plan from the trusted task, then execute); else the agent runs with no plan."""
+        twin = copy.copy(self)
+        pinned = _as_plan(plan, self.name, self.tools)
+        twin.plan = None if pinned is None else PinnedPlan(pinned.calls, at_run=True)
+        return twin
 
     @property
     def output_adapter(self) -> TypeAdapter[Any] | None:
@@ -498,6 +514,30 @@ def _first_failure(tasks: Sequence[asyncio.Task[Any]], group: BaseExceptionGroup
     return group.exceptions[0]
 
 
+def _as_plan(plan: Any, agent: str, tools: Mapping[str, Tool]) -> PinnedPlan | None:
+    """A pinned plan that names only the agent's own side-effecting tools."""
+    if plan is None:
+        return None
+    if isinstance(plan, PinnedPlan):
+        pinned = plan
+    elif isinstance(plan, str | bytes) or not isinstance(plan, Sequence):
+        raise UsageError(
+            f"agent {agent!r}: plan must be a PinnedPlan or a list of planned(...) calls, "
+            f"got {plan!r}"
+        )
+    else:
+        pinned = PinnedPlan(plan)
+    for c in pinned.calls:
+        tool = tools.get(c.tool)
+        if tool is None or not tool.effect:
+            effects = sorted(n for n, t in tools.items() if t.effect)
+            raise UsageError(
+                f"agent {agent!r}: its plan names {c.tool!r}, which is not one of its "
+                f"side-effecting tools ({', '.join(effects) or 'none'}); a plan pins effects"
+            )
+    return pinned
+
+
 def _as_tiers(tiers: Tiers | Mapping[str, Any] | None, agent: str) -> Tiers | None:
     if tiers is None or isinstance(tiers, Tiers):
         return tiers
@@ -562,6 +602,16 @@ def _batch_size(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 PiiKind = Literal["card", "email", "phone", "iban", "national_id", "secret"]
 
 
+class PlannedSpec(Spec):
+    """A call the agent's pinned plan allows (see `podium.governance.taint`)."""
+
+    tool: str = Field(min_length=1, description="one of the agent's side-effecting tools")
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="the exact arguments (all of them) the call may have"
+    )
+    times: int = Field(1, description="how often per invocation (at least 1)")
+
+
 class LLMSpec(NodeFields):
     """A model with instructions and tools. Without `model`, `PODIUM_MODEL` decides, else a
     scripted echo model (so a spec runs offline instead of calling a provider by surprise)."""
@@ -599,6 +649,17 @@ class LLMSpec(NodeFields):
         description="kinds of personal data it (and its model) may see raw when the runtime "
         "has privacy on (`PODIUM_PII`); it gets tokens for the others",
     )
+    plan: list[PlannedSpec] | None = Field(
+        None,
+        description="the side-effecting calls it may make after reading untrusted content "
+        "(with a contained runtime; any other waits for a person)",
+    )
+    input_guardrails: list[PythonRef] = Field(
+        default_factory=list, description="checks of the input: `module:function`s"
+    )
+    output_guardrails: list[PythonRef] = Field(
+        default_factory=list, description="checks of the answer: `module:function`s"
+    )
 
 
 def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
@@ -622,6 +683,16 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
         return None
     if any(m is None for m in fallbacks):
         return None
+    before, after = (
+        [
+            b.import_object(ref.python, (*loc, where, i, "python"))
+            for i, ref in enumerate(getattr(spec, where))
+        ]
+        for where in ("input_guardrails", "output_guardrails")
+    )
+    if any(g is None for g in (*before, *after)):
+        return None
+    plan = None if spec.plan is None else [p.model_dump() for p in spec.plan]
     return b.construct(
         loc,
         lambda: LLMAgent(
@@ -638,6 +709,9 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
             cache=spec.cache if isinstance(spec.cache, bool) else Cache(ttl=spec.cache.ttl),
             batchable=spec.batchable,
             sees_pii=spec.sees_pii,
+            plan=plan,
+            input_guardrails=before,
+            output_guardrails=after,
             **b.common(spec),
         ),
     )

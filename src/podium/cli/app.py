@@ -349,6 +349,7 @@ def _drive(
     json_out: bool,
     targets: Sequence[str] = (),
     sizes: Mapping[str, Any] | None = None,
+    taint: bool | None = None,
 ) -> T:
     """Open the store, start or resume the run under a live view, close the store. The
     runtime loads stored targets only as `targets` and the project allow."""
@@ -362,7 +363,7 @@ def _drive(
             typer.echo(warning, err=True)
 
     async def go() -> T:
-        rt = Runtime(store, on_event=on_event, targets=targets, **(sizes or {}))
+        rt = Runtime(store, on_event=on_event, targets=targets, taint=taint, **(sizes or {}))
         try:
             return await start(await opened(rt, store))
         finally:
@@ -385,6 +386,7 @@ def _drive_stream(
     json_out: bool,
     targets: Sequence[str] = (),
     sizes: Mapping[str, Any] | None = None,
+    taint: bool | None = None,
 ) -> RunResult:
     """`_drive` for `--stream`: read the run's events as they happen and show them (the
     text beside the step tree on a terminal, plain text when piped, JSON lines with
@@ -404,7 +406,7 @@ def _drive_stream(
         display = PlainStream()
 
     async def go() -> RunResult:
-        rt = Runtime(store, targets=targets, **(sizes or {}))
+        rt = Runtime(store, targets=targets, taint=taint, **(sizes or {}))
         try:
             async with open_stream(await opened(rt, store)) as stream:
                 async for event in stream:
@@ -469,6 +471,17 @@ def run(
     max_journal_bytes: MaxJournalOpt = None,
     max_output_bytes: MaxOutputOpt = None,
     max_input_bytes: MaxInputOpt = None,
+    taint: Annotated[
+        bool | None,
+        typer.Option(
+            "--taint/--no-taint",
+            help="Contain prompt injection: a side-effecting tool call derived from untrusted "
+            "content (tool results, documents, other agents) waits for a person unless the "
+            "agent's plan pins it or a sanitiser vouched for it. Default: $PODIUM_TAINT. "
+            "Stored with the run: a resume keeps it.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run an agent on an input and show the result. Every run has limits (steps, running
     time, sizes: see docs/security.md); --deadline and the --max-* options set them."""
@@ -491,6 +504,7 @@ def run(
                 rid,
                 json_out,
                 sizes=sizes,
+                taint=taint,
             )
         else:
             result = _drive(
@@ -499,6 +513,7 @@ def run(
                 rid,
                 json_out,
                 sizes=sizes,
+                taint=taint,
             )
     _finish(result, agent.name, json_out, store=store, lines=stream)
 

@@ -79,7 +79,7 @@ def inbox(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
             typer.echo(f"  args: {args}")
             typer.echo(f"  args_hash: {request.get('args_hash')}")
             typer.echo(f"  why: {request.get('reason') or 'needs approval'}")
-        for field in ("proposed", "context", "input", "candidates"):
+        for field in ("proposed", "context", "input", "candidates", "sources"):
             if field in request:
                 typer.echo(f"  {field}: {render.dumps(request[field])}")
 

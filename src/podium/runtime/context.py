@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from podium.runtime.guard import Guard
     from podium.runtime.policies import Retry
     from podium.runtime.privacy import RunPrivacy
+    from podium.runtime.taint import TaintState
     from podium.stores.base import Store
 
 Out = TypeVar("Out")
@@ -75,6 +76,7 @@ class RunState:
         "effects",
         "exceeded",
         "guard",
+        "guarded",
         "history",
         "journal_bytes",
         "kv",
@@ -98,6 +100,7 @@ class RunState:
         "seq",
         "steps",
         "store",
+        "taint",
         "tiers",
         "timeout",
         "usage",
@@ -134,6 +137,7 @@ class RunState:
         self.doors = doors
         self.replaying = bool(replay)
         self.metered = self.caching = doors is None  # in the door already (or no other door)
+        self.guarded = doors is None  # the policy slot for guardrails (see `guardrails_on`)
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
@@ -170,6 +174,7 @@ class RunState:
         self.journal_bytes = 0
         self.max_journal_bytes = DEFAULT_LIMITS.max_journal_bytes
         self.exceeded: RunLimitExceededError | None = None
+        self.taint: TaintState | None = None  # labels of untrusted content (`taint=True`)
 
     def guard_on(self, policies: Iterable[Policy] = ()) -> None:
         """Send this run's calls through the policy slot from now on, checked against
@@ -209,12 +214,19 @@ class RunState:
             self.caching = True
             self._switch()
 
+    def guardrails_on(self) -> None:
+        """Send this run's calls through the policy slot from now on: an agent with
+        guardrails showed up (see `podium.runtime.taint`)."""
+        if not self.guarded:
+            self.guarded = True
+            self._switch()
+
     def _switch(self) -> None:
         if self.doors is not None:
             used = (
                 ("budget", self.metered),
                 ("cache", self.caching),
-                ("policy", self.guard is not None),
+                ("policy", self.guard is not None or self.guarded),
             )
             on = frozenset(slot for slot, is_used in used if is_used)
             self.door = self.doors.get(self.replaying, on)
@@ -329,6 +341,8 @@ class RunContext:
         run = self._run
         if not run.metered and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
+        if not run.guarded and getattr(agent, "guarded", False):
+            run.guardrails_on()  # an agent with guardrails: they run in the policy slot
         call = self._call(agent, CallKind.AGENT, input, timeout, retry)
         output = await self._enter(call)
         return output if expect is None else answer_as(expect, output, call.name, call.key)

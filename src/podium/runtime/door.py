@@ -124,9 +124,10 @@ class Doors:
     """The door in each variant a run may need, composed once per runtime on first use:
     with or without the journal lookup (a resumed run replays), and with or without the
     slots that only cost something to the runs that use them (`optional`: the budget, the
-    cache). A run starts on the leanest variant and moves to a fuller one when a budget, or
-    a cached model or tool, shows up, so a run with neither never enters those slots. A
-    middleware the caller gave for a slot (`extra`) is always in."""
+    cache, the policy slot's guardrails and taint rule). A run starts on the leanest
+    variant and moves to a fuller one when a budget, a cached model or tool, or a guarded
+    agent shows up (or the run is contained), so a run with none never enters those slots.
+    A middleware the caller gave for a slot (`extra`) is always in."""
 
     __slots__ = ("_built", "_builtins", "_extra", "_optional", "_replay", "_terminal")
 

@@ -20,6 +20,12 @@ before an effect's `started` row is made durable.
   edited ones, if edited) and when it runs out: an approval is bound to one call, used by
   that call only, and a model's text or tool result cannot make one. An approval that ran
   out asks again; a rejection is a refusal (`PolicyDeniedError`, rule `approval`).
+
+In a contained run (`Runtime(taint=True)`) the taint rule's verdict joins the others: a
+side-effecting call derived from untrusted content that no pinned plan or sanitiser lets go
+is escalated here, to the same approval of the exact call (its request names the untrusted
+sources), so a person answers one request whichever rules asked. `policy_slot` is the
+slot's middleware: this guard, then containment (labels, plan use, guardrails).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from podium.errors import PolicyDeniedError, Suspended
 from podium.governance.hashing import args_hash
 from podium.governance.policy import Policy
 from podium.governance.verdict import ALLOW, Action, Verdict, strictest
+from podium.runtime.taint import containment, escalation_sources
+from podium.runtime.taint import verdict_for as taint_verdict
 
 if TYPE_CHECKING:
     from podium.runtime.door import Call, Handler, Middleware
@@ -61,6 +69,8 @@ class Guard:
         verdicts = [p.check(call.agent, roles, call.name, plain) for p in self.policies]
         if getattr(call.target, "needs_approval", False):
             verdicts.append(NEEDS_APPROVAL)
+        if call.run.taint is not None:
+            verdicts.append(taint_verdict(call))
         return strictest(*verdicts) if verdicts else ALLOW
 
     def ttl(self, verdict: Verdict) -> float | None:
@@ -91,12 +101,22 @@ async def guard(call: Call, nxt: Handler) -> Any:
     return await nxt(call)
 
 
+async def policy_slot(call: Call, nxt: Handler) -> Any:
+    """The door's `policy` slot: the guard (policies, approvals, the taint rule's
+    escalations), then containment (labels, pinned plans, guardrails)."""
+    return await guard(call, partial(containment, nxt=nxt))
+
+
 def with_guard(mw: Middleware) -> Middleware:
-    """A caller's own middleware for the policy slot, run after the guard: a policy cannot
-    be switched off by filling its slot (the guard passes straight on in runs without one)."""
+    """A caller's own middleware for the policy slot, run after the guard and containment:
+    a policy cannot be switched off by filling its slot (both pass straight on in runs
+    that do not use them)."""
+
+    async def inner(call: Call, nxt: Handler) -> Any:
+        return await containment(call, partial(mw, nxt=nxt))  # type: ignore[call-arg]
 
     async def both(call: Call, nxt: Handler) -> Any:
-        return await guard(call, partial(mw, nxt=nxt))  # type: ignore[call-arg]
+        return await guard(call, partial(inner, nxt=nxt))
 
     return both
 
@@ -178,6 +198,13 @@ async def _approved(call: Call, g: Guard, verdict: Verdict) -> None:
         "agent": call.agent,
         "ttl": ttl,
     }
+    if verdict.rule.startswith("taint"):  # the untrusted content its arguments derive from
+        request["sources"] = escalation_sources(call)
+        _emit_once(
+            call,
+            "taint.escalated",
+            {"tool": tool, "reason": verdict.reason, "sources": request["sources"]},
+        )
     ctx = RunContext(run, call.key, call.agent)
     ask = _AskApproval(h)
     while True:

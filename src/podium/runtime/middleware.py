@@ -13,6 +13,7 @@ from typing import Any
 from podium.core.records import StepRecord, StepStatus, Usage
 from podium.errors import (
     BudgetExceededError,
+    GuardrailTrippedError,
     LeaseLost,
     OutputTypeError,
     Parked,
@@ -26,6 +27,7 @@ from podium.errors import (
 from podium.runtime.context import RunState, execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
+from podium.runtime.taint import on_replay
 
 
 async def replay(call: Call, nxt: Handler) -> Any:
@@ -48,6 +50,8 @@ async def replay(call: Call, nxt: Handler) -> Any:
         output = check(output)
     if is_effect(call):
         note_effect(call, output)
+    if run.taint is not None:  # labels are rebuilt as the run replays
+        on_replay(call, output)
     run.emit("step.replayed", call.key, call.name, done.attempt)
     return output
 
@@ -258,6 +262,7 @@ async def retry(call: Call, nxt: Handler) -> Any:
             BudgetExceededError,
             PolicyDeniedError,
             RunLimitExceededError,
+            GuardrailTrippedError,  # the same value trips it again; it names agent and step
         ):
             raise
         except Exception as e:

@@ -59,7 +59,7 @@ from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Doors, Middleware
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
-from podium.runtime.guard import POLICY_KV, guard, with_guard
+from podium.runtime.guard import POLICY_KV, policy_slot, with_guard
 from podium.runtime.leases import describe_holder, holder_is_gone, this_holder
 from podium.runtime.limits import LIMITS_KV, RunLimits, active_seconds, given_limits
 from podium.runtime.middleware import BUILTINS, replay
@@ -67,6 +67,7 @@ from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.privacy import RunPrivacy, privacy_middleware, scrub_secrets
 from podium.runtime.probe import check_decision
 from podium.runtime.stream import RunStream
+from podium.runtime.taint import TAINT_ON, TaintState, contained, taint_default
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
@@ -173,8 +174,17 @@ class Runtime:
     (`podium.Privacy`): agents, tools and model steps not allowed a kind get tokens in its
     place, and what runs store keeps tokens; without it (and with `PODIUM_PII` unset:
     `tokenize` or `mask` turns it on with what agents and tools declare as `sees_pii`) PII
-    is left as it is. Secrets (API keys,
-    tokens, private keys) are masked in everything a run stores either way.
+    is left as it is. Secrets (API keys, tokens, private keys) are masked in everything a run
+    stores either way.
+
+    `taint=True` contains prompt injection: content from tools, documents and
+    other agents is labelled untrusted, and a side-effecting tool call whose arguments
+    derive from it waits for a person unless the agent's pinned plan names it or a
+    sanitiser vouched for its arguments (see `podium.runtime.taint`). Agents'
+    `input_guardrails` / `output_guardrails` run in the door's `policy` slot either way (a
+    `middleware={"policy": ...}` of your own runs after the policies, containment and
+    guardrails; it cannot switch them off). By default `taint` is `PODIUM_TAINT` (`1`, `true`);
+    a run started contained stays contained when any runtime resumes it.
 
     Every run has limits (`podium.runtime.limits`, OWASP LLM10): `deadline` (seconds of
     running, 24 h; waiting for a person does not count), `max_steps` (10,000 journaled steps),
@@ -210,10 +220,12 @@ class Runtime:
         max_input_bytes: int | None = None,
         max_output_bytes: int | None = None,
         max_journal_bytes: int | None = None,
+        taint: bool | None = None,
     ) -> None:
         self.clock: Clock = clock_or_default(clock)
         self.policy: Policy | None = None if policy is None else Policy.of(policy)
         self.pii, self._pii_key = _check_pii(pii)
+        self.taint = taint_default() if taint is None else taint
         # Every run's limits (`podium.runtime.limits`): those given here, else PODIUM_...,
         # else the defaults. Checked first: a bad one fails before a store is opened.
         self.limits = RunLimits.from_env().over(
@@ -252,10 +264,11 @@ class Runtime:
             builtins["privacy"] = privacy_middleware
         # The budget and cache slots cost nothing to runs with no budget and no cached model
         # or tool anywhere: they start on a door without them and switch when one shows up.
+        # So does the policy slot (policies, approvals, guardrails, taint) to runs without.
         optional = {
             "budget": budget_middleware(on_budget_alert),
             "cache": cache_middleware(),
-            "policy": guard,
+            "policy": policy_slot,
         }
         if middleware and "policy" in middleware:  # the guard stays in front of it
             middleware = {**middleware, "policy": with_guard(middleware["policy"])}
@@ -813,11 +826,15 @@ class Runtime:
             saga_error = marker.error
         if prior_steps is None:
             state.emit("run.started", agent=agent.name)
+            if state.taint is not None:
+                state.emit(TAINT_ON, agent=agent.name)
         else:
             data = None if decision is None else {"decision": to_plain(decision)}
             state.emit("run.resumed", agent=agent.name, data=data)
         if getattr(agent, "budget", None) is not None:
             state.meter()
+        if getattr(agent, "guarded", False):
+            state.guardrails_on()
         retry = getattr(agent, "retry", None) or limits.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
         call = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, retry, timeout)
@@ -956,6 +973,9 @@ class Runtime:
                 state.usage = state.usage + row.usage
         if limits.policies:
             state.guard_on(limits.policies)
+        if self.taint or contained(history):  # a contained run stays so when resumed
+            state.taint = TaintState(history)
+            state.guard_on()  # its escalations are approvals the guard asks a person for
         run_limits = limits.run or self.limits
         state.max_steps = run_limits.max_steps
         state.max_journal_bytes = run_limits.max_journal_bytes

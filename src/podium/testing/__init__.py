@@ -37,6 +37,7 @@ from podium.testing.faults import (
     rate_limited,
     server_error,
 )
+from podium.testing.injection import compromised_model, inject, parse_injection
 from podium.testing.llama_server import LlamaServer
 from podium.testing.wrappers import (
     FaultyModel,
@@ -65,12 +66,15 @@ __all__ = [
     "Schedule",
     "auth_error",
     "canaries",
+    "compromised_model",
     "connection_reset",
     "fail_first",
     "flaky_agent",
     "flaky_tool",
+    "inject",
     "leaks",
     "malformed_output",
+    "parse_injection",
     "rate_limited",
     "server_error",
 ]

@@ -68,6 +68,8 @@ class Tool:
         cache: Cache | bool | None = None,
         needs_approval: bool = False,
         sees_pii: Iterable[str] = (),
+        trusted: bool = False,
+        sanitiser: bool = False,
     ) -> None:
         if not callable(fn):
             raise UsageError(f"Tool needs a callable, got {fn!r}")
@@ -86,6 +88,15 @@ class Tool:
             raise UsageError(f"tool {self.name!r}: needs_approval must be True or False")
         # Every call waits for a person's approval of its exact arguments (podium.governance).
         self.needs_approval = needs_approval
+        # Its output is untrusted content (prompt injection) unless declared trusted; a
+        # sanitiser's output is trusted and vouches for the values in it (podium.governance.taint).
+        self.trusted = trusted or sanitiser
+        self.sanitiser = sanitiser
+        if sanitiser and effect:
+            raise UsageError(
+                f"tool {self.name!r}: a sanitiser checks values and changes nothing; it cannot "
+                "have an effect (drop effect=True)"
+            )
         # Pure tools may run twice; a tool that changes the world may not, unless it says so.
         self.idempotent = (not effect) if idempotent is None else idempotent
         self.reconcile = reconcile
@@ -283,6 +294,7 @@ def tool(
     cache: Cache | bool | None = None,
     needs_approval: bool = False,
     sees_pii: Iterable[str] = (),
+    trusted: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -302,6 +314,7 @@ def tool(
     cache: Cache | bool | None = None,
     needs_approval: bool = False,
     sees_pii: Iterable[str] = (),
+    trusted: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a function into a `Tool`: `@tool` or `@tool(effect=True, idempotent=False)`.
 
@@ -309,7 +322,9 @@ def tool(
     reuses a result for the same arguments (not for a tool with an effect);
     `needs_approval=True` suspends the run at every call until a person approves its exact
     arguments (`podium approve RUN`), inside an agent's tool loop too; `sees_pii` are the
-    kinds of personal data it gets raw under `Runtime(pii=...)` (`{"card"}`)."""
+    kinds of personal data it gets raw under `Runtime(pii=...)` (`{"card"}`).
+    `trusted=True` says its output is not attacker-controlled (a clock, a calculator, your
+    own database): reading it does not taint the agent (see `podium.governance.taint`)."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return Tool(
@@ -326,6 +341,36 @@ def tool(
             cache=cache,
             needs_approval=needs_approval,
             sees_pii=sees_pii,
+            trusted=trusted,
         )
+
+    return wrap if fn is None else wrap(fn)
+
+
+@overload
+def sanitiser(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def sanitiser(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def sanitiser(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """A tool that checks values derived from untrusted content and returns the ones it
+    vouches for (raise to refuse): against a schema, an allowlist, a limit. Its output is
+    trusted, and a side-effecting call whose every argument value came out of a sanitiser
+    runs without a person's approval (see `podium.governance.taint`). It goes through the
+    door like any tool, so what it vouched for is journaled and replayed."""
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        return Tool(f, name=name, description=description, sanitiser=True)
 
     return wrap if fn is None else wrap(fn)

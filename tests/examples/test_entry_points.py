@@ -12,7 +12,7 @@ import pytest
 from forked import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
-USES_A_MODEL = ["returns_exchange", "investment_committee", "support_handoff"]
+USES_A_MODEL = ["returns_exchange", "investment_committee", "support_handoff", "payments"]
 
 
 def example(name: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -32,6 +32,7 @@ MAINS = {
     "content_moderation": "examples.content_moderation.flow",
     "cost_control": "examples.cost_control.desk",
     "due_diligence": "examples.due_diligence.flow",
+    "payments": "examples.payments.desk",
 }
 
 

@@ -72,6 +72,33 @@ class Privacy:
         given = self.allow.get(name, frozenset())
         return given | frozenset(declared) if declared else given
 
+    def to_dict(self) -> dict[str, object]:
+        """The configuration as plain JSON, without the key: what a run keeps in its store,
+        so that whoever resumes it applies the same privacy."""
+        return {
+            "allow": {k: sorted(v) for k, v in sorted(self.allow.items())},
+            "mode": self.mode,
+            "kinds": sorted(self.kinds),
+            "caller": sorted(self.caller),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object], key: bytes | str | None = None) -> Privacy:
+        """A `Privacy` from `to_dict`'s form (and a key, which that form never holds)."""
+        allow = data.get("allow") or {}
+        mode = data.get("mode", "tokenize")
+        if not isinstance(allow, Mapping) or mode not in MODES:
+            raise UsageError(f"not a stored Privacy: {dict(data)!r}")
+        kinds = data.get("kinds", KINDS)
+        caller = data.get("caller", ())
+        return cls(
+            allow,
+            mode=mode,
+            kinds=kinds,  # type: ignore[arg-type]
+            caller=caller,  # type: ignore[arg-type]
+            key=key,
+        )
+
     def __repr__(self) -> str:
         allow = {k: sorted(v) for k, v in self.allow.items()}
         return f"Privacy(allow={allow!r}, mode={self.mode!r}, kinds={sorted(self.kinds)!r})"

@@ -191,6 +191,7 @@ class RunState:
         self.privacy = privacy
         self.scrub = privacy.store_form
         self.scrub_text = privacy.store_text
+        self._switch()
 
     def over_limit(
         self, limit: str, maximum: float, used: float, key: str
@@ -227,6 +228,7 @@ class RunState:
                 ("budget", self.metered),
                 ("cache", self.caching),
                 ("policy", self.guard is not None or self.guarded),
+                ("privacy", self.privacy is not None),
             )
             on = frozenset(slot for slot, is_used in used if is_used)
             self.door = self.doors.get(self.replaying, on)

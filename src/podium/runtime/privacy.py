@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from podium.stores.base import Store
 
 VAULT: Final = "pii-vault"
+PRIVACY_KV: Final = "podium.privacy"  # run id -> the Privacy it was started with (no key)
 _FOUND_CACHE: Final = 4096  # texts whose findings a run remembers
 _ALL: Final = frozenset(KINDS)
 

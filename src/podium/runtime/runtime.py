@@ -64,7 +64,7 @@ from podium.runtime.leases import describe_holder, holder_is_gone, this_holder
 from podium.runtime.limits import LIMITS_KV, RunLimits, active_seconds, given_limits
 from podium.runtime.middleware import BUILTINS, replay
 from podium.runtime.policies import DEFAULT_RETRY, Retry
-from podium.runtime.privacy import RunPrivacy, privacy_middleware, scrub_secrets
+from podium.runtime.privacy import PRIVACY_KV, RunPrivacy, privacy_middleware, scrub_secrets
 from podium.runtime.probe import check_decision
 from podium.runtime.stream import RunStream
 from podium.runtime.taint import TAINT_ON, TaintState, contained, taint_default
@@ -133,6 +133,7 @@ class _Limits:
     budget: Budget | None = None
     policies: tuple[Policy, ...] = ()
     run: RunLimits | None = None
+    privacy: tuple[Privacy, bytes] | None = None  # who sees which PII, and the vault key
 
 
 def new_run_id() -> str:
@@ -260,12 +261,12 @@ class Runtime:
             "fallback": fallback,
             "breaker": breaker_middleware(self.breakers, breaker),
         }
-        if self.pii is not None:  # a runtime without it has no privacy slot in its door at all
-            builtins["privacy"] = privacy_middleware
         # The budget and cache slots cost nothing to runs with no budget and no cached model
         # or tool anywhere: they start on a door without them and switch when one shows up.
-        # So does the policy slot (policies, approvals, guardrails, taint) to runs without.
+        # So do the policy slot (policies, approvals, guardrails, taint) and the privacy slot
+        # to runs without them.
         optional = {
+            "privacy": privacy_middleware,
             "budget": budget_middleware(on_budget_alert),
             "cache": cache_middleware(),
             "policy": policy_slot,
@@ -436,7 +437,11 @@ class Runtime:
         await store.create_run(record)
         if limits.budget is not None:
             await store.kv_put(BUDGET_KV, run_id, limits.budget.to_dict())
-        limits = replace(limits, policies=await self._run_policies(store, run_id, agent, True))
+        limits = replace(
+            limits,
+            policies=await self._run_policies(store, run_id, agent, True),
+            privacy=await self._run_privacy(store, run_id, True),
+        )
         if limits.given:
             await store.kv_put(LIMITS_KV, run_id, limits.given)
         lease = await self.claim(store, run_id)
@@ -557,11 +562,17 @@ class Runtime:
         events = await store.list_events(run_id)
         budget = await _run_budget(store, run_id, limits.budget)
         policies = await self._run_policies(store, run_id, agent, False)
+        privacy = await self._run_privacy(store, run_id, False)
         given = await _run_limits(store, run_id, limits.given)
         await store.update_run(run_id, status=RunStatus.RUNNING)
         seq = events[-1].seq if events else 0
         limits = replace(
-            limits, budget=budget, policies=policies, given=given, run=self.limits.over(given)
+            limits,
+            budget=budget,
+            policies=policies,
+            privacy=privacy,
+            given=given,
+            run=self.limits.over(given),
         )
         return await self._drive(
             store,
@@ -576,6 +587,31 @@ class Runtime:
             history=events,
             lease=lease,
         )
+
+    async def _run_privacy(
+        self, store: Store, run_id: str, start: bool
+    ) -> tuple[Privacy, bytes] | None:
+        """Who sees which PII in a run: this runtime's `pii`, kept with a run it starts
+        (without the key); for a run it resumes without one, the privacy the run was started
+        with, so that a run started private stays private in every process that drives it
+        (each must hold the vault key: `PODIUM_PII_KEY`)."""
+        if self.pii is not None:
+            if start:
+                await store.kv_put(PRIVACY_KV, run_id, self.pii.to_dict())
+            return self.pii, self._pii_key
+        stored = None if start else await store.kv_get(PRIVACY_KV, run_id)
+        if stored is None:
+            return None
+        from podium.governance.privacy import Privacy
+        from podium.governance.vault import key_from
+
+        key, random_key = key_from(None)
+        if random_key:
+            raise UsageError(
+                f"run {run_id} was started with privacy (its PII is kept as tokens, sealed "
+                "with a key): set PODIUM_PII_KEY to that key to resume it"
+            )
+        return Privacy.from_dict(stored), key
 
     async def _run_policies(
         self, store: Store, run_id: str, agent: Any, start: bool
@@ -723,6 +759,7 @@ class Runtime:
         if budget is not None:
             await store.kv_put(BUDGET_KV, run_id, budget.to_dict())
         await self._run_policies(store, run_id, agent, True)
+        await self._run_privacy(store, run_id, True)
         if given:
             await store.kv_put(LIMITS_KV, run_id, given)
         await store.kv_put(QUEUE, run_id, {"at": now, "agent": agent.name})
@@ -963,8 +1000,8 @@ class Runtime:
             clock=self.clock,
         )
         state.seq = seq
-        if self.pii is not None:
-            state.use_privacy(RunPrivacy(self.pii, self._pii_key, run_id, store))
+        if limits.privacy is not None:
+            state.use_privacy(RunPrivacy(*limits.privacy, run_id, store))
         # What earlier processes spent is the run's usage so far: completed steps never run
         # again (whether replayed one by one or inside a parent replayed whole), and a failed
         # step that runs again keeps its earlier spend in its row (see the journal).

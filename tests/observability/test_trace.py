@@ -91,3 +91,32 @@ async def test_trace_of_a_real_run_with_retries() -> None:
     assert f"run {result.run_id}" in text
     assert "flaky completed" in text and "3 attempts" in text and "retry 2" in text
     assert text.index("flaky") < text.index("fan") < text.index("double")
+
+
+async def test_a_refused_tool_call_shows_under_the_agent_that_asked() -> None:
+    """A call the policy refused writes no step row: its `policy.denied` event is shown
+    under the nearest step that has one, naming the call."""
+    from podium import Grant, Policy, PolicyDeniedError, tool
+
+    @tool(effect=True)
+    def wire(to: str) -> str:
+        return f"wired {to}"
+
+    @agent
+    async def clerk(x: str, ctx: Any) -> str:
+        try:
+            return str(await ctx.use(wire, {"to": "mallory"}))
+        except PolicyDeniedError as e:
+            return f"refused: {e.reason}"
+
+    policy = Policy(grants=[Grant(agent="clerk", tools=["wire"], when={"to": {"in": ["bob"]}})])
+    async with Runtime("memory://", policy=policy) as rt:
+        result = await rt.run(clerk, "go")
+        assert result.ok and str(result.output).startswith("refused")
+        roots = build_trace(await rt.steps(result.run_id), await rt.events(result.run_id))
+    (root,) = roots
+    (note,) = [n for n in root.notes if n["kind"] == "policy.denied"]
+    assert note["call"] == "wire#0" and note["tool"] == "wire"
+    out = StringIO()
+    Console(file=out, width=200).print(render_trace(roots))
+    assert "policy.denied: call=wire#0" in out.getvalue()

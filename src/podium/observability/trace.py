@@ -108,10 +108,20 @@ def build_trace(steps: Sequence[StepRecord], events: Sequence[Event] = ()) -> li
     return roots
 
 
+# Security events of a call that wrote no step row (a tool call the policy refused never
+# reaches the journal): shown under the nearest step that did, naming the call.
+_ROWLESS = ("policy.", "approval.", "taint.", "guard.")
+
+
 def _attach_events(nodes: dict[str, TraceNode], events: Sequence[Event]) -> None:
     for e in events:
         node = nodes.get(e.key)
         if node is None:
+            if e.key and e.kind.startswith(_ROWLESS):
+                near = _nearest_ancestor(e.key, nodes)
+                if near is not None:
+                    call = e.key.rsplit("/", 1)[-1]
+                    near.notes.append({"kind": e.kind, "call": call, **(e.data or {})})
             continue
         if e.kind == "step.retried":
             node.retries.append(str((e.data or {}).get("error", "")))

@@ -20,6 +20,7 @@ from podium.errors import (
     StepTimeoutError,
     Suspended,
 )
+from podium.runtime.audit import effect_data
 from podium.runtime.context import execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
@@ -173,6 +174,8 @@ async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
     _finish(rec, call, StepStatus.COMPLETED, output, None)
     if call.usage is not None:
         run.usage = run.usage + call.usage
+    # audited, and committed with the step's row: no await between the two
+    run.emit("effect.executed", call.key, call.name, call.attempt, data=effect_data(call))
     await store.record_finished(rec)
     note_effect(call, output)
     return output

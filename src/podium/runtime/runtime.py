@@ -50,6 +50,7 @@ from podium.errors import (
 )
 from podium.models.prices import Prices, resolve_prices
 from podium.models.tiers import Tiers, resolve_tiers
+from podium.runtime.audit import decision_event, run_config
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
 from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
 from podium.runtime.cache import CacheStore, cache_middleware, open_cache
@@ -427,6 +428,8 @@ class Runtime:
             if decided is not None:
                 answered = decided_step(run_id, steps, decided, step, self.clock.now())
                 await check_decision(agent, input, run_id, steps, answered)
+                # the decision's audit record commits with its journal row (no await between)
+                store.record_event(await decision_event(store, answered))
                 await store.record_finished(answered)
                 steps = [answered if s.key == answered.key else s for s in steps]
                 decision = answered.output
@@ -665,6 +668,8 @@ class Runtime:
         else:
             data = None if decision is None else {"decision": to_plain(decision)}
             state.emit("run.resumed", agent=agent.name, data=data)
+        if not history:  # the run's first start (here or by a worker): its configuration
+            state.emit("run.config", agent=agent.name, data=self._run_config(agent, limits))
         if getattr(agent, "budget", None) is not None:
             state.meter()
         retry = getattr(agent, "retry", None) or limits.retry
@@ -694,6 +699,10 @@ class Runtime:
                 with contextlib.suppress(Exception):
                     await store.release_lease(held)
         return result
+
+    def _run_config(self, agent: Any, limits: _Limits) -> dict[str, Any]:
+        """What the audit chain records of how a run was configured: cheap, no secrets."""
+        return run_config(agent, self._store_obj.url, limits.deadline, limits.budget)
 
     async def _conclude(self, state: RunState, agent: Any, result: RunResult) -> RunResult:
         """Record how the run ended: compensate and dead-letter a failure, then its status.

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from podium.core.audit import (
+    AuditDraft,
+    AuditHead,
+    AuditRecord,
+    audit_key,
+    chain,
+    draft,
+    event_draft,
+    head_of,
+    is_audited,
+    sha256,
+)
 from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.core.serde import Unstorable, check_storable, loads, store_dumps, unstorable_output
@@ -27,6 +40,8 @@ class MemoryStore:
         self._events: dict[str, list[Event]] = {}
         self._kv: dict[str, dict[str, Any]] = {}
         self._leases: dict[str, Lease] = {}  # released ones too (owner ""): epochs only grow
+        self._audit: dict[str, list[AuditRecord]] = {}
+        self._heads: dict[str, AuditHead] = {}
 
     async def open(self) -> None:
         return None
@@ -89,6 +104,83 @@ class MemoryStore:
 
     def record_event(self, event: Event) -> None:
         self._events[event.run_id].append(event)
+        if is_audited(event.kind):
+            data = event.data
+            d = event_draft(
+                event.run_id,
+                event.seq,
+                event.ts,
+                event.kind,
+                event.key,
+                event.agent,
+                event.attempt,
+                data,
+            )
+            self._append([d])
+
+    # audit ---------------------------------------------------------------------------------
+    def _append(self, drafts: list[AuditDraft]) -> list[AuditRecord]:
+        key = audit_key()
+        out: list[AuditRecord] = []
+        for d in drafts:
+            stored = self._audit.setdefault(d.run_id, [])
+            prev = None if not stored else AuditHead(d.run_id, stored[-1].seq, stored[-1].hash)
+            (rec,) = chain([d], prev)
+            stored.append(rec)
+            self._heads[d.run_id] = head_of(rec, key)
+            out.append(rec)
+        return out
+
+    async def append_audit(self, drafts: list[AuditDraft]) -> list[AuditRecord]:
+        return self._append(drafts)
+
+    async def load_audit(self, run_id: str) -> list[AuditRecord]:
+        return list(self._audit.get(run_id, ()))
+
+    async def audit_head(self, run_id: str) -> AuditHead | None:
+        return self._heads.get(run_id)
+
+    async def audit_runs(self) -> list[str]:
+        return sorted(set(self._audit) | set(self._heads))
+
+    async def purge_run(
+        self, run_id: str, *, at: float, actor: str, kv: list[tuple[str, str]] | None = None
+    ) -> AuditRecord:
+        from podium.stores.sqlite_audit import purge_payload, purged_kv_value
+
+        run = self._runs.get(run_id)
+        if run is None:
+            raise UsageError(f"no run {run_id!r} in this store to purge")
+        hashes: dict[str, str] = {}
+
+        def note(name: str, value: Any) -> None:
+            if value is not None:
+                hashes[name] = sha256(store_dumps(value))
+
+        note("run.input", run.input)
+        note("run.output", run.output)
+        if run.error is not None:
+            hashes["run.error"] = sha256(run.error)
+        run.input = run.output = run.error = None
+        for step in self._steps.get(run_id, {}).values():
+            note(f"step.{step.key}.output", step.output)
+            if step.error is not None:
+                hashes[f"step.{step.key}.error"] = sha256(step.error)
+            step.output = step.error = None
+        for event in self._events.get(run_id, []):
+            note(f"event.{event.seq}.data", event.data)
+            event.data = None
+        for namespace, k in kv or ():
+            text = self._kv.get(namespace, {}).get(k)
+            if text is not None:
+                hashes[f"kv.{namespace}.{k}"] = sha256(text)
+                self._kv[namespace][k] = purged_kv_value(text)
+        records = self._audit.get(run_id, [])
+        cleared = sum(r.payload is not None for r in records)
+        self._audit[run_id] = [replace(r, payload=None) for r in records]
+        payload = purge_payload(hashes, cleared)
+        (record,) = self._append([draft(run_id, "purge.done", at, actor, payload)])
+        return record
 
     async def list_events(self, run_id: str) -> list[Event]:
         return list(self._events.get(run_id, ()))

@@ -106,7 +106,8 @@ async def purge(
     actor: str | None = None,
 ) -> list[AuditRecord]:
     """Delete the payloads of `run_ids`, or of every finished run last updated before
-    `before` (a Unix time); one `purge.done` record per run. A run still running or waiting
+    `before` (a Unix time); one `purge.done` record per run that had payloads left (those
+    records are returned). A run still running or waiting
     is refused (`UsageError`) when named, skipped when found by date, unless `force`."""
     if (run_ids is None) == (before is None):
         raise UsageError("purge takes run ids or a date (--before), not both or neither")
@@ -129,7 +130,9 @@ async def purge(
             finished = record.status in TERMINAL_STATUSES or force
             if finished and record.updated_at < before:
                 chosen.append(record.run_id)
-    done = []
+    done: list[AuditRecord] = []
     for rid in chosen:
-        done.append(await store.purge_run(rid, at=time.time(), actor=who, kv=[(DLQ, rid)]))
+        purged = await store.purge_run(rid, at=time.time(), actor=who, kv=[(DLQ, rid)])
+        if purged is not None:
+            done.append(purged)
     return done

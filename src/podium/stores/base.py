@@ -107,11 +107,13 @@ class Store(Protocol):
 
     async def purge_run(
         self, run_id: str, *, at: float, actor: str, kv: list[tuple[str, str]] | None = None
-    ) -> AuditRecord:
+    ) -> AuditRecord | None:
         """Delete the run's payloads (input, output, errors, step outputs and errors, event
         data, audit payloads, and those of the (namespace, key) entries in `kv`) and chain a
-        `purge.done` record with the sha256 of each, in one transaction; returns it. The
-        chain still verifies: records keep their payload hashes. `UsageError` for no run."""
+        `purge.done` record with the sha256 of each, in one transaction; returns it (None, with
+        no record, when nothing was left to delete). The chain still verifies: records keep
+        their payload hashes; `purge.done` records keep their payloads. `UsageError` for no
+        run."""
 
     # key-value: small JSON values that outlive a run (the dead-letter queue, learned
     # outcomes, anything a layer above needs to keep per store)

@@ -145,7 +145,7 @@ class MemoryStore:
 
     async def purge_run(
         self, run_id: str, *, at: float, actor: str, kv: list[tuple[str, str]] | None = None
-    ) -> AuditRecord:
+    ) -> AuditRecord | None:
         from podium.stores.sqlite_audit import purge_payload, purged_kv_value
 
         run = self._runs.get(run_id)
@@ -176,8 +176,13 @@ class MemoryStore:
                 hashes[f"kv.{namespace}.{k}"] = sha256(text)
                 self._kv[namespace][k] = purged_kv_value(text)
         records = self._audit.get(run_id, [])
-        cleared = sum(r.payload is not None for r in records)
-        self._audit[run_id] = [replace(r, payload=None) for r in records]
+        kept = [r.payload is None or r.kind.startswith("purge.") for r in records]
+        cleared = kept.count(False)
+        self._audit[run_id] = [
+            r if k else replace(r, payload=None) for r, k in zip(records, kept, strict=True)
+        ]
+        if not hashes and not cleared:
+            return None
         payload = purge_payload(hashes, cleared)
         (record,) = self._append([draft(run_id, "purge.done", at, actor, payload)])
         return record

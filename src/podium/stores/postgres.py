@@ -437,7 +437,7 @@ class PostgresStore:
 
     async def purge_run(
         self, run_id: str, *, at: float, actor: str, kv: list[tuple[str, str]] | None = None
-    ) -> AuditRecord:
+    ) -> AuditRecord | None:
         await self._flush_pending()
         async with self._open_pool().acquire() as conn, conn.transaction():
             return await _purge(conn, run_id, at, actor, list(kv or ()), audit_key())
@@ -726,7 +726,7 @@ async def _append_audit(
 
 async def _purge(
     conn: Any, run_id: str, at: float, actor: str, kv: list[tuple[str, str]], key: bytes | None
-) -> AuditRecord:
+) -> AuditRecord | None:
     """See `podium.stores.sqlite_audit.purge_run`; Postgres keeps the old row versions
     until VACUUM reclaims them."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "podium.audit:" + run_id)
@@ -766,9 +766,13 @@ async def _purge(
     await conn.execute("UPDATE steps SET output = NULL, error = NULL WHERE run_id = $1", run_id)
     await conn.execute("UPDATE events SET data = NULL WHERE run_id = $1", run_id)
     status = await conn.execute(
-        "UPDATE audit SET payload = NULL WHERE run_id = $1 AND payload IS NOT NULL", run_id
+        "UPDATE audit SET payload = NULL WHERE run_id = $1 AND payload IS NOT NULL "
+        "AND kind NOT LIKE 'purge.%'",
+        run_id,
     )
     cleared = int(str(status).rsplit(" ", 1)[-1])
+    if not hashes and not cleared:
+        return None
     payload = purge_payload(hashes, cleared)
     d = draft(run_id, "purge.done", at, actor, payload)
     (record,) = await _append_audit(conn, [d], key, locked=True)

@@ -704,9 +704,9 @@ class SQLiteStore:
 
     async def purge_run(
         self, run_id: str, *, at: float, actor: str, kv: list[tuple[str, str]] | None = None
-    ) -> AuditRecord:
+    ) -> AuditRecord | None:
         arg = (run_id, at, actor, list(kv or ()), audit_key())
-        result: AuditRecord = await self._write(purge_run, arg)
+        result: AuditRecord | None = await self._write(purge_run, arg)
         return result
 
     # key-value ---------------------------------------------------------------------------

@@ -92,10 +92,11 @@ def append_audit(
 
 def purge_run(
     conn: sqlite3.Connection, arg: tuple[str, float, str, list[tuple[str, str]], bytes | None]
-) -> AuditRecord:
+) -> AuditRecord | None:
     """Delete a run's payloads (run input/output/error, step outputs and errors, event data,
     audit payloads, the named key-value entries' payloads), zeroing the freed bytes, and chain
-    a `purge.done` record holding the sha256 of each deleted value."""
+    a `purge.done` record holding the sha256 of each deleted value (None, and no record, if
+    nothing was left to delete). Earlier `purge.done` records keep their payloads."""
     run_id, at, actor, kv, key = arg
     row = conn.execute(
         "SELECT input, output, error FROM runs WHERE run_id = ?", (run_id,)
@@ -130,8 +131,12 @@ def purge_run(
         conn.execute("UPDATE steps SET output = NULL, error = NULL WHERE run_id = ?", (run_id,))
         conn.execute("UPDATE events SET data = NULL WHERE run_id = ?", (run_id,))
         cleared = conn.execute(
-            "UPDATE audit SET payload = NULL WHERE run_id = ? AND payload IS NOT NULL", (run_id,)
+            "UPDATE audit SET payload = NULL WHERE run_id = ? AND payload IS NOT NULL "
+            "AND kind NOT LIKE 'purge.%'",
+            (run_id,),
         ).rowcount
+        if not hashes and not cleared:
+            return None  # purged before: nothing left, no record
         payload = purge_payload(hashes, cleared)
         (record,) = append_audit(conn, ([draft(run_id, "purge.done", at, actor, payload)], key))
     finally:

@@ -43,6 +43,7 @@ __all__ = [
     "AuditRecord",
     "Break",
     "Report",
+    "FIELDS_TO_FLIP",
     "flip_byte",
     "is_audited",
     "verify",
@@ -136,8 +137,9 @@ def verify_run(
 ) -> Break | None:
     """The first broken record of one run's chain (in stored order), or None."""
     prev_seq, prev_hash = 0, GENESIS
+    seqs = {r.seq for r in chain}
     for r in chain:
-        found = _check(r, prev_seq, prev_hash)
+        found = _check(r, prev_seq, prev_hash, seqs)
         if found is not None:
             return found
         prev_seq, prev_hash = r.seq, r.hash
@@ -146,7 +148,7 @@ def verify_run(
     return _check_head(run_id, prev_seq, prev_hash, head, key)
 
 
-def _check(r: AuditRecord, prev_seq: int, prev_hash: str) -> Break | None:
+def _check(r: AuditRecord, prev_seq: int, prev_hash: str, seqs: set[int]) -> Break | None:
     def brk(problem: Problem, detail: str) -> Break:
         return Break(r.run_id, r.seq, problem, detail)
 
@@ -154,6 +156,8 @@ def _check(r: AuditRecord, prev_seq: int, prev_hash: str) -> Break | None:
         return brk("duplicate", f"seq {r.seq} comes twice (a copied or reordered row)")
     if r.seq < prev_seq:
         return brk("order", f"comes after record {prev_seq} (rows reordered)")
+    if r.seq > prev_seq + 1 and prev_seq + 1 in seqs:
+        return brk("order", f"comes before record {prev_seq + 1} (rows reordered)")
     if r.seq > prev_seq + 1:
         missing = f"{prev_seq + 1}" if r.seq == prev_seq + 2 else f"{prev_seq + 1}-{r.seq - 1}"
         return brk("gap", f"record(s) {missing} before it are missing (deleted)")
@@ -197,6 +201,9 @@ def _signature_status(head: AuditHead | None, key: bytes | None) -> str:
 
 
 # tampering, for tests and the security benchmark ----------------------------------------
+FIELDS_TO_FLIP = ("kind", "at", "actor", "payload", "payload_hash", "prev_hash", "hash", "seq")
+
+
 def flip_byte(record: AuditRecord, field_name: str, index: int = 0) -> AuditRecord:
     """`record` with one byte of a text field changed (the byte at `index`, wrapped), or
     `seq` / `at` nudged: what an attacker editing one row would leave."""

@@ -135,7 +135,7 @@ class MemoryStore:
         return self._append(drafts)
 
     async def load_audit(self, run_id: str) -> list[AuditRecord]:
-        return list(self._audit.get(run_id, ()))
+        return sorted(self._audit.get(run_id, ()), key=lambda r: r.seq)  # as SQL reads them
 
     async def audit_head(self, run_id: str) -> AuditHead | None:
         return self._heads.get(run_id)

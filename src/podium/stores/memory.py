@@ -42,6 +42,7 @@ class MemoryStore:
         self._leases: dict[str, Lease] = {}  # released ones too (owner ""): epochs only grow
         self._audit: dict[str, list[AuditRecord]] = {}
         self._heads: dict[str, AuditHead] = {}
+        self._audited: dict[str, set[int]] = {}  # event seqs chained, by run
 
     async def open(self) -> None:
         return None
@@ -105,7 +106,10 @@ class MemoryStore:
     def record_event(self, event: Event) -> None:
         self._events[event.run_id].append(event)
         if is_audited(event.kind):
-            data = event.data
+            seen = self._audited.setdefault(event.run_id, set())
+            if event.seq in seen:  # recorded before: chained once
+                return
+            seen.add(event.seq)
             d = event_draft(
                 event.run_id,
                 event.seq,
@@ -114,7 +118,7 @@ class MemoryStore:
                 event.key,
                 event.agent,
                 event.attempt,
-                data,
+                event.data,
             )
             self._append([d])
 

@@ -677,12 +677,21 @@ async def _send_batch(
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", "podium.audit:" + run_id
             )
+        keys = list(dict.fromkeys((row[0], row[1]) for row, _ in audited))
+        stored = await conn.fetch(  # an event stored before (a replay) is not chained again
+            "SELECT run_id, seq FROM events WHERE (run_id, seq) IN "
+            "(SELECT * FROM unnest($1::text[], $2::int[]))",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+        seen = {(r[0], r[1]) for r in stored}
         fenced = {(row[0], row[1]) for row in await conn.fetch(_BATCH, *args)}
-        drafts = [
-            audits[(row[0], row[1])]
-            for row, fence in audited
-            if fence is None or (row[0], fence) not in fenced
-        ]
+        drafts = []
+        for row, fence in audited:
+            key = (row[0], row[1])
+            if key not in seen and (fence is None or (row[0], fence) not in fenced):
+                seen.add(key)
+                drafts.append(audits[key])
         if drafts:
             await _append_audit(conn, [d for d, _ in drafts], drafts[-1][1], locked=True)
     return fenced

@@ -212,6 +212,13 @@ def test_stores_and_models_stay_below_the_runtime(low: str) -> None:
     assert not bad, f"podium.{low} may not import runtime, patterns or agents:\n" + "\n".join(bad)
 
 
+def test_governance_is_pure_logic() -> None:
+    """Rules, verdicts, hashing and verifying import only core and errors: the wiring into
+    the door and the stores lives in the runtime."""
+    bad = _breaking({"governance"}, (PARTS | {"podium"}) - {"core", "governance"})
+    assert not bad, "podium.governance may import only podium.core and errors:\n" + "\n".join(bad)
+
+
 def test_patterns_never_import_stores() -> None:
     bad = _breaking({"patterns"}, {"stores"})
     assert not bad, "a pattern reaches state through the run context:\n" + "\n".join(bad)

@@ -184,3 +184,24 @@ def test_event_records_name_the_os_user_as_actor() -> None:
     assert d.actor == "bob"
     assert d.payload_hash == sha256(d.payload)
     assert event_draft("r", 1, 1.0, "policy.denied", "/f", "f", 0, {"tool": "x"}).actor == "f"
+
+
+def test_the_record_hash_is_the_sha256_of_the_records_canonical_json() -> None:
+    import json
+
+    from podium.core.audit import canonical, record_hash
+
+    fields = {
+        "run_id": "r\u00e9\"x",
+        "seq": 7,
+        "kind": "policy.denied",
+        "at": 1000.0,
+        "actor": "ali\nce",
+        "payload_hash": "a" * 64,
+        "prev_hash": GENESIS,
+    }
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert record_hash(**fields) == sha256(text)  # type: ignore[arg-type]
+    assert record_hash(**{**fields, "at": 1000}) == sha256(text)  # type: ignore[arg-type]
+    assert canonical({"b": [1, 2.5, None], "a": "é"}) == '{"a":"é","b":[1,2.5,null]}'
+    assert canonical({"x": float("nan")}) == '{"x":{"$podium:float":"nan"}}'

@@ -30,7 +30,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from podium.core.serde import loads, store_dumps
+from podium.core.serde import store_dumps
 
 GENESIS = "0" * 64
 KEY_ENV = "PODIUM_AUDIT_KEY"
@@ -56,8 +56,16 @@ def is_audited(kind: str) -> bool:
 def canonical(value: Any) -> str:
     """Canonical JSON text: sorted keys, no spaces, UTF-8 kept; what has no JSON form is
     refused (`Unstorable`), NaN and infinities are tagged as every store keeps them."""
-    plain = loads(store_dumps(value))
-    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:  # plain JSON values (the usual event data): straight to text
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (TypeError, ValueError):  # models, dataclasses, NaN: their stored form
+        plain = json.loads(store_dumps(value))  # keeps the NaN tags
+        return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_encode_str: Any = json.encoder.encode_basestring  # a JSON string, UTF-8 kept (C speed)
 
 
 def sha256(text: str) -> str:
@@ -136,7 +144,7 @@ class AuditHead:
 
 def draft(run_id: str, kind: str, at: float, actor: str, payload: Any) -> AuditDraft:
     text = canonical(payload)
-    return AuditDraft(run_id, kind, at, actor, text, sha256(text))
+    return AuditDraft(run_id, kind, float(at), actor, text, sha256(text))
 
 
 def event_draft(
@@ -161,17 +169,16 @@ def event_draft(
 def record_hash(
     run_id: str, seq: int, kind: str, at: float, actor: str, payload_hash: str, prev_hash: str
 ) -> str:
-    """The hash a record with these fields must carry."""
-    fields = {
-        "run_id": run_id,
-        "seq": seq,
-        "kind": kind,
-        "at": at,
-        "actor": actor,
-        "payload_hash": payload_hash,
-        "prev_hash": prev_hash,
-    }
-    return sha256(json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    """The hash a record with these fields must carry: the sha256 of the canonical JSON of
+    `{actor, at, kind, payload_hash, prev_hash, run_id, seq}` (written out by hand here, the
+    same text `canonical` gives, at a third of its cost: one is computed per record)."""
+    enc = _encode_str
+    text = (
+        f'{{"actor":{enc(actor)},"at":{float(at)!r},"kind":{enc(kind)},'
+        f'"payload_hash":{enc(payload_hash)},"prev_hash":{enc(prev_hash)},'
+        f'"run_id":{enc(run_id)},"seq":{int(seq)}}}'
+    )
+    return sha256(text)
 
 
 def link(d: AuditDraft, prev_seq: int, prev_hash: str) -> AuditRecord:

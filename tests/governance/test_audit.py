@@ -192,7 +192,7 @@ def test_the_record_hash_is_the_sha256_of_the_records_canonical_json() -> None:
     from podium.core.audit import canonical, record_hash
 
     fields = {
-        "run_id": "r\u00e9\"x",
+        "run_id": 'r\u00e9"x',
         "seq": 7,
         "kind": "policy.denied",
         "at": 1000.0,

@@ -43,6 +43,7 @@ class MemoryStore:
         self._audit: dict[str, list[AuditRecord]] = {}
         self._heads: dict[str, AuditHead] = {}
         self._audited: dict[str, set[int]] = {}  # event seqs chained, by run
+        self._pending: dict[str, list[tuple[Event, bytes | None]]] = {}  # not linked yet
 
     async def open(self) -> None:
         return None
@@ -110,41 +111,47 @@ class MemoryStore:
             if event.seq in seen:  # recorded before: chained once
                 return
             seen.add(event.seq)
-            d = event_draft(
-                event.run_id,
-                event.seq,
-                event.ts,
-                event.kind,
-                event.key,
-                event.agent,
-                event.attempt,
-                event.data,
-            )
-            self._append([d])
+            # Linked when first read: nothing can come between here and there in one
+            # process, and a run nobody audits pays only this append (the key is the one
+            # set now, as a persistent store would sign with it now).
+            self._pending.setdefault(event.run_id, []).append((event, audit_key()))
 
     # audit ---------------------------------------------------------------------------------
+    def _settle(self, run_id: str | None = None) -> None:
+        """Link the audited events recorded since the last read (of `run_id`, or of all)."""
+        runs = list(self._pending) if run_id is None else [run_id]
+        for rid in runs:
+            for e, key in self._pending.pop(rid, ()):
+                d = event_draft(rid, e.seq, e.ts, e.kind, e.key, e.agent, e.attempt, e.data)
+                self._link(d, key)
+
+    def _link(self, d: AuditDraft, key: bytes | None) -> AuditRecord:
+        stored = self._audit.setdefault(d.run_id, [])
+        prev = None if not stored else AuditHead(d.run_id, stored[-1].seq, stored[-1].hash)
+        (rec,) = chain([d], prev)
+        stored.append(rec)
+        self._heads[d.run_id] = head_of(rec, key)
+        return rec
+
     def _append(self, drafts: list[AuditDraft]) -> list[AuditRecord]:
         key = audit_key()
-        out: list[AuditRecord] = []
         for d in drafts:
-            stored = self._audit.setdefault(d.run_id, [])
-            prev = None if not stored else AuditHead(d.run_id, stored[-1].seq, stored[-1].hash)
-            (rec,) = chain([d], prev)
-            stored.append(rec)
-            self._heads[d.run_id] = head_of(rec, key)
-            out.append(rec)
-        return out
+            self._settle(d.run_id)
+        return [self._link(d, key) for d in drafts]
 
     async def append_audit(self, drafts: list[AuditDraft]) -> list[AuditRecord]:
         return self._append(drafts)
 
     async def load_audit(self, run_id: str) -> list[AuditRecord]:
+        self._settle(run_id)
         return sorted(self._audit.get(run_id, ()), key=lambda r: r.seq)  # as SQL reads them
 
     async def audit_head(self, run_id: str) -> AuditHead | None:
+        self._settle(run_id)
         return self._heads.get(run_id)
 
     async def audit_runs(self) -> list[str]:
+        self._settle()
         return sorted(set(self._audit) | set(self._heads))
 
     async def purge_run(
@@ -155,6 +162,7 @@ class MemoryStore:
         run = self._runs.get(run_id)
         if run is None:
             raise UsageError(f"no run {run_id!r} in this store to purge")
+        self._settle(run_id)
         hashes: dict[str, str] = {}
 
         def note(name: str, value: Any) -> None:

@@ -50,6 +50,7 @@ async def tamper(
 
 
 def _tamper_memory(store: MemoryStore, run_id: str, seq: int, how: How, f: str, i: int) -> None:
+    store._settle(run_id)
     chain: list[AuditRecord] = store._audit[run_id]
     pos = next(n for n, r in enumerate(chain) if r.seq == seq)
     if how == "delete":

@@ -482,6 +482,7 @@ def cli_output(store: str, run_ids: list[str]) -> str:
     from podium.cli.app import app
 
     runner = CliRunner()
+
     def out(*argv: str) -> str:
         result = runner.invoke(app, [*argv, "--store", store])
         if result.exit_code not in (0, 1):

@@ -304,7 +304,13 @@ async def test_listeners_see_every_event(rt: Runtime) -> None:
     await rt.run(inc, 1)
     unsubscribe()
     await rt.run(inc, 1)
-    assert seen == ["run.started", "step.started", "step.completed", "run.completed"]
+    assert seen == [
+        "run.started",
+        "run.config",  # the audit chain's first record
+        "step.started",
+        "step.completed",
+        "run.completed",
+    ]
 
 
 def test_unknown_middleware_slot_is_a_clear_error() -> None:

@@ -360,3 +360,20 @@ async def test_a_far_deadline_is_watched_by_the_heartbeat(monkeypatch: pytest.Mo
     assert not rt._deadlines and not rt._expired
     ok = await rt.run(solo, 2)  # a quick run is not cancelled, and leaves nothing behind
     assert ok.output == 2 and not rt._deadlines
+
+
+def test_an_event_between_drives_does_not_count_as_running() -> None:
+    """A person's decision is recorded (an audited `decision.recorded` event) before the run
+    resumes: the days it waited for that decision are not running time."""
+
+    def ev(ts: float, kind: str) -> Event:
+        return Event("r", 0, ts, kind)
+
+    events = [
+        ev(100, "run.started"),
+        ev(104, "run.waiting"),
+        ev(90_000, "decision.recorded"),
+        ev(90_000, "run.resumed"),
+        ev(90_002, "run.completed"),
+    ]
+    assert active_seconds(events) == 6.0

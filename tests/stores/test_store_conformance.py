@@ -525,3 +525,117 @@ async def test_a_holder_that_lost_its_lease_is_fenced(
     finally:
         await a.close()
         await b.close()
+
+
+# audit ---------------------------------------------------------------------------------------
+async def test_audited_events_are_chained_and_others_are_not(store: Store) -> None:
+    from podium.core.audit import GENESIS, draft
+    from podium.governance.audit import verify
+
+    await store.create_run(make_run("a", 1.0))
+    store.record_event(Event("a", 1, 1.0, "step.started", "/f", "f"))
+    store.record_event(Event("a", 2, 1.5, "policy.denied", "/f", "f", data={"tool": "t"}))
+    store.record_event(Event("a", 3, 2.0, "run.config", "", "f", data={"agent": "f"}))
+    store.record_event(Event("a", 3, 2.0, "run.config", "", "f", data={"agent": "f"}))  # again
+    await store.flush("a")
+    records = await store.load_audit("a")
+    assert [(r.seq, r.kind) for r in records] == [(1, "policy.denied"), (2, "run.config")]
+    assert records[0].prev_hash == GENESIS and records[1].prev_hash == records[0].hash
+    assert records[0].value["data"] == {"tool": "t"} and records[0].actor == "f"
+    appended = await store.append_audit([draft("a", "approval.used", 3.0, "bob", {"h": "x"})])
+    assert [r.seq for r in appended] == [3] and appended[0].prev_hash == records[1].hash
+    head = await store.audit_head("a")
+    assert head is not None and (head.seq, head.hash) == (3, appended[0].hash)
+    assert await store.audit_runs() == ["a"]
+    assert await store.load_audit("nope") == [] and await store.audit_head("nope") is None
+    chain = await store.load_audit("a")
+    assert verify(chain, {"a": head}, key=None).ok
+
+
+async def test_a_decision_event_commits_with_its_step_row(store: Store) -> None:
+    """The event recorded right before `record_finished` (no await between) is durable
+    when `record_finished` returns, its audit record with it."""
+    await store.create_run(make_run("d", 1.0))
+    step = make_step("d", "/f/ok#0", 1.0)
+    step.status, step.output = StepStatus.COMPLETED, {"action": "approve"}
+    store.record_event(Event("d", 1, 1.0, "decision.recorded", step.key, "ok", data={"by": "a"}))
+    await store.record_finished(step)
+    assert [r.kind for r in await store.load_audit("d")] == ["decision.recorded"]
+
+
+async def test_purge_run_deletes_payloads_and_chains_their_hashes(store: Store) -> None:
+    from podium.core.audit import sha256
+    from podium.governance.audit import verify
+
+    await store.create_run(make_run("p", 1.0, input={"card": "4111"}))
+    step = make_step("p", "/f#0", 1.0)
+    step.status, step.output, step.error = StepStatus.FAILED, None, "boom 4111"
+    await store.record_finished(step)
+    store.record_event(Event("p", 1, 1.0, "effect.executed", "/f#0", "f", data={"x": "4111"}))
+    await store.update_run("p", status=RunStatus.FAILED, output={"o": "4111"}, error="e 4111")
+    await store.kv_put("dlq", "p", {"run_id": "p", "agent": "f", "error": "4111", "at": 2.0})
+    await store.kv_put("dlq", "other", {"run_id": "other", "error": "4111"})
+    done = await store.purge_run("p", at=5.0, actor="ops", kv=[("dlq", "p")])
+    assert done is not None and (done.kind, done.seq, done.actor) == ("purge.done", 2, "ops")
+    deleted = done.value["deleted"]
+    assert set(deleted) == {
+        "run.input",
+        "run.output",
+        "run.error",
+        "step./f#0.error",
+        "event.1.data",
+        "kv.dlq.p",
+    }
+    assert deleted["run.error"] == sha256("e 4111") and done.value["audit_payloads"] == 1
+    run = await store.get_run("p")
+    assert run is not None and (run.input, run.output, run.error) == (None, None, None)
+    assert [s.error for s in await store.load_steps("p")] == [None]
+    assert [e.data for e in await store.list_events("p")] == [None]
+    entry = await store.kv_get("dlq", "p")
+    assert entry == {"run_id": "p", "agent": "f", "at": 2.0, "purged": deleted["kv.dlq.p"]}
+    assert (await store.kv_get("dlq", "other"))["error"] == "4111"
+    chain = await store.load_audit("p")
+    assert chain[0].payload is None and chain[1].payload is not None
+    assert verify(chain, {"p": await store.audit_head("p")}, key=None).ok
+    assert await store.purge_run("p", at=6.0, actor="ops") is None
+    with pytest.raises(UsageError, match="no run 'nope'"):
+        await store.purge_run("nope", at=6.0, actor="ops")
+
+
+async def test_two_store_instances_extend_one_chain(persistent_url: str) -> None:
+    """A decision written by another process joins the run's chain: the link is read from
+    the table inside the writing transaction."""
+    from podium.governance.audit import verify
+
+    a, b = open_store(persistent_url), open_store(persistent_url)
+    await a.open()
+    await b.open()
+    try:
+        await a.create_run(make_run("x", 1.0))
+        for i in range(1, 41):
+            writer = a if i % 2 else b
+            writer.record_event(Event("x", i, float(i), "policy.denied", "/f", "f"))
+            await writer.flush("x")
+        chain = await a.load_audit("x")
+        assert [r.seq for r in chain] == list(range(1, 41))
+        assert verify(chain, {"x": await b.audit_head("x")}, key=None).ok
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_fenced_audited_event_is_not_chained(persistent_url: str, clock: FakeClock) -> None:
+    a, b = open_store(persistent_url, clock=clock), open_store(persistent_url, clock=clock)
+    await a.open()
+    await b.open()
+    try:
+        await a.create_run(make_run("r", 1.0))
+        assert await a.claim_lease("r", "a", 30) is not None
+        await clock.advance(30.5)
+        assert await b.claim_lease("r", "b", 30) is not None
+        a.record_event(Event("r", 1, 2.0, "effect.executed", "/f", "f"))
+        await a.flush("r")
+        assert await b.load_audit("r") == [] and await b.audit_head("r") is None
+    finally:
+        await a.close()
+        await b.close()

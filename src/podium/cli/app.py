@@ -8,6 +8,7 @@
     podium batch TARGET --input items.jsonl --out results.jsonl [--concurrency N]
     podium resume RUN
     podium inbox / approve RUN / reject RUN --comment ... / answer RUN JSON / sweep
+    podium audit verify [RUN] / audit show RUN / purge RUN... | --before DATE
 
 Misuse (an unknown target, bad input JSON, an unknown run, a malformed spec, a bad store URL)
 prints one line, `error: ...`, exits with 2, and writes nothing: targets and input are checked
@@ -656,6 +657,7 @@ def _project_last() -> None:
 
 
 # Commands kept in their own modules register themselves on `app`.
+from podium.cli import audit as _audit  # noqa: E402, F401
 from podium.cli import batch as _batch  # noqa: E402, F401
 from podium.cli import cost as _cost  # noqa: E402, F401
 from podium.cli import inbox as _inbox  # noqa: E402, F401

@@ -164,6 +164,15 @@ def active_seconds(events: Iterable[Event]) -> float:
             start = last = e.ts
         elif start is not None:
             last = e.ts
+            if e.kind in _DRIVE_ENDS:  # what comes after (a decision recorded) is not running
+                total += last - start
+                start = None
     if start is not None:
         total += last - start
     return max(total, 0.0)
+
+
+# The events that end a drive of a run (`run.<status>` as `Runtime` concludes it).
+_DRIVE_ENDS = frozenset(
+    {"run.waiting", "run.completed", "run.failed", "run.parked", "run.cancelled"}
+)

@@ -24,6 +24,7 @@ from podium.errors import (
     StepTimeoutError,
     Suspended,
 )
+from podium.runtime.audit import effect_data
 from podium.runtime.context import RunState, execute
 from podium.runtime.door import Call, Handler, Middleware
 from podium.runtime.effects import RUN, SagaReplayStop, is_effect, note_effect, settle_unfinished
@@ -197,8 +198,12 @@ async def _journal_effect(call: Call, nxt: Handler, rec: StepRecord) -> Any:
     _finish(rec, call, StepStatus.COMPLETED, output, None)
     if call.usage is not None:
         run.usage = run.usage + call.usage
+    if run.privacy is not None:  # the vault first: nothing may await between the two below
+        await run.privacy.flush()
+    # audited, and committed with the step's row: no await between the two
+    run.emit("effect.executed", call.key, call.name, call.attempt, data=effect_data(call))
     try:
-        size = await _write(run, rec)
+        size = await run.store.record_finished(rec)
     except RunLimitExceededError as e:  # the effect happened: its row says so, and why
         _finish(rec, call, StepStatus.FAILED, None, f"{type(e).__name__}: {e}")
         await _write(run, rec)

@@ -51,6 +51,7 @@ from podium.errors import (
 from podium.governance.policy import Policy
 from podium.models.prices import Prices, resolve_prices
 from podium.models.tiers import Tiers, resolve_tiers
+from podium.runtime.audit import decision_event, run_config
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
 from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
 from podium.runtime.cache import CacheStore, cache_middleware, open_cache
@@ -553,6 +554,8 @@ class Runtime:
                 # a person's words are kept as any step's output is: secrets masked, and
                 # with privacy, PII as tokens
                 answered.output = await self._stored_input(store, run_id, answered.output)
+                # the decision's audit record commits with its journal row (no await between)
+                store.record_event(await decision_event(store, answered))
                 await store.record_finished(answered)
                 steps = [answered if s.key == answered.key else s for s in steps]
                 decision = answered.output
@@ -868,6 +871,8 @@ class Runtime:
         else:
             data = None if decision is None else {"decision": to_plain(decision)}
             state.emit("run.resumed", agent=agent.name, data=data)
+        if not history:  # the run's first start (here or by a worker): its configuration
+            state.emit("run.config", agent=agent.name, data=self._run_config(agent, limits))
         if getattr(agent, "budget", None) is not None:
             state.meter()
         if getattr(agent, "guarded", False):
@@ -899,6 +904,24 @@ class Runtime:
                 with contextlib.suppress(Exception):
                     await store.release_lease(held)
         return result
+
+    def _run_config(self, agent: Any, limits: _Limits) -> dict[str, Any]:
+        """What the audit chain records of how a run was configured: cheap, no secrets."""
+        applied = limits.run or self.limits
+        privacy = None if limits.privacy is None else limits.privacy[0].to_dict()
+        return run_config(
+            agent,
+            self._store_obj.url,
+            {
+                "deadline": applied.deadline,
+                "max_steps": applied.max_steps,
+                "max_journal_bytes": applied.max_journal_bytes,
+            },
+            limits.budget,
+            policies=[p.digest() for p in limits.policies],
+            taint=self.taint,
+            privacy=privacy,
+        )
 
     async def _conclude(self, state: RunState, agent: Any, result: RunResult) -> RunResult:
         """Record how the run ended: compensate and dead-letter a failure, then its status.

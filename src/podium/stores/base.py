@@ -18,6 +18,14 @@ update of that run written through it commits only while that lease's epoch is s
 run's: after another process claimed the run (a new epoch), the write raises `LeaseLost`
 (writes nobody waits for are dropped). The check is part of the write's own transaction or
 statement, never a round trip of its own.
+
+Audit: an event whose kind is audited (`podium.core.audit.AUDITED`: policy., approval.,
+effect., decision., run.config, ...) gets a hash-chained audit record, appended by the store
+in the event's own transaction, linked to the run's last stored record read inside that
+transaction (so a decision written by another process joins the same chain). Rows recorded
+with no await between them (an event, then `record_finished` of its step) commit in one
+transaction in every store: that is how a decision's or an effect's record commits with its
+journal row.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
+from podium.core.audit import AuditDraft, AuditHead, AuditRecord
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 
 MAX_INPUT_BYTES = 16 << 20
@@ -106,6 +115,29 @@ class Store(Protocol):
     async def flush(self, run_id: str | None = None) -> None:
         """Make everything buffered so far durable; raise what a buffered write of `run_id`
         (of any run if None) could not do, once."""
+
+    # audit (see `podium.core.audit`; verified by `podium.governance.audit.verify`)
+    async def append_audit(self, drafts: list[AuditDraft]) -> list[AuditRecord]:
+        """Chain records that belong to no event (in one transaction); returns them linked."""
+
+    async def load_audit(self, run_id: str) -> list[AuditRecord]:
+        """A run's audit records as stored, in `seq` order."""
+
+    async def audit_head(self, run_id: str) -> AuditHead | None:
+        """The run's chain head (last seq and hash, signed with `PODIUM_AUDIT_KEY` if set)."""
+
+    async def audit_runs(self) -> list[str]:
+        """The runs that have audit records or a head, sorted."""
+
+    async def purge_run(
+        self, run_id: str, *, at: float, actor: str, kv: list[tuple[str, str]] | None = None
+    ) -> AuditRecord | None:
+        """Delete the run's payloads (input, output, errors, step outputs and errors, event
+        data, audit payloads, and those of the (namespace, key) entries in `kv`) and chain a
+        `purge.done` record with the sha256 of each, in one transaction; returns it (None, with
+        no record, when nothing was left to delete). The chain still verifies: records keep
+        their payload hashes; `purge.done` records keep their payloads. `UsageError` for no
+        run."""
 
     # key-value: small JSON values that outlive a run (the dead-letter queue, learned
     # outcomes, anything a layer above needs to keep per store)

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from podium.core.audit import (
+    AuditDraft,
+    AuditHead,
+    AuditRecord,
+    audit_key,
+    chain,
+    draft,
+    event_draft,
+    head_of,
+    is_audited,
+    sha256,
+)
 from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.core.serde import Unstorable, check_storable, loads, store_dumps, unstorable_output
@@ -33,6 +46,10 @@ class MemoryStore:
         self._events: dict[str, list[Event]] = {}
         self._kv: dict[str, dict[str, Any]] = {}
         self._leases: dict[str, Lease] = {}  # released ones too (owner ""): epochs only grow
+        self._audit: dict[str, list[AuditRecord]] = {}
+        self._heads: dict[str, AuditHead] = {}
+        self._audited: dict[str, set[int]] = {}  # event seqs chained, by run
+        self._pending: dict[str, list[tuple[Event, bytes | None]]] = {}  # not linked yet
 
     async def open(self) -> None:
         return None
@@ -101,6 +118,98 @@ class MemoryStore:
 
     def record_event(self, event: Event) -> None:
         self._events[event.run_id].append(event)
+        if is_audited(event.kind):
+            seen = self._audited.setdefault(event.run_id, set())
+            if event.seq in seen:  # recorded before: chained once
+                return
+            seen.add(event.seq)
+            # Linked when first read: nothing can come between here and there in one
+            # process, and a run nobody audits pays only this append (the key is the one
+            # set now, as a persistent store would sign with it now).
+            self._pending.setdefault(event.run_id, []).append((event, audit_key()))
+
+    # audit ---------------------------------------------------------------------------------
+    def _settle(self, run_id: str | None = None) -> None:
+        """Link the audited events recorded since the last read (of `run_id`, or of all)."""
+        runs = list(self._pending) if run_id is None else [run_id]
+        for rid in runs:
+            for e, key in self._pending.pop(rid, ()):
+                d = event_draft(rid, e.seq, e.ts, e.kind, e.key, e.agent, e.attempt, e.data)
+                self._link(d, key)
+
+    def _link(self, d: AuditDraft, key: bytes | None) -> AuditRecord:
+        stored = self._audit.setdefault(d.run_id, [])
+        prev = None if not stored else AuditHead(d.run_id, stored[-1].seq, stored[-1].hash)
+        (rec,) = chain([d], prev)
+        stored.append(rec)
+        self._heads[d.run_id] = head_of(rec, key)
+        return rec
+
+    def _append(self, drafts: list[AuditDraft]) -> list[AuditRecord]:
+        key = audit_key()
+        for d in drafts:
+            self._settle(d.run_id)
+        return [self._link(d, key) for d in drafts]
+
+    async def append_audit(self, drafts: list[AuditDraft]) -> list[AuditRecord]:
+        return self._append(drafts)
+
+    async def load_audit(self, run_id: str) -> list[AuditRecord]:
+        self._settle(run_id)
+        return sorted(self._audit.get(run_id, ()), key=lambda r: r.seq)  # as SQL reads them
+
+    async def audit_head(self, run_id: str) -> AuditHead | None:
+        self._settle(run_id)
+        return self._heads.get(run_id)
+
+    async def audit_runs(self) -> list[str]:
+        self._settle()
+        return sorted(set(self._audit) | set(self._heads))
+
+    async def purge_run(
+        self, run_id: str, *, at: float, actor: str, kv: list[tuple[str, str]] | None = None
+    ) -> AuditRecord | None:
+        from podium.stores.sqlite_audit import purge_payload, purged_kv_value
+
+        run = self._runs.get(run_id)
+        if run is None:
+            raise UsageError(f"no run {run_id!r} in this store to purge")
+        self._settle(run_id)
+        hashes: dict[str, str] = {}
+
+        def note(name: str, value: Any) -> None:
+            if value is not None:
+                hashes[name] = sha256(store_dumps(value))
+
+        note("run.input", run.input)
+        note("run.output", run.output)
+        if run.error is not None:
+            hashes["run.error"] = sha256(run.error)
+        run.input = run.output = run.error = None
+        for step in self._steps.get(run_id, {}).values():
+            note(f"step.{step.key}.output", step.output)
+            if step.error is not None:
+                hashes[f"step.{step.key}.error"] = sha256(step.error)
+            step.output = step.error = None
+        for event in self._events.get(run_id, []):
+            note(f"event.{event.seq}.data", event.data)
+            event.data = None
+        for namespace, k in kv or ():
+            text = self._kv.get(namespace, {}).get(k)
+            if text is not None:
+                hashes[f"kv.{namespace}.{k}"] = sha256(text)
+                self._kv[namespace][k] = purged_kv_value(text)
+        records = self._audit.get(run_id, [])
+        kept = [r.payload is None or r.kind.startswith("purge.") for r in records]
+        cleared = kept.count(False)
+        self._audit[run_id] = [
+            r if k else replace(r, payload=None) for r, k in zip(records, kept, strict=True)
+        ]
+        if not hashes and not cleared:
+            return None
+        payload = purge_payload(hashes, cleared)
+        (record,) = self._append([draft(run_id, "purge.done", at, actor, payload)])
+        return record
 
     async def list_events(self, run_id: str) -> list[Event]:
         return list(self._events.get(run_id, ()))

@@ -27,6 +27,17 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from podium.core.audit import (
+    AuditDraft,
+    AuditHead,
+    AuditRecord,
+    audit_key,
+    chain,
+    draft,
+    head_of,
+    is_audited,
+    sha256,
+)
 from podium.core.clock import Clock, clock_or_default
 from podium.core.records import Event, Lease, RunRecord, RunStatus, StepRecord, Usage
 from podium.core.serde import loads, store_dumps
@@ -42,6 +53,12 @@ from podium.stores.sqlite import (
     sized_step_row,
     step_from_row,
     step_row,
+)
+from podium.stores.sqlite_audit import (
+    AUDIT_COLUMNS,
+    event_audit_draft,
+    purge_payload,
+    purged_kv_value,
 )
 
 if TYPE_CHECKING:
@@ -103,6 +120,24 @@ CREATE TABLE IF NOT EXISTS leases (
     epoch bigint NOT NULL,
     until double precision NOT NULL,
     holder json
+);
+CREATE TABLE IF NOT EXISTS audit (
+    run_id text NOT NULL,
+    seq integer NOT NULL,
+    kind text NOT NULL,
+    at double precision NOT NULL,
+    actor text NOT NULL,
+    payload text,
+    payload_hash text NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS audit_heads (
+    run_id text PRIMARY KEY,
+    seq integer NOT NULL,
+    hash text NOT NULL,
+    signature text
 );
 """
 
@@ -171,6 +206,8 @@ _HOLDS = (
 # A buffered row and the epoch that fences it (None: not fenced).
 Row = tuple[tuple[Any, ...], int | None]
 StepKey = tuple[str, str]
+# The audit drafts of audited events, by (run, event seq), with the signing key.
+Audits = dict[tuple[str, int], tuple[AuditDraft, bytes | None]]
 
 
 class _Outcome:
@@ -253,6 +290,7 @@ class PostgresStore:
         # buffered rows, keyed so a step's later row replaces its earlier one in a batch
         self._steps: dict[StepKey, Row] = {}
         self._events: list[Row] = []
+        self._audits: Audits = {}
         # who waits for the next batch: `record_finished` for its step's row, `flush` for all
         self._waiters: list[tuple[asyncio.Future[None], StepKey | None]] = []
         self._lost: dict[str, BaseException] = {}  # unawaited rows that failed, by run
@@ -386,7 +424,37 @@ class PostgresStore:
     def record_event(self, event: Event) -> None:
         self._check_open()
         self._events.append((event_row(event), self._fences.get(event.run_id)))
+        if is_audited(event.kind):  # chained in the event's own transaction
+            self._audits[(event.run_id, event.seq)] = (event_audit_draft(event), audit_key())
         self._wake_soon()
+
+    # audit ---------------------------------------------------------------------------------
+    async def append_audit(self, drafts: list[AuditDraft]) -> list[AuditRecord]:
+        async with self._open_pool().acquire() as conn, conn.transaction():
+            return await _append_audit(conn, drafts, audit_key())
+
+    async def load_audit(self, run_id: str) -> list[AuditRecord]:
+        await self._flush_pending()
+        sql = f"SELECT {AUDIT_COLUMNS} FROM audit WHERE run_id = $1 ORDER BY seq"
+        return [AuditRecord(*r) for r in await self._open_pool().fetch(sql, run_id)]
+
+    async def audit_head(self, run_id: str) -> AuditHead | None:
+        await self._flush_pending()
+        sql = "SELECT run_id, seq, hash, signature FROM audit_heads WHERE run_id = $1"
+        row = await self._open_pool().fetchrow(sql, run_id)
+        return None if row is None else AuditHead(*row)
+
+    async def audit_runs(self) -> list[str]:
+        await self._flush_pending()
+        sql = "SELECT run_id FROM audit UNION SELECT run_id FROM audit_heads ORDER BY 1"
+        return [r[0] for r in await self._open_pool().fetch(sql)]
+
+    async def purge_run(
+        self, run_id: str, *, at: float, actor: str, kv: list[tuple[str, str]] | None = None
+    ) -> AuditRecord | None:
+        await self._flush_pending()
+        async with self._open_pool().acquire() as conn, conn.transaction():
+            return await _purge(conn, run_id, at, actor, list(kv or ()), audit_key())
 
     async def list_events(self, run_id: str) -> list[Event]:
         await self._flush_pending()
@@ -532,10 +600,11 @@ class PostgresStore:
             await self._wake.wait()
             self._wake.clear()
             steps, events, waiters = self._steps, self._events, self._waiters
-            self._steps, self._events, self._waiters = {}, [], []
+            audits = self._audits
+            self._steps, self._events, self._waiters, self._audits = {}, [], [], {}
             outcome = _Outcome()
             if steps or events:
-                outcome = await self._write(steps, events)
+                outcome = await self._write(steps, events, audits)
             awaited = {key for _, key in waiters if key is not None}
             self._note_lost(steps, events, awaited, outcome)
             for fut, key in waiters:
@@ -566,12 +635,14 @@ class PostgresStore:
             for row, _ in events:
                 self._lost[row[0]] = out.whole
 
-    async def _write(self, steps: dict[StepKey, Row], events: list[Row]) -> _Outcome:
+    async def _write(
+        self, steps: dict[StepKey, Row], events: list[Row], audits: Audits
+    ) -> _Outcome:
         """Send one batch. If it fails for what a row holds, send its rows one by one, so
         that only the bad rows fail; if the connection is gone, the whole batch fails."""
         outcome = _Outcome()
         try:
-            outcome.fenced = await self._send(list(steps.values()), events)
+            outcome.fenced = await self._send(list(steps.values()), events, audits)
             return outcome
         except Exception as e:
             if self._conn is None or self._conn.is_closed():
@@ -584,25 +655,151 @@ class PostgresStore:
                 outcome.steps[key] = e
         for row in events:
             try:
-                outcome.fenced |= await self._send([], [row])
+                outcome.fenced |= await self._send([], [row], audits)
             except Exception as e:
                 outcome.events.append((row[0][0], e))
         return outcome
 
-    async def _send(self, steps: list[Row], events: list[Row]) -> set[tuple[str, int]]:
+    async def _send(
+        self, steps: list[Row], events: list[Row], audits: Audits | None = None
+    ) -> set[tuple[str, int]]:
         """One statement; on a broken connection reconnect and send it again (the batch is
-        idempotent: upserts and insert-if-absent). Returns the fences that no longer hold."""
+        idempotent: upserts and insert-if-absent). Returns the fences that no longer hold.
+        A batch with audited events is one transaction with their audit records."""
         args = _batch_args(steps, events)
+        audited = [(row, fence) for row, fence in events if (row[0], row[1]) in (audits or {})]
         conn = self._conn
         assert conn is not None
         try:
-            rows = await conn.fetch(_BATCH, *args)
+            rows = await _send_batch(conn, args, audited, audits or {})
         except Exception:
             if not conn.is_closed():
                 raise
             self._conn = conn = await _import_asyncpg().connect(self.url)
-            rows = await conn.fetch(_BATCH, *args)
-        return {(row[0], row[1]) for row in rows}
+            rows = await _send_batch(conn, args, audited, audits or {})
+        return rows
+
+
+async def _send_batch(
+    conn: Any, args: list[Any], audited: list[Row], audits: Audits
+) -> set[tuple[str, int]]:
+    if not audited:
+        return {(row[0], row[1]) for row in await conn.fetch(_BATCH, *args)}
+    async with conn.transaction():
+        runs = sorted({row[0] for row, _ in audited})
+        for run_id in runs:  # one chain writer per run at a time, in a fixed order
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", "podium.audit:" + run_id
+            )
+        keys = list(dict.fromkeys((row[0], row[1]) for row, _ in audited))
+        stored = await conn.fetch(  # an event stored before (a replay) is not chained again
+            "SELECT run_id, seq FROM events WHERE (run_id, seq) IN "
+            "(SELECT * FROM unnest($1::text[], $2::int[]))",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+        seen = {(r[0], r[1]) for r in stored}
+        fenced = {(row[0], row[1]) for row in await conn.fetch(_BATCH, *args)}
+        drafts = []
+        for row, fence in audited:
+            key = (row[0], row[1])
+            if key not in seen and (fence is None or (row[0], fence) not in fenced):
+                seen.add(key)
+                drafts.append(audits[key])
+        if drafts:
+            await _append_audit(conn, [d for d, _ in drafts], drafts[-1][1], locked=True)
+    return fenced
+
+
+async def _append_audit(
+    conn: Any, drafts: list[AuditDraft], key: bytes | None, *, locked: bool = False
+) -> list[AuditRecord]:
+    """Chain `drafts` after each run's last stored record (inside the caller's transaction)."""
+    by_run: dict[str, list[AuditDraft]] = {}
+    for d in drafts:
+        by_run.setdefault(d.run_id, []).append(d)
+    out: list[AuditRecord] = []
+    for run_id in sorted(by_run):
+        if not locked:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", "podium.audit:" + run_id
+            )
+        last = await conn.fetchrow(
+            "SELECT seq, hash FROM audit WHERE run_id = $1 ORDER BY seq DESC LIMIT 1", run_id
+        )
+        prev = None if last is None else AuditHead(run_id, int(last[0]), last[1])
+        records = chain(by_run[run_id], prev)
+        await conn.executemany(
+            f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            [r.row() for r in records],
+        )
+        head = head_of(records[-1], key)
+        await conn.execute(
+            "INSERT INTO audit_heads (run_id, seq, hash, signature) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, "
+            "signature = EXCLUDED.signature",
+            head.run_id,
+            head.seq,
+            head.hash,
+            head.signature,
+        )
+        out.extend(records)
+    return out
+
+
+async def _purge(
+    conn: Any, run_id: str, at: float, actor: str, kv: list[tuple[str, str]], key: bytes | None
+) -> AuditRecord | None:
+    """See `podium.stores.sqlite_audit.purge_run`; Postgres keeps the old row versions
+    until VACUUM reclaims them."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "podium.audit:" + run_id)
+    row = await conn.fetchrow(
+        "SELECT input::text, output::text, error FROM runs WHERE run_id = $1 FOR UPDATE", run_id
+    )
+    if row is None:
+        raise UsageError(f"no run {run_id!r} in this store to purge")
+    hashes: dict[str, str] = {}
+    for name, text in zip(("run.input", "run.output", "run.error"), row, strict=True):
+        if text is not None:
+            hashes[name] = sha256(text)
+    sql = "SELECT key, output::text, error FROM steps WHERE run_id = $1"
+    for step, output, error in await conn.fetch(sql, run_id):
+        if output is not None:
+            hashes[f"step.{step}.output"] = sha256(output)
+        if error is not None:
+            hashes[f"step.{step}.error"] = sha256(error)
+    sql = "SELECT seq, data::text FROM events WHERE run_id = $1 AND data IS NOT NULL"
+    for seq, data in await conn.fetch(sql, run_id):
+        hashes[f"event.{seq}.data"] = sha256(data)
+    for namespace, k in kv:
+        text = await conn.fetchval(
+            "SELECT value::text FROM kv WHERE namespace = $1 AND key = $2", namespace, k
+        )
+        if text is not None:
+            hashes[f"kv.{namespace}.{k}"] = sha256(text)
+            await conn.execute(
+                "UPDATE kv SET value = $3::json WHERE namespace = $1 AND key = $2",
+                namespace,
+                k,
+                purged_kv_value(text),
+            )
+    await conn.execute(
+        "UPDATE runs SET input = NULL, output = NULL, error = NULL WHERE run_id = $1", run_id
+    )
+    await conn.execute("UPDATE steps SET output = NULL, error = NULL WHERE run_id = $1", run_id)
+    await conn.execute("UPDATE events SET data = NULL WHERE run_id = $1", run_id)
+    status = await conn.execute(
+        "UPDATE audit SET payload = NULL WHERE run_id = $1 AND payload IS NOT NULL "
+        "AND kind NOT LIKE 'purge.%'",
+        run_id,
+    )
+    cleared = int(str(status).rsplit(" ", 1)[-1])
+    if not hashes and not cleared:
+        return None
+    payload = purge_payload(hashes, cleared)
+    d = draft(run_id, "purge.done", at, actor, payload)
+    (record,) = await _append_audit(conn, [d], key, locked=True)
+    return record
 
 
 def _safe(url: str) -> str:

@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from podium.core.audit import AuditDraft, AuditHead, AuditRecord, audit_key, is_audited
 from podium.core.clock import Clock, clock_or_default
 from podium.core.records import (
     Event,
@@ -83,6 +84,14 @@ from podium.core.serde import (
 )
 from podium.errors import JournalUnavailable, LeaseLost, RunLimitExceededError, UsageError
 from podium.stores.base import LISTED_ERROR_CHARS, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES
+from podium.stores.sqlite_audit import (
+    AUDIT_COLUMNS,
+    INSERT_EVENT,
+    append_audit,
+    event_audit_draft,
+    insert_audited_event,
+    purge_run,
+)
 from podium.stores.sqlite_file import (
     APPLICATION_ID,
     busy_timeout_ms,
@@ -158,6 +167,24 @@ CREATE TABLE IF NOT EXISTS leases (
     until REAL NOT NULL,
     holder TEXT
 );
+CREATE TABLE IF NOT EXISTS audit (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    payload TEXT,
+    payload_hash TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_heads (
+    run_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    signature TEXT
+);
 """
 
 # The same upsert serves `started` and finished rows: the last write of a step wins whole.
@@ -170,9 +197,7 @@ ON CONFLICT (run_id, key) DO UPDATE SET
     attempt = excluded.attempt, output = excluded.output, error = excluded.error,
     started_at = excluded.started_at, ended_at = excluded.ended_at, usage = excluded.usage
 """
-_INSERT_EVENT = (
-    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, seq) DO NOTHING"
-)
+_INSERT_EVENT = INSERT_EVENT
 _RUN_COLUMNS = "run_id, agent, status, input, output, error, target, created_at, updated_at, usage"
 # A listing reads neither input nor output, and at most the start of an error.
 _SUMMARY_COLUMNS = (
@@ -433,6 +458,22 @@ def _list_events(conn: sqlite3.Connection, run_id: str) -> list[Event]:
     return [event_from_row(r) for r in conn.execute(sql, (run_id,))]
 
 
+def _load_audit(conn: sqlite3.Connection, run_id: str) -> list[AuditRecord]:
+    sql = f"SELECT {AUDIT_COLUMNS} FROM audit WHERE run_id = ? ORDER BY seq"
+    return [AuditRecord(*r) for r in conn.execute(sql, (run_id,))]
+
+
+def _audit_head(conn: sqlite3.Connection, run_id: str) -> AuditHead | None:
+    sql = "SELECT run_id, seq, hash, signature FROM audit_heads WHERE run_id = ?"
+    row = conn.execute(sql, (run_id,)).fetchone()
+    return None if row is None else AuditHead(*row)
+
+
+def _audit_runs(conn: sqlite3.Connection, arg: None) -> list[str]:
+    sql = "SELECT run_id FROM audit UNION SELECT run_id FROM audit_heads ORDER BY 1"
+    return [r[0] for r in conn.execute(sql)]
+
+
 def _kv_get(conn: sqlite3.Connection, arg: tuple[str, str]) -> Any:
     row = conn.execute("SELECT value FROM kv WHERE namespace = ? AND key = ?", arg).fetchone()
     return None if row is None else loads(row[0])
@@ -669,10 +710,38 @@ class SQLiteStore:
 
     def record_event(self, event: Event) -> None:
         run = event.run_id
+        if is_audited(event.kind):  # chained in the event's own transaction
+            arg: Any = (event_row(event), event_audit_draft(event), audit_key())
+            self._buffer((True, insert_audited_event, arg, None, run, self._fences.get(run)))
+            return
         self._buffer((True, _insert_event, event_row(event), None, run, self._fences.get(run)))
 
     async def list_events(self, run_id: str) -> list[Event]:
         result: list[Event] = await self._read(_list_events, run_id)
+        return result
+
+    # audit ---------------------------------------------------------------------------------
+    async def append_audit(self, drafts: list[AuditDraft]) -> list[AuditRecord]:
+        result: list[AuditRecord] = await self._write(append_audit, (drafts, audit_key()))
+        return result
+
+    async def load_audit(self, run_id: str) -> list[AuditRecord]:
+        result: list[AuditRecord] = await self._read(_load_audit, run_id)
+        return result
+
+    async def audit_head(self, run_id: str) -> AuditHead | None:
+        result: AuditHead | None = await self._read(_audit_head, run_id)
+        return result
+
+    async def audit_runs(self) -> list[str]:
+        result: list[str] = await self._read(_audit_runs, None)
+        return result
+
+    async def purge_run(
+        self, run_id: str, *, at: float, actor: str, kv: list[tuple[str, str]] | None = None
+    ) -> AuditRecord | None:
+        arg = (run_id, at, actor, list(kv or ()), audit_key())
+        result: AuditRecord | None = await self._write(purge_run, arg)
         return result
 
     # key-value ---------------------------------------------------------------------------
@@ -852,6 +921,8 @@ class SQLiteStore:
                 verify(conn, self.path)
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+            # freed bytes are zeroed where that costs no I/O: a purged payload leaves no copy
+            conn.execute("PRAGMA secure_delete = FAST")
             if not inline:
                 conn.executescript(
                     f"BEGIN IMMEDIATE;PRAGMA application_id = {APPLICATION_ID};{SCHEMA}COMMIT;"

@@ -365,6 +365,7 @@ async def test_a_far_deadline_is_watched_by_the_heartbeat(monkeypatch: pytest.Mo
 def test_an_event_between_drives_does_not_count_as_running() -> None:
     """A person's decision is recorded (an audited `decision.recorded` event) before the run
     resumes: the days it waited for that decision are not running time."""
+    from podium.core.records import Event
 
     def ev(ts: float, kind: str) -> Event:
         return Event("r", 0, ts, kind)

@@ -2,6 +2,7 @@
 
     python bench/security.py                    # every part, ~1 min
     python bench/security.py --part injection --json out.json
+    python bench/security.py --quick --json out.json   # fewer of everything, ~10 s
 
 Deterministic: scripted models play compromised agents, a seeded generator makes the cases,
 and every figure is a count, the same on every machine. Four parts:
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import platform
 import random
@@ -617,10 +619,100 @@ async def run_approvals(tmp: Path) -> dict[str, Any]:
 AUDIT_TAMPERS = 100
 
 
+AUDIT_RUNS = 20
+
+
+async def make_audited_runs(url: str) -> dict[str, int]:
+    """Runs that leave audit records: a configuration, effects, a refused call each."""
+    from podium import Grant, Policy, PolicyDeniedError, Runtime, agent, tool
+
+    @tool(effect=True, idempotent=True)
+    def transfer(to: str, amount: int) -> str:
+        """Move money."""
+        return f"moved {amount} to {to}"
+
+    @agent
+    async def treasurer(n: int, ctx: Any) -> int:
+        for i in range(3):
+            await ctx.use(transfer, {"to": "bob", "amount": n + i})
+        with contextlib.suppress(PolicyDeniedError):
+            await ctx.use(transfer, {"to": "mallory", "amount": 9999})
+        return n
+
+    grant = Grant(agent="treasurer", tools=["transfer"], when={"to": {"in": ["bob"]}})
+    counts = {}
+    async with Runtime(url, policy=Policy(grants=[grant])) as rt:
+        for n in range(AUDIT_RUNS):
+            result = await rt.run(treasurer, n)
+            store = await rt.open()
+            counts[result.run_id] = len(await store.load_audit(result.run_id))
+    return counts
+
+
+async def tamper_copy(url: str, run_id: str, seq: int, how: str, field: str, index: int) -> None:
+    from podium.stores import open_store
+    from podium.testing.audit import tamper
+
+    store = open_store(url)
+    await store.open()
+    try:
+        await tamper(store, run_id, seq, how, field, index)  # type: ignore[arg-type]
+    finally:
+        await store.close()
+
+
 def audit(tmp: Path) -> dict[str, Any]:
     """Runs on a SQLite file leave hash-chained audit records; each trial copies the file,
     flips one byte of a record, deletes one or swaps two, and asks `podium audit verify`."""
-    raise NotImplementedError  # filled in once the audit chain lands
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from podium.cli.app import app
+    from podium.governance.audit import FIELDS_TO_FLIP
+
+    source = tmp / "audit.db"
+    counts = asyncio.run(make_audited_runs(f"sqlite:///{source}"))
+    runner = CliRunner()
+    clean = runner.invoke(app, ["audit", "verify", "--store", f"sqlite:///{source}"])
+    if clean.exit_code != 0:
+        raise SystemExit(f"the untouched store does not verify: {clean.output}")
+    rnd = random.Random(7)
+    by_how: dict[str, list[int]] = {"flip": [0, 0], "delete": [0, 0], "swap": [0, 0]}
+    named = 0
+    for trial in range(AUDIT_TAMPERS):
+        how = ("flip", "delete", "swap")[trial % 3]
+        run_id = rnd.choice(sorted(counts))
+        last = counts[run_id]
+        seq = rnd.randrange(1, last if how == "swap" else last + 1)
+        field = rnd.choice(FIELDS_TO_FLIP) if how == "flip" else "hash"
+        index = rnd.randrange(0, 64)
+        copy = tmp / f"tampered-{trial}.db"
+        shutil.copy(source, copy)
+        url = f"sqlite:///{copy}"
+        asyncio.run(tamper_copy(url, run_id, seq, how, field, index))
+        verdict = runner.invoke(app, ["audit", "verify", "--store", url])
+        by_how[how][1] += 1
+        if verdict.exit_code == 1:
+            by_how[how][0] += 1
+            named += f"record {seq}" in verdict.output or "audit record" in verdict.output
+        copy.unlink()
+    detected = sum(d for d, _ in by_how.values())
+    print(
+        f"\naudit: {AUDIT_TAMPERS} tampered copies of a store with {sum(counts.values())} records"
+    )
+    table(
+        [("tampering", "detected")]
+        + [(how, f"{d}/{n}") for how, (d, n) in by_how.items()]
+        + [("all", f"{detected}/{AUDIT_TAMPERS}")]
+    )
+    return {
+        "trials": AUDIT_TAMPERS,
+        "detected": detected,
+        "records": sum(counts.values()),
+        "by_how": {how: {"detected": d, "trials": n} for how, (d, n) in by_how.items()},
+        "reports_naming_a_record": named,
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -648,7 +740,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--cases", type=int, default=120)
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer of everything (a smoke test, ~10 s)"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        global PII_RUNS, AUDIT_RUNS, AUDIT_TAMPERS, APPROVAL_ATTEMPTS
+        args.cases, PII_RUNS, AUDIT_RUNS, AUDIT_TAMPERS, APPROVAL_ATTEMPTS = 24, 10, 5, 12, 2
     logging.getLogger("podium").setLevel(logging.ERROR)  # no "stores no target" warnings
     out: dict[str, Any] = {
         "python": platform.python_version(),

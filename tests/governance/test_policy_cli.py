@@ -142,6 +142,20 @@ def test_validate_reports_a_bad_regex_and_an_unknown_constraint(project: Path) -
     assert "not a valid regular expression" in result.output
 
 
+def test_validate_lists_every_problem_of_one_grant(project: Path) -> None:
+    """A typo in one constraint does not hide a negative limit and a bad regex beside it."""
+    text = WORKFLOW.replace(
+        "when: {to: {in: [alice, bob]}, amount: {max: 5000}}",
+        "when: {to: {inn: [alice]}, amount: {max: -5}, memo: {regex: '[a-'}}",
+    )
+    result = validate(project, text)
+    assert result.exit_code == 2
+    assert "policies.grants[1].when.to.inn" in result.output
+    assert "policies.grants[1].when.amount.max" in result.output
+    assert "policies.grants[1].when.memo.regex" in result.output
+    assert "has 3 problems" in result.output
+
+
 def test_validate_reports_unknown_tools_and_agents_when_all_are_known(project: Path) -> None:
     text = """
     name: payer

@@ -559,14 +559,43 @@ def policy_problems(data: Any) -> list[PolicyError]:
             return [first]
         out: list[PolicyError] = []
         for i, g in enumerate(grants):
-            try:
-                Grant.from_dict(g, ("grants", i))
-            except PolicyError as e:
-                out.append(e)
+            out += _grant_problems(g, ("grants", i))
         try:
             Policy.from_dict({**data, "grants": []})
         except PolicyError as e:
             out.append(e)
+        return out or [first]
+
+
+def _grant_problems(grant: Any, path: tuple[str | int, ...]) -> list[PolicyError]:
+    """Every problem of one grant: its fields apart from `when`, then each constraint of
+    each argument alone, so that a typo does not hide a negative limit beside it."""
+    try:
+        Grant.from_dict(grant, path)
+        return []
+    except PolicyError as first:
+        if not isinstance(grant, Mapping):
+            return [first]
+        rest = {k: v for k, v in grant.items() if k != "when"}
+        pieces: list[Any] = [rest]
+        when = grant.get("when")
+        if isinstance(when, Mapping):
+            for arg, cons in when.items():
+                if isinstance(cons, Mapping) and cons:
+                    pieces += [{**rest, "when": {arg: {k: v}}} for k, v in cons.items()]
+                else:
+                    pieces.append({**rest, "when": {arg: cons}})
+        elif when is not None:
+            pieces.append(grant)
+        out: list[PolicyError] = []
+        seen: set[str] = set()
+        for piece in pieces:
+            try:
+                Grant.from_dict(piece, path)
+            except PolicyError as e:
+                if str(e) not in seen:
+                    seen.add(str(e))
+                    out.append(e)
         return out or [first]
 
 

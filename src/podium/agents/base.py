@@ -58,7 +58,7 @@ class AgentBase(Generic[In, Out]):
     # checks of the value crossing the door into and out of the agent (podium.governance)
     input_guardrails: tuple[Guardrail, ...] = ()
     output_guardrails: tuple[Guardrail, ...] = ()
-    guarded: bool = False  # has guardrails: its calls go through the door's policy slot
+    guarded: bool = False  # has guardrails: its calls go through the door's contain slot
 
     def _guardrails(self, input: Sequence[Any] | None, output: Sequence[Any] | None) -> None:
         from podium.governance.guardrails import as_guardrails

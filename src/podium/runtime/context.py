@@ -137,7 +137,7 @@ class RunState:
         self.doors = doors
         self.replaying = bool(replay)
         self.metered = self.caching = doors is None  # in the door already (or no other door)
-        self.guarded = doors is None  # the policy slot for guardrails (see `guardrails_on`)
+        self.guarded = doors is None  # the contain slot: guardrails, taint (see `contain_on`)
         self.replay = replay
         self.prior = prior
         self.replay_only = False  # a saga began: replay to find effects, run nothing new
@@ -215,9 +215,9 @@ class RunState:
             self.caching = True
             self._switch()
 
-    def guardrails_on(self) -> None:
-        """Send this run's calls through the policy slot from now on: an agent with
-        guardrails showed up (see `podium.runtime.taint`)."""
+    def contain_on(self) -> None:
+        """Send this run's calls through the contain slot from now on: the run is
+        contained, or an agent with guardrails showed up (see `podium.runtime.taint`)."""
         if not self.guarded:
             self.guarded = True
             self._switch()
@@ -227,7 +227,8 @@ class RunState:
             used = (
                 ("budget", self.metered),
                 ("cache", self.caching),
-                ("policy", self.guard is not None or self.guarded),
+                ("policy", self.guard is not None),
+                ("contain", self.guarded),
                 ("privacy", self.privacy is not None),
             )
             on = frozenset(slot for slot, is_used in used if is_used)
@@ -344,7 +345,7 @@ class RunContext:
         if not run.metered and getattr(agent, "budget", None) is not None:
             run.meter()  # an agent with a budget: its calls, and all below, are metered
         if not run.guarded and getattr(agent, "guarded", False):
-            run.guardrails_on()  # an agent with guardrails: they run in the policy slot
+            run.contain_on()  # an agent with guardrails: they run in the contain slot
         call = self._call(agent, CallKind.AGENT, input, timeout, retry)
         output = await self._enter(call)
         return output if expect is None else answer_as(expect, output, call.name, call.key)

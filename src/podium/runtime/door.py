@@ -2,9 +2,13 @@
 one chain of small middlewares built once per runtime.
 
     journal lookup (replay)  ->  events  ->  [privacy]  ->  [policy]  ->  journal record
-      ->  cache  ->  budget  ->  fallback  ->  breaker  ->  retry  ->  timeout  ->  execute
+      ->  [contain]  ->  cache  ->  budget  ->  fallback  ->  breaker  ->  retry  ->  timeout
+      ->  execute
 
-The privacy slot comes first: the target gets its input as it may see it (tokens in place of
+The contain slot sits inside the journal record: what it notes of a step (the untrusted
+content a step read, its guardrails' verdicts) is written before the step's row completes,
+so a crash never keeps the row without it (see `podium.runtime.taint`). The privacy slot
+comes first: the target gets its input as it may see it (tokens in place of
 the personal data it is not allowed), so the policy checks the arguments the tool will get.
 The policy slot sits before the journal record: a refused call writes no step row (its
 `policy.denied` event is the record), and a call that waits for a person's approval waits
@@ -39,6 +43,7 @@ SLOTS: tuple[str, ...] = (
     "privacy",
     "policy",
     "journal",
+    "contain",
     "cache",
     "budget",
     "fallback",

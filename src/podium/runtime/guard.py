@@ -24,8 +24,9 @@ before an effect's `started` row is made durable.
 In a contained run (`Runtime(taint=True)`) the taint rule's verdict joins the others: a
 side-effecting call derived from untrusted content that no pinned plan or sanitiser lets go
 is escalated here, to the same approval of the exact call (its request names the untrusted
-sources), so a person answers one request whichever rules asked. `policy_slot` is the
-slot's middleware: this guard, then containment (labels, plan use, guardrails).
+sources), so a person answers one request whichever rules asked. The labels themselves
+are kept by the door's `contain` slot (`podium.runtime.taint.containment`), inside the
+journal record.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from podium.errors import PolicyDeniedError, Suspended
 from podium.governance.hashing import args_hash
 from podium.governance.policy import Policy
 from podium.governance.verdict import ALLOW, Action, Verdict, strictest
-from podium.runtime.taint import containment, escalation_sources
+from podium.runtime.taint import escalation_sources
 from podium.runtime.taint import verdict_for as taint_verdict
 
 if TYPE_CHECKING:
@@ -101,22 +102,12 @@ async def guard(call: Call, nxt: Handler) -> Any:
     return await nxt(call)
 
 
-async def policy_slot(call: Call, nxt: Handler) -> Any:
-    """The door's `policy` slot: the guard (policies, approvals, the taint rule's
-    escalations), then containment (labels, pinned plans, guardrails)."""
-    return await guard(call, partial(containment, nxt=nxt))
-
-
 def with_guard(mw: Middleware) -> Middleware:
-    """A caller's own middleware for the policy slot, run after the guard and containment:
-    a policy cannot be switched off by filling its slot (both pass straight on in runs
-    that do not use them)."""
-
-    async def inner(call: Call, nxt: Handler) -> Any:
-        return await containment(call, partial(mw, nxt=nxt))  # type: ignore[call-arg]
+    """A caller's own middleware for the policy slot, run after the guard: a policy cannot
+    be switched off by filling its slot (the guard passes straight on in runs without one)."""
 
     async def both(call: Call, nxt: Handler) -> Any:
-        return await guard(call, partial(inner, nxt=nxt))
+        return await guard(call, partial(mw, nxt=nxt))  # type: ignore[call-arg]
 
     return both
 

@@ -60,7 +60,7 @@ from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Doors, Middleware
 from podium.runtime.effects import SAGA_KEY, SagaReplayStop
 from podium.runtime.fallback import fallback
-from podium.runtime.guard import POLICY_KV, policy_slot, with_guard
+from podium.runtime.guard import POLICY_KV, guard, with_guard
 from podium.runtime.leases import describe_holder, holder_is_gone, this_holder
 from podium.runtime.limits import LIMITS_KV, RunLimits, active_seconds, given_limits
 from podium.runtime.middleware import BUILTINS, replay
@@ -68,7 +68,7 @@ from podium.runtime.policies import DEFAULT_RETRY, Retry
 from podium.runtime.privacy import PRIVACY_KV, RunPrivacy, privacy_middleware, scrub_secrets
 from podium.runtime.probe import check_decision
 from podium.runtime.stream import RunStream
-from podium.runtime.taint import TAINT_ON, TaintState, contained, taint_default
+from podium.runtime.taint import TAINT_ON, TaintState, contained, containment, taint_default
 from podium.runtime.waiting import WaitingRequest, as_decision, decided_step, waiting_requests
 from podium.runtime.worker import QUEUE, Worker, WorkStats
 from podium.stores import Store, open_store
@@ -184,8 +184,8 @@ class Runtime:
     derive from it waits for a person unless the agent's pinned plan names it or a
     sanitiser vouched for its arguments (see `podium.runtime.taint`). Agents'
     `input_guardrails` / `output_guardrails` run in the door's `policy` slot either way (a
-    `middleware={"policy": ...}` of your own runs after the policies, containment and
-    guardrails; it cannot switch them off). By default `taint` is `PODIUM_TAINT` (`1`, `true`);
+    `middleware={"policy": ...}` of your own runs after the policies; it cannot switch
+    them off). By default `taint` is `PODIUM_TAINT` (`1`, `true`);
     a run started contained stays contained when any runtime resumes it.
 
     Every run has limits (`podium.runtime.limits`, OWASP LLM10): `deadline` (seconds of
@@ -270,7 +270,8 @@ class Runtime:
             "privacy": privacy_middleware,
             "budget": budget_middleware(on_budget_alert),
             "cache": cache_middleware(),
-            "policy": policy_slot,
+            "policy": guard,
+            "contain": containment,
         }
         if middleware and "policy" in middleware:  # the guard stays in front of it
             middleware = {**middleware, "policy": with_guard(middleware["policy"])}
@@ -876,7 +877,7 @@ class Runtime:
         if getattr(agent, "budget", None) is not None:
             state.meter()
         if getattr(agent, "guarded", False):
-            state.guardrails_on()
+            state.contain_on()
         retry = getattr(agent, "retry", None) or limits.retry
         timeout = getattr(agent, "timeout", None) or self.timeout
         call = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, retry, timeout)
@@ -1035,6 +1036,7 @@ class Runtime:
             state.guard_on(limits.policies)
         if self.taint or contained(history):  # a contained run stays so when resumed
             state.taint = TaintState(history)
+            state.contain_on()  # labels, kept by the contain slot
             state.guard_on()  # its escalations are approvals the guard asks a person for
         run_limits = limits.run or self.limits
         state.max_steps = run_limits.max_steps

@@ -27,8 +27,9 @@ it rather than losing the label).
 
 Guardrails (`input_guardrails=`, `output_guardrails=` on agents) run in the same slot,
 always, whether or not `taint` is on. `containment` is the middleware for the door's
-`policy` slot (both); `taint_check` and `guardrails_check` are each alone, to compose with
-another policy middleware.
+`contain` slot (both), inside the journal record so that a label is written before the row
+of the step it labels; the escalation itself is the guard's (`podium.runtime.guard`, in the
+`policy` slot before the journal), which asks for the taint rule's verdict.
 """
 
 from __future__ import annotations

@@ -49,9 +49,9 @@ MAX_KEY_LENGTH = 2000
 _UNSET: Any = object()
 
 # Events whose data podium makes from names and numbers it chose (the kind of step, a
-# model's name and tier, a completed run's usage): nothing a user or a model wrote, so no
-# scan. `step.started` is on every hop.
-_OWN_DATA = frozenset({"step.started", "run.completed"})
+# model's name and tier, a completed run's usage, a run's limits and policy digests):
+# nothing a user or a model wrote, so no scan. `step.started` is on every hop.
+_OWN_DATA = frozenset({"step.started", "run.completed", "run.config"})
 
 
 class Drain:

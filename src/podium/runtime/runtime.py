@@ -439,11 +439,10 @@ class Runtime:
         await store.create_run(record)
         if limits.budget is not None:
             await store.kv_put(BUDGET_KV, run_id, limits.budget.to_dict())
-        limits = replace(
-            limits,
-            policies=await self._run_policies(store, run_id, agent, True),
-            privacy=await self._run_privacy(store, run_id, True),
-        )
+        policies = await self._run_policies(store, run_id, agent, True)
+        privacy = await self._run_privacy(store, run_id, True)
+        if policies or privacy is not None:
+            limits = replace(limits, policies=policies, privacy=privacy)
         if limits.given:
             await store.kv_put(LIMITS_KV, run_id, limits.given)
         lease = await self.claim(store, run_id)
@@ -623,6 +622,8 @@ class Runtime:
         """The policies a run is checked against: those it was started with (kept in the
         store, so a resume in any process checks them), this runtime's, and its workflow
         file's (`agent.policy`). Any new to the run are kept with it from now on."""
+        if start and self.policy is None and getattr(agent, "policy", None) is None:
+            return ()  # the usual run: no policy to keep, nothing to look up
         stored = None if start else await store.kv_get(POLICY_KV, run_id)
         kept = [Policy.from_dict(p) for p in (stored or {}).get("policies", [])]
         given = [p for p in (self.policy, getattr(agent, "policy", None)) if p is not None]

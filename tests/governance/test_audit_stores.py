@@ -249,3 +249,25 @@ async def test_concurrent_runs_keep_separate_chains(store_url: str) -> None:
             assert [r.seq for r in await store.load_audit(run_id)] == [1, 2, 3, 4]
         report = await verify_store(store)
         assert report.ok and report.runs == 20 and report.records == 80
+
+
+async def test_a_run_from_before_the_chain_is_reported_not_checked(tmp_path: Path) -> None:
+    """A store upgraded to a podium with the audit chain holds runs made before it: no
+    `run.config`, no records. They are named as not checked, not as tampered with; a run
+    that records `run.config` and lost its chain is still a break."""
+    import sqlite3
+    from contextlib import closing
+
+    db = tmp_path / "runs.db"
+    async with Runtime(f"sqlite:///{db}") as rt:
+        older, newer = await run_one(rt), await run_one(rt)
+    with closing(sqlite3.connect(db)) as conn, conn:
+        for run_id in (older, newer):
+            conn.execute("DELETE FROM audit WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM audit_heads WHERE run_id = ?", (run_id,))
+        conn.execute("DELETE FROM events WHERE run_id = ? AND kind = 'run.config'", (older,))
+    async with Runtime(f"sqlite:///{db}") as rt:
+        report = await verify_store(await rt.open())
+    assert report.unaudited == [older]
+    assert not report.ok and [b.run_id for b in report.breaks] == [newer]
+    assert "made before this store kept an audit chain" in str(report)

@@ -79,6 +79,7 @@ def audit_verify(
                         for b in report.breaks
                     ],
                     "signatures": report.signatures,
+                    "unaudited": report.unaudited,
                 }
             )
         )

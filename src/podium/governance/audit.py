@@ -76,6 +76,9 @@ class Report:
     records: int = 0
     breaks: list[Break] = field(default_factory=list)
     signatures: dict[str, str] = field(default_factory=dict)  # run -> signed|unsigned|no key
+    # runs made before their store kept an audit chain (no `run.config`, no record): not
+    # checked, and said so
+    unaudited: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -86,9 +89,15 @@ class Report:
         return self.breaks[0] if self.breaks else None
 
     def __str__(self) -> str:
+        older = ""
+        if self.unaudited:
+            older = (
+                f"; {len(self.unaudited)} run(s) made before this store kept an audit chain, "
+                "not checked"
+            )
         if self.ok:
-            return f"audit intact: {self.records} record(s) in {self.runs} run(s)"
-        return "\n".join(str(b) for b in self.breaks)
+            return f"audit intact: {self.records} record(s) in {self.runs} run(s){older}"
+        return "\n".join(str(b) for b in self.breaks) + older
 
 
 def verify(

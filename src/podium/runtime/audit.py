@@ -102,11 +102,20 @@ async def verify_store(
     records: list[AuditRecord] = []
     heads = {}
     audited: dict[str, int] = {}
+    older: list[str] = []
     for rid in runs:
-        records += await store.load_audit(rid)
-        heads[rid] = await store.audit_head(rid)
-        audited[rid] = sum(is_audited(e.kind) for e in await store.list_events(rid))
-    return verify(records, heads, audited_events=audited, require_signature=require_signature)
+        chain = await store.load_audit(rid)
+        head = await store.audit_head(rid)
+        events = await store.list_events(rid)
+        if not chain and head is None and not any(e.kind == "run.config" for e in events):
+            older.append(rid)  # every run since the chain began records run.config first
+            continue
+        records += chain
+        heads[rid] = head
+        audited[rid] = sum(is_audited(e.kind) for e in events)
+    report = verify(records, heads, audited_events=audited, require_signature=require_signature)
+    report.unaudited = older
+    return report
 
 
 async def purge(

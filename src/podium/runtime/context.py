@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from podium.governance.policy import Policy
     from podium.models.prices import Prices
     from podium.models.tiers import Tiers
+    from podium.observability.otel import RunTrace
     from podium.runtime.budget import Ledger
     from podium.runtime.cache import CacheStore
     from podium.runtime.effects import Effect
@@ -103,6 +104,7 @@ class RunState:
         "taint",
         "tiers",
         "timeout",
+        "trace",
         "usage",
     )
 
@@ -175,6 +177,14 @@ class RunState:
         self.max_journal_bytes = DEFAULT_LIMITS.max_journal_bytes
         self.exceeded: RunLimitExceededError | None = None
         self.taint: TaintState | None = None  # labels of untrusted content (`taint=True`)
+        self.trace: RunTrace | None = None  # its OpenTelemetry spans, when traced
+
+    def trace_on(self, trace: RunTrace) -> None:
+        """Send this run's calls through the trace slot: a span per step (see
+        `podium.observability.otel`); the run's events of a step become its span's events."""
+        self.trace = trace
+        self.listeners = (*self.listeners, trace.on_event)
+        self._switch()
 
     def guard_on(self, policies: Iterable[Policy] = ()) -> None:
         """Send this run's calls through the policy slot from now on, checked against
@@ -230,6 +240,7 @@ class RunState:
                 ("policy", self.guard is not None),
                 ("contain", self.guarded),
                 ("privacy", self.privacy is not None),
+                ("trace", self.trace is not None),
             )
             on = frozenset(slot for slot, is_used in used if is_used)
             self.door = self.doors.get(self.replaying, on)

@@ -1,9 +1,9 @@
 """The door: every hop from one agent to another, and every tool and model use, goes through
 one chain of small middlewares built once per runtime.
 
-    journal lookup (replay)  ->  events  ->  [privacy]  ->  [policy]  ->  journal record
-      ->  [contain]  ->  cache  ->  budget  ->  fallback  ->  breaker  ->  retry  ->  timeout
-      ->  execute
+    journal lookup (replay)  ->  events  ->  [trace]  ->  [privacy]  ->  [policy]
+      ->  journal record  ->  [contain]  ->  cache  ->  budget  ->  fallback  ->  breaker
+      ->  retry  ->  timeout  ->  execute
 
 The contain slot sits inside the journal record: what it notes of a step (the untrusted
 content a step read, its guardrails' verdicts) is written before the step's row completes,
@@ -15,7 +15,10 @@ The policy slot sits before the journal record: a refused call writes no step ro
 before an effect's `started` row is durable (see `podium.runtime.guard`). The cache sits
 before the budget: a hit spends nothing, so an exhausted budget does not
 refuse it. Bracketed slots are empty until a layer fills them (`Runtime(middleware={...})`).
-The policy, budget and cache slots are entered only by runs that need them (see `Doors`). A
+The policy, budget and cache slots are entered only by runs that need them (see `Doors`);
+so is the trace slot (OpenTelemetry spans, `podium.observability.otel`), by runs of a runtime
+with tracing. It sits right inside events: a replayed step gets no span (it ran, and was
+traced, before), and every layer below runs inside the step's span. A
 middleware is `async def mw(call, next) -> output`; it may look at and change the `Call`,
 call `next(call)` zero or more times, and must re-raise what it does not handle.
 """
@@ -40,6 +43,7 @@ Middleware = Callable[["Call", Handler], Awaitable[Any]]
 # The named slots, in chain order. Built-ins fill some; the rest wait for later layers.
 SLOTS: tuple[str, ...] = (
     "events",
+    "trace",
     "privacy",
     "policy",
     "journal",

@@ -51,6 +51,7 @@ from podium.errors import (
 from podium.governance.policy import Policy
 from podium.models.prices import Prices, resolve_prices
 from podium.models.tiers import Tiers, resolve_tiers
+from podium.observability.tracing import TRACE_KV, Tracing, resolve_tracing
 from podium.runtime.audit import decision_event, run_config
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
 from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
@@ -188,6 +189,13 @@ class Runtime:
     them off). By default `taint` is `PODIUM_TAINT` (`1`, `true`);
     a run started contained stays contained when any runtime resumes it.
 
+    `tracer_provider` (an OpenTelemetry `TracerProvider`) or `tracing=True` (the global
+    provider; also `PODIUM_OTEL=1`) makes a span of every step, with the GenAI semantic
+    conventions' attributes (see `podium.observability.otel`); `tracing=podium.Tracing(
+    content=True)` (or `PODIUM_OTEL_CONTENT=1`) puts what steps take and give into them,
+    masked as the run stores it. Without them no span is made, and the door's `trace` slot
+    is never entered. Needs the `otel` extra.
+
     Every run has limits (`podium.runtime.limits`, OWASP LLM10): `deadline` (seconds of
     running, 24 h; waiting for a person does not count), `max_steps` (10,000 journaled steps),
     `max_input_bytes` and `max_output_bytes` (16 MiB each, as JSON), `max_journal_bytes` (1 GiB
@@ -223,7 +231,11 @@ class Runtime:
         max_output_bytes: int | None = None,
         max_journal_bytes: int | None = None,
         taint: bool | None = None,
+        tracing: bool | Tracing | None = None,
+        tracer_provider: Any = None,
     ) -> None:
+        # OpenTelemetry spans (`podium.observability.otel`): None, the default, costs nothing.
+        self.tracing = resolve_tracing(tracing, tracer_provider)
         self.clock: Clock = clock_or_default(clock)
         self.policy: Policy | None = None if policy is None else Policy.of(policy)
         self.pii, self._pii_key = _check_pii(pii)
@@ -273,6 +285,10 @@ class Runtime:
             "policy": guard,
             "contain": containment,
         }
+        if self.tracing is not None:
+            from podium.observability.otel import trace_middleware
+
+            optional["trace"] = trace_middleware
         if middleware and "policy" in middleware:  # the guard stays in front of it
             middleware = {**middleware, "policy": with_guard(middleware["policy"])}
         self._doors = Doors(builtins, optional, middleware, execute, replay)
@@ -875,6 +891,8 @@ class Runtime:
             state.emit("run.resumed", agent=agent.name, data=data)
         if not history:  # the run's first start (here or by a worker): its configuration
             state.emit("run.config", agent=agent.name, data=self._run_config(agent, limits))
+        if self.tracing is not None:
+            await self._trace(state, store, fresh=not history)
         if getattr(agent, "budget", None) is not None:
             state.meter()
         if getattr(agent, "guarded", False):
@@ -906,6 +924,28 @@ class Runtime:
                 with contextlib.suppress(Exception):
                     await store.release_lease(held)
         return result
+
+    async def _trace(self, state: RunState, store: Store, *, fresh: bool) -> None:
+        """Trace this run (`Runtime(tracing=...)`): a run that was traced before (in this
+        process or another) continues its trace from the root span's context kept with it;
+        one traced for the first time keeps that context when its root span starts."""
+        from podium.observability.otel import RunTrace
+
+        assert self.tracing is not None
+        run_id = state.run_id
+        stored = None if fresh else await store.kv_get(TRACE_KV, run_id)
+
+        async def save(root: dict[str, Any]) -> None:
+            await store.kv_put(TRACE_KV, run_id, root)
+
+        trace = RunTrace(
+            self.tracing.tracer(),
+            run_id,
+            content=self.tracing.with_content(),
+            stored=stored,
+            save=save,
+        )
+        state.trace_on(trace)
 
     def _run_config(self, agent: Any, limits: _Limits) -> dict[str, Any]:
         """What the audit chain records of how a run was configured: cheap, no secrets."""

@@ -1,0 +1,115 @@
+"""What OpenTelemetry tracing costs a run: the 10-agent chain with tracing off and on, as a
+ratio (issue 12's goal: on <= 1.3x off).
+
+    python bench/otel.py                  # memory and SQLite stores, ~1 min
+    python bench/otel.py --quick          # fewer runs, a few seconds
+    python bench/otel.py --json out.json  # default: bench/results/otel.json
+
+"On" is a runtime with an SDK `TracerProvider` and a `BatchSpanProcessor` feeding an
+in-memory exporter: every step's span is made, attributed, ended and exported in the
+processor's thread, as in production (minus the network, which the batch thread carries
+off the event loop). Off and on alternate, batch by batch, in one process, so the machine's
+noise falls on both alike; the minimum of the batches is the figure to compare (what the
+code costs when nothing else runs), the median says how noisy the machine was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from podium import Runtime, Sequential, agent
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results" / "otel.json"
+GOAL = 1.3
+
+
+@agent
+async def step(x: int) -> int:
+    return x + 1
+
+
+FLOW = Sequential("chain", [step] * 10)
+
+
+async def _batch(rt: Runtime, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await rt.run(FLOW, 0)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+async def measure(url: str, runs: int, batches: int) -> dict[str, Any]:
+    """Microseconds per run, off and on, batches alternating."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=1_000_000))
+    off_times: list[float] = []
+    on_times: list[float] = []
+    async with Runtime(url) as off, Runtime(url, tracer_provider=provider) as on:
+        for rt in (off, on):  # warm up
+            await _batch(rt, max(runs // 10, 10))
+        for _ in range(batches):
+            off_times.append(await _batch(off, runs))
+            on_times.append(await _batch(on, runs))
+            exporter.clear()
+    provider.force_flush()
+    spans = len(exporter.get_finished_spans())
+    provider.shutdown()
+    return {
+        "store": url.split(":", 1)[0],
+        "runs_per_batch": runs,
+        "batches": batches,
+        "off_us_min": round(min(off_times), 1),
+        "off_us_median": round(statistics.median(off_times), 1),
+        "on_us_min": round(min(on_times), 1),
+        "on_us_median": round(statistics.median(on_times), 1),
+        "ratio_min": round(min(on_times) / min(off_times), 3),
+        "ratio_median": round(statistics.median(on_times) / statistics.median(off_times), 3),
+        "spans_per_run": 11,
+        "spans_left_after_last_batch": spans,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test)")
+    parser.add_argument("--json", type=Path, default=None, help=f"default: {RESULTS}")
+    args = parser.parse_args()
+    logging.getLogger("podium").setLevel(logging.ERROR)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = [("memory://", 1000, 7), (f"sqlite:///{tmp}/otel.db", 100, 7)]
+        for url, runs, batches in stores:
+            if args.quick:
+                runs, batches = max(runs // 10, 10), 3
+            rows.append(asyncio.run(measure(url, runs, batches)))
+    print(f"10-agent chain, OpenTelemetry off vs on (goal: on <= {GOAL}x off)")
+    print(f"{'store':8} {'off us/run':>11} {'on us/run':>10} {'ratio (min)':>12} {'(median)':>9}")
+    for r in rows:
+        print(
+            f"{r['store']:8} {r['off_us_min']:>11.1f} {r['on_us_min']:>10.1f} "
+            f"{r['ratio_min']:>11.2f}x {r['ratio_median']:>8.2f}x"
+        )
+    out = args.json or (RESULTS.with_name("otel-quick.json") if args.quick else RESULTS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "goal": GOAL}
+    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

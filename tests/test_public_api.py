@@ -134,6 +134,7 @@ EXPECTED = [
     "ToolCall",
     "ToolContext",
     "ToolSpec",
+    "Tracing",
     "TransientError",
     "UnknownRunError",
     "Usage",

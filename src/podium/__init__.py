@@ -71,6 +71,7 @@ from podium.models import (
 from podium.models.prices import Price, Prices
 from podium.models.tiers import Tiers
 from podium.observability.cost import CostReport
+from podium.observability.tracing import Tracing
 from podium.runtime import (
     NO_RETRY,
     Event,
@@ -345,6 +346,7 @@ __all__ = [
     "ToolCall",
     "ToolContext",
     "ToolSpec",
+    "Tracing",
     "TransientError",
     "UnknownRunError",
     "Usage",

@@ -236,6 +236,7 @@ class Runtime:
     ) -> None:
         # OpenTelemetry spans (`podium.observability.otel`): None, the default, costs nothing.
         self.tracing = resolve_tracing(tracing, tracer_provider)
+        self._tracer: Any = None
         self.clock: Clock = clock_or_default(clock)
         self.policy: Policy | None = None if policy is None else Policy.of(policy)
         self.pii, self._pii_key = _check_pii(pii)
@@ -938,8 +939,10 @@ class Runtime:
         async def save(root: dict[str, Any]) -> None:
             await store.kv_put(TRACE_KV, run_id, root)
 
+        if self._tracer is None:  # the provider's tracer, once (the global one: at first use)
+            self._tracer = self.tracing.tracer()
         trace = RunTrace(
-            self.tracing.tracer(),
+            self._tracer,
             run_id,
             content=self.tracing.with_content(),
             stored=stored,

@@ -393,3 +393,34 @@ async def test_spans_reach_an_otlp_http_collector(collector: HTTPServer) -> None
     assert chat["gen_ai.operation.name"].string_value == "chat"
     assert chat["gen_ai.usage.input_tokens"].int_value == 11
     assert chat["podium.run_id"].string_value == result.run_id
+
+
+def test_podium_otel_sends_spans_over_otlp_from_a_short_process(collector: HTTPServer) -> None:
+    """`PODIUM_OTEL=1` with no provider configured (a `podium run`, a worker): spans go over
+    OTLP/HTTP to the OTEL_* endpoint, and are flushed when the process exits."""
+    port = collector.server_address[1]
+    code = (
+        "from podium import Runtime, Sequential, agent\n"
+        "@agent\n"
+        "async def step(x: int) -> int:\n"
+        "    return x + 1\n"
+        "assert Runtime('memory://').run_sync(Sequential('chain', [step] * 2), 0).output == 2\n"
+    )
+    env = {
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+        "PATH": "/usr/bin:/bin",
+        "PODIUM_OTEL": "1",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{port}/v1/traces",
+        "OTEL_SERVICE_NAME": "claims",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    names = []
+    for request in collector.received:  # type: ignore[attr-defined]
+        for resource_spans in request.resource_spans:
+            service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            assert service["service.name"] == "claims"
+            names += [s.name for ss in resource_spans.scope_spans for s in ss.spans]
+    assert sorted(names) == ["invoke_agent chain", "invoke_agent step", "invoke_agent step"]

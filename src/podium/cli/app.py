@@ -485,7 +485,9 @@ def run(
     ] = None,
 ) -> None:
     """Run an agent on an input and show the result. Every run has limits (steps, running
-    time, sizes: see docs/security.md); --deadline and the --max-* options set them."""
+    time, sizes: see docs/security.md); --deadline and the --max-* options set them.
+    PODIUM_OTEL=1 sends an OpenTelemetry span of every step over OTLP/HTTP to
+    $OTEL_EXPORTER_OTLP_ENDPOINT (see docs/observability.md)."""
     with usage_errors():
         limits = parse_budget(budget)
         bounds = given_limits(

@@ -156,7 +156,8 @@ def worker(
 ) -> None:
     """Drive queued runs. SIGTERM: take no new runs, let running steps finish, park the rest
     (still `running`, resumable by any worker). A run's stored target loads only if trusted:
-    with --target, only those agents run; a run it refuses counts in `errors`."""
+    with --target, only those agents run; a run it refuses counts in `errors`.
+    PODIUM_OTEL=1 traces the runs with OpenTelemetry (docs/observability.md)."""
     with usage_errors():
         _seconds("--lease", lease)
         _seconds("--grace", grace)

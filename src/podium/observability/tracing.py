@@ -43,12 +43,37 @@ class Tracing:
         except ImportError:
             raise UsageError("tracing needs OpenTelemetry: pip install 'podium[otel]'") from None
         provider = self.provider or trace.get_tracer_provider()
+        if self.provider is None and isinstance(provider, trace.ProxyTracerProvider):
+            provider = _otlp_provider()  # nobody configured one: OTLP from OTEL_* settings
         return provider.get_tracer(SCOPE, schema_url=SCHEMA_URL)  # type: ignore[no-any-return]
 
     def with_content(self) -> bool:
         if self.content is not None:
             return self.content
         return os.environ.get(CONTENT_ENV, "").strip().lower() in _YES
+
+
+_OTLP: list[Any] = []  # the provider made for `_otlp_provider`, shared by every runtime
+
+
+def _otlp_provider() -> Any:
+    """A tracer provider for `PODIUM_OTEL=1` / `tracing=True` when the process has none
+    (no `opentelemetry-instrument`, no `set_tracer_provider`): the SDK's, sending spans with
+    OTLP/HTTP in a batch thread to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (or
+    `OTEL_EXPORTER_OTLP_ENDPOINT`, default `http://localhost:4318`), as service
+    `OTEL_SERVICE_NAME` (default `podium`). It flushes when the process exits, so a short
+    `podium run` sends its spans too. Not made the global provider: that stays the app's."""
+    if not _OTLP:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        name = os.environ.get("OTEL_SERVICE_NAME") or "podium"
+        provider = TracerProvider(resource=Resource.create({"service.name": name}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        _OTLP.append(provider)
+    return _OTLP[0]
 
 
 def resolve_tracing(tracing: bool | Tracing | None, provider: Any) -> Tracing | None:

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from opentelemetry import trace as otel_trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import StatusCode
 
 from podium import (
@@ -39,19 +40,43 @@ from podium import (
     agent,
 )
 from podium.models.scripted import tool_call
+from podium.observability.lean import lean_spans
 from podium.observability.tracing import TRACE_KV
 from podium.tools import tool
 
 FAST = Retry(attempts=3, initial_delay=0.0)
 SECRET = "sk-proj-" + "Abc123xyz" * 6
+SCOPE = InstrumentationScope("podium")
 
 
-@pytest.fixture
-def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
+class _Watching(SpanProcessor):
+    """A processor of the user's own: it sees spans start, so podium's must be the SDK's."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.started += 1
+
+
+@pytest.fixture(params=["lean", "sdk"])
+def spans(request: pytest.FixtureRequest) -> tuple[TracerProvider, InMemorySpanExporter]:
+    """A provider whose spans podium makes lean (only the SDK's export processors), and one
+    with a processor of its own, which gets the SDK's spans: every test runs on both."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    watching = _Watching()
+    if request.param == "sdk":
+        provider.add_span_processor(watching)
+    assert (lean_spans(provider, SCOPE) is None) == (request.param == "sdk")
+    request.addfinalizer(lambda: _started(request.param, watching, exporter))
     return provider, exporter
+
+
+def _started(how: str, watching: _Watching, exporter: InMemorySpanExporter) -> None:
+    if how == "sdk":  # the user's processor saw every span start
+        assert watching.started >= len(exporter.get_finished_spans()) > 0
 
 
 @tool
@@ -298,6 +323,29 @@ async def test_a_run_started_inside_a_span_joins_its_trace(
         assert (await Runtime("memory://", tracer_provider=provider).run(pack, "x")).ok
     root = _by_step(exporter.get_finished_spans())["/pack"]
     assert root.parent is not None and root.parent.span_id == outer.get_span_context().span_id
+
+
+async def test_libraries_trace_under_the_running_step(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """A step's span is current while it runs: an instrumented library's span nests under
+    it, and what it sets on the current span is kept."""
+    provider, exporter = spans
+    library = provider.get_tracer("httpx")
+
+    @agent
+    async def fetch(url: str) -> str:
+        otel_trace.get_current_span().set_attribute("app.url", url)
+        with library.start_as_current_span("GET"):
+            return "200"
+
+    assert (await Runtime("memory://", tracer_provider=provider).run(fetch, "http://x")).ok
+    found = {s.name: s for s in exporter.get_finished_spans()}
+    step = found["invoke_agent fetch"]
+    assert step.attributes is not None and step.attributes["app.url"] == "http://x"
+    get = found["GET"]
+    assert get.parent is not None and get.parent.span_id == step.context.span_id
+    assert get.context.trace_id == step.context.trace_id
 
 
 def test_bad_tracing_options_are_refused() -> None:

@@ -53,7 +53,9 @@ from podium.errors import Parked, StepError, Suspended
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
-__all__ = ["RunTrace", "trace_middleware"]
+    from podium.observability.lean import Lean
+
+__all__ = ["RunTrace", "run_trace", "trace_middleware"]
 
 
 # The GenAI semantic conventions' names (development status, 2025-2026).
@@ -114,7 +116,17 @@ class RunTrace:
     `save` keeps the root span's context with the run (called once, at the root's start,
     when the run had none: a resume in another process continues from it)."""
 
-    __slots__ = ("_open", "content", "parent", "resumed", "run_id", "save", "tracer")
+    __slots__ = (
+        "_open",
+        "_root",
+        "content",
+        "lean",
+        "parent",
+        "resumed",
+        "run_id",
+        "save",
+        "tracer",
+    )
 
     def __init__(
         self,
@@ -124,8 +136,10 @@ class RunTrace:
         content: bool = False,
         stored: Mapping[str, Any] | None = None,
         save: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        lean: Lean | None = None,
     ) -> None:
         self.tracer = tracer
+        self.lean = lean  # the provider's spans made lean (see `podium.observability.lean`)
         self.run_id = run_id
         self.content = content
         # A fresh run hangs from whatever span is current (a request that started it);
@@ -134,13 +148,13 @@ class RunTrace:
         self.resumed = remote is not None
         self.parent = otel_context.get_current() if remote is None else remote
         self.save = None if remote is not None else save
+        self._root = otel_trace.get_current_span(self.parent).get_span_context()
         self._open: dict[str, Span] = {}
 
     def start(self, call: TracedCall) -> Span:
         kind = str(call.kind)
         operation = _OPERATIONS.get(kind, kind)
         parent_span = self._open.get(call.parent)
-        ctx = self.parent if parent_span is None else otel_trace.set_span_in_context(parent_span)
         attrs: dict[str, Any] = {
             OPERATION: operation,
             "podium.run_id": self.run_id,
@@ -174,7 +188,14 @@ class RunTrace:
             attrs[TOOL_ARGUMENTS if kind == "tool" else INPUT_MESSAGES] = self._text(
                 call.run, call.input
             )
-        span = self.tracer.start_span(name, ctx, span_kind, attrs)
+        if self.lean is not None:
+            above = self._root if parent_span is None else parent_span.get_span_context()
+            span = self.lean.start(name, above, span_kind, attrs)
+        else:
+            ctx = self.parent
+            if parent_span is not None:
+                ctx = otel_trace.set_span_in_context(parent_span)
+            span = self.tracer.start_span(name, ctx, span_kind, attrs)
         self._open[call.key] = span
         return span
 
@@ -268,6 +289,26 @@ class RunTrace:
         except (TypeError, ValueError):
             text = repr(value)
         return run.scrub_text(text) or ""
+
+
+def run_trace(
+    provider: Any,
+    tracer: Tracer,
+    run_id: str,
+    *,
+    content: bool,
+    stored: Mapping[str, Any] | None,
+    save: Callable[[dict[str, Any]], Awaitable[None]] | None,
+) -> RunTrace:
+    """A run's trace, with lean spans when `provider` allows them (looked at per run: a
+    processor added since the last run is honoured)."""
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from podium.observability.lean import lean_spans
+    from podium.observability.tracing import SCHEMA_URL, SCOPE
+
+    lean = lean_spans(provider, InstrumentationScope(SCOPE, None, SCHEMA_URL))
+    return RunTrace(tracer, run_id, content=content, stored=stored, save=save, lean=lean)
 
 
 def _remote(stored: Mapping[str, Any]) -> otel_context.Context | None:

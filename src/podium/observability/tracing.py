@@ -38,6 +38,10 @@ class Tracing:
     content: bool | None = None
 
     def tracer(self) -> Tracer:
+        return self.open()[1]  # type: ignore[no-any-return]
+
+    def open(self) -> tuple[Any, Any]:
+        """The provider runs are traced with, and podium's tracer from it."""
         try:
             from opentelemetry import trace
         except ImportError:
@@ -45,7 +49,7 @@ class Tracing:
         provider = self.provider or trace.get_tracer_provider()
         if self.provider is None and isinstance(provider, trace.ProxyTracerProvider):
             provider = _otlp_provider()  # nobody configured one: OTLP from OTEL_* settings
-        return provider.get_tracer(SCOPE, schema_url=SCHEMA_URL)  # type: ignore[no-any-return]
+        return provider, provider.get_tracer(SCOPE, schema_url=SCHEMA_URL)
 
     def with_content(self) -> bool:
         if self.content is not None:

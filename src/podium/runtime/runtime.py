@@ -236,7 +236,7 @@ class Runtime:
     ) -> None:
         # OpenTelemetry spans (`podium.observability.otel`): None, the default, costs nothing.
         self.tracing = resolve_tracing(tracing, tracer_provider)
-        self._tracer: Any = None
+        self._otel: tuple[Any, Any] | None = None
         self.clock: Clock = clock_or_default(clock)
         self.policy: Policy | None = None if policy is None else Policy.of(policy)
         self.pii, self._pii_key = _check_pii(pii)
@@ -930,7 +930,7 @@ class Runtime:
         """Trace this run (`Runtime(tracing=...)`): a run that was traced before (in this
         process or another) continues its trace from the root span's context kept with it;
         one traced for the first time keeps that context when its root span starts."""
-        from podium.observability.otel import RunTrace
+        from podium.observability.otel import run_trace
 
         assert self.tracing is not None
         run_id = state.run_id
@@ -939,10 +939,12 @@ class Runtime:
         async def save(root: dict[str, Any]) -> None:
             await store.kv_put(TRACE_KV, run_id, root)
 
-        if self._tracer is None:  # the provider's tracer, once (the global one: at first use)
-            self._tracer = self.tracing.tracer()
-        trace = RunTrace(
-            self._tracer,
+        if self._otel is None:  # the provider and its tracer, once (the global one: at first use)
+            self._otel = self.tracing.open()
+        provider, tracer = self._otel
+        trace = run_trace(
+            provider,
+            tracer,
             run_id,
             content=self.tracing.with_content(),
             stored=stored,

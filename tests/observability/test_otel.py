@@ -41,7 +41,7 @@ from podium import (
 )
 from podium.models.scripted import tool_call
 from podium.observability.lean import lean_spans
-from podium.observability.tracing import TRACE_KV
+from podium.observability.tracing import TRACE_STARTED
 from podium.tools import tool
 
 FAST = Retry(attempts=3, initial_delay=0.0)
@@ -301,7 +301,7 @@ async def test_a_resumed_run_continues_its_trace_in_a_new_runtime(tmp_path: Path
     again = Runtime(url, tracer_provider=second)
     done = await again.resume(waiting.run_id, flow, decision=Decision.approve())
     assert done.ok, done.error
-    kept = await (await again.open()).kv_get(TRACE_KV, waiting.run_id)
+    (kept,) = [e.data for e in await again.events(waiting.run_id) if e.kind == TRACE_STARTED]
     await again.close()
     after = _by_step(second_exporter.get_finished_spans())
     trace_id = before["/claim"].context.trace_id

@@ -19,8 +19,8 @@ run stores them: secrets masked, and with `Runtime(pii=...)` personal data as to
 Retries, cache hits, policy decisions and other events of a step become span events; a step
 that fails ends with status ERROR and `error.type`; a step that waits for a person (or is
 parked) is not an error: its span ends with `podium.step.status = suspended`. A resumed run
-continues the trace it started: the runtime keeps the root span's context with the run
-(`TRACE_KV`) and the resumed process's root span is its child.
+continues the trace it started: the root span's context is kept with the run as its
+`trace.started` event (`TRACE_STARTED`), and the resumed process's root span is its child.
 
 This module imports `opentelemetry` and nothing of the runtime: the runtime hands it a call
 (see `TracedCall`) and what to keep. A runtime with no tracing configured never loads it,
@@ -49,13 +49,14 @@ from opentelemetry.trace import (
 from podium.core.records import Event, Usage
 from podium.core.serde import to_plain
 from podium.errors import Parked, StepError, Suspended
+from podium.observability.tracing import TRACE_STARTED
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from podium.observability.lean import Lean
 
-__all__ = ["RunTrace", "run_trace", "trace_middleware"]
+__all__ = ["TRACE_STARTED", "RunTrace", "run_trace", "trace_middleware"]
 
 
 # The GenAI semantic conventions' names (development status, 2025-2026).
@@ -82,7 +83,14 @@ _OPERATIONS = {"agent": "invoke_agent", "model": "chat", "tool": "execute_tool"}
 _PROVIDERS = ("openai", "anthropic", "local", "scripted")
 # Events the door emits for every step anyway: the span itself says all they say.
 _SPAN_SAYS = frozenset(
-    {"step.started", "step.completed", "step.failed", "step.suspended", "step.cancelled"}
+    {
+        "step.started",
+        "step.completed",
+        "step.failed",
+        "step.suspended",
+        "step.cancelled",
+        TRACE_STARTED,
+    }
 )
 
 
@@ -113,8 +121,8 @@ class TracedCall(Protocol):
 class RunTrace:
     """One run's spans in one process: the open ones by step key (a step's parent is found
     by its key), the context the root span hangs from, and whether content is captured.
-    `save` keeps the root span's context with the run (called once, at the root's start,
-    when the run had none: a resume in another process continues from it)."""
+    `stored` is the data of the run's `trace.started` event, when it has one (a resume);
+    otherwise the root span's start emits it, so a resume in any process continues it."""
 
     __slots__ = (
         "_open",
@@ -124,7 +132,7 @@ class RunTrace:
         "parent",
         "resumed",
         "run_id",
-        "save",
+        "started",
         "tracer",
     )
 
@@ -135,7 +143,6 @@ class RunTrace:
         *,
         content: bool = False,
         stored: Mapping[str, Any] | None = None,
-        save: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
         lean: Lean | None = None,
     ) -> None:
         self.tracer = tracer
@@ -147,7 +154,7 @@ class RunTrace:
         remote = None if stored is None else _remote(stored)
         self.resumed = remote is not None
         self.parent = otel_context.get_current() if remote is None else remote
-        self.save = None if remote is not None else save
+        self.started = remote is not None  # the run's trace.started event exists
         self._root = otel_trace.get_current_span(self.parent).get_span_context()
         self._open: dict[str, Span] = {}
 
@@ -246,20 +253,18 @@ class RunTrace:
                 attrs[f"podium.{k}"] = v
         span.add_event(event.kind, attrs)
 
-    async def root_started(self, span: Span) -> None:
-        """Keep the first root span's context with the run, once."""
-        save, self.save = self.save, None
-        if save is None:
-            return
+    def root_started(self, span: Span, call: TracedCall) -> None:
+        """Keep the first root span's context with the run: its `trace.started` event
+        (journaled with the run's next write, no round trip of its own)."""
+        self.started = True
         sc = span.get_span_context()
         if sc.is_valid:
-            await save(
-                {
-                    "trace_id": format(sc.trace_id, "032x"),
-                    "span_id": format(sc.span_id, "016x"),
-                    "flags": int(sc.trace_flags),
-                }
-            )
+            data = {
+                "trace_id": format(sc.trace_id, "032x"),
+                "span_id": format(sc.span_id, "016x"),
+                "flags": int(sc.trace_flags),
+            }
+            call.run.emit(TRACE_STARTED, call.key, call.name, data=data)
 
     def _usage(self, span: Span, call: TracedCall) -> None:
         usage = call.usage
@@ -298,7 +303,6 @@ def run_trace(
     *,
     content: bool,
     stored: Mapping[str, Any] | None,
-    save: Callable[[dict[str, Any]], Awaitable[None]] | None,
 ) -> RunTrace:
     """A run's trace, with lean spans when `provider` allows them (looked at per run: a
     processor added since the last run is honoured)."""
@@ -308,11 +312,11 @@ def run_trace(
     from podium.observability.tracing import SCHEMA_URL, SCOPE
 
     lean = lean_spans(provider, InstrumentationScope(SCOPE, None, SCHEMA_URL))
-    return RunTrace(tracer, run_id, content=content, stored=stored, save=save, lean=lean)
+    return RunTrace(tracer, run_id, content=content, stored=stored, lean=lean)
 
 
 def _remote(stored: Mapping[str, Any]) -> otel_context.Context | None:
-    """The context of a run's first root span, from what `root_started` kept (None when
+    """The context of a run's first root span, from its `trace.started` event (None when
     what is kept is not one: the run starts a new trace, and keeps that one instead)."""
     try:
         sc = SpanContext(
@@ -341,8 +345,8 @@ async def trace_middleware(call: Any, nxt: Callable[[Any], Awaitable[Any]]) -> A
     span = trace.start(call)
     token = otel_context.attach(otel_trace.set_span_in_context(span))
     try:
-        if trace.save is not None and not call.parent:
-            await trace.root_started(span)
+        if not trace.started and not call.parent:
+            trace.root_started(span, call)
         output = await nxt(call)
     except Parked as p:
         trace.stopped(span, call, "parked", p.reason)

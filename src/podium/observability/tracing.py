@@ -16,9 +16,9 @@ from podium.errors import UsageError
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
-__all__ = ["CONTENT_ENV", "TRACE_KV", "TRACING_ENV", "Tracing", "resolve_tracing"]
+__all__ = ["CONTENT_ENV", "TRACE_STARTED", "TRACING_ENV", "Tracing", "resolve_tracing"]
 
-TRACE_KV = "podium.trace"  # run id -> its root span's context: a resume continues the trace
+TRACE_STARTED = "trace.started"  # the event keeping a run's root span context (hex ids)
 CONTENT_ENV = "PODIUM_OTEL_CONTENT"  # 1: spans carry what steps take and give (masked)
 TRACING_ENV = "PODIUM_OTEL"  # 1: trace with the global tracer provider
 SCOPE = "podium"  # the instrumentation scope of podium's spans

@@ -51,8 +51,9 @@ _UNSET: Any = object()
 
 # Events whose data podium makes from names and numbers it chose (the kind of step, a
 # model's name and tier, a completed run's usage, a run's limits and policy digests):
-# nothing a user or a model wrote, so no scan. `step.started` is on every hop.
-_OWN_DATA = frozenset({"step.started", "run.completed", "run.config"})
+# nothing a user or a model wrote, so no scan (a trace's ids, hex, could look like a key).
+# `step.started` is on every hop.
+_OWN_DATA = frozenset({"step.started", "run.completed", "run.config", "trace.started"})
 
 
 class Drain:

@@ -51,7 +51,7 @@ from podium.errors import (
 from podium.governance.policy import Policy
 from podium.models.prices import Prices, resolve_prices
 from podium.models.tiers import Tiers, resolve_tiers
-from podium.observability.tracing import TRACE_KV, Tracing, resolve_tracing
+from podium.observability.tracing import TRACE_STARTED, Tracing, resolve_tracing
 from podium.runtime.audit import decision_event, run_config
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
 from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
@@ -893,7 +893,7 @@ class Runtime:
         if not history:  # the run's first start (here or by a worker): its configuration
             state.emit("run.config", agent=agent.name, data=self._run_config(agent, limits))
         if self.tracing is not None:
-            await self._trace(state, store, fresh=not history)
+            self._trace(state, history)
         if getattr(agent, "budget", None) is not None:
             state.meter()
         if getattr(agent, "guarded", False):
@@ -926,31 +926,24 @@ class Runtime:
                     await store.release_lease(held)
         return result
 
-    async def _trace(self, state: RunState, store: Store, *, fresh: bool) -> None:
-        """Trace this run (`Runtime(tracing=...)`): a run that was traced before (in this
-        process or another) continues its trace from the root span's context kept with it;
-        one traced for the first time keeps that context when its root span starts."""
+    def _trace(self, state: RunState, history: list[Event] | None) -> None:
+        """Trace this run (`Runtime(tracing=...)`): a run traced before (in this process or
+        another) continues its trace from the root span's context it kept as its
+        `trace.started` event; one traced for the first time emits that event when its root
+        span starts."""
         from podium.observability.otel import run_trace
 
         assert self.tracing is not None
-        run_id = state.run_id
-        stored = None if fresh else await store.kv_get(TRACE_KV, run_id)
-
-        async def save(root: dict[str, Any]) -> None:
-            await store.kv_put(TRACE_KV, run_id, root)
-
+        stored = None
+        for event in reversed(history or ()):
+            if event.kind == TRACE_STARTED:
+                stored = event.data
+                break
         if self._otel is None:  # the provider and its tracer, once (the global one: at first use)
             self._otel = self.tracing.open()
         provider, tracer = self._otel
-        trace = run_trace(
-            provider,
-            tracer,
-            run_id,
-            content=self.tracing.with_content(),
-            stored=stored,
-            save=save,
-        )
-        state.trace_on(trace)
+        content = self.tracing.with_content()
+        state.trace_on(run_trace(provider, tracer, state.run_id, content=content, stored=stored))
 
     def _run_config(self, agent: Any, limits: _Limits) -> dict[str, Any]:
         """What the audit chain records of how a run was configured: cheap, no secrets."""

@@ -28,6 +28,7 @@ from podium import (
     HumanApproval,
     LLMAgent,
     Parallel,
+    Privacy,
     ProviderError,
     Retry,
     RunStatus,
@@ -277,6 +278,27 @@ async def test_content_when_on_is_masked(
     assert tool_span is not None
     assert json.loads(str(tool_span["gen_ai.tool.call.arguments"])) == {"order_id": 7}
     assert json.loads(str(tool_span["gen_ai.tool.call.result"])) == {"order_id": 7, "sku": "a"}
+
+
+async def test_content_with_privacy_carries_tokens_not_personal_data(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = spans
+
+    @agent
+    async def note(text: str) -> str:
+        return f"we will write to ada.lovelace@example.com about: {text}"
+
+    rt = Runtime(
+        "memory://",
+        tracing=Tracing(provider=provider, content=True),
+        pii=Privacy(mode="tokenize"),
+    )
+    result = await rt.run(note, "mail ada.lovelace@example.com")
+    assert result.ok, result.error
+    text = _everything(exporter.get_finished_spans())
+    assert "gen_ai.output.messages" in text
+    assert "ada.lovelace@example.com" not in text
 
 
 async def test_a_resumed_run_continues_its_trace_in_a_new_runtime(tmp_path: Path) -> None:

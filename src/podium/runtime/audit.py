@@ -81,6 +81,7 @@ async def decision_event(store: Store, answered: StepRecord) -> Event:
         "action": decision.get("action"),
         "by": decision.get("by"),
         "user": decision.get("user"),
+        "identity": decision.get("identity"),
     }
     at = answered.ended_at or time.time()
     return Event(

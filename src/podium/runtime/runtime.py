@@ -465,6 +465,7 @@ class Runtime:
         budget: Budget | None = None,
         max_steps: int | None = None,
         max_journal_bytes: int | None = None,
+        identity: str | None = None,
     ) -> RunResult:
         """Continue a run that crashed, was interrupted, or waits: completed steps return their
         journaled output, the rest run. A completed run just returns its result.
@@ -479,13 +480,14 @@ class Runtime:
         needed only when several wait), then the run continues from there. A decision that
         does not say what was decided, does not fit the request, or that the asking agent
         refuses (an edit or answer of the wrong type) raises `UsageError`, and nothing is
-        written.
+        written. `identity` is who decided as an authenticated caller knows them (the HTTP
+        server passes its API key's name): recorded with the decision, beside the OS account.
         """
         given = given_limits(
             deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
         )
         limits = _Limits(retry or self.retry, given, _check_budget(budget))
-        return await self._resume(run_id, agent, decision, step, limits, None)
+        return await self._resume(run_id, agent, decision, step, limits, None, identity)
 
     def stream_resume(
         self,
@@ -499,6 +501,7 @@ class Runtime:
         budget: Budget | None = None,
         max_steps: int | None = None,
         max_journal_bytes: int | None = None,
+        identity: str | None = None,
     ) -> RunStream:
         """Resume a run as `resume` does, and read its events as they happen (see `stream`).
         Steps completed before are not run again, so their text is not streamed again:
@@ -509,7 +512,8 @@ class Runtime:
         )
         limits = _Limits(retry or self.retry, given, _check_budget(budget))
         return RunStream(
-            run_id, lambda live: self._resume(run_id, agent, decision, step, limits, live)
+            run_id,
+            lambda live: self._resume(run_id, agent, decision, step, limits, live, identity),
         )
 
     async def _resume(
@@ -520,6 +524,7 @@ class Runtime:
         step: str | None,
         limits: _Limits,
         live: Callable[[Event], None] | None,
+        identity: str | None = None,
     ) -> RunResult:
         check_run_id(run_id)
         decided = None if decision is None else as_decision(decision)
@@ -549,7 +554,9 @@ class Runtime:
                     f"run {run_id} failed and its side effects were compensated; start a new run"
                 )
             if decided is not None:
-                answered = decided_step(run_id, steps, decided, step, self.clock.now())
+                answered = decided_step(
+                    run_id, steps, decided, step, self.clock.now(), identity=identity
+                )
                 await check_decision(agent, input, run_id, steps, answered)
                 # a person's words are kept as any step's output is: secrets masked, and
                 # with privacy, PII as tokens
@@ -780,10 +787,13 @@ class Runtime:
         until_idle: bool = False,
         agents: list[Any] | None = None,
         sweep_every: float | None = 30.0,
+        signals: bool = True,
     ) -> WorkStats:
         """Drive submitted runs until stopped (SIGTERM), or until none is left with
         `until_idle`. `agents` are used instead of loading each run's target. Every
-        `sweep_every` seconds, overdue requests to people get their timeout rule applied."""
+        `sweep_every` seconds, overdue requests to people get their timeout rule applied.
+        `signals=False` leaves SIGTERM to the process (a server that stops the worker with
+        `stop()` when it shuts down)."""
         worker = Worker(  # checks every option before anything changes here
             self,
             concurrency=concurrency,
@@ -792,6 +802,7 @@ class Runtime:
             grace=grace,
             agents={a.name: a for a in agents or ()},
             sweep_every=sweep_every,
+            signals=signals,
         )
         self.lease = worker.lease  # the leases this runtime takes and renews last this long
         self._worker = worker

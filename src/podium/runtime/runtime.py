@@ -1228,6 +1228,7 @@ class Runtime:
         budget: Budget | None = None,
         max_steps: int | None = None,
         max_journal_bytes: int | None = None,
+        identity: str | None = None,
     ) -> RunResult:
         """`resume` without an event loop; takes what `resume` takes."""
         return self._sync(
@@ -1241,6 +1242,7 @@ class Runtime:
                 budget=budget,
                 max_steps=max_steps,
                 max_journal_bytes=max_journal_bytes,
+                identity=identity,
             )
         )
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from served import FLOWS, KEYS, Served, serve
+from served import FLOWS, KEYS, ROOT, Served, serve
+
+from podium.stores import open_store
 
 pytestmark = pytest.mark.xdist_group("server")
 
@@ -199,9 +205,6 @@ def test_mutations_are_audited_with_the_keys_identity(server: Served) -> None:
     assert c.post(f"/api/runs/{run_id}/cancel").status_code == 200
     assert c.get(f"/api/runs/{run_id}").json()["status"] == "cancelled"
     assert c.post(f"/api/runs/{run_id}/cancel").status_code == 409
-    import asyncio
-
-    from podium.stores import open_store
 
     async def records() -> list[Any]:
         store = open_store(server.store)
@@ -233,3 +236,29 @@ def test_first_start_makes_an_admin_key_and_prints_it_once(tmp_path: Path) -> No
     finally:
         again.stop()
     assert key not in (tmp_path / "server.db").read_bytes().decode("latin-1")
+
+
+def test_beside_a_separate_worker_on_the_same_store(tmp_path: Path) -> None:
+    """`--workers 0`: the server only queues; a `podium worker` process drives the run."""
+    served = serve(tmp_path, extra=("--workers", "0"))
+    worker = None
+    try:
+        c = served.client("operator")
+        run_id = start(c, "echo", "queued")
+        time.sleep(1.0)
+        assert c.get(f"/api/runs/{run_id}").json()["status"] == "running"  # nobody drives it
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "podium", "worker", "--until-idle", "--store", served.store],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert wait_status(c, run_id, "completed")["output"] == "echo: queued"
+        assert worker.wait(30) == 0
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        served.stop()

@@ -113,6 +113,7 @@ class Server:
         self.rt = Runtime(store, targets=targets)
         self.keys = KeyRing(keys or ())
         self.keys_from_store = keys is None
+        self.keys_read = time.monotonic()
         self.workers = workers
         self.targets = tuple(targets)
         self.poll = poll
@@ -158,7 +159,11 @@ class Server:
                 401, "send the key as Authorization: Bearer KEY", {"WWW-Authenticate": "Bearer"}
             )
         found = self.keys.find(key.strip())
-        if found is None and self.keys_from_store:  # a key added to the store since start
+        now = time.monotonic()
+        if found is None and self.keys_from_store and now - self.keys_read >= 1.0:
+            # a key added to the store since the last look (at most once a second: a flood
+            # of wrong keys must not become a flood of store reads)
+            self.keys_read = now
             self.keys.replace(await stored_keys(await self.rt.open()))
             found = self.keys.find(key.strip())
         if found is None:

@@ -68,6 +68,7 @@ logger = logging.getLogger("podium.server")
 
 STATIC = Path(__file__).with_name("static")
 POLL = 0.5  # seconds between looks at the store for events of a run driven elsewhere
+SOON = 0.02  # seconds before looking again for an event announced but not stored yet
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream (proxies drop idle ones)
 MAX_DEPTH = 200
 ALL = 2**62
@@ -642,10 +643,12 @@ async def _event_stream(
     waiter = asyncio.Event()
     server.wake.setdefault(run_id, set()).add(waiter)
     quiet = 0.0
+    woken = False
     try:
         ended = False
         while True:
             events = await store.list_events(run_id)
+            sent = after
             for event in events:
                 if event.seq > after:
                     yield _sse(event)
@@ -659,10 +662,15 @@ async def _event_stream(
                 continue
             if await request.is_disconnected():
                 return
+            # woken by an event of this process that was not stored yet (the store writes
+            # it with its step's row, a moment later): look again soon, not a poll later
+            wait = SOON if woken and after == sent else server.poll
             waiter.clear()
+            woken = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), server.poll)
-            quiet += server.poll
+                await asyncio.wait_for(waiter.wait(), wait)
+                woken = True
+            quiet += wait
             if quiet >= KEEPALIVE:
                 quiet = 0.0
                 yield ": keepalive\n\n"

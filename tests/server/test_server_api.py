@@ -202,9 +202,13 @@ def test_mutations_are_audited_with_the_keys_identity(server: Served) -> None:
     c = server.client("operator")
     run_id = start(c, "claim", {"claim_id": "C-2", "amount": 5})
     wait_status(c, run_id, "waiting")
+    r = c.post(f"/api/runs/{run_id}/resume")
+    assert r.status_code == 202, r.text  # a waiting run resumed without a decision waits on
+    wait_status(c, run_id, "waiting")
     assert c.post(f"/api/runs/{run_id}/cancel").status_code == 200
-    assert c.get(f"/api/runs/{run_id}").json()["status"] == "cancelled"
+    wait_status(c, run_id, "cancelled")
     assert c.post(f"/api/runs/{run_id}/cancel").status_code == 409
+    assert c.post(f"/api/runs/{run_id}/resume").status_code == 409
 
     async def records() -> list[Any]:
         store = open_store(server.store)
@@ -216,7 +220,11 @@ def test_mutations_are_audited_with_the_keys_identity(server: Served) -> None:
 
     chain = asyncio.run(records())
     api = [(r.kind, r.actor) for r in chain if r.kind.startswith("api.")]
-    assert api == [("api.run.started", "operator-1"), ("api.run.cancelled", "operator-1")]
+    assert api == [
+        ("api.run.started", "operator-1"),
+        ("api.run.resumed", "operator-1"),
+        ("api.run.cancelled", "operator-1"),
+    ]
     assert not any(KEYS["operator"] in (r.payload or "") for r in chain)
 
 

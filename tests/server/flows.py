@@ -50,3 +50,8 @@ def deliver(x: int) -> str:
 
 
 ship = Sequential("ship", [prepare, deliver])
+
+
+@agent
+def half(x: float) -> float:
+    return x / 2

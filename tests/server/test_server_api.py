@@ -270,3 +270,19 @@ def test_beside_a_separate_worker_on_the_same_store(tmp_path: Path) -> None:
             worker.kill()
             worker.wait()
         served.stop()
+
+
+def test_a_run_holding_nan_and_infinity_is_still_served_as_json(server: Served) -> None:
+    c = server.client("operator")
+    body = b'{"target": "tests/server/flows.py:half", "input": Infinity}'
+    r = c.post("/api/runs", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["run_id"]
+    wait_status(c, run_id, "completed")
+
+    def strict(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    run = json.loads(c.get(f"/api/runs/{run_id}").text, parse_constant=strict)
+    assert run["output"] == "Infinity" and run["input"] == "Infinity"
+    assert [k for _, k, _ in sse(server, run_id)][-1] == "run.completed"

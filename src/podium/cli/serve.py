@@ -73,7 +73,8 @@ def serve(
                     err=True,
                 )
         application = create_app(make_store(store), keys, workers=workers, targets=target or ())
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # open event streams (a waiting run's) must not hold a shutdown up for ever
+    uvicorn.run(application, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
 
 
 async def _first_key(store: Store, ensure: Callable[[Store], Awaitable[str | None]]) -> str | None:

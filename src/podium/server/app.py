@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -224,7 +225,7 @@ def _step(s: StepRecord) -> StepOut:
         kind=str(s.kind),
         status=str(s.status),
         attempt=s.attempt,
-        output=to_plain(s.output),
+        output=_value(s.output),
         error=s.error,
         started_at=s.started_at,
         ended_at=s.ended_at,
@@ -232,8 +233,40 @@ def _step(s: StepRecord) -> StepOut:
     )
 
 
+def _finite(value: Any) -> Any:
+    """`value` with NaN and the infinities as the strings "NaN", "Infinity", "-Infinity":
+    JSON has no such numbers (a run may still hold them: the store keeps them tagged)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _value(value: Any) -> Any:
+    """A run's value (input, output, a step's output) as the API shows it: plain JSON, with
+    non-finite numbers as strings (pydantic would make them null)."""
+    return _finite(to_plain(value))
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    except ValueError:  # NaN or an infinity somewhere: said as strings (rare: walk only then)
+        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, default=str)
+
+
+class Json(JSONResponse):
+    """JSON responses that stay JSON when a run's values hold NaN or an infinity."""
+
+    def render(self, content: Any) -> bytes:
+        return _dumps(content).encode("utf-8")
+
+
 def _sse(event: Event) -> str:
-    data = json.dumps(to_plain(event.to_dict()), ensure_ascii=False, default=str)
+    data = _dumps(to_plain(event.to_dict()))
     return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
 
 
@@ -311,6 +344,7 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
         version="0.1.0",
         summary="Runs, their events, people's decisions and the dead-letter queue.",
         lifespan=lifespan,
+        default_response_class=Json,
     )
     app.state.podium = server
     _handlers(app)
@@ -441,8 +475,8 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
         steps = await (await server.rt.open()).load_steps(run_id)
         return RunDetail(
             **_summary(record).model_dump(),
-            input=to_plain(record.input),
-            output=to_plain(record.output),
+            input=_value(record.input),
+            output=_value(record.output),
             steps=[_step(s) for s in steps],
         )
 

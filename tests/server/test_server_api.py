@@ -286,3 +286,11 @@ def test_a_run_holding_nan_and_infinity_is_still_served_as_json(server: Served) 
     run = json.loads(c.get(f"/api/runs/{run_id}").text, parse_constant=strict)
     assert run["output"] == "Infinity" and run["input"] == "Infinity"
     assert [k for _, k, _ in sse(server, run_id)][-1] == "run.completed"
+
+
+def test_a_yaml_workflow_starts_over_http(server: Served) -> None:
+    c = server.client("operator")
+    r = c.post("/api/runs", json={"target": "examples/yaml/sequential.yaml", "input": " a  b "})
+    assert r.status_code == 202, r.text
+    assert r.json()["agent"] == "tidy"
+    assert wait_status(c, r.json()["run_id"], "completed")["output"] == "A B"

@@ -29,6 +29,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from podium.core.audit import AuditDraft, canonical, sha256
@@ -68,6 +69,7 @@ __all__ = ["STATIC", "create_app", "runs_by_status_metrics"]
 logger = logging.getLogger("podium.server")
 
 STATIC = Path(__file__).with_name("static")
+BEARER = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer KEY")
 POLL = 0.5  # seconds between looks at the store for events of a run driven elsewhere
 SOON = 0.02  # seconds before looking again for an event announced but not stored yet
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream (proxies drop idle ones)
@@ -351,9 +353,11 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
 
     def need(permission: str) -> Any:
         async def check(
-            authorization: Annotated[str | None, Header()] = None,
+            request: Request,
+            _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
         ) -> Principal:
-            who = await server.principal(authorization)
+            # the header read as sent (the scheme names it in the OpenAPI document)
+            who = await server.principal(request.headers.get("authorization"))
             if not who.may(permission):
                 raise ApiError(
                     403, f"the key {who.identity!r} is a {who.role}, which may not {permission}"

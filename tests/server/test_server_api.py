@@ -17,6 +17,7 @@ import httpx
 import pytest
 from served import FLOWS, KEYS, ROOT, Served, serve
 
+from podium.runtime.audit import verify_store
 from podium.stores import open_store
 
 pytestmark = pytest.mark.xdist_group("server")
@@ -210,15 +211,16 @@ def test_mutations_are_audited_with_the_keys_identity(server: Served) -> None:
     assert c.post(f"/api/runs/{run_id}/cancel").status_code == 409
     assert c.post(f"/api/runs/{run_id}/resume").status_code == 409
 
-    async def records() -> list[Any]:
+    async def records() -> tuple[list[Any], Any]:
         store = open_store(server.store)
         await store.open()
         try:
-            return await store.load_audit(run_id)
+            return await store.load_audit(run_id), await verify_store(store, run_id)
         finally:
             await store.close()
 
-    chain = asyncio.run(records())
+    chain, report = asyncio.run(records())
+    assert report.ok, report.breaks  # the API's records are links of the run's chain
     api = [(r.kind, r.actor) for r in chain if r.kind.startswith("api.")]
     assert api == [
         ("api.run.started", "operator-1"),

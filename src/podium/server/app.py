@@ -79,6 +79,7 @@ ALL = 2**62
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No key, or a key the server does not know."},
     403: {"model": Problem, "description": "The key's role does not allow this."},
+    422: {"model": Problem, "description": "The request is malformed or does not fit."},
 }
 RUN_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
@@ -86,8 +87,8 @@ RUN_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
     **RUN_ERRORS,
+    400: {"model": Problem, "description": "The body cannot be read as JSON text."},
     409: {"model": Problem, "description": "The run is not in a state that allows this."},
-    422: {"model": Problem, "description": "The request is malformed or does not fit."},
 }
 
 

@@ -296,3 +296,28 @@ def test_a_yaml_workflow_starts_over_http(server: Served) -> None:
     assert r.status_code == 202, r.text
     assert r.json()["agent"] == "tidy"
     assert wait_status(c, r.json()["run_id"], "completed")["output"] == "A B"
+
+
+def test_two_approvals_at_once_record_one_decision(server: Served) -> None:
+    operator = server.client("operator")
+    run_id = start(operator, "claim", {"claim_id": "C-3", "amount": 7})
+    wait_status(operator, run_id, "waiting")
+    barrier = threading.Barrier(4)
+    codes: list[int] = []
+
+    def approve(n: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            headers = {"Authorization": f"Bearer {KEYS['approver']}"}
+            barrier.wait()
+            r = c.post(f"/api/runs/{run_id}/approve", json={"comment": str(n)}, headers=headers)
+            codes.append(r.status_code)
+
+    threads = [threading.Thread(target=approve, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(codes) == [202, 409, 409, 409], codes
+    wait_status(operator, run_id, "completed")
+    kinds = [k for _, k, _ in sse(server, run_id)]
+    assert kinds.count("decision.recorded") == 1

@@ -123,6 +123,7 @@ class Server:
         self.targets = tuple(targets)
         self.poll = poll
         self.background: set[asyncio.Task[Any]] = set()
+        self.busy: set[str] = set()  # runs a request is resuming now (see `_start_resume`)
         self.worker: asyncio.Task[Any] | None = None
         self.wake: dict[str, set[asyncio.Event]] = {}
         self.rt.subscribe(self._on_event)
@@ -664,13 +665,20 @@ async def _start_resume(
 ) -> None:
     """Resume in the background; misuse becomes a 409 (the run's state) before anything is
     written (the runtime checks the decision, the target's trust and the lease first)."""
-    stream = server.rt.stream_resume(run_id, decision=decision, step=step, identity=identity)
+    # One at a time per run: two decisions sent at once would both pass the runtime's checks
+    # (its lease is this process's either way) until the first one's run is under way.
+    if run_id in server.busy:
+        raise ApiError(409, f"run {run_id} is being resumed or decided by another request")
+    server.busy.add(run_id)
     try:
+        stream = server.rt.stream_resume(run_id, decision=decision, step=step, identity=identity)
         await server.launch(stream)
     except UnknownRunError as e:
         raise ApiError(404, str(e)) from None
     except UsageError as e:
         raise ApiError(409, " ".join(str(e).split())) from None
+    finally:
+        server.busy.discard(run_id)
 
 
 async def _event_stream(

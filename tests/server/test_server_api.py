@@ -163,6 +163,9 @@ def test_approve_a_waiting_run_and_watch_it_complete_live(server: Served) -> Non
     assert decision["identity"] == "approver-1" and decision["edited"] == edited
     r = approver.post(f"/api/runs/{run_id}/approve", json={})
     assert r.status_code == 409 and "not waiting" in r.json()["detail"]
+    (root,) = operator.get(f"/api/runs/{run_id}/trace").json()["steps"]
+    assert root["agent"] == "claim" and root["status"] == "completed"
+    assert [c["agent"] for c in root["children"]] == ["assess", "approve_payment", "pay"]
 
     # resumable: from a seq on, only what came after it
     ids = [i for i, _, _ in seen]

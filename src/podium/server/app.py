@@ -56,6 +56,7 @@ from podium.server.models import (
     RunDetail,
     RunPage,
     RunSummary,
+    RunTrace,
     Started,
     StartRun,
     StepOut,
@@ -484,6 +485,21 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
             input=_value(record.input),
             output=_value(record.output),
             steps=[_step(s) for s in steps],
+        )
+
+    @app.get(
+        "/api/runs/{run_id}/trace", response_model=RunTrace, tags=["runs"], responses=RUN_ERRORS
+    )
+    async def run_trace(run_id: str, _: Reader) -> RunTrace:
+        """The run as a tree of steps: status, duration, attempts, tokens, retries, replayed
+        and cached steps, decisions (what `podium trace` shows)."""
+        from podium.observability.trace import build_trace, trace_to_dicts
+
+        record = await run_of(run_id)
+        store = await server.rt.open()
+        roots = build_trace(await store.load_steps(run_id), await store.list_events(run_id))
+        return RunTrace.model_validate(
+            {"run": _summary(record).model_dump(), "steps": _value(trace_to_dicts(roots))}
         )
 
     @app.get(

@@ -82,6 +82,31 @@ class RunDetail(RunSummary):
     steps: list[StepOut]
 
 
+class TraceNodeOut(BaseModel):
+    """One step as a node of the run's tree (what `podium trace` shows)."""
+
+    key: str
+    agent: str
+    kind: str
+    status: str
+    attempts: int
+    duration: float | None = None
+    usage: UsageOut
+    total_usage: UsageOut
+    error: str | None = None
+    retries: list[str]
+    notes: list[dict[str, Any]]
+    replayed: bool
+    cached: bool
+    saved_usd: float
+    children: list[TraceNodeOut]
+
+
+class RunTrace(BaseModel):
+    run: RunSummary
+    steps: list[TraceNodeOut]
+
+
 class Accepted(BaseModel):
     """A request taken: the run goes on in the server; follow its events."""
 

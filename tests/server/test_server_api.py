@@ -166,6 +166,9 @@ def test_approve_a_waiting_run_and_watch_it_complete_live(server: Served) -> Non
     (root,) = operator.get(f"/api/runs/{run_id}/trace").json()["steps"]
     assert root["agent"] == "claim" and root["status"] == "completed"
     assert [c["agent"] for c in root["children"]] == ["assess", "approve_payment", "pay"]
+    graph = operator.get(f"/api/runs/{run_id}/graph", params={"direction": "LR"}).json()
+    assert graph["mermaid"].startswith("flowchart LR") and "approve_payment" in graph["mermaid"]
+    assert operator.get(f"/api/runs/{run_id}/graph", params={"direction": "up"}).status_code == 422
 
     # resumable: from a seq on, only what came after it
     ids = [i for i, _, _ in seen]

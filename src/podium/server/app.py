@@ -49,6 +49,7 @@ from podium.server.models import (
     ApproveBody,
     DeadLetter,
     Done,
+    Graph,
     Health,
     Problem,
     RejectBody,
@@ -500,6 +501,32 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
         roots = build_trace(await store.load_steps(run_id), await store.list_events(run_id))
         return RunTrace.model_validate(
             {"run": _summary(record).model_dump(), "steps": _value(trace_to_dicts(roots))}
+        )
+
+    @app.get(
+        "/api/runs/{run_id}/graph",
+        response_model=Graph,
+        tags=["runs"],
+        responses={**RUN_ERRORS, 409: {"model": Problem, "description": "Target not loadable."}},
+    )
+    async def run_graph(
+        run_id: str,
+        _: Reader,
+        direction: Annotated[str, Query(pattern="^(TD|TB|LR|RL|BT)$")] = "TD",
+    ) -> Graph:
+        """The topology of the run's workflow as Mermaid (what `podium graph` prints). Its
+        stored target is loaded only if this server trusts it."""
+        from podium.core.targets import TrustedTargets
+        from podium.spec.mermaid import to_mermaid
+
+        record = await run_of(run_id)
+        try:
+            trusted = TrustedTargets.load(server.targets)
+            agent = trusted.agent_for(record.target, record.agent, run_id)
+        except UsageError as e:
+            raise ApiError(409, " ".join(str(e).split())) from None
+        return Graph(
+            run_id=run_id, agent=record.agent, mermaid=to_mermaid(agent, direction=direction)
         )
 
     @app.get(

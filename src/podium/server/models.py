@@ -107,6 +107,12 @@ class RunTrace(BaseModel):
     steps: list[TraceNodeOut]
 
 
+class Graph(BaseModel):
+    run_id: str
+    agent: str
+    mermaid: str = Field(description="The workflow's topology as a Mermaid flowchart.")
+
+
 class Accepted(BaseModel):
     """A request taken: the run goes on in the server; follow its events."""
 

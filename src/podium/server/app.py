@@ -127,11 +127,17 @@ class Server:
         self.background: set[asyncio.Task[Any]] = set()
         self.busy: set[str] = set()  # runs a request is resuming now (see `_start_resume`)
         self.worker: asyncio.Task[Any] | None = None
-        self.wake: dict[str, set[asyncio.Event]] = {}
+        self.wake: dict[str, set[asyncio.Event]] = {}  # SSE streams of a run, to wake
+        self.announced: dict[str, int] = {}  # per streamed run: the last seq emitted here
         self.rt.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        for waiter in self.wake.get(event.run_id, ()):
+        waiters = self.wake.get(event.run_id)
+        if not waiters:
+            return
+        if event.seq > self.announced.get(event.run_id, 0):
+            self.announced[event.run_id] = event.seq
+        for waiter in waiters:
             waiter.set()
 
     async def start(self) -> None:
@@ -733,12 +739,11 @@ async def _event_stream(
     waiter = asyncio.Event()
     server.wake.setdefault(run_id, set()).add(waiter)
     quiet = 0.0
-    woken = False
+    behind_since: float | None = None
     try:
         ended = False
         while True:
             events = await store.list_events(run_id)
-            sent = after
             for event in events:
                 if event.seq > after:
                     yield _sse(event)
@@ -752,14 +757,16 @@ async def _event_stream(
                 continue
             if await request.is_disconnected():
                 return
-            # woken by an event of this process that was not stored yet (the store writes
-            # it with its step's row, a moment later): look again soon, not a poll later
-            wait = SOON if woken and after == sent else server.poll
+            # an event of this process announced but not stored yet (the store writes it
+            # with its step's row, a moment later): look again soon, not a poll later
+            # (for a second at most: an event a fenced-off writer dropped is never stored)
+            behind = server.announced.get(run_id, 0) > after
+            behind_since = (behind_since or time.monotonic()) if behind else None
+            soon = behind_since is not None and time.monotonic() - behind_since < 1.0
+            wait = SOON if soon else server.poll
             waiter.clear()
-            woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.wait(), wait)
-                woken = True
             quiet += wait
             if quiet >= KEEPALIVE:
                 quiet = 0.0
@@ -770,6 +777,7 @@ async def _event_stream(
             waiters.discard(waiter)
             if not waiters:
                 server.wake.pop(run_id, None)
+                server.announced.pop(run_id, None)
 
 
 def _handlers(app: FastAPI) -> None:

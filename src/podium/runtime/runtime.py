@@ -278,6 +278,7 @@ class Runtime:
         self._doors = Doors(builtins, optional, middleware, execute, replay)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
+        self._resuming: set[str] = set()  # runs a resume of this runtime is under way for
         self._drain = Drain()
         self._worker: Worker | None = None
         # Every run this runtime drives holds a lease in the store, renewed while it runs, so
@@ -526,7 +527,28 @@ class Runtime:
         live: Callable[[Event], None] | None,
         identity: str | None = None,
     ) -> RunResult:
+        """One resume of a run at a time in this runtime: the run's lease is this runtime's
+        for every caller, so two resumes started together (two decisions sent at once, a
+        sweep beside a decision) would both pass the checks and both record a decision."""
         check_run_id(run_id)
+        if run_id in self._resuming:
+            raise UsageError(f"run {run_id} is already being resumed in this process")
+        self._resuming.add(run_id)
+        try:
+            return await self._resume_once(run_id, agent, decision, step, limits, live, identity)
+        finally:
+            self._resuming.discard(run_id)
+
+    async def _resume_once(
+        self,
+        run_id: str,
+        agent: Any,
+        decision: Any,
+        step: str | None,
+        limits: _Limits,
+        live: Callable[[Event], None] | None,
+        identity: str | None,
+    ) -> RunResult:
         decided = None if decision is None else as_decision(decision)
         store = await self.open()
         record = await store.get_run(run_id)

@@ -45,6 +45,7 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=240,
+            cwd=tmp_path,  # its cache folder goes there, not into the checkout
         )
     finally:
         served.stop()

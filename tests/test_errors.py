@@ -64,6 +64,7 @@ ELSEWHERE = {
     "HostileYAMLError": "internal: a YAML file refused before loading, raised to users as "
     "SpecProblemsError (workflows) or UsageError (price and tier files), naming the file",
     "_TooLargeError": "internal: an -i @FILE past the size cap, raised as a UsageError",
+    "ApiError": "internal to the HTTP server: a refused request, answered as a 4xx JSON body",
 }
 
 

@@ -232,6 +232,14 @@ def test_patterns_never_import_stores() -> None:
     assert not bad, "a pattern reaches state through the run context:\n" + "\n".join(bad)
 
 
+def test_the_server_sits_on_top_beside_the_cli() -> None:
+    """`podium.server` (the HTTP API) may use every layer below it; only the CLI (which
+    starts it) imports it, and it never imports the CLI."""
+    below = (PARTS | {"podium", "errors"}) - {"server", "cli"}
+    bad = _breaking(below, {"server"}) + _breaking({"server"}, {"cli"})
+    assert not bad, "podium.server is a top layer beside podium.cli:\n" + "\n".join(bad)
+
+
 def test_runtime_never_imports_a_pattern() -> None:
     bad = _breaking({"runtime"}, {"patterns"})
     assert not bad, "the runtime knows no pattern:\n" + "\n".join(bad)

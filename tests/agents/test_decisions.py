@@ -371,3 +371,23 @@ def test_cli_waiting_run_says_how_to_decide(project: str) -> None:
     asked = cli("run", f"{FLOWS}:question", "-i", "{}", "--store", project)
     text = " ".join(asked.stdout.split())
     assert "podium answer " in text and "podium approve" not in text
+
+
+async def test_two_decisions_at_once_in_one_runtime_record_one(tmp_path: Path) -> None:
+    """The run's lease is the runtime's for both callers: without its own guard, two resumes
+    started together both passed the checks, and both recorded a decision."""
+    flow, paid = payment_flow()
+    async with Runtime(f"sqlite:///{tmp_path}/twice.db", retry=NO_RETRY) as rt:
+        waiting = await rt.run(flow, "acme")
+        assert waiting.status == RunStatus.WAITING
+        got = await asyncio.gather(
+            *(rt.resume(waiting.run_id, flow, decision=Decision.approve()) for _ in range(3)),
+            return_exceptions=True,
+        )
+        done = [r for r in got if not isinstance(r, BaseException)]
+        refused = [r for r in got if isinstance(r, UsageError)]
+        assert len(done) == 1 and len(refused) == 2, got
+        assert done[0].status == RunStatus.COMPLETED and len(paid) == 1
+        assert "already being resumed" in str(refused[0])
+        kinds = [e.kind for e in await rt.events(waiting.run_id)]
+        assert kinds.count("decision.recorded") == 1

@@ -82,6 +82,8 @@ async def decision_event(store: Store, answered: StepRecord) -> Event:
         "by": decision.get("by"),
         "user": decision.get("user"),
     }
+    if decision.get("identity") is not None:  # an authenticated caller (the HTTP server's key)
+        data["identity"] = decision["identity"]
     at = answered.ended_at or time.time()
     return Event(
         answered.run_id, seq, at, "decision.recorded", answered.key, answered.agent, 0, data=data

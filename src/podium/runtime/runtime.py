@@ -295,6 +295,7 @@ class Runtime:
         self._doors = Doors(builtins, optional, middleware, execute, replay)
         self._listeners: list[Callable[[Event], Any]] = [on_event] if on_event else []
         self._active: dict[str, asyncio.Task[Any]] = {}
+        self._resuming: set[str] = set()  # runs a resume of this runtime is under way for
         self._drain = Drain()
         self._worker: Worker | None = None
         # Every run this runtime drives holds a lease in the store, renewed while it runs, so
@@ -482,6 +483,7 @@ class Runtime:
         budget: Budget | None = None,
         max_steps: int | None = None,
         max_journal_bytes: int | None = None,
+        identity: str | None = None,
     ) -> RunResult:
         """Continue a run that crashed, was interrupted, or waits: completed steps return their
         journaled output, the rest run. A completed run just returns its result.
@@ -496,13 +498,14 @@ class Runtime:
         needed only when several wait), then the run continues from there. A decision that
         does not say what was decided, does not fit the request, or that the asking agent
         refuses (an edit or answer of the wrong type) raises `UsageError`, and nothing is
-        written.
+        written. `identity` is who decided as an authenticated caller knows them (the HTTP
+        server passes its API key's name): recorded with the decision, beside the OS account.
         """
         given = given_limits(
             deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
         )
         limits = _Limits(retry or self.retry, given, _check_budget(budget))
-        return await self._resume(run_id, agent, decision, step, limits, None)
+        return await self._resume(run_id, agent, decision, step, limits, None, identity)
 
     def stream_resume(
         self,
@@ -516,6 +519,7 @@ class Runtime:
         budget: Budget | None = None,
         max_steps: int | None = None,
         max_journal_bytes: int | None = None,
+        identity: str | None = None,
     ) -> RunStream:
         """Resume a run as `resume` does, and read its events as they happen (see `stream`).
         Steps completed before are not run again, so their text is not streamed again:
@@ -526,7 +530,8 @@ class Runtime:
         )
         limits = _Limits(retry or self.retry, given, _check_budget(budget))
         return RunStream(
-            run_id, lambda live: self._resume(run_id, agent, decision, step, limits, live)
+            run_id,
+            lambda live: self._resume(run_id, agent, decision, step, limits, live, identity),
         )
 
     async def _resume(
@@ -537,8 +542,30 @@ class Runtime:
         step: str | None,
         limits: _Limits,
         live: Callable[[Event], None] | None,
+        identity: str | None = None,
     ) -> RunResult:
+        """One resume of a run at a time in this runtime: the run's lease is this runtime's
+        for every caller, so two resumes started together (two decisions sent at once, a
+        sweep beside a decision) would both pass the checks and both record a decision."""
         check_run_id(run_id)
+        if run_id in self._resuming:
+            raise UsageError(f"run {run_id} is already being resumed in this process")
+        self._resuming.add(run_id)
+        try:
+            return await self._resume_once(run_id, agent, decision, step, limits, live, identity)
+        finally:
+            self._resuming.discard(run_id)
+
+    async def _resume_once(
+        self,
+        run_id: str,
+        agent: Any,
+        decision: Any,
+        step: str | None,
+        limits: _Limits,
+        live: Callable[[Event], None] | None,
+        identity: str | None,
+    ) -> RunResult:
         decided = None if decision is None else as_decision(decision)
         store = await self.open()
         record = await store.get_run(run_id)
@@ -566,7 +593,9 @@ class Runtime:
                     f"run {run_id} failed and its side effects were compensated; start a new run"
                 )
             if decided is not None:
-                answered = decided_step(run_id, steps, decided, step, self.clock.now())
+                answered = decided_step(
+                    run_id, steps, decided, step, self.clock.now(), identity=identity
+                )
                 await check_decision(agent, input, run_id, steps, answered)
                 # a person's words are kept as any step's output is: secrets masked, and
                 # with privacy, PII as tokens
@@ -797,10 +826,13 @@ class Runtime:
         until_idle: bool = False,
         agents: list[Any] | None = None,
         sweep_every: float | None = 30.0,
+        signals: bool = True,
     ) -> WorkStats:
         """Drive submitted runs until stopped (SIGTERM), or until none is left with
         `until_idle`. `agents` are used instead of loading each run's target. Every
-        `sweep_every` seconds, overdue requests to people get their timeout rule applied."""
+        `sweep_every` seconds, overdue requests to people get their timeout rule applied.
+        `signals=False` leaves SIGTERM to the process (a server that stops the worker with
+        `stop()` when it shuts down)."""
         worker = Worker(  # checks every option before anything changes here
             self,
             concurrency=concurrency,
@@ -809,6 +841,7 @@ class Runtime:
             grace=grace,
             agents={a.name: a for a in agents or ()},
             sweep_every=sweep_every,
+            signals=signals,
         )
         self.lease = worker.lease  # the leases this runtime takes and renews last this long
         self._worker = worker
@@ -1255,6 +1288,7 @@ class Runtime:
         budget: Budget | None = None,
         max_steps: int | None = None,
         max_journal_bytes: int | None = None,
+        identity: str | None = None,
     ) -> RunResult:
         """`resume` without an event loop; takes what `resume` takes."""
         return self._sync(
@@ -1268,6 +1302,7 @@ class Runtime:
                 budget=budget,
                 max_steps=max_steps,
                 max_journal_bytes=max_journal_bytes,
+                identity=identity,
             )
         )
 

@@ -38,7 +38,8 @@ class Decision(BaseModel):
     `action` is required: `approve` (with `edited` replacing the proposed value, if given),
     `reject` (with `comment` as the reason), or `answer` (with `answer`). `by` is who the
     caller says decided (free text); `user` is the operating-system account of the process
-    that recorded the decision and `identity` an authenticated identity (none yet): podium sets
+    that recorded the decision and `identity` an authenticated identity (the HTTP server's API
+    key name; None from the CLI and the library): podium sets
     both when it records the decision, whatever the caller passed.
 
     Older dicts say `approved: true/false` instead of `action`; they are read the same way,
@@ -259,9 +260,13 @@ def decided_step(
     decision: Decision,
     step: str | None,
     now: float | None = None,
+    *,
+    identity: str | None = None,
 ) -> StepRecord:
     """The journal row that records `decision` as the output of the waiting step: only a
-    decision that fits the request, stamped with the account that recorded it."""
+    decision that fits the request, stamped with the account that recorded it and the
+    authenticated `identity` of the caller, if any (an API key's name): whatever the
+    decision itself said about either is replaced."""
     waiting = [s for s in steps if s.status == StepStatus.SUSPENDED]
     if step is not None:
         waiting = [s for s in waiting if s.key == step]
@@ -276,7 +281,7 @@ def decided_step(
     _check_fits(run_id, w, decision)
     at = time.time() if now is None else now
     stamped = decision.model_copy(
-        update={"user": os_user(), "identity": None, **_binding(w.output, decision, at)}
+        update={"user": os_user(), "identity": identity, **_binding(w.output, decision, at)}
     )
     return StepRecord(
         run_id,

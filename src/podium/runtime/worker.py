@@ -66,8 +66,12 @@ class Worker:
         grace: float = 30.0,
         agents: dict[str, Any] | None = None,
         sweep_every: float | None = 30.0,
+        signals: bool = True,
     ) -> None:
         self.rt = rt
+        # False where the process already handles SIGTERM itself (the HTTP server's uvicorn):
+        # it stops the worker when it shuts down
+        self.signals = signals
         self.clock = rt.clock
         self.sweep_every = FINITE_WAIT.check_optional("Worker", "sweep_every", sweep_every)
         self.concurrency = CONCURRENCY.check("Worker", "concurrency", concurrency)
@@ -89,8 +93,9 @@ class Worker:
 
     async def run(self, *, until_idle: bool = False) -> WorkStats:
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGTERM, self.stop)
+        if self.signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGTERM, self.stop)
         last_sweep: float | None = None
         try:
             while not self._stopping.is_set():
@@ -108,8 +113,9 @@ class Worker:
                 await self._wait_a_little()
         finally:
             await self._drain()
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signal.SIGTERM)
+            if self.signals:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(signal.SIGTERM)
         return self.stats
 
     async def _take(self) -> bool:

@@ -1,0 +1,57 @@
+"""Flows the server tests start over HTTP: `echo`, `claim` (a person approves a payment)
+and `ship` (its second step fails while the file named by SERVER_BROKEN exists)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from podium import HumanApproval, Sequential, agent
+
+
+@agent
+def echo(text: str) -> str:
+    return f"echo: {text}"
+
+
+class Claim(BaseModel):
+    claim_id: str
+    amount: int
+
+
+@agent
+def assess(claim: Claim) -> Claim:
+    return claim
+
+
+@agent
+def pay(claim: Claim) -> str:
+    return f"paid {claim.amount} on {claim.claim_id}"
+
+
+claim = Sequential(
+    "claim",
+    [assess, HumanApproval("approve_payment", prompt="Pay this claim?", input_type=Claim), pay],
+)
+
+
+@agent
+def prepare(x: int) -> int:
+    return x + 1
+
+
+@agent
+def deliver(x: int) -> str:
+    if Path(os.environ.get("SERVER_BROKEN", "/nonexistent")).exists():
+        raise RuntimeError("the carrier rejected the parcel")
+    return f"delivered {x}"
+
+
+ship = Sequential("ship", [prepare, deliver])
+
+
+@agent
+def half(x: float) -> float:
+    return x / 2

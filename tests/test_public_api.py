@@ -73,6 +73,7 @@ EXPECTED = [
     "ModelResponseError",
     "ModelSettings",
     "NO_RETRY",
+    "NonDeterminismError",
     "OnDeadlock",
     "OnTimeout",
     "OpenAIModel",

@@ -1,0 +1,264 @@
+"""Replay: re-execute a finished run's orchestration against its journal (Temporal's
+determinism check), and nothing else.
+
+Every agent that made calls in the journal runs its code again; every call it makes goes
+through a door of its own that answers from the journal and never runs a model, a tool, or
+an agent that made no calls (those are the run's facts, not its decisions). The check fails
+(`NonDeterminismError`, naming the step) when the code now
+
+- calls a step key the journal does not hold (a new branch, a different agent),
+- calls another agent (or a tool where an agent was) at a journaled key,
+- returns something else from an agent it re-ran, or fails where it completed,
+- never reaches a step the journal completed (a branch no longer taken).
+
+A tool call the run's policy refused has no journal row: its `policy.denied` event stands for
+it, and the replay refuses it again. Nothing is written: the run's store is read through a
+wrapper that drops events and refuses writes, so replaying a run any number of times leaves
+its rows, events and audit chain as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from podium.core.records import CallKind, Event, RunRecord, StepRecord, StepStatus
+from podium.core.serde import to_plain
+from podium.errors import NonDeterminismError, PolicyDeniedError, StepError, UsageError
+from podium.runtime.context import RunState, execute
+from podium.runtime.door import Call
+from podium.runtime.effects import SAGA_KEY
+
+__all__ = ["ReplayReport", "replay_run"]
+
+STUCK_AFTER = 30.0
+"""Seconds a replay may wait on steps that never finished in the original run (siblings of
+the step whose failure ended it) before it says so: a replay runs no real work, so it never
+waits on anything else."""
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    """What `Runtime.replay` found: `ok`, or the step where the code decides differently."""
+
+    run_id: str
+    agent: str
+    status: str  # the run's, as journaled
+    ok: bool = True
+    step: str | None = None  # where it diverged
+    problem: str | None = None
+    checked: int = 0  # journal rows the replay matched
+    rerun: list[str] = field(default_factory=list)  # agents whose code ran again
+
+    @property
+    def error(self) -> NonDeterminismError | None:
+        if self.ok:
+            return None
+        return NonDeterminismError(self.run_id, self.step or "/", self.problem or "")
+
+    def raise_for_status(self) -> ReplayReport:
+        """Raise `NonDeterminismError` if the run does not replay; return self otherwise."""
+        error = self.error
+        if error is not None:
+            raise error
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "agent": self.agent,
+            "status": self.status,
+            "ok": self.ok,
+            "step": self.step,
+            "problem": self.problem,
+            "checked": self.checked,
+            "rerun": self.rerun,
+        }
+
+
+class _Diverged(Exception):
+    """Raised inside the replay at the first difference; carries it out."""
+
+    def __init__(self, step: str, problem: str) -> None:
+        super().__init__(f"{step}: {problem}")
+        self.step = step
+        self.problem = problem
+
+
+class ReadOnlyStore:
+    """A store seen by a replay: reads pass through, events are dropped, writes refused."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.url = store.url
+
+    def record_event(self, event: Event) -> None:
+        pass  # a replay's events (patterns' decisions) are not the run's
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("kv_get", "kv_list", "get_run", "load_steps", "list_events", "list_runs"):
+            return getattr(self._store, name)
+        if name in ("kv_put", "kv_delete", "kv_update", "record_started", "record_finished"):
+            return self._refuse
+        return getattr(self._store, name)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise UsageError(
+            "a replay never writes to the store: a step tried to (replay re-runs "
+            "only orchestration; keep writes in tools)"
+        )
+
+
+class _Replayer:
+    """The replay's door: every call is matched against the journal."""
+
+    def __init__(self, run_id: str, steps: list[StepRecord], events: list[Event]) -> None:
+        self.run_id = run_id
+        self.journal = {s.key: s for s in steps if s.key != SAGA_KEY}
+        self.order = [s.key for s in steps if s.key != SAGA_KEY]
+        # keys that have journaled calls below them: their agents' code runs again
+        self.parents = {k.rsplit("/", 1)[0] for k in self.journal}
+        self.denied = {e.key: e for e in events if e.kind == "policy.denied" and e.key}
+        self.reached: set[str] = set()
+        self.leaves: list[str] = []  # answered whole: what is below them is not re-run
+        self.rerun: list[str] = []
+        self.first: _Diverged | None = None  # kept even if a pattern swallows the error
+
+    def diverged(self, step: str, problem: str) -> _Diverged:
+        error = _Diverged(step, problem)
+        if self.first is None:
+            self.first = error
+        return error
+
+    async def __call__(self, call: Call) -> Any:
+        key = call.key
+        row = self.journal.get(key)
+        if row is None:
+            return self._unjournaled(call)
+        if row.agent != call.name or row.kind != call.kind:
+            raise self.diverged(
+                key,
+                f"the code now calls {call.kind} {call.name!r} here, the journal has "
+                f"{row.kind} {row.agent!r}",
+            )
+        self.reached.add(key)
+        if call.kind == CallKind.AGENT and key in self.parents:
+            return await self._rerun(call, row)
+        self.leaves.append(key)
+        if row.status == StepStatus.COMPLETED:
+            output = row.output
+            check = call.check_output
+            return output if check is None or output is None else check(output)
+        if row.status == StepStatus.FAILED:
+            raise StepError(call.name, key, RuntimeError(row.error or "failed"))
+        await asyncio.sleep(STUCK_AFTER)  # never finished: the original was stopped here
+        raise self.diverged(key, "the replay waits at a step that never finished in the run")
+
+    def _unjournaled(self, call: Call) -> Any:
+        denial = self.denied.get(call.key)
+        if denial is not None and (denial.data or {}).get("tool") == call.name:
+            self.reached.add(call.key)
+            data = denial.data or {}
+            raise PolicyDeniedError(
+                str(data.get("reason", "refused by policy")),
+                tool=call.name,
+                agent=str(data.get("agent", "")),
+                rule=str(data.get("rule", "")),
+                reason=str(data.get("reason", "")),
+                args_hash=str(data.get("args_hash", "")),
+            )
+        parent = call.key.rsplit("/", 1)[0]
+        known = [k.rsplit("/", 1)[1] for k in self.order if k.rsplit("/", 1)[0] == parent]
+        held = f"the journal has {', '.join(known)} there" if known else "none below it"
+        raise self.diverged(
+            call.key,
+            f"the code now calls {call.kind} {call.name!r}, which the journal does "
+            f"not hold ({held})",
+        )
+
+    async def _rerun(self, call: Call, row: StepRecord) -> Any:
+        self.rerun.append(call.key)
+        try:
+            output = await execute(call)
+        except _Diverged:
+            raise
+        except Exception as e:
+            if row.status == StepStatus.FAILED:
+                raise
+            raise self.diverged(
+                call.key,
+                f"agent {call.name!r} now fails ({type(e).__name__}: {e}); it completed in the run",
+            ) from e
+        missed = self.unreached(call.key + "/")
+        if missed is not None:
+            raise self.diverged(missed.key, _no_longer(missed))
+        if row.status != StepStatus.COMPLETED:
+            raise self.diverged(call.key, f"agent {call.name!r} now completes; it {row.status}")
+        if _plain(call.run.scrub(output)) != _plain(row.output):
+            raise self.diverged(
+                call.key, f"agent {call.name!r} now returns another output than the journaled one"
+            )
+        return output
+
+    def unreached(self, under: str = "/") -> StepRecord | None:
+        """The first completed row (below `under`) the replay never reached, nor answered
+        whole from above."""
+        below = tuple(k + "/" for k in self.leaves)
+        for key in self.order:
+            if not key.startswith(under):
+                continue
+            row = self.journal[key]
+            if key in self.reached or row.status != StepStatus.COMPLETED:
+                continue
+            if below and key.startswith(below):
+                continue
+            return row
+        return None
+
+
+def _no_longer(row: StepRecord) -> str:
+    return f"the journal completed {row.kind} {row.agent!r} here, which the code no longer calls"
+
+
+def _plain(value: Any) -> Any:
+    try:
+        return to_plain(value)
+    except Exception:  # a value to_plain cannot take: compare its text
+        return repr(value)
+
+
+async def replay_run(
+    store: Any,
+    record: RunRecord,
+    agent: Any,
+    input: Any,
+    steps: list[StepRecord],
+    events: list[Event],
+) -> ReplayReport:
+    """Replay `record`'s orchestration (`agent` on `input`) against `steps`; see the module."""
+    report = ReplayReport(record.run_id, record.agent, str(record.status))
+    door = _Replayer(record.run_id, steps, events)
+    state = RunState(record.run_id, ReadOnlyStore(store), door, prior=dict(door.journal))
+    root = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, None, None)
+    try:
+        await door(root)
+    except _Diverged:
+        pass  # door.first has it
+    except Exception as e:
+        if record.status != "failed" and door.first is None:
+            step = getattr(e, "step", None) or root.key
+            report.ok, report.step = False, str(step)
+            report.problem = f"the run now fails ({type(e).__name__}: {e}); it completed"
+    else:
+        if record.status == "failed" and door.first is None:
+            report.ok, report.step = False, root.key
+            report.problem = f"the run now completes; it failed ({record.error})"
+    if door.first is not None:
+        report.ok, report.step, report.problem = False, door.first.step, door.first.problem
+    if report.ok and (missed := door.unreached()) is not None:
+        report.ok, report.step = False, missed.key
+        report.problem = _no_longer(missed)
+    report.checked = len(door.reached)
+    report.rerun = door.rerun
+    return report

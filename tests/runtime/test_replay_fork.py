@@ -114,8 +114,9 @@ def _reset() -> None:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'runs.db'}"
+def url(persistent_url: str) -> str:
+    """Every test here on SQLite and on Postgres."""
+    return persistent_url
 
 
 async def snapshot(rt: Runtime, run_id: str) -> tuple[Any, ...]:
@@ -212,6 +213,32 @@ async def test_denials_approvals_and_failures_replay(url: str) -> None:
     assert report.ok, report.problem
 
 
+async def test_another_kind_at_a_journaled_key_is_named(url: str) -> None:
+    @agent
+    def fetch(x: str) -> str:
+        return f"agent({x})"
+
+    @tool(name="fetch")
+    def fetch_tool(x: str) -> str:
+        """The same name, a tool now."""
+        return f"tool({x})"
+
+    use_tool = {"on": False}
+
+    @agent
+    async def caller(x: str, ctx: RunContext) -> str:
+        if use_tool["on"]:
+            return str(await ctx.use(fetch_tool, {"x": x}))
+        return str(await ctx.call(fetch, x))
+
+    async with Runtime(url, retry=NO_RETRY) as rt:
+        result = await rt.run(caller, "x")
+        use_tool["on"] = True
+        report = await rt.replay(result.run_id, caller)
+    assert not report.ok and report.step == "/caller/fetch#0"
+    assert "tool 'fetch'" in (report.problem or "") and "agent 'fetch'" in (report.problem or "")
+
+
 # fork --------------------------------------------------------------------------------------
 
 
@@ -250,6 +277,21 @@ async def test_fork_with_a_new_input_keeps_the_rows_before_the_step(url: str) ->
         assert (await rt.get_run(fork.run_id)).input == "y"
         again = await rt.fork(first.run_id, at="/pipeline/plan#0", input="y")
         assert again.output == "check(write(plan(y)))"
+
+
+async def test_fork_at_an_approval_asks_the_person_again(url: str) -> None:
+    gated = Sequential("gated", [plan, HumanApproval("approve", prompt="go?"), write])
+    async with Runtime(url, retry=NO_RETRY) as rt:
+        first = await rt.run(gated, "x")
+        step = "/gated/approve#0"
+        done = await rt.resume(first.run_id, gated, decision=Decision.approve())
+        assert done.ok
+        CALLS.clear()
+        fork = await rt.fork(first.run_id, at=step, agent=gated)
+        assert fork.status == RunStatus.WAITING and CALLS == []
+        rejected = await rt.resume(fork.run_id, gated, decision=Decision.reject("not today"))
+        assert rejected.status == RunStatus.FAILED
+        assert (await rt.get_run(first.run_id)).status == RunStatus.COMPLETED
 
 
 async def test_a_step_not_in_the_journal_is_refused_naming_the_known_ones(url: str) -> None:

@@ -1222,7 +1222,7 @@ class Runtime:
     ) -> RunResult:
         """Start a new run that reuses `run_id`'s journal up to step `at` and runs on from
         there: the completed rows journaled before `at` (in journal order; `at`'s ancestors,
-        which contain it, run again) are copied into the new run, which is then resumed.
+        which contain it, and the rows below `at` run again) are copied into the new run, which is then resumed.
         The original run is only read. `input` replaces the run's input (the copied rows
         are kept as they are: fork at the first step that depends on it); the copied steps
         cost the new run nothing (their usage stays with the original). The new run's
@@ -1242,7 +1242,9 @@ class Runtime:
         kept = [
             s
             for s in steps[: keys.index(at)]
-            if s.status == StepStatus.COMPLETED and s.key not in above
+            if s.status == StepStatus.COMPLETED
+            and s.key not in above
+            and not s.key.startswith(at + "/")  # re-entered on resume, its rows restart
         ]
         fork_id = new_run_id() if new_id is None else check_run_id(new_id)
         now = self.clock.now()

@@ -52,6 +52,7 @@ _RUN_KINDS = {
 }
 _ENDS = frozenset({"run.completed", "run.failed", "run.waiting", "run.cancelled", "run.parked"})
 _BREAKER = {"breaker.closed": 0, "breaker.half_open": 1, "breaker.opened": 2}
+_CACHED = 4096
 _BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -169,6 +170,10 @@ class Metrics:
             registry=r,
         )
         self.dlq = pc.Gauge("podium_dlq_size", "Runs in the dead-letter queue.", registry=r)
+        # label children by their raw names: the hot path (two events per step) looks one
+        # dict up instead of building label tuples under the metric's lock
+        self._timers: dict[tuple[str, str, bool], Any] = {}
+        self._run_counters: dict[str, Any] = {}
         # per run, while it runs: step key -> (kind, model) from `step.started`
         self._open: dict[str, dict[str, tuple[str, str]]] = {}
 
@@ -179,7 +184,10 @@ class Metrics:
         if kind.startswith("step."):
             self._step(event)
         elif kind in _RUN_KINDS:
-            self.runs.labels(_RUN_KINDS[kind]).inc()
+            counter = self._run_counters.get(kind)
+            if counter is None:
+                counter = self._run_counters[kind] = self.runs.labels(_RUN_KINDS[kind])
+            counter.inc()
             if kind in _ENDS:
                 self._open.pop(event.run_id, None)
         elif kind == "policy.denied":
@@ -208,13 +216,21 @@ class Metrics:
         step_kind, model = ("agent", "")
         if started is not None:
             step_kind, model = started.pop(event.key, ("agent", ""))
-        name = self._agent(_name_of(event.agent))
+        done = kind == "step.completed"
         if event.duration is not None:
-            outcome = "completed" if kind == "step.completed" else "failed"
-            self.step_seconds.labels(name, step_kind, outcome).observe(event.duration)
+            where = (event.agent, step_kind, done)
+            timer = self._timers.get(where)
+            if timer is None:
+                outcome = "completed" if done else "failed"
+                name = self._agent(_name_of(event.agent))
+                timer = self.step_seconds.labels(name, step_kind, outcome)
+                if len(self._timers) < _CACHED:  # raw names may be many (approval.<hash>)
+                    self._timers[where] = timer
+            timer.observe(event.duration)
         usage = event.usage
         if usage is None or step_kind == "agent":
             return
+        name = self._agent(_name_of(event.agent))
         parent = event.key.rsplit("/", 1)[0].rsplit("/", 1)[-1]
         agent = self._agent(_name_of(parent) or name)
         model = self._model(model or name)

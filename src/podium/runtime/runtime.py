@@ -1222,7 +1222,8 @@ class Runtime:
     ) -> RunResult:
         """Start a new run that reuses `run_id`'s journal up to step `at` and runs on from
         there: the completed rows journaled before `at` (in journal order; `at`'s ancestors,
-        which contain it, and the rows below `at` run again) are copied into the new run, which is then resumed.
+        which contain it, and the rows below `at` run again) are copied into the new run,
+        which is then resumed.
         The original run is only read. `input` replaces the run's input (the copied rows
         are kept as they are: fork at the first step that depends on it); the copied steps
         cost the new run nothing (their usage stays with the original). The new run's

@@ -72,6 +72,7 @@ from podium.models import (
 from podium.models.prices import Price, Prices
 from podium.models.tiers import Tiers
 from podium.observability.cost import CostReport
+from podium.observability.metrics import Metrics
 from podium.runtime import (
     NO_RETRY,
     Event,
@@ -91,6 +92,7 @@ from podium.runtime.budget import Budget, BudgetAlert
 from podium.runtime.cache import Cache
 from podium.runtime.door import Call, Middleware
 from podium.runtime.limits import RunLimits
+from podium.runtime.replay import ReplayReport
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, sanitiser, tool
 
@@ -276,6 +278,7 @@ __all__ = [
     "MaxTurnsExceededError",
     "Merge",
     "Message",
+    "Metrics",
     "Middleware",
     "Model",
     "ModelDelta",
@@ -311,6 +314,7 @@ __all__ = [
     "QuorumNotMetError",
     "RedisBoard",
     "RejectedError",
+    "ReplayReport",
     "Retry",
     "Review",
     "RouteDecision",

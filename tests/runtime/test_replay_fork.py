@@ -26,6 +26,7 @@ from podium import (
     ScriptedModel,
     Sequential,
     StepStatus,
+    ToolContext,
     UsageError,
     agent,
     tool,
@@ -262,6 +263,7 @@ async def test_fork_reuses_the_journal_before_the_step_and_leaves_the_original(
             "at": "/pipeline/write#0",
             "steps": 1,
             "input": False,
+            "reused": [],
         }
         rows = {s.key: s for s in await rt.steps(fork.run_id)}
         assert rows["/pipeline/plan#0"].output == "plan(x)"
@@ -292,6 +294,42 @@ async def test_fork_at_an_approval_asks_the_person_again(url: str) -> None:
         rejected = await rt.resume(fork.run_id, gated, decision=Decision.reject("not today"))
         assert rejected.status == RunStatus.FAILED
         assert (await rt.get_run(first.run_id)).status == RunStatus.COMPLETED
+
+
+async def test_a_failing_fork_never_compensates_the_effects_it_reused(url: str) -> None:
+    undone: list[str] = []
+
+    def undo(ctx: ToolContext, result: Any) -> None:
+        undone.append(result)
+
+    def booking(name: str) -> Any:
+        @tool(name=name, effect=True, reconcile=lambda c: None, compensate=undo)
+        def book(item: str) -> str:
+            return f"{name}:{item}"
+
+        return book
+
+    flight, hotel, car = booking("flight"), booking("hotel"), booking("car")
+    closed = {"desk": ""}
+
+    @agent
+    async def trip(city: str, ctx: RunContext) -> list[str]:
+        done = []
+        for t in (flight, hotel, car):
+            if closed["desk"] == t.name:
+                raise RuntimeError(f"{t.name} desk is closed")
+            done.append(await ctx.use(t, {"item": city}))
+        return done
+
+    async with Runtime(url, retry=NO_RETRY) as rt:
+        first = await rt.run(trip, "Oslo")
+        assert first.ok
+        closed["desk"] = "car"
+        fork = await rt.fork(first.run_id, at="/trip/hotel#0", agent=trip)
+        assert fork.status == RunStatus.FAILED
+        origin = await (await rt.open()).kv_get("fork", fork.run_id)
+        assert origin["reused"] == ["/trip/flight#0"]
+    assert undone == ["hotel:Oslo"]  # the fork's own booking; the flight was the original's
 
 
 async def test_a_step_not_in_the_journal_is_refused_naming_the_known_ones(url: str) -> None:

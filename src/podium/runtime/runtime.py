@@ -1129,6 +1129,8 @@ class Runtime:
         if state.prior and not state.replay_only and _unseen_tools(state):
             state.effects = await self._find_effects(state, agent)
         if state.effects:
+            state.effects = await _own_effects(state)
+        if state.effects:
             saga = await run_saga(state, result.error or "failed")
             if saga["status"] == "failed":
                 result.error = f"{result.error}; compensation failed: {saga['error']}"
@@ -1266,7 +1268,14 @@ class Runtime:
             kept_value = await store.kv_get(namespace, run_id)
             if kept_value is not None:
                 await store.kv_put(namespace, fork_id, kept_value)
-        origin = {"from": run_id, "at": at, "steps": len(kept), "input": input is not KEEP_INPUT}
+        origin = {
+            "from": run_id,
+            "at": at,
+            "steps": len(kept),
+            "input": input is not KEEP_INPUT,
+            # effects the original made: the original's to compensate, never the fork's
+            "reused": [s.key for s in kept if s.kind == CallKind.TOOL],
+        }
         await store.kv_put(FORK_KV, fork_id, origin)
         for row in kept:
             await store.record_finished(replace(row, run_id=fork_id, usage=None))
@@ -1427,6 +1436,14 @@ def _unseen_tools(state: RunState) -> bool:
         s.kind == "tool" and s.status == StepStatus.COMPLETED and k not in seen
         for k, s in (state.prior or {}).items()
     )
+
+
+async def _own_effects(state: RunState) -> list[Any]:
+    """The effects a failed run compensates: a fork's copied from the run it forked are that
+    run's (they happened once, there), so the fork's saga leaves them be."""
+    origin = await state.store.kv_get(FORK_KV, state.run_id)
+    reused = set((origin or {}).get("reused", ()))
+    return [e for e in state.effects if e.key not in reused]
 
 
 def _run_event_data(result: RunResult) -> dict[str, Any]:

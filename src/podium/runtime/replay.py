@@ -20,12 +20,22 @@ its rows, events and audit chain as they were.
 from __future__ import annotations
 
 import asyncio
+import builtins
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from podium import errors
 from podium.core.records import CallKind, Event, RunRecord, StepRecord, StepStatus
 from podium.core.serde import to_plain
-from podium.errors import NonDeterminismError, PolicyDeniedError, StepError, UsageError
+from podium.errors import (
+    BudgetExceededError,
+    NonDeterminismError,
+    PolicyDeniedError,
+    StepError,
+    StepTimeoutError,
+    UsageError,
+)
 from podium.runtime.context import RunState, execute
 from podium.runtime.door import Call
 from podium.runtime.effects import SAGA_KEY
@@ -110,6 +120,33 @@ class ReadOnlyStore:
         )
 
 
+class JournalClock:
+    """Time as the journal tells it, so decisions made on the clock (a pattern's `deadline`)
+    replay as they were made: an agent re-run starts at its row's start, and each step
+    answered from the journal moves the clock to that step's end. It never goes back (steps
+    of parallel branches, or of an earlier process, may end before a later start); `sleep`
+    moves it on without waiting."""
+
+    __slots__ = ("t",)
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+    def at(self, moment: float | None) -> None:
+        if moment is not None and moment > self.t:
+            self.t = moment
+
+
 class _Replayer:
     """The replay's door: every call is matched against the journal."""
 
@@ -120,10 +157,15 @@ class _Replayer:
         # keys that have journaled calls below them: their agents' code runs again
         self.parents = {k.rsplit("/", 1)[0] for k in self.journal}
         self.denied = {e.key: e for e in events if e.kind == "policy.denied" and e.key}
+        # a budget's scope label -> its step key, for the refusals rebuilt from the journal
+        self.scopes = {
+            str((e.data or {}).get("scope")): e.key for e in events if e.kind == "budget.exceeded"
+        }
         self.reached: set[str] = set()
         self.leaves: list[str] = []  # answered whole: what is below them is not re-run
         self.rerun: list[str] = []
         self.first: _Diverged | None = None  # kept even if a pattern swallows the error
+        self.clock = JournalClock(min((s.started_at for s in steps), default=0.0))
 
     def diverged(self, step: str, problem: str) -> _Diverged:
         error = _Diverged(step, problem)
@@ -144,14 +186,16 @@ class _Replayer:
             )
         self.reached.add(key)
         if call.kind == CallKind.AGENT and key in self.parents:
+            self.clock.at(row.started_at)
             return await self._rerun(call, row)
         self.leaves.append(key)
+        self.clock.at(row.ended_at)
         if row.status == StepStatus.COMPLETED:
             output = row.output
             check = call.check_output
             return output if check is None or output is None else check(output)
         if row.status == StepStatus.FAILED:
-            raise StepError(call.name, key, RuntimeError(row.error or "failed"))
+            raise rebuilt(row.error or "RuntimeError: failed", self.scopes)
         await asyncio.sleep(STUCK_AFTER)  # never finished: the original was stopped here
         raise self.diverged(key, "the replay waits at a step that never finished in the run")
 
@@ -217,6 +261,52 @@ class _Replayer:
         return None
 
 
+_STEP = re.compile(r"agent '(?P<agent>[^']*)' at (?P<step>\S+) failed: (?P<cause>.*)\Z", re.S)
+_TIMEOUT = re.compile(r"agent '(?P<agent>[^']*)' at (?P<step>\S+) timed out after (?P<s>\S+)s\Z")
+_BUDGET = re.compile(
+    r"(?P<scope>.+) budget exhausted: (?P<limit>\w+) (?P<spent>\S+) of (?P<max>\S+) spent; "
+    r"(?P<kind>\w+) call at (?P<step>\S+) not started\Z",
+    re.S,
+)
+
+
+def rebuilt(text: str, scopes: dict[str, str]) -> BaseException:
+    """The error a journaled failure (`Type: message`) was, as near as its text tells: the
+    same type and message, and the fields patterns read (a `StepError`'s cause, a timeout's
+    step, a budget refusal's scope key), so the orchestration handles it as it did."""
+    name, sep, message = text.partition(": ")
+    if sep and name == "StepError" and (m := _STEP.match(message)):
+        return StepError(m["agent"], m["step"], rebuilt(m["cause"], scopes))
+    if sep and name == "StepTimeoutError" and (m := _TIMEOUT.match(message)):
+        return StepTimeoutError(m["agent"], m["step"], _number(m["s"]))
+    if sep and name == "BudgetExceededError" and (m := _BUDGET.match(message)):
+        return BudgetExceededError(
+            m["scope"],
+            m["limit"],
+            _number(m["max"]),
+            _number(m["spent"]),
+            m["step"],
+            m["kind"],
+            scopes.get(m["scope"], ""),
+        )
+    cls = getattr(errors, name, None) or getattr(builtins, name, None)
+    if not sep or not (isinstance(cls, type) and issubclass(cls, Exception)):
+        return RuntimeError(text)
+    try:
+        return cls(message)
+    except TypeError:  # a podium error built from fields: its message is what it says
+        error = cls.__new__(cls)
+        Exception.__init__(error, message)
+        return error
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text.strip("$s").replace(",", ""))
+    except ValueError:
+        return 0.0
+
+
 def _no_longer(row: StepRecord) -> str:
     return f"the journal completed {row.kind} {row.agent!r} here, which the code no longer calls"
 
@@ -239,7 +329,9 @@ async def replay_run(
     """Replay `record`'s orchestration (`agent` on `input`) against `steps`; see the module."""
     report = ReplayReport(record.run_id, record.agent, str(record.status))
     door = _Replayer(record.run_id, steps, events)
-    state = RunState(record.run_id, ReadOnlyStore(store), door, prior=dict(door.journal))
+    state = RunState(
+        record.run_id, ReadOnlyStore(store), door, prior=dict(door.journal), clock=door.clock
+    )
     root = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, None, None)
     try:
         await door(root)

@@ -32,6 +32,7 @@ from podium.errors import (
     BudgetExceededError,
     NonDeterminismError,
     PolicyDeniedError,
+    RunLimitExceededError,
     StepError,
     StepTimeoutError,
     UsageError,
@@ -42,10 +43,13 @@ from podium.runtime.effects import SAGA_KEY
 
 __all__ = ["ReplayReport", "replay_run"]
 
-STUCK_AFTER = 30.0
-"""Seconds a replay may wait on steps that never finished in the original run (siblings of
-the step whose failure ended it) before it says so: a replay runs no real work, so it never
-waits on anything else."""
+PARENT_WAIT = 60.0
+"""Seconds a replay waits at a step that never finished below one that completed (a
+`Parallel` that timed the branch out, or met its quorum without it) for that one to cancel it."""
+
+_YIELDS = 50
+"""Turns of the event loop a replay gives the other branches before it stops at a step that
+never finished in the run: a replay runs no real work, so they finish or fail within them."""
 
 
 @dataclass(slots=True)
@@ -94,6 +98,11 @@ class _Diverged(Exception):
         super().__init__(f"{step}: {problem}")
         self.step = step
         self.problem = problem
+
+
+class _Cut(BaseException):
+    """Stops a replay at a step that never finished in the run (not an error any pattern
+    may catch and carry on from)."""
 
 
 class ReadOnlyStore:
@@ -157,6 +166,12 @@ class _Replayer:
         # keys that have journaled calls below them: their agents' code runs again
         self.parents = {k.rsplit("/", 1)[0] for k in self.journal}
         self.denied = {e.key: e for e in events if e.kind == "policy.denied" and e.key}
+        # a run limit passed at a step: the run stopped there (`run.limit`)
+        self.limits = {e.key: e for e in events if e.kind == "run.limit" and e.key}
+        # steps whose children the door's fallback slot made, not the agent's code
+        self.fell_back = {e.key for e in events if e.kind == "fallback.used"}
+        self.cut: str | None = None  # a step that never finished, where the run was stopped
+        self.limited = False
         # a budget's scope label -> its step key, for the refusals rebuilt from the journal
         self.scopes = {
             str((e.data or {}).get("scope")): e.key for e in events if e.kind == "budget.exceeded"
@@ -175,6 +190,18 @@ class _Replayer:
 
     async def __call__(self, call: Call) -> Any:
         key = call.key
+        limit = self.limits.get(key)
+        if limit is not None:
+            self.reached.add(key)
+            self.limited = True
+            data = limit.data or {}
+            raise RunLimitExceededError(
+                self.run_id,
+                str(data.get("limit", "")),
+                float(data.get("maximum", 0)),
+                float(data.get("used", 0)),
+                key,
+            )
         row = self.journal.get(key)
         if row is None:
             return self._unjournaled(call)
@@ -185,7 +212,7 @@ class _Replayer:
                 f"{row.kind} {row.agent!r}",
             )
         self.reached.add(key)
-        if call.kind == CallKind.AGENT and key in self.parents:
+        if call.kind == CallKind.AGENT and key in self.parents and key not in self.fell_back:
             self.clock.at(row.started_at)
             return await self._rerun(call, row)
         self.leaves.append(key)
@@ -196,8 +223,26 @@ class _Replayer:
             return output if check is None or output is None else check(output)
         if row.status == StepStatus.FAILED:
             raise rebuilt(row.error or "RuntimeError: failed", self.scopes)
-        await asyncio.sleep(STUCK_AFTER)  # never finished: the original was stopped here
-        raise self.diverged(key, "the replay waits at a step that never finished in the run")
+        # Never finished: the run was stopped while it ran (its deadline, a crash, a sibling's
+        # failure). Let the other branches go first (a failing one cancels this), then stop.
+        for _ in range(_YIELDS):
+            await asyncio.sleep(0)
+        if self._finished_above(key):
+            # its caller went on without it: the caller's own timeout or quorum cancelled it,
+            # and cancels this wait as it did then (on the clock of asyncio, as then)
+            await asyncio.sleep(PARENT_WAIT)
+        if self.cut is None:
+            self.cut = key
+        raise _Cut(key)
+
+    def _finished_above(self, key: str) -> bool:
+        """Whether a step above `key` completed: it went on without `key`'s branch."""
+        while "/" in key[1:]:
+            key = key.rsplit("/", 1)[0]
+            row = self.journal.get(key)
+            if row is not None and row.status == StepStatus.COMPLETED:
+                return True
+        return False
 
     def _unjournaled(self, call: Call) -> Any:
         denial = self.denied.get(call.key)
@@ -230,9 +275,12 @@ class _Replayer:
         except Exception as e:
             if row.status == StepStatus.FAILED:
                 raise
+            if self.cut is not None and row.status != StepStatus.COMPLETED:
+                raise _Cut(self.cut) from e  # stopped below, as the run was: not a failure
+            done = "completed" if row.status == StepStatus.COMPLETED else "never finished"
             raise self.diverged(
                 call.key,
-                f"agent {call.name!r} now fails ({type(e).__name__}: {e}); it completed in the run",
+                f"agent {call.name!r} now fails ({type(e).__name__}: {e}); it {done} in the run",
             ) from e
         missed = self.unreached(call.key + "/")
         if missed is not None:
@@ -337,13 +385,19 @@ async def replay_run(
         await door(root)
     except _Diverged:
         pass  # door.first has it
+    except (_Cut, BaseExceptionGroup) as e:
+        if isinstance(e, BaseExceptionGroup) and e.subgroup(_Cut) is None:
+            raise
+        if record.status != "failed" and door.first is None:
+            report.ok, report.step = False, door.cut
+            report.problem = "the code now waits at a step that never finished in the run"
     except Exception as e:
         if record.status != "failed" and door.first is None:
             step = getattr(e, "step", None) or root.key
             report.ok, report.step = False, str(step)
             report.problem = f"the run now fails ({type(e).__name__}: {e}); it completed"
     else:
-        if record.status == "failed" and door.first is None:
+        if record.status == "failed" and door.first is None and not door.limited:
             report.ok, report.step = False, root.key
             report.problem = f"the run now completes; it failed ({record.error})"
     if door.first is not None:

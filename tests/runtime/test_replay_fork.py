@@ -4,6 +4,7 @@ replay, and a fork reuses the journal before its step while the original stays u
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,51 @@ async def test_another_kind_at_a_journaled_key_is_named(url: str) -> None:
         report = await rt.replay(result.run_id, caller)
     assert not report.ok and report.step == "/caller/fetch#0"
     assert "tool 'fetch'" in (report.problem or "") and "agent 'fetch'" in (report.problem or "")
+
+
+async def test_what_the_door_decided_replays_as_it_was(url: str) -> None:
+    """Budgets, fallbacks, run limits, a timed-out branch and a run deadline: decisions the
+    door and the clock made, which a replay must take as the run took them."""
+    from podium import Budget, Loop, ProviderError
+
+    model = ScriptedModel([f"draft {i}" for i in range(5)])
+    reviser = LLMAgent("reviser", model=model, instructions="Improve it.")
+    polish = Loop("polish", reviser, budget=Budget(model_calls=2))  # stops on its budget
+
+    @agent
+    def backup(x: str) -> str:
+        return f"backup({x})"
+
+    down = {"on": True}
+
+    @agent(fallbacks=[backup])
+    def primary(x: str) -> str:
+        if down["on"]:
+            raise ProviderError("503 from upstream", status=503)
+        return f"primary({x})"
+
+    @agent
+    async def slow(x: str) -> str:
+        await asyncio.sleep(30)
+        return x
+
+    timed = Sequential("timed", [Parallel("fan", [plan, slow], min_success=1, branch_timeout=0.05)])
+    fallback = Sequential("fb", [primary])
+    late = Sequential("late", [plan, Parallel("both", [slow, slow])])
+    async with Runtime(url, retry=NO_RETRY) as rt:
+        runs = [
+            (polish, await rt.run(polish, "draft")),
+            (fallback, await rt.run(fallback, "x")),
+            (PIPELINE, await rt.run(PIPELINE, "x", max_steps=2)),
+            (timed, await rt.run(timed, "x")),
+            (late, await rt.run(late, "x", deadline=0.1)),
+        ]
+        statuses = [str(r.status) for _, r in runs]
+        assert statuses == ["completed", "completed", "failed", "completed", "failed"]
+        down["on"] = False  # the primary would work now: the replay still takes the fallback
+        for flow, result in runs:
+            report = await rt.replay(result.run_id, flow)
+            assert report.ok, (flow.name, report.step, report.problem)
 
 
 # fork --------------------------------------------------------------------------------------

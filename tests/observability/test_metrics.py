@@ -119,7 +119,7 @@ async def test_runs_steps_spend_retries_denials_waiting_and_dlq(
     count = "podium_step_duration_seconds_count"
     assert value(found, count, agent="flaky", kind="agent", outcome="completed") == 2
     assert value(found, count, agent="broken", kind="agent", outcome="failed") == 1
-    assert value(found, count, agent="model", kind="model", outcome="completed") == 3
+    assert value(found, count, agent="clerk", kind="model", outcome="completed") == 3
     # spend of the model steps, charged to the agent that asked, by the model it asked
     tokens = "podium_tokens_total"
     assert value(found, tokens, agent="clerk", model="gpt-test", direction="input") == 60
@@ -200,3 +200,19 @@ def test_podium_metrics_prints_a_stores_state(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["metrics", "--store", f"sqlite:///{tmp_path / 'no.db'}"])
     assert missing.exit_code == 2 and "no store" in missing.output
     assert not (tmp_path / "no.db").exists()
+
+
+def test_a_model_step_counts_for_the_agent_that_asked() -> None:
+    m = Metrics()
+    m(ev("step.started", "/desk/writer#0/model#0", "model", kind="model", model="gpt-x"))
+    m(ev("step.retried", "/desk/writer#0/model#0", "model"))
+    done = Event("r1", 3, 0.0, "step.completed", "/desk/writer#0/model#0", "model", 2, 0.5)
+    done.usage = Usage(7, 3)
+    m(done)
+    found = samples(m.exposition())
+    assert value(found, "podium_step_retries_total", agent="writer") == 1
+    count = "podium_step_duration_seconds_count"
+    assert value(found, count, agent="writer", kind="model", outcome="completed") == 1
+    tokens = "podium_tokens_total"
+    assert value(found, tokens, agent="writer", model="gpt-x", direction="input") == 7
+    assert value(found, tokens, agent="writer", model="gpt-x", direction="output") == 3

@@ -84,6 +84,12 @@ class _Bounded:
         return value
 
 
+def _parent_name(key: str) -> str:
+    """The last segment of the step above `key` (`/a/writer#0/model#1` -> `writer#0`)."""
+    parts = key.rsplit("/", 2)
+    return parts[-2] if len(parts) == 3 else ""
+
+
 def _name_of(segment: str) -> str:
     """The name in one segment of a step key (`writer#0` -> `writer`); a tool call waiting
     for approval is named by a hash (`approval.<hash>`), which would be a series per call."""
@@ -208,7 +214,9 @@ class Metrics:
                 )
             return
         if kind == "step.retried":
-            self.retries.labels(self._agent(_name_of(event.agent))).inc()
+            step_kind = self._open.get(event.run_id, {}).get(event.key, ("agent", ""))[0]
+            raw = _parent_name(event.key) if step_kind == "model" else event.agent
+            self.retries.labels(self._agent(_name_of(raw))).inc()
             return
         if kind not in ("step.completed", "step.failed"):
             return
@@ -218,11 +226,13 @@ class Metrics:
             step_kind, model = started.pop(event.key, ("agent", ""))
         done = kind == "step.completed"
         if event.duration is not None:
-            where = (event.agent, step_kind, done)
+            # a model step is named `model`: its agent is the one that asked
+            raw = _parent_name(event.key) if step_kind == "model" else event.agent
+            where = (raw, step_kind, done)
             timer = self._timers.get(where)
             if timer is None:
                 outcome = "completed" if done else "failed"
-                name = self._agent(_name_of(event.agent))
+                name = self._agent(_name_of(raw))
                 timer = self.step_seconds.labels(name, step_kind, outcome)
                 if len(self._timers) < _CACHED:  # raw names may be many (approval.<hash>)
                     self._timers[where] = timer
@@ -231,8 +241,7 @@ class Metrics:
         if usage is None or step_kind == "agent":
             return
         name = self._agent(_name_of(event.agent))
-        parent = event.key.rsplit("/", 1)[0].rsplit("/", 1)[-1]
-        agent = self._agent(_name_of(parent) or name)
+        agent = self._agent(_name_of(_parent_name(event.key)) or name)
         model = self._model(model or name)
         if usage.input_tokens:
             self.tokens.labels(agent, model, "input").inc(usage.input_tokens)

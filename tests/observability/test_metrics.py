@@ -204,7 +204,9 @@ def test_podium_metrics_prints_a_stores_state(tmp_path: Path) -> None:
 
 def test_a_model_step_counts_for_the_agent_that_asked() -> None:
     m = Metrics()
-    m(ev("step.started", "/desk/writer#0/model#0", "model", kind="model", model="gpt-x"))
+    started = ev("step.started", "/desk/writer#0/model#0", "model", model="gpt-x")
+    started.data = {"kind": "model", "model": "gpt-x"}
+    m(started)
     m(ev("step.retried", "/desk/writer#0/model#0", "model"))
     done = Event("r1", 3, 0.0, "step.completed", "/desk/writer#0/model#0", "model", 2, 0.5)
     done.usage = Usage(7, 3)

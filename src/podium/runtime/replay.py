@@ -373,12 +373,21 @@ async def replay_run(
     input: Any,
     steps: list[StepRecord],
     events: list[Event],
+    *,
+    tiers: Any = None,
+    prices: Any = None,
 ) -> ReplayReport:
     """Replay `record`'s orchestration (`agent` on `input`) against `steps`; see the module."""
     report = ReplayReport(record.run_id, record.agent, str(record.status))
     door = _Replayer(record.run_id, steps, events)
     state = RunState(
-        record.run_id, ReadOnlyStore(store), door, prior=dict(door.journal), clock=door.clock
+        record.run_id,
+        ReadOnlyStore(store),
+        door,
+        prior=dict(door.journal),
+        clock=door.clock,
+        tiers=tiers,  # the runtime's: agents asking for a tier resolve it as they did
+        prices=prices,
     )
     root = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, None, None)
     try:

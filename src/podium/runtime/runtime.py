@@ -1211,7 +1211,9 @@ class Runtime:
         input = _check_root_input(agent, record.input)
         steps = await store.load_steps(run_id)
         events = await store.list_events(run_id)
-        return await replay_run(store, record, agent, input, steps, events)
+        return await replay_run(
+            store, record, agent, input, steps, events, tiers=self.tiers, prices=self.prices
+        )
 
     async def fork(
         self,

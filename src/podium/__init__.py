@@ -26,6 +26,7 @@ from podium.errors import (
     MaxTurnsExceededError,
     ModelError,
     ModelResponseError,
+    NonDeterminismError,
     OutputTruncatedError,
     OutputTypeError,
     PingPongDetectedError,
@@ -71,6 +72,7 @@ from podium.models import (
 from podium.models.prices import Price, Prices
 from podium.models.tiers import Tiers
 from podium.observability.cost import CostReport
+from podium.observability.metrics import Metrics
 from podium.observability.tracing import Tracing
 from podium.runtime import (
     NO_RETRY,
@@ -91,6 +93,7 @@ from podium.runtime.budget import Budget, BudgetAlert
 from podium.runtime.cache import Cache
 from podium.runtime.door import Call, Middleware
 from podium.runtime.limits import RunLimits
+from podium.runtime.replay import ReplayReport
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, sanitiser, tool
 
@@ -276,6 +279,7 @@ __all__ = [
     "MaxTurnsExceededError",
     "Merge",
     "Message",
+    "Metrics",
     "Middleware",
     "Model",
     "ModelDelta",
@@ -285,6 +289,7 @@ __all__ = [
     "ModelResponseError",
     "ModelSettings",
     "NO_RETRY",
+    "NonDeterminismError",
     "OnDeadlock",
     "OnTimeout",
     "OpenAIModel",
@@ -310,6 +315,7 @@ __all__ = [
     "QuorumNotMetError",
     "RedisBoard",
     "RejectedError",
+    "ReplayReport",
     "Retry",
     "Review",
     "RouteDecision",

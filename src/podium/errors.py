@@ -15,6 +15,8 @@
         ├── OutputTypeError            an agent returned a value that is not its declared type
         ├── StepError                  a step failed for good (after retries); names agent and
         │                              step
+        ├── NonDeterminismError        a replay found the code deciding differently from its
+        │                              journal (`podium replay`); names the step
         ├── MaxTurnsExceededError      an LLMAgent's tool loop ran past its bound
         ├── PlanError                  a planner or reviewer named a worker or subtask that
         │                              does not exist
@@ -152,6 +154,23 @@ class StepError(RunError):
         self.agent = agent
         self.step = step
         self.cause = cause
+
+
+class NonDeterminismError(RunError):
+    """Replaying a finished run, the code made a call its journal does not hold, skipped one
+    it holds, or called another agent at a step key: the orchestration is not a function of
+    its steps' results (it branches on time, randomness or the outside world), so a resume
+    of such a run could take another path than the one journaled."""
+
+    def __init__(self, run_id: str, step: str, problem: str) -> None:
+        super().__init__(
+            f"run {run_id} does not replay at {step}: {problem}. Orchestration code must decide "
+            "only from its input and its steps' results (move time, randomness and I/O into "
+            "a step: an agent or a tool)"
+        )
+        self.run_id = run_id
+        self.step = step
+        self.problem = problem
 
 
 class MaxTurnsExceededError(RunError):

@@ -72,7 +72,8 @@ def test_health_and_metrics_need_no_key(server: Served) -> None:
     assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
     assert httpx.get(server.url + "/readyz").json() == {"status": "ready"}
     text = httpx.get(server.url + "/metrics").text
-    assert 'podium_runs{status="completed"}' in text
+    assert 'podium_stored_runs{status="completed"}' in text  # podium.Metrics, on the store
+    assert "podium_dlq_size" in text and "podium_runs_waiting" in text
     assert httpx.get(server.url + "/openapi.json").json()["info"]["title"] == "podium"
     assert "podium" in httpx.get(server.url + "/").text  # the UI's place
 

@@ -77,10 +77,23 @@ from podium.stores import Store, open_store
 if TYPE_CHECKING:
     from podium.governance.privacy import Privacy
     from podium.observability.cost import CostReport
+    from podium.runtime.replay import ReplayReport
 
 T = TypeVar("T")
 
 logger = logging.getLogger("podium")
+
+FORK_KV = "fork"  # a forked run's origin: {"from": run id, "at": step, "steps": rows copied}
+
+
+class _Keep:
+    """`Runtime.fork(input=...)` left out: the original run's input."""
+
+    def __repr__(self) -> str:
+        return "KEEP_INPUT"
+
+
+KEEP_INPUT: Any = _Keep()
 
 WATCHED_BEYOND = 300.0
 """A run's deadline further off than this (seconds) is watched by the lease heartbeat, which
@@ -1187,6 +1200,8 @@ class Runtime:
         if state.prior and not state.replay_only and _unseen_tools(state):
             state.effects = await self._find_effects(state, agent)
         if state.effects:
+            state.effects = await _own_effects(state)
+        if state.effects:
             saga = await run_saga(state, result.error or "failed")
             if saga["status"] == "failed":
                 result.error = f"{result.error}; compensation failed: {saga['error']}"
@@ -1246,6 +1261,99 @@ class Runtime:
         steps = await store.load_steps(run_id)
         events = await store.list_events(run_id)
         return cost_report(record, steps, events, await store.kv_get(BUDGET_KV, run_id))
+
+    # replay and fork -----------------------------------------------------------------------
+    async def replay(self, run_id: str, agent: Any = None) -> ReplayReport:
+        """Re-execute a finished run's orchestration against its journal, writing nothing:
+        the report says whether the code (as it is now) makes the decisions the run made, or
+        names the step where it does not (`report.raise_for_status()` raises
+        `NonDeterminismError`). See `podium.runtime.replay`. `agent` defaults to the run's
+        stored target (trusted as for `resume`)."""
+        from podium.runtime.replay import replay_run
+
+        store = await self.open()
+        record = await self.get_run(run_id)
+        if record.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
+            raise UsageError(
+                f"run {run_id} is {record.status}: only a finished run (completed or failed) "
+                "replays; resume it first, or fork it"
+            )
+        agent = self._agent_for(record, agent)
+        input = _check_root_input(agent, record.input)
+        steps = await store.load_steps(run_id)
+        events = await store.list_events(run_id)
+        return await replay_run(
+            store, record, agent, input, steps, events, tiers=self.tiers, prices=self.prices
+        )
+
+    async def fork(
+        self,
+        run_id: str,
+        *,
+        at: str,
+        input: Any = KEEP_INPUT,
+        agent: Any = None,
+        new_id: str | None = None,
+    ) -> RunResult:
+        """Start a new run that reuses `run_id`'s journal up to step `at` and runs on from
+        there: the completed rows journaled before `at` (in journal order; `at`'s ancestors,
+        which contain it, and the rows below `at` run again) are copied into the new run,
+        which is then resumed.
+        The original run is only read. `input` replaces the run's input (the copied rows
+        are kept as they are: fork at the first step that depends on it); the copied steps
+        cost the new run nothing (their usage stays with the original). The new run's
+        `fork` record (`store.kv_get("fork", new_id)`) says where it came from."""
+        store = await self.open()
+        record = await self.get_run(run_id)
+        if record.status == RunStatus.RUNNING and run_id in self._active:
+            raise UsageError(f"run {run_id} is running in this process; fork it once it stops")
+        steps = [s for s in await store.load_steps(run_id) if s.key != SAGA_KEY]
+        keys = [s.key for s in steps]
+        if at not in keys:
+            shown = ", ".join(keys[:40]) + (", ..." if len(keys) > 40 else "")
+            raise UsageError(f"run {run_id} has no step {at!r}; its steps are: {shown or 'none'}")
+        agent = self._agent_for(record, agent)
+        value = record.input if input is KEEP_INPUT else _check_root_input(agent, input)
+        above = {at[:i] for i in range(1, len(at)) if at[i] == "/"}
+        kept = [
+            s
+            for s in steps[: keys.index(at)]
+            if s.status == StepStatus.COMPLETED
+            and s.key not in above
+            and not s.key.startswith(at + "/")  # re-entered on resume, its rows restart
+        ]
+        fork_id = new_run_id() if new_id is None else check_run_id(new_id)
+        now = self.clock.now()
+        stored = (
+            record.input if input is KEEP_INPUT else await self._stored_input(store, fork_id, value)
+        )
+        fork = RunRecord(
+            fork_id,
+            record.agent,
+            RunStatus.RUNNING,
+            input=stored,
+            target=record.target,
+            created_at=now,
+            updated_at=now,
+        )
+        await store.create_run(fork)
+        for namespace in (BUDGET_KV, LIMITS_KV, POLICY_KV, PRIVACY_KV):
+            kept_value = await store.kv_get(namespace, run_id)
+            if kept_value is not None:
+                await store.kv_put(namespace, fork_id, kept_value)
+        origin = {
+            "from": run_id,
+            "at": at,
+            "steps": len(kept),
+            "input": input is not KEEP_INPUT,
+            # effects the original made: the original's to compensate, never the fork's
+            "reused": [s.key for s in kept if s.kind == CallKind.TOOL],
+        }
+        await store.kv_put(FORK_KV, fork_id, origin)
+        for row in kept:
+            await store.record_finished(replace(row, run_id=fork_id, usage=None))
+        await store.flush(fork_id)
+        return await self.resume(fork_id, agent)
 
     # sync wrappers -------------------------------------------------------------------------
     def run_sync(
@@ -1403,6 +1511,14 @@ def _unseen_tools(state: RunState) -> bool:
         s.kind == "tool" and s.status == StepStatus.COMPLETED and k not in seen
         for k, s in (state.prior or {}).items()
     )
+
+
+async def _own_effects(state: RunState) -> list[Any]:
+    """The effects a failed run compensates: a fork's copied from the run it forked are that
+    run's (they happened once, there), so the fork's saga leaves them be."""
+    origin = await state.store.kv_get(FORK_KV, state.run_id)
+    reused = set((origin or {}).get("reused", ()))
+    return [e for e in state.effects if e.key not in reused]
 
 
 def _run_event_data(result: RunResult) -> dict[str, Any]:

@@ -299,6 +299,24 @@ def _check_value(value: Any, source: str) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
+def _default_metrics(rt: Runtime) -> Callable[[Store], Awaitable[str]]:
+    """`/metrics` from `podium.Metrics` (fed by the server's runtime: steps, tokens, cost,
+    retries, breakers, denials, and the store's runs, waiting runs and DLQ) when
+    prometheus-client is installed (the `server` extra), else runs by status."""
+    try:
+        from podium.observability.metrics import Metrics
+
+        metrics = Metrics()
+    except ImportError:
+        return runs_by_status_metrics
+    rt.subscribe(metrics)
+
+    async def render(store: Store) -> str:
+        return (await metrics.scrape(store)).decode()
+
+    return render
+
+
 async def runs_by_status_metrics(store: Store) -> str:
     """The Prometheus text of `podium_runs{status=...}`: how many runs the store holds in
     each status (what `/metrics` serves when no richer exposition is installed)."""
@@ -341,7 +359,7 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
         targets=targets,
         poll=poll,
     )
-    render_metrics = metrics or runs_by_status_metrics
+    render_metrics = metrics or _default_metrics(server.rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

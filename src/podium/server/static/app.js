@@ -1,0 +1,336 @@
+// podium's web UI: plain DOM, hash routes (#/runs, #/runs/ID, #/inbox, #/dlq), no build step.
+// The API takes `Authorization: Bearer KEY`; the key is kept in localStorage. SSE is read with
+// fetch() streaming because EventSource cannot send that header.
+
+const KEY = "podium.key";
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const STATUSES = ["running", "waiting", "completed", "failed", "cancelled"];
+const main = document.getElementById("main");
+let leave = () => {}; // stops the current page's live work (its SSE stream, timers)
+
+// ---- small helpers -------------------------------------------------------------------------
+function h(tag, attrs = {}, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+const when = (t) => (t ? new Date(t * 1000).toLocaleString() : "");
+const secs = (s) => (s === null || s === undefined ? "" : s < 1 ? `${Math.round(s * 1000)} ms` : `${s.toFixed(2)} s`);
+const tokens = (u) => (u ? (u.input_tokens || 0) + (u.output_tokens || 0) : 0);
+const usd = (u) => (u && u.usd ? `$${u.usd.toFixed(4)}` : "");
+const badge = (status) => h("span", { class: `badge s-${status}` }, status);
+const json = (v) => JSON.stringify(v, null, 2);
+const runLink = (id) => h("a", { href: `#/runs/${encodeURIComponent(id)}` }, id);
+function status(text, cls = "muted") {
+  const el = main.querySelector("[role=status]");
+  if (el) { el.textContent = text; el.className = cls; }
+}
+
+class ApiError extends Error {}
+
+async function api(path, options = {}) {
+  const key = localStorage.getItem(KEY);
+  if (!key) { askKey(); throw new ApiError("no API key"); }
+  const headers = { Authorization: `Bearer ${key}`, ...(options.headers || {}) };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  if (r.status === 401) { askKey("That key was refused (401): enter a valid one."); throw new ApiError("unauthorized"); }
+  const body = r.headers.get("content-type")?.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) {
+    const detail = typeof body === "object" && body ? body.detail : body;
+    throw new ApiError(`${r.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+  }
+  return body;
+}
+
+// Reads /api/runs/ID/events as SSE through fetch; calls onEvent(kind, data) per event and
+// reconnects with Last-Event-ID if the connection drops while the run is live.
+function follow(runId, onEvent, onEnd) {
+  const ctl = new AbortController();
+  let last = null;
+  (async () => {
+    for (let tries = 0; tries < 20 && !ctl.signal.aborted; tries++) {
+      try {
+        const headers = { Authorization: `Bearer ${localStorage.getItem(KEY)}` };
+        if (last !== null) headers["Last-Event-ID"] = String(last);
+        const r = await fetch(`/api/runs/${encodeURIComponent(runId)}/events`, { headers, signal: ctl.signal });
+        if (!r.ok) return;
+        const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) { onEnd(); return; } // the server closes the stream when the run is over
+          buf += value;
+          let cut;
+          while ((cut = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, cut); buf = buf.slice(cut + 2);
+            const ev = {};
+            for (const line of block.split("\n")) {
+              if (!line || line.startsWith(":")) continue;
+              const i = line.indexOf(":");
+              ev[line.slice(0, i)] = line.slice(i + 1).replace(/^ /, "");
+            }
+            if (ev.id !== undefined) last = Number(ev.id);
+            if (ev.event || ev.data) onEvent(ev.event, ev.data);
+          }
+        }
+      } catch (e) {
+        if (ctl.signal.aborted) return;
+        await new Promise((ok) => setTimeout(ok, 1000));
+      }
+    }
+  })();
+  return () => ctl.abort();
+}
+
+// ---- the key -------------------------------------------------------------------------------
+function askKey(message = "") {
+  leave(); leave = () => {};
+  main.replaceChildren(
+    h("h1", {}, "API key"),
+    h("p", {}, "The API needs a key: the one `podium serve` printed at first start, or one from PODIUM_API_KEYS. It is kept in this browser's localStorage."),
+    ...(message ? [h("p", { class: "error-box", role: "alert" }, message)] : []),
+    h("form", { class: "filters", onsubmit: (e) => {
+      e.preventDefault();
+      const value = new FormData(e.target).get("key").trim();
+      if (!value) return;
+      localStorage.setItem(KEY, value);
+      route();
+    } },
+      h("label", {}, "Key", h("input", { name: "key", type: "password", autocomplete: "current-password", size: 40, required: true })),
+      h("button", { type: "submit" }, "Use this key")),
+  );
+  main.querySelector("input").focus();
+}
+
+// ---- runs ----------------------------------------------------------------------------------
+async function runsPage(params) {
+  const st = params.get("status") || "";
+  const agent = params.get("agent") || "";
+  const form = h("form", { class: "filters", onsubmit: (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    const q = new URLSearchParams();
+    if (f.get("status")) q.set("status", f.get("status"));
+    if (f.get("agent").trim()) q.set("agent", f.get("agent").trim());
+    location.hash = `#/runs${q.toString() ? "?" + q : ""}`;
+  } },
+    h("label", {}, "Status", h("select", { name: "status" },
+      h("option", { value: "" }, "any"),
+      STATUSES.map((s) => h("option", { value: s, selected: s === st }, s)))),
+    h("label", {}, "Agent", h("input", { name: "agent", value: agent, placeholder: "any" })),
+    h("button", { type: "submit" }, "Filter"));
+  main.replaceChildren(h("h1", {}, "Runs"), form, h("p", { role: "status" }, "Loading…"));
+  const q = new URLSearchParams({ limit: "100" });
+  if (st) q.set("status", st);
+  if (agent) q.set("agent", agent);
+  const page = await api(`/api/runs?${q}`);
+  status(`${page.runs.length} run${page.runs.length === 1 ? "" : "s"}${page.next_offset ? " (newest 100)" : ""}`);
+  main.append(h("table", {},
+    h("thead", {}, h("tr", {}, h("th", {}, "Run"), h("th", {}, "Agent"), h("th", {}, "Status"),
+      h("th", {}, "Updated"), h("th", { class: "num" }, "Tokens"), h("th", { class: "num" }, "Cost"), h("th", {}, "Error"))),
+    h("tbody", {}, page.runs.map((r) => h("tr", {},
+      h("td", {}, runLink(r.run_id)), h("td", {}, r.agent), h("td", {}, badge(r.status)),
+      h("td", {}, when(r.updated_at)), h("td", { class: "num" }, tokens(r.usage)),
+      h("td", { class: "num" }, usd(r.usage)), h("td", { class: "muted" }, r.error || ""))))));
+}
+
+// ---- one run -------------------------------------------------------------------------------
+function treeNode(n) {
+  const marks = [
+    n.replayed && h("span", { class: "mark", title: "taken from the journal, not re-executed" }, "replayed"),
+    n.cached && h("span", { class: "mark" }, "cached"),
+    n.retries.length > 0 && h("span", { class: "mark retry", title: n.retries.join("\n") }, `${n.retries.length} retr${n.retries.length === 1 ? "y" : "ies"}`),
+    n.error && h("span", { class: "mark error" }, "error"),
+  ];
+  return h("li", {},
+    h("strong", {}, n.agent), " ", h("code", { class: "muted" }, n.kind), " ", badge(n.status), marks,
+    h("span", { class: "muted" }, ` ${secs(n.duration)}`,
+      tokens(n.usage) ? ` · ${tokens(n.usage)} tokens` : "", n.usage.usd ? ` · ${usd(n.usage)}` : ""),
+    n.error ? h("div", { class: "error-box" }, n.error) : null,
+    n.retries.length ? h("div", { class: "muted" }, n.retries.map((r) => h("div", {}, `retry: ${r}`))) : null,
+    n.children.length ? h("ul", {}, n.children.map(treeNode)) : null);
+}
+
+function flatten(nodes, out = new Map()) {
+  for (const n of nodes) { out.set(n.key, n); flatten(n.children, out); }
+  return out;
+}
+
+function gantt(steps, byKey, now) {
+  const timed = steps.filter((s) => s.started_at);
+  if (!timed.length) return h("p", { class: "muted" }, "No steps yet.");
+  const t0 = Math.min(...timed.map((s) => s.started_at));
+  const t1 = Math.max(...timed.map((s) => s.ended_at || now));
+  const span = Math.max(t1 - t0, 1e-3);
+  // one row per step, in start order: parallel branches overlap in time on their own rows
+  const rows = [...timed].sort((a, b) => a.started_at - b.started_at);
+  return h("div", { class: "gantt", role: "list", "aria-label": "Timeline of steps" },
+    rows.flatMap((s) => {
+      const end = s.ended_at || now;
+      const node = byKey.get(s.key);
+      const left = ((s.started_at - t0) / span) * 100;
+      const width = Math.max(((end - s.started_at) / span) * 100, 0.3);
+      const label = `${s.agent} (${s.kind}) ${s.status}, ${secs(end - s.started_at)}`;
+      return [
+        h("div", { class: "label", title: s.key, role: "listitem" }, s.agent, " ", h("span", { class: "muted" }, s.kind)),
+        h("div", { class: "lane", title: label },
+          h("div", { class: `bar s-${s.status}${node && node.replayed ? " replayed" : ""}`, style: `left:${left}%;width:${width}%` })),
+        h("div", { class: "muted" }, secs(end - s.started_at)),
+      ];
+    }));
+}
+
+async function runPage(runId) {
+  let stop = null;
+  let timer = null;
+  let alive = true;
+  leave = () => { alive = false; if (stop) stop(); clearTimeout(timer); };
+  const id = encodeURIComponent(runId);
+  const graph = api(`/api/runs/${id}/graph?direction=LR`).then((g) => g.mermaid, (e) => `(no topology: ${e.message})`);
+
+  async function draw() {
+    const [run, trace] = await Promise.all([api(`/api/runs/${id}`), api(`/api/runs/${id}/trace`)]);
+    if (!alive) return run;
+    const byKey = flatten(trace.steps);
+    const live = !TERMINAL.has(run.status);
+    const focused = document.activeElement && document.activeElement.id;
+    main.replaceChildren(...[
+      h("p", {}, h("a", { href: "#/runs" }, "← Runs")),
+      h("h1", {}, `Run ${run.run_id} `, badge(run.status), live ? h("span", { class: "live", "aria-live": "polite" }, " ● live") : null),
+      h("dl", { class: "facts" },
+        h("div", {}, h("dt", {}, "Agent"), h("dd", {}, run.agent)),
+        h("div", {}, h("dt", {}, "Started"), h("dd", {}, when(run.created_at))),
+        h("div", {}, h("dt", {}, "Updated"), h("dd", {}, when(run.updated_at))),
+        h("div", {}, h("dt", {}, "Tokens"), h("dd", {}, tokens(run.usage))),
+        h("div", {}, h("dt", {}, "Cost"), h("dd", {}, usd(run.usage) || "$0"))),
+      run.error ? h("div", { class: "error-box", role: "alert" }, run.error) : null,
+      run.status === "waiting" ? h("p", { class: "note" }, "This run waits for a person: ", h("a", { href: "#/inbox" }, "decide in the inbox"), ".") : null,
+      h("p", { role: "status" }),
+      h("h2", {}, "Steps"),
+      trace.steps.length ? h("ul", { class: "tree" }, trace.steps.map(treeNode)) : h("p", { class: "muted" }, "No steps yet."),
+      h("h2", {}, "Timeline"),
+      gantt(run.steps, byKey, Date.now() / 1000),
+      h("h2", {}, "Per step"),
+      h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Step"), h("th", {}, "Status"), h("th", { class: "num" }, "Attempt"),
+          h("th", { class: "num" }, "In"), h("th", { class: "num" }, "Out"), h("th", { class: "num" }, "Cost"), h("th", {}, "Error"))),
+        h("tbody", {}, run.steps.map((s) => h("tr", {},
+          h("td", {}, h("code", {}, s.key)), h("td", {}, badge(s.status)), h("td", { class: "num" }, s.attempt),
+          h("td", { class: "num" }, s.usage ? s.usage.input_tokens : ""), h("td", { class: "num" }, s.usage ? s.usage.output_tokens : ""),
+          h("td", { class: "num" }, usd(s.usage)), h("td", { class: "muted" }, s.error || ""))))),
+      h("h2", {}, "Input"), h("pre", {}, json(run.input)),
+      ...(run.output !== null ? [h("h2", {}, "Output"), h("pre", { id: "output" }, json(run.output))] : []),
+      h("h2", {}, "Topology (Mermaid)"), h("pre", { id: "graph" }, await graph),
+    ].filter((x) => x !== null));
+    if (focused) document.getElementById(focused)?.focus();
+    return run;
+  }
+
+  main.replaceChildren(h("p", { role: "status" }, "Loading…"));
+  const run = await draw();
+  if (!TERMINAL.has(run.status) && alive) {
+    // each event schedules one refetch (coalesced), so a burst of events draws once
+    const again = () => { clearTimeout(timer); timer = setTimeout(() => draw().catch(show), 150); };
+    stop = follow(runId, again, again);
+  }
+}
+
+// ---- inbox ---------------------------------------------------------------------------------
+async function inboxPage() {
+  main.replaceChildren(h("h1", {}, "Inbox"), h("p", { role: "status" }, "Loading…"));
+  const items = await api("/api/inbox");
+  status(items.length ? `${items.length} waiting for a decision` : "Nothing waits for a decision.");
+  for (const w of items) {
+    const original = json(w.request);
+    const area = h("textarea", { rows: Math.min(12, original.split("\n").length + 1), "aria-label": `Proposed value for run ${w.run_id}` }, original);
+    const comment = h("input", { "aria-label": `Comment for run ${w.run_id}`, placeholder: "comment (needed to reject)", size: 40 });
+    const act = async (button, path, body) => {
+      button.disabled = true;
+      try {
+        await api(`/api/runs/${encodeURIComponent(w.run_id)}/${path}`, { method: "POST", body });
+        location.hash = `#/runs/${encodeURIComponent(w.run_id)}`;
+      } catch (e) { button.disabled = false; show(e); }
+    };
+    main.append(h("section", { class: "card", "aria-label": `Run ${w.run_id}` },
+      h("h2", {}, runLink(w.run_id), " · ", w.agent, " ", w.overdue ? h("span", { class: "mark error" }, "overdue") : null),
+      h("p", {}, w.reason), h("p", { class: "muted" }, `waiting since ${when(w.since)}`, w.deadline_at ? `, deadline ${when(w.deadline_at)}` : "", ` · step `, h("code", {}, w.step)),
+      h("label", {}, "Proposed value (edit the JSON to change it)", area),
+      h("div", { class: "actions" }, comment,
+        h("button", { type: "button", onclick: (e) => {
+          const body = { comment: comment.value, step: w.step };
+          if (area.value.trim() !== original.trim()) {
+            try { body.edited = JSON.parse(area.value); } catch (err) { show(new ApiError(`The edit is not valid JSON: ${err.message}`)); area.focus(); return; }
+          }
+          act(e.target, "approve", body);
+        } }, "Approve"),
+        h("button", { type: "button", class: "danger", onclick: (e) => {
+          if (!comment.value.trim()) { show(new ApiError("Say why in the comment to reject.")); comment.focus(); return; }
+          act(e.target, "reject", { comment: comment.value, step: w.step });
+        } }, "Reject"))));
+  }
+}
+
+// ---- dead letters --------------------------------------------------------------------------
+async function dlqPage() {
+  main.replaceChildren(h("h1", {}, "Dead letters"), h("p", { role: "status" }, "Loading…"));
+  const entries = await api("/api/dlq");
+  status(entries.length ? `${entries.length} run${entries.length === 1 ? "" : "s"} failed for good` : "The dead-letter queue is empty.");
+  if (!entries.length) return;
+  const act = async (button, runId, what) => {
+    button.disabled = true;
+    try {
+      const done = await api(`/api/dlq/${encodeURIComponent(runId)}/${what}`, { method: "POST" });
+      await dlqPage();
+      status(`${runId}: ${done.message}`, "live");
+    } catch (e) { button.disabled = false; show(e); }
+  };
+  main.append(h("table", {},
+    h("thead", {}, h("tr", {}, h("th", {}, "Run"), h("th", {}, "Agent"), h("th", {}, "When"), h("th", {}, "Error"), h("th", {}, ""))),
+    h("tbody", {}, entries.map((d) => h("tr", {},
+      h("td", {}, runLink(d.run_id)), h("td", {}, d.agent), h("td", {}, when(d.at)),
+      h("td", {}, d.error || d.kind),
+      h("td", {}, h("div", { class: "actions" },
+        h("button", { type: "button", "aria-label": `Requeue ${d.run_id}`, onclick: (e) => act(e.target, d.run_id, "requeue") }, "Requeue"),
+        h("button", { type: "button", class: "quiet", "aria-label": `Discard ${d.run_id}`, onclick: (e) => act(e.target, d.run_id, "discard") }, "Discard"))))))));
+}
+
+// ---- routing -------------------------------------------------------------------------------
+function show(e) {
+  if (e instanceof ApiError && (e.message === "no API key" || e.message === "unauthorized")) return;
+  let box = main.querySelector(".error-box[data-ui]");
+  if (!box) { box = h("p", { class: "error-box", role: "alert", "data-ui": true }); main.prepend(box); }
+  box.textContent = e.message || String(e);
+}
+
+async function route() {
+  leave(); leave = () => {};
+  if (!localStorage.getItem(KEY)) return askKey();
+  const [path, query] = (location.hash.slice(1) || "/runs").split("?");
+  const parts = path.split("/").filter(Boolean);
+  const page = parts[0] || "runs";
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    if (a.dataset.nav === page) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  document.title = `podium · ${page}`;
+  try {
+    if (page === "runs" && parts[1]) await runPage(decodeURIComponent(parts.slice(1).join("/")));
+    else if (page === "runs") await runsPage(new URLSearchParams(query || ""));
+    else if (page === "inbox") await inboxPage();
+    else if (page === "dlq") await dlqPage();
+    else main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/runs" }, "Go to the runs")));
+  } catch (e) { show(e); }
+}
+
+document.getElementById("forget").addEventListener("click", () => { localStorage.removeItem(KEY); askKey(); });
+window.addEventListener("hashchange", route);
+route();

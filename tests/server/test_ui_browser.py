@@ -1,0 +1,134 @@
+"""The web UI in a real headless Chromium (Debian's `chromium`, driven by Playwright through
+`executable_path`; no browser is downloaded) against a real `podium serve` on loopback.
+
+Set PODIUM_SCREENSHOTS=DIR to keep the screenshots (docs/ui-*.png are made that way)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from served import KEYS, Served
+from test_server_api import start, wait_status
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("server"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="no Chromium: install Debian's package (apt-get install -y chromium); .ci/run does",
+    ),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (dev extra)")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def shoot(page: Any, name: str, tmp: Path) -> None:
+    where = Path(os.environ.get("PODIUM_SCREENSHOTS") or tmp)
+    where.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(where / name), full_page=True)
+    assert (where / name).stat().st_size > 1000
+
+
+def in_dlq(c: httpx.Client, run_id: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e["run_id"] == run_id for e in c.get("/api/dlq").json()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} never reached the DLQ: {c.get('/api/dlq').text}")
+
+
+def test_the_ui_lists_approves_watches_live_and_requeues(
+    server: Served, browser: Any, tmp_path: Path
+) -> None:
+    c = server.client("admin")
+    wait_status(c, start(c, "echo", "hello"), "completed")
+    claim = start(c, "claim", {"claim_id": "C-7", "amount": 120})
+    wait_status(c, claim, "waiting")
+    server.broken.touch()
+    try:
+        shipped = start(c, "ship", 1)
+        wait_status(c, shipped, "failed")
+        in_dlq(c, shipped)
+    finally:
+        server.broken.unlink()
+
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    expect = sync_api.expect
+
+    # the key prompt, then 1) the runs list
+    page.goto(server.url + "/")
+    page.get_by_label("Key").fill(KEYS["admin"])
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.get_by_role("link", name=claim)).to_be_visible()
+    expect(page.get_by_role("link", name=shipped)).to_be_visible()
+    page.get_by_label("Status").select_option("waiting")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("link", name=shipped)).to_have_count(0)
+    expect(page.get_by_role("link", name=claim)).to_be_visible()
+    page.get_by_label("Status").select_option("")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("link", name=shipped)).to_be_visible()
+    shoot(page, "ui-runs.png", tmp_path)
+
+    # 2) the waiting run: its tree, timeline and topology
+    page.get_by_role("link", name=claim).click()
+    expect(page.get_by_role("heading", name=f"Run {claim}")).to_contain_text("waiting")
+    expect(page.locator("ul.tree")).to_contain_text("assess")
+    expect(page.locator(".gantt .bar").first).to_be_visible()
+    expect(page.locator("#graph")).to_contain_text("approve_payment")
+
+    # 3) approve it with an edit, by clicking in the inbox
+    page.get_by_role("link", name="decide in the inbox").click()
+    area = page.get_by_label(f"Proposed value for run {claim}")
+    expect(area).to_contain_text('"amount": 120')
+    area.fill('{"claim_id": "C-7", "amount": 50}')
+    page.get_by_label(f"Comment for run {claim}").fill("capped at 50")
+    shoot(page, "ui-inbox.png", tmp_path)
+    page.evaluate("window.__same_page = true")  # gone if the page reloads
+    page.get_by_role("button", name="Approve").click()
+
+    # 4) the run page follows it live (SSE through fetch) until it completes, no reload
+    heading = page.get_by_role("heading", name=f"Run {claim}")
+    expect(heading).to_contain_text("completed", timeout=20_000)
+    expect(page.locator("#output")).to_contain_text("paid 50 on C-7")
+    assert page.evaluate("window.__same_page") is True
+    assert c.get(f"/api/runs/{claim}").json()["output"] == "paid 50 on C-7"
+    shoot(page, "ui-run.png", tmp_path)
+
+    # 5) requeue the dead letter; the fixed run completes
+    page.get_by_role("link", name="Dead letters").click()
+    expect(page.get_by_role("link", name=shipped)).to_be_visible()
+    shoot(page, "ui-dlq.png", tmp_path)
+    page.get_by_role("button", name=f"Requeue {shipped}").click()
+    expect(page.get_by_role("status")).to_contain_text("requeued")
+    assert wait_status(c, shipped, "completed")["output"] == "delivered 2"
+    assert not any(e["run_id"] == shipped for e in c.get("/api/dlq").json())
+
+    # keyboard: the nav is reachable and a wrong key is asked again
+    page.get_by_role("button", name="Change key").click()
+    page.get_by_label("Key").fill("wrong")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("refused")
+    assert errors == []

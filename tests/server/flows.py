@@ -1,14 +1,16 @@
-"""Flows the server tests start over HTTP: `echo`, `claim` (a person approves a payment)
-and `ship` (its second step fails while the file named by SERVER_BROKEN exists)."""
+"""Flows the server tests start over HTTP: `echo`, `claim` (a person approves a payment),
+`ship` (its second step fails while the file named by SERVER_BROKEN exists) and `review`
+(two checks in parallel, for the UI's timeline)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from podium import HumanApproval, Sequential, agent
+from podium import HumanApproval, Parallel, Sequential, agent
 
 
 @agent
@@ -55,3 +57,18 @@ ship = Sequential("ship", [prepare, deliver])
 @agent
 def half(x: float) -> float:
     return x / 2
+
+
+@agent
+async def legal(text: str) -> str:
+    await asyncio.sleep(0.3)
+    return f"legal ok: {text}"
+
+
+@agent
+async def finance(text: str) -> str:
+    await asyncio.sleep(0.2)
+    return f"finance ok: {text}"
+
+
+review = Sequential("review", [echo, Parallel("checks", [legal, finance])])

@@ -117,6 +117,22 @@ def test_the_ui_lists_approves_watches_live_and_requeues(
     assert c.get(f"/api/runs/{claim}").json()["output"] == "paid 50 on C-7"
     shoot(page, "ui-run.png", tmp_path)
 
+    # the timeline puts the parallel branches on rows of their own, overlapping in time
+    reviewed = start(c, "review", "draft")
+    wait_status(c, reviewed, "completed")
+    page.goto(f"{server.url}/#/runs/{reviewed}")
+    expect(page.get_by_role("heading", name=f"Run {reviewed}")).to_contain_text("completed")
+    bars = {
+        label: page.locator(".gantt .label", has_text=label).first.evaluate(
+            "el => { const b = el.nextElementSibling.firstElementChild;"
+            " return [parseFloat(b.style.left), parseFloat(b.style.width)] }"
+        )
+        for label in ("legal", "finance")
+    }
+    (l1, w1), (l2, w2) = bars["legal"], bars["finance"]
+    assert max(l1, l2) < min(l1 + w1, l2 + w2), bars  # they ran at the same time
+    shoot(page, "ui-run-parallel.png", tmp_path)
+
     # 5) requeue the dead letter; the fixed run completes
     page.get_by_role("link", name="Dead letters").click()
     expect(page.get_by_role("link", name=shipped)).to_be_visible()

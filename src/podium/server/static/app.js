@@ -161,8 +161,9 @@ function treeNode(n) {
     n.children.length ? h("ul", {}, n.children.map(treeNode)) : null);
 }
 
-function flatten(nodes, out = new Map()) {
-  for (const n of nodes) { out.set(n.key, n); flatten(n.children, out); }
+// the trace's nodes by step key, in tree order, with their depth
+function flatten(nodes, out = new Map(), depth = 0) {
+  for (const n of nodes) { out.set(n.key, { ...n, depth }); flatten(n.children, out, depth + 1); }
   return out;
 }
 
@@ -172,8 +173,11 @@ function gantt(steps, byKey, now) {
   const t0 = Math.min(...timed.map((s) => s.started_at));
   const t1 = Math.max(...timed.map((s) => s.ended_at || now));
   const span = Math.max(t1 - t0, 1e-3);
-  // one row per step, in start order: parallel branches overlap in time on their own rows
-  const rows = [...timed].sort((a, b) => a.started_at - b.started_at);
+  // one row per step in the tree's order (children under their parent, indented), so the
+  // branches of a parallel step sit side by side as rows whose bars overlap in time
+  const order = [...byKey.keys()];
+  const rank = (s) => { const i = order.indexOf(s.key); return i < 0 ? order.length : i; };
+  const rows = [...timed].sort((a, b) => rank(a) - rank(b) || a.started_at - b.started_at);
   return h("div", { class: "gantt", role: "list", "aria-label": "Timeline of steps" },
     rows.flatMap((s) => {
       const end = s.ended_at || now;
@@ -182,7 +186,7 @@ function gantt(steps, byKey, now) {
       const width = Math.max(((end - s.started_at) / span) * 100, 0.3);
       const label = `${s.agent} (${s.kind}) ${s.status}, ${secs(end - s.started_at)}`;
       return [
-        h("div", { class: "label", title: s.key, role: "listitem" }, s.agent, " ", h("span", { class: "muted" }, s.kind)),
+        h("div", { class: "label", title: s.key, role: "listitem", style: `padding-left:${(node ? node.depth : 0) * 0.9}rem` }, s.agent, " ", h("span", { class: "muted" }, s.kind)),
         h("div", { class: "lane", title: label },
           h("div", { class: `bar s-${s.status}${node && node.replayed ? " replayed" : ""}`, style: `left:${left}%;width:${width}%` })),
         h("div", { class: "muted" }, secs(end - s.started_at)),

@@ -1,6 +1,6 @@
 """Flows the server tests start over HTTP: `echo`, `claim` (a person approves a payment),
 `ship` (its second step fails while the file named by SERVER_BROKEN exists) and `review`
-(two checks in parallel, for the UI's timeline)."""
+(two checks in parallel, for the UI's timeline), `asked` (a person answers a question)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from podium import HumanApproval, Parallel, Sequential, agent
+from podium import HumanAgent, HumanApproval, Parallel, Sequential, agent
 
 
 @agent
@@ -72,3 +72,6 @@ async def finance(text: str) -> str:
 
 
 review = Sequential("review", [echo, Parallel("checks", [legal, finance])])
+
+
+asked = Sequential("asked", [echo, HumanAgent("which_size", question="Which size?")])

@@ -117,6 +117,18 @@ def test_the_ui_lists_approves_watches_live_and_requeues(
     assert c.get(f"/api/runs/{claim}").json()["output"] == "paid 50 on C-7"
     shoot(page, "ui-run.png", tmp_path)
 
+    # a question is answered in the inbox, as text
+    asked = start(c, "asked", "size?")
+    wait_status(c, asked, "waiting")
+    page.get_by_role("link", name="Inbox").click()
+    card = page.get_by_role("region", name=f"Run {asked}")
+    expect(card).to_contain_text("Which size?")
+    card.get_by_label(f"Answer for run {asked}").fill("medium")
+    card.get_by_role("button", name="Answer").click()
+    heading = page.get_by_role("heading", name=f"Run {asked}")
+    expect(heading).to_contain_text("completed", timeout=20_000)
+    assert c.get(f"/api/runs/{asked}").json()["output"] == "medium"
+
     # the timeline puts the parallel branches on rows of their own, overlapping in time
     reviewed = start(c, "review", "draft")
     wait_status(c, reviewed, "completed")
@@ -133,7 +145,10 @@ def test_the_ui_lists_approves_watches_live_and_requeues(
     assert max(l1, l2) < min(l1 + w1, l2 + w2), bars  # they ran at the same time
     shoot(page, "ui-run-parallel.png", tmp_path)
 
-    # 5) requeue the dead letter; the fixed run completes
+    # 5) requeue the dead letter (its run page marks the failed step); the fixed run completes
+    page.goto(f"{server.url}/#/runs/{shipped}")
+    expect(page.locator("ul.tree .mark.error")).to_have_count(2)  # deliver and its parent
+    expect(page.get_by_role("alert").first).to_contain_text("the carrier rejected the parcel")
     page.get_by_role("link", name="Dead letters").click()
     expect(page.get_by_role("link", name=shipped)).to_be_visible()
     shoot(page, "ui-dlq.png", tmp_path)

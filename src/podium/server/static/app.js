@@ -250,38 +250,66 @@ async function runPage(runId) {
 }
 
 // ---- inbox ---------------------------------------------------------------------------------
+// What a request takes depends on its kind (as podium's runtime checks it): an approval is
+// approved (a proposed value can be edited first) or rejected; a question is answered or
+// rejected; an effect of unknown outcome takes all three.
+const TAKES = { approval: ["approve", "reject"], question: ["answer", "reject"], effect_unknown: ["approve", "answer", "reject"] };
+
+function inboxCard(w) {
+  const req = w.request && typeof w.request === "object" ? w.request : {};
+  const kind = TAKES[req.kind] ? req.kind : "question";
+  const takes = TAKES[kind];
+  const editable = kind === "approval" && "proposed" in req;
+  const original = editable ? json(req.proposed) : "";
+  const who = `run ${w.run_id}`;
+  const area = editable
+    ? h("textarea", { rows: Math.min(14, original.split("\n").length + 1), "aria-label": `Proposed value for ${who}` }, original)
+    : takes.includes("answer") ? h("textarea", { rows: 3, "aria-label": `Answer for ${who}`, placeholder: "JSON, or plain text" }) : null;
+  const comment = h("input", { "aria-label": `Comment for ${who}`, placeholder: "comment (needed to reject)", size: 36 });
+  const act = async (button, path, body) => {
+    button.disabled = true;
+    try {
+      await api(`/api/runs/${encodeURIComponent(w.run_id)}/${path}`, { method: "POST", body });
+      location.hash = `#/runs/${encodeURIComponent(w.run_id)}`;
+    } catch (e) { button.disabled = false; show(e); }
+  };
+  const buttons = [];
+  if (takes.includes("approve")) buttons.push(h("button", { type: "button", onclick: (e) => {
+    const body = { comment: comment.value, step: w.step };
+    if (editable && area.value.trim() !== original.trim()) {
+      try { body.edited = JSON.parse(area.value); } catch (err) { show(new ApiError(`The edited value is not valid JSON: ${err.message}`)); area.focus(); return; }
+    }
+    act(e.target, "approve", body);
+  } }, "Approve"));
+  if (takes.includes("answer")) buttons.push(h("button", { type: "button", onclick: (e) => {
+    const text = area.value.trim();
+    if (!text) { show(new ApiError("Write an answer first.")); area.focus(); return; }
+    let answer = text;
+    try { answer = JSON.parse(text); } catch { /* plain text is a string answer */ }
+    act(e.target, "answer", { answer, step: w.step });
+  } }, "Answer"));
+  buttons.push(h("button", { type: "button", class: "danger", onclick: (e) => {
+    if (!comment.value.trim()) { show(new ApiError("Say why in the comment to reject.")); comment.focus(); return; }
+    act(e.target, "reject", { comment: comment.value, step: w.step });
+  } }, "Reject"));
+  const shown = { ...req };
+  for (const k of ["kind", "prompt", "proposed", "assignee"]) delete shown[k];
+  return h("section", { class: "card", "aria-label": `Run ${w.run_id}` },
+    h("h2", {}, runLink(w.run_id), " · ", w.agent, " ", h("span", { class: "mark" }, kind.replace("_", " ")),
+      w.overdue ? h("span", { class: "mark error" }, "overdue") : null),
+    h("p", {}, req.prompt || w.reason),
+    h("p", { class: "muted" }, `waiting since ${when(w.since)}`, w.deadline_at ? `, deadline ${when(w.deadline_at)}` : "",
+      req.assignee ? `, for ${req.assignee}` : "", " · step ", h("code", {}, w.step)),
+    Object.keys(shown).length ? h("details", { open: !editable }, h("summary", {}, "Details"), h("pre", {}, json(shown))) : null,
+    editable ? h("label", {}, "Proposed value (edit the JSON to approve a changed value)", area) : area ? h("label", {}, "Answer", area) : null,
+    h("div", { class: "actions" }, comment, buttons));
+}
+
 async function inboxPage() {
   main.replaceChildren(h("h1", {}, "Inbox"), h("p", { role: "status" }, "Loading…"));
   const items = await api("/api/inbox");
   status(items.length ? `${items.length} waiting for a decision` : "Nothing waits for a decision.");
-  for (const w of items) {
-    const original = json(w.request);
-    const area = h("textarea", { rows: Math.min(12, original.split("\n").length + 1), "aria-label": `Proposed value for run ${w.run_id}` }, original);
-    const comment = h("input", { "aria-label": `Comment for run ${w.run_id}`, placeholder: "comment (needed to reject)", size: 40 });
-    const act = async (button, path, body) => {
-      button.disabled = true;
-      try {
-        await api(`/api/runs/${encodeURIComponent(w.run_id)}/${path}`, { method: "POST", body });
-        location.hash = `#/runs/${encodeURIComponent(w.run_id)}`;
-      } catch (e) { button.disabled = false; show(e); }
-    };
-    main.append(h("section", { class: "card", "aria-label": `Run ${w.run_id}` },
-      h("h2", {}, runLink(w.run_id), " · ", w.agent, " ", w.overdue ? h("span", { class: "mark error" }, "overdue") : null),
-      h("p", {}, w.reason), h("p", { class: "muted" }, `waiting since ${when(w.since)}`, w.deadline_at ? `, deadline ${when(w.deadline_at)}` : "", ` · step `, h("code", {}, w.step)),
-      h("label", {}, "Proposed value (edit the JSON to change it)", area),
-      h("div", { class: "actions" }, comment,
-        h("button", { type: "button", onclick: (e) => {
-          const body = { comment: comment.value, step: w.step };
-          if (area.value.trim() !== original.trim()) {
-            try { body.edited = JSON.parse(area.value); } catch (err) { show(new ApiError(`The edit is not valid JSON: ${err.message}`)); area.focus(); return; }
-          }
-          act(e.target, "approve", body);
-        } }, "Approve"),
-        h("button", { type: "button", class: "danger", onclick: (e) => {
-          if (!comment.value.trim()) { show(new ApiError("Say why in the comment to reject.")); comment.focus(); return; }
-          act(e.target, "reject", { comment: comment.value, step: w.step });
-        } }, "Reject"))));
-  }
+  main.append(...items.map(inboxCard));
 }
 
 // ---- dead letters --------------------------------------------------------------------------

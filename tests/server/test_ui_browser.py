@@ -92,8 +92,9 @@ def test_the_ui_lists_approves_watches_live_and_requeues(
     expect(page.get_by_role("link", name=shipped)).to_be_visible()
     shoot(page, "ui-runs.png", tmp_path)
 
-    # 2) the waiting run: its tree, timeline and topology
-    page.get_by_role("link", name=claim).click()
+    # 2) the waiting run (opened from the keyboard): its tree, timeline and topology
+    page.get_by_role("link", name=claim).focus()
+    page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name=f"Run {claim}")).to_contain_text("waiting")
     expect(page.locator("ul.tree")).to_contain_text("assess")
     expect(page.locator(".gantt .bar").first).to_be_visible()

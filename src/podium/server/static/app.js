@@ -4,6 +4,7 @@
 
 const KEY = "podium.key";
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const PAGE = 50;
 const STATUSES = ["running", "waiting", "completed", "failed", "cancelled"];
 const main = document.getElementById("main");
 let leave = () => {}; // stops the current page's live work (its SSE stream, timers)
@@ -130,18 +131,24 @@ async function runsPage(params) {
     h("label", {}, "Agent", h("input", { name: "agent", value: agent, placeholder: "any" })),
     h("button", { type: "submit" }, "Filter"));
   main.replaceChildren(h("h1", {}, "Runs"), form, h("p", { role: "status" }, "Loading…"));
-  const q = new URLSearchParams({ limit: "100" });
+  const offset = Math.max(0, Number(params.get("offset")) || 0);
+  const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
   if (st) q.set("status", st);
   if (agent) q.set("agent", agent);
   const page = await api(`/api/runs?${q}`);
-  status(`${page.runs.length} run${page.runs.length === 1 ? "" : "s"}${page.next_offset ? " (newest 100)" : ""}`);
+  const n = page.runs.length;
+  status(n ? `Runs ${offset + 1}–${offset + n}, newest first` : "No runs match.");
+  const at = (o) => { const p = new URLSearchParams(params); p.set("offset", String(o)); return `#/runs?${p}`; };
+  const pager = h("p", { class: "actions" },
+    offset > 0 ? h("a", { href: at(Math.max(0, offset - PAGE)) }, "← Newer") : null,
+    page.next_offset !== null && page.next_offset !== undefined ? h("a", { href: at(page.next_offset) }, "Older →") : null);
   main.append(h("table", {},
     h("thead", {}, h("tr", {}, h("th", {}, "Run"), h("th", {}, "Agent"), h("th", {}, "Status"),
       h("th", {}, "Updated"), h("th", { class: "num" }, "Tokens"), h("th", { class: "num" }, "Cost"), h("th", {}, "Error"))),
     h("tbody", {}, page.runs.map((r) => h("tr", {},
       h("td", {}, runLink(r.run_id)), h("td", {}, r.agent), h("td", {}, badge(r.status)),
-      h("td", {}, when(r.updated_at)), h("td", { class: "num" }, tokens(r.usage)),
-      h("td", { class: "num" }, usd(r.usage)), h("td", { class: "muted" }, r.error || ""))))));
+      h("td", { class: "when" }, when(r.updated_at)), h("td", { class: "num" }, tokens(r.usage)),
+      h("td", { class: "num" }, usd(r.usage)), h("td", { class: "muted" }, r.error || ""))))), pager);
 }
 
 // ---- one run -------------------------------------------------------------------------------
@@ -207,7 +214,9 @@ async function runPage(runId) {
     if (!alive) return run;
     const byKey = flatten(trace.steps);
     const live = !TERMINAL.has(run.status);
-    const focused = document.activeElement && document.activeElement.id;
+    // a redraw replaces the page: keep the keyboard focus on the same link or element
+    const was = document.activeElement;
+    const focused = was && main.contains(was) ? (was.id ? `#${CSS.escape(was.id)}` : was.getAttribute("href") ? `[href="${CSS.escape(was.getAttribute("href"))}"]` : null) : null;
     main.replaceChildren(...[
       h("p", {}, h("a", { href: "#/runs" }, "← Runs")),
       h("h1", {}, `Run ${run.run_id} `, badge(run.status), live ? h("span", { class: "live", "aria-live": "polite" }, " ● live") : null),
@@ -236,7 +245,7 @@ async function runPage(runId) {
       ...(run.output !== null ? [h("h2", {}, "Output"), h("pre", { id: "output" }, json(run.output))] : []),
       h("h2", {}, "Topology (Mermaid)"), h("pre", { id: "graph" }, await graph),
     ].filter((x) => x !== null));
-    if (focused) document.getElementById(focused)?.focus();
+    if (focused) main.querySelector(focused)?.focus();
     return run;
   }
 
@@ -364,5 +373,8 @@ async function route() {
 }
 
 document.getElementById("forget").addEventListener("click", () => { localStorage.removeItem(KEY); askKey(); });
-window.addEventListener("hashchange", route);
+// on navigation the focus moves to the page's content, as a page load would put it
+window.addEventListener("hashchange", () => route().then(() => {
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+}));
 route();

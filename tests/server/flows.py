@@ -10,7 +10,16 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from podium import HumanAgent, HumanApproval, Parallel, Sequential, agent
+from podium import (
+    HumanAgent,
+    HumanApproval,
+    LLMAgent,
+    Parallel,
+    ScriptedModel,
+    Sequential,
+    Usage,
+    agent,
+)
 
 
 @agent
@@ -71,7 +80,13 @@ async def finance(text: str) -> str:
     return f"finance ok: {text}"
 
 
-review = Sequential("review", [echo, Parallel("checks", [legal, finance])])
+# a scripted model named after a real one is priced like it: the UI shows tokens and cost
+writer = LLMAgent(
+    "writer",
+    model=ScriptedModel(lambda m, t, s: "a draft", name="gpt-4o-mini", usage=Usage(1000, 100, 1)),
+    instructions="Write a draft.",
+)
+review = Sequential("review", [writer, Parallel("checks", [legal, finance])])
 
 
 asked = Sequential("asked", [echo, HumanAgent("which_size", question="Which size?")])

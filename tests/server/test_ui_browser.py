@@ -144,6 +144,9 @@ def test_the_ui_lists_approves_watches_live_and_requeues(
     }
     (l1, w1), (l2, w2) = bars["legal"], bars["finance"]
     assert max(l1, l2) < min(l1 + w1, l2 + w2), bars  # they ran at the same time
+    writer = page.locator("table tr", has_text="/review/writer#0/model#0")
+    expect(writer).to_contain_text("1000")  # tokens in, per step
+    expect(writer).to_contain_text("$0.0002")  # 1,000 in x $0.15 + 100 out x $0.60 per million
     shoot(page, "ui-run-parallel.png", tmp_path)
 
     # 5) requeue the dead letter (its run page marks the failed step); the fixed run completes

@@ -130,6 +130,14 @@ def test_the_ui_lists_approves_watches_live_and_requeues(
     expect(heading).to_contain_text("completed", timeout=20_000)
     assert c.get(f"/api/runs/{asked}").json()["output"] == "medium"
 
+    # a live run can be cancelled from its page
+    doomed = start(c, "asked", "never answered")
+    wait_status(c, doomed, "waiting")
+    page.goto(f"{server.url}/#/runs/{doomed}")
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.get_by_role("heading", name=f"Run {doomed}")).to_contain_text("cancelled")
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+
     # the timeline puts the parallel branches on rows of their own, overlapping in time
     reviewed = start(c, "review", "draft")
     wait_status(c, reviewed, "completed")

@@ -228,6 +228,10 @@ async function runPage(runId) {
         h("div", {}, h("dt", {}, "Cost"), h("dd", {}, usd(run.usage) || "$0"))),
       run.error ? h("div", { class: "error-box", role: "alert" }, run.error) : null,
       run.status === "waiting" ? h("p", { class: "note" }, "This run waits for a person: ", h("a", { href: "#/inbox" }, "decide in the inbox"), ".") : null,
+      live ? h("p", { class: "actions" }, h("button", { type: "button", id: "cancel", class: "danger", onclick: async (e) => {
+        e.target.disabled = true;
+        try { await api(`/api/runs/${id}/cancel`, { method: "POST" }); await draw(); } catch (err) { e.target.disabled = false; show(err); }
+      } }, "Cancel run")) : null,
       h("p", { role: "status" }),
       h("h2", {}, "Steps"),
       trace.steps.length ? h("ul", { class: "tree" }, trace.steps.map(treeNode)) : h("p", { class: "muted" }, "No steps yet."),

@@ -32,7 +32,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from podium.governance.secrets import FIELD_MASK, SECRET, secret_field, secret_spans
+from podium.governance.secrets import (
+    FIELD_MASK,
+    SECRET,
+    replace_spans,
+    secret_field,
+    secret_spans,
+)
 
 CARD: Final = "card"
 EMAIL: Final = "email"
@@ -297,16 +303,7 @@ def find_pii(text: str, kinds: Iterable[str] = PII_KINDS) -> list[Finding]:
 
 def replace_findings(text: str, findings: list[Finding], fn: Callable[[Finding, str], str]) -> str:
     """`text` with each finding replaced by `fn(finding, value)`."""
-    if not findings:
-        return text
-    parts: list[str] = []
-    at = 0
-    for f in findings:
-        parts.append(text[at : f.start])
-        parts.append(fn(f, text[f.start : f.end]))
-        at = f.end
-    parts.append(text[at:])
-    return "".join(parts)
+    return replace_spans(text, findings, fn)
 
 
 def mask_sensitive(text: str, kinds: Iterable[str] = KINDS) -> str:

@@ -27,8 +27,9 @@ Every finding is a `Finding(kind="secret", ...)` (see `podium.governance.pii`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 SECRET: Final = "secret"
 
@@ -155,16 +156,37 @@ def secret_field(name: str, value: str) -> bool:
     )
 
 
-def mask_secrets(text: str) -> str:
-    """`text` with every secret replaced by `<secret:SHAPE>` (the shape, never the value)."""
-    spans = secret_spans(text)
+class Located(Protocol):
+    """Where something is in a text: a secret's `Span`, a `podium.governance.pii.Finding`."""
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int: ...
+
+
+L = TypeVar("L", bound=Located)
+
+
+def replace_spans(text: str, spans: Sequence[L], fn: Callable[[L, str], str]) -> str:
+    """`text` with each span (in order, not overlapping) replaced by `fn(span, value)`."""
     if not spans:
         return text
     parts: list[str] = []
     at = 0
     for s in spans:
         parts.append(text[at : s.start])
-        parts.append(f"<secret:{s.detail}>")
+        parts.append(fn(s, text[s.start : s.end]))
         at = s.end
     parts.append(text[at:])
     return "".join(parts)
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with every secret replaced by `<secret:SHAPE>` (the shape, never the value)."""
+    return replace_spans(text, secret_spans(text), _shape_mask)
+
+
+def _shape_mask(span: Span, _value: str) -> str:
+    return f"<secret:{span.detail}>"

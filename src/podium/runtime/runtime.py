@@ -397,15 +397,7 @@ class Runtime:
         """
         run_id = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
-        given = given_limits(
-            getattr(agent, "run_limits", None),
-            deadline=deadline,
-            max_steps=max_steps,
-            max_journal_bytes=max_journal_bytes,
-        )
-        limits = _Limits(
-            retry or self.retry, given, _check_budget(budget), run=self.limits.over(given)
-        )
+        limits = self._options(retry, budget, deadline, max_steps, max_journal_bytes, agent=agent)
         return await self._start(agent, input, run_id, target, limits, None)
 
     def stream(
@@ -436,16 +428,28 @@ class Runtime:
         """
         rid = new_run_id() if run_id is None else check_run_id(run_id)
         input = _check_root_input(agent, input)
-        given = given_limits(
-            getattr(agent, "run_limits", None),
-            deadline=deadline,
-            max_steps=max_steps,
-            max_journal_bytes=max_journal_bytes,
-        )
-        limits = _Limits(
-            retry or self.retry, given, _check_budget(budget), run=self.limits.over(given)
-        )
+        limits = self._options(retry, budget, deadline, max_steps, max_journal_bytes, agent=agent)
         return RunStream(rid, lambda live: self._start(agent, input, rid, target, limits, live))
+
+    def _options(
+        self,
+        retry: Retry | None,
+        budget: Budget | None,
+        deadline: float | None,
+        max_steps: int | None,
+        max_journal_bytes: int | None,
+        *,
+        agent: Any = None,
+    ) -> _Limits:
+        """A run's own options, checked before anything is written. Starting one (`agent`
+        given), its workflow file's `limits:` count too and the limits that apply are laid
+        over the runtime's now; a resume lays them over the run's stored ones later."""
+        workflow = None if agent is None else getattr(agent, "run_limits", None)
+        given = given_limits(
+            workflow, deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
+        )
+        run = None if agent is None else self.limits.over(given)
+        return _Limits(retry or self.retry, given, _check_budget(budget), run=run)
 
     async def _start(
         self,
@@ -514,10 +518,7 @@ class Runtime:
         written. `identity` is who decided as an authenticated caller knows them (the HTTP
         server passes its API key's name): recorded with the decision, beside the OS account.
         """
-        given = given_limits(
-            deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
-        )
-        limits = _Limits(retry or self.retry, given, _check_budget(budget))
+        limits = self._options(retry, budget, deadline, max_steps, max_journal_bytes)
         return await self._resume(run_id, agent, decision, step, limits, None, identity)
 
     def stream_resume(
@@ -538,10 +539,7 @@ class Runtime:
         Steps completed before are not run again, so their text is not streamed again:
         each shows as one `step.replayed` event. Misuse (an unknown run, a decision that
         does not fit) raises from the first read, before anything is written."""
-        given = given_limits(
-            deadline=deadline, max_steps=max_steps, max_journal_bytes=max_journal_bytes
-        )
-        limits = _Limits(retry or self.retry, given, _check_budget(budget))
+        limits = self._options(retry, budget, deadline, max_steps, max_journal_bytes)
         return RunStream(
             run_id,
             lambda live: self._resume(run_id, agent, decision, step, limits, live, identity),

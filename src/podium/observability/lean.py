@@ -38,7 +38,9 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
+    TraceState,
 )
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 __all__ = ["Lean", "LeanSpan", "lean_spans"]
 
@@ -67,22 +69,27 @@ class Lean:
                     parent.trace_id, ids.generate_span_id(), False, parent.trace_flags
                 )
                 return NonRecordingSpan(ctx)
-            ctx = SpanContext(
-                parent.trace_id,
-                ids.generate_span_id(),
-                False,
-                parent.trace_flags,
-                parent.trace_state,
+            ctx = _context(
+                parent.trace_id, ids.generate_span_id(), parent.trace_flags, parent.trace_state
             )
         else:
             parent = None
-            ctx = SpanContext(
-                ids.generate_trace_id(), ids.generate_span_id(), False, _SAMPLED, None
+            ctx = _context(
+                ids.generate_trace_id(), ids.generate_span_id(), _SAMPLED, DEFAULT_TRACE_STATE
             )
         return LeanSpan(self, name, ctx, parent, kind, attributes)
 
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_UNSET = Status(StatusCode.UNSET)
+_new_tuple = tuple.__new__
+
+
+def _context(trace_id: int, span_id: int, flags: TraceFlags, state: TraceState) -> SpanContext:
+    """A valid local `SpanContext`, built as its own `__new__` builds it minus the range
+    checks (a quarter of the cost): the ids come from the provider's id generator, which
+    makes valid ones, and a sampled parent's trace id was valid."""
+    return _new_tuple(SpanContext, (trace_id, span_id, False, flags, state, True))
 
 
 class LeanSpan(Span):
@@ -119,7 +126,7 @@ class LeanSpan(Span):
         self._attributes = attributes
         self._events: list[Event] = []
         self._links: list[Link] = []
-        self._status = Status(StatusCode.UNSET)
+        self._status = _UNSET
         self._start = time.time_ns()
         self._end: int | None = None
 

@@ -2,25 +2,37 @@
 
 - run listing: `GET /api/runs?limit=50` requests per second with N runs in the store
   (default 10,000), from C concurrent clients (default 4);
-- SSE latency: from a step's `step.completed` event being stored (its `ts`) to a client of
-  `GET /api/runs/{id}/events` reading it (p50, p95), for runs driven by the server's worker.
+- SSE latency: from a step's completion (its `step.completed` event's `ts`) to the event
+  arriving, for runs started over the API and driven by the server's worker (p50, p95):
+  - in a real headless Chromium (Debian's `chromium`, through Playwright), read by the same
+    fetch-stream reader the web UI uses, timed when the event is parsed in the page;
+  - in an httpx client, as a floor without the browser;
+- OpenTelemetry's overhead on the 10-agent chain, off vs on, as a ratio (goal <= 1.3x),
+  from `bench/otel.py` (same code, fewer batches).
 
-    PYTHONPATH=src python bench/server.py [RUNS] [SECONDS]
+    PYTHONPATH=src python bench/server.py                  # ~1.5 min
+    PYTHONPATH=src python bench/server.py --quick          # 1,000 runs, shorter
+    PYTHONPATH=src python bench/server.py --json out.json  # default: bench/results/server.json
 
-The machine is shared: take the figures as orders of magnitude.
+The machine is shared: take the figures as orders of magnitude; the JSON keeps every sample's
+summary and the machine it ran on.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -86,12 +98,16 @@ async def listing(base: str, seconds: float, clients: int) -> tuple[int, float]:
     return done, time.monotonic() - start
 
 
+FLOW = "tests/server/flows.py:ship"
+
+
 async def sse_latency(base: str, runs: int) -> list[float]:
+    """Seconds from each step's completion to an httpx client reading its event."""
     headers = {"Authorization": f"Bearer {KEY}"}
     lags: list[float] = []
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as c:
         for i in range(runs):
-            r = await c.post("/api/runs", json={"target": "tests/server/flows.py:ship", "input": i})
+            r = await c.post("/api/runs", json={"target": FLOW, "input": i})
             run_id = r.json()["run_id"]
             async with c.stream("GET", f"/api/runs/{run_id}/events") as s:
                 async for line in s.aiter_lines():
@@ -102,27 +118,140 @@ async def sse_latency(base: str, runs: int) -> list[float]:
     return lags
 
 
+# Runs in the page: start a run, read its events as the UI's `follow` does (fetch, since
+# EventSource cannot send the key), and note when each step.completed is parsed.
+BROWSER_RUN = """async ([key, flow, input]) => {
+  const headers = { Authorization: `Bearer ${key}`, "Content-Type": "application/json" };
+  const r = await fetch("/api/runs", { method: "POST", headers,
+                                       body: JSON.stringify({ target: flow, input }) });
+  const { run_id } = await r.json();
+  const s = await fetch(`/api/runs/${run_id}/events`, { headers });
+  const reader = s.body.pipeThrough(new TextDecoderStream()).getReader();
+  const lags = []; let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return lags;
+    buf += value;
+    let cut;
+    while ((cut = buf.indexOf("\\n\\n")) >= 0) {
+      const block = buf.slice(0, cut); buf = buf.slice(cut + 2);
+      const line = block.split("\\n").find((l) => l.startsWith("data: "));
+      if (!line) continue;
+      const event = JSON.parse(line.slice(6));
+      if (event.kind === "step.completed") {
+        lags.push((performance.timeOrigin + performance.now()) / 1000 - event.ts);
+      }
+    }
+  }
+}"""
+
+
+def browser_latency(base: str, runs: int) -> list[float] | str:
+    """Seconds from each step's completion to the event parsed in Chromium's page, or why
+    it could not be measured."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        return "no Chromium (apt-get install -y chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return "no playwright (pip install playwright)"
+    lags: list[float] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/healthz")  # same origin as the API, nothing else loaded
+            page.evaluate(BROWSER_RUN, [KEY, FLOW, -1])  # warm up: JIT, connection
+            for i in range(runs):
+                lags += page.evaluate(BROWSER_RUN, [KEY, FLOW, i])
+        finally:
+            browser.close()
+    return lags
+
+
+def percentiles(lags: list[float]) -> dict[str, float]:
+    ordered = sorted(lags)
+    return {
+        "samples": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(ordered[max(int(len(ordered) * 0.95) - 1, 0)] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
+
+
+def otel_ratio(quick: bool) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import otel  # bench/otel.py
+
+    runs, batches = (200, 5) if quick else (1000, 9)
+    out: dict[str, Any] = {}
+    for url in ("memory://", None):
+        if url is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                row = asyncio.run(otel.measure(f"sqlite:///{tmp}/otel.db", runs // 5, batches))
+        else:
+            row = asyncio.run(otel.measure(url, runs, batches))
+        out[row["store"]] = row
+    return out
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10_000, help="runs in the store to list")
+    parser.add_argument("--seconds", type=float, default=10.0, help="listing time")
+    parser.add_argument("--sse-runs", type=int, default=30, help="runs followed over SSE")
+    parser.add_argument("--quick", action="store_true", help="1,000 runs, 3 s, 10 SSE runs")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "server.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.seconds, args.sse_runs = 1_000, 3.0, 10
+    results: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "runs_in_store": args.runs,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         store = f"sqlite:///{tmp}/bench.db"
         t0 = time.monotonic()
-        asyncio.run(fill(store, n))
-        print(f"filled {n} runs in {time.monotonic() - t0:.1f}s")
+        asyncio.run(fill(store, args.runs))
+        print(f"filled {args.runs} runs in {time.monotonic() - t0:.1f}s")
         port = 18000 + os.getpid() % 1000
         proc = start_server(store, port)
         base = f"http://127.0.0.1:{port}"
         try:
-            done, took = asyncio.run(listing(base, seconds, 4))
-            print(f"run listing (limit 50, {n} runs, 4 clients): {done / took:.0f} requests/s")
-            lags = sorted(asyncio.run(sse_latency(base, 20)))
-            p50 = statistics.median(lags) * 1000
-            p95 = lags[int(len(lags) * 0.95) - 1] * 1000
-            print(f"SSE, step stored -> client: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+            done, took = asyncio.run(listing(base, args.seconds, 4))
+            results["listing_rps"] = round(done / took, 1)
+            results["sse_httpx"] = percentiles(asyncio.run(sse_latency(base, args.sse_runs)))
+            browser = browser_latency(base, args.sse_runs)
+            results["sse_browser"] = (
+                percentiles(browser) if isinstance(browser, list) else {"skipped": browser}
+            )
         finally:
             proc.terminate()
             proc.wait(10)
+    results["otel"] = otel_ratio(args.quick)
+    rps = results["listing_rps"]
+    print(f"run listing (limit 50, {args.runs} runs, 4 clients): {rps:.0f} requests/s")
+    print("SSE, step completed -> event read   p50 ms   p95 ms   max ms  samples")
+    for name in ("sse_browser", "sse_httpx"):
+        row = results[name]
+        label = "Chromium page" if name == "sse_browser" else "httpx client"
+        if "skipped" in row:
+            print(f"  {label:<32} skipped: {row['skipped']}")
+        else:
+            print(
+                f"  {label:<32} {row['p50_ms']:>6.1f} {row['p95_ms']:>8.1f} {row['max_ms']:>8.1f}"
+                f" {row['samples']:>8}"
+            )
+    print("OpenTelemetry on the 10-agent chain (goal <= 1.3x)")
+    for store, row in results["otel"].items():
+        print(
+            f"  {store:<8} off {row['off_us_min']:>8.1f} us  on {row['on_us_min']:>8.1f} us  "
+            f"ratio {row['ratio_min']:.2f}x (median {row['ratio_median']:.2f}x)"
+        )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -57,11 +57,22 @@ class Served:
                 self.proc.wait()
 
 
-def serve(tmp: Path, *, keys: bool = True, extra: tuple[str, ...] = ()) -> Served:
+def serve(
+    tmp: Path,
+    *,
+    keys: bool = True,
+    extra: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Served:
     """Start `podium serve` and wait until /readyz answers."""
     port = free_port()
     store = f"sqlite:///{tmp}/server.db"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SERVER_BROKEN": str(tmp / "broken")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "SERVER_BROKEN": str(tmp / "broken"),
+        **(env or {}),
+    }
     env.pop("PODIUM_API_KEYS", None)
     if keys:
         env["PODIUM_API_KEYS"] = ",".join(f"{k}:{role}:{role}-1" for role, k in KEYS.items())

@@ -381,4 +381,13 @@ document.getElementById("forget").addEventListener("click", () => { localStorage
 window.addEventListener("hashchange", () => route().then(() => {
   if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }));
+// `podium serve` prints a link that signs in: http://host:port/#key=KEY (a fragment never
+// leaves the browser). Keep the key, and drop it from the address bar and history.
+{
+  const signIn = location.hash.match(/^#key=(.+)$/);
+  if (signIn) {
+    localStorage.setItem(KEY, decodeURIComponent(signIn[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+}
 route();

@@ -7,11 +7,12 @@ processors' `on_start`), against about 3 us for the `ReadableSpan` an exporter f
 reads. A 10-agent chain makes 11 spans, so that difference is the run's overhead. When the
 provider is the SDK's `TracerProvider`, samples with its default (parent-based, always on),
 sets no attribute length limit, and exports through the SDK's `SimpleSpanProcessor` /
-`BatchSpanProcessor` (which do nothing at a span's start), a `LeanSpan` builds the same
-`ReadableSpan` directly and hands it to those processors at its end. Anything else (a
+`BatchSpanProcessor` (which do nothing at a span's start), a `LeanSpan` is that
+`ReadableSpan` from the start (its fields, none of the checks) and hands itself to those
+processors at its end. Anything else (a
 sampler, a processor of your own, limits) gets the SDK's spans, unchanged.
 
-A `LeanSpan` is an `opentelemetry.trace.Span`: it is made current while its step runs, and
+A `LeanSpan` is also an `opentelemetry.trace.Span`: it is made current while its step runs, and
 an instrumented library that adds attributes or events to the current span, or starts a
 child span under it, works as with the SDK's.
 
@@ -92,22 +93,10 @@ def _context(trace_id: int, span_id: int, flags: TraceFlags, state: TraceState) 
     return _new_tuple(SpanContext, (trace_id, span_id, False, flags, state, True))
 
 
-class LeanSpan(Span):
-    """A recording span that becomes a `ReadableSpan` for the processors when it ends."""
-
-    __slots__ = (
-        "_attributes",
-        "_context",
-        "_end",
-        "_events",
-        "_kind",
-        "_lean",
-        "_links",
-        "_name",
-        "_parent",
-        "_start",
-        "_status",
-    )
+class LeanSpan(Span, ReadableSpan):
+    """A recording span that is its own `ReadableSpan` once ended (as the SDK's `Span` is):
+    the processors get the span itself, no copy. It keeps `ReadableSpan`'s fields, so the
+    exporters read it as they read any."""
 
     def __init__(
         self,
@@ -120,25 +109,29 @@ class LeanSpan(Span):
     ) -> None:
         self._lean = lean
         self._name = name
-        self._context = context
+        self._context = self._own_context = context
         self._parent = parent
         self._kind = kind
-        self._attributes = attributes
+        # one dict, typed as ours (ReadableSpan types its field as any read-only mapping)
+        self._attributes = self._attrs = attributes
         self._events: list[Event] = []
         self._links: list[Link] = []
         self._status = _UNSET
-        self._start = time.time_ns()
-        self._end: int | None = None
+        self._resource = lean.resource
+        self._instrumentation_scope = lean.scope
+        self._instrumentation_info = None
+        self._start_time: int | None = time.time_ns()
+        self._end_time: int | None = None
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        return self._own_context
 
     def is_recording(self) -> bool:
-        return self._end is None
+        return self._end_time is None
 
     def set_attribute(self, key: str, value: Any) -> None:
-        attrs = self._attributes
-        if self._end is None and value is not None and (key in attrs or len(attrs) < 128):
+        attrs = self._attrs
+        if self._end_time is None and value is not None and (key in attrs or len(attrs) < 128):
             attrs[key] = tuple(value) if isinstance(value, list) else value
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
@@ -148,20 +141,20 @@ class LeanSpan(Span):
     def add_event(
         self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: int | None = None
     ) -> None:
-        if self._end is None:
+        if self._end_time is None:
             attrs = dict(list((attributes or {}).items())[:_MAX_ATTRIBUTES])
             self._events.append(Event(name, attrs, timestamp or time.time_ns()))
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
-        if self._end is None and context.is_valid:
+        if self._end_time is None and context.is_valid:
             self._links.append(Link(context, dict(attributes or {})))
 
     def update_name(self, name: str) -> None:
-        if self._end is None:
+        if self._end_time is None:
             self._name = name
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        if self._end is not None or self._status.status_code == StatusCode.OK:
+        if self._end_time is not None or self._status.status_code == StatusCode.OK:
             return  # OK is final, as in the SDK
         self._status = status if isinstance(status, Status) else Status(status, description)
 
@@ -183,26 +176,10 @@ class LeanSpan(Span):
         self.add_event("exception", attrs, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        if self._end is not None:
+        if self._end_time is not None:
             return
-        self._end = end_time or time.time_ns()
-        lean = self._lean
-        readable = ReadableSpan(
-            self._name,
-            self._context,
-            self._parent,
-            lean.resource,
-            self._attributes,
-            tuple(self._events),
-            tuple(self._links),
-            self._kind,
-            None,
-            self._status,
-            start_time=self._start,
-            end_time=self._end,
-            instrumentation_scope=lean.scope,
-        )
-        lean.processor.on_end(readable)
+        self._end_time = end_time or time.time_ns()
+        self._lean.processor.on_end(self)
 
 
 _EXPORTING = (SimpleSpanProcessor, BatchSpanProcessor)

@@ -84,6 +84,7 @@ class Lean:
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _UNSET = Status(StatusCode.UNSET)
 _new_tuple = tuple.__new__
+_NONE: list[Any] = []  # shared by every span with no events or links yet; never appended to
 
 
 def _context(trace_id: int, span_id: int, flags: TraceFlags, state: TraceState) -> SpanContext:
@@ -114,8 +115,10 @@ class LeanSpan(Span, ReadableSpan):
         self._kind = kind
         # one dict, typed as ours (ReadableSpan types its field as any read-only mapping)
         self._attributes = self._attrs = attributes
-        self._events: list[Event] = []
-        self._links: list[Link] = []
+        # no list until there is something to hold: a span is many objects for the garbage
+        # collector to walk, and most steps' spans have no events and no links
+        self._events: list[Event] = _NONE
+        self._links: list[Link] = _NONE
         self._status = _UNSET
         self._resource = lean.resource
         self._instrumentation_scope = lean.scope
@@ -143,10 +146,14 @@ class LeanSpan(Span, ReadableSpan):
     ) -> None:
         if self._end_time is None:
             attrs = dict(list((attributes or {}).items())[:_MAX_ATTRIBUTES])
+            if self._events is _NONE:
+                self._events = []
             self._events.append(Event(name, attrs, timestamp or time.time_ns()))
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
         if self._end_time is None and context.is_valid:
+            if self._links is _NONE:
+                self._links = []
             self._links.append(Link(context, dict(attributes or {})))
 
     def update_name(self, name: str) -> None:

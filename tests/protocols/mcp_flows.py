@@ -1,6 +1,6 @@
 """Agents served over MCP by tests/protocols/test_mcp_server.py: a workflow of typed steps
-(`review`), a plain text agent (`shout`), a claim a person approves (`claim`) and a step that
-fails (`broken`)."""
+(`review`), a plain text agent (`shout`; with `squash`, the steps of mcp_tidy.yaml), a claim
+a person approves (`claim`) and a step that fails (`broken`)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def judge(draft: Draft) -> Review:
 review = Sequential(
     "review", [outline, write, judge], description="Reviews a draft: outline, write, judge."
 )
+
+
+@agent
+def squash(text: str) -> str:
+    return " ".join(text.split())
 
 
 @agent

@@ -30,6 +30,7 @@ from podium.protocols.mcp_server import STATUS_TOOL, served_tool
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = "tests/protocols/mcp_flows.py"
 TARGETS = [f"{FLOWS}:{name}" for name in ("review", "shout", "claim", "broken")]
+YAML = "tests/protocols/mcp_tidy.yaml"
 pytestmark = pytest.mark.xdist_group("mcp_server")
 
 
@@ -69,7 +70,7 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
     args = ["--transport", "http", "--port", str(port), "--store", store, "--name", "flows"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "podium", "mcp", "serve", *TARGETS, *args],
+            [sys.executable, "-m", "podium", "mcp", "serve", *TARGETS, YAML, *args],
             cwd=ROOT,
             env=env(),
             stdout=out,
@@ -167,15 +168,27 @@ async def test_tools_are_listed_with_their_schemas(http: Http) -> None:
     }
     assert shout.output_schema is None  # text
     assert tools[STATUS_TOOL].input_schema["required"] == ["run_id"]
+    assert tools["tidy"].description is not None
+    assert tools["tidy"].description.startswith("Tidies and shouts")
+    assert tools["tidy"].input_schema["required"] == ["input"]  # the YAML's first step's str
 
 
-async def test_a_call_returns_the_output_and_progress_per_step(http: Http) -> None:
+async def test_a_yaml_workflow_is_a_tool_too(http: Http) -> None:
+    async with connect(http) as client:
+        result = await client.call_tool("tidy", {"input": "  so   much  space "})
+    assert not result.is_error, text(result)
+    assert text(result) == "SO MUCH SPACE!"
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # 2026-07-28, and the handshake era
+async def test_a_call_returns_the_output_and_progress_per_step(http: Http, mode: str) -> None:
     progress: list[float] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
         progress.append(done)
 
-    async with connect(http) as client:
+    async with Client(http.url, mode=mode) as client:
+        assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
         result = await client.call_tool(
             "review", {"title": "http", "words": 500}, progress_callback=on_progress
         )

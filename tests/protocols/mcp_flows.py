@@ -4,6 +4,8 @@ a person approves (`claim`) and a step that fails (`broken`)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import BaseModel, Field
 
 from podium import HumanApproval, Sequential, agent
@@ -78,3 +80,10 @@ claim = Sequential(
 def broken(text: str) -> str:
     """Always fails."""
     raise ValueError(f"cannot handle {text!r}")
+
+
+@agent
+async def slow(seconds: float) -> str:
+    """Takes its time."""
+    await asyncio.sleep(seconds)
+    return f"slept {seconds}"

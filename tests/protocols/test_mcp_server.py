@@ -5,6 +5,7 @@ approved with `podium approve` in another process, on the same store."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
 
 pytest.importorskip("mcp")
@@ -29,7 +31,7 @@ from podium.protocols.mcp_server import STATUS_TOOL, served_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = "tests/protocols/mcp_flows.py"
-TARGETS = [f"{FLOWS}:{name}" for name in ("review", "shout", "claim", "broken")]
+TARGETS = [f"{FLOWS}:{name}" for name in ("review", "shout", "claim", "broken", "slow")]
 YAML = "tests/protocols/mcp_tidy.yaml"
 pytestmark = pytest.mark.xdist_group("mcp_server")
 
@@ -126,7 +128,7 @@ async def test_stdio_lists_the_tools_runs_one_and_reports_progress(tmp_path: Pat
     async with Client(params) as client:
         assert client.server_info is not None and client.server_info.name == "podium"
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(tools) == {"review", "shout", "claim", "broken", STATUS_TOOL}
+        assert set(tools) == {"review", "shout", "claim", "broken", "slow", STATUS_TOOL}
         assert tools["review"].description.startswith("Reviews a draft")
         assert tools["review"].input_schema["required"] == ["title", "words"]
         result = await client.call_tool(
@@ -265,6 +267,55 @@ async def test_a_failing_run_is_a_tool_error_and_the_server_goes_on(http: Http) 
     assert "cannot handle" in status.structured_content["error"]
     assert text(after) == "STILL HERE!"
     assert http.proc.poll() is None
+
+
+async def test_concurrent_calls_each_get_their_own_output_and_progress(http: Http) -> None:
+    progress: dict[str, list[float]] = {}
+
+    async def call(client: Client, title: str) -> CallToolResult:
+        seen = progress.setdefault(title, [])
+
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            seen.append(done)
+
+        return await client.call_tool(
+            "review", {"title": title, "words": 7}, progress_callback=on_progress
+        )
+
+    async with connect(http) as one, connect(http) as two:
+        results = await asyncio.gather(
+            *(call(client, f"t{i}") for i, client in enumerate([one, two, one, two]))
+        )
+    assert [r.structured_content["title"] for r in results if r.structured_content] == [
+        "t0",
+        "t1",
+        "t2",
+        "t3",
+    ]
+    assert progress == {f"t{i}": [1, 2, 3, 4] for i in range(4)}
+
+
+async def test_a_cancelled_call_leaves_a_run_that_resumes(http: Http) -> None:
+    async with connect(http) as client:
+        with anyio.move_on_after(0.4):
+            await client.call_tool("slow", {"input": 1.0})
+        after = await client.call_tool("shout", {"input": "on"})
+    assert text(after) == "ON!"
+    async with Runtime(http.store) as rt:
+        (run,) = [r for r in await rt.list_runs(limit=1000) if r.agent == "slow"]
+    assert run.status == "running"  # interrupted, as if its process had stopped
+    resumed = podium("resume", run.run_id, "--json", store=http.store)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["output"] == "slept 1.0"
+
+
+async def test_status_shows_only_the_runs_of_this_servers_tools(http: Http) -> None:
+    other = podium("run", f"{FLOWS}:squash", "--input", '"a  b"', "--json", store=http.store)
+    assert other.returncode == 0, other.stderr
+    run_id = json.loads(other.stdout)["run_id"]
+    async with connect(http) as client:
+        status = await client.call_tool(STATUS_TOOL, {"run_id": run_id})
+    assert status.is_error and f"no run {run_id!r} of this server's tools" in text(status)
 
 
 # the command line --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ answers with what the run came to:
   (so a tool with an `outputSchema` declares it as the other branch of an `anyOf`). The
   person decides with podium's inbox, `podium approve RUN` / `answer` / `reject` or the HTTP
   server on the same store; the client then reads the outcome with the `podium_run_status`
-  tool, which every server has.
+  tool, which every server has (for runs of its own tools only: the store may hold others).
 - progress: with a progress token on the call, one `notifications/progress` per completed
   step (`progress` counts them; no `total`, a workflow's length is not known in advance).
 
@@ -246,6 +246,7 @@ class McpServer:
             if t.name in self.tools or t.name == STATUS_TOOL:
                 raise UsageError(f"two tools would be named {t.name!r}: serve one of them")
             self.tools[t.name] = t
+        self._agents = {t.agent.name for t in self.tools.values()}
         self.runtime = runtime
         self.store_hint = store_hint
         self.server: Server[Any] = Server(
@@ -320,7 +321,10 @@ class McpServer:
         try:
             record = await self.runtime.get_run(run_id)
         except UnknownRunError:
-            return _error(f"{STATUS_TOOL}: no run {run_id!r} in this server's store")
+            record = None
+        if record is None or record.agent not in self._agents:
+            # the store may hold other workflows' runs: those are not this server's to show
+            return _error(f"{STATUS_TOOL}: no run {run_id!r} of this server's tools")
         data: dict[str, Any] = {
             "run_id": record.run_id,
             "agent": record.agent,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -48,12 +49,6 @@ def text(result: CallToolResult) -> str:
     return " ".join(getattr(c, "text", "") for c in result.content)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Http:
     url: str
@@ -64,12 +59,12 @@ class Http:
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
-    """One `podium mcp serve --transport http` for the module, on a SQLite file."""
+    """One `podium mcp serve --transport http` for the module, on a SQLite file, on the port
+    the system picks (`--port 0`: the server says which on stderr)."""
     tmp = tmp_path_factory.mktemp("mcp")
-    port = free_port()
     store = f"sqlite:///{tmp / 'mcp.db'}"
     log = tmp / "serve.log"
-    args = ["--transport", "http", "--port", str(port), "--store", store, "--name", "flows"]
+    args = ["--transport", "http", "--port", "0", "--store", store, "--name", "flows"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "podium", "mcp", "serve", *TARGETS, YAML, *args],
@@ -78,23 +73,27 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    served = Http(f"http://127.0.0.1:{port}/mcp", store, proc, log)
     deadline = time.monotonic() + 30
-    while True:
+    url = None
+    while url is None or not accepts(url):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise AssertionError(f"podium mcp serve did not start: {log.read_text()}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
+        found = re.search(r"at (http://\S+/mcp) ", log.read_text())
+        url = found.group(1) if found else None
         time.sleep(0.05)
-    yield served
+    yield Http(url, store, proc, log)
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def accepts(url: str) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0]))) == 0
 
 
 @asynccontextmanager
@@ -329,6 +328,26 @@ def test_an_unknown_target_is_a_one_line_cli_error(tmp_path: Path) -> None:
     twice = podium("mcp", "serve", f"{FLOWS}:shout", f"{FLOWS}:shout", store=store)
     assert twice.returncode == 2 and "two tools would be named 'shout'" in twice.stderr
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_port_in_use_is_a_one_line_cli_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = podium(
+            "mcp",
+            "serve",
+            f"{FLOWS}:shout",
+            "--transport",
+            "http",
+            "--port",
+            str(port),
+            store=f"sqlite:///{tmp_path}/s.db",
+        )
+    assert busy.returncode == 2
+    (line,) = busy.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: "), line
 
 
 # schemas, without a server ---------------------------------------------------------------------

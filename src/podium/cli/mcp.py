@@ -48,7 +48,9 @@ def serve(
         typer.Option(help="stdio (a client starts this command) or streamable http."),
     ] = Transport.stdio,
     host: Annotated[str, typer.Option(help="Address to listen on (http).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on (http).")] = 8000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (http; 0: any free one).")
+    ] = 8000,
     path: Annotated[str, typer.Option(help="The endpoint's path (http).")] = "/mcp",
     name: Annotated[str, typer.Option(help="The server's name, as clients show it.")] = "podium",
     store: StoreOpt = None,
@@ -59,7 +61,7 @@ def serve(
     outcome later. See docs/interop.md."""
     with usage_errors():
         try:
-            from podium.protocols.mcp_server import McpServer, served_tool, store_hint
+            from podium.protocols.mcp_server import McpServer, listen, served_tool, store_hint
         except ImportError as e:
             raise UsageError(
                 f"podium mcp serve needs the mcp extra ({e.name} is missing): "
@@ -79,12 +81,15 @@ def serve(
         from podium.runtime.runtime import Runtime
 
         server = McpServer(tools, Runtime(st), name=name, store_hint=hint)
-    if transport is Transport.stdio:
+        sock = None if transport is Transport.stdio else listen(host, port)
+    if sock is None:
         asyncio.run(server.serve_stdio())
         return
+    bound, port = sock.getsockname()[:2]
+    shown = f"[{bound}]" if ":" in bound else bound
     typer.echo(
-        f"podium mcp: {len(tools)} tool(s) at http://{host}:{port}{path} (store {hint or st.url})",
+        f"podium mcp: {len(tools)} tool(s) at http://{shown}:{port}{path} (store {hint or st.url})",
         err=True,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(server.serve_http(host, port, path))
+        asyncio.run(server.serve_http(sock, path))

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import mcp_types as types
+from mcp import types
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from pydantic import TypeAdapter, ValidationError
@@ -48,7 +49,7 @@ from podium.runtime.privacy import scrub_text
 from podium.runtime.runtime import Runtime
 from podium.runtime.waiting import WaitingRequest, waiting_requests
 
-__all__ = ["STATUS_TOOL", "McpServer", "ServedTool", "served_tool"]
+__all__ = ["STATUS_TOOL", "McpServer", "ServedTool", "listen", "served_tool", "store_hint"]
 
 STATUS_TOOL = "podium_run_status"
 RUN_META = "podium/run_id"  # `_meta` key of every result about a run: its id
@@ -243,7 +244,9 @@ class McpServer:
     ) -> None:
         self.tools: dict[str, ServedTool] = {}
         for t in tools:
-            if t.name in self.tools or t.name == STATUS_TOOL:
+            if t.name == STATUS_TOOL:
+                raise UsageError(f"agent {t.name!r}: the name of the server's own status tool")
+            if t.name in self.tools:
                 raise UsageError(f"two tools would be named {t.name!r}: serve one of them")
             self.tools[t.name] = t
         self._agents = {t.agent.name for t in self.tools.values()}
@@ -362,18 +365,36 @@ class McpServer:
         async with self.runtime, stdio_server() as (read, write):
             await self.server.run(read, write, self.server.create_initialization_options())
 
-    async def serve_http(self, host: str, port: int, path: str = "/mcp") -> None:
-        """Serve streamable HTTP at `http://host:port/path` until the process is stopped.
-        On a loopback host the SDK refuses other `Host` and `Origin` headers (DNS
+    async def serve_http(self, sock: socket.socket, path: str = "/mcp") -> None:
+        """Serve streamable HTTP at `path` on `sock` (see `listen`) until the process is
+        stopped. On a loopback address the SDK refuses other `Host` and `Origin` headers (DNS
         rebinding)."""
         import uvicorn
 
+        host = sock.getsockname()[0]
         app = self.server.streamable_http_app(streamable_http_path=path, host=host)
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5
-        )
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
         async with self.runtime:
-            await uvicorn.Server(config).serve()
+            await uvicorn.Server(config).serve(sockets=[sock])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port` (0: any free port), or `UsageError` saying why not:
+    the address is taken, or not this machine's."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
 
 
 def decide_commands(

@@ -13,12 +13,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 
 pytest.importorskip("mcp")
@@ -230,6 +231,62 @@ async def test_a_waiting_run_returns_its_id_and_the_inbox_decides_it(http: Http)
     assert after.structured_content["status"] == "completed"
     assert after.structured_content["output"] == "paid 120 on c-7"
     assert text(after) == "paid 120 on c-7"
+
+
+async def test_the_inbox_of_podium_serve_can_decide_it_too(http: Http, tmp_path: Path) -> None:
+    """`podium serve` on the same store: an approver's POST resumes the run there."""
+    pytest.importorskip("uvicorn")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    api = f"http://127.0.0.1:{port}"
+    keys = {**env(), "PODIUM_API_KEYS": "approver-key-0123456789:approver:ann"}
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "podium", "serve", "--port", str(port), "--store", http.store],
+            cwd=ROOT,
+            env=keys,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        async with connect(http) as client, httpx.AsyncClient(base_url=api) as web:
+            waiting = await client.call_tool("claim", {"claim_id": "c-8", "amount": 9})
+            assert waiting.structured_content is not None, text(waiting)
+            run_id = waiting.structured_content["run_id"]
+            await until(lambda: ready(web), log)
+            approved = await web.post(
+                f"/api/runs/{run_id}/approve",
+                json={"comment": "fine"},
+                headers={"Authorization": "Bearer approver-key-0123456789"},
+            )
+            assert approved.status_code == 202, approved.text
+
+            async def completed() -> bool:
+                status = await client.call_tool(STATUS_TOOL, {"run_id": run_id})
+                return (status.structured_content or {}).get("status") == "completed"
+
+            await until(completed, log)
+            done = await client.call_tool(STATUS_TOOL, {"run_id": run_id})
+        assert text(done) == "paid 9 on c-8"
+    finally:
+        serve.terminate()
+        serve.wait(10)
+
+
+async def ready(web: httpx.AsyncClient) -> bool:
+    try:
+        return (await web.get("/readyz")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def until(check: Callable[[], Awaitable[bool]], log: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, log.read_text()
+        await asyncio.sleep(0.05)
 
 
 async def test_bad_arguments_are_a_tool_error_naming_the_field(http: Http) -> None:

@@ -51,6 +51,7 @@ def squash(text: str) -> str:
 @agent
 def shout(text: str) -> str:
     """Shouts the text back."""
+    print(f"shouting {text!r}")  # a stray print must not reach the stdio transport's wire
     return text.upper() + "!"
 
 

@@ -40,6 +40,7 @@ def serve(
         typer.Argument(
             help="Agents to serve, one tool each: module:object, path/file.py:object, or a "
             "YAML workflow file.",
+            metavar="TARGET",
             show_default=False,
         ),
     ],

@@ -62,7 +62,7 @@ def serve(
     outcome later. See docs/interop.md."""
     with usage_errors():
         try:
-            from podium.protocols.mcp_server import McpServer, listen, served_tool, store_hint
+            from podium.protocols.mcp_server import McpAgentServer, listen, served_tool, store_hint
         except ImportError as e:
             raise UsageError(
                 f"podium mcp serve needs the mcp extra ({e.name} is missing): "
@@ -81,7 +81,7 @@ def serve(
             )
         from podium.runtime.runtime import Runtime
 
-        server = McpServer(tools, Runtime(st), name=name, store_hint=hint)
+        server = McpAgentServer(tools, Runtime(st), name=name, store_hint=hint)
         sock = None if transport is Transport.stdio else listen(host, port)
     if sock is None:
         asyncio.run(server.serve_stdio())

@@ -49,7 +49,7 @@ from podium.runtime.privacy import scrub_text
 from podium.runtime.runtime import Runtime
 from podium.runtime.waiting import WaitingRequest, waiting_requests
 
-__all__ = ["STATUS_TOOL", "McpServer", "ServedTool", "listen", "served_tool", "store_hint"]
+__all__ = ["STATUS_TOOL", "McpAgentServer", "ServedTool", "listen", "served_tool", "store_hint"]
 
 STATUS_TOOL = "podium_run_status"
 RUN_META = "podium/run_id"  # `_meta` key of every result about a run: its id
@@ -229,7 +229,7 @@ def _required(schema: Mapping[str, Any]) -> bool:
 
 
 # the server --------------------------------------------------------------------------------
-class McpServer:
+class McpAgentServer:
     """An MCP server (the SDK's low-level `Server`) whose tools are podium agents run on
     `runtime`'s store. `store_hint` is what the decide commands of a waiting run add to
     `podium approve` so that they reach this store (`--store ...`), if anything."""

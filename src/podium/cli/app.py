@@ -10,6 +10,7 @@
     podium inbox / approve RUN / reject RUN --comment ... / answer RUN JSON / sweep
     podium audit verify [RUN] / audit show RUN / purge RUN... | --before DATE
     podium serve --port 8000 --store URL   (the HTTP API and UI; extra `server`)
+    podium mcp serve TARGET... [--transport stdio|http]   (agents as MCP tools; extra `mcp`)
     podium metrics / replay RUN / fork RUN --at STEP
 
 Misuse (an unknown target, bad input JSON, an unknown run, a malformed spec, a bad store URL)
@@ -665,6 +666,7 @@ from podium.cli import audit as _audit  # noqa: E402, F401
 from podium.cli import batch as _batch  # noqa: E402, F401
 from podium.cli import cost as _cost  # noqa: E402, F401
 from podium.cli import inbox as _inbox  # noqa: E402, F401
+from podium.cli import mcp as _mcp  # noqa: E402, F401
 from podium.cli import observe as _observe  # noqa: E402, F401
 from podium.cli import ops as _ops  # noqa: E402, F401
 from podium.cli import serve as _serve  # noqa: E402, F401

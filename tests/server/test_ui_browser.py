@@ -254,3 +254,57 @@ def test_the_ui_replays_forks_and_draws_the_topology(
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     shoot(page, "ui-topology.png", tmp_path)
     assert errors == []
+
+
+def test_every_example_workflow_draws_without_overlaps(server: Served, browser: Any) -> None:
+    """The SVG layout of every example's topology: boxes apart, each inside its subgraph's
+    frame, one path per edge."""
+    from podium.spec.loader import load_yaml
+    from podium.spec.mermaid import to_graph
+
+    graphs = {}
+    for file in sorted((Path(__file__).parents[2] / "examples" / "yaml").glob("*.yaml")):
+        drawn = to_graph(load_yaml(file))
+        graphs[file.stem] = {
+            "agent": file.stem,
+            "nodes": [n.to_dict() for n in drawn.nodes],
+            "edges": [e.to_dict() for e in drawn.edges],
+        }
+    page = browser.new_page()
+    page.goto(server.url + "/healthz")
+    found = page.evaluate(
+        """async (graphs) => {
+        const { topology } = await import("/topology.js");
+        const out = {};
+        for (const [name, graph] of Object.entries(graphs)) {
+            const svg = topology(graph);
+            document.body.append(svg);
+            const box = (el) => { const b = el.getBBox(); return [b.x, b.y, b.width, b.height]; };
+            out[name] = {
+                leaves: [...svg.querySelectorAll(".node:not(.group)")].map(box),
+                frames: Object.fromEntries([...svg.querySelectorAll(".node")].map(
+                    (el) => [el.dataset.node, box(el.querySelector(".frame, .shape"))])),
+                paths: svg.querySelectorAll("path.edge").length,
+            };
+            svg.remove();
+        }
+        return out;
+    }""",
+        graphs,
+    )
+    assert set(found) == set(graphs) and len(graphs) >= 10
+    for name, drawn in found.items():
+        graph = graphs[name]
+        assert drawn["paths"] == len(graph["edges"]), name
+        leaves = drawn["leaves"]
+        for i, (x1, y1, w1, h1) in enumerate(leaves):
+            for x2, y2, w2, h2 in leaves[i + 1 :]:
+                apart = x1 + w1 <= x2 or x2 + w2 <= x1 or y1 + h1 <= y2 or y2 + h2 <= y1
+                assert apart, (name, leaves)
+        for node in graph["nodes"]:
+            if node["parent"] is None:
+                continue
+            x, y, w, h = drawn["frames"][node["id"]]
+            px, py, pw, ph = drawn["frames"][node["parent"]]
+            inside = px <= x and py <= y and x + w <= px + pw and y + h <= py + ph
+            assert inside, (name, node["id"], node["parent"])

@@ -6,7 +6,7 @@
 
 const NS = "http://www.w3.org/2000/svg";
 const GAP_X = 28;
-const GAP_Y = 42;
+const GAP_Y = 50;
 const PAD = 14;
 const TITLE = 24;
 const LEAF_H = 34;
@@ -31,17 +31,18 @@ export const nodeName = (label) => label.replace(/ \([^()]*\)$/, "");
 
 // Layers of `kids` (in order) over the edges `pairs` between them: the longest path from a
 // source, back edges (found depth first, in the kids' order) left out; within a layer, kids
-// sorted once by where their predecessors sit.
+// sorted once by where their predecessors sit. The rows, each kid's rank, the back edges.
 function layers(kids, pairs) {
   const ids = kids.map((k) => k.id);
   const out = new Map(ids.map((id) => [id, []]));
   for (const [a, b] of pairs) out.get(a).push(b);
   const state = new Map();
   const forward = [];
+  const back = new Set();
   const visit = (id) => {
     state.set(id, 1);
     for (const next of out.get(id)) {
-      if (state.get(next) === 1) continue; // a way back (a loop): not a layer's edge
+      if (state.get(next) === 1) { back.add(`${id}>${next}`); continue; } // a way back
       forward.push([id, next]);
       if (!state.has(next)) visit(next);
     }
@@ -59,6 +60,7 @@ function layers(kids, pairs) {
   const rows = [];
   for (const kid of kids) (rows[rank.get(kid.id)] ||= []).push(kid);
   const dense = rows.filter(Boolean);
+  dense.forEach((row, r) => { for (const k of row) rank.set(k.id, r); });
   for (let r = 1; r < dense.length; r++) {
     const above = new Map(dense[r - 1].map((k, i) => [k.id, i]));
     const centre = (k) => {
@@ -69,10 +71,12 @@ function layers(kids, pairs) {
     keyed.sort((x, y) => (x[0] === y[0] ? x[1] - y[1] : x[0] === Infinity ? 1 : y[0] === Infinity ? -1 : x[0] - y[0]));
     dense[r] = keyed.map((x) => x[2]);
   }
-  return dense;
+  return { rows: dense, rank, back };
 }
 
-// Every node with its box: x, y, w, h (absolute), and `depth` (0 at the top).
+// Every node with its box (x, y, w, h, absolute; `depth` 0 at the top), and how each edge
+// goes: `self`, `back` (against the layers: `span` layers up), or down, and `twoWay` when an
+// edge goes the other way between the same two nodes.
 export function layout(nodes, edges) {
   const byId = new Map(nodes.map((n) => [n.id, { ...n, kids: [] }]));
   const root = { id: "", kids: [], shape: "group", label: "" };
@@ -83,17 +87,18 @@ export function layout(nodes, edges) {
     return out;
   };
   const local = new Map();
-  for (const e of edges) {
-    if (!byId.has(e.source) || !byId.has(e.target) || e.source === e.target) continue;
+  const where = edges.map((e) => {
+    if (!byId.has(e.source) || !byId.has(e.target) || e.source === e.target) return null;
     const a = chain(e.source);
     const b = chain(e.target);
     let i = 0;
     while (i < a.length && i < b.length && a[i] === b[i]) i++;
-    if (i === a.length || i === b.length) continue; // one holds the other
+    if (i === a.length || i === b.length) return null; // one holds the other
     const group = i === 0 ? "" : a[i - 1];
     if (!local.has(group)) local.set(group, []);
     local.get(group).push([a[i], b[i]]);
-  }
+    return { group, from: a[i], to: b[i] };
+  });
   const size = (n, depth) => {
     n.depth = depth;
     if (n.shape !== "group") {
@@ -103,14 +108,21 @@ export function layout(nodes, edges) {
       return;
     }
     for (const kid of n.kids) size(kid, depth + 1);
-    n.rows = layers(n.kids, local.get(n.id) || []);
+    Object.assign(n, layers(n.kids, local.get(n.id) || []));
+    // room on the right for the ways back that go round (over a layer or more, or a loop)
+    const round = edges.filter((e, i) => {
+      const at = where[i];
+      if (e.source === e.target) return byId.get(e.source)?.parent === (n.id || null);
+      return at && at.group === n.id && n.back.has(`${at.from}>${at.to}`) && n.rank.get(at.from) - n.rank.get(at.to) > 1;
+    }).length;
+    n.margin = round ? 30 + 10 * Math.min(round - 1, 3) : 0;
     const widths = n.rows.map((row) => row.reduce((w, k) => w + k.w, 0) + GAP_X * (row.length - 1));
     const heights = n.rows.map((row) => Math.max(...row.map((k) => k.h)));
     n.rowH = heights;
     const inner = heights.reduce((x, y) => x + y, 0) + GAP_Y * Math.max(0, heights.length - 1);
     const top = n === root ? 0 : TITLE;
     const pad = n === root ? 4 : PAD;
-    n.w = Math.max(0, ...widths, n === root ? 0 : short(n.label).length * CHAR + 16) + 2 * pad;
+    n.w = Math.max(0, ...widths, n === root ? 0 : short(n.label).length * CHAR + 16) + 2 * pad + n.margin;
     n.h = inner + top + 2 * pad;
     n.top = top;
     n.pad = pad;
@@ -121,39 +133,73 @@ export function layout(nodes, edges) {
     let cy = y + n.top + n.pad;
     n.rows.forEach((row, r) => {
       const rowW = row.reduce((w, k) => w + k.w, 0) + GAP_X * (row.length - 1);
-      let cx = x + (n.w - rowW) / 2;
-      for (const kid of row) { place(kid, cx, cy + (n.rowH[r] - kid.h) / 2); cx += kid.w + GAP_X; }
+      let cx = x + (n.w - n.margin - rowW) / 2;
+      for (const kid of row) { place(kid, cx, cy + (kid.shape === "group" ? 0 : Math.min((n.rowH[r] - kid.h) / 2, 12))); cx += kid.w + GAP_X; }
       cy += n.rowH[r] + GAP_Y;
     });
   };
   size(root, -1);
   place(root, 0, 0);
-  return { root, boxes: byId };
+  const pairs = new Set(edges.map((e) => `${e.source}>${e.target}`));
+  const ways = edges.map((e, i) => {
+    const at = where[i];
+    const twoWay = e.source !== e.target && pairs.has(`${e.target}>${e.source}`);
+    if (e.source === e.target) return { self: true };
+    if (!at) return { twoWay };
+    const g = at.group ? byId.get(at.group) : root;
+    const back = g.back.has(`${at.from}>${at.to}`);
+    return { back, span: Math.abs(g.rank.get(at.from) - g.rank.get(at.to)), twoWay };
+  });
+  return { root, boxes: byId, ways };
 }
 
-// The path of an edge between two boxes, and where its label goes.
-function route(a, b, nth) {
+// Where a cubic Bézier (x0, y0, ... x3, y3) is at t.
+function at(p, t) {
+  const u = 1 - t;
+  const w = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t];
+  return [w[0] * p[0] + w[1] * p[2] + w[2] * p[4] + w[3] * p[6], w[0] * p[1] + w[1] * p[3] + w[2] * p[5] + w[3] * p[7]];
+}
+
+// The path of an edge between two boxes, and where its label goes (x, y, anchor).
+function route(a, b, way, nth) {
   const cx = (n) => n.x + n.w / 2;
   const cy = (n) => n.y + n.h / 2;
-  const mid = (p) => [0.125 * p[0] + 0.375 * p[2] + 0.375 * p[4] + 0.125 * p[6], 0.125 * p[1] + 0.375 * p[3] + 0.375 * p[5] + 0.125 * p[7]];
+  const side = way.twoWay ? 12 : 0; // two ways between the same boxes: side by side
   let p;
-  if (a === b) {
+  let label;
+  if (way.self) {
     const x = a.x + a.w;
     p = [x, cy(a) - 7, x + 34, cy(a) - 24, x + 34, cy(a) + 24, x, cy(a) + 7];
-  } else if (b.y >= a.y + a.h - 1) { // below: down from the bottom to the top
-    const [x1, y1, x2, y2] = [cx(a), a.y + a.h, cx(b), b.y];
+    label = [x + 30, cy(a) + 4, "start"];
+  } else if (way.back && way.span > 1) { // a way back over layers: round the right side
+    const x = Math.max(a.x + a.w, b.x + b.w) + 22 + 10 * nth;
+    p = [a.x + a.w, cy(a), x, cy(a), x, cy(b), b.x + b.w, cy(b)];
+    label = [x - 2, (cy(a) + cy(b)) / 2 + 4, "start"];
+  } else if (way.back) { // one layer back: up, beside the way down
+    const [x1, y1, x2, y2] = [cx(a) + side, a.y, cx(b) + side, b.y + b.h];
+    const d = Math.max((y1 - y2) / 2, 12);
+    p = [x1, y1, x1, y1 - d, x2, y2 + d, x2, y2];
+    const [lx, ly] = at(p, 0.5);
+    label = [lx + 6, ly + 4, "start"];
+  } else if (b.y >= a.y + a.h - 1) { // down: from the bottom to the top
+    const [x1, y1, x2, y2] = [cx(a) - side, a.y + a.h, cx(b) - side, b.y];
     const d = Math.max((y2 - y1) / 2, 12);
     p = [x1, y1, x1, y1 + d, x2, y2 - d, x2, y2];
-  } else if (b.y + b.h <= a.y + 1) { // above: a way back, round the right side
-    const x = Math.max(a.x + a.w, b.x + b.w) + 26 + 10 * nth;
+    const [lx, ly] = at(p, side ? 0.5 : 0.62); // nearer the target, where a fan spreads
+    label = side ? [lx - 6, ly + 4, "end"] : [lx, ly + 4, "middle"];
+  } else if (b.y + b.h <= a.y + 1) { // up, between subgraphs: round the right side
+    const x = Math.max(a.x + a.w, b.x + b.w) + 22 + 10 * nth;
     p = [a.x + a.w, cy(a), x, cy(a), x, cy(b), b.x + b.w, cy(b)];
+    label = [x - 2, (cy(a) + cy(b)) / 2 + 4, "start"];
   } else if (b.x >= a.x + a.w) { // beside, to the right
     p = [a.x + a.w, cy(a), a.x + a.w + 12, cy(a), b.x - 12, cy(b), b.x, cy(b)];
+    label = [...at(p, 0.5), "middle"];
   } else { // beside, to the left (or overlapping): under both
     const y = Math.max(a.y + a.h, b.y + b.h) + 18 + 8 * nth;
     p = [cx(a), a.y + a.h, cx(a), y, cx(b), y, cx(b), b.y + b.h];
+    label = [...at(p, 0.5), "middle"];
   }
-  return { d: `M${p[0]},${p[1]} C${p[2]},${p[3]} ${p[4]},${p[5]} ${p[6]},${p[7]}`, at: mid(p) };
+  return { d: `M${p[0]},${p[1]} C${p[2]},${p[3]} ${p[4]},${p[5]} ${p[6]},${p[7]}`, label };
 }
 
 function shapeOf(n) {
@@ -170,7 +216,7 @@ function shapeOf(n) {
 // (colours its node) and whether it is the step a replay found different; `pick(name)` is
 // called when a node is chosen (click, Enter or Space).
 export function topology(graph, { state = () => ({}), pick = () => {} } = {}) {
-  const { root, boxes } = layout(graph.nodes, graph.edges);
+  const { root, boxes, ways } = layout(graph.nodes, graph.edges);
   const width = Math.ceil(root.w + 60); // room for the ways back on the right
   const height = Math.ceil(root.h + 24);
   const said = graph.edges.map((e) => `${boxes.get(e.source)?.label} to ${boxes.get(e.target)?.label}${e.label ? ` (${e.label})` : ""}`);
@@ -200,17 +246,17 @@ export function topology(graph, { state = () => ({}), pick = () => {} } = {}) {
     svg.append(el);
   }
   const seen = new Map();
-  for (const e of graph.edges) {
+  graph.edges.forEach((e, i) => {
     const a = boxes.get(e.source);
     const b = boxes.get(e.target);
-    if (!a || !b) continue;
+    if (!a || !b) return;
     const pair = `${e.source}>${e.target}`;
     const nth = seen.get(pair) || 0;
     seen.set(pair, nth + 1);
-    const { d, at } = route(a, b, nth);
+    const { d, label } = route(a, b, ways[i], nth);
     svg.append(s("path", { class: `edge${e.dotted ? " dotted" : ""}`, d, "marker-end": "url(#arrow)", "data-from": e.source, "data-to": e.target }));
-    if (e.label) svg.append(s("text", { class: "edge-label", x: at[0], y: at[1] + 4, "text-anchor": "middle" }, short(e.label)));
-  }
+    if (e.label) svg.append(s("text", { class: "edge-label", x: label[0], y: label[1], "text-anchor": label[2] }, short(e.label)));
+  });
   for (const n of all.filter((x) => x.shape !== "group")) {
     svg.append(focusable(n, [
       shapeOf(n),

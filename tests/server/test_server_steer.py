@@ -116,6 +116,8 @@ def test_fork_at_a_step_reuses_the_steps_before_it(server: Served) -> None:
     finally:
         server.rainy.unlink()
     assert run["output"] == "museum(plan(y))", run
+    assert run["forked_from"] == original and run["forked_at"] == "/moody/picnic#0"
+    assert before["forked_from"] is None
     # the plan step is the original's row, copied (same times), and replayed, not run again
     rows = {s["key"]: s for s in run["steps"]}
     was = {s["key"]: s for s in before["steps"]}

@@ -228,6 +228,7 @@ def test_the_ui_replays_forks_and_draws_the_topology(
         expect(heading).not_to_contain_text(run_id)
         expect(heading).to_contain_text("completed", timeout=20_000)
         expect(page.locator("#output")).to_contain_text("museum(plan(x))")
+        expect(page.get_by_role("link", name=run_id)).to_be_visible()  # where it came from
     finally:
         server.rainy.unlink()
     forked = page.url.rsplit("/", 1)[1]

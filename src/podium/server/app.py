@@ -530,14 +530,21 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
 
     @app.get("/api/runs/{run_id}", response_model=RunDetail, tags=["runs"], responses=RUN_ERRORS)
     async def get_run(run_id: str, _: Reader) -> RunDetail:
-        """One run whole: input, output, error, usage, and its journal of steps."""
+        """One run whole: input, output, error, usage, its journal of steps, and the run and
+        step it was forked from, if it is a fork."""
+        from podium.runtime.runtime import FORK_KV
+
         record = await run_of(run_id)
-        steps = await (await server.rt.open()).load_steps(run_id)
+        store = await server.rt.open()
+        steps = await store.load_steps(run_id)
+        origin = await store.kv_get(FORK_KV, run_id) or {}
         return RunDetail(
             **_summary(record).model_dump(),
             input=_value(record.input),
             output=_value(record.output),
             steps=[_step(s) for s in steps],
+            forked_from=origin.get("from"),
+            forked_at=origin.get("at"),
         )
 
     @app.get(

@@ -83,6 +83,8 @@ class RunDetail(RunSummary):
     input: Any = None
     output: Any = None
     steps: list[StepOut]
+    forked_from: str | None = Field(default=None, description="The run this one forked.")
+    forked_at: str | None = Field(default=None, description="The step it forked at.")
 
 
 class TraceNodeOut(BaseModel):

@@ -325,6 +325,8 @@ async function runPage(runId) {
         h("div", {}, h("dt", {}, "Tokens"), h("dd", {}, tokens(run.usage))),
         h("div", {}, h("dt", {}, "Cost"), h("dd", {}, usd(run.usage) || "$0"))),
       run.error ? h("div", { class: "error-box", role: "alert" }, run.error) : null,
+      run.forked_from ? h("p", { class: "note" }, "Forked from run ", runLink(run.forked_from), " at step ", h("code", {}, run.forked_at),
+        ": the steps before it were reused from that run's journal.") : null,
       run.status === "waiting" ? h("p", { class: "note" }, "This run waits for a person: ", h("a", { href: "#/inbox" }, "decide in the inbox"), ".") : null,
       live ? h("p", { class: "actions" }, h("button", { type: "button", id: "cancel", class: "danger", onclick: async (e) => {
         e.target.disabled = true;

@@ -660,9 +660,9 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
                 f"run {run_id} is {record.status}: only a finished run (completed or "
                 "failed) replays",
             )
-        trusted_agent(record)  # an untrusted target is refused before anything runs
+        agent = trusted_agent(record)  # an untrusted target is refused before anything runs
         try:
-            report = await server.rt.replay(run_id)
+            report = await server.rt.replay(run_id, agent)
         except UnknownRunError as e:
             raise ApiError(404, str(e)) from None
         except Exception as e:  # the run's code fails to replay at all: say how

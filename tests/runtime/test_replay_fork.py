@@ -317,6 +317,25 @@ async def test_fork_reuses_the_journal_before_the_step_and_leaves_the_original(
         assert (await rt.replay(fork.run_id, PIPELINE)).ok
 
 
+async def test_a_submitted_fork_is_queued_and_driven_by_a_worker(url: str) -> None:
+    async with Runtime(url, retry=NO_RETRY) as rt:
+        first = await rt.run(PIPELINE, "x")
+        before = await snapshot(rt, first.run_id)
+        CALLS.clear()
+        fork_id = await rt.submit_fork(first.run_id, at="/pipeline/write#0", input="y")
+        assert CALLS == []  # queued, not run
+        assert (await rt.get_run(fork_id)).status == "running"
+        assert fork_id in await (await rt.open()).kv_list("queue")
+        stats = await rt.work(until_idle=True, agents=[PIPELINE], poll=0.05, signals=False)
+        assert stats.completed == 1 and CALLS == ["write", "check"]
+        done = await rt.get_run(fork_id)
+        assert done.status == "completed" and done.output == "check(write(plan(x)))"
+        assert (await rt.get_run(fork_id)).input == "y"
+        assert await snapshot(rt, first.run_id) == before
+        with pytest.raises(UsageError, match="no step"):
+            await rt.submit_fork(first.run_id, at="/pipeline/nowhere#0")
+
+
 async def test_fork_with_a_new_input_keeps_the_rows_before_the_step(url: str) -> None:
     async with Runtime(url, retry=NO_RETRY) as rt:
         first = await rt.run(PIPELINE, "x")

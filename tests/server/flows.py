@@ -1,6 +1,8 @@
 """Flows the server tests start over HTTP: `echo`, `claim` (a person approves a payment),
 `ship` (its second step fails while the file named by SERVER_BROKEN exists) and `review`
-(two checks in parallel, for the UI's timeline), `asked` (a person answers a question)."""
+(two checks in parallel, for the UI's timeline), `asked` (a person answers a question),
+`moody` (its orchestration goes to the museum while the file named by SERVER_RAINY exists,
+else to a picnic: a decision made on the outside world, which a replay catches)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from podium import (
     HumanApproval,
     LLMAgent,
     Parallel,
+    RunContext,
     ScriptedModel,
     Sequential,
     Usage,
@@ -90,3 +93,26 @@ review = Sequential("review", [writer, Parallel("checks", [legal, finance])])
 
 
 asked = Sequential("asked", [echo, HumanAgent("which_size", question="Which size?")])
+
+
+@agent
+def plan(x: str) -> str:
+    return f"plan({x})"
+
+
+@agent
+def picnic(x: str) -> str:
+    return f"picnic({x})"
+
+
+@agent
+def museum(x: str) -> str:
+    return f"museum({x})"
+
+
+@agent
+async def moody(x: str, ctx: RunContext) -> str:
+    """Branches on a file, not on a step's result: not deterministic."""
+    first = await ctx.call(plan, x)
+    rainy = Path(os.environ.get("SERVER_RAINY", "/nonexistent")).exists()
+    return str(await ctx.call(museum if rainy else picnic, first))

@@ -36,6 +36,7 @@ class Served:
     log: Path
     store: str
     broken: Path
+    rainy: Path
     clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, role: str | None = "admin", key: str | None = None) -> httpx.Client:
@@ -71,6 +72,7 @@ def serve(
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
         "SERVER_BROKEN": str(tmp / "broken"),
+        "SERVER_RAINY": str(tmp / "rainy"),
         **(env or {}),
     }
     env.pop("PODIUM_API_KEYS", None)
@@ -95,7 +97,7 @@ def serve(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    served = Served(f"http://127.0.0.1:{port}", proc, log, store, tmp / "broken")
+    served = Served(f"http://127.0.0.1:{port}", proc, log, store, tmp / "broken", tmp / "rainy")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

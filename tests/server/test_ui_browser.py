@@ -175,3 +175,137 @@ def test_the_ui_lists_approves_watches_live_and_requeues(
     page.keyboard.press("Enter")
     expect(page.get_by_role("alert")).to_contain_text("refused")
     assert errors == []
+
+
+def test_the_ui_replays_forks_and_draws_the_topology(
+    server: Served, browser: Any, tmp_path: Path
+) -> None:
+    c = server.client("admin")
+    run_id = start(c, "moody", "x")
+    wait_status(c, run_id, "completed")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    expect = sync_api.expect
+    page.goto(f"{server.url}/#key={KEYS['admin']}")
+    expect(page.get_by_role("link", name=run_id)).to_be_visible()
+    page.goto(f"{server.url}/#/runs/{run_id}")
+    expect(page.get_by_role("heading", name=f"Run {run_id}")).to_contain_text("completed")
+
+    # the topology, drawn: a node per box, reachable from the keyboard, marking its steps
+    svg = page.locator("svg.topology")
+    expect(svg).to_be_visible()
+    node = page.get_by_role("button", name="moody (", exact=False)
+    expect(node).to_have_count(1)
+    node.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("tr.picked")).to_have_count(1)
+    expect(page.locator("#graph")).to_contain_text("flowchart TD")  # the Mermaid text, folded
+
+    # Replay: deterministic; then the outside world changes and it names the step
+    page.get_by_role("button", name="Replay").click()
+    expect(page.locator("#verdict")).to_contain_text("Deterministic")
+    server.rainy.touch()
+    try:
+        page.get_by_role("button", name="Replay").click()
+        verdict = page.locator("#verdict")
+        expect(verdict).to_contain_text("Not deterministic")
+        expect(verdict).to_contain_text("/moody/museum#0")
+        expect(page.locator("tr.differs")).to_contain_text("/moody")  # the journal's row
+        expect(page.locator("svg.topology .node.differs")).to_have_count(1)
+
+        # Fork from the step the code now decides otherwise at: a bad input is refused first
+        page.get_by_role("button", name="Fork from step /moody/picnic#0").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("/moody/picnic#0")
+        dialog.get_by_label("New input").fill("{not json")
+        dialog.get_by_role("button", name="Start the fork").click()
+        expect(dialog.get_by_role("alert")).to_contain_text("not valid JSON")
+        dialog.get_by_label("New input").fill("")
+        shoot(page, "ui-fork.png", tmp_path)
+        dialog.get_by_role("button", name="Start the fork").click()
+        heading = page.get_by_role("heading", name="Run ")
+        expect(heading).not_to_contain_text(run_id)
+        expect(heading).to_contain_text("completed", timeout=20_000)
+        expect(page.locator("#output")).to_contain_text("museum(plan(x))")
+        expect(page.get_by_role("link", name=run_id)).to_be_visible()  # where it came from
+    finally:
+        server.rainy.unlink()
+    forked = page.url.rsplit("/", 1)[1]
+    assert c.get(f"/api/runs/{forked}").json()["output"] == "museum(plan(x))"
+    assert c.get(f"/api/runs/{run_id}").json()["output"] == "picnic(plan(x))"
+
+    # a nested workflow draws its subgraphs and every edge the API gives
+    reviewed = start(c, "review", "draft")
+    wait_status(c, reviewed, "completed")
+    page.goto(f"{server.url}/#/runs/{reviewed}")
+    expect(page.get_by_role("heading", name=f"Run {reviewed}")).to_contain_text("completed")
+    graph = c.get(f"/api/runs/{reviewed}/graph").json()
+    expect(page.locator("svg.topology path.edge")).to_have_count(len(graph["edges"]))
+    expect(page.locator("svg.topology .node.group")).to_have_count(2)
+    expect(page.get_by_role("button", name="legal (", exact=False)).to_be_visible()
+    boxes = page.locator("svg.topology .node:not(.group)").evaluate_all(
+        "els => els.map(e => { const b = e.getBBox(); return [b.x, b.y, b.width, b.height] })"
+    )
+    for i, (x1, y1, w1, h1) in enumerate(boxes):  # no two boxes overlap
+        for x2, y2, w2, h2 in boxes[i + 1 :]:
+            assert x1 + w1 <= x2 or x2 + w2 <= x1 or y1 + h1 <= y2 or y2 + h2 <= y1, boxes
+    page.get_by_text("Mermaid text").click()
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    shoot(page, "ui-topology.png", tmp_path)
+    assert errors == []
+
+
+def test_every_example_workflow_draws_without_overlaps(server: Served, browser: Any) -> None:
+    """The SVG layout of every example's topology: boxes apart, each inside its subgraph's
+    frame, one path per edge."""
+    from podium.spec.loader import load_yaml
+    from podium.spec.mermaid import to_graph
+
+    graphs = {}
+    for file in sorted((Path(__file__).parents[2] / "examples" / "yaml").glob("*.yaml")):
+        drawn = to_graph(load_yaml(file))
+        graphs[file.stem] = {
+            "agent": file.stem,
+            "nodes": [n.to_dict() for n in drawn.nodes],
+            "edges": [e.to_dict() for e in drawn.edges],
+        }
+    page = browser.new_page()
+    page.goto(server.url + "/healthz")
+    found = page.evaluate(
+        """async (graphs) => {
+        const { topology } = await import("/topology.js");
+        const out = {};
+        for (const [name, graph] of Object.entries(graphs)) {
+            const svg = topology(graph);
+            document.body.append(svg);
+            const box = (el) => { const b = el.getBBox(); return [b.x, b.y, b.width, b.height]; };
+            out[name] = {
+                leaves: [...svg.querySelectorAll(".node:not(.group)")].map(box),
+                frames: Object.fromEntries([...svg.querySelectorAll(".node")].map(
+                    (el) => [el.dataset.node, box(el.querySelector(".frame, .shape"))])),
+                paths: svg.querySelectorAll("path.edge").length,
+            };
+            svg.remove();
+        }
+        return out;
+    }""",
+        graphs,
+    )
+    assert set(found) == set(graphs) and len(graphs) >= 10
+    for name, drawn in found.items():
+        graph = graphs[name]
+        assert drawn["paths"] == len(graph["edges"]), name
+        leaves = drawn["leaves"]
+        for i, (x1, y1, w1, h1) in enumerate(leaves):
+            for x2, y2, w2, h2 in leaves[i + 1 :]:
+                apart = x1 + w1 <= x2 or x2 + w2 <= x1 or y1 + h1 <= y2 or y2 + h2 <= y1
+                assert apart, (name, leaves)
+        for node in graph["nodes"]:
+            if node["parent"] is None:
+                continue
+            x, y, w, h = drawn["frames"][node["id"]]
+            px, py, pw, ph = drawn["frames"][node["parent"]]
+            inside = px <= x and py <= y and x + w <= px + pw and y + h <= py + ph
+            assert inside, (name, node["id"], node["parent"])

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from podium import Parallel, Sequential, agent
 from podium.spec.loader import load_yaml
-from podium.spec.mermaid import to_mermaid
+from podium.spec.mermaid import to_graph, to_mermaid
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "yaml"
 ID = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -121,3 +122,64 @@ def test_odd_names_are_sanitized_and_quoted() -> None:
     assert ends == {"n_a_flow__fan__end", "n_a_flow__fan__end_2", "n_a_flow__end"}
     assert len(declared) == len(set(declared))
     assert 'subgraph n_a_flow["a-flow (sequential)"]' in text
+
+
+BRACKETS = {"[": "box", "((": "circle", "{": "diamond", "([": "stadium"}
+LEAF = re.compile(rf'^({ID})(\(\[|\(\(|\[|\{{)"([^"]*)"(\]\)|\)\)|\]|\}})$')
+ARROW = re.compile(rf'^({ID}) (-->|-\.->)(?:\|"([^"]*)"\|)? ({ID})$')
+
+
+def read_back(text: str) -> tuple[set[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The nodes (id, label, shape, parent) and edges (source, target, label, dotted) a
+    Mermaid text declares, read from the text alone."""
+    nodes: set[tuple[Any, ...]] = set()
+    edges: list[tuple[Any, ...]] = []
+    parents: list[str] = []
+    for line in (line.strip() for line in text.splitlines()[1:]):
+        parent = parents[-1] if parents else None
+        if line == "end":
+            parents.pop()
+        elif m := SUBGRAPH.match(line):
+            label = line.split("[", 1)[1][1:-2]
+            nodes.add((m[1], label.replace("#quot;", '"'), "group", parent))
+            parents.append(m[1])
+        elif m := ARROW.match(line):
+            label = None if m[3] is None else m[3].replace("#quot;", '"')
+            edges.append((m[1], m[4], label, m[2] == "-.->"))
+        elif m := LEAF.match(line):
+            nodes.add((m[1], m[3].replace("#quot;", '"'), BRACKETS[m[2]], parent))
+        else:
+            assert line == "direction TB", line
+    return nodes, edges
+
+
+@pytest.mark.parametrize("file", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_data_is_the_drawing(file: Path) -> None:
+    """`to_graph`'s nodes and edges are exactly what its Mermaid text declares."""
+    topology = to_graph(load_yaml(file), direction="LR")
+    assert topology.mermaid == to_mermaid(load_yaml(file), direction="LR")
+    nodes, edges = read_back(topology.mermaid)
+    data_nodes = {(n.id, n.label, n.shape, n.parent) for n in topology.nodes}
+    assert len(topology.nodes) == len(data_nodes)  # ids are unique
+    assert data_nodes == nodes
+    assert [(e.source, e.target, e.label, e.dotted) for e in topology.edges] == edges
+    ids = {n.id for n in topology.nodes}
+    assert all(n.parent is None or n.parent in ids for n in topology.nodes)
+
+
+def test_the_data_keeps_odd_labels_and_dotted_routes() -> None:
+    @agent(name="end")
+    def hi(x: str) -> str:
+        return x
+
+    topology = to_graph(Sequential("outer", [Parallel("fan", [hi, hi]), hi]))
+    (fan,) = [n for n in topology.nodes if n.label == "fan (parallel)"]
+    assert fan.shape == "group" and fan.parent == "n_outer"
+    inside = {n.id: n.label for n in topology.nodes if n.parent == fan.id}
+    assert inside["n_outer__fan__end"].startswith("end (") and "n_outer__fan__end_2" in inside
+    assert {n.shape for n in topology.nodes if n.parent == fan.id} == {"circle", "box"}
+    read_nodes, _ = read_back(topology.mermaid)
+    assert {(n.id, n.label, n.shape, n.parent) for n in topology.nodes} == read_nodes
+    router = to_graph(load_yaml(EXAMPLES / "router.yaml"))
+    (fallback,) = [e for e in router.edges if e.label == "fallback"]
+    assert fallback.dotted and fallback.target == "n_desk__frontline"

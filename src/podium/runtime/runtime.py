@@ -1301,6 +1301,31 @@ class Runtime:
         are kept as they are: fork at the first step that depends on it); the copied steps
         cost the new run nothing (their usage stays with the original). The new run's
         `fork` record (`store.kv_get("fork", new_id)`) says where it came from."""
+        fork_id, agent = await self._copy_fork(run_id, at, input, agent, new_id)
+        return await self.resume(fork_id, agent)
+
+    async def submit_fork(
+        self,
+        run_id: str,
+        *,
+        at: str,
+        input: Any = KEEP_INPUT,
+        agent: Any = None,
+        new_id: str | None = None,
+    ) -> str:
+        """`fork`, queued for workers as `submit` queues a run: the new run (its copied rows
+        in place) is driven by a worker (`rt.work()`, `podium worker`, `podium serve`'s),
+        which loads its target as for any queued run (`agent` only checks the input here).
+        Returns the new run's id at once."""
+        fork_id, agent = await self._copy_fork(run_id, at, input, agent, new_id)
+        store = await self.open()
+        await store.kv_put(QUEUE, fork_id, {"at": self.clock.now(), "agent": agent.name})
+        return fork_id
+
+    async def _copy_fork(
+        self, run_id: str, at: str, input: Any, agent: Any, new_id: str | None
+    ) -> tuple[str, Any]:
+        """Create the fork of `run_id` at `at` with the rows it reuses; its id and agent."""
         store = await self.open()
         record = await self.get_run(run_id)
         if record.status == RunStatus.RUNNING and run_id in self._active:
@@ -1351,7 +1376,7 @@ class Runtime:
         for row in kept:
             await store.record_finished(replace(row, run_id=fork_id, usage=None))
         await store.flush(fork_id)
-        return await self.resume(fork_id, agent)
+        return fork_id, agent
 
     # sync wrappers -------------------------------------------------------------------------
     def run_sync(

@@ -49,10 +49,15 @@ from podium.server.models import (
     ApproveBody,
     DeadLetter,
     Done,
+    ForkBody,
+    Forked,
     Graph,
+    GraphEdge,
+    GraphNode,
     Health,
     Problem,
     RejectBody,
+    Replayed,
     ResumeBody,
     RunDetail,
     RunPage,
@@ -97,11 +102,18 @@ CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
 class ApiError(Exception):
     """A request that cannot be served: its status and a message naming the problem."""
 
-    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
+        self.extra = extra  # more fields of the body (a fork's unknown step: the run's steps)
 
 
 # the server's state -------------------------------------------------------------------------
@@ -408,6 +420,22 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
             raise ApiError(404, f"no run {run_id!r} in this store")
         return record
 
+    def trusted_agent(record: RunRecord) -> Any:
+        """The run's agent, from its stored target, if this server trusts it (else 409)."""
+        from podium.core.targets import TrustedTargets
+
+        try:
+            trusted = TrustedTargets.load(server.targets)
+            return trusted.agent_for(record.target, record.agent, record.run_id)
+        except UsageError as e:
+            raise ApiError(409, " ".join(str(e).split())) from None
+        except Exception as e:  # the user's module failed to import: their bug, named
+            raise ApiError(
+                409,
+                f"run {record.run_id}: its target {record.target!r} failed to load: "
+                f"{type(e).__name__}: {e}",
+            ) from None
+
     # health ------------------------------------------------------------------------------
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz() -> Health:
@@ -502,14 +530,21 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
 
     @app.get("/api/runs/{run_id}", response_model=RunDetail, tags=["runs"], responses=RUN_ERRORS)
     async def get_run(run_id: str, _: Reader) -> RunDetail:
-        """One run whole: input, output, error, usage, and its journal of steps."""
+        """One run whole: input, output, error, usage, its journal of steps, and the run and
+        step it was forked from, if it is a fork."""
+        from podium.runtime.runtime import FORK_KV
+
         record = await run_of(run_id)
-        steps = await (await server.rt.open()).load_steps(run_id)
+        store = await server.rt.open()
+        steps = await store.load_steps(run_id)
+        origin = await store.kv_get(FORK_KV, run_id) or {}
         return RunDetail(
             **_summary(record).model_dump(),
             input=_value(record.input),
             output=_value(record.output),
             steps=[_step(s) for s in steps],
+            forked_from=origin.get("from"),
+            forked_at=origin.get("at"),
         )
 
     @app.get(
@@ -538,19 +573,19 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
         _: Reader,
         direction: Annotated[str, Query(pattern="^(TD|TB|LR|RL|BT)$")] = "TD",
     ) -> Graph:
-        """The topology of the run's workflow as Mermaid (what `podium graph` prints). Its
-        stored target is loaded only if this server trusts it."""
-        from podium.core.targets import TrustedTargets
-        from podium.spec.mermaid import to_mermaid
+        """The topology of the run's workflow as Mermaid (what `podium graph` prints), and the
+        same drawing's nodes and edges as data. Its stored target is loaded only if this
+        server trusts it."""
+        from podium.spec.mermaid import to_graph
 
         record = await run_of(run_id)
-        try:
-            trusted = TrustedTargets.load(server.targets)
-            agent = trusted.agent_for(record.target, record.agent, run_id)
-        except UsageError as e:
-            raise ApiError(409, " ".join(str(e).split())) from None
+        drawn = to_graph(trusted_agent(record), direction=direction)
         return Graph(
-            run_id=run_id, agent=record.agent, mermaid=to_mermaid(agent, direction=direction)
+            run_id=run_id,
+            agent=record.agent,
+            mermaid=drawn.mermaid,
+            nodes=[GraphNode(**n.to_dict()) for n in drawn.nodes],
+            edges=[GraphEdge(**e.to_dict()) for e in drawn.edges],
         )
 
     @app.get(
@@ -610,6 +645,100 @@ def create_app(  # noqa: C901 (the endpoints are closures over one server, each 
         await _start_resume(server, run_id)
         await server.audit(run_id, "api.run.resumed", who, {})
         return Accepted(run_id=run_id, status="running", message="resumed")
+
+    @app.post(
+        "/api/runs/{run_id}/replay", response_model=Replayed, tags=["runs"], responses=CHANGE_ERRORS
+    )
+    async def replay(run_id: str, who: Operator) -> Replayed:
+        """Re-execute a finished run's orchestration against its journal (the determinism
+        check, as `podium replay`): nothing runs a model or a tool, nothing of the run is
+        written. `ok`, or the step where the code now decides otherwise, and what differs."""
+        record = await run_of(run_id)
+        if record.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
+            raise ApiError(
+                409,
+                f"run {run_id} is {record.status}: only a finished run (completed or "
+                "failed) replays",
+            )
+        agent = trusted_agent(record)  # an untrusted target is refused before anything runs
+        try:
+            report = await server.rt.replay(run_id, agent)
+        except UnknownRunError as e:
+            raise ApiError(404, str(e)) from None
+        except Exception as e:  # the run's code fails to replay at all: say how
+            raise ApiError(
+                409,
+                f"run {run_id} cannot be replayed: {type(e).__name__}: " + " ".join(str(e).split()),
+            ) from None
+        if report.ok:
+            message = (
+                f"run {run_id} replays: {report.checked} journaled steps matched, "
+                f"{len(report.rerun)} agents re-run"
+            )
+        else:
+            message = str(report.error)
+        await server.audit(run_id, "api.run.replayed", who, {"ok": report.ok, "step": report.step})
+        return Replayed(
+            run_id=run_id,
+            ok=report.ok,
+            step=report.step,
+            problem=report.problem,
+            message=message,
+            checked=report.checked,
+            rerun=list(report.rerun),
+        )
+
+    @app.post(
+        "/api/runs/{run_id}/fork",
+        response_model=Forked,
+        status_code=202,
+        tags=["runs"],
+        responses=CHANGE_ERRORS,
+    )
+    async def fork(run_id: str, body: ForkBody, who: Operator) -> Forked:
+        """Start a new run that reuses this run's completed steps journaled before `at` and
+        runs on from there (as `podium fork`); `input` replaces the run's input. The new run
+        is queued, driven by a worker; this run is left as it is."""
+        from podium.runtime.effects import SAGA_KEY
+        from podium.runtime.runtime import KEEP_INPUT
+
+        _check_value(body.input, "input")
+        record = await run_of(run_id)
+        if record.status not in TERMINAL_STATUSES:
+            raise ApiError(
+                409,
+                f"run {run_id} is {record.status}: only a finished run forks (wait for "
+                "it, or cancel it first)",
+            )
+        steps = await (await server.rt.open()).load_steps(run_id)
+        keys = [s.key for s in steps if s.key != SAGA_KEY]
+        if body.at not in keys:
+            raise ApiError(
+                422,
+                f"run {run_id} has no step {body.at[:200]!r}: fork at one of its steps",
+                steps=keys,
+            )
+        agent = trusted_agent(record)
+        value: Any = KEEP_INPUT
+        if "input" in body.model_fields_set:
+            value = body.input
+            check = getattr(agent, "check_input", None)
+            if check is not None:
+                try:
+                    check(value)
+                except ValidationError as e:
+                    detail = describe_validation_error(e)
+                    raise ApiError(422, f"input for agent {agent.name!r}: {detail}") from None
+        try:
+            new_id = await server.rt.submit_fork(run_id, at=body.at, input=value, agent=agent)
+        except UsageError as e:
+            raise ApiError(409, " ".join(str(e).split())) from None
+        await server.audit(
+            new_id, "api.run.forked", who, {"from": run_id, "at": body.at, "agent": agent.name}
+        )
+        return Forked(
+            run_id=new_id, status="running", agent=agent.name, forked_from=run_id, at=body.at
+        )
 
     # people ------------------------------------------------------------------------------
     @app.get("/api/inbox", response_model=list[WaitingOut], tags=["people"], responses=ERRORS)
@@ -803,7 +932,8 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": e.detail}, status_code=e.status, headers=e.headers)
+        body = {"detail": e.detail, **e.extra}
+        return JSONResponse(body, status_code=e.status, headers=e.headers)
 
     @app.exception_handler(UnknownRunError)
     async def unknown_run(_: Request, e: UnknownRunError) -> JSONResponse:

@@ -12,6 +12,9 @@ class Problem(BaseModel):
     """What went wrong with a request, and how to fix it."""
 
     detail: Any
+    steps: list[str] | None = Field(
+        default=None, description="The run's step keys (a fork at a step it does not have)."
+    )
 
 
 class StartRun(BaseModel):
@@ -80,6 +83,8 @@ class RunDetail(RunSummary):
     input: Any = None
     output: Any = None
     steps: list[StepOut]
+    forked_from: str | None = Field(default=None, description="The run this one forked.")
+    forked_at: str | None = Field(default=None, description="The step it forked at.")
 
 
 class TraceNodeOut(BaseModel):
@@ -107,10 +112,61 @@ class RunTrace(BaseModel):
     steps: list[TraceNodeOut]
 
 
+class GraphNode(BaseModel):
+    id: str = Field(description="The node's id in the Mermaid text.")
+    label: str
+    shape: str = Field(description="box, circle, diamond, stadium; group for a subgraph.")
+    parent: str | None = Field(default=None, description="The subgraph it is drawn in.")
+
+
+class GraphEdge(BaseModel):
+    source: str
+    target: str
+    label: str | None = None
+    dotted: bool = False
+
+
 class Graph(BaseModel):
     run_id: str
     agent: str
     mermaid: str = Field(description="The workflow's topology as a Mermaid flowchart.")
+    nodes: list[GraphNode] = Field(description="The same drawing's nodes, as data.")
+    edges: list[GraphEdge] = Field(description="The same drawing's edges, as data.")
+
+
+class Replayed(BaseModel):
+    """The verdict of a replay (the determinism check): ok, or the step that differs."""
+
+    run_id: str
+    ok: bool
+    step: str | None = Field(default=None, description="Where the code now decides otherwise.")
+    problem: str | None = Field(default=None, description="What differs there.")
+    message: str
+    checked: int = Field(description="Journal rows the replay matched.")
+    rerun: list[str] = Field(description="Steps whose agents' code ran again.")
+
+
+class ForkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="The step key to run again from; the completed steps before it are reused.",
+    )
+    input: Any = Field(
+        default=None, description="Replaces the run's input (JSON); left out: the same input."
+    )
+
+
+class Forked(BaseModel):
+    """A fork queued: the new run goes on in a worker; follow its events."""
+
+    run_id: str
+    status: str
+    agent: str
+    forked_from: str
+    at: str
 
 
 class Accepted(BaseModel):

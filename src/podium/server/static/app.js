@@ -2,9 +2,12 @@
 // The API takes `Authorization: Bearer KEY`; the key is kept in localStorage. SSE is read with
 // fetch() streaming because EventSource cannot send that header.
 
+import { nodeName, topology } from "./topology.js";
+
 const KEY = "podium.key";
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const PAGE = 50;
+const SAGA = "/~saga"; // the journal's row of a run's side effects: not a step to fork from
 const STATUSES = ["running", "waiting", "completed", "failed", "cancelled"];
 const main = document.getElementById("main");
 let leave = () => {}; // stops the current page's live work (its SSE stream, timers)
@@ -152,8 +155,9 @@ async function runsPage(params) {
 }
 
 // ---- one run -------------------------------------------------------------------------------
-function treeNode(n) {
+function treeNode(n, differs = null) {
   const marks = [
+    differs === n.key && h("span", { class: "mark differs", title: "a replay of the run's code decides otherwise here" }, "differs on replay"),
     n.replayed && h("span", { class: "mark", title: "taken from the journal, not re-executed" }, "replayed"),
     n.cached && h("span", { class: "mark" }, "cached"),
     n.retries.length > 0 && h("span", { class: "mark retry", title: n.retries.join("\n") }, `${n.retries.length} retr${n.retries.length === 1 ? "y" : "ies"}`),
@@ -165,7 +169,7 @@ function treeNode(n) {
       tokens(n.usage) ? ` · ${tokens(n.usage)} tokens` : "", n.usage.usd ? ` · ${usd(n.usage)}` : ""),
     n.error ? h("div", { class: "error-box" }, n.error) : null,
     n.retries.length ? h("div", { class: "muted" }, n.retries.map((r) => h("div", {}, `retry: ${r}`))) : null,
-    n.children.length ? h("ul", {}, n.children.map(treeNode)) : null);
+    n.children.length ? h("ul", {}, n.children.map((c) => treeNode(c, differs))) : null);
 }
 
 // the trace's nodes by step key, in tree order, with their depth
@@ -201,19 +205,113 @@ function gantt(steps, byKey, now) {
     }));
 }
 
+// The journal's row a replay's step stands for: the step itself, or its nearest ancestor the
+// journal holds (a step the code now calls was never journaled).
+function rowOf(key, keys) {
+  for (let k = key; k; k = k.slice(0, Math.max(0, k.lastIndexOf("/")))) if (keys.has(k)) return k;
+  return null;
+}
+
+function verdictBox(v) {
+  if (!v) return null;
+  if (v.error) return h("p", { class: "error-box", id: "verdict" }, `Replay: ${v.error}`);
+  if (v.ok) return h("p", { class: "note ok", id: "verdict" }, h("strong", {}, "✓ Deterministic. "), v.message);
+  return h("div", { class: "error-box", id: "verdict" },
+    h("strong", {}, "✗ Not deterministic: "), "the code now decides otherwise at step ", h("code", {}, v.step), ".",
+    h("div", {}, v.problem));
+}
+
+// The dialog that forks the run from a step: an optional new input, then the new run's page.
+function forkDialog(runId, run, key) {
+  const id = encodeURIComponent(runId);
+  const problem = h("p", { class: "error-box", role: "alert", hidden: true });
+  const area = h("textarea", { rows: 5, id: "fork-input", placeholder: `leave empty to keep the run's input:\n${json(run.input)}`,
+    oninput: () => { problem.hidden = true; } });
+  const go = h("button", { type: "submit" }, "Start the fork");
+  const dialog = h("dialog", { class: "card", "aria-labelledby": "fork-title" },
+    h("form", { method: "dialog", onsubmit: async (e) => {
+      e.preventDefault();
+      const body = { at: key };
+      if (area.value.trim()) {
+        try { body.input = JSON.parse(area.value); } catch (err) {
+          problem.hidden = false; problem.textContent = `The input is not valid JSON: ${err.message}`; area.focus(); return;
+        }
+      }
+      go.disabled = true;
+      try {
+        const forked = await api(`/api/runs/${id}/fork`, { method: "POST", body });
+        dialog.close();
+        location.hash = `#/runs/${encodeURIComponent(forked.run_id)}`;
+      } catch (err) { go.disabled = false; problem.hidden = false; problem.textContent = err.message; }
+    } },
+      h("h2", { id: "fork-title" }, "Fork from ", h("code", {}, key)),
+      h("p", { class: "muted" }, `A new run of ${run.agent}: the steps completed before this one are reused from run ${runId}, this step and what follows run again. Run ${runId} is left as it is.`),
+      h("label", { for: "fork-input" }, "New input (JSON, optional)"), area, problem,
+      h("div", { class: "actions" }, go, h("button", { type: "button", class: "quiet", onclick: () => dialog.close() }, "Cancel"))));
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  area.focus();
+}
+
+function graphSection(graph, run, verdict) {
+  if (graph.error) return [h("h2", {}, "Topology"), h("p", { class: "muted" }, `No topology: ${graph.error}`)];
+  const statusOf = new Map();
+  for (const st of run.steps) statusOf.set(st.agent, st.status);
+  const differs = verdict && verdict.step ? verdict.step.split("/").filter(Boolean).map((seg) => seg.replace(/#\d+$/, "")) : [];
+  const names = new Set(graph.nodes.map((n) => nodeName(n.label)));
+  const marked = [...differs].reverse().find((name) => names.has(name));
+  const pick = (name) => {
+    const rows = [...main.querySelectorAll("tr[data-agent]")];
+    for (const row of rows) row.classList.toggle("picked", row.dataset.agent === name);
+    const first = rows.find((row) => row.dataset.agent === name);
+    status(first ? `${name}: ${rows.filter((r) => r.dataset.agent === name).length} step(s) marked in the table below` : `${name}: no step of the run`);
+    if (first) first.scrollIntoView({ block: "nearest" });
+  };
+  const copy = h("button", { type: "button", class: "quiet", onclick: async () => {
+    try { await navigator.clipboard.writeText(graph.mermaid); copy.textContent = "Copied"; } catch {
+      const range = document.createRange(); range.selectNodeContents(main.querySelector("#graph"));
+      getSelection().removeAllRanges(); getSelection().addRange(range); copy.textContent = "Selected: press Ctrl+C";
+    }
+    setTimeout(() => { copy.textContent = "Copy"; }, 2000);
+  } }, "Copy");
+  return [
+    h("h2", { id: "topology-title" }, "Topology"),
+    h("figure", { class: "topology-box" },
+      topology(graph, { state: (name) => ({ status: statusOf.get(name), differs: name === marked }), pick }),
+      h("figcaption", { class: "muted" }, "Choose a node (click, or Tab then Enter) to mark its steps below.")),
+    h("details", {}, h("summary", {}, "Mermaid text (", h("code", {}, "podium graph"), ")"),
+      h("div", { class: "actions" }, copy), h("pre", { id: "graph" }, graph.mermaid)),
+  ];
+}
+
 async function runPage(runId) {
   let stop = null;
   let timer = null;
   let alive = true;
-  leave = () => { alive = false; if (stop) stop(); clearTimeout(timer); };
+  let verdict = null; // the last replay's, kept across redraws
+  leave = () => { alive = false; if (stop) stop(); clearTimeout(timer); for (const d of document.querySelectorAll("dialog")) d.remove(); };
   const id = encodeURIComponent(runId);
-  const graph = api(`/api/runs/${id}/graph?direction=LR`).then((g) => g.mermaid, (e) => `(no topology: ${e.message})`);
+  const graph = api(`/api/runs/${id}/graph?direction=TD`).catch((e) => ({ error: e.message }));
+
+  async function replay(button) {
+    button.disabled = true;
+    button.textContent = "Replaying…";
+    try { verdict = await api(`/api/runs/${id}/replay`, { method: "POST" }); } catch (err) { verdict = { error: err.message }; }
+    if (!alive) return;
+    await draw();
+    main.querySelector("#verdict")?.scrollIntoView({ block: "nearest" });
+    main.querySelector("#replay")?.focus();
+  }
 
   async function draw() {
     const [run, trace] = await Promise.all([api(`/api/runs/${id}`), api(`/api/runs/${id}/trace`)]);
     if (!alive) return run;
     const byKey = flatten(trace.steps);
     const live = !TERMINAL.has(run.status);
+    const finished = run.status === "completed" || run.status === "failed";
+    const keys = new Set(run.steps.map((s) => s.key));
+    const differs = verdict && verdict.step ? rowOf(verdict.step, keys) : null;
     // a redraw replaces the page: keep the keyboard focus on the same link or element
     const was = document.activeElement;
     const focused = was && main.contains(was) ? (was.id ? `#${CSS.escape(was.id)}` : was.getAttribute("href") ? `[href="${CSS.escape(was.getAttribute("href"))}"]` : null) : null;
@@ -227,27 +325,36 @@ async function runPage(runId) {
         h("div", {}, h("dt", {}, "Tokens"), h("dd", {}, tokens(run.usage))),
         h("div", {}, h("dt", {}, "Cost"), h("dd", {}, usd(run.usage) || "$0"))),
       run.error ? h("div", { class: "error-box", role: "alert" }, run.error) : null,
+      run.forked_from ? h("p", { class: "note" }, "Forked from run ", runLink(run.forked_from), " at step ", h("code", {}, run.forked_at),
+        ": the steps before it were reused from that run's journal.") : null,
       run.status === "waiting" ? h("p", { class: "note" }, "This run waits for a person: ", h("a", { href: "#/inbox" }, "decide in the inbox"), ".") : null,
       live ? h("p", { class: "actions" }, h("button", { type: "button", id: "cancel", class: "danger", onclick: async (e) => {
         e.target.disabled = true;
         try { await api(`/api/runs/${id}/cancel`, { method: "POST" }); await draw(); } catch (err) { e.target.disabled = false; show(err); }
       } }, "Cancel run")) : null,
+      finished ? h("p", { class: "actions" }, h("button", { type: "button", id: "replay", "aria-describedby": "replay-what", onclick: (e) => replay(e.target) }, "Replay"),
+        h("span", { class: "muted", id: "replay-what" }, "Re-run the orchestration against the journal (no model, no tool): does the code still decide as the run did?")) : null,
+      h("div", { "aria-live": "polite" }, verdictBox(verdict)),
       h("p", { role: "status" }),
       h("h2", {}, "Steps"),
-      trace.steps.length ? h("ul", { class: "tree" }, trace.steps.map(treeNode)) : h("p", { class: "muted" }, "No steps yet."),
+      trace.steps.length ? h("ul", { class: "tree" }, trace.steps.map((n) => treeNode(n, differs))) : h("p", { class: "muted" }, "No steps yet."),
       h("h2", {}, "Timeline"),
       gantt(run.steps, byKey, Date.now() / 1000),
       h("h2", {}, "Per step"),
       h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "Step"), h("th", {}, "Status"), h("th", { class: "num" }, "Attempt"),
-          h("th", { class: "num" }, "In"), h("th", { class: "num" }, "Out"), h("th", { class: "num" }, "Cost"), h("th", {}, "Error"))),
-        h("tbody", {}, run.steps.map((s) => h("tr", {},
-          h("td", {}, h("code", {}, s.key)), h("td", {}, badge(s.status)), h("td", { class: "num" }, s.attempt),
+          h("th", { class: "num" }, "In"), h("th", { class: "num" }, "Out"), h("th", { class: "num" }, "Cost"), h("th", {}, "Error"),
+          TERMINAL.has(run.status) ? h("th", {}, h("span", { class: "sr-only" }, "Fork")) : null)),
+        h("tbody", {}, run.steps.map((s) => h("tr", { "data-agent": s.agent, class: s.key === differs ? "differs" : null },
+          h("td", {}, h("code", {}, s.key), s.key === differs ? h("span", { class: "mark differs" }, "differs on replay") : null),
+          h("td", {}, badge(s.status)), h("td", { class: "num" }, s.attempt),
           h("td", { class: "num" }, s.usage ? s.usage.input_tokens : ""), h("td", { class: "num" }, s.usage ? s.usage.output_tokens : ""),
-          h("td", { class: "num" }, usd(s.usage)), h("td", { class: "muted" }, s.error || ""))))),
+          h("td", { class: "num" }, usd(s.usage)), h("td", { class: "muted" }, s.error || ""),
+          TERMINAL.has(run.status) && s.key !== SAGA ? h("td", {}, h("button", { type: "button", class: "quiet small", "aria-label": `Fork from step ${s.key}`,
+            title: "Start a new run that reuses the steps before this one", onclick: () => forkDialog(runId, run, s.key) }, "Fork from here")) : null)))),
       h("h2", {}, "Input"), h("pre", {}, json(run.input)),
       ...(run.output !== null ? [h("h2", {}, "Output"), h("pre", { id: "output" }, json(run.output))] : []),
-      h("h2", {}, "Topology (Mermaid)"), h("pre", { id: "graph" }, await graph),
+      ...graphSection(await graph, run, verdict),
     ].filter((x) => x !== null));
     if (focused) main.querySelector(focused)?.focus();
     return run;

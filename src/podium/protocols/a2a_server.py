@@ -1,0 +1,407 @@
+"""A podium agent served over A2A (protocol 1.0, JSON-RPC binding, the official `a2a-sdk`).
+
+    podium a2a serve flow.yaml --port 9000 --store sqlite:///runs.db
+
+The agent card (at `/.well-known/agent-card.json`) names the agent, says what it does (its
+description, one skill: the agent itself) and where to reach it (`--url`, default the
+address it listens on). Every A2A task is a durable podium run on the store, the task id
+its run id, so `podium runs`, `podium trace` and the UI show it like any other, and
+`tasks/get` answers from the store (after a restart too):
+
+    podium run status     A2A task state
+    running               working
+    waiting               input-required (a person, or the client, must decide)
+    completed             completed (the output as an artifact)
+    failed                failed (the error as the status message)
+    cancelled             canceled
+
+A message with the id of an `input-required` task is the reply: its text (or data) answers
+the question the run waits on (`Decision.answer`); an approval takes `approve` / `reject`
+(or `yes` / `no`), and a data part `{"action": ..., ...}` states any `Decision`. The run
+then goes on. A message id seen before (a client resending after a crash) gets the task it
+started, not a second run.
+
+`tasks/cancel` cancels the run; push notifications and re-subscribing are not offered (the
+card says so); `tasks/list` lists this agent's runs, newest first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from podium.agents.remote import parts_value, to_part
+from podium.core.records import TERMINAL_STATUSES, Event, RunRecord, RunStatus
+from podium.errors import UsageError
+from podium.runtime.runtime import Runtime, new_run_id
+from podium.runtime.waiting import Decision, as_decision, waiting_requests
+
+try:
+    from a2a.server.context import ServerCallContext
+    from a2a.server.request_handlers import RequestHandler
+    from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
+    from a2a.types import a2a_pb2 as pb
+    from a2a.utils import errors as a2a_errors
+except ImportError as e:  # pragma: no cover - the extra is installed in tests
+    raise UsageError(
+        f"serving over A2A needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
+    ) from None
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from podium.stores import Store
+
+__all__ = ["A2AHandler", "STATES", "agent_card", "create_a2a_app", "serve_a2a"]
+
+MESSAGES_KV = "a2a.messages"  # message id -> the run it started (a resend gets that run)
+TASKS_KV = "a2a.tasks"  # run id -> {"context_id": ...}
+
+STATES: dict[RunStatus, Any] = {
+    RunStatus.RUNNING: pb.TASK_STATE_WORKING,
+    RunStatus.WAITING: pb.TASK_STATE_INPUT_REQUIRED,
+    RunStatus.COMPLETED: pb.TASK_STATE_COMPLETED,
+    RunStatus.FAILED: pb.TASK_STATE_FAILED,
+    RunStatus.CANCELLED: pb.TASK_STATE_CANCELED,
+}
+_YES = frozenset({"approve", "approved", "yes", "y", "ok"})
+_NO = frozenset({"reject", "rejected", "no", "n"})
+
+
+def agent_card(agent: Any, url: str, *, version: str = "1.0.0") -> Any:
+    """The A2A card of `agent` served at `url`."""
+    description = getattr(agent, "description", "") or f"the podium agent {agent.name}"
+    skill = pb.AgentSkill(
+        id=agent.name,
+        name=agent.name,
+        description=description,
+        tags=["podium", type(agent).__name__],
+    )
+    return pb.AgentCard(
+        name=agent.name,
+        description=description,
+        version=version,
+        supported_interfaces=[
+            pb.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="1.0")
+        ],
+        capabilities=pb.AgentCapabilities(streaming=True, push_notifications=False),
+        default_input_modes=["text/plain", "application/json"],
+        default_output_modes=["text/plain", "application/json"],
+        skills=[skill],
+    )
+
+
+def _text(text: str, task_id: str, context_id: str) -> Any:
+    return pb.Message(
+        message_id=f"{task_id}-status",
+        role=pb.Role.ROLE_AGENT,
+        parts=[pb.Part(text=text)],
+        task_id=task_id,
+        context_id=context_id,
+    )
+
+
+class A2AHandler(RequestHandler):
+    """The SDK's request handler interface, answered from a podium `Runtime`: tasks are runs."""
+
+    def __init__(self, runtime: Runtime, agent: Any, target: str | None = None) -> None:
+        self.rt = runtime
+        self.agent = agent
+        self.target = target
+        self._running: dict[str, asyncio.Task[Any]] = {}
+
+    async def _store(self) -> Store:
+        return await self.rt.open()
+
+    # tasks as runs ---------------------------------------------------------------------------
+    async def task(self, run_id: str) -> Any:
+        """The A2A task for a run, from the store."""
+        store = await self._store()
+        record = await store.get_run(run_id)
+        if record is None:
+            raise a2a_errors.TaskNotFoundError(f"no task {run_id!r}")
+        return await self._as_task(store, record)
+
+    async def _as_task(self, store: Store, record: RunRecord) -> Any:
+        rid = record.run_id
+        meta = await store.kv_get(TASKS_KV, rid) or {}
+        context_id = str(meta.get("context_id") or rid)
+        status = pb.TaskStatus(state=STATES[record.status])
+        if record.status == RunStatus.WAITING:
+            asks = waiting_requests(record, await store.load_steps(rid))
+            prompts = [_prompt_of(w.request, w.reason) for w in asks]
+            status.message.CopyFrom(_text("\n".join(prompts), rid, context_id))
+        elif record.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+            status.message.CopyFrom(_text(record.error or str(record.status), rid, context_id))
+        task = pb.Task(id=rid, context_id=context_id, status=status)
+        if record.status == RunStatus.COMPLETED:
+            task.artifacts.append(
+                pb.Artifact(
+                    artifact_id=f"{rid}-output", name="output", parts=[to_part(record.output)]
+                )
+            )
+        return task
+
+    def _input(self, message: Any) -> Any:
+        value = parts_value(message.parts)
+        check = getattr(self.agent, "check_input", None)
+        if check is None:
+            return value
+        try:
+            return check(value)
+        except ValidationError as first:
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError, ValidationError):
+                    return check(json.loads(value))
+            raise a2a_errors.InvalidParamsError(
+                f"input for agent {self.agent.name!r}: {first.errors()[0].get('msg')}"
+            ) from None
+
+    async def _begin(self, message: Any) -> tuple[str, bool]:
+        """Start (or find) the run a message asks for; whether it is a reply to a waiting one."""
+        store = await self._store()
+        if message.task_id:
+            await self._reply(store, message)
+            return message.task_id, True
+        if message.message_id:
+            seen = await store.kv_get(MESSAGES_KV, message.message_id)
+            if seen is not None and await store.get_run(str(seen)) is not None:
+                return str(seen), False
+        value = self._input(message)
+        rid = new_run_id()
+        if message.message_id:
+            await store.kv_put(MESSAGES_KV, message.message_id, rid)
+        await store.kv_put(TASKS_KV, rid, {"context_id": message.context_id or rid})
+        self._drive(rid, self.rt.run(self.agent, value, run_id=rid, target=self.target))
+        while await store.get_run(rid) is None and not self._running[rid].done():
+            await asyncio.sleep(0.002)  # the run's record is written as it starts
+        return rid, False
+
+    async def _reply(self, store: Store, message: Any) -> None:
+        rid = message.task_id
+        record = await store.get_run(rid)
+        if record is None:
+            raise a2a_errors.TaskNotFoundError(f"no task {rid!r}")
+        if record.status != RunStatus.WAITING:
+            raise a2a_errors.InvalidParamsError(
+                f"task {rid} is {STATES_NAMES[record.status]}, not input-required: "
+                "a reply goes only to a task that asks for input"
+            )
+        asks = waiting_requests(record, await store.load_steps(rid))
+        kind = asks[0].request.get("kind") if asks and isinstance(asks[0].request, dict) else None
+        decision = _decision(parts_value(message.parts), kind)
+        # The resume records the decision (refusing one that does not fit) and goes on.
+        self._drive(rid, self.rt.resume(rid, self.agent, decision=decision))
+        running = self._running[rid]
+        while not running.done():
+            now = await store.get_run(rid)
+            if now is not None and now.status != RunStatus.WAITING:
+                return
+            await asyncio.sleep(0.002)
+        error = running.exception()
+        if isinstance(error, UsageError):
+            raise a2a_errors.InvalidParamsError(str(error)) from None
+
+    def _drive(self, rid: str, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._running[rid] = task
+        task.add_done_callback(lambda _: self._running.pop(rid, None))
+
+    async def _settled(self, rid: str) -> None:
+        task = self._running.get(rid)
+        if task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(task)
+
+    # the SDK's interface ---------------------------------------------------------------------
+    async def on_message_send(self, params: Any, context: ServerCallContext) -> Any:
+        rid, _ = await self._begin(params.message)
+        if not params.configuration.return_immediately:
+            await self._settled(rid)
+        return await self.task(rid)
+
+    async def on_message_send_stream(
+        self, params: Any, context: ServerCallContext
+    ) -> AsyncGenerator[Any]:
+        events: asyncio.Queue[Event] = asyncio.Queue()
+        unsubscribe = self.rt.subscribe(events.put_nowait)
+        try:
+            rid, _ = await self._begin(params.message)
+            task = await self.task(rid)
+            context_id = task.context_id
+            if task.status.state not in (pb.TASK_STATE_COMPLETED, pb.TASK_STATE_FAILED):
+                task.status.CopyFrom(pb.TaskStatus(state=pb.TASK_STATE_WORKING))
+                task.ClearField("artifacts")
+            yield task  # the task as it starts; its end comes last
+            while rid in self._running or not events.empty():
+                try:
+                    event = await asyncio.wait_for(events.get(), 0.05)
+                except TimeoutError:
+                    continue
+                if event.run_id == rid and event.kind == "step.completed" and event.key:
+                    yield pb.TaskStatusUpdateEvent(
+                        task_id=rid,
+                        context_id=context_id,
+                        status=pb.TaskStatus(
+                            state=pb.TASK_STATE_WORKING,
+                            message=_text(f"{event.agent} done", rid, context_id),
+                        ),
+                    )
+            final = await self.task(rid)
+            for artifact in final.artifacts:
+                yield pb.TaskArtifactUpdateEvent(
+                    task_id=rid, context_id=context_id, artifact=artifact, last_chunk=True
+                )
+            yield pb.TaskStatusUpdateEvent(task_id=rid, context_id=context_id, status=final.status)
+        finally:
+            unsubscribe()
+
+    async def on_get_task(self, params: Any, context: ServerCallContext) -> Any:
+        return await self.task(params.id)
+
+    async def on_cancel_task(self, params: Any, context: ServerCallContext) -> Any:
+        store = await self._store()
+        record = await store.get_run(params.id)
+        if record is None:
+            raise a2a_errors.TaskNotFoundError(f"no task {params.id!r}")
+        if record.status in TERMINAL_STATUSES:
+            raise a2a_errors.TaskNotCancelableError(
+                f"task {params.id} is {STATES_NAMES[record.status]}: it cannot be canceled"
+            )
+        await self.rt.cancel(params.id)
+        await self._settled(params.id)
+        return await self.task(params.id)
+
+    async def on_list_tasks(self, params: Any, context: ServerCallContext) -> Any:
+        store = await self._store()
+        size = params.page_size or 50
+        runs = [r for r in await self.rt.list_runs(limit=size) if r.agent == self.agent.name]
+        tasks = [await self._as_task(store, r) for r in runs]
+        return pb.ListTasksResponse(tasks=tasks, page_size=size, total_size=len(tasks))
+
+    async def on_subscribe_to_task(
+        self, params: Any, context: ServerCallContext
+    ) -> AsyncGenerator[Any]:
+        raise a2a_errors.UnsupportedOperationError("podium's A2A server does not re-subscribe")
+        yield  # pragma: no cover
+
+    async def _no_push(self, params: Any, context: ServerCallContext) -> Any:
+        raise a2a_errors.PushNotificationNotSupportedError()
+
+    on_create_task_push_notification_config = _no_push
+    on_get_task_push_notification_config = _no_push
+    on_list_task_push_notification_configs = _no_push
+    on_delete_task_push_notification_config = _no_push
+
+    async def on_get_extended_agent_card(self, params: Any, context: ServerCallContext) -> Any:
+        raise a2a_errors.ExtendedAgentCardNotConfiguredError()
+
+    async def aclose(self) -> None:
+        """Let runs this server drives stop where they are (resumable), then close."""
+        for task in list(self._running.values()):
+            task.cancel()
+        for task in list(self._running.values()):
+            with contextlib.suppress(BaseException):
+                await task
+
+
+STATES_NAMES = {
+    RunStatus.RUNNING: "working",
+    RunStatus.WAITING: "input-required",
+    RunStatus.COMPLETED: "completed",
+    RunStatus.FAILED: "failed",
+    RunStatus.CANCELLED: "canceled",
+}
+
+
+def _prompt_of(request: Any, reason: str) -> str:
+    if isinstance(request, dict) and request.get("prompt"):
+        return str(request["prompt"])
+    return reason
+
+
+def _decision(value: Any, kind: Any) -> Decision:
+    """What a reply message decides, for a request of `kind`."""
+    if isinstance(value, dict) and "action" in value:
+        try:
+            decided: Decision = as_decision(value)
+            return decided
+        except UsageError as e:
+            raise a2a_errors.InvalidParamsError(str(e)) from None
+    if kind == "approval":
+        word = str(value).strip().lower()
+        if word in _YES:
+            return Decision.approve()
+        if word in _NO:
+            return Decision.reject("rejected over A2A")
+        raise a2a_errors.InvalidParamsError(
+            "this task waits for an approval: reply `approve` or `reject` "
+            '(or data {"action": "reject", "comment": "..."})'
+        )
+    return Decision(action="answer", answer=value)
+
+
+def create_a2a_app(
+    agent: Any,
+    *,
+    url: str,
+    store: str | Store | None = None,
+    runtime: Runtime | None = None,
+    target: str | None = None,
+) -> Starlette:
+    """A Starlette app serving `agent` over A2A at `url` (what its card says), its tasks runs
+    on `store` (or on `runtime`'s)."""
+    from starlette.applications import Starlette
+
+    rt = runtime or Runtime(store, targets=[target] if target else ())
+    handler = A2AHandler(rt, agent, target)
+    card = agent_card(agent, url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncGenerator[None]:
+        await rt.open()
+        try:
+            yield
+        finally:
+            await handler.aclose()
+            if runtime is None:
+                await rt.close()
+
+    routes = [*create_agent_card_routes(card), *create_jsonrpc_routes(handler, "/")]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.a2a_handler = handler
+    return app
+
+
+def serve_a2a(
+    agent: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    url: str | None = None,
+    store: str | Store | None = None,
+    target: str | None = None,
+    announce: Any = print,
+) -> None:
+    """Listen on `host:port` (0: a free port) and serve until stopped. `announce` is told
+    `listening URL` once the socket is bound, before the first request can arrive."""
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    shown = f"[{shown}]" if ":" in shown else shown
+    public = url or f"http://{shown}:{bound}/"
+    app = create_a2a_app(agent, url=public, store=store, target=target)
+    announce(f"listening {public}")
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))

@@ -235,10 +235,9 @@ class A2AHandler(RequestHandler):
             rid, _ = await self._begin(params.message)
             task = await self.task(rid)
             context_id = task.context_id
-            if task.status.state not in (pb.TASK_STATE_COMPLETED, pb.TASK_STATE_FAILED):
-                task.status.CopyFrom(pb.TaskStatus(state=pb.TASK_STATE_WORKING))
-                task.ClearField("artifacts")
-            yield task  # the task as it starts; its end comes last
+            task.status.CopyFrom(pb.TaskStatus(state=pb.TASK_STATE_WORKING))
+            task.ClearField("artifacts")
+            yield task  # the task as it starts (it may have run on already); its end comes last
             while rid in self._running or not events.empty():
                 try:
                     event = await asyncio.wait_for(events.get(), 0.05)

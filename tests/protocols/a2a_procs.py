@@ -1,0 +1,66 @@
+"""A2A test helpers: servers started as real subprocesses on free loopback ports.
+
+`start(args)` runs `python ARGS` with this worktree's `src` and `tests/protocols` on the path
+and waits for its `listening URL` line; `stop(proc)` ends it (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parents[1] / "src"
+
+
+def env() -> dict[str, str]:
+    paths = [str(SRC), str(HERE), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def start(args: list[str], cwd: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start `python ARGS`; its URL once it says it listens (20 s at most)."""
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        cwd=cwd or HERE,
+    )
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        if sel.select(timeout=0.1):
+            line = proc.stdout.readline()
+            if line.startswith("listening "):
+                return proc, line.split()[1]
+            if not line and proc.poll() is not None:
+                break
+    stop(proc)
+    err = proc.stderr.read() if proc.stderr else ""
+    raise AssertionError(f"{args} did not start: {err}")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def podium_serve(target: str, store: str) -> tuple[subprocess.Popen[str], str]:
+    """`podium a2a serve TARGET --port 0 --store STORE`."""
+    return start(["-m", "podium", "a2a", "serve", target, "--port", "0", "--store", store])

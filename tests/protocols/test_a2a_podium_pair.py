@@ -52,7 +52,7 @@ async def test_a_podium_agent_calls_a_podium_agent(far: tuple[str, str]) -> None
 
 
 async def test_a_far_question_waits_in_the_near_inbox(far: tuple[str, str]) -> None:
-    url, far_store = far
+    url, _ = far
     desk = RemoteAgent(url, name="desk", poll_interval=0.05)
     async with Runtime("memory://") as rt:
         waiting = await rt.run(desk, "ask")

@@ -93,6 +93,7 @@ def main() -> None:
     claimed = sys.argv[sys.argv.index("--card-url") + 1] if "--card-url" in sys.argv else None
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
     card = AgentCard(
         name="shouter",

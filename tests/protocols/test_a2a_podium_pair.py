@@ -17,6 +17,8 @@ from a2a_procs import HERE, env, podium_serve, stop
 
 from podium import Decision, RemoteAgent, Runtime, Sequential
 
+pytestmark = pytest.mark.xdist_group("a2a_pair")  # one worker, one shared server
+
 RESUME = """
 import asyncio, sys
 from podium import Runtime

@@ -30,6 +30,8 @@ from podium import (
 from podium.agents.remote import Trust, lower_trust
 from podium.spec.loader import load_yaml
 
+pytestmark = pytest.mark.xdist_group("a2a_remote")  # one worker, one shared server
+
 SDK_AGENT = str(HERE / "sdk_agent.py")
 
 

@@ -3,7 +3,11 @@ send, stream, get, cancel, input-required and the reply, a resend, and tasks as 
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +19,8 @@ from a2a_procs import podium_serve, stop
 
 from podium import Runtime
 from podium.agents.remote import parts_value
+
+pytestmark = pytest.mark.xdist_group("a2a_server")  # one worker, one shared server
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +196,26 @@ async def test_list_tasks(server: tuple[str, str], http: httpx.AsyncClient) -> N
     task = await send(c, "listed")
     listed = await c.list_tasks(pb.ListTasksRequest(page_size=100))
     assert task.id in [t.id for t in listed.tasks]
+
+
+async def test_a_restarted_server_finishes_the_task(
+    tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    proc, url = podium_serve("served.py:desk", store)
+    try:
+        task = await send(await client(http, url), "slow 1", now=True)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-task
+        proc.wait(10)
+    finally:
+        stop(proc)
+    proc, url = podium_serve("served.py:desk", store)
+    try:
+        c = await client(http, url)
+        end = time.monotonic() + 20
+        got = await c.get_task(pb.GetTaskRequest(id=task.id))
+        while got.status.state == pb.TASK_STATE_WORKING and time.monotonic() < end:
+            got = await c.get_task(pb.GetTaskRequest(id=task.id))
+        assert got.status.state == pb.TASK_STATE_COMPLETED and output(got) == "slow done"
+    finally:
+        stop(proc)

@@ -21,6 +21,9 @@ the question the run waits on (`Decision.answer`); an approval takes `approve` /
 then goes on. A message id seen before (a client resending after a crash) gets the task it
 started, not a second run.
 
+A server stopped mid-task (or killed) leaves the run `running`; one started again on the same
+store goes on with it from its journal, so the task still ends.
+
 `tasks/cancel` cancels the run; push notifications and re-subscribing are not offered (the
 card says so); `tasks/list` lists this agent's runs, newest first.
 """
@@ -39,6 +42,7 @@ from pydantic import ValidationError
 from podium.agents.remote import parts_value, to_part
 from podium.core.records import TERMINAL_STATUSES, Event, RunRecord, RunStatus
 from podium.errors import UsageError
+from podium.runtime.leases import holder_is_gone
 from podium.runtime.runtime import Runtime, new_run_id
 from podium.runtime.waiting import Decision, as_decision, waiting_requests
 
@@ -301,6 +305,27 @@ class A2AHandler(RequestHandler):
     async def on_get_extended_agent_card(self, params: Any, context: ServerCallContext) -> Any:
         raise a2a_errors.ExtendedAgentCardNotConfiguredError()
 
+    async def recover(self) -> list[str]:
+        """Go on with this agent's runs that a stopped server left `running` (their tasks
+        `working`): each resumes from its journal, once its lease is free. The ids resumed."""
+        store = await self._store()
+        resumed = []
+        for record in await store.list_runs(status=RunStatus.RUNNING, limit=10_000):
+            if record.agent != self.agent.name or record.run_id in self._running:
+                continue
+            lease = await store.get_lease(record.run_id)
+            if lease is not None and not holder_is_gone(lease.holder):
+                continue  # driven by a live process (a worker, another server)
+            self._drive(record.run_id, self._quietly(self.rt.resume(record.run_id, self.agent)))
+            resumed.append(record.run_id)
+        return resumed
+
+    @staticmethod
+    async def _quietly(work: Any) -> Any:
+        """A resume nobody awaits: a run another process took meanwhile is not an error."""
+        with contextlib.suppress(UsageError):
+            return await work
+
     async def aclose(self) -> None:
         """Let runs this server drives stop where they are (resumable), then close."""
         for task in list(self._running.values()):
@@ -365,6 +390,7 @@ def create_a2a_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncGenerator[None]:
         await rt.open()
+        await handler.recover()
         try:
             yield
         finally:
@@ -396,6 +422,7 @@ def serve_a2a(
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # connections queue from now on, while the app starts
     bound = sock.getsockname()[1]
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     shown = f"[{shown}]" if ":" in shown else shown

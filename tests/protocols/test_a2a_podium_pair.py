@@ -54,7 +54,7 @@ async def test_a_podium_agent_calls_a_podium_agent(far: tuple[str, str]) -> None
 
 
 async def test_a_far_question_waits_in_the_near_inbox(far: tuple[str, str]) -> None:
-    url, _ = far
+    url, far_store = far
     desk = RemoteAgent(url, name="desk", poll_interval=0.05)
     async with Runtime("memory://") as rt:
         waiting = await rt.run(desk, "ask")
@@ -68,6 +68,12 @@ async def test_a_far_question_waits_in_the_near_inbox(far: tuple[str, str]) -> N
         assert (await rt.inbox())[0].request["prompt"] == "go ahead?"
         approved = await rt.resume(approval.run_id, desk, decision=Decision.answer("yes"))
         assert approved.output == "approved"
+        # turned down near here: the far run is cancelled, not left waiting
+        turned = await rt.run(desk, "ask")
+        await rt.resume(turned.run_id, desk, decision=Decision.reject("not now"))
+        sent = next(s for s in await rt.steps(turned.run_id) if s.agent == "desk.send")
+    async with Runtime(far_store) as far_rt:
+        assert (await far_rt.get_run(sent.output["id"])).status == "cancelled"
 
 
 def test_sigkill_of_the_caller_starts_one_far_run(far: tuple[str, str], tmp_path: Path) -> None:

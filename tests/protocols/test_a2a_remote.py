@@ -94,7 +94,9 @@ async def test_input_required_makes_the_run_wait_for_a_person(remote: Remote) ->
         assert (done.status, done.output) == ("completed", "got: blue")
         rejected = await rt.run(shouter, "ask again")
         gone = await rt.resume(rejected.run_id, shouter, decision=Decision.reject("no"))
-        assert gone.status == "failed"
+        assert gone.status == "failed" and "no" in (gone.error or "")
+        steps = {s.agent: s.output for s in await rt.steps(rejected.run_id)}
+        assert steps["shouter.cancel"]["state"] == "canceled"  # not left waiting over there
 
 
 async def test_a_failed_remote_task_fails_the_call(remote: Remote) -> None:

@@ -14,6 +14,7 @@ was and never sends the same work twice:
     {name}.input   the remote asks for input (`input-required`): the podium run waits for a
                    person, like `HumanAgent` (`podium answer RUN '"blue"'`), ...
     {name}.reply   ... and the answer goes back to the same remote task
+    {name}.cancel  a person rejected the question instead: the remote task is canceled
 
 Identity: the card is pinned at the first call of each run. By default the endpoint the card
 names must be on the origin (scheme, host, port) of `url`; `pin_url=` requires that exact
@@ -36,6 +37,7 @@ door's retry policy retries it); a remote that refuses a request (an A2A error) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from enum import StrEnum
@@ -50,7 +52,7 @@ from podium.agents.kinds import Builder, Loc, RetrySpec, Spec, register
 from podium.core.bounds import SECONDS
 from podium.core.choices import choice
 from podium.core.serde import to_plain
-from podium.errors import PolicyDeniedError, ProviderError, RunError, UsageError
+from podium.errors import PolicyDeniedError, ProviderError, RejectedError, RunError, UsageError
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
@@ -225,6 +227,21 @@ class _Poll(_Step):
                 await asyncio.sleep(self.owner.poll_interval)
 
 
+class _Cancel(_Step):
+    async def run(self, input: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        a2a = _sdk()
+        from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
+
+        request = a2a.types.a2a_pb2.CancelTaskRequest(id=input["task_id"])
+        async with self.owner.client(input["pinned"]) as client:
+            try:
+                return _summary(await client.cancel_task(request))
+            except (TaskNotCancelableError, TaskNotFoundError) as e:
+                return {"id": input["task_id"], "state": "not canceled", "text": str(e)}
+            except Exception as e:
+                raise _transport(self.owner.name, e) from e
+
+
 class RemoteAgent(AgentBase[Any, Any]):
     """An A2A agent at `url` (its base: the card is at `url/.well-known/agent-card.json`),
     called as a podium agent. See the module for steps, pinning, trust and errors.
@@ -277,6 +294,7 @@ class RemoteAgent(AgentBase[Any, Any]):
         self._send = _Send(self, "send", "send a message to the remote agent")
         self._poll = _Poll(self, "poll", "wait for the remote task")
         self._reply = _Send(self, "reply", "send a person's answer to the remote task")
+        self._cancel = _Cancel(self, "cancel", "cancel the remote task a person turned down")
         self._ask = HumanAgent(
             f"{name}.input", question=_prompt, answer_type=Any, description="the remote asks"
         )
@@ -338,7 +356,12 @@ class RemoteAgent(AgentBase[Any, Any]):
             if state in _WORKING:
                 task = await ctx.call(self._poll, {"pinned": pinned, "task_id": task["id"]})
             elif state == "input_required":
-                answer = await ctx.call(self._ask, {"prompt": task["text"], "task": task["id"]})
+                try:
+                    answer = await ctx.call(self._ask, {"prompt": task["text"], "task": task["id"]})
+                except RejectedError:  # no answer: the remote task is not left waiting
+                    with contextlib.suppress(RunError):
+                        await ctx.call(self._cancel, {"pinned": pinned, "task_id": task["id"]})
+                    raise
                 reply = {"task_id": task["id"], "context_id": task["context_id"]}
                 task = await ctx.call(
                     self._reply, {"pinned": pinned, "value": to_plain(answer), **reply}

@@ -41,6 +41,7 @@ from pydantic import ValidationError
 
 from podium.agents.remote import parts_value, to_part
 from podium.core.records import TERMINAL_STATUSES, Event, RunRecord, RunStatus
+from podium.core.serde import describe_validation_error
 from podium.errors import UsageError
 from podium.runtime.leases import holder_is_gone
 from podium.runtime.runtime import Runtime, new_run_id
@@ -66,6 +67,7 @@ __all__ = ["A2AHandler", "STATES", "agent_card", "create_a2a_app", "serve_a2a"]
 
 MESSAGES_KV = "a2a.messages"  # message id -> the run it started (a resend gets that run)
 TASKS_KV = "a2a.tasks"  # run id -> {"context_id": ...}
+IDENTITY = "a2a"  # who decided, as a decision over A2A is recorded (beside the OS account)
 
 STATES: dict[RunStatus, Any] = {
     RunStatus.RUNNING: pb.TASK_STATE_WORKING,
@@ -124,13 +126,18 @@ class A2AHandler(RequestHandler):
         return await self.rt.open()
 
     # tasks as runs ---------------------------------------------------------------------------
+    async def _record(self, store: Store, run_id: str) -> RunRecord:
+        """The run that is task `run_id`: a run of this agent only (a store may hold others,
+        which are no task of this server)."""
+        record = await store.get_run(run_id) if run_id else None
+        if record is None or record.agent != self.agent.name:
+            raise a2a_errors.TaskNotFoundError(f"no task {run_id!r}")
+        return record
+
     async def task(self, run_id: str) -> Any:
         """The A2A task for a run, from the store."""
         store = await self._store()
-        record = await store.get_run(run_id)
-        if record is None:
-            raise a2a_errors.TaskNotFoundError(f"no task {run_id!r}")
-        return await self._as_task(store, record)
+        return await self._as_task(store, await self._record(store, run_id))
 
     async def _as_task(self, store: Store, record: RunRecord) -> Any:
         rid = record.run_id
@@ -164,7 +171,7 @@ class A2AHandler(RequestHandler):
                 with contextlib.suppress(ValueError, ValidationError):
                     return check(json.loads(value))
             raise a2a_errors.InvalidParamsError(
-                f"input for agent {self.agent.name!r}: {first.errors()[0].get('msg')}"
+                f"input for agent {self.agent.name!r}: {describe_validation_error(first)}"
             ) from None
 
     async def _begin(self, message: Any) -> tuple[str, bool]:
@@ -189,9 +196,7 @@ class A2AHandler(RequestHandler):
 
     async def _reply(self, store: Store, message: Any) -> None:
         rid = message.task_id
-        record = await store.get_run(rid)
-        if record is None:
-            raise a2a_errors.TaskNotFoundError(f"no task {rid!r}")
+        record = await self._record(store, rid)
         if record.status != RunStatus.WAITING:
             raise a2a_errors.InvalidParamsError(
                 f"task {rid} is {STATES_NAMES[record.status]}, not input-required: "
@@ -201,7 +206,7 @@ class A2AHandler(RequestHandler):
         kind = asks[0].request.get("kind") if asks and isinstance(asks[0].request, dict) else None
         decision = _decision(parts_value(message.parts), kind)
         # The resume records the decision (refusing one that does not fit) and goes on.
-        self._drive(rid, self.rt.resume(rid, self.agent, decision=decision))
+        self._drive(rid, self.rt.resume(rid, self.agent, decision=decision, identity=IDENTITY))
         running = self._running[rid]
         while not running.done():
             now = await store.get_run(rid)
@@ -270,9 +275,7 @@ class A2AHandler(RequestHandler):
 
     async def on_cancel_task(self, params: Any, context: ServerCallContext) -> Any:
         store = await self._store()
-        record = await store.get_run(params.id)
-        if record is None:
-            raise a2a_errors.TaskNotFoundError(f"no task {params.id!r}")
+        record = await self._record(store, params.id)
         if record.status in TERMINAL_STATUSES:
             raise a2a_errors.TaskNotCancelableError(
                 f"task {params.id} is {STATES_NAMES[record.status]}: it cannot be canceled"

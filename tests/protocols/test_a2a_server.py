@@ -219,3 +219,17 @@ async def test_a_restarted_server_finishes_the_task(
         assert got.status.state == pb.TASK_STATE_COMPLETED and output(got) == "slow done"
     finally:
         stop(proc)
+
+
+async def test_a_streamed_reply_streams_the_rest(
+    server: tuple[str, str], http: httpx.AsyncClient
+) -> None:
+    url, _ = server
+    task = await send(await client(http, url), "ask me")
+    c = await client(http, url, streaming=True)
+    request = pb.SendMessageRequest(message=msg("red", task_id=task.id))
+    events = [r async for r in c.send_message(request)]
+    assert events[0].task.id == task.id
+    assert events[-1].status_update.status.state == pb.TASK_STATE_COMPLETED
+    artifact = next(e.artifact_update for e in events if e.HasField("artifact_update"))
+    assert parts_value(artifact.artifact.parts) == "colour red"

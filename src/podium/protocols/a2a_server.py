@@ -3,8 +3,8 @@
     podium a2a serve flow.yaml --port 9000 --store sqlite:///runs.db
 
 The agent card (at `/.well-known/agent-card.json`) names the agent, says what it does (its
-description, one skill: the agent itself) and where to reach it (`--url`, default the
-address it listens on). Every A2A task is a durable podium run on the store, the task id
+description and skills, `skills_of`) and where to reach it (`--url`, default the address it
+listens on). Every A2A task is a durable podium run on the store, the task id
 its run id, so `podium runs`, `podium trace` and the UI show it like any other, and
 `tasks/get` answers from the store (after a restart too):
 
@@ -63,7 +63,14 @@ if TYPE_CHECKING:
 
     from podium.stores import Store
 
-__all__ = ["A2AHandler", "STATES", "agent_card", "create_a2a_app", "serve_a2a"]
+__all__ = [
+    "A2AHandler",
+    "STATES",
+    "agent_card",
+    "create_a2a_app",
+    "serve_a2a",
+    "skills_of",
+]
 
 MESSAGES_KV = "a2a.messages"  # message id -> the run it started (a resend gets that run)
 TASKS_KV = "a2a.tasks"  # run id -> {"context_id": ...}
@@ -80,15 +87,40 @@ _YES = frozenset({"approve", "approved", "yes", "y", "ok"})
 _NO = frozenset({"reject", "rejected", "no", "n"})
 
 
+def skills_of(agent: Any) -> list[Any]:
+    """What the card says the agent can do: its own `skills` if it declares them (dicts with
+    `id`, `name`, `description`, `tags`, `examples`), one per route of a `Router` (a route is
+    a skill the router picks for the caller), else one: the agent itself."""
+    declared = getattr(agent, "skills", None)
+    if declared:
+        return [
+            pb.AgentSkill(**({"id": s, "name": s} if isinstance(s, str) else s)) for s in declared
+        ]
+    described = getattr(agent, "description", "") or f"the podium agent {agent.name}"
+    routes = getattr(agent, "routes", None)
+    if isinstance(routes, dict) and routes:
+        return [
+            pb.AgentSkill(
+                id=name,
+                name=name,
+                description=getattr(route, "description", "") or f"{agent.name}: {name}",
+                tags=["podium", "route"],
+            )
+            for name, route in routes.items()
+        ]
+    return [
+        pb.AgentSkill(
+            id=agent.name,
+            name=agent.name,
+            description=described,
+            tags=["podium", type(agent).__name__],
+        )
+    ]
+
+
 def agent_card(agent: Any, url: str, *, version: str = "1.0.0") -> Any:
     """The A2A card of `agent` served at `url`."""
     description = getattr(agent, "description", "") or f"the podium agent {agent.name}"
-    skill = pb.AgentSkill(
-        id=agent.name,
-        name=agent.name,
-        description=description,
-        tags=["podium", type(agent).__name__],
-    )
     return pb.AgentCard(
         name=agent.name,
         description=description,
@@ -99,7 +131,7 @@ def agent_card(agent: Any, url: str, *, version: str = "1.0.0") -> Any:
         capabilities=pb.AgentCapabilities(streaming=True, push_notifications=False),
         default_input_modes=["text/plain", "application/json"],
         default_output_modes=["text/plain", "application/json"],
-        skills=[skill],
+        skills=skills_of(agent),
     )
 
 

@@ -122,6 +122,16 @@ async def test_a_broken_connection_is_a_provider_error_and_retried() -> None:
         assert len(retried) == 2
 
 
+async def test_a_missing_card_is_not_retried(remote: Remote) -> None:
+    retry = Retry(attempts=3, initial_delay=0.01, max_delay=0.01, jitter=False)
+    lost = RemoteAgent(remote.url + "nobody-here/", name="lost", retry=retry)
+    async with Runtime("memory://") as rt:
+        result = await rt.run(lost, "hi")
+        assert result.status == "failed" and "404" in (result.error or "")
+        assert not isinstance(result.exception.cause, ProviderError)
+        assert not [e for e in await rt.events(result.run_id) if e.kind == "step.retried"]
+
+
 async def test_a_card_off_its_origin_is_refused(impostor: str) -> None:
     async with Runtime("memory://") as rt:
         result = await rt.run(RemoteAgent(impostor, name="impostor"), "hi")

@@ -146,12 +146,14 @@ def _transport(name: str, e: BaseException) -> BaseException:
     from a2a.utils.errors import InternalError
 
     what = f"remote agent {name!r}: {type(e).__name__}: {e}"
-    if isinstance(e, AgentCardResolutionError):
-        status = e.status_code
-        if status is not None and 400 <= status < 500 and status != 429:
-            return RunError(what)
+    status = getattr(e, "status_code", None)
+    if isinstance(e.__cause__, httpx.HTTPStatusError):
+        status = e.__cause__.response.status_code
+    if status is not None and 400 <= status < 500 and status not in (408, 429):
+        return RunError(what)  # refused for good: asking again gets the same answer
+    if isinstance(e, AgentCardResolutionError | A2AClientError | InternalError):
         return ProviderError(what, status=status)
-    if isinstance(e, A2AClientError | InternalError | httpx.TransportError):
+    if isinstance(e, httpx.TransportError):
         return ProviderError(what)
     return RunError(what)
 

@@ -122,6 +122,15 @@ async def test_a_broken_connection_is_a_provider_error_and_retried() -> None:
         assert len(retried) == 2
 
 
+async def test_a_call_past_its_timeout_is_not_sent_again(remote: Remote) -> None:
+    retry = Retry(attempts=3, initial_delay=0.01, max_delay=0.01, jitter=False)
+    hasty = RemoteAgent(remote.url, name="hasty", timeout=0.3, retry=retry)
+    async with Runtime("memory://") as rt:
+        result = await rt.run(hasty, "slow 1 hasty")
+        assert result.status == "failed" and "timed out" in (result.error or "")
+    assert remote.sent().count("slow 1 hasty") == 1
+
+
 async def test_a_missing_card_is_not_retried(remote: Remote) -> None:
     retry = Retry(attempts=3, initial_delay=0.01, max_delay=0.01, jitter=False)
     lost = RemoteAgent(remote.url + "nobody-here/", name="lost", retry=retry)
@@ -199,7 +208,7 @@ async def test_yaml_kind_remote(remote: Remote, tmp_path: Path) -> None:
     )
     agent = load_yaml(flow)
     (shouter,) = agent.steps
-    assert isinstance(shouter, RemoteAgent) and shouter.retry.attempts == 2
+    assert isinstance(shouter, RemoteAgent) and shouter.hop_retry.attempts == 2
     async with Runtime("memory://") as rt:
         assert (await rt.run(agent, "from yaml")).output == "FROM YAML"
     ran = cli("run", str(flow), "--input", '"from the cli"', "--store", "memory://")

@@ -29,7 +29,8 @@ while things run, for every call made from then on, in any process on the store:
 gets. `agent.lower_trust(level)` does the same for this process.
 
 Errors: a connection that breaks, a timeout or a 5xx is `ProviderError` (transient: the
-door's retry policy retries it); a remote that refuses a request (an A2A error) is a
+hop's retry policy retries it; the call as a whole is never retried, which would send the
+work again); a remote that refuses a request (an A2A error) is a
 `RunError`; a remote task that fails, is rejected or cancelled fails the call with a
 `RunError` naming the remote's reason.
 """
@@ -53,10 +54,10 @@ from podium.core.bounds import SECONDS
 from podium.core.choices import choice
 from podium.core.serde import to_plain
 from podium.errors import PolicyDeniedError, ProviderError, RejectedError, RunError, UsageError
+from podium.runtime.policies import NO_RETRY, Retry
 
 if TYPE_CHECKING:
     from podium.runtime.context import RunContext
-    from podium.runtime.policies import Retry
 
 __all__ = [
     "TRUST_KV",
@@ -164,8 +165,7 @@ class _Step(AgentBase[Any, Any]):
     untrusted = True  # what a remote returns is its own words
 
     def __init__(self, owner: RemoteAgent, what: str, description: str) -> None:
-        self._setup(f"{owner.name}.{what}", description=description)
-        self.retry = owner.retry
+        self._setup(f"{owner.name}.{what}", description=description, retry=owner.hop_retry)
         self.owner = owner
 
 
@@ -248,9 +248,11 @@ class RemoteAgent(AgentBase[Any, Any]):
     """An A2A agent at `url` (its base: the card is at `url/.well-known/agent-card.json`),
     called as a podium agent. See the module for steps, pinning, trust and errors.
 
-    `name` defaults to the URL's host and port (`127.0.0.1-9000`). The input goes as a text
-    part when it is a string, else as a data part (JSON); the output is the text of the
-    task's artifacts, or their data when an artifact holds one data part.
+    `name` defaults to the URL's host and port (`127.0.0.1-9000`). `retry` is the retry policy
+    of each hop (the runtime's by default); the call as a whole is never retried, since a
+    second attempt would send the work again. `timeout` bounds the whole call. The input goes
+    as a text part when it is a string, else as a data part (JSON); the output is the text
+    of the task's artifacts, or their data when an artifact holds one data part.
     """
 
     untrusted = True  # podium.runtime.taint: a remote peer's output is untrusted content
@@ -274,12 +276,15 @@ class RemoteAgent(AgentBase[Any, Any]):
             raise UsageError(f"RemoteAgent: url {url!r} must be an http:// or https:// URL")
         if name is None:
             name = f"{parts.hostname}-{parts.port}" if parts.port else parts.hostname
+        # Never retried whole: a second attempt would send the work again. `retry` applies to
+        # each hop instead (the card, a send, a poll), and `timeout` bounds the whole call.
         self._setup(
             name,
             timeout=timeout,
-            retry=retry,
+            retry=NO_RETRY,
             description=description or f"the A2A agent at {url}",
         )
+        self.hop_retry = retry
         self.url = url
         self.pin_url = pin_url
         if card_sha256 is not None and (

@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -221,9 +221,7 @@ class A2AHandler(RequestHandler):
         if message.message_id:
             await store.kv_put(MESSAGES_KV, message.message_id, rid)
         await store.kv_put(TASKS_KV, rid, {"context_id": message.context_id or rid})
-        self._drive(rid, self.rt.run(self.agent, value, run_id=rid, target=self.target))
-        while await store.get_run(rid) is None and not self._running[rid].done():
-            await asyncio.sleep(0.002)  # the run's record is written as it starts
+        await self._begun(rid, self.rt.run(self.agent, value, run_id=rid, target=self.target))
         return rid, False
 
     async def _reply(self, store: Store, message: Any) -> None:
@@ -238,21 +236,37 @@ class A2AHandler(RequestHandler):
         kind = asks[0].request.get("kind") if asks and isinstance(asks[0].request, dict) else None
         decision = _decision(parts_value(message.parts), kind)
         # The resume records the decision (refusing one that does not fit) and goes on.
-        self._drive(rid, self.rt.resume(rid, self.agent, decision=decision, identity=IDENTITY))
-        running = self._running[rid]
-        while not running.done():
-            now = await store.get_run(rid)
-            if now is not None and now.status != RunStatus.WAITING:
-                return
-            await asyncio.sleep(0.002)
-        error = running.exception()
-        if isinstance(error, UsageError):
-            raise a2a_errors.InvalidParamsError(str(error)) from None
+        resume = self.rt.resume(rid, self.agent, decision=decision, identity=IDENTITY)
+        running = await self._begun(rid, resume)
+        if running.done() and not running.cancelled():
+            error = running.exception()
+            if isinstance(error, UsageError):
+                raise a2a_errors.InvalidParamsError(str(error)) from None
 
-    def _drive(self, rid: str, work: Any) -> None:
-        task = asyncio.ensure_future(work)
+    async def _begun(self, rid: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Drive `work` (a run or a resume of `rid`) in the background, and wait until it has
+        begun (its first event: the run's record, or the decision, is written) or ended
+        (refused); its task."""
+        begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def seen(event: Event) -> None:
+            if event.run_id == rid and not begun.done():
+                begun.set_result(None)
+
+        unsubscribe = self.rt.subscribe(seen)
+        try:
+            running = self._drive(rid, work)
+            await asyncio.wait({begun, running}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            unsubscribe()
+            begun.cancel()
+        return running
+
+    def _drive(self, rid: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(work)
         self._running[rid] = task
         task.add_done_callback(lambda _: self._running.pop(rid, None))
+        return task
 
     async def _settled(self, rid: str) -> None:
         task = self._running.get(rid)

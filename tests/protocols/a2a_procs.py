@@ -64,3 +64,25 @@ def stop(proc: subprocess.Popen[str]) -> None:
 def podium_serve(target: str, store: str) -> tuple[subprocess.Popen[str], str]:
     """`podium a2a serve TARGET --port 0 --store STORE`."""
     return start(["-m", "podium", "a2a", "serve", target, "--port", "0", "--store", store])
+
+
+def wait_for_step(store: str, run_id: str, agent: str, alive: subprocess.Popen[bytes]) -> None:
+    """Wait (20 s at most) until `agent`'s step of `run_id` is journaled as completed in
+    `store`, while `alive` runs: the state a crash test kills the caller in."""
+    import asyncio
+
+    from podium import Runtime
+
+    async def done() -> bool:
+        async with Runtime(store) as rt:
+            try:
+                steps = await rt.steps(run_id)
+            except Exception:  # the run is not made yet
+                return False
+            return any(s.agent == agent and s.status == "completed" for s in steps)
+
+    end = time.monotonic() + 20
+    while not asyncio.run(done()):
+        assert time.monotonic() < end, f"{agent} of {run_id} never completed"
+        assert alive.poll() is None, "the caller ended before it was killed"
+        time.sleep(0.05)

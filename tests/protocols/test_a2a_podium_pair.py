@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from a2a_procs import HERE, env, podium_serve, stop
+from a2a_procs import HERE, env, podium_serve, stop, wait_for_step
 
 from podium import Decision, RemoteAgent, Runtime, Sequential
 
@@ -86,11 +85,7 @@ def test_sigkill_of_the_caller_starts_one_far_run(far: tuple[str, str], tmp_path
         stderr=subprocess.PIPE,
     )
     try:
-        end = time.monotonic() + 20
-        while not _far_runs(far_store, "slow 1.5"):
-            assert time.monotonic() < end and caller.poll() is None
-            time.sleep(0.02)
-        time.sleep(0.2)
+        wait_for_step(store, "crash-2", "peer.send", caller)  # sent, the poll under way
         os.kill(caller.pid, signal.SIGKILL)
         caller.wait(10)
     finally:

@@ -9,12 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from a2a_procs import HERE, env, start, stop
+from a2a_procs import HERE, env, start, stop, wait_for_step
 
 from podium import (
     NO_RETRY,
@@ -225,11 +224,7 @@ def test_sigkill_mid_call_then_resume_does_not_send_twice(remote: Remote, tmp_pa
         stderr=subprocess.PIPE,
     )
     try:
-        end = time.monotonic() + 20
-        while "slow 2 kill" not in remote.sent():  # the remote has the work
-            assert time.monotonic() < end and caller.poll() is None
-            time.sleep(0.02)
-        time.sleep(0.2)  # the send's row made durable, the poll under way
+        wait_for_step(store, "crash-1", "peer.send", caller)  # sent, the poll under way
         os.kill(caller.pid, signal.SIGKILL)
         caller.wait(10)
     finally:

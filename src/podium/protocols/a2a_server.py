@@ -199,12 +199,16 @@ class A2AHandler(RequestHandler):
         try:
             return check(value)
         except ValidationError as first:
-            if isinstance(value, str):
-                with contextlib.suppress(ValueError, ValidationError):
-                    return check(json.loads(value))
-            raise a2a_errors.InvalidParamsError(
-                f"input for agent {self.agent.name!r}: {describe_validation_error(first)}"
-            ) from None
+            error = first
+        if isinstance(value, str):  # JSON sent as text: the error is the parsed value's
+            try:
+                return check(json.loads(value))
+            except ValueError as second:  # not JSON (a ValidationError is a ValueError too)
+                if isinstance(second, ValidationError):
+                    error = second
+        raise a2a_errors.InvalidParamsError(
+            f"input for agent {self.agent.name!r}: {describe_validation_error(error)}"
+        )
 
     async def _begin(self, message: Any) -> tuple[str, bool]:
         """Start (or find) the run a message asks for; whether it is a reply to a waiting one."""
@@ -221,7 +225,12 @@ class A2AHandler(RequestHandler):
         if message.message_id:
             await store.kv_put(MESSAGES_KV, message.message_id, rid)
         await store.kv_put(TASKS_KV, rid, {"context_id": message.context_id or rid})
-        await self._begun(rid, self.rt.run(self.agent, value, run_id=rid, target=self.target))
+        running = await self._begun(
+            rid, self.rt.run(self.agent, value, run_id=rid, target=self.target)
+        )
+        refused = running.done() and not running.cancelled() and running.exception() is not None
+        if refused and await store.get_run(rid) is None:  # refused before it started
+            raise a2a_errors.InvalidParamsError(str(running.exception()))
         return rid, False
 
     async def _reply(self, store: Store, message: Any) -> None:

@@ -14,7 +14,12 @@ import httpx
 import pytest
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.types import a2a_pb2 as pb
-from a2a.utils.errors import InvalidParamsError, TaskNotCancelableError, TaskNotFoundError
+from a2a.utils.errors import (
+    InvalidParamsError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
 from a2a_procs import podium_serve, stop
 
 from podium import Runtime
@@ -233,3 +238,20 @@ async def test_a_streamed_reply_streams_the_rest(
     assert events[-1].status_update.status.state == pb.TASK_STATE_COMPLETED
     artifact = next(e.artifact_update for e in events if e.HasField("artifact_update"))
     assert parts_value(artifact.artifact.parts) == "colour red"
+
+
+async def test_subscribe_follows_a_working_task_to_its_end(
+    server: tuple[str, str], http: httpx.AsyncClient
+) -> None:
+    url, _ = server
+    task = await send(await client(http, url), "slow 0.5", now=True)
+    c = await client(http, url, streaming=True)
+    events = [e async for e in c.subscribe(pb.SubscribeToTaskRequest(id=task.id))]
+    assert events[0].task.id == task.id
+    assert events[0].task.status.state == pb.TASK_STATE_WORKING
+    assert "sleeper done" in [
+        status_text(e.status_update) for e in events if e.HasField("status_update")
+    ]
+    assert events[-1].status_update.status.state == pb.TASK_STATE_COMPLETED
+    with pytest.raises(UnsupportedOperationError, match="is completed"):
+        _ = [e async for e in c.subscribe(pb.SubscribeToTaskRequest(id=task.id))]

@@ -24,8 +24,9 @@ started, not a second run.
 A server stopped mid-task (or killed) leaves the run `running`; one started again on the same
 store goes on with it from its journal, so the task still ends.
 
-`tasks/cancel` cancels the run; push notifications and re-subscribing are not offered (the
-card says so); `tasks/list` lists this agent's runs, newest first.
+`tasks/cancel` cancels the run; `SubscribeToTask` follows a task that is not over (its steps
+as this server drives them, then its end); push notifications are not offered (the card says
+so); `tasks/list` lists this agent's runs, newest first.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -153,6 +154,27 @@ class A2AHandler(RequestHandler):
         self.agent = agent
         self.target = target
         self._running: dict[str, asyncio.Task[Any]] = {}
+        # Readers of a run's events (a stream, a subscriber, a send waiting for it to begin).
+        # One listener, subscribed before any run starts, hands every event to them.
+        self._readers: dict[str, list[asyncio.Queue[Event]]] = {}
+        runtime.subscribe(self._hand_on)
+
+    def _hand_on(self, event: Event) -> None:
+        for queue in self._readers.get(event.run_id, ()):
+            queue.put_nowait(event)
+
+    @contextlib.contextmanager
+    def _reading(self, rid: str) -> Iterator[asyncio.Queue[Event]]:
+        """A queue of `rid`'s events from now on, while the block runs."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        readers = self._readers.setdefault(rid, [])
+        readers.append(queue)
+        try:
+            yield queue
+        finally:
+            readers.remove(queue)
+            if not readers:
+                del self._readers[rid]
 
     async def _store(self) -> Store:
         return await self.rt.open()
@@ -210,18 +232,18 @@ class A2AHandler(RequestHandler):
             f"input for agent {self.agent.name!r}: {describe_validation_error(error)}"
         )
 
-    async def _begin(self, message: Any) -> tuple[str, bool]:
-        """Start (or find) the run a message asks for; whether it is a reply to a waiting one."""
+    async def _begin(self, message: Any, rid: str) -> str:
+        """Start the run a message asks for as `rid` (or find the one it started before, or
+        go on with the one it replies to); the run's id."""
         store = await self._store()
         if message.task_id:
             await self._reply(store, message)
-            return message.task_id, True
+            return str(message.task_id)
         if message.message_id:
             seen = await store.kv_get(MESSAGES_KV, message.message_id)
             if seen is not None and await store.get_run(str(seen)) is not None:
-                return str(seen), False
+                return str(seen)
         value = self._input(message)
-        rid = new_run_id()
         if message.message_id:
             await store.kv_put(MESSAGES_KV, message.message_id, rid)
         await store.kv_put(TASKS_KV, rid, {"context_id": message.context_id or rid})
@@ -231,7 +253,7 @@ class A2AHandler(RequestHandler):
         refused = running.done() and not running.cancelled() and running.exception() is not None
         if refused and await store.get_run(rid) is None:  # refused before it started
             raise a2a_errors.InvalidParamsError(str(running.exception()))
-        return rid, False
+        return rid
 
     async def _reply(self, store: Store, message: Any) -> None:
         rid = message.task_id
@@ -256,19 +278,13 @@ class A2AHandler(RequestHandler):
         """Drive `work` (a run or a resume of `rid`) in the background, and wait until it has
         begun (its first event: the run's record, or the decision, is written) or ended
         (refused); its task."""
-        begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def seen(event: Event) -> None:
-            if event.run_id == rid and not begun.done():
-                begun.set_result(None)
-
-        unsubscribe = self.rt.subscribe(seen)
-        try:
+        with self._reading(rid) as events:
             running = self._drive(rid, work)
-            await asyncio.wait({begun, running}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            unsubscribe()
-            begun.cancel()
+            begun = asyncio.ensure_future(events.get())
+            try:
+                await asyncio.wait({begun, running}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                begun.cancel()
         return running
 
     def _drive(self, rid: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -285,7 +301,7 @@ class A2AHandler(RequestHandler):
 
     # the SDK's interface ---------------------------------------------------------------------
     async def on_message_send(self, params: Any, context: ServerCallContext) -> Any:
-        rid, _ = await self._begin(params.message)
+        rid = await self._begin(params.message, new_run_id())
         if not params.configuration.return_immediately:
             await self._settled(rid)
         return await self.task(rid)
@@ -293,37 +309,62 @@ class A2AHandler(RequestHandler):
     async def on_message_send_stream(
         self, params: Any, context: ServerCallContext
     ) -> AsyncGenerator[Any]:
-        events: asyncio.Queue[Event] = asyncio.Queue()
-        unsubscribe = self.rt.subscribe(events.put_nowait)
-        try:
-            rid, _ = await self._begin(params.message)
-            task = await self.task(rid)
-            context_id = task.context_id
+        message = params.message
+        rid = str(message.task_id) if message.task_id else new_run_id()
+        with self._reading(rid) as events:
+            found = await self._begin(message, rid)
+            if found != rid:  # a resent message: its first run's stream from now on
+                async for item in self._follow_anew(found):
+                    yield item
+                return
+            async for item in self._follow(rid, events):
+                yield item
+
+    async def _follow_anew(self, rid: str) -> AsyncGenerator[Any]:
+        with self._reading(rid) as events:
+            async for item in self._follow(rid, events):
+                yield item
+
+    async def on_subscribe_to_task(
+        self, params: Any, context: ServerCallContext
+    ) -> AsyncGenerator[Any]:
+        record = await self._record(await self._store(), params.id)
+        if record.status in TERMINAL_STATUSES:
+            raise a2a_errors.UnsupportedOperationError(
+                f"task {params.id} is {STATES_NAMES[record.status]}: nothing more will happen"
+            )
+        async for item in self._follow_anew(params.id):
+            yield item
+
+    async def _follow(self, rid: str, events: asyncio.Queue[Event]) -> AsyncGenerator[Any]:
+        """A task's stream: the task as it is (working), a `working` update as each step of
+        the run this server drives completes, then the output artifact and the last status."""
+        task = await self.task(rid)
+        context_id = task.context_id
+        if task.status.state not in (pb.TASK_STATE_INPUT_REQUIRED,) or rid in self._running:
             task.status.CopyFrom(pb.TaskStatus(state=pb.TASK_STATE_WORKING))
-            task.ClearField("artifacts")
-            yield task  # the task as it starts (it may have run on already); its end comes last
-            while rid in self._running or not events.empty():
-                try:
-                    event = await asyncio.wait_for(events.get(), 0.05)
-                except TimeoutError:
-                    continue
-                if event.run_id == rid and event.kind == "step.completed" and event.key:
-                    yield pb.TaskStatusUpdateEvent(
-                        task_id=rid,
-                        context_id=context_id,
-                        status=pb.TaskStatus(
-                            state=pb.TASK_STATE_WORKING,
-                            message=_text(f"{event.agent} done", rid, context_id),
-                        ),
-                    )
-            final = await self.task(rid)
-            for artifact in final.artifacts:
-                yield pb.TaskArtifactUpdateEvent(
-                    task_id=rid, context_id=context_id, artifact=artifact, last_chunk=True
+        task.ClearField("artifacts")
+        yield task  # its end comes last (it may have run on already)
+        while rid in self._running or not events.empty():
+            try:
+                event = await asyncio.wait_for(events.get(), 0.05)
+            except TimeoutError:
+                continue
+            if event.run_id == rid and event.kind == "step.completed" and event.key:
+                yield pb.TaskStatusUpdateEvent(
+                    task_id=rid,
+                    context_id=context_id,
+                    status=pb.TaskStatus(
+                        state=pb.TASK_STATE_WORKING,
+                        message=_text(f"{event.agent} done", rid, context_id),
+                    ),
                 )
-            yield pb.TaskStatusUpdateEvent(task_id=rid, context_id=context_id, status=final.status)
-        finally:
-            unsubscribe()
+        final = await self.task(rid)
+        for artifact in final.artifacts:
+            yield pb.TaskArtifactUpdateEvent(
+                task_id=rid, context_id=context_id, artifact=artifact, last_chunk=True
+            )
+        yield pb.TaskStatusUpdateEvent(task_id=rid, context_id=context_id, status=final.status)
 
     async def on_get_task(self, params: Any, context: ServerCallContext) -> Any:
         return await self.task(params.id)
@@ -345,12 +386,6 @@ class A2AHandler(RequestHandler):
         runs = [r for r in await self.rt.list_runs(limit=size) if r.agent == self.agent.name]
         tasks = [await self._as_task(store, r) for r in runs]
         return pb.ListTasksResponse(tasks=tasks, page_size=size, total_size=len(tasks))
-
-    async def on_subscribe_to_task(
-        self, params: Any, context: ServerCallContext
-    ) -> AsyncGenerator[Any]:
-        raise a2a_errors.UnsupportedOperationError("podium's A2A server does not re-subscribe")
-        yield  # pragma: no cover
 
     async def _no_push(self, params: Any, context: ServerCallContext) -> Any:
         raise a2a_errors.PushNotificationNotSupportedError()

@@ -12,7 +12,8 @@ message's text:
     fail        fails, with the message "told to fail"
     anything    completes with the text upper-cased
 
-`--card-url` makes the card claim another endpoint (a pinning test's impostor).
+`--card-url` makes the card claim another endpoint (a pinning test's impostor); with
+`--token T` every request needs `Authorization: Bearer T` (else 401).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+from typing import Any
 
 import uvicorn
 from a2a.helpers.proto_helpers import new_data_part, new_text_message, new_text_part
@@ -38,6 +40,9 @@ from a2a.types.a2a_pb2 import (
     TaskStatus,
 )
 from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 
 
 class Executor(AgentExecutor):
@@ -88,6 +93,15 @@ class Executor(AgentExecutor):
         await updater.cancel()
 
 
+def _needs(token: str) -> Any:
+    async def check(request: Request, call_next: Any) -> Any:
+        if request.headers.get("authorization") != f"Bearer {token}":
+            return PlainTextResponse("unauthorized", status_code=401)
+        return await call_next(request)
+
+    return check
+
+
 def main() -> None:
     count_file = sys.argv[1]
     claimed = sys.argv[sys.argv.index("--card-url") + 1] if "--card-url" in sys.argv else None
@@ -109,6 +123,9 @@ def main() -> None:
     )
     handler = DefaultRequestHandler(Executor(count_file), InMemoryTaskStore(), card)
     app = Starlette(routes=[*create_agent_card_routes(card), *create_jsonrpc_routes(handler, "/")])
+    if "--token" in sys.argv:
+        token = sys.argv[sys.argv.index("--token") + 1]
+        app.add_middleware(BaseHTTPMiddleware, dispatch=_needs(token))
     print(f"listening {url}", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     asyncio.run(server.serve(sockets=[sock]))

@@ -64,6 +64,17 @@ def impostor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop(proc)
 
 
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An agent that wants a bearer token."""
+    count = tmp_path_factory.mktemp("guarded") / "sent.txt"
+    proc, url = start([SDK_AGENT, str(count), "--token", "s3cret"])
+    try:
+        yield url
+    finally:
+        stop(proc)
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "podium", *args], capture_output=True, text=True, env=env()
@@ -252,3 +263,20 @@ async def main():
         print(r.status, r.output)
 asyncio.run(main())
 """
+
+
+async def test_a_bearer_token_from_the_environment(
+    guarded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyed = RemoteAgent(guarded, name="keyed", token_env="KEYED_TOKEN", poll_interval=0.05)
+    async with Runtime("memory://", retry=NO_RETRY) as rt:
+        unset = await rt.run(keyed, "hi")
+        assert "KEYED_TOKEN (its token_env) is not set" in (unset.error or "")
+        monkeypatch.setenv("KEYED_TOKEN", "wrong")
+        refused = await rt.run(keyed, "hi")
+        assert "401" in (refused.error or "")
+        monkeypatch.setenv("KEYED_TOKEN", "s3cret")
+        result = await rt.run(keyed, "with a token")
+        assert result.output == "WITH A TOKEN"
+        journal = str([s.output for s in await rt.steps(result.run_id)])
+        assert "s3cret" not in journal

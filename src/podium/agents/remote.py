@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -177,7 +178,9 @@ class _PinCard(_Step):
         from a2a.client import A2ACardResolver
 
         try:
-            async with httpx.AsyncClient(timeout=owner.http_timeout) as http:
+            async with httpx.AsyncClient(
+                timeout=owner.http_timeout, headers=owner.headers()
+            ) as http:
                 card = await A2ACardResolver(http, owner.url).get_agent_card()
         except Exception as e:
             raise _transport(owner.name, e) from e
@@ -248,11 +251,13 @@ class RemoteAgent(AgentBase[Any, Any]):
     """An A2A agent at `url` (its base: the card is at `url/.well-known/agent-card.json`),
     called as a podium agent. See the module for steps, pinning, trust and errors.
 
-    `name` defaults to the URL's host and port (`127.0.0.1-9000`). `retry` is the retry policy
-    of each hop (the runtime's by default); the call as a whole is never retried, since a
-    second attempt would send the work again. `timeout` bounds the whole call. The input goes
-    as a text part when it is a string, else as a data part (JSON); the output is the text
-    of the task's artifacts, or their data when an artifact holds one data part.
+    `name` defaults to the URL's host and port (`127.0.0.1-9000`). `token_env` names an
+    environment variable whose value goes as `Authorization: Bearer ...` on every request.
+    `retry` is the retry policy of each hop (the runtime's by default); the call as a whole
+    is never retried, since a second attempt would send the work again. `timeout` bounds the
+    whole call. The input goes as a text part when it is a string, else as a data part
+    (JSON); the output is the text of the task's artifacts, or their data when an artifact
+    holds one data part.
     """
 
     untrusted = True  # podium.runtime.taint: a remote peer's output is untrusted content
@@ -268,6 +273,7 @@ class RemoteAgent(AgentBase[Any, Any]):
         trust: Trust | str = Trust.UNTRUSTED,
         poll_interval: float = 0.2,
         http_timeout: float = 30.0,
+        token_env: str | None = None,
         timeout: float | None = None,
         retry: Retry | None = None,
     ) -> None:
@@ -297,6 +303,9 @@ class RemoteAgent(AgentBase[Any, Any]):
         SECONDS.check(f"RemoteAgent {name!r}", "http_timeout", http_timeout)
         self.poll_interval = poll_interval
         self.http_timeout = http_timeout
+        if token_env is not None and not token_env.strip():
+            raise UsageError(f"RemoteAgent {name!r}: token_env must name an environment variable")
+        self.token_env = token_env
         self._card = _PinCard(self, "card", "fetch and pin the agent card")
         self._send = _Send(self, "send", "send a message to the remote agent")
         self._poll = _Poll(self, "poll", "wait for the remote task")
@@ -347,7 +356,20 @@ class RemoteAgent(AgentBase[Any, Any]):
     # the SDK's client ------------------------------------------------------------------------
     def client(self, pinned: dict[str, Any]) -> Any:
         """A client for the pinned card (an async context manager)."""
-        return _Client(pinned["card"], self.http_timeout)
+        return _Client(pinned["card"], self.http_timeout, self.headers())
+
+    def headers(self) -> dict[str, str]:
+        """What every request carries: `Authorization: Bearer $TOKEN_ENV` when `token_env`
+        names a variable. Read at each call, never journaled nor kept."""
+        if self.token_env is None:
+            return {}
+        token = os.environ.get(self.token_env)
+        if not token:
+            raise UsageError(
+                f"remote agent {self.name!r}: the environment variable {self.token_env} "
+                "(its token_env) is not set"
+            )
+        return {"Authorization": f"Bearer {token}"}
 
     # the call --------------------------------------------------------------------------------
     async def run(self, input: Any, ctx: RunContext) -> Any:
@@ -389,16 +411,17 @@ def _prompt(request: dict[str, Any]) -> str:
 class _Client:
     """The SDK's client for a pinned card, with an HTTP client of its own."""
 
-    def __init__(self, card: dict[str, Any], timeout: float) -> None:
+    def __init__(self, card: dict[str, Any], timeout: float, headers: dict[str, str]) -> None:
         self.card = card
         self.timeout = timeout
+        self.headers = headers
 
     async def __aenter__(self) -> Any:
         import httpx
         from a2a.client import ClientConfig, ClientFactory
         from a2a.types.a2a_pb2 import AgentCard
 
-        self.http = httpx.AsyncClient(timeout=self.timeout)
+        self.http = httpx.AsyncClient(timeout=self.timeout, headers=self.headers)
         card = _json_format().ParseDict(self.card, AgentCard(), ignore_unknown_fields=True)
         config = ClientConfig(streaming=False, polling=True, httpx_client=self.http)
         return ClientFactory(config).create(card)
@@ -507,6 +530,9 @@ class RemoteSpec(Spec):
         "untrusted", description="`approval`: a person approves each call; `denied`: refused"
     )
     poll_interval: float = SECONDS.field(0.2, description="seconds between polls of its task")
+    token_env: str | None = Field(
+        None, min_length=1, description="an environment variable holding a bearer token to send"
+    )
     retry: RetrySpec | None = None
     timeout: float | None = SECONDS.field(None)
 
@@ -523,6 +549,7 @@ def _build_remote(b: Builder, spec: RemoteSpec, loc: Loc) -> RemoteAgent | None:
             card_sha256=spec.card_sha256,
             trust=spec.trust,
             poll_interval=spec.poll_interval,
+            token_env=spec.token_env,
             timeout=spec.timeout,
             retry=None if spec.retry is None else Retry(**spec.retry.model_dump()),
         )

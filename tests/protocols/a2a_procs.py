@@ -22,14 +22,17 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
-def start(args: list[str], cwd: Path | None = None) -> tuple[subprocess.Popen[str], str]:
-    """Start `python ARGS`; its URL once it says it listens (20 s at most)."""
+def start(
+    args: list[str], cwd: Path | None = None, **more: str
+) -> tuple[subprocess.Popen[str], str]:
+    """Start `python ARGS` (with `more` in its environment); its URL once it says it
+    listens (20 s at most)."""
     proc = subprocess.Popen(
         [sys.executable, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env(),
+        env={**env(), **more},
         cwd=cwd or HERE,
     )
     assert proc.stdout is not None
@@ -61,9 +64,10 @@ def stop(proc: subprocess.Popen[str]) -> None:
             stream.close()
 
 
-def podium_serve(target: str, store: str) -> tuple[subprocess.Popen[str], str]:
-    """`podium a2a serve TARGET --port 0 --store STORE`."""
-    return start(["-m", "podium", "a2a", "serve", target, "--port", "0", "--store", store])
+def podium_serve(target: str, store: str, **more: str) -> tuple[subprocess.Popen[str], str]:
+    """`podium a2a serve TARGET --port 0 --store STORE` (with `more` in its environment)."""
+    args = ["-m", "podium", "a2a", "serve", target, "--port", "0", "--store", store]
+    return start(args, **more)
 
 
 def wait_for_step(store: str, run_id: str, agent: str, alive: subprocess.Popen[bytes]) -> None:

@@ -36,6 +36,17 @@ def serve(
         str | None,
         typer.Option(help="The URL the card gives (behind a proxy); default where it listens."),
     ] = None,
+    keys_file: Annotated[
+        str | None,
+        typer.Option(
+            "--keys-file",
+            help="API keys, `key:role[:name]` one a line (as for `podium serve`); also "
+            "$PODIUM_API_KEYS. With either, every request but the card's needs "
+            "`Authorization: Bearer KEY`: sending needs operator, replying approver. "
+            "With neither, anyone who reaches the port may: keep it on loopback.",
+            show_default=False,
+        ),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Serve an agent over A2A: its card at /.well-known/agent-card.json, JSON-RPC at /.
@@ -47,8 +58,17 @@ def serve(
             raise UsageError(
                 f"podium a2a needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
             ) from None
+        from podium.server.auth import KeyRing, configured_keys
+
+        keys = configured_keys(keys_file)
         agent, stored = load_agent(target)
         make_store(store)  # a bad URL fails here, with the usual message
+    if keys is None and host not in ("127.0.0.1", "::1", "localhost"):
+        typer.echo(
+            f"warning: podium a2a serve on {host} with no API key: anyone who reaches it may "
+            "start and decide runs (configure PODIUM_API_KEYS or --keys-file)",
+            err=True,
+        )
     serve_a2a(
         agent,
         host=host,
@@ -56,6 +76,7 @@ def serve(
         url=url,
         store=store,
         target=stored,
+        authenticate=None if keys is None else KeyRing(keys).find,
         announce=lambda line: typer.echo(line),
     )
 

@@ -24,6 +24,9 @@ started, not a second run.
 A server stopped mid-task (or killed) leaves the run `running`; one started again on the same
 store goes on with it from its journal, so the task still ends.
 
+With API keys (`create_a2a_app(authenticate=...)`; the CLI passes `podium serve`'s keys),
+every request but the card's needs a bearer key, and its role decides what it may do.
+
 `tasks/cancel` cancels the run; `SubscribeToTask` follows a task that is not over (its steps
 as this server drives them, then its end); push notifications are not offered (the card says
 so); `tasks/list` lists this agent's runs, newest first.
@@ -33,9 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import socket
-from collections.abc import AsyncGenerator, Coroutine, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -75,6 +79,7 @@ __all__ = [
 
 MESSAGES_KV = "a2a.messages"  # message id -> the run it started (a resend gets that run)
 TASKS_KV = "a2a.tasks"  # run id -> {"context_id": ...}
+CARD_PATH = "/.well-known/agent-card.json"
 IDENTITY = "a2a"  # who decided, as a decision over A2A is recorded (beside the OS account)
 
 STATES: dict[RunStatus, Any] = {
@@ -84,6 +89,10 @@ STATES: dict[RunStatus, Any] = {
     RunStatus.FAILED: pb.TASK_STATE_FAILED,
     RunStatus.CANCELLED: pb.TASK_STATE_CANCELED,
 }
+# Who the request in progress comes from (set by the app's key check; None: no keys).
+_CALLER: contextvars.ContextVar[Any] = contextvars.ContextVar("a2a_caller", default=None)
+Authenticate = Callable[[str], Any]
+"""A bearer key -> who sends it (with `.identity` and `.may(permission)`), or None."""
 _YES = frozenset({"approve", "approved", "yes", "y", "ok"})
 _NO = frozenset({"reject", "rejected", "no", "n"})
 
@@ -119,10 +128,10 @@ def skills_of(agent: Any) -> list[Any]:
     ]
 
 
-def agent_card(agent: Any, url: str, *, version: str = "1.0.0") -> Any:
-    """The A2A card of `agent` served at `url`."""
+def agent_card(agent: Any, url: str, *, version: str = "1.0.0", bearer: bool = False) -> Any:
+    """The A2A card of `agent` served at `url` (saying it wants a bearer key, if `bearer`)."""
     description = getattr(agent, "description", "") or f"the podium agent {agent.name}"
-    return pb.AgentCard(
+    card = pb.AgentCard(
         name=agent.name,
         description=description,
         version=version,
@@ -134,6 +143,15 @@ def agent_card(agent: Any, url: str, *, version: str = "1.0.0") -> Any:
         default_output_modes=["text/plain", "application/json"],
         skills=skills_of(agent),
     )
+    if bearer:
+        scheme = pb.HTTPAuthSecurityScheme(scheme="bearer", description="a podium API key")
+        card.security_schemes["bearer"].CopyFrom(
+            pb.SecurityScheme(http_auth_security_scheme=scheme)
+        )
+        card.security_requirements.append(
+            pb.SecurityRequirement(schemes={"bearer": pb.StringList()})
+        )
+    return card
 
 
 def _text(text: str, task_id: str, context_id: str) -> Any:
@@ -267,7 +285,7 @@ class A2AHandler(RequestHandler):
         kind = asks[0].request.get("kind") if asks and isinstance(asks[0].request, dict) else None
         decision = _decision(parts_value(message.parts), kind)
         # The resume records the decision (refusing one that does not fit) and goes on.
-        resume = self.rt.resume(rid, self.agent, decision=decision, identity=IDENTITY)
+        resume = self.rt.resume(rid, self.agent, decision=decision, identity=_identity())
         running = await self._begun(rid, resume)
         if running.done() and not running.cancelled():
             error = running.exception()
@@ -301,6 +319,7 @@ class A2AHandler(RequestHandler):
 
     # the SDK's interface ---------------------------------------------------------------------
     async def on_message_send(self, params: Any, context: ServerCallContext) -> Any:
+        _allow("decide" if params.message.task_id else "operate")
         rid = await self._begin(params.message, new_run_id())
         if not params.configuration.return_immediately:
             await self._settled(rid)
@@ -310,6 +329,7 @@ class A2AHandler(RequestHandler):
         self, params: Any, context: ServerCallContext
     ) -> AsyncGenerator[Any]:
         message = params.message
+        _allow("decide" if message.task_id else "operate")
         rid = str(message.task_id) if message.task_id else new_run_id()
         with self._reading(rid) as events:
             found = await self._begin(message, rid)
@@ -328,6 +348,7 @@ class A2AHandler(RequestHandler):
     async def on_subscribe_to_task(
         self, params: Any, context: ServerCallContext
     ) -> AsyncGenerator[Any]:
+        _allow("read")
         record = await self._record(await self._store(), params.id)
         if record.status in TERMINAL_STATUSES:
             raise a2a_errors.UnsupportedOperationError(
@@ -367,9 +388,11 @@ class A2AHandler(RequestHandler):
         yield pb.TaskStatusUpdateEvent(task_id=rid, context_id=context_id, status=final.status)
 
     async def on_get_task(self, params: Any, context: ServerCallContext) -> Any:
+        _allow("read")
         return await self.task(params.id)
 
     async def on_cancel_task(self, params: Any, context: ServerCallContext) -> Any:
+        _allow("operate")
         store = await self._store()
         record = await self._record(store, params.id)
         if record.status in TERMINAL_STATUSES:
@@ -381,6 +404,7 @@ class A2AHandler(RequestHandler):
         return await self.task(params.id)
 
     async def on_list_tasks(self, params: Any, context: ServerCallContext) -> Any:
+        _allow("read")
         store = await self._store()
         size = params.page_size or 50
         runs = [r for r in await self.rt.list_runs(limit=size) if r.agent == self.agent.name]
@@ -437,6 +461,21 @@ STATES_NAMES = {
 }
 
 
+def _allow(permission: str) -> None:
+    """Refuse the request in progress unless its caller's role grants `permission` (with
+    keys configured; without, anyone on the network may: keep the server on loopback)."""
+    caller = _CALLER.get()
+    if caller is not None and not caller.may(permission):
+        raise a2a_errors.UnsupportedOperationError(
+            f"the key {caller.identity!r} (role {caller.role}) may not {permission}"
+        )
+
+
+def _identity() -> str:
+    caller = _CALLER.get()
+    return IDENTITY if caller is None else f"{IDENTITY}:{caller.identity}"
+
+
 def _prompt_of(request: Any, reason: str) -> str:
     if isinstance(request, dict) and request.get("prompt"):
         return str(request["prompt"])
@@ -471,14 +510,18 @@ def create_a2a_app(
     store: str | Store | None = None,
     runtime: Runtime | None = None,
     target: str | None = None,
+    authenticate: Authenticate | None = None,
 ) -> Starlette:
     """A Starlette app serving `agent` over A2A at `url` (what its card says), its tasks runs
-    on `store` (or on `runtime`'s)."""
+    on `store` (or on `runtime`'s). With `authenticate`, every request but the card's needs
+    `Authorization: Bearer KEY` that it knows (401 otherwise), and the key's role decides:
+    reading tasks needs `read`, sending and cancelling `operate`, a reply `decide` (the roles
+    of `podium serve`)."""
     from starlette.applications import Starlette
 
     rt = runtime or Runtime(store, targets=[target] if target else ())
     handler = A2AHandler(rt, agent, target)
-    card = agent_card(agent, url)
+    card = agent_card(agent, url, bearer=authenticate is not None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncGenerator[None]:
@@ -494,7 +537,41 @@ def create_a2a_app(
     routes = [*create_agent_card_routes(card), *create_jsonrpc_routes(handler, "/")]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.a2a_handler = handler
+    if authenticate is not None:
+        app.add_middleware(_KeyCheck, authenticate=authenticate)
     return app
+
+
+class _KeyCheck:
+    """ASGI middleware: a known bearer key on every request but the card's; its holder is
+    the request's caller (`_CALLER`) while the request runs."""
+
+    def __init__(self, app: Any, authenticate: Authenticate) -> None:
+        self.app = app
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].endswith(CARD_PATH):
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope.get("headers") or ()).get(b"authorization", b"").decode("latin-1")
+        scheme, _, key = header.partition(" ")
+        caller = self.authenticate(key.strip()) if scheme.lower() == "bearer" and key else None
+        if caller is None:
+            await _unauthorized(send)
+            return
+        token = _CALLER.set(caller)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _CALLER.reset(token)
+
+
+async def _unauthorized(send: Any) -> None:
+    body = json.dumps({"error": "send Authorization: Bearer KEY (a podium API key)"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def serve_a2a(
@@ -505,6 +582,7 @@ def serve_a2a(
     url: str | None = None,
     store: str | Store | None = None,
     target: str | None = None,
+    authenticate: Authenticate | None = None,
     announce: Any = print,
 ) -> None:
     """Listen on `host:port` (0: a free port) and serve until stopped. `announce` is told
@@ -520,7 +598,7 @@ def serve_a2a(
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     shown = f"[{shown}]" if ":" in shown else shown
     public = url or f"http://{shown}:{bound}/"
-    app = create_a2a_app(agent, url=public, store=store, target=target)
+    app = create_a2a_app(agent, url=public, store=store, target=target, authenticate=authenticate)
     announce(f"listening {public}")
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from podium import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +25,7 @@ def runs(url: str) -> list[Any]:
     return asyncio.run(go())
 
 
+@pytest.mark.slow  # three real processes
 def test_the_buyer_calls_the_supplier_over_a2a(tmp_path: Path) -> None:
     src = str(ROOT / "src")
     path = os.pathsep.join(p for p in (src, str(ROOT), os.environ.get("PYTHONPATH")) if p)

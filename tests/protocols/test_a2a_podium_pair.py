@@ -75,6 +75,7 @@ async def test_a_far_question_waits_in_the_near_inbox(far: tuple[str, str]) -> N
         assert (await far_rt.get_run(sent.output["id"])).status == "cancelled"
 
 
+@pytest.mark.slow  # real processes, one killed
 def test_sigkill_of_the_caller_starts_one_far_run(far: tuple[str, str], tmp_path: Path) -> None:
     url, far_store = far
     store = f"sqlite:///{tmp_path / 'near.db'}"

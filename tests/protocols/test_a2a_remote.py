@@ -226,6 +226,7 @@ async def test_yaml_kind_remote(remote: Remote, tmp_path: Path) -> None:
     assert "FROM THE CLI" in ran.stdout
 
 
+@pytest.mark.slow  # real processes, one killed
 def test_sigkill_mid_call_then_resume_does_not_send_twice(remote: Remote, tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'runs.db'}"
     caller = subprocess.Popen(

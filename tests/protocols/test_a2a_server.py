@@ -203,6 +203,7 @@ async def test_list_tasks(server: tuple[str, str], http: httpx.AsyncClient) -> N
     assert task.id in [t.id for t in listed.tasks]
 
 
+@pytest.mark.slow  # real processes, one killed
 async def test_a_restarted_server_finishes_the_task(
     tmp_path: Path, http: httpx.AsyncClient
 ) -> None:

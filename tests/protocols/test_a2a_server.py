@@ -256,3 +256,27 @@ async def test_subscribe_follows_a_working_task_to_its_end(
     assert events[-1].status_update.status.state == pb.TASK_STATE_COMPLETED
     with pytest.raises(UnsupportedOperationError, match="is completed"):
         _ = [e async for e in c.subscribe(pb.SubscribeToTaskRequest(id=task.id))]
+
+
+async def test_a_v0_3_client_is_answered_too(
+    server: tuple[str, str], http: httpx.AsyncClient
+) -> None:
+    """Agents still on A2A 0.3 (`message/send`, `tasks/get`) reach the same endpoint."""
+    url, _ = server
+    message = {
+        "kind": "message",
+        "messageId": "v03-1",
+        "role": "user",
+        "parts": [{"kind": "text", "text": "old client"}],
+    }
+    sent = await http.post(
+        url,
+        json={"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": message}},
+    )
+    task = sent.json()["result"]
+    assert task["kind"] == "task" and task["status"]["state"] == "completed"
+    assert task["artifacts"][0]["parts"] == [{"kind": "text", "text": "OLD CLIENT!"}]
+    got = await http.post(
+        url, json={"jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": task["id"]}}
+    )
+    assert got.json()["result"]["status"]["state"] == "completed"

@@ -534,7 +534,10 @@ def create_a2a_app(
             if runtime is None:
                 await rt.close()
 
-    routes = [*create_agent_card_routes(card), *create_jsonrpc_routes(handler, "/")]
+    routes = [
+        *create_agent_card_routes(card),
+        *create_jsonrpc_routes(handler, "/", enable_v0_3_compat=True),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.a2a_handler = handler
     if authenticate is not None:

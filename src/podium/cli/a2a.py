@@ -19,7 +19,9 @@ from podium.cli.app import StoreOpt, _read, app, load_agent, make_store, usage_e
 from podium.errors import UsageError
 from podium.runtime.runtime import Runtime
 
-a2a = typer.Typer(help="Agents over A2A: serve one, read a card, set a remote's trust.")
+a2a = typer.Typer(
+    help="Agents over A2A: serve one, read a card, set a remote's trust.", no_args_is_help=True
+)
 app.add_typer(a2a, name="a2a")
 
 _LEVELS = "untrusted, approval or denied"
@@ -31,7 +33,10 @@ def serve(
         str, typer.Argument(help="The agent: module:object, file.py:object or a YAML file.")
     ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8000,
+    port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, help="Port (beside `podium serve`'s 8000); 0: a free one."),
+    ] = 9000,
     url: Annotated[
         str | None,
         typer.Option(help="The URL the card gives (behind a proxy); default where it listens."),

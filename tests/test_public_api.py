@@ -100,6 +100,7 @@ EXPECTED = [
     "QuorumNotMetError",
     "RedisBoard",
     "RejectedError",
+    "RemoteAgent",
     "ReplayReport",
     "Retry",
     "Review",

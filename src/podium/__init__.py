@@ -10,6 +10,7 @@ from podium import errors as _errors
 from podium.agents import Agent, FunctionAgent, LLMAgent, agent
 from podium.agents.batch import Batch
 from podium.agents.human import Decision, HumanAgent, HumanApproval, OnTimeout
+from podium.agents.remote import RemoteAgent
 from podium.core import targets as _targets
 from podium.core.records import CallKind
 from podium.core.tools import ToolContext, ToolSpec
@@ -315,6 +316,7 @@ __all__ = [
     "QuorumNotMetError",
     "RedisBoard",
     "RejectedError",
+    "RemoteAgent",
     "ReplayReport",
     "Retry",
     "Review",

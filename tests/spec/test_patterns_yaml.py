@@ -300,9 +300,9 @@ def test_an_unknown_key_close_to_a_field_says_which_was_meant() -> None:
     assert found["steps[1].colour"] == (10, "unknown field")  # nothing close: no guess
 
 
-def test_remote_is_reserved() -> None:
-    found = problems("name: r\nkind: remote\nurl: http://x\n")
-    assert "not supported yet" in found["kind"][1] and found["kind"][0] == 2
+def test_remote_needs_an_http_url() -> None:
+    found = problems("name: r\nkind: remote\nurl: ftp://x\n")
+    assert "must be an http:// or https:// URL" in found[""][1]
 
 
 def test_functions_must_be_functions() -> None:

@@ -50,7 +50,7 @@ BASES: dict[str, list[dict[str, Any]]] = {
     "llm": [{"kind": "llm", "name": "w", "model": "scripted", "retry": {}, "budget": {"usd": 1}}],
     "human": [{"kind": "human", "name": "h", "question": "why?"}],
     "approval": [{"kind": "approval", "name": "a"}],
-    "remote": [{"kind": "remote", "name": "r"}],
+    "remote": [{"kind": "remote", "name": "r", "url": "http://127.0.0.1:9/"}],
     "sequential": [{"kind": "sequential", "name": "s", "steps": [ref("solo")]}],
     "parallel": [{"kind": "parallel", "name": "p", "branches": [ref("solo"), ref("team")]}],
     "router": [

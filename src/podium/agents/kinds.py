@@ -49,7 +49,6 @@ __all__ = [
     "PythonRef",
     "Ref",
     "Rename",
-    "RemoteSpec",
     "RetrySpec",
     "Spec",
     "TOKENS_RENAMED",
@@ -366,24 +365,3 @@ def drawn_as(agent: Any) -> Kind | None:
         if cls in by_class:
             return by_class[cls]
     return None
-
-
-# `kind: remote`: reserved -------------------------------------------------------------------
-class RemoteSpec(Spec):
-    """An agent in another process spoken to over A2A. Reserved: not supported yet."""
-
-    kind: Literal["remote"]
-    name: str = Field(min_length=1)
-    description: str = ""
-    url: str | None = None
-
-
-def _build_remote(b: Builder, spec: RemoteSpec, loc: Loc) -> None:
-    b.problem(
-        (*loc, "kind"),
-        f"remote agent {spec.name!r}: `kind: remote` (A2A) is not supported yet; wrap the "
-        "client in a Python agent and use `python: module:object` for now",
-    )
-
-
-register(RemoteSpec, _build_remote, agent=True)

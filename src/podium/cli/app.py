@@ -662,6 +662,7 @@ def _project_last() -> None:
 
 
 # Commands kept in their own modules register themselves on `app`.
+from podium.cli import a2a as _a2a  # noqa: E402, F401
 from podium.cli import audit as _audit  # noqa: E402, F401
 from podium.cli import batch as _batch  # noqa: E402, F401
 from podium.cli import cost as _cost  # noqa: E402, F401

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Discriminator, GetCoreSchemaHandler, Tag, TypeAd
 import podium.agents.function
 import podium.agents.human
 import podium.agents.llm
+import podium.agents.remote
 import podium.patterns  # noqa: F401  (importing the kinds' modules registers them)
 from podium.agents import kinds as registry
 from podium.agents.kinds import PythonRef

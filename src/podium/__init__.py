@@ -24,6 +24,8 @@ from podium.errors import (
     MaxHandoffsExceededError,
     MaxStepsExceededError,
     MaxTurnsExceededError,
+    MCPConnectionError,
+    MCPServerError,
     ModelError,
     ModelResponseError,
     NonDeterminismError,
@@ -96,6 +98,7 @@ from podium.runtime.limits import RunLimits
 from podium.runtime.replay import ReplayReport
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, sanitiser, tool
+from podium.tools.mcp import MCPServer
 
 if TYPE_CHECKING:
     from podium.models.anthropic import AnthropicModel
@@ -272,6 +275,9 @@ __all__ = [
     "Loop",
     "LoopResult",
     "LoopState",
+    "MCPConnectionError",
+    "MCPServer",
+    "MCPServerError",
     "Magentic",
     "MagenticResult",
     "MaxHandoffsExceededError",

@@ -83,6 +83,7 @@ from podium.models.settings import parse_model_spec, resolve_model
 from podium.models.tiers import PREFIX as TIER_PREFIX
 from podium.models.tiers import Tiers
 from podium.runtime.cache import Cache, as_cache
+from podium.tools.mcp import MCPServer
 from podium.tools.tool import Tool
 
 if TYPE_CHECKING:
@@ -293,7 +294,7 @@ class LLMAgent(AgentBase[Any, Any]):
         *,
         model: Model | str | None = None,
         instructions: str,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[Tool | MCPServer] = (),
         output_type: Any = None,
         max_turns: int = 10,
         max_reasks: int = 2,
@@ -333,18 +334,28 @@ class LLMAgent(AgentBase[Any, Any]):
         self.max_reasks = max_reasks
         self.settings = settings
         self.tools: dict[str, Tool] = {}
+        # MCP servers whose tools join `tools` at the agent's first run (listing them needs
+        # a runtime's connection); until then a plan or `tool_choice` may name them.
+        self.mcp_servers: tuple[MCPServer, ...] = tuple(
+            t for t in tools if isinstance(t, MCPServer)
+        )
+        self._mcp_listed = not self.mcp_servers
         for t in tools:
+            if isinstance(t, MCPServer):
+                continue
             if not isinstance(t, Tool):
                 raise UsageError(f"agent {name!r}: {t!r} is not a Tool (decorate it with @tool)")
             if t.name in self.tools:
                 raise UsageError(f"agent {name!r}: two tools are named {t.name!r}")
             self.tools[t.name] = t
-        _check_tool_choice(name, settings, self.tools)
+        if self._mcp_listed:
+            _check_tool_choice(name, settings, self.tools)
         self.batch = as_batch(batchable, f"agent {name!r}")
-        if self.batch is not None and self.tools:
+        if self.batch is not None and (self.tools or self.mcp_servers):
+            used = [*sorted(self.tools), *(repr(s) for s in self.mcp_servers)]
             raise UsageError(
                 f"agent {name!r}: a batchable agent answers each item in one model call, so it "
-                f"cannot use tools ({', '.join(sorted(self.tools))})"
+                f"cannot use tools ({', '.join(used)})"
             )
         self.answer_spec = AnswerSpec.for_type(name, output_type)
         self.tier = _tier_of(name, model, tier)
@@ -359,7 +370,7 @@ class LLMAgent(AgentBase[Any, Any]):
         self.model_cache = as_cache(cache, f"agent {name!r}")
         self._step: _ModelStep | None = None
         self._tier_steps: dict[int, tuple[Tiers, _ModelStep]] = {}
-        self.plan = _as_plan(plan, name, self.tools)
+        self.plan = _as_plan(plan, name, self.tools, pending=not self._mcp_listed)
         self._guardrails(input_guardrails, output_guardrails)
 
     def with_plan(self, plan: PinnedPlan | Sequence[Any]) -> LLMAgent:
@@ -368,7 +379,7 @@ class LLMAgent(AgentBase[Any, Any]):
         agent is called by a caller that has read nothing untrusted (plan-then-execute:
         plan from the trusted task, then execute); else the agent runs with no plan."""
         twin = copy.copy(self)
-        pinned = _as_plan(plan, self.name, self.tools)
+        pinned = _as_plan(plan, self.name, self.tools, pending=not self._mcp_listed)
         twin.plan = None if pinned is None else PinnedPlan(pinned.calls, at_run=True)
         return twin
 
@@ -440,7 +451,29 @@ class LLMAgent(AgentBase[Any, Any]):
             self._step = _ModelStep(self, model, fallbacks)
         return self._step
 
+    async def _list_mcp_tools(self, ctx: RunContext) -> None:
+        """Add the MCP servers' tools to the agent's (once): the model sees them from now on."""
+        tools = dict(self.tools)
+        for server in self.mcp_servers:
+            for t in await server.tools(ctx):
+                if t.name in tools:
+                    raise UsageError(
+                        f"agent {self.name!r}: two tools are named {t.name!r} (one of MCP "
+                        f"server {server.name!r}: give the server a prefix=)"
+                    )
+                tools[t.name] = t
+        if self._mcp_listed:  # another run of this agent listed them meanwhile
+            return
+        _check_tool_choice(self.name, self.settings, tools)
+        self.plan = _as_plan(self.plan, self.name, tools)
+        self.tools = tools
+        self._step = None  # the model steps are made again, with the new tools
+        self._tier_steps = {}
+        self._mcp_listed = True
+
     async def run(self, input: Any, ctx: RunContext) -> Any:
+        if not self._mcp_listed:
+            await self._list_mcp_tools(ctx)
         step = self._step_for(ctx)
         messages = [Message.system(self.instructions), Message.user(_render(input))]
         asking = Asking(self.name, self.answer_spec, messages, max_reasks=self.max_reasks)
@@ -514,8 +547,11 @@ def _first_failure(tasks: Sequence[asyncio.Task[Any]], group: BaseExceptionGroup
     return group.exceptions[0]
 
 
-def _as_plan(plan: Any, agent: str, tools: Mapping[str, Tool]) -> PinnedPlan | None:
-    """A pinned plan that names only the agent's own side-effecting tools."""
+def _as_plan(
+    plan: Any, agent: str, tools: Mapping[str, Tool], *, pending: bool = False
+) -> PinnedPlan | None:
+    """A pinned plan that names only the agent's own side-effecting tools (`pending`: the
+    agent's MCP tools are not listed yet, so a name it does not know may be one of them)."""
     if plan is None:
         return None
     if isinstance(plan, PinnedPlan):
@@ -529,6 +565,8 @@ def _as_plan(plan: Any, agent: str, tools: Mapping[str, Tool]) -> PinnedPlan | N
         pinned = PinnedPlan(plan)
     for c in pinned.calls:
         tool = tools.get(c.tool)
+        if tool is None and pending:
+            continue
         if tool is None or not tool.effect:
             effects = sorted(n for n, t in tools.items() if t.effect)
             raise UsageError(

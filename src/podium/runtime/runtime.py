@@ -56,6 +56,7 @@ from podium.runtime.audit import decision_event, run_config
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
 from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
 from podium.runtime.cache import CacheStore, cache_middleware, open_cache
+from podium.runtime.connections import Connections
 from podium.runtime.context import Drain, RunState, execute
 from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Doors, Middleware
@@ -324,6 +325,8 @@ class Runtime:
         self._deadlines: dict[str, float] = {}  # loop time each watched run must end by
         self._expired: set[str] = set()  # runs the heartbeat cancelled for their deadline
         self.targets = tuple(targets)
+        # Long-lived connections its runs share (an MCP server's session), closed by `close`.
+        self.connections = Connections()
 
     # store lifecycle -----------------------------------------------------------------------
     async def open(self) -> Store:
@@ -341,11 +344,14 @@ class Runtime:
         return self._store_obj.url
 
     async def close(self) -> None:
-        """Release the store's connections; the next call opens it again (on any loop)."""
+        """Release the store's connections and close the runs' shared ones (MCP servers'
+        sessions: the servers podium started exit); the next call opens them again (on any
+        loop)."""
         if self._beat is not None:
             self._beat.cancel()
             self._beat = None
         try:
+            await self.connections.close()  # MCP servers podium started end here
             if self._store is not None:
                 store, self._store = self._store, None
                 await store.close()
@@ -1105,6 +1111,7 @@ class Runtime:
             cache=self.cache,
             tiers=self.tiers,
             clock=self.clock,
+            connections=self.connections,
         )
         state.seq = seq
         if limits.privacy is not None:

@@ -385,3 +385,83 @@ async def test_concurrent_first_calls_share_one_connection(rt: Runtime) -> None:
     await rt.close()  # nothing open: the calls below race to open it
     results = await asyncio.gather(*(rt.run(_use(tools["pid"], {}), None) for _ in range(4)))
     assert len({r.output["result"] for r in results}) == 1
+
+
+# durability ---------------------------------------------------------------------------------
+async def test_resume_after_a_crash_does_not_call_a_journaled_mcp_tool_again(
+    tmp_path: Path,
+) -> None:
+    """The worker process calls `count` (one line in the log), then hangs; a SIGKILL ends it
+    and its server. The resumed run replays the journaled result: still one line."""
+    sys.path.insert(0, str(HERE))
+    try:
+        from mcp_crash_worker import make_flow
+    finally:
+        sys.path.remove(str(HERE))
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    log, ready = tmp_path / "count.log", tmp_path / "ready"
+    env = {**os.environ, "PODIUM_MCP_HANG": "1"}
+    worker = subprocess.Popen(
+        [sys.executable, str(HERE / "mcp_crash_worker.py"), url, "r1", str(log), str(ready)],
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert worker.poll() is None, "the worker exited before it hung"
+            assert time.monotonic() < deadline, "the worker never reached the hang"
+            await asyncio.sleep(0.05)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and the MCP server it started
+        worker.wait()
+    assert log.read_text().splitlines() == ["once"]
+    async with Runtime(url, retry=NO_RETRY) as runtime:
+        result = await runtime.resume("r1", make_flow())
+        assert result.status == RunStatus.COMPLETED, result.error
+        assert result.output == "done"
+        replayed = {e.key for e in await runtime.events("r1") if e.kind == "step.replayed"}
+    assert "/clerk/count#0" in replayed
+    assert log.read_text().splitlines() == ["once"]  # not called again
+
+
+# YAML ---------------------------------------------------------------------------------------
+async def test_yaml_mcp_servers_on_an_llm_node(tmp_path: Path, rt: Runtime) -> None:
+    from podium import SpecError
+    from podium.spec.loader import load_yaml
+
+    (tmp_path / "server.py").write_text(DEMO.read_text())
+    (tmp_path / "models.py").write_text(
+        "from podium.models.scripted import ScriptedModel, tool_call\n"
+        "def clerk(messages, tools, schema):\n"
+        "    if messages[-1].role == 'tool':\n"
+        "        return 'sum: ' + messages[-1].content\n"
+        "    return tool_call('calc_add', a=20, b=22)\n"
+    )
+    flow_file = tmp_path / "flow.yaml"
+    flow_file.write_text(
+        f"name: clerk\nkind: llm\ninstructions: Add.\nmcp_servers:\n"
+        f"  - command: {sys.executable} server.py stdio\n"
+        "    allow: [add]\n    prefix: calc_\n    timeout: 20\n"
+    )
+    flow = load_yaml(flow_file)
+    (server,) = flow.mcp_servers
+    assert server.cwd == str(tmp_path) and server.prefix == "calc_" and server.timeout == 20
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from models import clerk  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(tmp_path))
+    flow._model_spec = ScriptedModel(clerk)  # the file runs offline on a scripted model
+    result = await rt.run(flow, "20 + 22?")
+    assert result.status == RunStatus.COMPLETED, result.error
+    assert result.output == 'sum: {"result":42}'
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: clerk\nkind: llm\nmcp_servers:\n  - {command: x, url: 'http://h/mcp'}\n")
+    with pytest.raises(
+        SpecError, match=r"mcp_servers\[0\] \(line 4\): an MCP server needs exactly"
+    ):
+        load_yaml(bad)
+    bad.write_text("name: clerk\nkind: llm\nmcp_servers:\n  - {url: ftp://nowhere}\n")
+    with pytest.raises(SpecError, match=r"mcp_servers\[0\] \(line 4\): .*http\(s\) URL"):
+        load_yaml(bad)

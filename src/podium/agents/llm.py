@@ -40,6 +40,8 @@ import copy
 import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -49,6 +51,7 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -650,6 +653,32 @@ class PlannedSpec(Spec):
     times: int = Field(1, description="how often per invocation (at least 1)")
 
 
+class MCPServerSpec(Spec):
+    """An MCP server whose tools the agent gets (`podium.MCPServer`): a `command` podium
+    starts (in the workflow file's folder unless `cwd` says otherwise), or a `url`."""
+
+    command: str | list[str] | None = Field(
+        None, description="the server's command line (stdio), e.g. `python -m mcp_server_time`"
+    )
+    url: str | None = Field(None, description="a streamable HTTP endpoint, `http://host/mcp`")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers (with url)")
+    env: dict[str, str] = Field(default_factory=dict, description="environment (with command)")
+    cwd: str | None = Field(None, description="where the command runs (relative: to the file)")
+    allow: list[str] | None = Field(None, description="only these of its tools")
+    deny: list[str] = Field(default_factory=list, description="not these of its tools")
+    prefix: str = Field("", description="put in front of each tool's name")
+    timeout: float | None = SECONDS.field(None, description="seconds per call")
+    resource_tool: StrictBool = Field(
+        False, description="add a `read_resource` tool that reads the server's resources"
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> MCPServerSpec:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("an MCP server needs exactly one of `command` or `url`")
+        return self
+
+
 class LLMSpec(NodeFields):
     """A model with instructions and tools. Without `model`, `PODIUM_MODEL` decides, else a
     scripted echo model (so a spec runs offline instead of calling a provider by surprise)."""
@@ -663,6 +692,9 @@ class LLMSpec(NodeFields):
     )
     instructions: str = ""
     tools: list[PythonRef] = Field(default_factory=list)
+    mcp_servers: list[MCPServerSpec] = Field(
+        default_factory=list, description="MCP servers whose tools the agent gets"
+    )
     output_type: Ref | None = Field(
         None, description="`module:Class`: a pydantic model the answer must fit"
     )
@@ -709,6 +741,8 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
             b.problem((*loc, "tools", i, "python"), f"{ref.python!r} is not a tool (use @tool)")
             tool = None
         tools.append(tool)
+    for i, server in enumerate(spec.mcp_servers):
+        tools.append(b.construct((*loc, "mcp_servers", i), partial(_mcp_server, b, server)))
     output_type = None
     if spec.output_type is not None:
         output_type = b.import_object(spec.output_type, (*loc, "output_type"))
@@ -752,6 +786,27 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
             output_guardrails=after,
             **b.common(spec),
         ),
+    )
+
+
+def _mcp_server(b: Builder, spec: MCPServerSpec) -> MCPServer:
+    """The server a node's `mcp_servers` entry names; a command runs in the file's folder
+    (or `cwd`, relative to it), so `python server.py` finds a script next to the file."""
+    base = getattr(b, "base_dir", None)
+    cwd = spec.cwd
+    if spec.command is not None and base is not None:
+        cwd = str(Path(base) / cwd) if cwd is not None else str(base)
+    return MCPServer(
+        spec.command,
+        url=spec.url,
+        headers=spec.headers,
+        env=spec.env,
+        cwd=cwd,
+        allow=spec.allow,
+        deny=spec.deny,
+        prefix=spec.prefix,
+        timeout=spec.timeout,
+        resource_tool=spec.resource_tool,
     )
 
 

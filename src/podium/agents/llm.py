@@ -731,6 +731,15 @@ class LLMSpec(NodeFields):
         default_factory=list, description="checks of the answer: `module:function`s"
     )
 
+    @model_validator(mode="after")
+    def _batch_without_tools(self) -> LLMSpec:
+        if self.batchable is not False and (self.tools or self.mcp_servers):
+            raise ValueError(
+                "a batchable agent answers each item in one model call, so it cannot have "
+                "`tools` or `mcp_servers`"
+            )
+        return self
+
 
 def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
     model = _yaml_model(b, spec, loc)

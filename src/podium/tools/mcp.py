@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from podium.core.bounds import SECONDS
 from podium.core.names import check_name
 from podium.core.tools import ToolSpec
 from podium.errors import MCPConnectionError, MCPServerError, UsageError
@@ -129,9 +130,11 @@ class MCPServer:
                 "'_', '-', '.' or ':'"
             )
         self.prefix = prefix
-        if timeout is not None and not timeout > 0:
-            raise UsageError(f"MCPServer {self.name!r}: timeout must be positive, got {timeout}")
-        self.timeout = timeout
+        self.timeout = (
+            None
+            if timeout is None
+            else SECONDS.check(f"MCPServer {self.name!r}", "timeout", timeout)
+        )
         self.retry = retry
         self.resource_tool = bool(resource_tool)
         # What identifies the connection: servers that differ only in which tools they show

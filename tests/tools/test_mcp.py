@@ -169,10 +169,10 @@ async def test_an_llm_agent_calls_an_mcp_tool_through_the_door(rt: Runtime) -> N
     assert result.output == "It is 5."
     assert [s.name for s in model.calls[0].tools] == ["add"]
     assert model.calls[0].tools[0].parameters["required"] == ["a", "b"]
-    assert model.calls[1].messages[-1].content == '{"result":5}'
+    assert model.calls[1].messages[-1].content == "5"  # the SDK's {"result": 5}, unwrapped
     steps = {s.key: s for s in await rt.steps(result.run_id)}
     assert steps["/clerk/add#0"].kind == "tool"
-    assert steps["/clerk/add#0"].output == {"result": 5}
+    assert steps["/clerk/add#0"].output == 5
 
 
 async def test_an_error_result_is_an_mcp_server_error_and_not_retried(rt: Runtime) -> None:
@@ -255,13 +255,13 @@ async def test_sigkill_mid_call_over_stdio_is_retried_on_a_new_server(
     marker = tmp_path / "died"
     result = await rt.run(_use(tools["die_once"], {"marker": str(marker)}), None)
     assert result.status == RunStatus.COMPLETED, result.error
-    assert result.output == {"result": "survived"}
-    assert int(marker.read_text()) == before.output["result"]  # that server was killed
-    assert not alive(before.output["result"])
+    assert result.output == "survived"
+    assert int(marker.read_text()) == before.output  # that server was killed
+    assert not alive(before.output)
     retried = [e for e in await rt.events(result.run_id) if e.kind == "step.retried"]
     assert len(retried) == 1 and "MCPConnectionError" in retried[0].data["error"]
     after = await rt.run(_use(tools["pid"], {}), None)
-    assert after.output["result"] != before.output["result"]  # a new server, reconnected
+    assert after.output != before.output  # a new server, reconnected
 
 
 async def test_sigkill_mid_call_over_http_is_retried_after_the_restart(
@@ -274,12 +274,12 @@ async def test_sigkill_mid_call_over_http_is_retried_after_the_restart(
         marker = tmp_path / "died"
         result = await runtime.run(_use(tools["die_once"], {"marker": str(marker)}), None)
         assert result.status == RunStatus.COMPLETED, result.error
-        assert result.output == {"result": "survived"}
-        assert int(marker.read_text()) == before.output["result"]
+        assert result.output == "survived"
+        assert int(marker.read_text()) == before.output
         retried = [e for e in await runtime.events(result.run_id) if e.kind == "step.retried"]
         assert retried and all("MCPConnectionError" in e.data["error"] for e in retried)
         after = await runtime.run(_use(tools["pid"], {}), None)
-        assert after.output["result"] != before.output["result"]
+        assert after.output != before.output
 
 
 async def test_an_unreachable_server_is_a_transient_error() -> None:
@@ -321,12 +321,7 @@ async def test_one_session_per_runtime_closed_with_it() -> None:
     runtime = Runtime("memory://", retry=FAST)
     r1 = await runtime.run(first, "x")
     r2 = await runtime.run(second, "x")
-    pids = {
-        s.output["result"]
-        for r in (r1, r2)
-        for s in await runtime.steps(r.run_id)
-        if s.kind == "tool"
-    }
+    pids = {s.output for r in (r1, r2) for s in await runtime.steps(r.run_id) if s.kind == "tool"}
     assert len(pids) == 1 and len(runtime.connections) == 1
     (pid,) = pids
     assert alive(pid)
@@ -335,9 +330,9 @@ async def test_one_session_per_runtime_closed_with_it() -> None:
     assert not alive(pid)  # the server podium started ended with the runtime
     # a runtime used again after close connects again
     r3 = await runtime.run(_use((await tools_of(a, runtime))["pid"], {}), None)
-    assert r3.output["result"] != pid
+    assert r3.output != pid
     await runtime.close()
-    assert not alive(r3.output["result"])
+    assert not alive(r3.output)
 
 
 # resources and prompts ----------------------------------------------------------------------
@@ -384,7 +379,7 @@ async def test_concurrent_first_calls_share_one_connection(rt: Runtime) -> None:
     tools = await tools_of(server, rt)
     await rt.close()  # nothing open: the calls below race to open it
     results = await asyncio.gather(*(rt.run(_use(tools["pid"], {}), None) for _ in range(4)))
-    assert len({r.output["result"] for r in results}) == 1
+    assert len({r.output for r in results}) == 1
 
 
 # durability ---------------------------------------------------------------------------------
@@ -455,7 +450,7 @@ async def test_yaml_mcp_servers_on_an_llm_node(tmp_path: Path, rt: Runtime) -> N
     flow._model_spec = ScriptedModel(clerk)  # the file runs offline on a scripted model
     result = await rt.run(flow, "20 + 22?")
     assert result.status == RunStatus.COMPLETED, result.error
-    assert result.output == 'sum: {"result":42}'
+    assert result.output == "sum: 42"
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: clerk\nkind: llm\nmcp_servers:\n  - {command: x, url: 'http://h/mcp'}\n")
     with pytest.raises(

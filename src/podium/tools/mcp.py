@@ -283,6 +283,12 @@ class MCPTool(Tool):
         schema = dict(remote.input_schema or {"type": "object"})
         schema.pop("title", None)
         self.parameters = schema
+        out = getattr(remote, "output_schema", None) or {}
+        # A server built on the SDK wraps a result that is not an object as {"result": x}
+        # (MCP's structured content is an object): such a result is given back unwrapped.
+        self._wrapped = set(out.get("properties", {})) == {"result"} and out.get("required") == [
+            "result"
+        ]
         self.spec = ToolSpec(self.name, self.description, self.parameters)
         hints = remote.annotations
         read_only = bool(hints is not None and hints.read_only_hint)
@@ -333,9 +339,12 @@ class MCPTool(Tool):
         if result.is_error:
             text = _content_text(result.content) or "the tool reported an error"
             raise MCPServerError(self.server.name, name, text)
-        if result.structured_content is not None:
-            return result.structured_content
-        return _content(result.content)
+        value = result.structured_content
+        if value is None:
+            return _content(result.content)
+        if self._wrapped and isinstance(value, dict) and set(value) == {"result"}:
+            return value["result"]
+        return value
 
     def __repr__(self) -> str:
         return f"MCPTool({self.name!r} of {self.server.name!r})"
@@ -372,6 +381,7 @@ class _Remote:
         self.title = None
         self.description = description
         self.input_schema = schema
+        self.output_schema = None
         self.annotations = None
 
 

@@ -804,7 +804,8 @@ def _mcp_server(b: Builder, spec: MCPServerSpec) -> MCPServer:
     base = getattr(b, "base_dir", None)
     cwd = spec.cwd
     if spec.command is not None and base is not None:
-        cwd = str(Path(base) / cwd) if cwd is not None else str(base)
+        folder = Path(base).resolve()
+        cwd = str(folder / cwd) if cwd is not None else str(folder)
     return MCPServer(
         spec.command,
         url=spec.url,

@@ -81,6 +81,13 @@ def greeting() -> str:
     return "hello from the demo server"
 
 
+@app.resource("demo://slow", mime_type="text/plain")
+async def slow() -> str:
+    """A resource that takes a minute."""
+    await asyncio.sleep(60)
+    return "late"
+
+
 @app.prompt()
 def review(code: str) -> str:
     """Ask for a code review."""

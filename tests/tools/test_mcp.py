@@ -282,6 +282,28 @@ async def test_sigkill_mid_call_over_http_is_retried_after_the_restart(
         assert after.output != before.output
 
 
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_a_server_killed_between_calls_is_reconnected(
+    transport: str, request: pytest.FixtureRequest
+) -> None:
+    """Killed while idle (and, over HTTP, started again by its supervisor): the next call
+    goes to a new server."""
+    if transport == "http":
+        server = MCPServer(url=request.getfixturevalue("http_url"))
+    else:
+        server = demo()
+    async with Runtime("memory://", retry=Retry(attempts=10, initial_delay=0.3)) as runtime:
+        tools = await tools_of(server, runtime)
+        first = await runtime.run(_use(tools["pid"], {}), None)
+        os.kill(first.output, signal.SIGKILL)
+        while alive(first.output):
+            await asyncio.sleep(0.02)
+        again = await runtime.run(_use(tools["pid"], {}), None)
+        assert again.status == RunStatus.COMPLETED, again.error
+        assert again.output != first.output
+        assert len(runtime.connections) == 1
+
+
 async def test_an_unreachable_server_is_a_transient_error() -> None:
     gone = MCPServer(url=f"http://127.0.0.1:{free_port()}/mcp")
     missing = MCPServer("/nonexistent/mcp-server --stdio")
@@ -294,8 +316,9 @@ async def test_an_unreachable_server_is_a_transient_error() -> None:
 
 
 async def test_a_call_past_its_timeout_is_retried_and_the_session_survives(rt: Runtime) -> None:
-    server = demo(timeout=0.5, retry=Retry(attempts=2, initial_delay=0.0))
-    tools = await tools_of(server, rt)
+    await demo().tools(rt)  # connected (without a timeout: starting a server takes a while)
+    server = demo(timeout=1.0, retry=Retry(attempts=2, initial_delay=0.0))
+    tools = await tools_of(server, rt)  # the same server, already connected
     first = await rt.run(_use(tools["pid"], {}), None)
     t0 = time.monotonic()
     result = await rt.run(_use(tools["sleep"], {"seconds": 30}), None)
@@ -307,6 +330,9 @@ async def test_a_call_past_its_timeout_is_retried_and_the_session_survives(rt: R
     assert issubclass(StepTimeoutError, TransientError)
     again = await rt.run(_use(tools["pid"], {}), None)
     assert again.output == first.output  # the same session, the same server
+    # outside the door (listing, resources, prompts) the server's timeout bounds a request
+    with pytest.raises(MCPConnectionError, match=r"no answer to resources/read demo://slow"):
+        await server.read_resource(rt, "demo://slow")
 
 
 # sharing and closing ------------------------------------------------------------------------
@@ -338,7 +364,7 @@ async def test_one_session_per_runtime_closed_with_it() -> None:
 # resources and prompts ----------------------------------------------------------------------
 async def test_resources_and_prompts(rt: Runtime) -> None:
     server = demo(allow=["add"], resource_tool=True)
-    (greeting,) = await server.list_resources(rt)
+    greeting, _slow = await server.list_resources(rt)
     assert greeting["uri"] == "demo://greeting" and greeting["mime_type"] == "text/plain"
     assert await server.read_resource(rt, "demo://greeting") == "hello from the demo server"
     (prompt,) = await server.list_prompts(rt)

@@ -26,6 +26,7 @@ with a failure: the tool's `isError` result, or a refusal of the request.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -169,10 +170,30 @@ class MCPServer:
         except Exception as e:
             raise MCPConnectionError(self.name, f"cannot connect: {_describe(e)}") from None
 
-    async def request(self, source: _HasConnections, what: str, ask: Callable[[Any], Any]) -> Any:
+    async def request(
+        self,
+        source: _HasConnections,
+        what: str,
+        ask: Callable[[Any], Any],
+        *,
+        bound: bool = True,
+    ) -> Any:
         """`ask(client)` on this server's session in `source`'s runtime (an `mcp.Client`),
         with its failures as podium errors: a broken connection is dropped (the next request
-        reconnects) and raised as `MCPConnectionError`; a refusal as `MCPServerError`."""
+        reconnects) and raised as `MCPConnectionError`; a refusal as `MCPServerError`. With
+        `bound`, no answer within the server's `timeout` is an `MCPConnectionError` too (a
+        call through the door is bounded by the door instead)."""
+        if not bound or self.timeout is None:
+            return await self._request(source, what, ask)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._request(source, what, ask)
+        except TimeoutError:
+            raise MCPConnectionError(
+                self.name, f"no answer to {what} within {self.timeout:g}s"
+            ) from None
+
+    async def _request(self, source: _HasConnections, what: str, ask: Callable[[Any], Any]) -> Any:
         connections = source.connections
         if connections is None:
             raise UsageError(
@@ -247,7 +268,12 @@ class MCPServer:
     async def read_resource(self, source: _HasConnections, uri: str) -> Any:
         """A resource's content: its text (the texts of its parts joined), or its parts
         (`uri`, `mime_type`, `text` or base64 `blob`) when some are binary."""
-        result = await self.request(source, f"resources/read {uri}", lambda c: c.read_resource(uri))
+        return await self._read(source, uri, bound=True)
+
+    async def _read(self, source: _HasConnections, uri: str, *, bound: bool) -> Any:
+        result = await self.request(
+            source, f"resources/read {uri}", lambda c: c.read_resource(uri), bound=bound
+        )
         parts = [_dump(p) for p in result.contents]
         if all("text" in p for p in parts):
             return "\n".join(p["text"] for p in parts)
@@ -334,7 +360,7 @@ class MCPTool(Tool):
     async def _call_remote(self, source: Any, args: dict[str, Any]) -> Any:
         name = self.remote_name
         result = await self.server.request(
-            source, f"tool {name}", lambda c: c.call_tool(name, args)
+            source, f"tool {name}", lambda c: c.call_tool(name, args), bound=False
         )
         if result.is_error:
             text = _content_text(result.content) or "the tool reported an error"
@@ -370,7 +396,7 @@ class ResourceTool(MCPTool):
         self.idempotent = True
 
     async def invoke(self, call: Call) -> Any:
-        return await self.server.read_resource(call.run, str(call.input["uri"]))
+        return await self.server._read(call.run, str(call.input["uri"]), bound=False)
 
 
 class _Remote:

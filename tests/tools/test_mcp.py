@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import pytest_asyncio
 from pydantic import ValidationError
 
 from podium import (
@@ -84,7 +85,12 @@ def http_url() -> Iterator[str]:
         proc.wait()
 
 
-@pytest.fixture
+# One event loop for the module, so that one runtime (and the one demo server it starts) can
+# serve the tests that need no runtime of their own.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def rt() -> Any:
     async with Runtime("memory://", retry=FAST) as runtime:
         yield runtime
@@ -120,7 +126,7 @@ async def test_tools_come_with_the_servers_schemas_and_hints(rt: Runtime) -> Non
     assert not add.trusted
 
 
-def test_an_mcp_tool_has_every_attribute_a_tool_has() -> None:
+async def test_an_mcp_tool_has_every_attribute_a_tool_has() -> None:
     """The door and the layers read a tool's attributes; an MCP tool must have them all."""
 
     @tool
@@ -149,7 +155,6 @@ async def test_allow_deny_and_prefix(rt: Runtime) -> None:
     assert await rt.run(_use(prefixed["calc_add"], {"a": 1, "b": 1}), None) is not None
     with pytest.raises(Exception, match=r"has no tool 'nope'.*its tools: add, count"):
         await demo(allow=["add", "nope"]).tools(rt)
-    assert len(rt.connections) == 1  # five MCPServer objects, one server
 
 
 def _use(t: Tool, args: dict[str, Any]) -> Any:
@@ -288,10 +293,8 @@ async def test_a_server_killed_between_calls_is_reconnected(
 ) -> None:
     """Killed while idle (and, over HTTP, started again by its supervisor): the next call
     goes to a new server."""
-    if transport == "http":
-        server = MCPServer(url=request.getfixturevalue("http_url"))
-    else:
-        server = demo()
+    http = transport == "http"
+    server = MCPServer(url=request.getfixturevalue("http_url")) if http else demo()
     async with Runtime("memory://", retry=Retry(attempts=10, initial_delay=0.3)) as runtime:
         tools = await tools_of(server, runtime)
         first = await runtime.run(_use(tools["pid"], {}), None)
@@ -400,12 +403,14 @@ async def test_mcp_server_time(rt: Runtime) -> None:
     assert bad.status == RunStatus.FAILED and "MCPServerError" in (bad.error or "")
 
 
-async def test_concurrent_first_calls_share_one_connection(rt: Runtime) -> None:
+async def test_concurrent_first_calls_share_one_connection() -> None:
     server = demo(allow=["pid"])
-    tools = await tools_of(server, rt)
-    await rt.close()  # nothing open: the calls below race to open it
-    results = await asyncio.gather(*(rt.run(_use(tools["pid"], {}), None) for _ in range(4)))
-    assert len({r.output for r in results}) == 1
+    async with Runtime("memory://", retry=FAST) as runtime:
+        tools = await tools_of(server, runtime)
+        await runtime.close()  # nothing open: the calls below race to open it
+        calls = (runtime.run(_use(tools["pid"], {}), None) for _ in range(4))
+        results = await asyncio.gather(*calls)
+        assert len({r.output for r in results}) == 1 and len(runtime.connections) == 1
 
 
 # durability ---------------------------------------------------------------------------------

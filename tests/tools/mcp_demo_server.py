@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 
@@ -73,6 +73,14 @@ def die_once(marker: str) -> str:
         Path(marker).write_text(str(os.getpid()), encoding="utf-8")
         os.kill(os.getpid(), signal.SIGKILL)
     return "survived"
+
+
+@app.tool(annotations=READ_ONLY)
+def header(name: str, ctx: Context) -> str:
+    """The value of an HTTP header of this request ("" over stdio, or when absent)."""
+    request = ctx.request_context.request
+    headers = getattr(request, "headers", None)
+    return "" if headers is None else str(headers.get(name, ""))
 
 
 @app.resource("demo://greeting", mime_type="text/plain")

@@ -285,6 +285,8 @@ async def test_sigkill_mid_call_over_http_is_retried_after_the_restart(
         assert retried and all("MCPConnectionError" in e.data["error"] for e in retried)
         after = await runtime.run(_use(tools["pid"], {}), None)
         assert after.output != before.output
+        sent = await runtime.run(_use(tools["header"], {"name": "x-podium-test"}), None)
+        assert sent.output == "1"  # the headers go with every request
 
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])

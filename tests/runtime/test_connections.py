@@ -122,3 +122,16 @@ async def test_a_runtime_closes_its_connections_and_runs_reach_them() -> None:
     assert (await runtime.run(user, None)).output == "conn2"  # open again after close
     await runtime.close()
     assert fake.closed == 2
+
+
+async def test_a_caller_that_gives_up_while_opening_leaves_the_connection_to_the_next() -> None:
+    fake, pool = Fake(), Connections()
+    first = asyncio.ensure_future(pool.get("k", fake.open))
+    await asyncio.sleep(0)
+    first.cancel()  # a timeout, say: the opening goes on
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    held = await pool.get("k", fake.open)
+    assert held.value == "conn1" and fake.opened == 1
+    await pool.close()
+    assert fake.closed == 1  # nothing left open behind the pool's back

@@ -140,17 +140,19 @@ class Connections:
         ready: asyncio.Future[None] = loop.create_future()
         self._opening[key] = ready
         self._held[key] = held
+        # Settled by the holder task, whether or not the caller still waits (a caller that
+        # gives up does not stop the opening: the next caller gets the connection).
+        ready.add_done_callback(lambda done: self._opened(key, held, done))
         held._task = loop.create_task(held._hold(opener, ready), name=f"connection {key!r}")
-        try:
-            await asyncio.shield(ready)
-        except BaseException:
-            if ready.done() and ready.exception() is not None:
-                self._held.pop(key, None)
-            raise
-        finally:
-            if self._opening.get(key) is ready:
-                del self._opening[key]
+        await asyncio.shield(ready)
         return held
+
+    def _opened(self, key: Hashable, held: Held[Any], ready: asyncio.Future[None]) -> None:
+        if self._opening.get(key) is ready:
+            del self._opening[key]
+        failed = ready.cancelled() or ready.exception() is not None
+        if failed and self._held.get(key) is held:
+            del self._held[key]
 
     def drop(self, held: Held[Any]) -> None:
         """Forget a connection found broken: the next `get` of its key opens a new one (it

@@ -34,6 +34,7 @@ from podium import (
     StepTimeoutError,
     TransientError,
     agent,
+    planned,
 )
 from podium.models.scripted import ScriptedModel, tool_call
 from podium.tools import Tool, tool
@@ -248,6 +249,37 @@ async def test_mcp_output_is_untrusted_content(tmp_path: Path) -> None:
         ]
         assert escalated and escalated[0]["sources"] == ["/clerk/echo#0"]
     assert not log.exists()
+
+
+async def test_a_pinned_plan_names_mcp_tools(tmp_path: Path) -> None:
+    """A plan may name an MCP tool before it is listed; it is checked once it is: a planned
+    side effect goes after an untrusted read, and a plan naming a read-only tool is refused."""
+    log = tmp_path / "count.log"
+    script = [
+        tool_call("echo", text="count once"),
+        tool_call("count", log=str(log), note="planned"),
+        "counted",
+    ]
+    plan = [planned("count", log=str(log), note="planned")]
+    clerk = LLMAgent(
+        "clerk", model=ScriptedModel(script), instructions=".", tools=[demo()], plan=plan
+    )
+    async with Runtime("memory://", retry=FAST, taint=True) as runtime:
+        result = await runtime.run(clerk, "go")
+        assert result.status == RunStatus.COMPLETED, result.error
+        assert log.read_text().splitlines() == ["planned"]
+        wrong = LLMAgent(
+            "wrong",
+            model=ScriptedModel(["x"]),
+            instructions=".",
+            tools=[demo()],
+            plan=[planned("add", a=1, b=2)],
+        )
+        refused = await runtime.run(wrong, "go")
+        assert refused.status == RunStatus.FAILED
+        assert "its plan names 'add', which is not one of its side-effecting tools" in (
+            refused.error or ""
+        )
 
 
 # failures -----------------------------------------------------------------------------------

@@ -525,3 +525,58 @@ async def test_yaml_mcp_servers_on_an_llm_node(tmp_path: Path, rt: Runtime) -> N
     bad.write_text("name: clerk\nkind: llm\nmcp_servers:\n  - {url: ftp://nowhere}\n")
     with pytest.raises(SpecError, match=r"mcp_servers\[0\] \(line 4\): .*http\(s\) URL"):
         load_yaml(bad)
+
+
+# how the SDK's failures map to podium's errors ------------------------------------------------
+class _Client:
+    """Stands in for `mcp.Client`: its `call_tool` raises what a broken or odd server makes
+    the SDK raise."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def __aenter__(self) -> _Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def call_tool(self, name: str, args: dict[str, Any]) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("raised", "error", "message"),
+    [
+        ("timeout", MCPConnectionError, "tool add timed out: waited too long"),
+        ("closed", MCPConnectionError, "the connection broke during tool add: Connection closed"),
+        ("refused", MCPServerError, "'tool add': Unknown tool: add"),
+        ("schema", MCPServerError, "not valid MCP: RuntimeError: Invalid structured content"),
+    ],
+)
+async def test_sdk_failures_become_podium_errors(
+    raised: str, error: type[Exception], message: str
+) -> None:
+    import mcp_types
+    from mcp import MCPError
+
+    errors: dict[str, BaseException] = {
+        "timeout": MCPError(mcp_types.REQUEST_TIMEOUT, "waited too long"),
+        "closed": MCPError(mcp_types.CONNECTION_CLOSED, "Connection closed"),
+        "refused": MCPError(mcp_types.INVALID_PARAMS, "Unknown tool: add"),
+        "schema": RuntimeError("Invalid structured content returned by tool add"),
+    }
+    server = demo()
+    server._open = lambda: _Client(errors[raised])  # type: ignore[method-assign]
+
+    class Listed:
+        name, title, description = "add", None, "Add."
+        input_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+        annotations = None
+
+    add = MCPTool(server, Listed())
+    async with Runtime("memory://", retry=NO_RETRY) as runtime:
+        result = await runtime.run(_use(add, {}), None)
+    assert result.status == RunStatus.FAILED
+    assert error.__name__ in (result.error or "") and message in (result.error or ""), result.error
+    assert issubclass(error, TransientError) == (raised in ("timeout", "closed"))

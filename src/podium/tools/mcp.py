@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from podium.runtime.policies import Retry
 
 _BAD_CHARS = re.compile(r"[^A-Za-z0-9_.:\-]")
+_REQUEST_TIMEOUT = -32001  # mcp_types.REQUEST_TIMEOUT (the SDK is imported lazily)
 _REQUIRED = re.compile(r"^'(.+)' is a required property$")
 
 
@@ -213,6 +214,8 @@ class MCPServer:
                 + ("" if cause is None else f": {_describe(cause)}"),
             ) from None
         except mcp.MCPError as e:
+            if e.code == _REQUEST_TIMEOUT:  # the SDK gave up waiting: worth another try
+                raise MCPConnectionError(self.name, f"{what} timed out: {e.message}") from None
             if _is_connection_error(e, mcp):
                 connections.drop(held)
                 raise MCPConnectionError(
@@ -224,6 +227,15 @@ class MCPServer:
             raise MCPConnectionError(
                 self.name, f"the connection broke during {what}: {_describe(e)}"
             ) from None
+        except (ValidationError, RuntimeError) as e:
+            if not held.alive:
+                connections.drop(held)
+                raise MCPConnectionError(
+                    self.name, f"the connection broke during {what}: {_describe(e)}"
+                ) from None
+            # an answer that does not fit the protocol, or the tool's own output schema
+            problem = f"the server's answer is not valid MCP: {_describe(e)}"
+            raise MCPServerError(self.name, what, problem) from None
 
     # tools --------------------------------------------------------------------------------
     async def tools(self, source: _HasConnections) -> list[Tool]:

@@ -195,6 +195,8 @@ async def test_arguments_are_checked_against_the_schema_before_the_call(
 ) -> None:
     tools = await tools_of(demo(), rt)
     log = tmp_path / "count.log"
+    with pytest.raises(ValidationError, match="tool arguments are an object"):
+        tools["count"].check_input(["log.txt"])
     with pytest.raises(ValidationError, match=r"log\n  Field required"):
         tools["count"].check_input({"note": "x"})
     missing = await rt.run(_use(tools["count"], {"note": "x"}), None)
@@ -497,15 +499,20 @@ async def test_yaml_mcp_servers_on_an_llm_node(tmp_path: Path, rt: Runtime) -> N
         "    if messages[-1].role == 'tool':\n"
         "        return 'sum: ' + messages[-1].content\n"
         "    return tool_call('calc_add', a=20, b=22)\n"
+        "import sys\nfrom pathlib import Path\nfrom podium import MCPServer\n"
+        "echoer = MCPServer([sys.executable, 'server.py', 'stdio'], allow=['echo'],\n"
+        "                   prefix='e_', cwd=str(Path(__file__).parent))\n"
     )
     flow_file = tmp_path / "flow.yaml"
     flow_file.write_text(
         f"name: clerk\nkind: llm\ninstructions: Add.\nmcp_servers:\n"
         f"  - command: {sys.executable} server.py stdio\n"
         "    allow: [add]\n    prefix: calc_\n    timeout: 20\n"
+        "tools:\n  - python: models.py:echoer\n"
     )
     flow = load_yaml(flow_file)
-    (server,) = flow.mcp_servers
+    echoer, server = flow.mcp_servers  # a python ref to an MCPServer works in `tools` too
+    assert echoer.key == server.key  # the same command in the same folder: one session
     assert server.cwd == str(tmp_path) and server.prefix == "calc_" and server.timeout == 20
     sys.path.insert(0, str(tmp_path))
     try:
@@ -516,6 +523,7 @@ async def test_yaml_mcp_servers_on_an_llm_node(tmp_path: Path, rt: Runtime) -> N
     result = await rt.run(flow, "20 + 22?")
     assert result.status == RunStatus.COMPLETED, result.error
     assert result.output == "sum: 42"
+    assert {s.name for s in flow.model.calls[0].tools} == {"e_echo", "calc_add"}
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: clerk\nkind: llm\nmcp_servers:\n  - {command: x, url: 'http://h/mcp'}\n")
     with pytest.raises(

@@ -746,8 +746,11 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
     tools = []
     for i, ref in enumerate(spec.tools):
         tool = b.import_object(ref.python, (*loc, "tools", i, "python"))
-        if tool is not None and not isinstance(tool, Tool):
-            b.problem((*loc, "tools", i, "python"), f"{ref.python!r} is not a tool (use @tool)")
+        if tool is not None and not isinstance(tool, Tool | MCPServer):
+            b.problem(
+                (*loc, "tools", i, "python"),
+                f"{ref.python!r} is not a tool (use @tool) or an MCPServer",
+            )
             tool = None
         tools.append(tool)
     for i, server in enumerate(spec.mcp_servers):

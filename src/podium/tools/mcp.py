@@ -356,6 +356,13 @@ class MCPTool(Tool):
         `ValidationError` naming each bad field (the door reports it as for any tool)."""
         value = {} if args is None else args
         problems: dict[tuple[Any, ...], InitErrorDetails] = {}
+        if not isinstance(value, dict):
+            problems[()] = {
+                "type": PydanticCustomError("mcp_schema", "tool arguments are an object"),
+                "loc": (),
+                "input": value,
+            }
+            raise ValidationError.from_exception_data(f"{self.name}_args", list(problems.values()))
         for error in self._validator.iter_errors(value):
             problem = _problem(error, value)
             problems.setdefault(tuple(problem["loc"]), problem)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -145,6 +146,29 @@ async def test_an_mcp_tool_has_every_attribute_a_tool_has() -> None:
     own = {"args_model", "__wrapped__"}
     missing = [a for a in vars(plain) if not hasattr(mcp_tool, a) and a not in own]
     assert not missing, missing
+
+
+async def test_misuse_is_refused_when_the_server_is_made() -> None:
+    from podium import UsageError
+
+    cases = [
+        ((), {}, "needs one of a command (stdio) or url= (streamable HTTP), got neither"),
+        (("x",), {"url": "http://h/mcp"}, "got both"),
+        (("x",), {"headers": {"a": "b"}}, "headers= go with url="),
+        ((), {"url": "ftp://h"}, "url must be an http(s) URL"),
+        ((), {"url": "http://h/mcp", "cwd": "/"}, "env= and cwd= go with a command"),
+        (("x",), {"prefix": "a b"}, "prefix 'a b' may hold only"),
+        (("x",), {"allow": "add"}, "allow is a list of tool names"),
+        (("x",), {"timeout": 0}, "timeout must be"),
+        (("",), {}, "names no program"),
+    ]
+    for args, kw, message in cases:
+        with pytest.raises(UsageError, match=re.escape(message)):
+            MCPServer(*args, **kw)
+    secret = MCPServer(url="http://h/mcp", headers={"Authorization": "Bearer s3cret"})
+    assert "s3cret" not in repr(secret.key) and "s3cret" not in repr(secret)
+    assert secret.name == "h"
+    assert MCPServer("python -m mcp_server_time").name == "mcp_server_time"
 
 
 async def test_allow_deny_and_prefix(rt: Runtime) -> None:

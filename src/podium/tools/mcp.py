@@ -27,6 +27,7 @@ with a failure: the tool's `isError` result, or a refusal of the request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -102,8 +103,9 @@ class MCPServer:
         resource_tool: bool = False,
     ) -> None:
         if (command is None) == (url is None):
+            got = "both" if command is not None else "neither"
             raise UsageError(
-                "MCPServer needs a command (stdio) or url= (streamable HTTP), not both"
+                f"MCPServer needs one of a command (stdio) or url= (streamable HTTP), got {got}"
             )
         self.argv: tuple[str, ...] = ()
         self.url = url
@@ -140,11 +142,12 @@ class MCPServer:
         self.retry = retry
         self.resource_tool = bool(resource_tool)
         # What identifies the connection: servers that differ only in which tools they show
-        # (allow, deny, prefix) or how calls are timed share one session in a runtime.
+        # (allow, deny, prefix) or how calls are timed share one session in a runtime. The
+        # environment and headers (tokens, often) are in it as a digest only.
         self.key: tuple[Any, ...] = (
-            ("mcp", "stdio", self.argv, tuple(sorted(self.env.items())), cwd)
+            ("mcp", "stdio", self.argv, _digest(self.env), cwd)
             if url is None
-            else ("mcp", "http", url, tuple(sorted(self.headers.items())))
+            else ("mcp", "http", url, _digest(self.headers))
         )
         self._tools: list[Tool] | None = None
 
@@ -446,6 +449,11 @@ async def _http_client(url: str, headers: Mapping[str, str]) -> AsyncIterator[An
         transport = streamable_http_client(url, http_client=http)
         async with Client(transport, cache=None) as client:
             yield client
+
+
+def _digest(values: Mapping[str, str]) -> str:
+    text = "\n".join(f"{k}={v}" for k, v in sorted(values.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _default_name(argv: Sequence[str], url: str | None) -> str:

@@ -203,6 +203,10 @@ async def test_an_llm_agent_calls_an_mcp_tool_through_the_door(rt: Runtime) -> N
     steps = {s.key: s for s in await rt.steps(result.run_id)}
     assert steps["/clerk/add#0"].kind == "tool"
     assert steps["/clerk/add#0"].output == 5
+    # `podium replay`: the orchestration replays against the journal, the tools listed anew
+    again = LLMAgent("clerk", model=model, instructions="Add.", tools=[demo(allow=["add"])])
+    report = await rt.replay(result.run_id, again)
+    assert report.ok, report.problem
 
 
 async def test_an_error_result_is_an_mcp_server_error_and_not_retried(rt: Runtime) -> None:
@@ -251,6 +255,36 @@ async def test_a_policy_denial_keeps_the_call_from_the_server(tmp_path: Path) ->
     assert result.status == RunStatus.COMPLETED, result.error
     assert model.calls[1].messages[-1].content.startswith("refused by policy")
     assert not log.exists()
+
+
+async def test_an_approval_of_an_mcp_call_is_checked_and_runs_it_once(tmp_path: Path) -> None:
+    """A policy asks a person before `count`; an approval with edited arguments that do not
+    fit the server's schema is refused (the check replays the agent, which lists its MCP
+    tools), a fitting one runs the call once."""
+    from podium import Decision, UsageError
+
+    log = tmp_path / "count.log"
+    policy = Policy(grants=[Grant(agent="clerk", tools=["count"], needs_approval=True)])
+
+    def decide(messages: Any, tools: Any, schema: Any) -> Any:  # from the messages alone
+        if messages[-1].role == "tool":
+            return "counted"
+        return tool_call("count", log=str(log), note="asked")
+
+    def flow() -> LLMAgent:
+        return LLMAgent("clerk", model=ScriptedModel(decide), instructions=".", tools=[demo()])
+
+    async with Runtime("memory://", retry=FAST, policy=policy) as runtime:
+        waiting = await runtime.run(flow(), "count")
+        assert waiting.status == RunStatus.WAITING, waiting.error
+        assert not log.exists()
+        with pytest.raises(UsageError, match="field 'log': 7 is not of type 'string'"):
+            await runtime.resume(
+                waiting.run_id, flow(), decision=Decision.approve(edited={"log": 7})
+            )
+        done = await runtime.resume(waiting.run_id, flow(), decision=Decision.approve())
+        assert done.status == RunStatus.COMPLETED, done.error
+    assert log.read_text().splitlines() == ["asked"]
 
 
 async def test_mcp_output_is_untrusted_content(tmp_path: Path) -> None:

@@ -613,7 +613,9 @@ class Runtime:
                 answered = decided_step(
                     run_id, steps, decided, step, self.clock.now(), identity=identity
                 )
-                await check_decision(agent, input, run_id, steps, answered)
+                await check_decision(
+                    agent, input, run_id, steps, answered, connections=self.connections
+                )
                 # a person's words are kept as any step's output is: secrets masked, and
                 # with privacy, PII as tokens
                 answered.output = await self._stored_input(store, run_id, answered.output)
@@ -1288,7 +1290,15 @@ class Runtime:
         steps = await store.load_steps(run_id)
         events = await store.list_events(run_id)
         return await replay_run(
-            store, record, agent, input, steps, events, tiers=self.tiers, prices=self.prices
+            store,
+            record,
+            agent,
+            input,
+            steps,
+            events,
+            tiers=self.tiers,
+            prices=self.prices,
+            connections=self.connections,
         )
 
     async def fork(

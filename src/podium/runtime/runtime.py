@@ -1222,7 +1222,14 @@ class Runtime:
         await state.store.flush()
         prior = {s.key: s for s in await state.store.load_steps(state.run_id)}
         done = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
-        find = RunState(state.run_id, state.store, self._doors.get(True), replay=done, prior=prior)
+        find = RunState(
+            state.run_id,
+            state.store,
+            self._doors.get(True),
+            replay=done,
+            prior=prior,
+            connections=self.connections,  # an agent walked again lists its MCP tools
+        )
         find.replay_only, find.seq = True, state.seq
         record = await state.store.get_run(state.run_id)
         input = _check_root_input(agent, None if record is None else record.input)

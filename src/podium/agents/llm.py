@@ -271,6 +271,8 @@ def _spend(call: Call, model: str, usage: Usage | None) -> None:
 
 class LLMAgent(AgentBase[Any, Any]):
     """A model with instructions and tools. Its output is text, or `output_type` when set.
+    `tools` may hold `MCPServer`s: their tools join the agent's at its first run, listed
+    through the runtime's connection to each server (see `podium.tools.mcp`).
 
     `settings` go with every request (`tool_choice`, `output_mode`, `max_tokens`, ...);
     `max_reasks` bounds how often a structured answer that does not fit is sent back.

@@ -646,3 +646,18 @@ async def test_sdk_failures_become_podium_errors(
     assert result.status == RunStatus.FAILED
     assert error.__name__ in (result.error or "") and message in (result.error or ""), result.error
     assert issubclass(error, TransientError) == (raised in ("timeout", "closed"))
+
+
+async def test_the_errors_survive_pickling() -> None:
+    """Errors cross process boundaries (workers, a DLQ entry): they keep what they name."""
+    import pickle
+
+    lost = pickle.loads(pickle.dumps(MCPConnectionError("files", "cannot connect: refused")))
+    assert (lost.server, lost.problem) == ("files", "cannot connect: refused")
+    assert str(lost) == "MCP server 'files': cannot connect: refused"
+    refused = pickle.loads(pickle.dumps(MCPServerError("files", "read_file", "outside")))
+    assert (refused.server, refused.tool, str(refused)) == (
+        "files",
+        "read_file",
+        "MCP server 'files', 'read_file': outside",
+    )

@@ -60,6 +60,8 @@ ELSEWHERE = {
     "AnswerError": "internal: why a model's reply is not a valid answer, turned into a re-ask",
     "ItemError": "internal: a batch answer without this item, which is then asked alone",
     "SagaReplayStop": "internal signal (a Suspended): stops a replay that looks for effects",
+    "ConnectionLost": "internal: a shared connection closed under a call; the MCP client raises "
+    "MCPConnectionError",
     "_Cut": "internal signal (a BaseException): stops a replay where the run was stopped",
     "_Diverged": "internal: carries a replay's first difference out; users get NonDeterminismError",
     "_Stop": "internal signal (a Suspended) of the replay probe",

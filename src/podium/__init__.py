@@ -25,6 +25,8 @@ from podium.errors import (
     MaxHandoffsExceededError,
     MaxStepsExceededError,
     MaxTurnsExceededError,
+    MCPConnectionError,
+    MCPServerError,
     ModelError,
     ModelResponseError,
     NonDeterminismError,
@@ -97,6 +99,7 @@ from podium.runtime.limits import RunLimits
 from podium.runtime.replay import ReplayReport
 from podium.runtime.waiting import WaitingRequest
 from podium.tools import Tool, sanitiser, tool
+from podium.tools.mcp import MCPServer
 
 if TYPE_CHECKING:
     from podium.models.anthropic import AnthropicModel
@@ -273,6 +276,9 @@ __all__ = [
     "Loop",
     "LoopResult",
     "LoopState",
+    "MCPConnectionError",
+    "MCPServer",
+    "MCPServerError",
     "Magentic",
     "MagenticResult",
     "MaxHandoffsExceededError",

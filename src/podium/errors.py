@@ -37,7 +37,10 @@
         ├── TransientError             worth retrying: the retry layer acts on these by default
         │   ├── StepTimeoutError       a step ran past its timeout (also a TimeoutError)
         │   ├── ModelResponseError     a model answered with something malformed
-        │   └── ProviderError          a provider said 429/5xx or the connection broke
+        │   ├── ProviderError          a provider said 429/5xx or the connection broke
+        │   └── MCPConnectionError     an MCP server is unreachable, or died mid-call
+        ├── MCPServerError             an MCP tool returned an error, or the server broke the
+        │                              protocol; not retried
         └── ModelError                 a provider refused for good (400, 401, 404)
             └── OutputTruncatedError   the answer was cut off at `max_tokens`; asking the same
                                        again would be cut off again
@@ -407,6 +410,35 @@ class ProviderError(TransientError):
         super().__init__(message)
         self.status = status
         self.usage = usage
+
+
+class MCPConnectionError(TransientError):
+    """An MCP server could not be reached (its command would not start, nothing listens at
+    its URL), or its connection broke while a call was in flight (the server died). Retried:
+    the next attempt opens a new connection, starting the server again if podium runs it."""
+
+    def __init__(self, server: str, problem: str) -> None:
+        super().__init__(f"MCP server {server!r}: {problem}")
+        self.server = server
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.server, self.problem))
+
+
+class MCPServerError(RunError):
+    """An MCP server answered, and the answer is a failure: the tool returned `isError`, or the
+    server refused the request (unknown tool, bad arguments, a protocol error). Not retried:
+    the same call gets the same answer. `tool` is the tool (or resource, or prompt) asked."""
+
+    def __init__(self, server: str, tool: str, problem: str) -> None:
+        super().__init__(f"MCP server {server!r}, {tool!r}: {problem}")
+        self.server = server
+        self.tool = tool
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.server, self.tool, self.problem))
 
 
 class ModelError(RunError):

@@ -47,7 +47,10 @@ def ref(name: str) -> dict[str, str]:
 # One or more valid specs per kind, to change one number at a time. Every kind needs one.
 BASES: dict[str, list[dict[str, Any]]] = {
     "python": [ref("solo")],
-    "llm": [{"kind": "llm", "name": "w", "model": "scripted", "retry": {}, "budget": {"usd": 1}}],
+    "llm": [
+        {"kind": "llm", "name": "w", "model": "scripted", "retry": {}, "budget": {"usd": 1}},
+        {"kind": "llm", "name": "w", "model": "scripted", "mcp_servers": [{"command": "srv"}]},
+    ],
     "human": [{"kind": "human", "name": "h", "question": "why?"}],
     "approval": [{"kind": "approval", "name": "a"}],
     "remote": [{"kind": "remote", "name": "r", "url": "http://127.0.0.1:9/"}],

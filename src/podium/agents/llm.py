@@ -40,6 +40,8 @@ import copy
 import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -49,6 +51,7 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -83,6 +86,7 @@ from podium.models.settings import parse_model_spec, resolve_model
 from podium.models.tiers import PREFIX as TIER_PREFIX
 from podium.models.tiers import Tiers
 from podium.runtime.cache import Cache, as_cache
+from podium.tools.mcp import MCPServer
 from podium.tools.tool import Tool
 
 if TYPE_CHECKING:
@@ -267,6 +271,8 @@ def _spend(call: Call, model: str, usage: Usage | None) -> None:
 
 class LLMAgent(AgentBase[Any, Any]):
     """A model with instructions and tools. Its output is text, or `output_type` when set.
+    `tools` may hold `MCPServer`s: their tools join the agent's at its first run, listed
+    through the runtime's connection to each server (see `podium.tools.mcp`).
 
     `settings` go with every request (`tool_choice`, `output_mode`, `max_tokens`, ...);
     `max_reasks` bounds how often a structured answer that does not fit is sent back.
@@ -293,7 +299,7 @@ class LLMAgent(AgentBase[Any, Any]):
         *,
         model: Model | str | None = None,
         instructions: str,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[Tool | MCPServer] = (),
         output_type: Any = None,
         max_turns: int = 10,
         max_reasks: int = 2,
@@ -333,18 +339,28 @@ class LLMAgent(AgentBase[Any, Any]):
         self.max_reasks = max_reasks
         self.settings = settings
         self.tools: dict[str, Tool] = {}
+        # MCP servers whose tools join `tools` at the agent's first run (listing them needs
+        # a runtime's connection); until then a plan or `tool_choice` may name them.
+        self.mcp_servers: tuple[MCPServer, ...] = tuple(
+            t for t in tools if isinstance(t, MCPServer)
+        )
+        self._mcp_listed = not self.mcp_servers
         for t in tools:
+            if isinstance(t, MCPServer):
+                continue
             if not isinstance(t, Tool):
                 raise UsageError(f"agent {name!r}: {t!r} is not a Tool (decorate it with @tool)")
             if t.name in self.tools:
                 raise UsageError(f"agent {name!r}: two tools are named {t.name!r}")
             self.tools[t.name] = t
-        _check_tool_choice(name, settings, self.tools)
+        if self._mcp_listed:
+            _check_tool_choice(name, settings, self.tools)
         self.batch = as_batch(batchable, f"agent {name!r}")
-        if self.batch is not None and self.tools:
+        if self.batch is not None and (self.tools or self.mcp_servers):
+            used = [*sorted(self.tools), *(repr(s) for s in self.mcp_servers)]
             raise UsageError(
                 f"agent {name!r}: a batchable agent answers each item in one model call, so it "
-                f"cannot use tools ({', '.join(sorted(self.tools))})"
+                f"cannot use tools ({', '.join(used)})"
             )
         self.answer_spec = AnswerSpec.for_type(name, output_type)
         self.tier = _tier_of(name, model, tier)
@@ -359,7 +375,7 @@ class LLMAgent(AgentBase[Any, Any]):
         self.model_cache = as_cache(cache, f"agent {name!r}")
         self._step: _ModelStep | None = None
         self._tier_steps: dict[int, tuple[Tiers, _ModelStep]] = {}
-        self.plan = _as_plan(plan, name, self.tools)
+        self.plan = _as_plan(plan, name, self.tools, pending=not self._mcp_listed)
         self._guardrails(input_guardrails, output_guardrails)
 
     def with_plan(self, plan: PinnedPlan | Sequence[Any]) -> LLMAgent:
@@ -368,7 +384,7 @@ class LLMAgent(AgentBase[Any, Any]):
         agent is called by a caller that has read nothing untrusted (plan-then-execute:
         plan from the trusted task, then execute); else the agent runs with no plan."""
         twin = copy.copy(self)
-        pinned = _as_plan(plan, self.name, self.tools)
+        pinned = _as_plan(plan, self.name, self.tools, pending=not self._mcp_listed)
         twin.plan = None if pinned is None else PinnedPlan(pinned.calls, at_run=True)
         return twin
 
@@ -440,7 +456,29 @@ class LLMAgent(AgentBase[Any, Any]):
             self._step = _ModelStep(self, model, fallbacks)
         return self._step
 
+    async def _list_mcp_tools(self, ctx: RunContext) -> None:
+        """Add the MCP servers' tools to the agent's (once): the model sees them from now on."""
+        tools = dict(self.tools)
+        for server in self.mcp_servers:
+            for t in await server.tools(ctx):
+                if t.name in tools:
+                    raise UsageError(
+                        f"agent {self.name!r}: two tools are named {t.name!r} (one of MCP "
+                        f"server {server.name!r}: give the server a prefix=)"
+                    )
+                tools[t.name] = t
+        if self._mcp_listed:  # another run of this agent listed them meanwhile
+            return
+        _check_tool_choice(self.name, self.settings, tools)
+        self.plan = _as_plan(self.plan, self.name, tools)
+        self.tools = tools
+        self._step = None  # the model steps are made again, with the new tools
+        self._tier_steps = {}
+        self._mcp_listed = True
+
     async def run(self, input: Any, ctx: RunContext) -> Any:
+        if not self._mcp_listed:
+            await self._list_mcp_tools(ctx)
         step = self._step_for(ctx)
         messages = [Message.system(self.instructions), Message.user(_render(input))]
         asking = Asking(self.name, self.answer_spec, messages, max_reasks=self.max_reasks)
@@ -514,8 +552,11 @@ def _first_failure(tasks: Sequence[asyncio.Task[Any]], group: BaseExceptionGroup
     return group.exceptions[0]
 
 
-def _as_plan(plan: Any, agent: str, tools: Mapping[str, Tool]) -> PinnedPlan | None:
-    """A pinned plan that names only the agent's own side-effecting tools."""
+def _as_plan(
+    plan: Any, agent: str, tools: Mapping[str, Tool], *, pending: bool = False
+) -> PinnedPlan | None:
+    """A pinned plan that names only the agent's own side-effecting tools (`pending`: the
+    agent's MCP tools are not listed yet, so a name it does not know may be one of them)."""
     if plan is None:
         return None
     if isinstance(plan, PinnedPlan):
@@ -529,6 +570,8 @@ def _as_plan(plan: Any, agent: str, tools: Mapping[str, Tool]) -> PinnedPlan | N
         pinned = PinnedPlan(plan)
     for c in pinned.calls:
         tool = tools.get(c.tool)
+        if tool is None and pending:
+            continue
         if tool is None or not tool.effect:
             effects = sorted(n for n, t in tools.items() if t.effect)
             raise UsageError(
@@ -612,6 +655,32 @@ class PlannedSpec(Spec):
     times: int = Field(1, description="how often per invocation (at least 1)")
 
 
+class MCPServerSpec(Spec):
+    """An MCP server whose tools the agent gets (`podium.MCPServer`): a `command` podium
+    starts (in the workflow file's folder unless `cwd` says otherwise), or a `url`."""
+
+    command: str | list[str] | None = Field(
+        None, description="the server's command line (stdio), e.g. `python -m mcp_server_time`"
+    )
+    url: str | None = Field(None, description="a streamable HTTP endpoint, `http://host/mcp`")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers (with url)")
+    env: dict[str, str] = Field(default_factory=dict, description="environment (with command)")
+    cwd: str | None = Field(None, description="where the command runs (relative: to the file)")
+    allow: list[str] | None = Field(None, description="only these of its tools")
+    deny: list[str] = Field(default_factory=list, description="not these of its tools")
+    prefix: str = Field("", description="put in front of each tool's name")
+    timeout: float | None = SECONDS.field(None, description="seconds per call")
+    resource_tool: StrictBool = Field(
+        False, description="add a `read_resource` tool that reads the server's resources"
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> MCPServerSpec:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("an MCP server needs exactly one of `command` or `url`")
+        return self
+
+
 class LLMSpec(NodeFields):
     """A model with instructions and tools. Without `model`, `PODIUM_MODEL` decides, else a
     scripted echo model (so a spec runs offline instead of calling a provider by surprise)."""
@@ -625,6 +694,9 @@ class LLMSpec(NodeFields):
     )
     instructions: str = ""
     tools: list[PythonRef] = Field(default_factory=list)
+    mcp_servers: list[MCPServerSpec] = Field(
+        default_factory=list, description="MCP servers whose tools the agent gets"
+    )
     output_type: Ref | None = Field(
         None, description="`module:Class`: a pydantic model the answer must fit"
     )
@@ -661,16 +733,30 @@ class LLMSpec(NodeFields):
         default_factory=list, description="checks of the answer: `module:function`s"
     )
 
+    @model_validator(mode="after")
+    def _batch_without_tools(self) -> LLMSpec:
+        if self.batchable is not False and (self.tools or self.mcp_servers):
+            raise ValueError(
+                "a batchable agent answers each item in one model call, so it cannot have "
+                "`tools` or `mcp_servers`"
+            )
+        return self
+
 
 def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
     model = _yaml_model(b, spec, loc)
     tools = []
     for i, ref in enumerate(spec.tools):
         tool = b.import_object(ref.python, (*loc, "tools", i, "python"))
-        if tool is not None and not isinstance(tool, Tool):
-            b.problem((*loc, "tools", i, "python"), f"{ref.python!r} is not a tool (use @tool)")
+        if tool is not None and not isinstance(tool, Tool | MCPServer):
+            b.problem(
+                (*loc, "tools", i, "python"),
+                f"{ref.python!r} is not a tool (use @tool) or an MCPServer",
+            )
             tool = None
         tools.append(tool)
+    for i, server in enumerate(spec.mcp_servers):
+        tools.append(b.construct((*loc, "mcp_servers", i), partial(_mcp_server, b, server)))
     output_type = None
     if spec.output_type is not None:
         output_type = b.import_object(spec.output_type, (*loc, "output_type"))
@@ -714,6 +800,28 @@ def _build(b: Builder, spec: LLMSpec, loc: Loc) -> LLMAgent | None:
             output_guardrails=after,
             **b.common(spec),
         ),
+    )
+
+
+def _mcp_server(b: Builder, spec: MCPServerSpec) -> MCPServer:
+    """The server a node's `mcp_servers` entry names; a command runs in the file's folder
+    (or `cwd`, relative to it), so `python server.py` finds a script next to the file."""
+    base = getattr(b, "base_dir", None)
+    cwd = spec.cwd
+    if spec.command is not None and base is not None:
+        folder = Path(base).resolve()
+        cwd = str(folder / cwd) if cwd is not None else str(folder)
+    return MCPServer(
+        spec.command,
+        url=spec.url,
+        headers=spec.headers,
+        env=spec.env,
+        cwd=cwd,
+        allow=spec.allow,
+        deny=spec.deny,
+        prefix=spec.prefix,
+        timeout=spec.timeout,
+        resource_tool=spec.resource_tool,
     )
 
 

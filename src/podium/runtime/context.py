@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from podium.observability.otel import RunTrace
     from podium.runtime.budget import Ledger
     from podium.runtime.cache import CacheStore
+    from podium.runtime.connections import Connections
     from podium.runtime.effects import Effect
     from podium.runtime.guard import Guard
     from podium.runtime.policies import Retry
@@ -72,6 +73,7 @@ class RunState:
         "cache",
         "caching",
         "clock",
+        "connections",
         "door",
         "doors",
         "drain",
@@ -128,8 +130,12 @@ class RunState:
         cache: CacheStore | None = None,
         tiers: Tiers | None = None,
         clock: Clock | None = None,
+        connections: Connections | None = None,
     ) -> None:
         self.run_id = run_id
+        # The runtime's long-lived connections (MCP sessions), shared by its runs; None in
+        # a run state made only to replay a journal.
+        self.connections = connections
         self.clock = clock_or_default(clock)  # the runtime's: timestamps, backoff, deadlines
         self.drain = drain or Drain()
         self.store = store
@@ -300,6 +306,12 @@ class RunContext:
     def tiers(self) -> Tiers | None:
         """The runtime's model tiers (`Runtime(tiers=...)`), or None."""
         return self._run.tiers
+
+    @property
+    def connections(self) -> Connections | None:
+        """The runtime's shared connections (MCP servers' sessions, `podium.MCPServer`),
+        one per server, closed with the runtime; None outside a runtime's run."""
+        return self._run.connections
 
     @property
     def usage(self) -> Usage:

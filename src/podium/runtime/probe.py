@@ -87,10 +87,17 @@ class _Probe:
 
 
 async def check_decision(
-    agent: Any, input: Any, run_id: str, steps: list[StepRecord], decided: StepRecord
+    agent: Any,
+    input: Any,
+    run_id: str,
+    steps: list[StepRecord],
+    decided: StepRecord,
+    *,
+    connections: Any = None,
 ) -> None:
     """Raise `UsageError` if the agent that asked refuses the decision in `decided` (not for
-    a rejection, which is meant to stop the flow)."""
+    a rejection, which is meant to stop the flow). `connections` are the runtime's (an
+    agent on the way lists its MCP servers' tools, as a resume would)."""
     if isinstance(decided.output, dict) and decided.output.get("action") == "reject":
         return
     prior = {s.key: s for s in steps}
@@ -98,7 +105,9 @@ async def check_decision(
     done = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
     edited = decided.output.get("edited") if isinstance(decided.output, dict) else None
     probe = _Probe(decided.key, edited)
-    state = RunState(run_id, _NoEvents(), probe.door, replay=done, prior=prior)
+    state = RunState(
+        run_id, _NoEvents(), probe.door, replay=done, prior=prior, connections=connections
+    )
     root = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, None, None)
     with contextlib.suppress(Exception):  # stopped, or failed not by the decision's doing
         await probe.door(root)

@@ -376,8 +376,10 @@ async def replay_run(
     *,
     tiers: Any = None,
     prices: Any = None,
+    connections: Any = None,
 ) -> ReplayReport:
-    """Replay `record`'s orchestration (`agent` on `input`) against `steps`; see the module."""
+    """Replay `record`'s orchestration (`agent` on `input`) against `steps`; see the module.
+    `connections` are the runtime's (an agent lists its MCP servers' tools as it did)."""
     report = ReplayReport(record.run_id, record.agent, str(record.status))
     door = _Replayer(record.run_id, steps, events)
     state = RunState(
@@ -388,6 +390,7 @@ async def replay_run(
         clock=door.clock,
         tiers=tiers,  # the runtime's: agents asking for a tier resolve it as they did
         prices=prices,
+        connections=connections,
     )
     root = Call(state, "", agent, CallKind.AGENT, "/" + agent.name, input, None, None)
     try:

@@ -56,6 +56,7 @@ from podium.runtime.audit import decision_event, run_config
 from podium.runtime.breaker import Board, Breaker, breaker_middleware, default_board
 from podium.runtime.budget import BUDGET_KV, AlertHandler, Budget, Ledger, budget_middleware
 from podium.runtime.cache import CacheStore, cache_middleware, open_cache
+from podium.runtime.connections import Connections
 from podium.runtime.context import Drain, RunState, execute
 from podium.runtime.dlq import DLQ, dead_letter, run_saga
 from podium.runtime.door import Call, Doors, Middleware
@@ -324,6 +325,8 @@ class Runtime:
         self._deadlines: dict[str, float] = {}  # loop time each watched run must end by
         self._expired: set[str] = set()  # runs the heartbeat cancelled for their deadline
         self.targets = tuple(targets)
+        # Long-lived connections its runs share (an MCP server's session), closed by `close`.
+        self.connections = Connections()
 
     # store lifecycle -----------------------------------------------------------------------
     async def open(self) -> Store:
@@ -341,11 +344,14 @@ class Runtime:
         return self._store_obj.url
 
     async def close(self) -> None:
-        """Release the store's connections; the next call opens it again (on any loop)."""
+        """Release the store's connections and close the runs' shared ones (MCP servers'
+        sessions: the servers podium started exit); the next call opens them again (on any
+        loop)."""
         if self._beat is not None:
             self._beat.cancel()
             self._beat = None
         try:
+            await self.connections.close()  # MCP servers podium started end here
             if self._store is not None:
                 store, self._store = self._store, None
                 await store.close()
@@ -607,7 +613,9 @@ class Runtime:
                 answered = decided_step(
                     run_id, steps, decided, step, self.clock.now(), identity=identity
                 )
-                await check_decision(agent, input, run_id, steps, answered)
+                await check_decision(
+                    agent, input, run_id, steps, answered, connections=self.connections
+                )
                 # a person's words are kept as any step's output is: secrets masked, and
                 # with privacy, PII as tokens
                 answered.output = await self._stored_input(store, run_id, answered.output)
@@ -1105,6 +1113,7 @@ class Runtime:
             cache=self.cache,
             tiers=self.tiers,
             clock=self.clock,
+            connections=self.connections,
         )
         state.seq = seq
         if limits.privacy is not None:
@@ -1213,7 +1222,14 @@ class Runtime:
         await state.store.flush()
         prior = {s.key: s for s in await state.store.load_steps(state.run_id)}
         done = {k: s for k, s in prior.items() if s.status == StepStatus.COMPLETED}
-        find = RunState(state.run_id, state.store, self._doors.get(True), replay=done, prior=prior)
+        find = RunState(
+            state.run_id,
+            state.store,
+            self._doors.get(True),
+            replay=done,
+            prior=prior,
+            connections=self.connections,  # an agent walked again lists its MCP tools
+        )
         find.replay_only, find.seq = True, state.seq
         record = await state.store.get_run(state.run_id)
         input = _check_root_input(agent, None if record is None else record.input)
@@ -1281,7 +1297,15 @@ class Runtime:
         steps = await store.load_steps(run_id)
         events = await store.list_events(run_id)
         return await replay_run(
-            store, record, agent, input, steps, events, tiers=self.tiers, prices=self.prices
+            store,
+            record,
+            agent,
+            input,
+            steps,
+            events,
+            tiers=self.tiers,
+            prices=self.prices,
+            connections=self.connections,
         )
 
     async def fork(

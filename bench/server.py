@@ -180,9 +180,19 @@ def percentiles(lags: list[float]) -> dict[str, float]:
     }
 
 
-def otel_ratio(quick: bool) -> dict[str, Any]:
+def _otel() -> Any:
     sys.path.insert(0, str(ROOT / "bench"))
     import otel  # bench/otel.py
+
+    return otel
+
+
+def otel_table(rows: list[dict[str, Any]]) -> list[str]:
+    return list(_otel().table(rows))
+
+
+def otel_ratio(quick: bool) -> dict[str, Any]:
+    otel = _otel()
 
     runs, batches = (200, 5) if quick else (1000, 9)
     out: dict[str, Any] = {}
@@ -243,12 +253,8 @@ def main() -> None:
                 f"  {label:<32} {row['p50_ms']:>6.1f} {row['p95_ms']:>8.1f} {row['max_ms']:>8.1f}"
                 f" {row['samples']:>8}"
             )
-    print("OpenTelemetry on the 10-agent chain (goal <= 1.3x)")
-    for store, row in results["otel"].items():
-        print(
-            f"  {store:<8} off {row['off_us_min']:>8.1f} us  on {row['on_us_min']:>8.1f} us  "
-            f"ratio {row['ratio_min']:.2f}x (median {row['ratio_median']:.2f}x)"
-        )
+    print("OpenTelemetry on the 10-agent chain (goal <= 1.3x), us per run (bench/otel.py)")
+    print("\n".join("  " + line for line in otel_table(list(results["otel"].values()))))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.json}")

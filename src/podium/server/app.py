@@ -78,7 +78,8 @@ logger = logging.getLogger("podium.server")
 STATIC = Path(__file__).with_name("static")
 BEARER = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer KEY")
 POLL = 0.5  # seconds between looks at the store for events of a run driven elsewhere
-SOON = 0.02  # seconds before looking again for an event announced but not stored yet
+SOON = 0.002  # seconds before looking again for an event announced but not stored yet,
+SOON_MAX = 0.032  # doubling each look up to this (a commit takes a millisecond or a few)
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream (proxies drop idle ones)
 MAX_DEPTH = 200
 ALL = 2**62
@@ -887,6 +888,7 @@ async def _event_stream(
     server.wake.setdefault(run_id, set()).add(waiter)
     quiet = 0.0
     behind_since: float | None = None
+    looks = 0  # looks since the stream fell behind an announced event
     try:
         ended = False
         while True:
@@ -910,7 +912,8 @@ async def _event_stream(
             behind = server.announced.get(run_id, 0) > after
             behind_since = (behind_since or time.monotonic()) if behind else None
             soon = behind_since is not None and time.monotonic() - behind_since < 1.0
-            wait = SOON if soon else server.poll
+            looks = looks + 1 if soon else 0
+            wait = min(SOON * 2 ** (looks - 1), SOON_MAX) if soon else server.poll
             waiter.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.wait(), wait)

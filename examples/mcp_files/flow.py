@@ -97,10 +97,17 @@ def seed(root: Path) -> None:
             (root / name).write_text(text, encoding="utf-8")
 
 
+# The agent on the default folder, at module level so that any process can resume its runs
+# (`podium resume RUN` finds it by its target, examples.mcp_files.flow:archivist). Nothing
+# starts here: the server is started by the first run that lists its tools.
+archivist = build_flow(notes_root())
+
+
 async def index_notes(root: Path, store: str | None = None) -> RunResult:
     seed(root)
+    agent = archivist if root == notes_root() else build_flow(root)
     async with Runtime(store) as rt:  # closing it ends the server podium started
-        return await rt.run(build_flow(root), f"index the notes in {root}")
+        return await rt.run(agent, f"index the notes in {root}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,9 +55,11 @@ from podium.runtime.waiting import Decision, as_decision, waiting_requests
 try:
     from a2a.server.context import ServerCallContext
     from a2a.server.request_handlers import RequestHandler
+    from a2a.server.request_handlers.request_handler import validate_request_params
     from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
     from a2a.types import a2a_pb2 as pb
     from a2a.utils import errors as a2a_errors
+    from a2a.utils.task import validate_history_length, validate_page_size
 except ImportError as e:  # pragma: no cover - the extra is installed in tests
     raise UsageError(
         f"serving over A2A needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
@@ -216,6 +218,8 @@ class A2AHandler(RequestHandler):
         meta = await store.kv_get(TASKS_KV, rid) or {}
         context_id = str(meta.get("context_id") or rid)
         status = pb.TaskStatus(state=STATES[record.status])
+        if record.updated_at:
+            status.timestamp.FromNanoseconds(int(record.updated_at * 1e9))
         if record.status == RunStatus.WAITING:
             asks = waiting_requests(record, await store.load_steps(rid))
             prompts = [_prompt_of(w.request, w.reason) for w in asks]
@@ -318,6 +322,7 @@ class A2AHandler(RequestHandler):
                 await asyncio.shield(task)
 
     # the SDK's interface ---------------------------------------------------------------------
+    @validate_request_params  # a message without id, role or parts is InvalidParams
     async def on_message_send(self, params: Any, context: ServerCallContext) -> Any:
         _allow("decide" if params.message.task_id else "operate")
         rid = await self._begin(params.message, new_run_id())
@@ -325,6 +330,7 @@ class A2AHandler(RequestHandler):
             await self._settled(rid)
         return await self.task(rid)
 
+    @validate_request_params
     async def on_message_send_stream(
         self, params: Any, context: ServerCallContext
     ) -> AsyncGenerator[Any]:
@@ -345,6 +351,7 @@ class A2AHandler(RequestHandler):
             async for item in self._follow(rid, events):
                 yield item
 
+    @validate_request_params
     async def on_subscribe_to_task(
         self, params: Any, context: ServerCallContext
     ) -> AsyncGenerator[Any]:
@@ -387,10 +394,12 @@ class A2AHandler(RequestHandler):
             )
         yield pb.TaskStatusUpdateEvent(task_id=rid, context_id=context_id, status=final.status)
 
+    @validate_request_params
     async def on_get_task(self, params: Any, context: ServerCallContext) -> Any:
         _allow("read")
         return await self.task(params.id)
 
+    @validate_request_params
     async def on_cancel_task(self, params: Any, context: ServerCallContext) -> Any:
         _allow("operate")
         store = await self._store()
@@ -404,12 +413,39 @@ class A2AHandler(RequestHandler):
         return await self.task(params.id)
 
     async def on_list_tasks(self, params: Any, context: ServerCallContext) -> Any:
+        """This agent's tasks, newest first, filtered (context, state, status time) and
+        paged (`pageSize` 1 to 100, default 50; the page token is an offset); artifacts only
+        with `includeArtifacts`."""
         _allow("read")
+        validate_history_length(params)
+        size = params.page_size if params.HasField("page_size") else 50
+        validate_page_size(size)
+        offset = _offset(params.page_token)
         store = await self._store()
-        size = params.page_size or 50
-        runs = [r for r in await self.rt.list_runs(limit=size) if r.agent == self.agent.name]
-        tasks = [await self._as_task(store, r) for r in runs]
-        return pb.ListTasksResponse(tasks=tasks, page_size=size, total_size=len(tasks))
+        runs = [r for r in await self.rt.list_runs(limit=2**62) if r.agent == self.agent.name]
+        if params.status != pb.TASK_STATE_UNSPECIFIED:
+            runs = [r for r in runs if STATES[r.status] == params.status]
+        if params.HasField("status_timestamp_after"):
+            after = params.status_timestamp_after.ToNanoseconds() / 1e9
+            runs = [r for r in runs if r.updated_at >= after]
+        tasks = []
+        for record in runs:
+            if params.include_artifacts and record.status == RunStatus.COMPLETED:
+                record = await store.get_run(record.run_id) or record  # a listing has no output
+            task = await self._as_task(store, record)
+            if params.context_id and task.context_id != params.context_id:
+                continue
+            if not params.include_artifacts:
+                task.ClearField("artifacts")
+            tasks.append(task)
+        page = tasks[offset : offset + size]
+        more = offset + size < len(tasks)
+        return pb.ListTasksResponse(
+            tasks=page,
+            next_page_token=str(offset + size) if more else "",
+            page_size=size,
+            total_size=len(tasks),
+        )
 
     async def _no_push(self, params: Any, context: ServerCallContext) -> Any:
         raise a2a_errors.PushNotificationNotSupportedError()
@@ -459,6 +495,15 @@ STATES_NAMES = {
     RunStatus.FAILED: "failed",
     RunStatus.CANCELLED: "canceled",
 }
+
+
+def _offset(token: str) -> int:
+    """Where a page token says the page starts (no token: the first task)."""
+    if not token:
+        return 0
+    if not token.isdigit():
+        raise a2a_errors.InvalidParamsError(f"page token {token!r} is not one this server gave")
+    return int(token)
 
 
 def _allow(permission: str) -> None:

@@ -11,7 +11,7 @@ from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
 from pydantic import BaseModel
 
-from podium import Router, Runtime, agent
+from podium import HumanAgent, Router, RunContext, Runtime, agent
 from podium.protocols.a2a_server import A2AHandler, agent_card
 
 
@@ -170,3 +170,33 @@ async def test_list_tasks_filters_pages_and_checks_its_parameters() -> None:
             await listed(page_token="invalid-token-xyz")
         with pytest.raises(InvalidParamsError, match="history length"):
             await listed(history_length=-1)
+
+
+async def test_a_task_keeps_the_clients_messages_as_its_history() -> None:
+    # Found by the A2A TCK: GetTask's historyLength was ignored, no history kept.
+    @agent
+    async def ask(text: str, ctx: RunContext) -> str:
+        answer: str = await ctx.call(HumanAgent("colour", question="which colour?"), text)
+        return f"{text} in {answer}"
+
+    async with Runtime("memory://") as rt:
+        handler, ctx = A2AHandler(rt, ask), ServerCallContext()
+        first = pb.Message(message_id="q", role=pb.Role.ROLE_USER, parts=[pb.Part(text="a hat")])
+        task = await handler.on_message_send(pb.SendMessageRequest(message=first), ctx)
+        assert task.status.state == pb.TASK_STATE_INPUT_REQUIRED
+        reply = pb.Message(
+            message_id="r", role=pb.Role.ROLE_USER, parts=[pb.Part(text="red")], task_id=task.id
+        )
+        await handler.on_message_send(pb.SendMessageRequest(message=reply), ctx)
+
+        async def history(**kw: int) -> list[str]:
+            got = await handler.on_get_task(pb.GetTaskRequest(id=task.id, **kw), ctx)
+            assert got.status.state == pb.TASK_STATE_COMPLETED
+            assert {(m.task_id, m.context_id) for m in got.history} <= {(task.id, task.context_id)}
+            return [m.parts[0].text for m in got.history]
+
+        assert await history() == ["a hat", "red"]
+        assert await history(history_length=1) == ["red"]
+        assert await history(history_length=0) == []
+        with pytest.raises(InvalidParamsError, match="history length"):
+            await history(history_length=-1)

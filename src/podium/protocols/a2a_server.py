@@ -29,7 +29,8 @@ every request but the card's needs a bearer key, and its role decides what it ma
 
 `tasks/cancel` cancels the run; `SubscribeToTask` follows a task that is not over (its steps
 as this server drives them, then its end); push notifications are not offered (the card says
-so); `tasks/list` lists this agent's runs, newest first.
+so); `tasks/list` lists this agent's runs, newest first, filtered and paged. A task's
+history is the client's messages (kept beside the run in the store).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ try:
     from a2a.types import a2a_pb2 as pb
     from a2a.utils import errors as a2a_errors
     from a2a.utils.task import validate_history_length, validate_page_size
+    from google.protobuf import json_format  # type: ignore[import-untyped]
 except ImportError as e:  # pragma: no cover - the extra is installed in tests
     raise UsageError(
         f"serving over A2A needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
@@ -80,7 +82,7 @@ __all__ = [
 ]
 
 MESSAGES_KV = "a2a.messages"  # message id -> the run it started (a resend gets that run)
-TASKS_KV = "a2a.tasks"  # run id -> {"context_id": ...}
+TASKS_KV = "a2a.tasks"  # run id -> {"context_id": ..., "history": [the client's messages]}
 CARD_PATH = "/.well-known/agent-card.json"
 IDENTITY = "a2a"  # who decided, as a decision over A2A is recorded (beside the OS account)
 
@@ -208,12 +210,15 @@ class A2AHandler(RequestHandler):
             raise a2a_errors.TaskNotFoundError(f"no task {run_id!r}")
         return record
 
-    async def task(self, run_id: str) -> Any:
-        """The A2A task for a run, from the store."""
+    async def task(self, run_id: str, history_length: int | None = None) -> Any:
+        """The A2A task for a run, from the store (with the last `history_length` messages
+        of its history; None: all)."""
         store = await self._store()
-        return await self._as_task(store, await self._record(store, run_id))
+        return await self._as_task(store, await self._record(store, run_id), history_length)
 
-    async def _as_task(self, store: Store, record: RunRecord) -> Any:
+    async def _as_task(
+        self, store: Store, record: RunRecord, history_length: int | None = None
+    ) -> Any:
         rid = record.run_id
         meta = await store.kv_get(TASKS_KV, rid) or {}
         context_id = str(meta.get("context_id") or rid)
@@ -227,6 +232,10 @@ class A2AHandler(RequestHandler):
         elif record.status in (RunStatus.FAILED, RunStatus.CANCELLED):
             status.message.CopyFrom(_text(record.error or str(record.status), rid, context_id))
         task = pb.Task(id=rid, context_id=context_id, status=status)
+        history = meta.get("history") or []
+        if history_length is not None:
+            history = history[len(history) - history_length :] if history_length else []
+        task.history.extend(json_format.ParseDict(m, pb.Message()) for m in history)
         if record.status == RunStatus.COMPLETED:
             task.artifacts.append(
                 pb.Artifact(
@@ -268,7 +277,10 @@ class A2AHandler(RequestHandler):
         value = self._input(message)
         if message.message_id:
             await store.kv_put(MESSAGES_KV, message.message_id, rid)
-        await store.kv_put(TASKS_KV, rid, {"context_id": message.context_id or rid})
+        context_id = message.context_id or rid
+        await store.kv_put(
+            TASKS_KV, rid, {"context_id": context_id, "history": [_said(message, rid, context_id)]}
+        )
         running = await self._begun(
             rid, self.rt.run(self.agent, value, run_id=rid, target=self.target)
         )
@@ -295,6 +307,10 @@ class A2AHandler(RequestHandler):
             error = running.exception()
             if isinstance(error, UsageError):
                 raise a2a_errors.InvalidParamsError(str(error)) from None
+        meta = await store.kv_get(TASKS_KV, rid) or {}
+        context_id = str(meta.get("context_id") or rid)
+        history = [*meta.get("history", []), _said(message, rid, context_id)]
+        await store.kv_put(TASKS_KV, rid, {**meta, "context_id": context_id, "history": history})
 
     async def _begun(self, rid: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Drive `work` (a run or a resume of `rid`) in the background, and wait until it has
@@ -397,7 +413,9 @@ class A2AHandler(RequestHandler):
     @validate_request_params
     async def on_get_task(self, params: Any, context: ServerCallContext) -> Any:
         _allow("read")
-        return await self.task(params.id)
+        validate_history_length(params)
+        length = params.history_length if params.HasField("history_length") else None
+        return await self.task(params.id, length)
 
     @validate_request_params
     async def on_cancel_task(self, params: Any, context: ServerCallContext) -> Any:
@@ -432,7 +450,8 @@ class A2AHandler(RequestHandler):
         for record in runs:
             if params.include_artifacts and record.status == RunStatus.COMPLETED:
                 record = await store.get_run(record.run_id) or record  # a listing has no output
-            task = await self._as_task(store, record)
+            length = params.history_length if params.HasField("history_length") else None
+            task = await self._as_task(store, record, length)
             if params.context_id and task.context_id != params.context_id:
                 continue
             if not params.include_artifacts:
@@ -495,6 +514,14 @@ STATES_NAMES = {
     RunStatus.FAILED: "failed",
     RunStatus.CANCELLED: "canceled",
 }
+
+
+def _said(message: Any, task_id: str, context_id: str) -> dict[str, Any]:
+    """A client's message as the task's history keeps it (JSON, in the store)."""
+    said = pb.Message()
+    said.CopyFrom(message)
+    said.task_id, said.context_id = task_id, context_id
+    return dict(json_format.MessageToDict(said))
 
 
 def _offset(token: str) -> int:

@@ -1,7 +1,9 @@
 """Agents for the official conformance suites (see README.md): what `run.py` serves.
 
 - `echo` is the agent the A2A TCK talks to: it answers any message (text, data or a file
-  part) with what it said.
+  part) with what it said. `ask` first asks the client a question (the task is
+  `input-required` until a reply comes), then answers with both: the TCK runs against it too,
+  for the tests that want a task that is not over after a blocking send.
 - `test_*` and `json_schema_2020_12_tool` are the fixture tools the MCP conformance suite
   (`@modelcontextprotocol/conformance` 0.1.12, `server` scenarios) calls by name, written as
   plain podium agents: what a podium agent can say over MCP is text and structured content,
@@ -18,14 +20,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from podium import RunContext, agent
+from podium import HumanAgent, RunContext, agent
+
+
+def _said(message: Any) -> str:
+    return message if isinstance(message, str) else json.dumps(message, sort_keys=True)
 
 
 @agent
 async def echo(message: Any) -> str:
     """Answers every message with what it said."""
-    said = message if isinstance(message, str) else json.dumps(message, sort_keys=True)
-    return f"echo: {said}"
+    return f"echo: {_said(message)}"
+
+
+@agent
+async def ask(message: Any, ctx: RunContext) -> str:
+    """Asks what to add to every message, then answers with both."""
+    more = await ctx.call(HumanAgent("more", question="anything to add?", answer_type=Any), message)
+    return f"echo: {_said(message)} / {_said(more)}"
 
 
 # MCP fixture tools (their names and arguments are the suite's) -------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ async def client(http: httpx.AsyncClient, url: str, *, streaming: bool = False) 
 
 def msg(text: str, message_id: str = "", task_id: str = "") -> Any:
     return pb.Message(
-        message_id=message_id,
+        message_id=message_id or uuid.uuid4().hex,
         role=pb.Role.ROLE_USER,
         parts=[pb.Part(text=text)],
         task_id=task_id,

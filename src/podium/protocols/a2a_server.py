@@ -29,7 +29,8 @@ every request but the card's needs a bearer key, and its role decides what it ma
 
 `tasks/cancel` cancels the run; `SubscribeToTask` follows a task that is not over (its steps
 as this server drives them, then its end); push notifications are not offered (the card says
-so); `tasks/list` lists this agent's runs, newest first.
+so); `tasks/list` lists this agent's runs, newest first, filtered and paged. A task's
+history is the client's messages (kept beside the run in the store).
 """
 
 from __future__ import annotations
@@ -55,9 +56,12 @@ from podium.runtime.waiting import Decision, as_decision, waiting_requests
 try:
     from a2a.server.context import ServerCallContext
     from a2a.server.request_handlers import RequestHandler
+    from a2a.server.request_handlers.request_handler import validate_request_params
     from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
     from a2a.types import a2a_pb2 as pb
     from a2a.utils import errors as a2a_errors
+    from a2a.utils.task import validate_history_length, validate_page_size
+    from google.protobuf import json_format  # type: ignore[import-untyped]
 except ImportError as e:  # pragma: no cover - the extra is installed in tests
     raise UsageError(
         f"serving over A2A needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
@@ -78,7 +82,7 @@ __all__ = [
 ]
 
 MESSAGES_KV = "a2a.messages"  # message id -> the run it started (a resend gets that run)
-TASKS_KV = "a2a.tasks"  # run id -> {"context_id": ...}
+TASKS_KV = "a2a.tasks"  # run id -> {"context_id": ..., "history": [the client's messages]}
 CARD_PATH = "/.well-known/agent-card.json"
 IDENTITY = "a2a"  # who decided, as a decision over A2A is recorded (beside the OS account)
 
@@ -206,16 +210,21 @@ class A2AHandler(RequestHandler):
             raise a2a_errors.TaskNotFoundError(f"no task {run_id!r}")
         return record
 
-    async def task(self, run_id: str) -> Any:
-        """The A2A task for a run, from the store."""
+    async def task(self, run_id: str, history_length: int | None = None) -> Any:
+        """The A2A task for a run, from the store (with the last `history_length` messages
+        of its history; None: all)."""
         store = await self._store()
-        return await self._as_task(store, await self._record(store, run_id))
+        return await self._as_task(store, await self._record(store, run_id), history_length)
 
-    async def _as_task(self, store: Store, record: RunRecord) -> Any:
+    async def _as_task(
+        self, store: Store, record: RunRecord, history_length: int | None = None
+    ) -> Any:
         rid = record.run_id
         meta = await store.kv_get(TASKS_KV, rid) or {}
         context_id = str(meta.get("context_id") or rid)
         status = pb.TaskStatus(state=STATES[record.status])
+        if record.updated_at:
+            status.timestamp.FromNanoseconds(int(record.updated_at * 1e9))
         if record.status == RunStatus.WAITING:
             asks = waiting_requests(record, await store.load_steps(rid))
             prompts = [_prompt_of(w.request, w.reason) for w in asks]
@@ -223,6 +232,10 @@ class A2AHandler(RequestHandler):
         elif record.status in (RunStatus.FAILED, RunStatus.CANCELLED):
             status.message.CopyFrom(_text(record.error or str(record.status), rid, context_id))
         task = pb.Task(id=rid, context_id=context_id, status=status)
+        history = meta.get("history") or []
+        if history_length is not None:
+            history = history[len(history) - history_length :] if history_length else []
+        task.history.extend(json_format.ParseDict(m, pb.Message()) for m in history)
         if record.status == RunStatus.COMPLETED:
             task.artifacts.append(
                 pb.Artifact(
@@ -264,7 +277,10 @@ class A2AHandler(RequestHandler):
         value = self._input(message)
         if message.message_id:
             await store.kv_put(MESSAGES_KV, message.message_id, rid)
-        await store.kv_put(TASKS_KV, rid, {"context_id": message.context_id or rid})
+        context_id = message.context_id or rid
+        await store.kv_put(
+            TASKS_KV, rid, {"context_id": context_id, "history": [_said(message, rid, context_id)]}
+        )
         running = await self._begun(
             rid, self.rt.run(self.agent, value, run_id=rid, target=self.target)
         )
@@ -291,6 +307,10 @@ class A2AHandler(RequestHandler):
             error = running.exception()
             if isinstance(error, UsageError):
                 raise a2a_errors.InvalidParamsError(str(error)) from None
+        meta = await store.kv_get(TASKS_KV, rid) or {}
+        context_id = str(meta.get("context_id") or rid)
+        history = [*meta.get("history", []), _said(message, rid, context_id)]
+        await store.kv_put(TASKS_KV, rid, {**meta, "context_id": context_id, "history": history})
 
     async def _begun(self, rid: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Drive `work` (a run or a resume of `rid`) in the background, and wait until it has
@@ -318,6 +338,7 @@ class A2AHandler(RequestHandler):
                 await asyncio.shield(task)
 
     # the SDK's interface ---------------------------------------------------------------------
+    @validate_request_params  # a message without id, role or parts is InvalidParams
     async def on_message_send(self, params: Any, context: ServerCallContext) -> Any:
         _allow("decide" if params.message.task_id else "operate")
         rid = await self._begin(params.message, new_run_id())
@@ -325,6 +346,7 @@ class A2AHandler(RequestHandler):
             await self._settled(rid)
         return await self.task(rid)
 
+    @validate_request_params
     async def on_message_send_stream(
         self, params: Any, context: ServerCallContext
     ) -> AsyncGenerator[Any]:
@@ -345,6 +367,7 @@ class A2AHandler(RequestHandler):
             async for item in self._follow(rid, events):
                 yield item
 
+    @validate_request_params
     async def on_subscribe_to_task(
         self, params: Any, context: ServerCallContext
     ) -> AsyncGenerator[Any]:
@@ -387,10 +410,14 @@ class A2AHandler(RequestHandler):
             )
         yield pb.TaskStatusUpdateEvent(task_id=rid, context_id=context_id, status=final.status)
 
+    @validate_request_params
     async def on_get_task(self, params: Any, context: ServerCallContext) -> Any:
         _allow("read")
-        return await self.task(params.id)
+        validate_history_length(params)
+        length = params.history_length if params.HasField("history_length") else None
+        return await self.task(params.id, length)
 
+    @validate_request_params
     async def on_cancel_task(self, params: Any, context: ServerCallContext) -> Any:
         _allow("operate")
         store = await self._store()
@@ -404,12 +431,40 @@ class A2AHandler(RequestHandler):
         return await self.task(params.id)
 
     async def on_list_tasks(self, params: Any, context: ServerCallContext) -> Any:
+        """This agent's tasks, newest first, filtered (context, state, status time) and
+        paged (`pageSize` 1 to 100, default 50; the page token is an offset); artifacts only
+        with `includeArtifacts`."""
         _allow("read")
+        validate_history_length(params)
+        size = params.page_size if params.HasField("page_size") else 50
+        validate_page_size(size)
+        offset = _offset(params.page_token)
         store = await self._store()
-        size = params.page_size or 50
-        runs = [r for r in await self.rt.list_runs(limit=size) if r.agent == self.agent.name]
-        tasks = [await self._as_task(store, r) for r in runs]
-        return pb.ListTasksResponse(tasks=tasks, page_size=size, total_size=len(tasks))
+        runs = [r for r in await self.rt.list_runs(limit=2**62) if r.agent == self.agent.name]
+        if params.status != pb.TASK_STATE_UNSPECIFIED:
+            runs = [r for r in runs if STATES[r.status] == params.status]
+        if params.HasField("status_timestamp_after"):
+            after = params.status_timestamp_after.ToNanoseconds() / 1e9
+            runs = [r for r in runs if r.updated_at >= after]
+        tasks = []
+        for record in runs:
+            if params.include_artifacts and record.status == RunStatus.COMPLETED:
+                record = await store.get_run(record.run_id) or record  # a listing has no output
+            length = params.history_length if params.HasField("history_length") else None
+            task = await self._as_task(store, record, length)
+            if params.context_id and task.context_id != params.context_id:
+                continue
+            if not params.include_artifacts:
+                task.ClearField("artifacts")
+            tasks.append(task)
+        page = tasks[offset : offset + size]
+        more = offset + size < len(tasks)
+        return pb.ListTasksResponse(
+            tasks=page,
+            next_page_token=str(offset + size) if more else "",
+            page_size=size,
+            total_size=len(tasks),
+        )
 
     async def _no_push(self, params: Any, context: ServerCallContext) -> Any:
         raise a2a_errors.PushNotificationNotSupportedError()
@@ -459,6 +514,23 @@ STATES_NAMES = {
     RunStatus.FAILED: "failed",
     RunStatus.CANCELLED: "canceled",
 }
+
+
+def _said(message: Any, task_id: str, context_id: str) -> dict[str, Any]:
+    """A client's message as the task's history keeps it (JSON, in the store)."""
+    said = pb.Message()
+    said.CopyFrom(message)
+    said.task_id, said.context_id = task_id, context_id
+    return dict(json_format.MessageToDict(said))
+
+
+def _offset(token: str) -> int:
+    """Where a page token says the page starts (no token: the first task)."""
+    if not token:
+        return 0
+    if not token.isdigit():
+        raise a2a_errors.InvalidParamsError(f"page token {token!r} is not one this server gave")
+    return int(token)
 
 
 def _allow(permission: str) -> None:

@@ -446,24 +446,31 @@ class A2AHandler(RequestHandler):
         if params.HasField("status_timestamp_after"):
             after = params.status_timestamp_after.ToNanoseconds() / 1e9
             runs = [r for r in runs if r.updated_at >= after]
-        tasks = []
-        for record in runs:
+        length = params.history_length if params.HasField("history_length") else None
+
+        async def as_task(record: RunRecord) -> Any:
             if params.include_artifacts and record.status == RunStatus.COMPLETED:
                 record = await store.get_run(record.run_id) or record  # a listing has no output
-            length = params.history_length if params.HasField("history_length") else None
             task = await self._as_task(store, record, length)
-            if params.context_id and task.context_id != params.context_id:
-                continue
             if not params.include_artifacts:
                 task.ClearField("artifacts")
-            tasks.append(task)
-        page = tasks[offset : offset + size]
-        more = offset + size < len(tasks)
+            return task
+
+        if params.context_id:  # known only from each task: every candidate is read
+            tasks = [
+                t for t in [await as_task(r) for r in runs] if t.context_id == params.context_id
+            ]
+            total = len(tasks)
+            page = tasks[offset : offset + size]
+        else:  # only the page's tasks are read (a store may hold thousands of runs)
+            total = len(runs)
+            page = [await as_task(r) for r in runs[offset : offset + size]]
+        more = offset + size < total
         return pb.ListTasksResponse(
             tasks=page,
             next_page_token=str(offset + size) if more else "",
             page_size=size,
-            total_size=len(tasks),
+            total_size=total,
         )
 
     async def _no_push(self, params: Any, context: ServerCallContext) -> Any:

@@ -1,6 +1,6 @@
 """The official conformance suites against podium's protocol servers (see README.md).
 
-    python bench/conformance/run.py --tck /work/.mirror/a2aproject+a2a-tck/repo
+    python bench/conformance/run.py --tck ~/src/a2a-tck   # a clone of the TCK
     python bench/conformance/run.py --tck PATH --categories mandatory     # the A2A part, faster
     python bench/conformance/run.py --skip-a2a                            # the MCP part only
 
@@ -38,6 +38,14 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+
+
+def _shown(argv: list[str]) -> str:
+    """The command as the results keep it: paths relative to the checkout, no temp folder."""
+    text = " ".join(argv).replace(f"{ROOT}/", "")
+    return re.sub(r"sqlite:///\S*/podium-tck-[^/\s]+/", "sqlite:///TMP/", text)
+
+
 FLOWS = HERE / "flows.py"
 RESULTS = ROOT / "bench" / "results" / "conformance.json"
 MCP_FIXTURES = [
@@ -272,7 +280,7 @@ def run_a2a(args: argparse.Namespace) -> dict[str, Any]:
         for name in args.agents.split(","):
             store = f"sqlite:///{Path(tmp) / (name + '.db')}"
             serve = ["a2a", "serve", f"{FLOWS}:{name}", "--port", "0", "--store", store]
-            agent: dict[str, Any] = {"sut": " ".join(serve), "categories": {}}
+            agent: dict[str, Any] = {"sut": _shown(serve), "categories": {}}
             with serving(serve, r"listening (\S+)") as url:
                 print(f"A2A: TCK {commit}\n     podium agent {name} at {url}")
                 for category in args.categories.split(","):
@@ -356,7 +364,7 @@ def run_mcp(args: argparse.Namespace) -> dict[str, Any]:
     print(f"  scenarios     {_fmt(counts)}; checks {_fmt(checks_counts)}")
     return {
         "package": package,
-        "sut": " ".join(serve),
+        "sut": _shown(serve),
         "counts": counts,
         "checks": checks_counts,
         "scenarios": scenarios,

@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     summary(report)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    out.write_text(re.sub(r"/[^'\"\s]*/podium-tck-[^/'\"\s]+/", "", text))  # no temp folders
     print(f"\nwritten: {out}")
     return 0
 

@@ -78,8 +78,10 @@ logger = logging.getLogger("podium.server")
 STATIC = Path(__file__).with_name("static")
 BEARER = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer KEY")
 POLL = 0.5  # seconds between looks at the store for events of a run driven elsewhere
-SOON = 0.002  # seconds before looking again for an event announced but not stored yet,
-SOON_MAX = 0.032  # doubling each look up to this (a commit takes a millisecond or a few)
+# An event this process announced but has not stored yet is looked for again after SOON
+# seconds, doubling each look up to SOON_MAX (its step's commit takes a millisecond or a few)
+SOON = 0.002
+SOON_MAX = 0.032
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream (proxies drop idle ones)
 MAX_DEPTH = 200
 ALL = 2**62

@@ -63,17 +63,15 @@ def serve(
             raise UsageError(
                 f"podium a2a needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
             ) from None
+        from podium.protocols.bearer import unguarded_warning
         from podium.server.auth import KeyRing, configured_keys
 
         keys = configured_keys(keys_file)
         agent, stored = load_agent(target)
         make_store(store)  # a bad URL fails here, with the usual message
-    if keys is None and host not in ("127.0.0.1", "::1", "localhost"):
-        typer.echo(
-            f"warning: podium a2a serve on {host} with no API key: anyone who reaches it may "
-            "start and decide runs (configure PODIUM_API_KEYS or --keys-file)",
-            err=True,
-        )
+    what = "start and decide runs"
+    if keys is None and (warning := unguarded_warning("podium a2a serve", host, what)):
+        typer.echo(warning, err=True)
     serve_a2a(
         agent,
         host=host,

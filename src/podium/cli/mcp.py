@@ -2,6 +2,7 @@
 
     podium mcp serve flow.yaml app.agents:triage                 # stdio, for a desktop client
     podium mcp serve flow.yaml --transport http --port 8765      # streamable HTTP at /mcp
+    podium mcp serve flow.yaml --transport http --keys-file keys # bearer keys required
 
 Targets load as `podium run` loads them (the user's own choice); runs journal in the store
 `--store` names (default: the CLI's), where `podium inbox` / `approve` and `podium serve`
@@ -54,6 +55,18 @@ def serve(
     ] = 8000,
     path: Annotated[str, typer.Option(help="The endpoint's path (http).")] = "/mcp",
     name: Annotated[str, typer.Option(help="The server's name, as clients show it.")] = "podium",
+    keys_file: Annotated[
+        str | None,
+        typer.Option(
+            "--keys-file",
+            help="API keys, `key:role[:name]` one a line (as for `podium serve`); also "
+            "$PODIUM_API_KEYS (http). With either, every request needs `Authorization: "
+            "Bearer KEY`: calling an agent's tool needs operator (or admin), listing tools "
+            "and podium_run_status any role. With neither, anyone who reaches the port may "
+            "start runs: keep it on loopback.",
+            show_default=False,
+        ),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Serve each TARGET as an MCP tool: a call runs it durably and returns its output (with
@@ -70,6 +83,17 @@ def serve(
             ) from None
         if not path.startswith("/"):
             raise UsageError(f"--path {path!r} must start with '/'")
+        keys = None
+        if transport is Transport.stdio:
+            if keys_file is not None:
+                raise UsageError(
+                    "--keys-file is for --transport http: over stdio the client that starts "
+                    "the server is its only user"
+                )
+        else:
+            from podium.server.auth import KeyRing, configured_keys
+
+            keys = configured_keys(keys_file)
         tools = [served_tool(*load_agent(target)) for target in targets]
         st = make_store(store)
         hint = store_hint(st.url, getattr(st, "path", None))
@@ -86,11 +110,18 @@ def serve(
     if sock is None:
         asyncio.run(server.serve_stdio())
         return
+    from podium.protocols.bearer import unguarded_warning
+
+    if keys is None and (warning := unguarded_warning("podium mcp serve", host, "start runs")):
+        typer.echo(warning, err=True)
     bound, port = sock.getsockname()[:2]
     shown = f"[{bound}]" if ":" in bound else bound
+    guard = "" if keys is None else f", {len(keys)} API key(s)"
     typer.echo(
-        f"podium mcp: {len(tools)} tool(s) at http://{shown}:{port}{path} (store {hint or st.url})",
+        f"podium mcp: {len(tools)} tool(s) at http://{shown}:{port}{path} "
+        f"(store {hint or st.url}{guard})",
         err=True,
     )
+    authenticate = None if keys is None else KeyRing(keys).find
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(server.serve_http(sock, path))
+        asyncio.run(server.serve_http(sock, path, authenticate))

@@ -49,6 +49,7 @@ from podium.agents.remote import parts_value, to_part
 from podium.core.records import TERMINAL_STATUSES, Event, RunRecord, RunStatus
 from podium.core.serde import describe_validation_error
 from podium.errors import UsageError
+from podium.protocols.bearer import ASK_FOR_KEY, bearer_key, send_json
 from podium.runtime.leases import holder_is_gone
 from podium.runtime.runtime import Runtime, new_run_id
 from podium.runtime.waiting import Decision, as_decision, waiting_requests
@@ -636,24 +637,16 @@ class _KeyCheck:
         if scope["type"] != "http" or scope["path"].endswith(CARD_PATH):
             await self.app(scope, receive, send)
             return
-        header = dict(scope.get("headers") or ()).get(b"authorization", b"").decode("latin-1")
-        scheme, _, key = header.partition(" ")
-        caller = self.authenticate(key.strip()) if scheme.lower() == "bearer" and key else None
+        key = bearer_key(scope)
+        caller = None if key is None else self.authenticate(key)
         if caller is None:
-            await _unauthorized(send)
+            await send_json(send, 401, {"error": ASK_FOR_KEY}, challenge=True)
             return
         token = _CALLER.set(caller)
         try:
             await self.app(scope, receive, send)
         finally:
             _CALLER.reset(token)
-
-
-async def _unauthorized(send: Any) -> None:
-    body = json.dumps({"error": "send Authorization: Bearer KEY (a podium API key)"}).encode()
-    headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def serve_a2a(

@@ -22,6 +22,14 @@ answers with what the run came to:
 - progress: with a progress token on the call, one `notifications/progress` per completed
   step (`progress` counts them; no `total`, a workflow's length is not known in advance).
 
+- keys (HTTP only, `serve_http(authenticate=...)`; the CLI passes `podium serve`'s keys):
+  every request needs `Authorization: Bearer KEY` of a known key (401 otherwise), and its
+  role decides, by `podium serve`'s permissions: calling an agent's tool starts a run, so
+  it needs `operate` (operator, admin); listing the tools and `podium_run_status` need
+  `read` (every role). A refused request is a 403 whose body is a JSON-RPC error saying
+  why. A run started with a key is chained in the audit trail as `mcp.run.started`, the
+  key's identity its actor (`podium audit show RUN`).
+
 A server never decides a waiting run itself: the model that asked would be approving its
 own request. Nothing here raises into the SDK: an unexpected error is a tool error too.
 """
@@ -31,7 +39,8 @@ from __future__ import annotations
 import json
 import shlex
 import socket
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,11 +51,13 @@ from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from pydantic import TypeAdapter, ValidationError
 
+from podium.core.audit import AuditDraft, canonical, sha256
 from podium.core.records import RunRecord, RunStatus
 from podium.core.serde import Validator, describe_validation_error, to_plain, validator_for
 from podium.errors import UnknownRunError, UsageError
+from podium.protocols.bearer import ASK_FOR_KEY, bearer_key, send_json
 from podium.runtime.privacy import scrub_text
-from podium.runtime.runtime import Runtime
+from podium.runtime.runtime import Runtime, new_run_id
 from podium.runtime.waiting import WaitingRequest, waiting_requests
 
 __all__ = ["STATUS_TOOL", "McpAgentServer", "ServedTool", "listen", "served_tool", "store_hint"]
@@ -56,6 +67,10 @@ RUN_META = "podium/run_id"  # `_meta` key of every result about a run: its id
 INPUT = "input"  # the one argument of an agent whose input is not a JSON object
 RESULT = "result"  # the structured content of an output that is not a JSON object
 MAX_TOOL_NAME = 128  # MCP's limit on a tool name
+CALLER = "podium.caller"  # the key's holder, in the request scope's state (see _KeyCheck)
+REFUSED = -32001  # the JSON-RPC error code of a request refused for its key (a server error)
+Authenticate = Callable[[str], Any]
+"""A bearer key -> who sends it (with `.identity`, `.role`, `.may(permission)`), or None."""
 
 WAITING_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -292,7 +307,13 @@ class McpAgentServer:
     ) -> types.CallToolResult:
         value = served.input_of(arguments)
         done = 0
-        async with self.runtime.stream(served.agent, value, target=served.target) as stream:
+        rid = new_run_id()
+        caller = _caller(ctx)
+        async with self.runtime.stream(
+            served.agent, value, run_id=rid, target=served.target
+        ) as stream:
+            if caller is not None:
+                await self._audit(rid, served, caller)
             async for event in stream:
                 if event.kind == "step.completed":
                     done += 1
@@ -344,6 +365,16 @@ class McpAgentServer:
             content=[text], structured_content=data, _meta={RUN_META: record.run_id}
         )
 
+    async def _audit(self, run_id: str, served: ServedTool, caller: Any) -> None:
+        """Chain who started a run (the key's identity, never the key), as `podium serve`
+        chains `api.run.started`."""
+        data = {"role": caller.role, "tool": served.name, "agent": served.agent.name}
+        payload = canonical({**data, "target": served.target})
+        draft = AuditDraft(
+            run_id, "mcp.run.started", time.time(), caller.identity, payload, sha256(payload)
+        )
+        await (await self.runtime.open()).append_audit([draft])
+
     async def _ticket(self, record: RunRecord) -> dict[str, Any]:
         """What a waiting run waits for, and the commands that decide it."""
         requests = waiting_requests(record, await self.runtime.steps(record.run_id))
@@ -365,17 +396,118 @@ class McpAgentServer:
         async with self.runtime, stdio_server() as (read, write):
             await self.server.run(read, write, self.server.create_initialization_options())
 
-    async def serve_http(self, sock: socket.socket, path: str = "/mcp") -> None:
+    async def serve_http(
+        self, sock: socket.socket, path: str = "/mcp", authenticate: Authenticate | None = None
+    ) -> None:
         """Serve streamable HTTP at `path` on `sock` (see `listen`) until the process is
         stopped. On a loopback address the SDK refuses other `Host` and `Origin` headers (DNS
-        rebinding)."""
+        rebinding). With `authenticate`, every request needs a bearer key it knows, of a role
+        that may do what the request asks (see the module docstring)."""
         import uvicorn
 
         host = sock.getsockname()[0]
-        app = self.server.streamable_http_app(streamable_http_path=path, host=host)
+        app: Any = self.server.streamable_http_app(streamable_http_path=path, host=host)
+        if authenticate is not None:
+            app = _KeyCheck(app, authenticate)
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
         async with self.runtime:
             await uvicorn.Server(config).serve(sockets=[sock])
+
+
+class _KeyCheck:
+    """ASGI middleware in front of the MCP app: a known bearer key on every request (401),
+    of a role that may do what its JSON-RPC message asks (403; see `_needs`). The caller
+    rides to the tool handler in the scope's state (the SDK hands the handler the request)."""
+
+    def __init__(self, app: Any, authenticate: Authenticate) -> None:
+        self.app = app
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        key = bearer_key(scope)
+        caller = None if key is None else self.authenticate(key)
+        if caller is None:
+            await send_json(send, 401, _rpc_error(None, ASK_FOR_KEY), challenge=True)
+            return
+        body = b""
+        if scope.get("method") == "POST":
+            read = await _read_body(receive)
+            if read is None:  # the client went away
+                return
+            body, receive = read
+        permission, request_id, why = _needs(body)
+        if not caller.may(permission):
+            message = (
+                f"the key {caller.identity!r} is a {caller.role}, which may not {permission}: {why}"
+            )
+            await send_json(send, 403, _rpc_error(request_id, message))
+            return
+        scope = {**scope, "state": {**(scope.get("state") or {}), CALLER: caller}}
+        await self.app(scope, receive, send)
+
+
+async def _read_body(
+    receive: Callable[[], Awaitable[Any]],
+) -> tuple[bytes, Callable[[], Awaitable[Any]]] | None:
+    """A request's whole body, and a `receive` that gives it again to the app behind;
+    None if the client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    given = False
+
+    async def again() -> Any:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, again
+
+
+def _needs(body: bytes) -> tuple[str, Any, str]:
+    """The permission a request's JSON-RPC message(s) need, the id to answer, and why:
+    `operate` to call an agent's tool (it starts a run), `read` for anything else (a body
+    that is not JSON-RPC too: the SDK answers it)."""
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    messages = parsed if isinstance(parsed, list) else [parsed]
+    first = None
+    for m in messages:
+        if not isinstance(m, dict):
+            continue
+        first = m.get("id") if first is None else first
+        params = m.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        if m.get("method") == "tools/call" and name != STATUS_TOOL:
+            return "operate", m.get("id"), f"calling the tool {name!r} starts a run"
+    return "read", first, "reading this server"
+
+
+def _rpc_error(request_id: Any, message: str) -> dict[str, Any]:
+    """A JSON-RPC error body: the SDK's client raises it as the request's error."""
+    error = {"code": REFUSED, "message": message}
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def _caller(ctx: ServerRequestContext[Any]) -> Any:
+    """Who sent the request in progress (its key's holder), or None without keys or over
+    stdio."""
+    scope = getattr(ctx.request, "scope", None)
+    state = scope.get("state") if isinstance(scope, dict) else None
+    return state.get(CALLER) if isinstance(state, dict) else None
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -16,6 +16,9 @@ Keys come from `PODIUM_API_KEYS=key:role[:name],...`, a keys file (the same entr
 line or comma-separated, `#` comments), or, with neither, the store: `ensure_admin_key`
 creates one admin key at the first start, keeps its hash in the store's `api_keys`
 namespace, and returns the key once for the server to print (as Jupyter prints its token).
+
+`podium a2a serve` and `podium mcp serve --transport http` take the same keys (never the
+store's: `configured_keys`, `KeyRing`), checked with `podium.protocols.bearer`.
 """
 
 from __future__ import annotations

@@ -65,8 +65,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One keyed `podium mcp serve --transport http --port 0` (the port read from stderr)."""
     tmp = tmp_path_factory.mktemp("mcpkeys")
     keys = tmp / "keys"
-    lines = [f"{key}:{role}:{role}-1" for role, key in KEYS.items()]
-    keys.write_text("# who may use the MCP server\n" + "\n".join(lines) + "\n")
+    keys.write_text(f"# who may use the MCP server\n{KEYS['viewer']}:viewer:viewer-1\n")
+    operator = f"{KEYS['operator']}:operator:operator-1"  # $PODIUM_API_KEYS adds to the file
     store = f"sqlite:///{tmp / 'mcp.db'}"
     log = tmp / "serve.log"
     args = ["--transport", "http", "--port", "0", "--store", store, "--keys-file", str(keys)]
@@ -74,7 +74,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "podium", "mcp", "serve", f"{FLOWS}:shout", *args],
             cwd=ROOT,
-            env=env(),
+            env={**env(), "PODIUM_API_KEYS": operator},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -188,3 +188,23 @@ def test_keys_are_checked_before_the_server_starts(tmp_path: Path) -> None:
     (line,) = stdio.stderr.strip().splitlines()
     assert line.startswith("error: --keys-file is for --transport http"), line
     assert not (tmp_path / "s.db").exists()
+
+
+def test_no_key_on_an_address_other_than_loopback_warns(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    args = ["--transport", "http", "--host", "0.0.0.0", "--port", "0"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "podium", "mcp", "serve", f"{FLOWS}:shout", *args,
+             "--store", f"sqlite:///{tmp_path}/s.db"],
+            cwd=ROOT, env=env(), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        started(proc, log)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert (
+        "warning: podium mcp serve on 0.0.0.0 with no API key: anyone who reaches it may start "
+        "runs (configure PODIUM_API_KEYS or --keys-file)"
+    ) in log.read_text().splitlines()

@@ -21,7 +21,6 @@ answers with what the run came to:
   tool, which every server has (for runs of its own tools only: the store may hold others).
 - progress: with a progress token on the call, one `notifications/progress` per completed
   step (`progress` counts them; no `total`, a workflow's length is not known in advance).
-
 - keys (HTTP only, `serve_http(authenticate=...)`; the CLI passes `podium serve`'s keys):
   every request needs `Authorization: Bearer KEY` of a known key (401 otherwise), and its
   role decides, by `podium serve`'s permissions: calling an agent's tool starts a run, so

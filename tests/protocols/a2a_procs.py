@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -90,3 +91,31 @@ def wait_for_step(store: str, run_id: str, agent: str, alive: subprocess.Popen[b
         assert time.monotonic() < end, f"{agent} of {run_id} never completed"
         assert alive.poll() is None, "the caller ended before it was killed"
         time.sleep(0.05)
+
+
+def kill_mid_call_then_resume(
+    store: str, run_id: str, url: str, text: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a2a_caller.py's flow on `text` as `run_id`, SIGKILL it once its send is journaled
+    (the poll under way), then resume the run in a new process: what that process did."""
+    caller_py = str(HERE / "a2a_caller.py")
+    caller = subprocess.Popen(
+        [sys.executable, caller_py, store, run_id, url, text],
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_step(store, run_id, "peer.send", caller)  # sent, the poll under way
+        os.kill(caller.pid, signal.SIGKILL)
+        caller.wait(10)
+    finally:
+        caller.kill()
+        caller.communicate()
+    return subprocess.run(
+        [sys.executable, caller_py, store, run_id, url, "--resume"],
+        env=env(),
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+    )

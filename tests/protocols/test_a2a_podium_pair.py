@@ -4,30 +4,15 @@ side's inbox; the answer goes back; a SIGKILL of the caller mid-call starts no s
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from a2a_procs import HERE, env, podium_serve, stop, wait_for_step
+from a2a_procs import kill_mid_call_then_resume, podium_serve, stop
 
 from podium import Decision, RemoteAgent, Runtime, Sequential
 
 pytestmark = pytest.mark.xdist_group("a2a_pair")  # one worker, one shared server
-
-RESUME = """
-import asyncio, sys
-from podium import Runtime
-from a2a_caller import flow
-async def main():
-    async with Runtime(sys.argv[1]) as rt:
-        r = await rt.resume("crash-2", flow(sys.argv[2]))
-        print(r.status, r.output)
-asyncio.run(main())
-"""
 
 
 @pytest.fixture(scope="module")
@@ -79,22 +64,7 @@ async def test_a_far_question_waits_in_the_near_inbox(far: tuple[str, str]) -> N
 def test_sigkill_of_the_caller_starts_one_far_run(far: tuple[str, str], tmp_path: Path) -> None:
     url, far_store = far
     store = f"sqlite:///{tmp_path / 'near.db'}"
-    caller = subprocess.Popen(
-        [sys.executable, str(HERE / "a2a_caller.py"), store, "crash-2", url, "slow 1.5"],
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_step(store, "crash-2", "peer.send", caller)  # sent, the poll under way
-        os.kill(caller.pid, signal.SIGKILL)
-        caller.wait(10)
-    finally:
-        caller.kill()
-        caller.communicate()
-    resumed = subprocess.run(
-        [sys.executable, "-c", RESUME, store, url], env=env(), capture_output=True, text=True
-    )
+    resumed = kill_mid_call_then_resume(store, "crash-2", url, "slow 1.5")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.split() == ["completed", "slow", "done"]
     assert len(_far_runs(far_store, "slow 1.5")) == 1

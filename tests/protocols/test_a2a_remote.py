@@ -5,15 +5,13 @@ pinning, trust, taint, YAML `kind: remote`, and a SIGKILL mid-call that does not
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from a2a_procs import HERE, env, start, stop, wait_for_step
+from a2a_procs import HERE, env, kill_mid_call_then_resume, start, stop
 
 from podium import (
     NO_RETRY,
@@ -229,41 +227,10 @@ async def test_yaml_kind_remote(remote: Remote, tmp_path: Path) -> None:
 @pytest.mark.slow  # real processes, one killed
 def test_sigkill_mid_call_then_resume_does_not_send_twice(remote: Remote, tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'runs.db'}"
-    caller = subprocess.Popen(
-        [sys.executable, str(HERE / "a2a_caller.py"), store, "crash-1", remote.url, "slow 2 kill"],
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_step(store, "crash-1", "peer.send", caller)  # sent, the poll under way
-        os.kill(caller.pid, signal.SIGKILL)
-        caller.wait(10)
-    finally:
-        caller.kill()
-        caller.communicate()
-    resumed = subprocess.run(
-        [sys.executable, "-c", RESUME, store, remote.url],
-        env=env(),
-        capture_output=True,
-        text=True,
-        cwd=HERE,
-    )
+    resumed = kill_mid_call_then_resume(store, "crash-1", remote.url, "slow 2 kill")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.split() == ["completed", "slow", "done"]
     assert remote.sent().count("slow 2 kill") == 1
-
-
-RESUME = """
-import asyncio, sys
-from podium import Runtime
-from a2a_caller import flow
-async def main():
-    async with Runtime(sys.argv[1]) as rt:
-        r = await rt.resume("crash-1", flow(sys.argv[2]))
-        print(r.status, r.output)
-asyncio.run(main())
-"""
 
 
 async def test_a_bearer_token_from_the_environment(

@@ -83,6 +83,15 @@ class PodiumError(Exception):
 class UsageError(PodiumError):
     """The caller misused the API or handed in bad input; retrying will not help."""
 
+    @classmethod
+    def missing_extra(cls, what: str, extra: str, error: ImportError) -> UsageError:
+        """`what` cannot work without an optional extra: name the missing module and the
+        install line (raise it `from None`: the ImportError's traceback says no more)."""
+        return cls(
+            f"{what} needs the {extra} extra ({error.name} is missing): "
+            f"pip install 'podium[{extra}]'"
+        )
+
 
 class PolicyError(UsageError):
     """A malformed policy (code or a workflow file's `policies:`): `path` names the field

@@ -102,9 +102,7 @@ def _sdk() -> Any:
 
         return a2a
     except ImportError as e:
-        raise UsageError(
-            f"RemoteAgent needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
-        ) from None
+        raise UsageError.missing_extra("RemoteAgent", "a2a", e) from None
 
 
 def _json_format() -> Any:

@@ -60,9 +60,7 @@ def serve(
         try:
             from podium.protocols.a2a_server import serve_a2a
         except ImportError as e:
-            raise UsageError(
-                f"podium a2a needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
-            ) from None
+            raise UsageError.missing_extra("podium a2a", "a2a", e) from None
         from podium.protocols.bearer import unguarded_warning
         from podium.server.auth import KeyRing, configured_keys
 
@@ -93,9 +91,7 @@ def card(url: Annotated[str, typer.Argument(help="The agent's base URL.")]) -> N
             from a2a.client import A2ACardResolver
             from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
         except ImportError as e:
-            raise UsageError(
-                f"podium a2a needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
-            ) from None
+            raise UsageError.missing_extra("podium a2a", "a2a", e) from None
         from podium.agents.remote import card_digest
 
         async def fetch() -> dict[str, object]:

@@ -77,10 +77,7 @@ def serve(
         try:
             from podium.protocols.mcp_server import McpAgentServer, listen, served_tool, store_hint
         except ImportError as e:
-            raise UsageError(
-                f"podium mcp serve needs the mcp extra ({e.name} is missing): "
-                "pip install 'podium[mcp]'"
-            ) from None
+            raise UsageError.missing_extra("podium mcp serve", "mcp", e) from None
         if not path.startswith("/"):
             raise UsageError(f"--path {path!r} must start with '/'")
         keys = None

@@ -70,10 +70,7 @@ def serve(
             from podium.server.app import create_app
             from podium.server.auth import configured_keys, ensure_admin_key
         except ImportError as e:
-            raise UsageError(
-                f"podium serve needs the server extra ({e.name} is missing): "
-                "pip install 'podium[server]'"
-            ) from None
+            raise UsageError.missing_extra("podium serve", "server", e) from None
         keys = configured_keys(keys_file)
         st = make_store(store)
         ui = ui_url(host, port)

@@ -64,9 +64,7 @@ try:
     from a2a.utils.task import validate_history_length, validate_page_size
     from google.protobuf import json_format  # type: ignore[import-untyped]
 except ImportError as e:  # pragma: no cover - the extra is installed in tests
-    raise UsageError(
-        f"serving over A2A needs the a2a extra ({e.name} is missing): pip install 'podium[a2a]'"
-    ) from None
+    raise UsageError.missing_extra("serving over A2A", "a2a", e) from None
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

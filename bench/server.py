@@ -181,8 +181,11 @@ def percentiles(lags: list[float]) -> dict[str, float]:
 
 
 def _otel() -> Any:
-    sys.path.insert(0, str(ROOT / "bench"))
-    import otel  # bench/otel.py
+    """bench/otel.py (imported late: it loads OpenTelemetry), its folder on the path once."""
+    folder = str(ROOT / "bench")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import otel
 
     return otel
 
@@ -212,7 +215,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="listing time")
     parser.add_argument("--sse-runs", type=int, default=30, help="runs followed over SSE")
     parser.add_argument("--quick", action="store_true", help="1,000 runs, 3 s, 10 SSE runs")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "server.json")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="default: bench/results/server.json (--quick: server-quick.json)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.seconds, args.sse_runs = 1_000, 3.0, 10
@@ -255,9 +263,10 @@ def main() -> None:
             )
     print("OpenTelemetry on the 10-agent chain (goal <= 1.3x), us per run (bench/otel.py)")
     print("\n".join("  " + line for line in otel_table(list(results["otel"].values()))))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    out = args.json or ROOT / "bench" / "results" / f"server{'-quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
